@@ -1,0 +1,19 @@
+# confetti_test(NAME SOURCES <src>... LIBS <lib>... [PG])
+# One test = one process (cmocka). PG marks a test that needs the private PostgreSQL cluster
+# started by the `pg_start` fixture (tests/harness); it then gets CONFETTI_TEST_PG in its env.
+enable_testing()
+function(confetti_test name)
+  cmake_parse_arguments(T "PG" "TIMEOUT" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} PkgConfig::CMOCKA confetti_harness)
+  add_test(NAME ${name} COMMAND ${name})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT}
+                       ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=stdout")
+  if(T_PG)
+    set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED pg
+                         ENVIRONMENT "CONFETTI_TEST_PG=${CMAKE_BINARY_DIR}/testpg/env;CMOCKA_MESSAGE_OUTPUT=stdout")
+  endif()
+endfunction()

@@ -1,0 +1,1 @@
+int confetti_admin_placeholder;

@@ -1,0 +1,2 @@
+/* placeholder: being written */
+int confetti_db_placeholder;

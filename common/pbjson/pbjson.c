@@ -1,0 +1,2 @@
+/* placeholder: being written */
+int confetti_pbjson_placeholder;

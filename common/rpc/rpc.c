@@ -1,0 +1,1 @@
+int confetti_rpc_placeholder;

@@ -1,0 +1,1 @@
+int confetti_svc_placeholder;
