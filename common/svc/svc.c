@@ -1,1 +1,286 @@
-int confetti_svc_placeholder;
+/* svc.c — process lifecycle of a service (see svc.h). */
+#include "svc.h"
+#include "base/log.h"
+#include "base/xmalloc.h"
+#include "admin/admin.h"
+#include "rpc/server.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+
+#define F(sec, key, type, field, def, min, max, help)                                              \
+    {                                                                                              \
+        sec, key, type, offsetof(svc_common_config, field), def, min, max, false, NULL, help       \
+    }
+static const cfg_field common_fields[] = {
+    F("rpc", "listen", CFG_STRLIST, rpc_listen, "tcp://127.0.0.1:7100", 0, 0,
+      "nng URLs the RPC server listens on"),
+    F("rpc", "workers", CFG_INT, rpc_workers, "0", 0, 1024,
+      "worker threads, each with its own db connection (0 = 2 x cores)"),
+    F("rpc", "max_message", CFG_SIZE, rpc_max_message, "4MiB", 1024, 64 << 20,
+      "largest request or response payload"),
+    F("admin", "listen", CFG_STR, admin_listen, "http://127.0.0.1:9100", 0, 0,
+      "admin HTTP: /healthz /readyz /metrics"),
+    F("db", "dsn", CFG_SECRET, db_dsn, "", 0, 0, "libpq connection string (or db.dsn_file)"),
+    {"log", "level", CFG_ENUM, offsetof(svc_common_config, log_level), "info", 0, 0, false,
+     log_levels, "debug, info, warn or error"},
+    F("auth", "jwks_file", CFG_STR, auth_jwks_file, "", 0, 0,
+      "JWKS file with the public keys that verify access tokens"),
+    F("auth", "issuer", CFG_STR, auth_issuer, "confetti", 0, 0, "required iss of access tokens"),
+    F("auth", "audience", CFG_STR, auth_audience, "confetti", 0, 0,
+      "required aud of access tokens"),
+    F("auth", "leeway", CFG_DURATION, auth_leeway, "60s", 0, 300000, "allowed clock skew"),
+};
+#undef F
+
+struct svc_runtime {
+    const svc_def *def;
+    svc_common_config cfg;
+    authn_keyset *keys;
+    authn_verifier *verifier;
+    metrics *metrics;
+    admin_server *admin;
+    rpc_server *server;
+    void *ctx;
+    atomic_bool db_ready;
+    atomic_bool stop_monitor;
+    pthread_t monitor;
+    bool monitor_started;
+};
+
+const svc_common_config *svc_config(const svc_runtime *rt)
+{
+    return &rt->cfg;
+}
+
+authn_verifier *svc_verifier(const svc_runtime *rt)
+{
+    return rt->verifier;
+}
+
+metrics *svc_metrics(const svc_runtime *rt)
+{
+    return rt->metrics;
+}
+
+static void *worker_init(void *arg, int index)
+{
+    (void)index;
+    svc_runtime *rt = arg;
+    if (!rt->def->schema)
+        return NULL;
+    db_conn *c = db_conn_new(rt->cfg.db_dsn, rt->def->schema, rt->def->stmts, rt->def->nstmts);
+    if (db_conn_ensure(c) != CF_OK)
+        log_warn("worker %d: database not reachable yet; will retry on first use", index);
+    return c;
+}
+
+static void worker_fini(void *arg, void *state)
+{
+    (void)arg;
+    db_conn_free(state);
+}
+
+static bool is_ready(void *arg)
+{
+    svc_runtime *rt = arg;
+    return atomic_load(&rt->db_ready);
+}
+
+/* Readiness of the database, probed off the request path so /readyz stays a flag read: a
+ * connection of its own that prepares every statement (a broken statement keeps it red). */
+static void *db_monitor(void *arg)
+{
+    svc_runtime *rt = arg;
+    db_conn *c = db_conn_new(rt->cfg.db_dsn, rt->def->schema, rt->def->stmts, rt->def->nstmts);
+    while (!atomic_load(&rt->stop_monitor)) {
+        bool ok = db_conn_ensure(c) == CF_OK && db_exec_sql(c, "SELECT 1", 0, NULL, NULL) == CF_OK;
+        if (ok != atomic_load(&rt->db_ready))
+            log_info("database %s", ok ? "ready" : "not ready");
+        atomic_store(&rt->db_ready, ok);
+        for (int i = 0; i < 20 && !atomic_load(&rt->stop_monitor); i++)
+            usleep(100000);
+    }
+    db_conn_free(c);
+    return NULL;
+}
+
+static void usage(const char *name)
+{
+    fprintf(stderr,
+            "usage: confetti-%s [--config FILE] [--migrate-only | --check-config]\n"
+            "  --config FILE    YAML configuration (default: $CONFETTI_CONFIG)\n"
+            "  --migrate-only   apply database migrations and exit\n"
+            "  --check-config   print the effective configuration and exit\n"
+            "Every key is overridable as CONFETTI_<SECTION>_<KEY>.\n",
+            name);
+}
+
+static int start(svc_runtime *rt, bool migrate_only)
+{
+    const svc_def *def = rt->def;
+    char err[512];
+    if (def->schema) {
+        if (!*rt->cfg.db_dsn) {
+            log_error("db.dsn is required");
+            return 1;
+        }
+        if (db_migrate(rt->cfg.db_dsn, def->schema, def->migrations, def->nmigrations, err,
+                       sizeof err) != CF_OK) {
+            log_error("migrations failed: %s", err);
+            return 1;
+        }
+        log_info("schema %s migrated (%zu migrations known)", def->schema, def->nmigrations);
+    }
+    if (migrate_only)
+        return 0;
+
+    if (*rt->cfg.auth_jwks_file) {
+        if (authn_keyset_new(&rt->keys) != CF_OK ||
+            authn_keyset_load_file(rt->keys, rt->cfg.auth_jwks_file, err, sizeof err) != CF_OK) {
+            log_error("auth.jwks_file %s: %s", rt->cfg.auth_jwks_file, err);
+            return 1;
+        }
+        authn_config ac = AUTHN_CONFIG_INIT;
+        ac.issuer = rt->cfg.auth_issuer;
+        ac.audience = rt->cfg.auth_audience;
+        ac.leeway_seconds = (int)(rt->cfg.auth_leeway / 1000);
+        if (authn_verifier_new(&ac, rt->keys, &rt->verifier) != CF_OK) {
+            log_error("cannot create the token verifier");
+            return 1;
+        }
+    } else {
+        log_warn("auth.jwks_file not set: calls carrying a token will be refused");
+    }
+
+    if (def->init && def->init(rt, &rt->ctx, err, sizeof err) != CF_OK) {
+        log_error("init: %s", err);
+        return 1;
+    }
+
+    rt->metrics = metrics_new(def->name);
+    atomic_store(&rt->db_ready, def->schema == NULL);
+    if (def->schema) {
+        pthread_create(&rt->monitor, NULL, db_monitor, rt);
+        rt->monitor_started = true;
+    }
+    admin_config acfg = {
+        .url = rt->cfg.admin_listen, .metrics = rt->metrics, .ready = is_ready, .ready_arg = rt};
+    if (admin_start(&acfg, &rt->admin, err, sizeof err) != CF_OK) {
+        log_error("admin %s: %s", rt->cfg.admin_listen, err);
+        return 1;
+    }
+
+    rpc_server_config scfg = {.listen = (const char *const *)rt->cfg.rpc_listen.items,
+                              .nlisten = rt->cfg.rpc_listen.n,
+                              .workers = (int)rt->cfg.rpc_workers,
+                              .max_message = (size_t)rt->cfg.rpc_max_message,
+                              .verifier = rt->verifier,
+                              .metrics = rt->metrics,
+                              .worker_init = worker_init,
+                              .worker_fini = worker_fini,
+                              .worker_arg = rt,
+                              .ready = is_ready,
+                              .ready_arg = rt};
+    rpc_server_new(&scfg, &rt->server);
+    if (def->service)
+        rpc_server_add_service(rt->server, def->service, rt->ctx);
+    if (rpc_server_start(rt->server, err, sizeof err) != CF_OK) {
+        log_error("rpc: %s", err);
+        return 1;
+    }
+    for (size_t i = 0; i < rt->cfg.rpc_listen.n; i++)
+        log_info("serving rpc on %s", rt->cfg.rpc_listen.items[i]);
+    log_info("admin on %s", rt->cfg.admin_listen);
+    return 0;
+}
+
+static void shutdown_all(svc_runtime *rt)
+{
+    if (rt->admin)
+        admin_set_draining(rt->admin, true);
+    if (rt->server) {
+        rpc_server_drain(rt->server);
+        rpc_server_free(rt->server);
+    }
+    if (rt->monitor_started) {
+        atomic_store(&rt->stop_monitor, true);
+        pthread_join(rt->monitor, NULL);
+    }
+    admin_stop(rt->admin);
+    if (rt->def->fini)
+        rt->def->fini(rt, rt->ctx);
+    metrics_free(rt->metrics);
+    authn_verifier_free(rt->verifier);
+    authn_keyset_free(rt->keys);
+}
+
+int svc_main(const svc_def *def, int argc, char **argv)
+{
+    const char *config_path = getenv("CONFETTI_CONFIG");
+    bool migrate_only = false, check_only = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (strcmp(argv[i], "--migrate-only") == 0) {
+            migrate_only = true;
+        } else if (strcmp(argv[i], "--check-config") == 0) {
+            check_only = true;
+        } else {
+            usage(def->name);
+            return strcmp(argv[i], "--help") == 0 ? 0 : 2;
+        }
+    }
+
+    svc_runtime rt;
+    memset(&rt, 0, sizeof rt);
+    rt.def = def;
+    cfg_schema schemas[2] = {
+        {common_fields, sizeof common_fields / sizeof *common_fields, &rt.cfg},
+        {def->fields, def->nfields, def->config},
+    };
+    size_t nschemas = def->nfields ? 2 : 1;
+    char err[1024];
+    log_setup(def->name, LOG_INFO);
+    if (cfg_load(schemas, nschemas, config_path, environ, err, sizeof err) != CF_OK) {
+        log_error("configuration: %s", err);
+        return 1;
+    }
+    if (check_only) {
+        cfg_dump(schemas, nschemas, stdout);
+        cfg_free(schemas, nschemas);
+        return 0;
+    }
+    log_setup(def->name, (log_level)log_level_parse(rt.cfg.log_level));
+
+    /* Signals are taken synchronously by this thread only: every thread created from here on
+     * inherits the blocked mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = start(&rt, migrate_only);
+    if (rc == 0 && !migrate_only) {
+        int sig = 0;
+        sigwait(&sigs, &sig);
+        log_info("signal %d: draining", sig);
+    }
+    shutdown_all(&rt);
+    cfg_free(schemas, nschemas);
+    if (rc == 0 && !migrate_only)
+        log_info("stopped");
+    return rc;
+}

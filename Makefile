@@ -1,0 +1,50 @@
+# Confetti — the two commands: `make run` and `make test` (each installs what it needs).
+# Also: make up / make down (the platform in the background), make bench, make format.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+
+.PHONY: all deps build build-asan test test-fast run up down bench format format-check clean
+
+all: build
+
+deps:
+	@tools/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+build-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCONFETTI_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j$(JOBS)
+
+# The whole suite twice: an optimized build, then under AddressSanitizer + UBSan.
+test: build build-asan
+	ctest --test-dir $(BUILD) --output-on-failure -j2
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j2
+
+test-fast: build
+	ctest --test-dir $(BUILD) --output-on-failure -j2
+
+run: build
+	@tools/dev/run.sh foreground
+
+up: build
+	@tools/dev/run.sh background
+
+down:
+	@tools/dev/run.sh stop
+
+bench: build
+	@tools/bench/run.sh $(BUILD)
+
+format:
+	@git ls-files '*.c' '*.h' | xargs clang-format -i
+
+format-check:
+	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

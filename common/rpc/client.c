@@ -1,0 +1,261 @@
+/* client.c — req socket, context per call, envelope in and out. */
+#include "client.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/xmalloc.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_VIEWS 8
+
+typedef struct client_view {
+    ProtobufCService base;
+    rpc_client *client;
+} client_view;
+
+struct rpc_client {
+    nng_socket sock;
+    size_t max_message;
+    int timeout_ms;
+    atomic_int live_pipes;
+    pthread_mutex_t lock; /* guards views */
+    client_view views[MAX_VIEWS];
+    size_t nviews;
+    char *urls; /* for error messages */
+};
+
+static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    (void)p;
+    rpc_client *c = arg;
+    atomic_fetch_add(&c->live_pipes, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
+}
+
+cf_code rpc_client_new(const rpc_client_config *cfg, rpc_client **out, char *err, size_t errlen)
+{
+    rpc_client *c = xcalloc(1, sizeof *c);
+    c->max_message = cfg->max_message ? cfg->max_message : (4u << 20);
+    c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000;
+    pthread_mutex_init(&c->lock, NULL);
+    int rv = nng_req0_open(&c->sock);
+    if (rv != 0) {
+        snprintf(err, errlen, "req socket: %s", nng_strerror(rv));
+        free(c);
+        return CF_INTERNAL;
+    }
+    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_event, c);
+    nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_event, c);
+    nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 2 * c->max_message + 65536);
+    nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
+    nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 2000);
+    size_t len = 1;
+    for (size_t i = 0; i < cfg->nurls; i++)
+        len += strlen(cfg->urls[i]) + 1;
+    c->urls = xcalloc(1, len);
+    for (size_t i = 0; i < cfg->nurls; i++) {
+        /* NONBLOCK: an endpoint that is down now is retried in the background. */
+        rv = nng_dial(c->sock, cfg->urls[i], NULL, NNG_FLAG_NONBLOCK);
+        if (rv != 0) {
+            snprintf(err, errlen, "dial %s: %s", cfg->urls[i], nng_strerror(rv));
+            rpc_client_free(c);
+            return CF_INVALID_ARGUMENT;
+        }
+        if (i)
+            strcat(c->urls, ",");
+        strcat(c->urls, cfg->urls[i]);
+    }
+    *out = c;
+    return CF_OK;
+}
+
+void rpc_client_free(rpc_client *c)
+{
+    if (!c)
+        return;
+    nng_close(c->sock);
+    pthread_mutex_destroy(&c->lock);
+    free(c->urls);
+    free(c);
+}
+
+static void view_invoke(ProtobufCService *service, unsigned method_index,
+                        const ProtobufCMessage *input, ProtobufCClosure closure, void *closure_data)
+{
+    client_view *v = (client_view *)service;
+    rpc_ccall *cc = closure_data;
+    rpc_client_invoke(v->client, service->descriptor, method_index, input, cc);
+    if (closure)
+        closure(cc->code == CF_OK ? cc->response : NULL, closure_data);
+}
+
+static void view_destroy(ProtobufCService *service)
+{
+    (void)service;
+}
+
+ProtobufCService *rpc_client_service(rpc_client *c, const ProtobufCServiceDescriptor *d)
+{
+    pthread_mutex_lock(&c->lock);
+    client_view *v = NULL;
+    for (size_t i = 0; i < c->nviews && !v; i++)
+        if (c->views[i].base.descriptor == d)
+            v = &c->views[i];
+    if (!v && c->nviews < MAX_VIEWS) {
+        v = &c->views[c->nviews++];
+        v->base.descriptor = d;
+        v->base.invoke = view_invoke;
+        v->base.destroy = view_destroy;
+        v->client = c;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return v ? &v->base : NULL;
+}
+
+void rpc_ccall_init(rpc_ccall *cc, const rpc_call *parent)
+{
+    memset(cc, 0, sizeof *cc);
+    cc->parent = parent;
+    cc->message = "";
+    arena_init(&cc->arena, 4096);
+}
+
+void rpc_ccall_md(rpc_ccall *cc, const char *key, const char *value)
+{
+    if (cc->nmd < RPC_CCALL_MAX_MD)
+        cc->md[cc->nmd++] = (rpc_md){key, value};
+}
+
+void rpc_ccall_free(rpc_ccall *cc)
+{
+    arena_release(&cc->arena);
+    cc->response = NULL;
+}
+
+static void fail(rpc_ccall *cc, cf_code code, const char *message)
+{
+    cc->code = code;
+    cc->message = arena_strdup(&cc->arena, message);
+}
+
+void rpc_client_invoke(rpc_client *c, const ProtobufCServiceDescriptor *d, unsigned method_index,
+                       const ProtobufCMessage *input, rpc_ccall *cc)
+{
+    cc->code = CF_UNKNOWN;
+    cc->response = NULL;
+    cc->ndetails = 0;
+    if (method_index >= d->n_methods)
+        return fail(cc, CF_UNIMPLEMENTED, "no such method");
+    const ProtobufCMethodDescriptor *md = &d->methods[method_index];
+
+    int64_t timeout = cc->timeout_ms > 0 ? cc->timeout_ms : c->timeout_ms;
+    bool has_rid = false;
+    Rpc__V1__MetadataEntry mde[RPC_CCALL_MAX_MD + 1], *mdp[RPC_CCALL_MAX_MD + 1];
+    size_t nmd = 0;
+    for (size_t i = 0; i < cc->nmd; i++) {
+        rpc__v1__metadata_entry__init(&mde[nmd]);
+        mde[nmd].key = (char *)cc->md[i].key;
+        mde[nmd].value = (char *)cc->md[i].value;
+        has_rid |= strcmp(cc->md[i].key, "x-request-id") == 0;
+        mdp[nmd] = &mde[nmd];
+        nmd++;
+    }
+    if (cc->parent) {
+        int64_t left = rpc_remaining_ms(cc->parent);
+        if (left <= 0)
+            return fail(cc, CF_DEADLINE_EXCEEDED, "deadline already passed");
+        if (left < timeout)
+            timeout = left;
+        if (!has_rid) {
+            rpc__v1__metadata_entry__init(&mde[nmd]);
+            mde[nmd].key = "x-request-id";
+            mde[nmd].value = (char *)rpc_request_id(cc->parent);
+            mdp[nmd] = &mde[nmd];
+            nmd++;
+        }
+    }
+
+    size_t plen = protobuf_c_message_get_packed_size(input);
+    if (plen > c->max_message)
+        return fail(cc, CF_RESOURCE_EXHAUSTED, "request exceeds the message size limit");
+    char method[256];
+    snprintf(method, sizeof method, "%s/%s", d->name, md->name);
+    Rpc__V1__Request req = RPC__V1__REQUEST__INIT;
+    req.method = method;
+    req.metadata = mdp;
+    req.n_metadata = nmd;
+    req.timeout_ms = (uint32_t)timeout;
+    req.payload.len = plen;
+    req.payload.data = arena_alloc(&cc->arena, plen);
+    protobuf_c_message_pack(input, req.payload.data);
+
+    nng_msg *msg;
+    if (nng_msg_alloc(&msg, protobuf_c_message_get_packed_size(&req.base)) != 0)
+        abort();
+    protobuf_c_message_pack(&req.base, nng_msg_body(msg));
+
+    nng_ctx ctx;
+    nng_aio *aio;
+    int rv = nng_ctx_open(&ctx, c->sock);
+    if (rv != 0) {
+        nng_msg_free(msg);
+        return fail(cc, CF_UNAVAILABLE, nng_strerror(rv));
+    }
+    if (nng_aio_alloc(&aio, NULL, NULL) != 0)
+        abort();
+    /* One try per call: the deadline bounds it (see the header on resends). */
+    nng_ctx_set_ms(ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    int64_t end = cf_mono_ns() + timeout * 1000000;
+    nng_aio_set_timeout(aio, (nng_duration)timeout);
+    nng_aio_set_msg(aio, msg);
+    nng_ctx_send(ctx, aio);
+    nng_aio_wait(aio);
+    rv = nng_aio_result(aio);
+    if (rv != 0) {
+        nng_msg_free(msg);
+    } else {
+        int64_t left = (end - cf_mono_ns()) / 1000000;
+        nng_aio_set_timeout(aio, (nng_duration)(left > 0 ? left : 1));
+        nng_ctx_recv(ctx, aio);
+        nng_aio_wait(aio);
+        rv = nng_aio_result(aio);
+    }
+    nng_msg *in = rv == 0 ? nng_aio_get_msg(aio) : NULL;
+    nng_aio_free(aio);
+    nng_ctx_close(ctx);
+
+    if (rv == NNG_ETIMEDOUT) {
+        if (atomic_load(&c->live_pipes) == 0) {
+            cc->code = CF_UNAVAILABLE;
+            cc->message = arena_printf(&cc->arena, "no connection to %s", c->urls);
+        } else {
+            fail(cc, CF_DEADLINE_EXCEEDED, "deadline exceeded");
+        }
+        return;
+    }
+    if (rv != 0)
+        return fail(cc, rv == NNG_ECLOSED ? CF_CANCELLED : CF_UNAVAILABLE, nng_strerror(rv));
+
+    ProtobufCAllocator *alloc = arena_allocator(&cc->arena);
+    Rpc__V1__Reply *rep = rpc__v1__reply__unpack(alloc, nng_msg_len(in), nng_msg_body(in));
+    if (!rep) {
+        nng_msg_free(in);
+        return fail(cc, CF_INTERNAL, "malformed reply envelope");
+    }
+    cc->code = cf_code_from_int(rep->code);
+    cc->message = rep->message;
+    cc->details = rep->details;
+    cc->ndetails = rep->n_details;
+    if (cc->code == CF_OK) {
+        cc->response =
+            protobuf_c_message_unpack(md->output, alloc, rep->payload.len, rep->payload.data);
+        if (!cc->response)
+            fail(cc, CF_INTERNAL, "malformed reply payload");
+    }
+    nng_msg_free(in);
+}

@@ -1,1 +1,0 @@
-int confetti_rpc_placeholder;

@@ -1,0 +1,97 @@
+/* rpc.h — what an RPC handler sees: the call context and the RPC_HANDLER macro.
+ *
+ * A handler is one function per method, written with RPC_HANDLER(rpc_<service>_<method>); the
+ * dispatcher (dispatch.c) has already bounded and decoded the request, verified the caller's
+ * token, fixed the request id and deadline, and allocated the response. The handler fills
+ * `resp` and returns a status code; on an error it explains with rpc_error() and, for
+ * field-level problems, rpc_violation(). Everything allocated with rpc_alloc()/the call's
+ * arena is released after the reply is sent: handlers never free.
+ *
+ *     RPC_HANDLER(rpc_rooms_get_room)
+ *     {
+ *         if (!*req->room_id)
+ *             return rpc_violation(call, "roomId", "must not be empty");
+ *         ...
+ *         resp->name = rpc_strdup(call, PQgetvalue(r, 0, 1));
+ *         return CF_OK;
+ *     }
+ */
+#ifndef CONFETTI_RPC_RPC_H
+#define CONFETTI_RPC_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "base/arena.h"
+#include "base/status.h"
+#include "authn/authn.h"
+
+typedef struct rpc_call rpc_call;
+
+/* Metadata pair as carried in the envelope (keys lower-case). Borrowed from the call. */
+typedef struct rpc_md {
+    const char *key, *value;
+} rpc_md;
+
+/* --- reading the call context (all borrowed; valid until the handler returns) --- */
+
+/* Full method name, "rooms.v1.Rooms/GetRoom". */
+const char *rpc_method(const rpc_call *call);
+/* The request id: the caller's x-request-id if it sent a sane one, else a new CUID. */
+const char *rpc_request_id(const rpc_call *call);
+/* Value of metadata key (lower-case), or NULL. */
+const char *rpc_md_get(const rpc_call *call, const char *key);
+/* The verified caller, or NULL when the call carried no token. Never an unverified identity. */
+const authn_identity *rpc_caller(const rpc_call *call);
+/* Milliseconds left before the caller's deadline; INT64_MAX when it gave none; <= 0 past it. */
+int64_t rpc_remaining_ms(const rpc_call *call);
+bool rpc_expired(const rpc_call *call);
+/* Per-worker state made by the server's worker_init (for services: the db connection). */
+void *rpc_worker(const rpc_call *call);
+/* The context pointer registered with the service (rpc_server_add_service). */
+void *rpc_service_ctx(const rpc_call *call);
+/* The call's arena: allocations live until the reply has been sent. */
+arena *rpc_arena(rpc_call *call);
+void *rpc_alloc(rpc_call *call, size_t n);
+char *rpc_strdup(rpc_call *call, const char *s);
+char *rpc_printf(rpc_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* --- answering --- */
+
+/* Sets the status message (printf) and returns code, so handlers can `return rpc_error(...)`.
+ * For CF_INTERNAL the message is logged with the request id and the caller only sees
+ * "internal error". */
+cf_code rpc_error(rpc_call *call, cf_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Adds a field violation (JSON path, description) and returns CF_INVALID_ARGUMENT; the message
+ * defaults to "invalid <field>: <description>" for the first one. */
+cf_code rpc_violation(rpc_call *call, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Requires a verified caller: CF_OK, or CF_UNAUTHENTICATED with a message. */
+cf_code rpc_require_caller(rpc_call *call);
+
+/* --- for the dispatcher and the macro below; not for handlers --- */
+void *rpc_call_response(rpc_call *call);
+void rpc_call_set_code(rpc_call *call, cf_code code);
+
+/* RPC_HANDLER(rpc_<svc>_<method>) { ... } defines the function protobuf-c's generated service
+ * table expects (its prototype comes from the generated <lib>_handlers.h, so a method added to
+ * a .proto without its handler fails the link) and opens the body of
+ *     static cf_code body(rpc_call *call, const In *req, Out *resp). */
+#define RPC_HANDLER(fn)        RPC_HANDLER_X(fn, RPC_SIG_##fn)
+#define RPC_HANDLER_X(fn, sig) RPC_HANDLER_(fn, sig)
+#define RPC_HANDLER_(fn, Svc, In, Out)                                                             \
+    static cf_code fn##_body(rpc_call *call, const In *req, Out *resp);                            \
+    void fn(Svc *service, const In *input, Out##_Closure closure, void *closure_data)              \
+    {                                                                                              \
+        (void)service;                                                                             \
+        rpc_call *call_ = closure_data;                                                            \
+        Out *resp_ = rpc_call_response(call_);                                                     \
+        rpc_call_set_code(call_, fn##_body(call_, input, resp_));                                  \
+        closure(resp_, closure_data);                                                              \
+    }                                                                                              \
+    static cf_code fn##_body(rpc_call *call, const In *req, Out *resp)
+
+#endif

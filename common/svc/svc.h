@@ -1,0 +1,69 @@
+/* svc.h — the runtime every Confetti service process runs: services/<svc>/main.c is one call
+ * to svc_main() with the service's definition.
+ *
+ * svc_main: parse flags → load YAML config (common tables + the service's own) → logging →
+ * migrations (the service's embedded schema/NNN_*.sql, under an advisory lock) → key set and
+ * token verifier → metrics and admin HTTP port (/healthz, /readyz, /metrics) → RPC server with
+ * one database connection per worker → wait for SIGTERM/SIGINT → drain (readyz red, finish calls
+ * in flight) → exit 0.
+ *
+ * Flags: --config FILE (or env CONFETTI_CONFIG), --migrate-only (apply migrations and exit: a
+ * Kubernetes Job), --check-config (print the effective config, secrets redacted, and exit),
+ * --help. */
+#ifndef CONFETTI_SVC_SVC_H
+#define CONFETTI_SVC_SVC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "base/status.h"
+#include "cfg/cfg.h"
+#include "db/db.h"
+#include "db/migrate.h"
+#include "authn/authn.h"
+#include "admin/metrics.h"
+
+/* Keys every process has (deploy/config/<svc>.yaml; env CONFETTI_<SECTION>_<KEY>). */
+typedef struct svc_common_config {
+    cfg_strlist rpc_listen;  /* rpc.listen: nng URLs */
+    int64_t rpc_workers;     /* rpc.workers */
+    int64_t rpc_max_message; /* rpc.max_message */
+    char *admin_listen;      /* admin.listen: http://host:port */
+    char *db_dsn;            /* db.dsn (secret: db.dsn_file) */
+    char *log_level;         /* log.level */
+    char *auth_jwks_file;    /* auth.jwks_file: public keys that verify access tokens */
+    char *auth_issuer;       /* auth.issuer */
+    char *auth_audience;     /* auth.audience */
+    int64_t auth_leeway;     /* auth.leeway (ms; whole seconds used) */
+} svc_common_config;
+
+typedef struct svc_runtime svc_runtime;
+
+typedef struct svc_def {
+    const char *name;               /* "catalog": logs, metrics, default config path */
+    const char *schema;             /* PostgreSQL schema it owns; NULL = no database */
+    const db_migration *migrations; /* embedded schema/NNN_*.sql */
+    size_t nmigrations;
+    const db_stmt *stmts; /* prepared on every worker connection */
+    size_t nstmts;
+    const cfg_field *fields; /* the service's own config table (may be NULL) */
+    size_t nfields;
+    void *config;              /* its target struct */
+    ProtobufCService *service; /* bound with the generated INIT macro */
+    /* Optional: after config and migrations, before serving (e.g. dial other services).
+     * Its result becomes the handlers' rpc_service_ctx(). */
+    cf_code (*init)(svc_runtime *rt, void **ctx, char *err, size_t errlen);
+    void (*fini)(svc_runtime *rt, void *ctx);
+} svc_def;
+
+/* What init hooks may read. Borrowed from the runtime. */
+const svc_common_config *svc_config(const svc_runtime *rt);
+authn_verifier *svc_verifier(const svc_runtime *rt);
+metrics *svc_metrics(const svc_runtime *rt);
+
+/* Runs the process; returns its exit status (0 after a clean drain, 1 on a start-up error
+ * with the reason logged, 2 on bad flags). Never calls exit(). */
+int svc_main(const svc_def *def, int argc, char **argv);
+
+#endif

@@ -1,0 +1,526 @@
+/* test_rpc.c — the RPC layer over real nng sockets with testsvc.v1.Echo: round trip, request
+ * ids, every status code, deadlines, size limits, garbage, unknown methods, caller identity,
+ * load spreading, 32 concurrent clients, graceful drain, health. */
+#include "th.h"
+#include "testsvc.h"
+#include "tokens.h"
+#include "base/xmalloc.h"
+#include "health/v1/health.pb-c.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct fixture {
+    char url[128];
+    int id;
+    rpc_server *server;
+    rpc_client *client;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    th_ipc_url(f->url, sizeof f->url, "rpc");
+    f->id = 1;
+    f->server = th_echo_server(f->url, 4, &f->id, NULL, NULL);
+    const char *u = f->url;
+    f->client = th_client(&u, 1, 2000);
+    if (!f->server || !f->client)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    rpc_client_free(f->client);
+    rpc_server_free(f->server);
+    free(f);
+    return 0;
+}
+
+static ProtobufCService *echo_svc(rpc_client *c)
+{
+    return rpc_client_service(c, &testsvc__v1__echo__descriptor);
+}
+
+static void test_round_trip_echoes_text_and_metadata(void **state)
+{
+    fixture *f = *state;
+    Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
+    req.text = "hello, confetti";
+    rpc_ccall cc;
+    rpc_ccall_init(&cc, NULL);
+    rpc_ccall_md(&cc, "x-test", "meta-value");
+    rpc_ccall_md(&cc, "x-request-id", "req-123");
+    testsvc__v1__echo__echo(echo_svc(f->client), &req, NULL, &cc);
+    assert_code(CF_OK, cc.code);
+    const Testsvc__V1__EchoReply *r = (const void *)cc.response;
+    assert_string_equal(r->text, "hello, confetti");
+    assert_string_equal(r->metadata_value, "meta-value");
+    assert_string_equal(r->request_id, "req-123");
+    assert_string_equal(r->subject, "");
+    assert_int_equal(r->worker, 1);
+    rpc_ccall_free(&cc);
+}
+
+static void test_request_id_generated_when_absent_or_insane(void **state)
+{
+    fixture *f = *state;
+    const char *sent[] = {NULL, "bad id with spaces", ""};
+    for (size_t i = 0; i < 3; i++) {
+        Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
+        rpc_ccall cc;
+        rpc_ccall_init(&cc, NULL);
+        if (sent[i])
+            rpc_ccall_md(&cc, "x-request-id", sent[i]);
+        testsvc__v1__echo__echo(echo_svc(f->client), &req, NULL, &cc);
+        assert_code(CF_OK, cc.code);
+        const Testsvc__V1__EchoReply *r = (const void *)cc.response;
+        assert_int_equal(strlen(r->request_id), 25); /* a CUID */
+        assert_int_equal(r->request_id[0], 'c');
+        rpc_ccall_free(&cc);
+    }
+}
+
+/* Every gRPC status a handler returns reaches the client with its number and message. */
+static void test_every_status_code_reaches_the_client(void **state)
+{
+    fixture *f = *state;
+    for (int code = 1; code < CF_CODE_COUNT; code++) {
+        Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
+        req.fail_code = code;
+        req.text = "reason text";
+        rpc_ccall cc;
+        rpc_ccall_init(&cc, NULL);
+        testsvc__v1__echo__fail(echo_svc(f->client), &req, NULL, &cc);
+        assert_code(code, cc.code);
+        assert_null(cc.response);
+        if (code == CF_INTERNAL)
+            assert_string_equal(cc.message, "internal error"); /* internals never leak */
+        else
+            assert_string_equal(cc.message, "reason text");
+        rpc_ccall_free(&cc);
+    }
+}
+
+static void test_field_violation_details(void **state)
+{
+    fixture *f = *state;
+    Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
+    req.fail_field = "settings.maxWinners";
+    req.text = "must be at least 1";
+    rpc_ccall cc;
+    rpc_ccall_init(&cc, NULL);
+    testsvc__v1__echo__fail(echo_svc(f->client), &req, NULL, &cc);
+    assert_code(CF_INVALID_ARGUMENT, cc.code);
+    assert_int_equal(cc.ndetails, 1);
+    assert_string_equal(cc.details[0]->field, "settings.maxWinners");
+    assert_string_equal(cc.details[0]->description, "must be at least 1");
+    rpc_ccall_free(&cc);
+}
+
+static void test_client_deadline_exceeded(void **state)
+{
+    fixture *f = *state;
+    Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
+    req.sleep_ms = 400;
+    rpc_ccall cc;
+    rpc_ccall_init(&cc, NULL);
+    cc.timeout_ms = 100;
+    nng_time t0 = nng_clock();
+    testsvc__v1__echo__echo(echo_svc(f->client), &req, NULL, &cc);
+    nng_time took = nng_clock() - t0;
+    assert_code(CF_DEADLINE_EXCEEDED, cc.code);
+    assert_true(took < 350); /* the client did not wait for the handler */
+    rpc_ccall_free(&cc);
+}
+
+/* --- raw envelopes, as a hostile or buggy peer would send them --- */
+
+static Rpc__V1__Reply *raw_call(const char *url, const void *bytes, size_t len, int timeout_ms)
+{
+    nng_socket s;
+    assert_int_equal(nng_req0_open(&s), 0);
+    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, timeout_ms);
+    nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, timeout_ms);
+    nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0);
+    assert_int_equal(nng_dial(s, url, NULL, 0), 0);
+    assert_int_equal(nng_send(s, (void *)bytes, len, 0), 0);
+    void *buf = NULL;
+    size_t n = 0;
+    int rv = nng_recv(s, &buf, &n, NNG_FLAG_ALLOC);
+    nng_close(s);
+    if (rv != 0)
+        return NULL;
+    Rpc__V1__Reply *r = rpc__v1__reply__unpack(NULL, n, buf);
+    nng_free(buf, n);
+    return r;
+}
+
+static Rpc__V1__Reply *raw_envelope(const char *url, const char *method, const void *payload,
+                                    size_t plen, uint32_t timeout_ms)
+{
+    Rpc__V1__Request req = RPC__V1__REQUEST__INIT;
+    req.method = (char *)method;
+    req.payload.data = (uint8_t *)payload;
+    req.payload.len = plen;
+    req.timeout_ms = timeout_ms;
+    size_t n = rpc__v1__request__get_packed_size(&req);
+    uint8_t *buf = malloc(n);
+    rpc__v1__request__pack(&req, buf);
+    Rpc__V1__Reply *r = raw_call(url, buf, n, 3000);
+    free(buf);
+    return r;
+}
+
+static void test_garbage_bytes_are_invalid_argument(void **state)
+{
+    fixture *f = *state;
+    const char garbage[] = "\xff\xff\xff\xff\x0f this is not protobuf";
+    Rpc__V1__Reply *r = raw_call(f->url, garbage, sizeof garbage, 2000);
+    assert_non_null(r);
+    assert_code(CF_INVALID_ARGUMENT, r->code);
+    rpc__v1__reply__free_unpacked(r, NULL);
+
+    /* a valid envelope around a payload that is not the method's request message */
+    r = raw_envelope(f->url, "testsvc.v1.Echo/Echo", garbage, sizeof garbage, 0);
+    assert_non_null(r);
+    assert_code(CF_INVALID_ARGUMENT, r->code);
+    rpc__v1__reply__free_unpacked(r, NULL);
+
+    /* empty message: an empty envelope names no method */
+    r = raw_call(f->url, "", 0, 2000);
+    assert_non_null(r);
+    assert_code(CF_UNIMPLEMENTED, r->code);
+    rpc__v1__reply__free_unpacked(r, NULL);
+}
+
+static void test_unknown_method_is_unimplemented(void **state)
+{
+    fixture *f = *state;
+    const char *methods[] = {"testsvc.v1.Echo/Nope", "nope.v1.Nope/Echo",
+                             "testsvc.v1.Echo",      "/Echo",
+                             "testsvc.v1.Echo/",     "'; DROP TABLE rooms; --"};
+    for (size_t i = 0; i < sizeof methods / sizeof *methods; i++) {
+        Rpc__V1__Reply *r = raw_envelope(f->url, methods[i], NULL, 0, 0);
+        assert_non_null(r);
+        assert_code(CF_UNIMPLEMENTED, r->code);
+        rpc__v1__reply__free_unpacked(r, NULL);
+    }
+}
+
+static void test_oversized_request_is_resource_exhausted(void **state)
+{
+    fixture *f = *state;
+    size_t big = RPC_DEFAULT_MAX_MESSAGE + 1;
+    uint8_t *blob = calloc(1, big);
+
+    /* the client refuses to send it */
+    Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
+    req.blob.data = blob;
+    req.blob.len = big;
+    rpc_ccall cc;
+    rpc_ccall_init(&cc, NULL);
+    testsvc__v1__echo__echo(echo_svc(f->client), &req, NULL, &cc);
+    assert_code(CF_RESOURCE_EXHAUSTED, cc.code);
+    rpc_ccall_free(&cc);
+
+    /* a peer that sends it anyway gets RESOURCE_EXHAUSTED from the server, not a hang */
+    Rpc__V1__Reply *r = raw_envelope(f->url, "testsvc.v1.Echo/Echo", blob, big, 0);
+    assert_non_null(r);
+    assert_code(CF_RESOURCE_EXHAUSTED, r->code);
+    rpc__v1__reply__free_unpacked(r, NULL);
+
+    /* just under the limit still works */
+    req.blob.len = RPC_DEFAULT_MAX_MESSAGE - 64;
+    rpc_ccall_init(&cc, NULL);
+    testsvc__v1__echo__echo(echo_svc(f->client), &req, NULL, &cc);
+    assert_code(CF_OK, cc.code);
+    assert_int_equal(((Testsvc__V1__EchoReply *)cc.response)->blob.len, req.blob.len);
+    rpc_ccall_free(&cc);
+    free(blob);
+}
+
+/* A handler that outlives the caller's deadline answers DEADLINE_EXCEEDED, and a request that
+ * arrives already expired is not run. */
+static void test_server_enforces_deadline(void **state)
+{
+    fixture *f = *state;
+    Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
+    req.sleep_ms = 150;
+    uint8_t buf[64];
+    size_t n = testsvc__v1__echo_request__pack(&req, buf);
+    Rpc__V1__Reply *r = raw_envelope(f->url, "testsvc.v1.Echo/Echo", buf, n, 50);
+    assert_non_null(r);
+    assert_code(CF_DEADLINE_EXCEEDED, r->code);
+    rpc__v1__reply__free_unpacked(r, NULL);
+}
+
+static void test_caller_identity_is_verified(void **state)
+{
+    (void)state;
+    th_keys *keys = th_keys_new("RS256");
+    authn_verifier *v = th_verifier_new(keys, NULL);
+    char url[128];
+    th_ipc_url(url, sizeof url, "authn");
+    int id = 7;
+    rpc_server *s = th_echo_server(url, 2, &id, v, NULL);
+    const char *u = url;
+    rpc_client *c = th_client(&u, 1, 2000);
+
+    char *good = th_token(keys, "user-42", 60, false);
+    char *expired = th_token(keys, "user-42", -3600, false);
+    th_keys *other = th_keys_new("RS256");
+    char *foreign = th_token(other, "user-42", 60, false);
+    struct {
+        const char *auth;
+        cf_code code;
+        const char *sub;
+    } cases[] = {
+        {NULL, CF_OK, ""},
+        {NULL, CF_OK, "user-42"}, /* filled below with "Bearer good" */
+        {"Bearer not.a.jwt", CF_UNAUTHENTICATED, NULL},
+        {"Basic dXNlcjpwYXNz", CF_UNAUTHENTICATED, NULL},
+        {NULL, CF_UNAUTHENTICATED, NULL}, /* expired */
+        {NULL, CF_UNAUTHENTICATED, NULL}, /* signed by another key */
+    };
+    char *bearer_good = xasprintf("Bearer %s", good);
+    char *bearer_expired = xasprintf("Bearer %s", expired);
+    char *bearer_foreign = xasprintf("Bearer %s", foreign);
+    cases[1].auth = bearer_good;
+    cases[4].auth = bearer_expired;
+    cases[5].auth = bearer_foreign;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
+        rpc_ccall cc;
+        rpc_ccall_init(&cc, NULL);
+        if (cases[i].auth)
+            rpc_ccall_md(&cc, "authorization", cases[i].auth);
+        testsvc__v1__echo__echo(echo_svc(c), &req, NULL, &cc);
+        assert_code(cases[i].code, cc.code);
+        if (cases[i].code == CF_OK)
+            assert_string_equal(((Testsvc__V1__EchoReply *)cc.response)->subject, cases[i].sub);
+        rpc_ccall_free(&cc);
+    }
+    free(bearer_good);
+    free(bearer_expired);
+    free(bearer_foreign);
+    free(good);
+    free(expired);
+    free(foreign);
+    rpc_client_free(c);
+    rpc_server_free(s);
+    authn_verifier_free(v);
+    th_keys_free(other);
+    th_keys_free(keys);
+}
+
+static void test_health_check_serving_then_not_while_draining(void **state)
+{
+    fixture *f = *state;
+    Health__V1__CheckRequest req = HEALTH__V1__CHECK_REQUEST__INIT;
+    rpc_ccall cc;
+    rpc_ccall_init(&cc, NULL);
+    health__v1__health__check(rpc_client_service(f->client, &health__v1__health__descriptor), &req,
+                              NULL, &cc);
+    assert_code(CF_OK, cc.code);
+    assert_int_equal(((Health__V1__CheckResponse *)cc.response)->status,
+                     HEALTH__V1__CHECK_RESPONSE__SERVING_STATUS__SERVING);
+    rpc_ccall_free(&cc);
+}
+
+/* One client dialing two endpoints of a service spreads calls over both. */
+static void test_client_spreads_over_endpoints(void **state)
+{
+    (void)state;
+    char u1[128], u2[128];
+    int id1 = 1, id2 = 2;
+    rpc_server *s1 = th_echo_server(th_ipc_url(u1, sizeof u1, "lb"), 2, &id1, NULL, NULL);
+    rpc_server *s2 = th_echo_server(th_ipc_url(u2, sizeof u2, "lb"), 2, &id2, NULL, NULL);
+    const char *urls[] = {u1, u2};
+    rpc_client *c = th_client(urls, 2, 2000);
+    nng_msleep(200); /* both connections up */
+    int seen[3] = {0};
+    for (int i = 0; i < 100; i++) {
+        Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
+        rpc_ccall cc;
+        rpc_ccall_init(&cc, NULL);
+        testsvc__v1__echo__echo(echo_svc(c), &req, NULL, &cc);
+        assert_code(CF_OK, cc.code);
+        seen[((Testsvc__V1__EchoReply *)cc.response)->worker]++;
+        rpc_ccall_free(&cc);
+    }
+    assert_true(seen[1] >= 25);
+    assert_true(seen[2] >= 25);
+
+    /* one endpoint down: calls still succeed on the other */
+    rpc_server_free(s1);
+    nng_msleep(100);
+    for (int i = 0; i < 20; i++) {
+        Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
+        rpc_ccall cc;
+        rpc_ccall_init(&cc, NULL);
+        testsvc__v1__echo__echo(echo_svc(c), &req, NULL, &cc);
+        assert_code(CF_OK, cc.code);
+        assert_int_equal(((Testsvc__V1__EchoReply *)cc.response)->worker, 2);
+        rpc_ccall_free(&cc);
+    }
+    rpc_client_free(c);
+    rpc_server_free(s2);
+}
+
+static void test_no_server_is_unavailable(void **state)
+{
+    (void)state;
+    char url[128];
+    const char *u = th_ipc_url(url, sizeof url, "nobody");
+    rpc_client *c = th_client(&u, 1, 200);
+    Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
+    rpc_ccall cc;
+    rpc_ccall_init(&cc, NULL);
+    testsvc__v1__echo__echo(echo_svc(c), &req, NULL, &cc);
+    assert_code(CF_UNAVAILABLE, cc.code);
+    rpc_ccall_free(&cc);
+    rpc_client_free(c);
+}
+
+/* --- concurrency --- */
+
+typedef struct worker_arg {
+    rpc_client *client;
+    int index, calls, ok, wrong;
+} worker_arg;
+
+static void *hammer(void *p)
+{
+    worker_arg *a = p;
+    for (int i = 0; i < a->calls; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "client %d call %d", a->index, i);
+        Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
+        req.text = text;
+        rpc_ccall cc;
+        rpc_ccall_init(&cc, NULL);
+        cc.timeout_ms = 10000;
+        testsvc__v1__echo__echo(rpc_client_service(a->client, &testsvc__v1__echo__descriptor), &req,
+                                NULL, &cc);
+        if (cc.code == CF_OK && strcmp(((Testsvc__V1__EchoReply *)cc.response)->text, text) == 0)
+            a->ok++;
+        else
+            a->wrong++;
+        rpc_ccall_free(&cc);
+    }
+    return NULL;
+}
+
+static void test_32_concurrent_clients_1000_calls_each(void **state)
+{
+    fixture *f = *state;
+    enum { N = 32, CALLS = 1000 };
+    pthread_t t[N];
+    worker_arg a[N];
+    const char *u = f->url;
+    for (int i = 0; i < N; i++) {
+        a[i] = (worker_arg){
+            .client = i % 2 ? f->client : th_client(&u, 1, 10000), .index = i, .calls = CALLS};
+        pthread_create(&t[i], NULL, hammer, &a[i]);
+    }
+    int ok = 0, wrong = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        ok += a[i].ok;
+        wrong += a[i].wrong;
+        if (i % 2 == 0)
+            rpc_client_free(a[i].client);
+    }
+    assert_int_equal(wrong, 0);
+    assert_int_equal(ok, N * CALLS);
+}
+
+/* --- graceful drain --- */
+
+typedef struct slow_arg {
+    rpc_client *client;
+    cf_code code;
+} slow_arg;
+
+static void *slow_call(void *p)
+{
+    slow_arg *a = p;
+    Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
+    req.sleep_ms = 300;
+    req.text = "slow";
+    rpc_ccall cc;
+    rpc_ccall_init(&cc, NULL);
+    testsvc__v1__echo__echo(rpc_client_service(a->client, &testsvc__v1__echo__descriptor), &req,
+                            NULL, &cc);
+    a->code = cc.code;
+    rpc_ccall_free(&cc);
+    return NULL;
+}
+
+static void test_drain_finishes_calls_in_flight(void **state)
+{
+    (void)state;
+    char url[128];
+    int id = 3;
+    rpc_server *s = th_echo_server(th_ipc_url(url, sizeof url, "drain"), 4, &id, NULL, NULL);
+    const char *u = url;
+    rpc_client *c = th_client(&u, 1, 3000);
+    enum { N = 4 };
+    pthread_t t[N];
+    slow_arg a[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = (slow_arg){.client = c, .code = CF_UNKNOWN};
+        pthread_create(&t[i], NULL, slow_call, &a[i]);
+    }
+    while (rpc_server_inflight(s) < N)
+        nng_msleep(5);
+    rpc_server_drain(s); /* blocks until the 4 calls have answered */
+    assert_int_equal(rpc_server_inflight(s), 0);
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        assert_code(CF_OK, a[i].code);
+    }
+    /* nothing is served after the drain */
+    rpc_client_free(c);
+    c = th_client(&u, 1, 200);
+    slow_arg after = {.client = c};
+    slow_call(&after);
+    assert_code(CF_UNAVAILABLE, after.code);
+    rpc_client_free(c);
+    rpc_server_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_round_trip_echoes_text_and_metadata, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_id_generated_when_absent_or_insane, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_every_status_code_reaches_the_client, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_field_violation_details, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_deadline_exceeded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_bytes_are_invalid_argument, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_method_is_unimplemented, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_request_is_resource_exhausted, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_server_enforces_deadline, setup, teardown),
+        cmocka_unit_test(test_caller_identity_is_verified),
+        cmocka_unit_test_setup_teardown(test_health_check_serving_then_not_while_draining, setup,
+                                        teardown),
+        cmocka_unit_test(test_client_spreads_over_endpoints),
+        cmocka_unit_test(test_no_server_is_unavailable),
+        cmocka_unit_test_setup_teardown(test_32_concurrent_clients_1000_calls_each, setup,
+                                        teardown),
+        cmocka_unit_test(test_drain_finishes_calls_in_flight),
+    };
+    return cmocka_run_group_tests_name("rpc", tests, NULL, NULL);
+}

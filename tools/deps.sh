@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# tools/deps.sh — installs the Debian 12 packages Confetti builds, tests and runs with.
+# Root: installs what is missing with apt-get. Not root: prints the one command to run.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  gcc make cmake pkg-config
+  # libraries (see docs/decisions.md for why each)
+  libnng-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
+  libpq-dev libjwt-dev libyaml-dev libjansson-dev libcurl4-openssl-dev libssl-dev
+  # tests: cmocka, a real PostgreSQL server (run privately, never the system one)
+  libcmocka-dev postgresql-15
+  # scripts
+  procps util-linux
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Missing Debian packages: ${missing[*]}" >&2
+  echo "Install them with:" >&2
+  echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "Installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# A package's own service must not start (we run a private PostgreSQL under var/ or build/).
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && created_policy=1
+fi
+trap '[ $created_policy -eq 1 ] && rm -f "$policy"' EXIT
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
