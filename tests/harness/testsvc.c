@@ -1,6 +1,7 @@
 /* testsvc.c — handlers of testsvc.v1.Echo and helpers to run it. */
 #include "testsvc.h"
 #include "th.h"
+#include "db/db.h"
 #include "confetti_testproto_handlers.h"
 
 #include <stdio.h>
@@ -19,7 +20,20 @@ RPC_HANDLER(rpc_echo_echo)
     resp->request_id = (char *)rpc_request_id(call);
     resp->subject = who ? (char *)who->sub : "";
     resp->metadata_value = x ? (char *)x : "";
-    resp->worker = (uint32_t) * (int *)rpc_service_ctx(call);
+    const int *server_id = rpc_service_ctx(call);
+    resp->worker = server_id ? (uint32_t)*server_id : 0;
+    /* "db:<text>" round-trips <text> through the worker's database connection, when the
+     * server has one (services started by svc_main do). */
+    db_conn *db = rpc_worker(call);
+    if (db && strncmp(req->text, "db:", 3) == 0) {
+        const char *params[] = {req->text + 3};
+        PGresult *r;
+        cf_code code = db_exec(db, "echo_ping", 1, params, &r);
+        if (code != CF_OK)
+            return rpc_error(call, code, "database: %s", cf_code_name(code));
+        resp->text = rpc_strdup(call, PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
     resp->blob = req->blob;
     return CF_OK;
 }
@@ -35,6 +49,11 @@ RPC_HANDLER(rpc_echo_fail)
 }
 
 static Testsvc__V1__Echo_Service echo_service = TESTSVC__V1__ECHO__INIT(rpc_echo_);
+
+ProtobufCService *th_echo_service(void)
+{
+    return &echo_service.base;
+}
 
 rpc_server *th_echo_server(const char *url, int workers, int *server_id, authn_verifier *verifier,
                            metrics *m)

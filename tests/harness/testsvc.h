@@ -12,6 +12,9 @@
 rpc_server *th_echo_server(const char *url, int workers, int *server_id, authn_verifier *verifier,
                            metrics *m);
 
+/* The bound Echo service (for svc_main-based test binaries). Handlers accept a NULL context. */
+ProtobufCService *th_echo_service(void);
+
 /* A client for url(s) with a default timeout. */
 rpc_client *th_client(const char *const *urls, size_t n, int timeout_ms);
 

@@ -1,0 +1,38 @@
+/* tx.h — transactions over a db_conn: BEGIN, the caller's function, COMMIT or ROLLBACK, with
+ * whole-transaction retries when PostgreSQL reports a serialization failure or a deadlock. */
+#ifndef CONFETTI_DB_TX_H
+#define CONFETTI_DB_TX_H
+
+#include <stdint.h>
+
+#include "db/db.h"
+
+typedef enum db_isolation {
+    DB_READ_COMMITTED,
+    DB_REPEATABLE_READ,
+    DB_SERIALIZABLE,
+} db_isolation;
+
+/* The body of a transaction: runs statements on c (db_exec…) and returns CF_OK to commit, any
+ * other code to roll back. It may run more than once (see db_tx), so it must not have side
+ * effects outside the database, and must reset whatever it accumulates in arg at its start. */
+typedef cf_code (*db_tx_fn)(db_conn *c, void *arg);
+
+/* Runs fn inside BEGIN … COMMIT at READ COMMITTED. If fn returns non-OK, or a statement in it
+ * failed, rolls back and returns that code. When the transaction fails with 40001 or 40P01
+ * (CF_ABORTED from the server, in fn or at COMMIT), the whole fn is run again, up to 3 attempts
+ * in all; CF_ABORTED that fn returns on its own is not retried. A connection lost in the
+ * middle gives CF_UNAVAILABLE and is not retried (a COMMIT in flight may have landed). The
+ * connection is idle and reusable afterwards. Not reentrant: no db_tx inside fn. Blocks. */
+cf_code db_tx(db_conn *c, db_tx_fn fn, void *arg);
+
+/* db_tx at another isolation level. */
+cf_code db_tx_level(db_conn *c, db_isolation level, db_tx_fn fn, void *arg);
+
+/* Bounds every later statement of the current transaction to ms milliseconds
+ * (SET LOCAL statement_timeout, through set_config); a statement past it fails with
+ * CF_DEADLINE_EXCEEDED. ms <= 0 (the deadline has passed) returns CF_DEADLINE_EXCEEDED without
+ * asking the server. Only inside db_tx (programmer error otherwise). Blocks. */
+cf_code db_set_local_timeout(db_conn *c, int64_t ms);
+
+#endif
