@@ -30,6 +30,9 @@ typedef struct cf_clock {
 
 /* The real clock (offset honoured, so a test may shift it). */
 int64_t cf_clock_real_now(const cf_clock *self);
-#define CF_CLOCK_REAL {cf_clock_real_now, 0}
+#define CF_CLOCK_REAL                                                                              \
+    {                                                                                              \
+        cf_clock_real_now, 0                                                                       \
+    }
 
 #endif

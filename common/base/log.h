@@ -18,8 +18,8 @@ void log_rid(log_level lvl, const char *rid, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define log_debug(...) log_rid(LOG_DEBUG, NULL, __VA_ARGS__)
-#define log_info(...) log_rid(LOG_INFO, NULL, __VA_ARGS__)
-#define log_warn(...) log_rid(LOG_WARN, NULL, __VA_ARGS__)
+#define log_info(...)  log_rid(LOG_INFO, NULL, __VA_ARGS__)
+#define log_warn(...)  log_rid(LOG_WARN, NULL, __VA_ARGS__)
 #define log_error(...) log_rid(LOG_ERROR, NULL, __VA_ARGS__)
 
 /* Appends s to buf as JSON string contents (escaped, without quotes); returns bytes written,

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct fixture {
     char url[128];
@@ -276,7 +277,8 @@ static void test_caller_identity_is_verified(void **state)
     rpc_client *c = th_client(&u, 1, 2000);
 
     char *good = th_token(keys, "user-42", 60, false);
-    char *expired = th_token(keys, "user-42", -3600, false);
+    authn_claims old = {.sub = "user-42", .iat = time(NULL) - 7200, .ttl_seconds = 900};
+    char *expired = th_token_claims(keys, &old);
     th_keys *other = th_keys_new("RS256");
     char *foreign = th_token(other, "user-42", 60, false);
     struct {

@@ -1,2 +1,0 @@
-/* placeholder: being written */
-int confetti_authn_placeholder;

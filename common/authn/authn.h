@@ -1,0 +1,81 @@
+/* authn.h — who is calling: verification of JWT access tokens by signature alone (no database),
+ * with a verified-token cache and an in-memory revocation (deny) set.
+ *
+ * Lifetime: authn_verifier_new (borrows a key set that must outlive it) → authn_verify /
+ * authn_verifier_revoke from any number of threads → authn_verifier_free. */
+#ifndef CONFETTI_AUTHN_AUTHN_H
+#define CONFETTI_AUTHN_AUTHN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "authn/keyset.h"
+#include "base/clock.h"
+#include "base/status.h"
+
+/* Longest token looked at; anything longer is refused unread. */
+#define AUTHN_TOKEN_MAX 8192
+/* Clock-skew bounds, in seconds. */
+#define AUTHN_LEEWAY_DEFAULT 60
+#define AUTHN_LEEWAY_MAX     300
+/* Verified-token cache bounds, in entries (rounded up to a power of two). */
+#define AUTHN_CACHE_DEFAULT 4096
+#define AUTHN_CACHE_MAX     (1u << 20)
+
+typedef struct authn_config {
+    const char *issuer;    /* required: the `iss` every token must carry, compared exactly */
+    const char *audience;  /* required: must equal `aud`, or be one of `aud`'s strings */
+    int leeway_seconds;    /* 0..AUTHN_LEEWAY_MAX: skew allowed on exp, nbf and iat */
+    const cf_clock *clock; /* borrowed, outlives the verifier; NULL = the real clock */
+    size_t cache_entries;  /* 0 disables the cache; at most AUTHN_CACHE_MAX */
+} authn_config;
+
+/* A config with the defaults; set issuer and audience. */
+#define AUTHN_CONFIG_INIT                                                                          \
+    {                                                                                              \
+        NULL, NULL, AUTHN_LEEWAY_DEFAULT, NULL, AUTHN_CACHE_DEFAULT                                \
+    }
+
+/* The verified caller. Strings are NUL-terminated; a token with a longer claim is refused, never
+ * truncated. */
+typedef struct authn_identity {
+    char sub[128];    /* user id, or "app:<id>" for an app token */
+    char sid[64];     /* session id ("" if absent) */
+    char jti[64];     /* token id ("" if absent) */
+    int64_t exp;      /* expiry, seconds since the epoch */
+    bool is_admin;    /* `roles` contains "admin" */
+    bool is_app;      /* sub starts with "app:" */
+    char scopes[512]; /* `scope`, space-separated ("" if absent) */
+} authn_identity;
+
+typedef struct authn_verifier authn_verifier;
+
+/* Creates a verifier. cfg is copied (its strings too); ks is borrowed and must outlive it.
+ * INVALID_ARGUMENT if issuer/audience are missing or a bound is exceeded. Caller frees. */
+cf_code authn_verifier_new(const authn_config *cfg, authn_keyset *ks, authn_verifier **out);
+
+/* Frees the verifier. NULL is a no-op. */
+void authn_verifier_free(authn_verifier *v);
+
+/* Verifies a compact JWS access token (without "Bearer "): size, structure, header (alg must be
+ * exactly the algorithm of the key its kid names), signature (OpenSSL, keys loaded once), then
+ * claims (exp, nbf, iat with leeway; iss; aud; sub), then the deny set. A token already verified
+ * is answered from the cache (SHA-256 of the token → identity until its exp), the deny set is
+ * still checked. Returns CF_OK and fills *out, or CF_UNAUTHENTICATED with *reason (may be NULL)
+ * set to a short static text for logs that never contains the token; *out is then zeroed.
+ * Thread-safe; never blocks on I/O. */
+cf_code authn_verify(authn_verifier *v, const char *token, authn_identity *out,
+                     const char **reason);
+
+/* Refuses every token whose jti is `jti` until `exp` (the token's own exp; kept leeway seconds
+ * longer, as long as such a token could still pass). INVALID_ARGUMENT for an empty or oversized
+ * jti. Thread-safe; takes effect for the next verify, cached tokens included. */
+cf_code authn_verifier_revoke(authn_verifier *v, const char *jti, int64_t exp);
+
+/* Counters since creation, for metrics: verifies answered from the cache, verifies that ran the
+ * full check (successful or not). Either pointer may be NULL. Thread-safe, approximate under
+ * concurrency. */
+void authn_verifier_stats(authn_verifier *v, uint64_t *cache_hits, uint64_t *full_verifies);
+
+#endif

@@ -1,2 +1,0 @@
-/* placeholder: being written */
-int confetti_pbjson_placeholder;

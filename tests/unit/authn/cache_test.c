@@ -1,0 +1,198 @@
+/* cache_test.c — the verified-token cache and the deny set: a repeated token is answered from the
+ * cache with the same identity, never past its exp, never with another token's identity, and a
+ * revoked jti fails whether cached or not. */
+#include "th.h"
+#include "tokens.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/xmalloc.h"
+
+#define T0 1750000000
+
+static int64_t fixed_now(const cf_clock *c)
+{
+    return c->offset;
+}
+
+typedef struct fixture {
+    th_keys *keys;
+    cf_clock clock;
+    authn_verifier *v;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = xcalloc(1, sizeof *f);
+    f->keys = th_keys_new("RS256");
+    f->clock = (cf_clock){fixed_now, T0};
+    f->v = th_verifier_new(f->keys, &f->clock);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    authn_verifier_free(f->v);
+    th_keys_free(f->keys);
+    free(f);
+    return 0;
+}
+
+/* A token issued at T0 for ttl seconds, with this jti. */
+static char *token(fixture *f, const char *sub, const char *jti, int ttl)
+{
+    static const char *const roles[] = {"admin"};
+    authn_claims c = {.sub = sub,
+                      .sid = "s",
+                      .jti = jti,
+                      .iat = T0,
+                      .ttl_seconds = ttl,
+                      .roles = roles,
+                      .nroles = 1,
+                      .scope = "a b"};
+    return th_token_claims(f->keys, &c);
+}
+
+static void repeated_token_is_answered_from_the_cache(void **state)
+{
+    fixture *f = *state;
+    char *tok = token(f, "u1", "j1", 600);
+    authn_identity first, second;
+    uint64_t hits, full;
+    assert_code(CF_OK, authn_verify(f->v, tok, &first, NULL));
+    assert_code(CF_OK, authn_verify(f->v, tok, &second, NULL));
+    authn_verifier_stats(f->v, &hits, &full);
+    assert_int_equal(hits, 1);
+    assert_int_equal(full, 1);
+    assert_memory_equal(&first, &second, sizeof first);
+    assert_string_equal(second.sub, "u1");
+    assert_true(second.is_admin);
+    free(tok);
+}
+
+static void cached_token_expires_with_its_exp(void **state)
+{
+    fixture *f = *state;
+    char *tok = token(f, "u2", "j2", 100);
+    authn_identity id;
+    const char *why;
+    assert_code(CF_OK, authn_verify(f->v, tok, &id, NULL));
+    f->clock.offset = T0 + 100 + AUTHN_LEEWAY_DEFAULT - 1;
+    assert_code(CF_OK, authn_verify(f->v, tok, &id, NULL));
+    f->clock.offset = T0 + 100 + AUTHN_LEEWAY_DEFAULT;
+    assert_code(CF_UNAUTHENTICATED, authn_verify(f->v, tok, &id, &why));
+    assert_string_equal(why, "token expired");
+    uint64_t hits;
+    authn_verifier_stats(f->v, &hits, NULL);
+    assert_int_equal(hits, 1); /* the last verify was not a hit */
+    f->clock.offset = T0;
+    free(tok);
+}
+
+static void revoked_jti_fails_even_when_cached(void **state)
+{
+    fixture *f = *state;
+    char *tok = token(f, "u3", "j3", 600), *other = token(f, "u3", "j3b", 600);
+    authn_identity id;
+    const char *why;
+    assert_code(CF_OK, authn_verify(f->v, tok, &id, NULL));
+    assert_code(CF_OK, authn_verify(f->v, other, &id, NULL));
+    assert_code(CF_OK, authn_verifier_revoke(f->v, "j3", id.exp));
+    assert_code(CF_UNAUTHENTICATED, authn_verify(f->v, tok, &id, &why));
+    assert_string_equal(why, "token revoked");
+    assert_string_equal(id.sub, "");
+    assert_code(CF_OK, authn_verify(f->v, other, &id, NULL)); /* only that jti */
+    uint64_t hits;
+    authn_verifier_stats(f->v, &hits, NULL);
+    assert_true(hits >= 2); /* the refusal came through the cache path */
+    free(tok);
+    free(other);
+}
+
+static void revoked_jti_fails_on_first_sight_without_cache(void **state)
+{
+    fixture *f = *state;
+    authn_config c = th_keys_config(f->keys);
+    c.cache_entries = 0;
+    c.clock = &f->clock;
+    authn_verifier *v;
+    assert_code(CF_OK, authn_verifier_new(&c, th_keys_keyset(f->keys), &v));
+    char *tok = token(f, "u4", "j4", 600);
+    assert_code(CF_OK, authn_verifier_revoke(v, "j4", T0 + 600));
+    authn_identity id;
+    const char *why;
+    assert_code(CF_UNAUTHENTICATED, authn_verify(v, tok, &id, &why));
+    assert_string_equal(why, "token revoked");
+    /* Still refused inside the leeway after exp: a revocation outlives what it revokes. */
+    f->clock.offset = T0 + 600 + AUTHN_LEEWAY_DEFAULT - 1;
+    assert_code(CF_UNAUTHENTICATED, authn_verify(v, tok, &id, &why));
+    assert_string_equal(why, "token revoked");
+    f->clock.offset = T0;
+    authn_verifier_free(v);
+    free(tok);
+}
+
+static void revoke_rejects_bad_jti(void **state)
+{
+    fixture *f = *state;
+    char long_jti[65];
+    memset(long_jti, 'j', 64);
+    long_jti[64] = '\0';
+    assert_code(CF_INVALID_ARGUMENT, authn_verifier_revoke(f->v, "", T0 + 10));
+    assert_code(CF_INVALID_ARGUMENT, authn_verifier_revoke(f->v, NULL, T0 + 10));
+    assert_code(CF_INVALID_ARGUMENT, authn_verifier_revoke(f->v, long_jti, T0 + 10));
+}
+
+/* A tiny cache (64 slots) under 300 tokens: evictions everywhere, but every answer is the
+ * token's own identity. */
+static void full_cache_never_answers_with_another_identity(void **state)
+{
+    fixture *f = *state;
+    authn_config c = th_keys_config(f->keys);
+    c.cache_entries = 1;
+    c.clock = &f->clock;
+    authn_verifier *v;
+    assert_code(CF_OK, authn_verifier_new(&c, th_keys_keyset(f->keys), &v));
+    enum { N = 300 };
+    char *toks[N];
+    for (int i = 0; i < N; i++) {
+        char sub[16];
+        snprintf(sub, sizeof sub, "user-%d", i);
+        toks[i] = token(f, sub, NULL, 600);
+    }
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i++) {
+            authn_identity id;
+            char sub[16];
+            snprintf(sub, sizeof sub, "user-%d", i);
+            assert_code(CF_OK, authn_verify(v, toks[i], &id, NULL));
+            assert_string_equal(id.sub, sub);
+        }
+    }
+    uint64_t hits, full;
+    authn_verifier_stats(v, &hits, &full);
+    assert_int_equal(hits + full, 2 * N);
+    assert_true(hits > 0 && hits < N);
+    for (int i = 0; i < N; i++)
+        free(toks[i]);
+    authn_verifier_free(v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(repeated_token_is_answered_from_the_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(cached_token_expires_with_its_exp, setup, teardown),
+        cmocka_unit_test_setup_teardown(revoked_jti_fails_even_when_cached, setup, teardown),
+        cmocka_unit_test_setup_teardown(revoked_jti_fails_on_first_sight_without_cache, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(revoke_rejects_bad_jti, setup, teardown),
+        cmocka_unit_test_setup_teardown(full_cache_never_answers_with_another_identity, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
