@@ -5,7 +5,7 @@
 #include <openssl/core_names.h>
 #include <openssl/param_build.h>
 
-#include "authn/b64url.h"
+#include "base/b64url.h"
 #include "authn/internal.h"
 
 /* RSA moduli accepted, in bits: below 2048 is breakable, above 8192 only costs. */

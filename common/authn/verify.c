@@ -9,7 +9,7 @@
 #include <openssl/bn.h>
 #include <openssl/ecdsa.h>
 
-#include "authn/b64url.h"
+#include "base/b64url.h"
 #include "authn/internal.h"
 #include "base/xmalloc.h"
 

@@ -11,7 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "authn/b64url.h"
+#include "base/b64url.h"
 #include "base/cuid.h"
 #include "base/xmalloc.h"
 

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "authn/b64url.h"
+#include "base/b64url.h"
 
 static void round_trips_every_tail_length(void **state)
 {

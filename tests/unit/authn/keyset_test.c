@@ -13,7 +13,7 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 
-#include "authn/b64url.h"
+#include "base/b64url.h"
 #include "base/xmalloc.h"
 
 typedef struct fixture {

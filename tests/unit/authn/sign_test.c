@@ -10,7 +10,7 @@
 #include <jansson.h>
 #include <jwt.h>
 
-#include "authn/b64url.h"
+#include "base/b64url.h"
 #include "base/cuid.h"
 
 static void signer_refuses_keys_that_do_not_fit(void **state)

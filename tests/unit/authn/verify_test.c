@@ -11,7 +11,7 @@
 #include <jwt.h>
 #include <openssl/evp.h>
 
-#include "authn/b64url.h"
+#include "base/b64url.h"
 #include "base/xmalloc.h"
 
 /* The injected clock: a fixed instant, so boundaries are exact. */

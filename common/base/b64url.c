@@ -1,5 +1,5 @@
 /* b64url.c — strict base64url codec for JWS parts and JWK numbers. */
-#include "authn/b64url.h"
+#include "base/b64url.h"
 
 #include <stdint.h>
 

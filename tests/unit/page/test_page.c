@@ -1,0 +1,68 @@
+/* test_page.c — SPEC §4 paging: page_size default 20, max 100; opaque keyset tokens that refuse
+ * tampering and reuse with other filters. */
+#include "th.h"
+#include "page/page.h"
+
+#include <string.h>
+
+static void test_page_size_default_20_max_100(void **state)
+{
+    (void)state;
+    static const struct {
+        int32_t in;
+        cf_code code;
+        int out;
+    } table[] = {{0, CF_OK, 20},
+                 {1, CF_OK, 1},
+                 {20, CF_OK, 20},
+                 {100, CF_OK, 100},
+                 {101, CF_OK, 100},
+                 {1 << 30, CF_OK, 100},
+                 {-1, CF_INVALID_ARGUMENT, 0}};
+    for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
+        int out = 0;
+        assert_code(table[i].code, page_size(table[i].in, &out));
+        if (table[i].code == CF_OK)
+            assert_int_equal(out, table[i].out);
+    }
+}
+
+static void test_page_token_round_trip_and_refusals(void **state)
+{
+    (void)state;
+    arena a;
+    arena_init(&a, 4096);
+    const char *parts[] = {"2026-11-27T09:51:11.123456Z", "cmwyso1c10004jenlxbqgh2te"};
+    char *tok = page_token_encode(&a, "status=ACTIVE", parts, 2);
+    for (const char *p = tok; *p; p++) /* URL-safe */
+        assert_non_null(
+            strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", *p));
+    char *out[2];
+    assert_code(CF_OK, page_token_decode(&a, tok, "status=ACTIVE", out, 2));
+    assert_string_equal(out[0], parts[0]);
+    assert_string_equal(out[1], parts[1]);
+
+    assert_code(CF_NOT_FOUND, page_token_decode(&a, "", "status=ACTIVE", out, 2));
+    assert_code(CF_INVALID_ARGUMENT, page_token_decode(&a, tok, "status=DRAFT", out, 2));
+    assert_code(CF_INVALID_ARGUMENT, page_token_decode(&a, tok, "status=ACTIVE", out, 1));
+    char *tampered = arena_strdup(&a, tok);
+    tampered[3] = tampered[3] == 'A' ? 'B' : 'A';
+    assert_code(CF_INVALID_ARGUMENT, page_token_decode(&a, tampered, "status=ACTIVE", out, 2));
+    const char *junk[] = {"!!!", "'; DROP TABLE rooms; --", "AAAA", "x"};
+    for (size_t i = 0; i < 4; i++)
+        assert_code(CF_INVALID_ARGUMENT, page_token_decode(&a, junk[i], "status=ACTIVE", out, 2));
+    char huge[4096];
+    memset(huge, 'A', sizeof huge - 1);
+    huge[sizeof huge - 1] = '\0';
+    assert_code(CF_INVALID_ARGUMENT, page_token_decode(&a, huge, "", out, 2));
+    arena_release(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_page_size_default_20_max_100),
+        cmocka_unit_test(test_page_token_round_trip_and_refusals),
+    };
+    return cmocka_run_group_tests_name("page", tests, NULL, NULL);
+}
