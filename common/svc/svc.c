@@ -56,6 +56,10 @@ struct svc_runtime {
     atomic_bool stop_monitor;
     pthread_t monitor;
     bool monitor_started;
+    cfg_schema schemas[2];
+    size_t nschemas;
+    cf_clock real_clock;
+    const cf_clock *clock;
 };
 
 const svc_common_config *svc_config(const svc_runtime *rt)
@@ -71,6 +75,11 @@ authn_verifier *svc_verifier(const svc_runtime *rt)
 metrics *svc_metrics(const svc_runtime *rt)
 {
     return rt->metrics;
+}
+
+const cf_clock *svc_clock(const svc_runtime *rt)
+{
+    return rt->clock;
 }
 
 static void *worker_init(void *arg, int index)
@@ -126,46 +135,48 @@ static void usage(const char *name)
             name);
 }
 
-static int start(svc_runtime *rt, bool migrate_only)
+/* Everything after the configuration is loaded; on failure err says why. */
+static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errlen)
 {
     const svc_def *def = rt->def;
-    char err[512];
+    char why[512];
     if (def->schema) {
         if (!*rt->cfg.db_dsn) {
-            log_error("db.dsn is required");
-            return 1;
+            snprintf(err, errlen, "db.dsn is required");
+            return CF_INVALID_ARGUMENT;
         }
-        if (db_migrate(rt->cfg.db_dsn, def->schema, def->migrations, def->nmigrations, err,
-                       sizeof err) != CF_OK) {
-            log_error("migrations failed: %s", err);
-            return 1;
+        if (db_migrate(rt->cfg.db_dsn, def->schema, def->migrations, def->nmigrations, why,
+                       sizeof why) != CF_OK) {
+            snprintf(err, errlen, "migrations failed: %s", why);
+            return CF_UNAVAILABLE;
         }
         log_info("schema %s migrated (%zu migrations known)", def->schema, def->nmigrations);
     }
     if (migrate_only)
-        return 0;
+        return CF_OK;
 
     if (*rt->cfg.auth_jwks_file) {
         if (authn_keyset_new(&rt->keys) != CF_OK ||
-            authn_keyset_load_file(rt->keys, rt->cfg.auth_jwks_file, err, sizeof err) != CF_OK) {
-            log_error("auth.jwks_file %s: %s", rt->cfg.auth_jwks_file, err);
-            return 1;
+            authn_keyset_load_file(rt->keys, rt->cfg.auth_jwks_file, why, sizeof why) != CF_OK) {
+            snprintf(err, errlen, "auth.jwks_file %s: %s", rt->cfg.auth_jwks_file, why);
+            return CF_INVALID_ARGUMENT;
         }
         authn_config ac = AUTHN_CONFIG_INIT;
         ac.issuer = rt->cfg.auth_issuer;
         ac.audience = rt->cfg.auth_audience;
         ac.leeway_seconds = (int)(rt->cfg.auth_leeway / 1000);
+        ac.clock = rt->clock;
         if (authn_verifier_new(&ac, rt->keys, &rt->verifier) != CF_OK) {
-            log_error("cannot create the token verifier");
-            return 1;
+            snprintf(err, errlen, "cannot create the token verifier");
+            return CF_INVALID_ARGUMENT;
         }
     } else {
         log_warn("auth.jwks_file not set: calls carrying a token will be refused");
     }
 
-    if (def->init && def->init(rt, &rt->ctx, err, sizeof err) != CF_OK) {
-        log_error("init: %s", err);
-        return 1;
+    if (def->init && def->init(rt, &rt->ctx, why, sizeof why) != CF_OK) {
+        snprintf(err, errlen, "init: %s", why);
+        return CF_UNAVAILABLE;
     }
 
     rt->metrics = metrics_new(def->name);
@@ -176,9 +187,9 @@ static int start(svc_runtime *rt, bool migrate_only)
     }
     admin_config acfg = {
         .url = rt->cfg.admin_listen, .metrics = rt->metrics, .ready = is_ready, .ready_arg = rt};
-    if (admin_start(&acfg, &rt->admin, err, sizeof err) != CF_OK) {
-        log_error("admin %s: %s", rt->cfg.admin_listen, err);
-        return 1;
+    if (admin_start(&acfg, &rt->admin, why, sizeof why) != CF_OK) {
+        snprintf(err, errlen, "admin %s: %s", rt->cfg.admin_listen, why);
+        return CF_UNAVAILABLE;
     }
 
     rpc_server_config scfg = {.listen = (const char *const *)rt->cfg.rpc_listen.items,
@@ -195,18 +206,20 @@ static int start(svc_runtime *rt, bool migrate_only)
     rpc_server_new(&scfg, &rt->server);
     if (def->service)
         rpc_server_add_service(rt->server, def->service, rt->ctx);
-    if (rpc_server_start(rt->server, err, sizeof err) != CF_OK) {
-        log_error("rpc: %s", err);
-        return 1;
+    if (rpc_server_start(rt->server, why, sizeof why) != CF_OK) {
+        snprintf(err, errlen, "rpc: %s", why);
+        return CF_UNAVAILABLE;
     }
     for (size_t i = 0; i < rt->cfg.rpc_listen.n; i++)
         log_info("serving rpc on %s", rt->cfg.rpc_listen.items[i]);
     log_info("admin on %s", rt->cfg.admin_listen);
-    return 0;
+    return CF_OK;
 }
 
-static void shutdown_all(svc_runtime *rt)
+void svc_stop(svc_runtime *rt)
 {
+    if (!rt)
+        return;
     if (rt->admin)
         admin_set_draining(rt->admin, true);
     if (rt->server) {
@@ -218,22 +231,58 @@ static void shutdown_all(svc_runtime *rt)
         pthread_join(rt->monitor, NULL);
     }
     admin_stop(rt->admin);
-    if (rt->def->fini)
+    if (rt->def->fini && rt->ctx)
         rt->def->fini(rt, rt->ctx);
     metrics_free(rt->metrics);
     authn_verifier_free(rt->verifier);
     authn_keyset_free(rt->keys);
+    cfg_free(rt->schemas, rt->nschemas);
+    free(rt);
+}
+
+static svc_runtime *runtime_new(const svc_def *def, const cf_clock *clock)
+{
+    svc_runtime *rt = xcalloc(1, sizeof *rt);
+    rt->def = def;
+    rt->schemas[0] =
+        (cfg_schema){common_fields, sizeof common_fields / sizeof *common_fields, &rt->cfg};
+    rt->schemas[1] = (cfg_schema){def->fields, def->nfields, def->config};
+    rt->nschemas = def->nfields ? 2 : 1;
+    rt->real_clock = (cf_clock)CF_CLOCK_REAL;
+    rt->clock = clock ? clock : &rt->real_clock;
+    return rt;
+}
+
+cf_code svc_start(const svc_def *def, const svc_options *opts, svc_runtime **out, char *err,
+                  size_t errlen)
+{
+    svc_runtime *rt = runtime_new(def, opts->clock);
+    char why[1024];
+    if (cfg_load(rt->schemas, rt->nschemas, opts->config_path, opts->env ? opts->env : environ, why,
+                 sizeof why) != CF_OK) {
+        snprintf(err, errlen, "configuration: %s", why);
+        free(rt);
+        return CF_INVALID_ARGUMENT;
+    }
+    log_setup(def->name, (log_level)log_level_parse(rt->cfg.log_level));
+    cf_code code = start(rt, opts->migrate_only, err, errlen);
+    if (code != CF_OK || opts->migrate_only) {
+        svc_stop(rt);
+        return code;
+    }
+    *out = rt;
+    return CF_OK;
 }
 
 int svc_main(const svc_def *def, int argc, char **argv)
 {
-    const char *config_path = getenv("CONFETTI_CONFIG");
-    bool migrate_only = false, check_only = false;
+    svc_options opts = {.config_path = getenv("CONFETTI_CONFIG")};
+    bool check_only = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-            config_path = argv[++i];
+            opts.config_path = argv[++i];
         } else if (strcmp(argv[i], "--migrate-only") == 0) {
-            migrate_only = true;
+            opts.migrate_only = true;
         } else if (strcmp(argv[i], "--check-config") == 0) {
             check_only = true;
         } else {
@@ -241,27 +290,20 @@ int svc_main(const svc_def *def, int argc, char **argv)
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;
         }
     }
-
-    svc_runtime rt;
-    memset(&rt, 0, sizeof rt);
-    rt.def = def;
-    cfg_schema schemas[2] = {
-        {common_fields, sizeof common_fields / sizeof *common_fields, &rt.cfg},
-        {def->fields, def->nfields, def->config},
-    };
-    size_t nschemas = def->nfields ? 2 : 1;
-    char err[1024];
     log_setup(def->name, LOG_INFO);
-    if (cfg_load(schemas, nschemas, config_path, environ, err, sizeof err) != CF_OK) {
-        log_error("configuration: %s", err);
-        return 1;
-    }
+    char err[1024];
     if (check_only) {
-        cfg_dump(schemas, nschemas, stdout);
-        cfg_free(schemas, nschemas);
-        return 0;
+        svc_runtime *rt = runtime_new(def, NULL);
+        cf_code code =
+            cfg_load(rt->schemas, rt->nschemas, opts.config_path, environ, err, sizeof err);
+        if (code == CF_OK)
+            cfg_dump(rt->schemas, rt->nschemas, stdout);
+        else
+            log_error("configuration: %s", err);
+        cfg_free(rt->schemas, rt->nschemas);
+        free(rt);
+        return code == CF_OK ? 0 : 1;
     }
-    log_setup(def->name, (log_level)log_level_parse(rt.cfg.log_level));
 
     /* Signals are taken synchronously by this thread only: every thread created from here on
      * inherits the blocked mask. */
@@ -272,15 +314,17 @@ int svc_main(const svc_def *def, int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    int rc = start(&rt, migrate_only);
-    if (rc == 0 && !migrate_only) {
-        int sig = 0;
-        sigwait(&sigs, &sig);
-        log_info("signal %d: draining", sig);
+    svc_runtime *rt = NULL;
+    if (svc_start(def, &opts, &rt, err, sizeof err) != CF_OK) {
+        log_error("%s", err);
+        return 1;
     }
-    shutdown_all(&rt);
-    cfg_free(schemas, nschemas);
-    if (rc == 0 && !migrate_only)
-        log_info("stopped");
-    return rc;
+    if (opts.migrate_only)
+        return 0;
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    log_info("signal %d: draining", sig);
+    svc_stop(rt);
+    log_info("stopped");
+    return 0;
 }

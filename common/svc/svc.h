@@ -59,8 +59,26 @@ typedef struct svc_def {
 
 /* What init hooks may read. Borrowed from the runtime. */
 const svc_common_config *svc_config(const svc_runtime *rt);
+/* The clock services must use for time-dependent rules (tests inject one). Never NULL. */
+const cf_clock *svc_clock(const svc_runtime *rt);
 authn_verifier *svc_verifier(const svc_runtime *rt);
 metrics *svc_metrics(const svc_runtime *rt);
+
+/* Starting a service without flags or signals — what svc_main does between loading the
+ * configuration and waiting for a signal; tests run services in-process with it. */
+typedef struct svc_options {
+    const char *config_path; /* NULL = defaults + env only */
+    char *const *env;        /* environ-style overrides (NULL = the process environment) */
+    const cf_clock *clock;   /* NULL = the real clock; borrowed, outlives the runtime */
+    bool migrate_only;       /* apply migrations, start nothing */
+} svc_options;
+
+/* Loads config, migrates, starts admin port and RPC server. On failure returns non-OK with the
+ * reason in err and nothing left running. */
+cf_code svc_start(const svc_def *def, const svc_options *opts, svc_runtime **out, char *err,
+                  size_t errlen);
+/* Drains (readyz red, calls in flight finish), stops and frees. NULL is a no-op. */
+void svc_stop(svc_runtime *rt);
 
 /* Runs the process; returns its exit status (0 after a clean drain, 1 on a start-up error
  * with the reason logged, 2 on bad flags). Never calls exit(). */

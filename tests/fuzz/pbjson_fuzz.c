@@ -2,7 +2,8 @@
  * every parser). Any input must be accepted or rejected without a crash or leak, and whatever is
  * accepted must encode to JSON that is accepted again and encodes the same way.
  * Not wired into CMake; build by hand, e.g. from a configured build dir B:
- *   clang -g -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icommon -I$B/gen \
+ *   clang -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+ *     -D_GNU_SOURCE -Icommon -I$B/gen \
  *     tests/fuzz/pbjson_fuzz.c common/pbjson/{encode,decode,walk,text}.c common/base/xmalloc.c \
  *     $B/gen/testsvc/v1/echo.pb-c.c $B/gen/google/protobuf/{struct,timestamp}.pb-c.c \
  *     -lprotobuf-c -ljansson -lm -o pbjson_fuzz && ./pbjson_fuzz -max_len=4096 */
