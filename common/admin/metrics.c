@@ -249,7 +249,7 @@ void metrics_inflight_add(metrics *m, int delta)
     atomic_fetch_add_explicit(&m->inflight, delta, memory_order_relaxed);
 }
 
-static bool metric_name_valid(const char *s)
+__attribute__((unused)) static bool metric_name_valid(const char *s)
 {
     if (*s == '\0')
         return false;

@@ -223,7 +223,7 @@ static bool parse_sample(parser *ps, const char *s, const char *end, prom_page *
     }
     if (p == end || *p != ' ')
         return bad(ps, "no space before the value");
-    double v;
+    double v = 0;
     if (!parse_value(ps, p + 1, end, &v))
         return false;
     out->samples = xrealloc(out->samples, (out->n + 1) * sizeof *out->samples);
