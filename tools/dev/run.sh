@@ -52,7 +52,9 @@ start_all() {
     fi
     dsn=${admin_dsn/dbname=postgres/dbname=confetti}
     export CONFETTI_DB_DSN="$dsn"
-    export CONFETTI_AUTH_JWKS_FILE="${CONFETTI_AUTH_JWKS_FILE:-$var/jwks.json}"
+    # Development keys: tokens from `confetti-devtoken mint var/dev USER` verify everywhere.
+    "$build/tools/confetti-devtoken" init "$var/dev"
+    export CONFETTI_AUTH_JWKS_FILE="${CONFETTI_AUTH_JWKS_FILE:-$var/dev/jwks.json}"
 
     echo "confetti: PostgreSQL   $dsn"
     local s bin cfg
@@ -77,7 +79,7 @@ start_all() {
         fi
     done
     [ -n "$(running_services)" ] || echo "confetti: no service is built yet; only PostgreSQL runs"
-    echo "confetti: logs in var/log/"
+    echo "confetti: logs in var/log/; a dev token: $build/tools/confetti-devtoken mint var/dev <user> [--admin]"
 }
 
 case "${1:-}" in
