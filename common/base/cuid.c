@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "random.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -20,7 +21,12 @@ static void put36(char *out, uint64_t v, int width)
 
 static atomic_uint_fast32_t cuid_counter;
 
-static uint32_t fingerprint(void)
+static uint32_t fingerprint_value;
+static pthread_once_t fingerprint_once = PTHREAD_ONCE_INIT;
+
+/* Computed once per process: gethostname is a system call, and the pid does not change for a
+ * process that does not fork after its first id (our services never do). */
+static void fingerprint_init(void)
 {
     char host[256] = {0};
     gethostname(host, sizeof host - 1);
@@ -28,7 +34,13 @@ static uint32_t fingerprint(void)
     for (const char *p = host; *p; p++)
         h = (h ^ (unsigned char)*p) * 16777619u;
     h ^= (uint32_t)getpid() * 2654435761u;
-    return h;
+    fingerprint_value = h;
+}
+
+static uint32_t fingerprint(void)
+{
+    pthread_once(&fingerprint_once, fingerprint_init);
+    return fingerprint_value;
 }
 
 void cuid_new(char out[CUID_LEN + 1])

@@ -19,8 +19,20 @@ typedef struct client_view {
     rpc_client *client;
 } client_view;
 
+/* A context and its aio, kept for reuse after a call that completed normally: opening and
+ * closing them per call costs allocations and locks on the hot path. */
+typedef struct ctx_slot {
+    nng_ctx ctx;
+    nng_aio *aio;
+} ctx_slot;
+
+#define POOL_MAX 64
+
 struct rpc_client {
     nng_socket sock;
+    pthread_mutex_t pool_lock; /* guards pool */
+    ctx_slot pool[POOL_MAX];
+    int npool;
     size_t max_message;
     int timeout_ms;
     atomic_int live_pipes;
@@ -43,6 +55,7 @@ cf_code rpc_client_new(const rpc_client_config *cfg, rpc_client **out, char *err
     c->max_message = cfg->max_message ? cfg->max_message : (4u << 20);
     c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000;
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->pool_lock, NULL);
     int rv = nng_req0_open(&c->sock);
     if (rv != 0) {
         snprintf(err, errlen, "req socket: %s", nng_strerror(rv));
@@ -78,7 +91,12 @@ void rpc_client_free(rpc_client *c)
 {
     if (!c)
         return;
+    for (int i = 0; i < c->npool; i++) {
+        nng_aio_free(c->pool[i].aio);
+        nng_ctx_close(c->pool[i].ctx);
+    }
     nng_close(c->sock);
+    pthread_mutex_destroy(&c->pool_lock);
     pthread_mutex_destroy(&c->lock);
     free(c->urls);
     free(c);
@@ -135,6 +153,43 @@ void rpc_ccall_free(rpc_ccall *cc)
 {
     arena_release(&cc->arena);
     cc->response = NULL;
+}
+
+static int slot_take(rpc_client *c, ctx_slot *out)
+{
+    pthread_mutex_lock(&c->pool_lock);
+    bool have = c->npool > 0;
+    if (have)
+        *out = c->pool[--c->npool];
+    pthread_mutex_unlock(&c->pool_lock);
+    if (have)
+        return 0;
+    int rv = nng_ctx_open(&out->ctx, c->sock);
+    if (rv != 0)
+        return rv;
+    if (nng_aio_alloc(&out->aio, NULL, NULL) != 0)
+        abort();
+    /* One try per call: the deadline bounds it (see the header on resends). */
+    nng_ctx_set_ms(out->ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    return 0;
+}
+
+/* Returns a slot to the pool if its last call completed (nothing pending on it); otherwise, or
+ * when the pool is full, closes it. */
+static void slot_give(rpc_client *c, ctx_slot *s, bool clean)
+{
+    if (clean) {
+        pthread_mutex_lock(&c->pool_lock);
+        if (c->npool < POOL_MAX) {
+            c->pool[c->npool++] = *s;
+            s = NULL;
+        }
+        pthread_mutex_unlock(&c->pool_lock);
+        if (!s)
+            return;
+    }
+    nng_aio_free(s->aio);
+    nng_ctx_close(s->ctx);
 }
 
 static void fail(rpc_ccall *cc, cf_code code, const char *message)
@@ -199,21 +254,17 @@ void rpc_client_invoke(rpc_client *c, const ProtobufCServiceDescriptor *d, unsig
         abort();
     protobuf_c_message_pack(&req.base, nng_msg_body(msg));
 
-    nng_ctx ctx;
-    nng_aio *aio;
-    int rv = nng_ctx_open(&ctx, c->sock);
+    ctx_slot slot;
+    int rv = slot_take(c, &slot);
     if (rv != 0) {
         nng_msg_free(msg);
         return fail(cc, CF_UNAVAILABLE, nng_strerror(rv));
     }
-    if (nng_aio_alloc(&aio, NULL, NULL) != 0)
-        abort();
-    /* One try per call: the deadline bounds it (see the header on resends). */
-    nng_ctx_set_ms(ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    nng_aio *aio = slot.aio;
     int64_t end = cf_mono_ns() + timeout * 1000000;
     nng_aio_set_timeout(aio, (nng_duration)timeout);
     nng_aio_set_msg(aio, msg);
-    nng_ctx_send(ctx, aio);
+    nng_ctx_send(slot.ctx, aio);
     nng_aio_wait(aio);
     rv = nng_aio_result(aio);
     if (rv != 0) {
@@ -221,13 +272,12 @@ void rpc_client_invoke(rpc_client *c, const ProtobufCServiceDescriptor *d, unsig
     } else {
         int64_t left = (end - cf_mono_ns()) / 1000000;
         nng_aio_set_timeout(aio, (nng_duration)(left > 0 ? left : 1));
-        nng_ctx_recv(ctx, aio);
+        nng_ctx_recv(slot.ctx, aio);
         nng_aio_wait(aio);
         rv = nng_aio_result(aio);
     }
     nng_msg *in = rv == 0 ? nng_aio_get_msg(aio) : NULL;
-    nng_aio_free(aio);
-    nng_ctx_close(ctx);
+    slot_give(c, &slot, rv == 0);
 
     if (rv == NNG_ETIMEDOUT) {
         if (atomic_load(&c->live_pipes) == 0) {

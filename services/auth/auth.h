@@ -1,0 +1,150 @@
+/* auth.h — what the files of confetti-auth share: its configuration, the service context made
+ * by init (signing keys, providers, throttle, catalog client), and the functions each file
+ * offers the others. Nothing outside services/auth includes it (tests and the bench do). */
+#ifndef CONFETTI_AUTH_AUTH_H
+#define CONFETTI_AUTH_AUTH_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "authn/authn.h"
+#include "authn/sign.h"
+#include "base/clock.h"
+#include "base/status.h"
+#include "cfg/cfg.h"
+#include "db/db.h"
+#include "rpc/client.h"
+#include "svc/svc.h"
+
+/* ---- configuration (service.c: the table; docs/auth.md: every key) ---- */
+
+/* One OpenID Connect provider slot (sections provider_google, provider_dev, provider_oidc). */
+typedef struct auth_provider_config {
+    bool enabled;
+    char *name;         /* the {provider} in URLs; defaults to the slot's name */
+    char *display_name; /* for login buttons */
+    char *issuer;       /* exact `iss` of its id_tokens */
+    bool discovery;     /* fetch <issuer>/.well-known/openid-configuration for the endpoints */
+    char *authorization_endpoint, *token_endpoint, *jwks_uri; /* when discovery is off */
+    char *client_id;
+    char *client_secret; /* secret: client_secret_file */
+    cfg_strlist redirect_uris;
+    char *scopes;     /* space-separated, must contain openid */
+    char *token_auth; /* client_secret_basic or client_secret_post */
+} auth_provider_config;
+
+#define AUTH_PROVIDER_SLOTS 3
+
+typedef struct auth_config {
+    cfg_strlist signing_keys; /* "kid=path/to/private.pem", first = current */
+    int64_t access_ttl, refresh_ttl, refresh_grace, app_ttl, jwks_max_age; /* ms */
+    char *secret;             /* tokens.secret: derives refresh successors, PKCE, nonce */
+    cfg_strlist admin_emails; /* admins.emails */
+    int64_t state_ttl;        /* oauth.state_ttl (ms) */
+    int64_t http_timeout;     /* oauth.http_timeout (ms) */
+    int64_t throttle_max, throttle_window; /* failures per key within window (ms) */
+    int64_t cleanup_interval;              /* ms; 0 = no periodic cleanup */
+    cfg_strlist catalog_urls;
+    int64_t catalog_timeout; /* ms */
+    auth_provider_config providers[AUTH_PROVIDER_SLOTS];
+} auth_config;
+
+extern const svc_def auth_service_def;
+
+/* ---- signing keys (keys.c) ---- */
+
+typedef struct auth_keys auth_keys;
+/* Loads "kid=path" entries (first = current, the rest only published). Algorithm from the key
+ * type: RSA → RS256, P-256 → ES256. INVALID_ARGUMENT with err on any bad entry. */
+cf_code auth_keys_load(const cfg_strlist *entries, auth_keys **out, char *err, size_t errlen);
+void auth_keys_free(auth_keys *k);
+/* Signs with the current key. *token is a new string the caller frees. */
+cf_code auth_keys_sign(auth_keys *k, const authn_claims *c, char **token);
+/* The JWKS document of every key ({"keys":[...]}); borrowed, immutable. */
+const char *auth_keys_jwks(const auth_keys *k);
+
+/* ---- OpenID Connect providers (oidc.c) ---- */
+
+typedef struct oidc_provider oidc_provider;
+
+/* What a verified id_token says (strings NUL-terminated; oversized claims refuse the token). */
+typedef struct oidc_identity {
+    char sub[128];
+    char email[320];
+    bool email_verified;
+    char name[256];
+    char picture[1024];
+} oidc_identity;
+
+/* Makes a provider from its config slot (borrowed; outlives it). No I/O: endpoints and keys
+ * are fetched on first use. */
+oidc_provider *oidc_provider_new(const auth_provider_config *cfg, const cf_clock *clock,
+                                 int64_t http_timeout_ms);
+void oidc_provider_free(oidc_provider *p);
+const auth_provider_config *oidc_provider_config(const oidc_provider *p);
+/* The authorization endpoint (discovery on first use). Returns a copy in *out (caller frees).
+ * UNAVAILABLE if the provider cannot be reached. Blocks (HTTP). */
+cf_code oidc_authorize_endpoint(oidc_provider *p, char **out);
+/* Exchanges an authorization code for an id_token (token endpoint, PKCE verifier, client
+ * authentication), then verifies it (oidc_verify_id_token). Blocks (HTTP). UNAUTHENTICATED if
+ * the provider refuses or the token does not verify; UNAVAILABLE if it cannot be reached. */
+cf_code oidc_exchange(oidc_provider *p, const char *code, const char *redirect_uri,
+                      const char *code_verifier, const char *nonce, oidc_identity *out,
+                      const char **reason);
+/* Verifies an id_token against the provider's JWKS (the key its kid names, pinned algorithm;
+ * an unknown kid refetches the JWKS at most once per 30 s), iss, aud (= client_id), exp/iat,
+ * sub, and nonce (exact). UNAUTHENTICATED with a static *reason on any failure. */
+cf_code oidc_verify_id_token(oidc_provider *p, const char *id_token, const char *nonce,
+                             oidc_identity *out, const char **reason);
+/* Test hook: the provider's keys from a JWKS document instead of its jwks_uri. */
+cf_code oidc_provider_set_jwks(oidc_provider *p, const char *jwks);
+
+/* ---- throttling of failed attempts (throttle.c) ---- */
+
+typedef struct throttle throttle;
+throttle *throttle_new(int64_t max_failures, int64_t window_s);
+void throttle_free(throttle *t);
+/* True while `key` has max_failures failures in the current window (until it ends). */
+bool throttle_blocked(throttle *t, const char *key, int64_t now);
+void throttle_fail(throttle *t, const char *key, int64_t now);
+
+/* ---- hashing and derivations (tokens.c) ---- */
+
+/* Lower-case hex SHA-256 of s into out[65]. */
+void auth_sha256_hex(const char *s, char out[65]);
+/* base64url(HMAC-SHA256(secret, label ":" input)) into out[44]: the deterministic secrets
+ * (refresh successor, PKCE verifier, nonce). */
+void auth_derive(const char *secret, const char *label, const char *input, char out[44]);
+
+/* ---- the service context (service.c) ---- */
+
+typedef struct auth_ctx {
+    svc_runtime *rt;
+    const auth_config *cfg;
+    const cf_clock *clock;
+    auth_keys *keys;
+    oidc_provider *providers[AUTH_PROVIDER_SLOTS]; /* NULL for disabled slots */
+    throttle *throttle;
+    rpc_client *catalog;
+    char *secret; /* cfg->secret, or random per process when unset */
+    pthread_t cleaner;
+    bool cleaner_started;
+    pthread_mutex_t stop_mu;
+    pthread_cond_t stop_cv;
+    bool stopping;
+} auth_ctx;
+
+static inline int64_t auth_now(const auth_ctx *ctx)
+{
+    return ctx->clock->now(ctx->clock);
+}
+
+/* The enabled provider named name, or NULL. */
+oidc_provider *auth_provider_find(auth_ctx *ctx, const char *name);
+
+/* Purges expired blacklist rows, sessions and login states; loads the live blacklist into this
+ * process's verifier. Blocks (SQL). */
+cf_code auth_cleanup(auth_ctx *ctx, db_conn *db, int64_t now);
+
+#endif
