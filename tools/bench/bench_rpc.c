@@ -219,6 +219,18 @@ int main(int argc, char **argv)
     printf("%.1f s per cell, %zu-byte request, 4 server workers, client and server in one "
            "process on %ld cores.\n\n",
            seconds, plen, sysconf(_SC_NPROCESSORS_ONLN));
+    FILE *la = fopen("/proc/loadavg", "r");
+    char load[64] = "?";
+    if (la) {
+        if (!fgets(load, sizeof load, la))
+            snprintf(load, sizeof load, "?");
+        fclose(la);
+        load[strcspn(load, "\n")] = '\0';
+    }
+    printf("Load average at start: %s (other work on the machine inflates latency: on this VM "
+           "a wake-up on the other core costs ~100 us; run on a quiet machine, or see "
+           "`taskset -c 0` in docs/decisions.md).\n\n",
+           load);
     printf("| transport | callers | raw calls/s | raw p50 µs | raw p99 µs | rpc calls/s | rpc p50 "
            "µs | rpc p99 µs | rpc/raw throughput | p50 overhead |\n");
     printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
