@@ -198,14 +198,19 @@ static void fail(rpc_ccall *cc, cf_code code, const char *message)
     cc->message = arena_strdup(&cc->arena, message);
 }
 
-void rpc_client_invoke(rpc_client *c, const ProtobufCServiceDescriptor *d, unsigned method_index,
-                       const ProtobufCMessage *input, rpc_ccall *cc)
+/* Builds the request envelope into a new message. Returns NULL with cc's status set when the
+ * call cannot start (bad method, no time left, too big). *timeout_out is the call's budget. */
+static nng_msg *build_request(rpc_client *c, const ProtobufCServiceDescriptor *d,
+                              unsigned method_index, const ProtobufCMessage *input, rpc_ccall *cc,
+                              int64_t *timeout_out)
 {
     cc->code = CF_UNKNOWN;
     cc->response = NULL;
     cc->ndetails = 0;
-    if (method_index >= d->n_methods)
-        return fail(cc, CF_UNIMPLEMENTED, "no such method");
+    if (method_index >= d->n_methods) {
+        fail(cc, CF_UNIMPLEMENTED, "no such method");
+        return NULL;
+    }
     const ProtobufCMethodDescriptor *md = &d->methods[method_index];
 
     int64_t timeout = cc->timeout_ms > 0 ? cc->timeout_ms : c->timeout_ms;
@@ -222,8 +227,10 @@ void rpc_client_invoke(rpc_client *c, const ProtobufCServiceDescriptor *d, unsig
     }
     if (cc->parent) {
         int64_t left = rpc_remaining_ms(cc->parent);
-        if (left <= 0)
-            return fail(cc, CF_DEADLINE_EXCEEDED, "deadline already passed");
+        if (left <= 0) {
+            fail(cc, CF_DEADLINE_EXCEEDED, "deadline already passed");
+            return NULL;
+        }
         if (left < timeout)
             timeout = left;
         if (!has_rid) {
@@ -236,8 +243,10 @@ void rpc_client_invoke(rpc_client *c, const ProtobufCServiceDescriptor *d, unsig
     }
 
     size_t plen = protobuf_c_message_get_packed_size(input);
-    if (plen > c->max_message)
-        return fail(cc, CF_RESOURCE_EXHAUSTED, "request exceeds the message size limit");
+    if (plen > c->max_message) {
+        fail(cc, CF_RESOURCE_EXHAUSTED, "request exceeds the message size limit");
+        return NULL;
+    }
     char method[256];
     snprintf(method, sizeof method, "%s/%s", d->name, md->name);
     Rpc__V1__Request req = RPC__V1__REQUEST__INIT;
@@ -253,32 +262,14 @@ void rpc_client_invoke(rpc_client *c, const ProtobufCServiceDescriptor *d, unsig
     if (nng_msg_alloc(&msg, protobuf_c_message_get_packed_size(&req.base)) != 0)
         abort();
     protobuf_c_message_pack(&req.base, nng_msg_body(msg));
+    *timeout_out = timeout;
+    return msg;
+}
 
-    ctx_slot slot;
-    int rv = slot_take(c, &slot);
-    if (rv != 0) {
-        nng_msg_free(msg);
-        return fail(cc, CF_UNAVAILABLE, nng_strerror(rv));
-    }
-    nng_aio *aio = slot.aio;
-    int64_t end = cf_mono_ns() + timeout * 1000000;
-    nng_aio_set_timeout(aio, (nng_duration)timeout);
-    nng_aio_set_msg(aio, msg);
-    nng_ctx_send(slot.ctx, aio);
-    nng_aio_wait(aio);
-    rv = nng_aio_result(aio);
-    if (rv != 0) {
-        nng_msg_free(msg);
-    } else {
-        int64_t left = (end - cf_mono_ns()) / 1000000;
-        nng_aio_set_timeout(aio, (nng_duration)(left > 0 ? left : 1));
-        nng_ctx_recv(slot.ctx, aio);
-        nng_aio_wait(aio);
-        rv = nng_aio_result(aio);
-    }
-    nng_msg *in = rv == 0 ? nng_aio_get_msg(aio) : NULL;
-    slot_give(c, &slot, rv == 0);
-
+/* Turns the transport result and the reply (consumed) into cc's status and response. */
+static void finish_reply(rpc_client *c, const ProtobufCMethodDescriptor *md, rpc_ccall *cc, int rv,
+                         nng_msg *in)
+{
     if (rv == NNG_ETIMEDOUT) {
         if (atomic_load(&c->live_pipes) == 0) {
             cc->code = CF_UNAVAILABLE;
@@ -308,4 +299,106 @@ void rpc_client_invoke(rpc_client *c, const ProtobufCServiceDescriptor *d, unsig
             fail(cc, CF_INTERNAL, "malformed reply payload");
     }
     nng_msg_free(in);
+}
+
+void rpc_client_invoke(rpc_client *c, const ProtobufCServiceDescriptor *d, unsigned method_index,
+                       const ProtobufCMessage *input, rpc_ccall *cc)
+{
+    int64_t timeout;
+    nng_msg *msg = build_request(c, d, method_index, input, cc, &timeout);
+    if (!msg)
+        return;
+    ctx_slot slot;
+    int rv = slot_take(c, &slot);
+    if (rv != 0) {
+        nng_msg_free(msg);
+        return fail(cc, CF_UNAVAILABLE, nng_strerror(rv));
+    }
+    nng_aio *aio = slot.aio;
+    int64_t end = cf_mono_ns() + timeout * 1000000;
+    nng_aio_set_timeout(aio, (nng_duration)timeout);
+    nng_aio_set_msg(aio, msg);
+    nng_ctx_send(slot.ctx, aio);
+    nng_aio_wait(aio);
+    rv = nng_aio_result(aio);
+    if (rv != 0) {
+        nng_msg_free(msg);
+    } else {
+        int64_t left = (end - cf_mono_ns()) / 1000000;
+        nng_aio_set_timeout(aio, (nng_duration)(left > 0 ? left : 1));
+        nng_ctx_recv(slot.ctx, aio);
+        nng_aio_wait(aio);
+        rv = nng_aio_result(aio);
+    }
+    nng_msg *in = rv == 0 ? nng_aio_get_msg(aio) : NULL;
+    slot_give(c, &slot, rv == 0);
+    finish_reply(c, &d->methods[method_index], cc, rv, in);
+}
+
+/* An asynchronous call in flight: lives in the ccall's arena until `done` has run. */
+typedef struct async_call {
+    rpc_client *client;
+    const ProtobufCMethodDescriptor *md;
+    rpc_ccall *cc;
+    rpc_done_fn done;
+    void *arg;
+    nng_ctx ctx;
+    nng_aio *aio;
+    int64_t end_ns;
+    bool receiving;
+} async_call;
+
+static void async_complete(async_call *a, int rv, nng_msg *in)
+{
+    /* The aio cannot be freed from its own callback: reap it in the background. */
+    nng_ctx_close(a->ctx);
+    nng_aio_reap(a->aio);
+    finish_reply(a->client, a->md, a->cc, rv, in);
+    a->done(a->cc, a->arg);
+}
+
+static void async_step(void *arg)
+{
+    async_call *a = arg;
+    int rv = nng_aio_result(a->aio);
+    if (rv != 0) {
+        if (!a->receiving)
+            nng_msg_free(nng_aio_get_msg(a->aio));
+        return async_complete(a, rv, NULL);
+    }
+    if (a->receiving)
+        return async_complete(a, 0, nng_aio_get_msg(a->aio));
+    a->receiving = true;
+    int64_t left = (a->end_ns - cf_mono_ns()) / 1000000;
+    nng_aio_set_timeout(a->aio, (nng_duration)(left > 0 ? left : 1));
+    nng_ctx_recv(a->ctx, a->aio);
+}
+
+void rpc_client_invoke_async(rpc_client *c, const ProtobufCServiceDescriptor *d,
+                             unsigned method_index, const ProtobufCMessage *input, rpc_ccall *cc,
+                             rpc_done_fn done, void *arg)
+{
+    int64_t timeout;
+    nng_msg *msg = build_request(c, d, method_index, input, cc, &timeout);
+    if (!msg)
+        return done(cc, arg);
+    async_call *a = arena_zalloc(&cc->arena, sizeof *a);
+    *a = (async_call){.client = c,
+                      .md = &d->methods[method_index],
+                      .cc = cc,
+                      .done = done,
+                      .arg = arg,
+                      .end_ns = cf_mono_ns() + timeout * 1000000};
+    int rv = nng_ctx_open(&a->ctx, c->sock);
+    if (rv != 0) {
+        nng_msg_free(msg);
+        fail(cc, CF_UNAVAILABLE, nng_strerror(rv));
+        return done(cc, arg);
+    }
+    if (nng_aio_alloc(&a->aio, async_step, a) != 0)
+        abort();
+    nng_ctx_set_ms(a->ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    nng_aio_set_timeout(a->aio, (nng_duration)timeout);
+    nng_aio_set_msg(a->aio, msg);
+    nng_ctx_send(a->ctx, a->aio);
 }

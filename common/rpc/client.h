@@ -75,4 +75,15 @@ void rpc_ccall_free(rpc_ccall *cc);
 void rpc_client_invoke(rpc_client *c, const ProtobufCServiceDescriptor *d, unsigned method_index,
                        const ProtobufCMessage *input, rpc_ccall *cc);
 
+/* Completion of an asynchronous call: runs once, on an nng thread (so it must not block), with
+ * the result in cc. */
+typedef void (*rpc_done_fn)(rpc_ccall *cc, void *arg);
+
+/* The same call without blocking the caller (the gateway finishes an HTTP request from here).
+ * `done` runs exactly once — synchronously if the call cannot start (e.g. too big). cc must
+ * stay valid until then; input only until this returns (it is encoded at once). */
+void rpc_client_invoke_async(rpc_client *c, const ProtobufCServiceDescriptor *d,
+                             unsigned method_index, const ProtobufCMessage *input, rpc_ccall *cc,
+                             rpc_done_fn done, void *arg);
+
 #endif

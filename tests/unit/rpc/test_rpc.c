@@ -501,6 +501,84 @@ static void test_drain_finishes_calls_in_flight(void **state)
     rpc_server_free(s);
 }
 
+/* --- asynchronous calls (what the gateway uses) --- */
+
+typedef struct async_state {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done, ok, wrong;
+    cf_code last;
+} async_state;
+
+typedef struct async_one {
+    rpc_ccall cc;
+    char text[32];
+    async_state *st;
+} async_one;
+
+static void async_done(rpc_ccall *cc, void *arg)
+{
+    async_one *o = arg;
+    pthread_mutex_lock(&o->st->lock);
+    if (cc->code == CF_OK && strcmp(((Testsvc__V1__EchoReply *)cc->response)->text, o->text) == 0)
+        o->st->ok++;
+    else
+        o->st->wrong++;
+    o->st->last = cc->code;
+    o->st->done++;
+    pthread_cond_signal(&o->st->cond);
+    pthread_mutex_unlock(&o->st->lock);
+}
+
+static void run_async(rpc_client *c, int n, uint32_t sleep_ms, int timeout_ms, async_state *st)
+{
+    async_one *calls = calloc((size_t)n, sizeof *calls);
+    *st = (async_state){.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    for (int i = 0; i < n; i++) {
+        async_one *o = &calls[i];
+        o->st = st;
+        snprintf(o->text, sizeof o->text, "async %d", i);
+        rpc_ccall_init(&o->cc, NULL);
+        o->cc.timeout_ms = timeout_ms;
+        Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
+        req.text = o->text;
+        req.sleep_ms = sleep_ms;
+        rpc_client_invoke_async(c, &testsvc__v1__echo__descriptor, 0, &req.base, &o->cc, async_done,
+                                o);
+    }
+    pthread_mutex_lock(&st->lock);
+    while (st->done < n)
+        pthread_cond_wait(&st->cond, &st->lock);
+    pthread_mutex_unlock(&st->lock);
+    for (int i = 0; i < n; i++)
+        rpc_ccall_free(&calls[i].cc);
+    free(calls);
+}
+
+static void test_async_calls_complete_once_each(void **state)
+{
+    fixture *f = *state;
+    async_state st;
+    run_async(f->client, 500, 0, 5000, &st);
+    assert_int_equal(st.ok, 500);
+    assert_int_equal(st.wrong, 0);
+
+    /* past the deadline: every call completes with DEADLINE_EXCEEDED, none hangs */
+    run_async(f->client, 8, 300, 50, &st);
+    assert_int_equal(st.done, 8);
+    assert_int_equal(st.ok, 0);
+    assert_code(CF_DEADLINE_EXCEEDED, st.last);
+
+    /* nobody listening: UNAVAILABLE */
+    char url[128];
+    const char *u = th_ipc_url(url, sizeof url, "async-nobody");
+    rpc_client *c = th_client(&u, 1, 100);
+    run_async(c, 3, 0, 100, &st);
+    assert_int_equal(st.done, 3);
+    assert_code(CF_UNAVAILABLE, st.last);
+    rpc_client_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,6 +601,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_32_concurrent_clients_1000_calls_each, setup,
                                         teardown),
         cmocka_unit_test(test_drain_finishes_calls_in_flight),
+        cmocka_unit_test_setup_teardown(test_async_calls_complete_once_each, setup, teardown),
     };
     return cmocka_run_group_tests_name("rpc", tests, NULL, NULL);
 }
