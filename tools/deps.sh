@@ -13,6 +13,8 @@ PACKAGES=(
   libcmocka-dev postgresql-15
   # scripts
   procps util-linux
+  # the test OpenID provider (tests/oidc: oidc-provider, jose)
+  nodejs npm
 )
 
 missing=()

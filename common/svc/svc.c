@@ -103,6 +103,8 @@ static void worker_fini(void *arg, void *state)
 static bool is_ready(void *arg)
 {
     svc_runtime *rt = arg;
+    if (rt->def->ready && !(rt->ctx && rt->def->ready(rt->ctx)))
+        return false;
     return atomic_load(&rt->db_ready);
 }
 
@@ -124,8 +126,11 @@ static void *db_monitor(void *arg)
     return NULL;
 }
 
-static void usage(const char *name)
+static void usage(const svc_def *def)
 {
+    const char *name = def->name;
+    if (def->task && def->task_flag)
+        fprintf(stderr, "  %s: run the service's one-shot task and exit\n", def->task_flag);
     fprintf(stderr,
             "usage: confetti-%s [--config FILE] [--migrate-only | --check-config]\n"
             "  --config FILE    YAML configuration (default: $CONFETTI_CONFIG)\n"
@@ -174,12 +179,13 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
         log_warn("auth.jwks_file not set: calls carrying a token will be refused");
     }
 
+    /* before init, so init hooks can register metrics of their own (the gateway's routes) */
+    rt->metrics = metrics_new(def->name);
     if (def->init && def->init(rt, &rt->ctx, why, sizeof why) != CF_OK) {
         snprintf(err, errlen, "init: %s", why);
         return CF_UNAVAILABLE;
     }
 
-    rt->metrics = metrics_new(def->name);
     atomic_store(&rt->db_ready, def->schema == NULL);
     if (def->schema) {
         pthread_create(&rt->monitor, NULL, db_monitor, rt);
@@ -274,23 +280,49 @@ cf_code svc_start(const svc_def *def, const svc_options *opts, svc_runtime **out
     return CF_OK;
 }
 
+/* The service's one-shot task (svc_def.task): config, migrations, init, task, fini. */
+static int run_task(const svc_def *def, const char *config_path)
+{
+    svc_runtime *rt = runtime_new(def, NULL);
+    char err[1024];
+    if (cfg_load(rt->schemas, rt->nschemas, config_path, environ, err, sizeof err) != CF_OK) {
+        log_error("configuration: %s", err);
+        free(rt);
+        return 1;
+    }
+    log_setup(def->name, (log_level)log_level_parse(rt->cfg.log_level));
+    int status = 1;
+    if (start(rt, true, err, sizeof err) != CF_OK)
+        log_error("%s", err);
+    else if (def->init && def->init(rt, &rt->ctx, err, sizeof err) != CF_OK)
+        log_error("init: %s", err);
+    else
+        status = def->task(rt, rt->ctx);
+    svc_stop(rt);
+    return status;
+}
+
 int svc_main(const svc_def *def, int argc, char **argv)
 {
     svc_options opts = {.config_path = getenv("CONFETTI_CONFIG")};
-    bool check_only = false;
+    bool check_only = false, task = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
             opts.config_path = argv[++i];
+        } else if (def->task && def->task_flag && strcmp(argv[i], def->task_flag) == 0) {
+            task = true;
         } else if (strcmp(argv[i], "--migrate-only") == 0) {
             opts.migrate_only = true;
         } else if (strcmp(argv[i], "--check-config") == 0) {
             check_only = true;
         } else {
-            usage(def->name);
+            usage(def);
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;
         }
     }
     log_setup(def->name, LOG_INFO);
+    if (task)
+        return run_task(def, opts.config_path);
     char err[1024];
     if (check_only) {
         svc_runtime *rt = runtime_new(def, NULL);

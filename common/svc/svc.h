@@ -9,7 +9,7 @@
  *
  * Flags: --config FILE (or env CONFETTI_CONFIG), --migrate-only (apply migrations and exit: a
  * Kubernetes Job), --check-config (print the effective config, secrets redacted, and exit),
- * --help. */
+ * the service's own task flag if it has one (svc_def.task_flag), --help. */
 #ifndef CONFETTI_SVC_SVC_H
 #define CONFETTI_SVC_SVC_H
 
@@ -55,6 +55,15 @@ typedef struct svc_def {
      * Its result becomes the handlers' rpc_service_ctx(). */
     cf_code (*init)(svc_runtime *rt, void **ctx, char *err, size_t errlen);
     void (*fini)(svc_runtime *rt, void *ctx);
+    /* Optional: readiness beyond the database (/readyz and health.v1.Health/Check), given the
+     * init hook's context; a cheap flag read on an nng thread, never blocking (e.g. the
+     * gateway: its backends answer). */
+    bool (*ready)(void *ctx);
+    /* Optional one-shot task run instead of serving when the process is started with the flag
+     * task_flag (e.g. "--cleanup" for a Kubernetes CronJob): config, migrations and init run
+     * first, fini after; nothing listens. Returns the process exit status. */
+    const char *task_flag;
+    int (*task)(svc_runtime *rt, void *ctx);
 } svc_def;
 
 /* What init hooks may read. Borrowed from the runtime. */

@@ -50,7 +50,8 @@ typedef struct auth_config {
     auth_provider_config providers[AUTH_PROVIDER_SLOTS];
 } auth_config;
 
-extern const svc_def auth_service_def;
+/* The service definition (service.c) svc_main and the tests run. */
+const svc_def *auth_service_def(void);
 
 /* ---- signing keys (keys.c) ---- */
 
@@ -142,6 +143,15 @@ static inline int64_t auth_now(const auth_ctx *ctx)
 
 /* The enabled provider named name, or NULL. */
 oidc_provider *auth_provider_find(auth_ctx *ctx, const char *name);
+
+/* Signs an access token for sub (sid and roles optional) with jti and iat; exp = iat + access
+ * ttl. *token is a new string the caller frees. */
+cf_code auth_sign_access(auth_ctx *ctx, const char *sub, const char *sid, const char *jti,
+                         int64_t iat, bool admin, char **token);
+
+/* Loads the live blacklist into this process's verifier (after a revocation here, and every
+ * few seconds for those made through other replicas). Blocks (SQL). */
+cf_code auth_sync_revocations(auth_ctx *ctx, db_conn *db, int64_t now);
 
 /* Purges expired blacklist rows, sessions and login states; loads the live blacklist into this
  * process's verifier. Blocks (SQL). */

@@ -1,0 +1,351 @@
+/* service.c — confetti-auth's svc_def: its configuration table, schema, statements, the
+ * generated auth.v1.Auth binding, and init/fini (signing keys, providers, throttle, catalog
+ * client, the cleanup/revocation-sync thread); `confetti-auth --cleanup` runs the cleanup once. */
+#include "auth.h"
+#include "store.h"
+#include "base/log.h"
+#include "base/random.h"
+#include "base/xmalloc.h"
+#include "confetti_proto_handlers.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+DB_MIGRATIONS_DECLARE(auth_migrations);
+
+static auth_config auth_cfg;
+
+static const char *const token_auths[] = {"client_secret_basic", "client_secret_post", NULL};
+
+#define F(sec, key, type, member, ...) CFG_FIELD(sec, key, type, auth_config, member, __VA_ARGS__)
+#define PROVIDER(slot, i, issuer_def, disc_def)                                                    \
+    F(slot, "enabled", CFG_BOOL, providers[i].enabled, .def = "false",                             \
+      .help = "offer this provider for login"),                                                    \
+        F(slot, "name", CFG_STR, providers[i].name, .def = "",                                     \
+          .help = "its {provider} in /v1/auth/{provider}/login (default: the slot name)"),         \
+        F(slot, "display_name", CFG_STR, providers[i].display_name, .def = "",                     \
+          .help = "shown on login buttons"),                                                       \
+        F(slot, "issuer", CFG_STR, providers[i].issuer, .def = issuer_def,                         \
+          .help = "exact iss of its id_tokens"),                                                   \
+        F(slot, "discovery", CFG_BOOL, providers[i].discovery, .def = disc_def,                    \
+          .help = "read endpoints from <issuer>/.well-known/openid-configuration"),                \
+        F(slot, "authorization_endpoint", CFG_STR, providers[i].authorization_endpoint, .def = "", \
+          .help = "when discovery is off"),                                                        \
+        F(slot, "token_endpoint", CFG_STR, providers[i].token_endpoint, .def = "",                 \
+          .help = "when discovery is off"),                                                        \
+        F(slot, "jwks_uri", CFG_STR, providers[i].jwks_uri, .def = "",                             \
+          .help = "when discovery is off"),                                                        \
+        F(slot, "client_id", CFG_STR, providers[i].client_id, .def = "", .help = "OAuth client"),  \
+        F(slot, "client_secret", CFG_SECRET, providers[i].client_secret, .def = "",                \
+          .help = "OAuth client secret (or client_secret_file)"),                                  \
+        F(slot, "redirect_uris", CFG_STRLIST, providers[i].redirect_uris, .def = "",               \
+          .help = "allowed redirect URIs (the gateway's callback); the first is the default"),     \
+        F(slot, "scopes", CFG_STR, providers[i].scopes, .def = "openid email profile",             \
+          .help = "requested scopes"),                                                             \
+    {                                                                                              \
+        slot, "token_auth", CFG_ENUM, offsetof(auth_config, providers[i].token_auth),              \
+            "client_secret_basic", 0, 0, false, token_auths,                                       \
+            "client authentication at the token endpoint"                                          \
+    }
+
+static const cfg_field auth_fields[] = {
+    F("signing", "keys", CFG_STRLIST, signing_keys, .def = "",
+      .help = "\"kid=private.pem\" entries: the first signs, all are published (rotation)"),
+    F("tokens", "access_ttl", CFG_DURATION, access_ttl, .def = "15m", .min = 60000, .max = 86400000,
+      .help = "access token lifetime"),
+    F("tokens", "refresh_ttl", CFG_DURATION, refresh_ttl, .def = "30d", .min = 60000,
+      .max = 31536000000, .help = "refresh token lifetime (renewed at each rotation)"),
+    F("tokens", "refresh_grace", CFG_DURATION, refresh_grace, .def = "10s", .min = 0, .max = 300000,
+      .help = "the previous refresh token returns the same pair this long"),
+    F("tokens", "app_ttl", CFG_DURATION, app_ttl, .def = "10m", .min = 60000, .max = 86400000,
+      .help = "app token lifetime"),
+    F("tokens", "jwks_max_age", CFG_DURATION, jwks_max_age, .def = "5m", .min = 0, .max = 86400000,
+      .help = "how long verifiers may cache GetJwks"),
+    F("tokens", "secret", CFG_SECRET, secret, .def = "",
+      .help = "derives refresh successors, PKCE verifiers, nonces; same on every replica "
+              "(or secret_file; unset = random per process)"),
+    F("admins", "emails", CFG_STRLIST, admin_emails, .def = "",
+      .help = "verified e-mails that become platform admins at login"),
+    F("oauth", "state_ttl", CFG_DURATION, state_ttl, .def = "10m", .min = 10000, .max = 3600000,
+      .help = "how long a login may take"),
+    F("oauth", "http_timeout", CFG_DURATION, http_timeout, .def = "5s", .min = 100, .max = 60000,
+      .help = "timeout of calls to providers"),
+    F("throttle", "max_failures", CFG_INT, throttle_max, .def = "10", .min = 0, .max = 1000000,
+      .help = "failed refresh/app-token attempts per client or IP per window (0 = off)"),
+    F("throttle", "window", CFG_DURATION, throttle_window, .def = "5m", .min = 1000,
+      .max = 86400000, .help = "throttling window"),
+    F("cleanup", "interval", CFG_DURATION, cleanup_interval, .def = "10m", .min = 0,
+      .max = 86400000, .help = "purge of expired rows (0 = only confetti-auth --cleanup)"),
+    F("catalog", "urls", CFG_STRLIST, catalog_urls, .def = "tcp://127.0.0.1:7101",
+      .help = "catalog service (VerifyAppCredentials)"),
+    F("catalog", "timeout", CFG_DURATION, catalog_timeout, .def = "3s", .min = 100, .max = 60000,
+      .help = "deadline of calls to catalog"),
+    PROVIDER("provider_google", 0, "https://accounts.google.com", "true"),
+    PROVIDER("provider_dev", 1, "", "true"),
+    PROVIDER("provider_oidc", 2, "", "true"),
+};
+#undef F
+
+static const char *const slot_names[AUTH_PROVIDER_SLOTS] = {"google", "dev", "oidc"};
+
+oidc_provider *auth_provider_find(auth_ctx *ctx, const char *name)
+{
+    for (int i = 0; i < AUTH_PROVIDER_SLOTS; i++)
+        if (ctx->providers[i] && strcmp(oidc_provider_config(ctx->providers[i])->name, name) == 0)
+            return ctx->providers[i];
+    return NULL;
+}
+
+/* A provider slot is usable, or err says why. */
+static bool provider_ok(auth_provider_config *p, const char *slot, char *err, size_t errlen)
+{
+    const char *why = NULL;
+    if (!*p->issuer)
+        why = "issuer is required";
+    else if (!*p->client_id)
+        why = "client_id is required";
+    else if (p->redirect_uris.n == 0)
+        why = "redirect_uris is required";
+    else if (!strstr(p->scopes, "openid"))
+        why = "scopes must include openid";
+    else if (!p->discovery && (!*p->authorization_endpoint || !*p->token_endpoint || !*p->jwks_uri))
+        why = "without discovery, authorization_endpoint, token_endpoint and jwks_uri are required";
+    if (why)
+        snprintf(err, errlen, "provider_%s: %s", slot, why);
+    return why == NULL;
+}
+
+cf_code auth_cleanup(auth_ctx *ctx, db_conn *db, int64_t now)
+{
+    (void)ctx;
+    int64_t purged = 0;
+    cf_code code = store_cleanup(db, now, &purged);
+    if (code == CF_OK && purged)
+        log_info("cleanup: %lld expired rows purged", (long long)purged);
+    return code;
+}
+
+/* The blacklist into this process's verifier, so a token revoked through another replica is
+ * refused here too (until events carry revocations, SPEC §5). */
+cf_code auth_sync_revocations(auth_ctx *ctx, db_conn *db, int64_t now)
+{
+    authn_verifier *v = svc_verifier(ctx->rt);
+    if (!v)
+        return CF_OK;
+    arena a;
+    arena_init(&a, 16384);
+    char exp[24] = "", id[64] = "";
+    cf_code code = CF_OK;
+    for (;;) {
+        Auth__V1__RevokedToken **rows;
+        char **ids;
+        size_t n = 0;
+        code = store_revoked_list(db, &a, now, exp, id, 500, &rows, &ids, &n);
+        if (code != CF_OK)
+            break;
+        for (size_t i = 0; i < n && i < 500; i++)
+            authn_verifier_revoke(v, rows[i]->jti, rows[i]->expires_at->seconds);
+        if (n <= 500)
+            break;
+        snprintf(exp, sizeof exp, "%lld", (long long)rows[499]->expires_at->seconds);
+        snprintf(id, sizeof id, "%s", ids[499]);
+        arena_reset(&a);
+    }
+    arena_release(&a);
+    return code;
+}
+
+/* How often the revocation list is re-read from the database (until events carry it). */
+#define AUTH_SYNC_SECONDS 2
+
+static void *cleaner(void *arg)
+{
+    auth_ctx *ctx = arg;
+    db_conn *db = db_conn_new(svc_config(ctx->rt)->db_dsn, "auth", auth_stmts, auth_nstmts);
+    int64_t last_purge = 0;
+    pthread_mutex_lock(&ctx->stop_mu);
+    while (!ctx->stopping) {
+        pthread_mutex_unlock(&ctx->stop_mu);
+        int64_t now = auth_now(ctx);
+        if (db_conn_ensure(db) == CF_OK) {
+            auth_sync_revocations(ctx, db, now);
+            if (ctx->cfg->cleanup_interval > 0 &&
+                (now - last_purge) * 1000 >= ctx->cfg->cleanup_interval) {
+                auth_cleanup(ctx, db, now);
+                last_purge = now;
+            }
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += AUTH_SYNC_SECONDS;
+        pthread_mutex_lock(&ctx->stop_mu);
+        while (!ctx->stopping &&
+               pthread_cond_timedwait(&ctx->stop_cv, &ctx->stop_mu, &until) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&ctx->stop_mu);
+    db_conn_free(db);
+    return NULL;
+}
+
+static void auth_fini(svc_runtime *rt, void *p)
+{
+    (void)rt;
+    auth_ctx *ctx = p;
+    if (ctx->cleaner_started) {
+        pthread_mutex_lock(&ctx->stop_mu);
+        ctx->stopping = true;
+        pthread_cond_signal(&ctx->stop_cv);
+        pthread_mutex_unlock(&ctx->stop_mu);
+        pthread_join(ctx->cleaner, NULL);
+    }
+    pthread_mutex_destroy(&ctx->stop_mu);
+    pthread_cond_destroy(&ctx->stop_cv);
+    for (int i = 0; i < AUTH_PROVIDER_SLOTS; i++)
+        oidc_provider_free(ctx->providers[i]);
+    throttle_free(ctx->throttle);
+    rpc_client_free(ctx->catalog);
+    auth_keys_free(ctx->keys);
+    if (ctx->secret) {
+        memset(ctx->secret, 0, strlen(ctx->secret));
+        free(ctx->secret);
+    }
+    free(ctx);
+}
+
+static void curl_setup(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static cf_code auth_init(svc_runtime *rt, void **out, char *err, size_t errlen)
+{
+    static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+    pthread_once(&curl_once, curl_setup);
+    auth_ctx *ctx = xcalloc(1, sizeof *ctx);
+    pthread_mutex_init(&ctx->stop_mu, NULL);
+    pthread_cond_init(&ctx->stop_cv, NULL);
+    ctx->rt = rt;
+    ctx->cfg = &auth_cfg;
+    ctx->clock = svc_clock(rt);
+    cf_code code = auth_keys_load(&auth_cfg.signing_keys, &ctx->keys, err, errlen);
+    if (code != CF_OK) {
+        auth_fini(rt, ctx);
+        return code;
+    }
+    /* The current key must verify here: auth.jwks_file has to publish it (else every call
+     * carrying our own tokens would fail). */
+    authn_verifier *v = svc_verifier(rt);
+    if (v) {
+        authn_claims c = {.iss = svc_config(rt)->auth_issuer,
+                          .aud = svc_config(rt)->auth_audience,
+                          .sub = "auth-self-check",
+                          .iat = auth_now(ctx),
+                          .ttl_seconds = 60};
+        char *tok = NULL;
+        authn_identity id;
+        const char *why = NULL;
+        if (auth_keys_sign(ctx->keys, &c, &tok) != CF_OK ||
+            authn_verify(v, tok, &id, &why) != CF_OK) {
+            snprintf(err, errlen,
+                     "the current signing key does not verify with auth.jwks_file (%s)",
+                     why ? why : "signing failed");
+            free(tok);
+            auth_fini(rt, ctx);
+            return CF_INVALID_ARGUMENT;
+        }
+        free(tok);
+    }
+    if (*auth_cfg.secret) {
+        ctx->secret = xstrdup(auth_cfg.secret);
+    } else {
+        ctx->secret = xmalloc(64);
+        cf_random_token(ctx->secret, 32);
+        log_warn("tokens.secret not set: a random one per process (refresh grace and logins in "
+                 "flight do not survive a restart or cross replicas)");
+    }
+    for (int i = 0; i < AUTH_PROVIDER_SLOTS; i++) {
+        auth_provider_config *p = &auth_cfg.providers[i];
+        if (!p->enabled)
+            continue;
+        if (!*p->name) {
+            free(p->name);
+            p->name = xstrdup(slot_names[i]);
+        }
+        if (!*p->display_name) {
+            free(p->display_name);
+            p->display_name = xstrdup(p->name);
+        }
+        if (!provider_ok(p, slot_names[i], err, errlen)) {
+            auth_fini(rt, ctx);
+            return CF_INVALID_ARGUMENT;
+        }
+        ctx->providers[i] = oidc_provider_new(p, ctx->clock, auth_cfg.http_timeout);
+    }
+    ctx->throttle = throttle_new(auth_cfg.throttle_max, auth_cfg.throttle_window / 1000);
+    rpc_client_config cc = {.urls = (const char *const *)auth_cfg.catalog_urls.items,
+                            .nurls = auth_cfg.catalog_urls.n,
+                            .timeout_ms = (int)auth_cfg.catalog_timeout};
+    if (cc.nurls && rpc_client_new(&cc, &ctx->catalog, err, errlen) != CF_OK) {
+        auth_fini(rt, ctx);
+        return CF_INVALID_ARGUMENT;
+    }
+    *out = ctx;
+    return CF_OK;
+}
+
+/* confetti-auth --cleanup: one purge, for a Kubernetes CronJob. */
+static int auth_cleanup_task(svc_runtime *rt, void *p)
+{
+    auth_ctx *ctx = p;
+    db_conn *db = db_conn_new(svc_config(rt)->db_dsn, "auth", auth_stmts, auth_nstmts);
+    cf_code code = db_conn_ensure(db);
+    if (code == CF_OK)
+        code = auth_cleanup(ctx, db, auth_now(ctx));
+    db_conn_free(db);
+    if (code != CF_OK)
+        log_error("cleanup failed: %s", cf_code_name(code));
+    return code == CF_OK ? 0 : 1;
+}
+
+/* init, plus the thread that re-reads the blacklist every few seconds and purges expired rows
+ * every cleanup.interval. */
+static cf_code auth_init_serving(svc_runtime *rt, void **out, char *err, size_t errlen)
+{
+    cf_code code = auth_init(rt, out, err, errlen);
+    if (code != CF_OK)
+        return code;
+    auth_ctx *ctx = *out;
+    pthread_create(&ctx->cleaner, NULL, cleaner, ctx);
+    ctx->cleaner_started = true;
+    return CF_OK;
+}
+
+static Auth__V1__Auth_Service auth_binding = AUTH__V1__AUTH__INIT(rpc_auth_);
+
+static svc_def auth_def = {
+    .name = "auth",
+    .schema = "auth",
+    .migrations = auth_migrations,
+    .stmts = auth_stmts,
+    .fields = auth_fields,
+    .nfields = sizeof auth_fields / sizeof *auth_fields,
+    .config = &auth_cfg,
+    .service = &auth_binding.base,
+    .init = auth_init_serving,
+    .fini = auth_fini,
+    .task_flag = "--cleanup",
+    .task = auth_cleanup_task,
+};
+
+const svc_def *auth_service_def(void)
+{
+    /* the counts are extern constants of other translation units, not constant expressions */
+    auth_def.nmigrations = auth_migrations_count;
+    auth_def.nstmts = auth_nstmts;
+    return &auth_def;
+}

@@ -1,0 +1,14 @@
+#!/bin/sh
+# setup.sh SRC DEST — the test OpenID provider's node modules: copies package.json, the lockfile
+# and the scripts to DEST (a build directory) and runs `npm ci` there once (ctest fixture
+# oidc_npm). Never touches the source tree.
+set -eu
+src=$1 dest=$2
+mkdir -p "$dest"
+for f in package.json package-lock.json server.mjs verify.mjs; do
+  cmp -s "$src/$f" "$dest/$f" 2>/dev/null || cp "$src/$f" "$dest/$f"
+done
+if [ ! -d "$dest/node_modules/oidc-provider" ] || [ "$src/package-lock.json" -nt "$dest/node_modules/.stamp" ]; then
+  (cd "$dest" && npm ci --no-audit --no-fund --ignore-scripts)
+  touch "$dest/node_modules/.stamp"
+fi
