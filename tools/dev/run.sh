@@ -57,6 +57,16 @@ start_all() {
     export CONFETTI_AUTH_JWKS_FILE="${CONFETTI_AUTH_JWKS_FILE:-$var/dev/jwks.json}"
 
     echo "confetti: PostgreSQL   $dsn"
+
+    # The local OpenID provider (a real one: npm oidc-provider) with the test user alice, so a
+    # person can log in from a browser without Google; confetti-auth's provider_dev points at it.
+    if [ -x "$build/services/auth/confetti-auth" ] && command -v node >/dev/null; then
+        "$root/tests/oidc/setup.sh" "$root/tests/oidc" "$var/oidc" >>"$var/log/oidc.log" 2>&1
+        (cd "$var/oidc" && exec node server.mjs 7190 http://127.0.0.1:8080/v1/auth/dev/callback \
+            >>"$var/log/oidc.log" 2>&1) &
+        echo $! >"$var/run/oidc.pid"
+        echo "confetti: OpenID provider http://127.0.0.1:7190 (user alice)"
+    fi
     local s bin cfg
     for s in "${SERVICES[@]}"; do
         bin=$build/services/$s/confetti-$s
