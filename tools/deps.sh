@@ -17,8 +17,15 @@ PACKAGES=(
   nodejs npm
 )
 
+# Satisfied by a command already on PATH, whatever package brought it (e.g. a nodesource
+# nodejs, which bundles npm and conflicts with Debian's npm package).
+declare -A BY_COMMAND=([nodejs]=node [npm]=npm)
+
 missing=()
 for p in "${PACKAGES[@]}"; do
+  if [ -n "${BY_COMMAND[$p]:-}" ] && command -v "${BY_COMMAND[$p]}" >/dev/null 2>&1; then
+    continue
+  fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
