@@ -7,6 +7,7 @@
 #include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct walk {
@@ -202,8 +203,9 @@ static bool type_ok(walk *w, const json_t *type, const json_t *value)
     if (json_is_string(type)) {
         if (has_type(value, json_string_value(type)))
             return true;
-        problem(w, "must be %s %s, not %s", strchr("aeiou", json_string_value(type)[0]) ? "an" : "a",
-                json_string_value(type), type_of(value));
+        problem(w, "must be %s %s, not %s",
+                strchr("aeiou", json_string_value(type)[0]) ? "an" : "a", json_string_value(type),
+                type_of(value));
         return false;
     }
     if (!json_is_array(type))
@@ -249,8 +251,7 @@ static void validate_string(walk *w, const json_t *schema, const json_t *value)
     const json_t *min = json_object_get(schema, "minLength");
     const json_t *max = json_object_get(schema, "maxLength");
     if (is_count(min) && (double)n < json_number_value(min))
-        problem(w, "must be at least %.0f characters long (it has %zu)", json_number_value(min),
-                n);
+        problem(w, "must be at least %.0f characters long (it has %zu)", json_number_value(min), n);
     if (is_count(max) && (double)n > json_number_value(max))
         problem(w, "must be at most %.0f characters long (it has %zu)", json_number_value(max), n);
     const json_t *pat = json_object_get(schema, "pattern");
@@ -357,8 +358,9 @@ static void check_type(walk *w, const json_t *t)
 {
     if (json_is_string(t)) {
         if (!known_type(json_string_value(t)))
-            problem(w, "\"%s\" is not a type (use object, array, string, number, integer, "
-                       "boolean or null)",
+            problem(w,
+                    "\"%s\" is not a type (use object, array, string, number, integer, "
+                    "boolean or null)",
                     json_string_value(t));
         return;
     }
@@ -484,8 +486,10 @@ static void check(walk *w, const json_t *schema)
         check_keyword(w, k, v);
         walk_pop(w, old);
     }
-    const json_t *min = json_object_get(schema, "minimum"), *max = json_object_get(schema, "maximum");
-    if (json_is_number(min) && json_is_number(max) && json_number_value(min) > json_number_value(max)) {
+    const json_t *min = json_object_get(schema, "minimum"),
+                 *max = json_object_get(schema, "maximum");
+    if (json_is_number(min) && json_is_number(max) &&
+        json_number_value(min) > json_number_value(max)) {
         size_t old = walk_push_key(w, "minimum");
         problem(w, "is greater than maximum");
         walk_pop(w, old);

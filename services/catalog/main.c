@@ -1,0 +1,7 @@
+/* main.c — confetti-catalog: apps, credentials, manifests (docs/catalog.md). */
+#include "catalog.h"
+
+int main(int argc, char **argv)
+{
+    return svc_main(catalog_service(), argc, argv);
+}

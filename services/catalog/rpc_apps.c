@@ -1,0 +1,197 @@
+/* rpc_apps.c — catalog.v1.Catalog app methods: RegisterApp, GetApp, ListApps, DeleteApp,
+ * ActivateApp, DeactivateApp. */
+#include "catalog.h"
+#include "policy.h"
+#include "confetti_proto_handlers.h"
+#include "base/cuid.h"
+#include "base/random.h"
+#include "base/b64url.h"
+#include "page/page.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SECRET_TEXT_LEN 43 /* base64url of CATALOG_SECRET_BYTES, unpadded */
+
+/* Reads and checks the optional idempotency-key metadata into idem (key NULL if absent). */
+static cf_code read_idempotency_key(rpc_call *call, const char *method, store_idem *idem)
+{
+    const char *key = rpc_md_get(call, "idempotency-key");
+    idem->caller = rpc_caller(call)->sub;
+    idem->method = method;
+    idem->key = NULL;
+    if (!key)
+        return CF_OK;
+    if (!catalog_idempotency_key_ok(key))
+        return rpc_violation(call, "idempotency-key", "must be 1 to %d printable ASCII characters",
+                             CATALOG_IDEMPOTENCY_MAX);
+    idem->key = key;
+    return CF_OK;
+}
+
+/* A new secret: 256 CSPRNG bits as base64url text (what the app presents) and its SHA-256. */
+static char *new_secret(rpc_call *call, unsigned char hash[STORE_HASH_LEN])
+{
+    char *text = rpc_alloc(call, SECRET_TEXT_LEN + 2);
+    cf_random_token(text, CATALOG_SECRET_BYTES);
+    catalog_sha256(text, strlen(text), hash);
+    return text;
+}
+
+RPC_HANDLER(rpc_catalog_register_app)
+{
+    cf_code code = rpc_require_caller(call);
+    if (code != CF_OK)
+        return code;
+    if (!catalog_can_register(rpc_caller(call)))
+        return rpc_error(call, CF_PERMISSION_DENIED, "apps are registered by users, not by apps");
+    const char *why;
+    if (!catalog_name_ok(req->name, &why))
+        return rpc_violation(call, "name", "%s", why);
+    store_new_app in = {.owner = rpc_caller(call)->sub, .name = req->name};
+    code = read_idempotency_key(call, "RegisterApp", &in.idem);
+    if (code != CF_OK)
+        return code;
+    json_t *manifest;
+    catalog_manifest cm;
+    code = catalog_checked_manifest(call, req->manifest, &manifest, &cm);
+    if (code != CF_OK)
+        return code;
+    char *text = json_dumps(manifest, JSON_COMPACT | JSON_SORT_KEYS);
+    in.manifest_json = rpc_strdup(call, text);
+    in.version = rpc_strdup(call, cm.version);
+    json_decref(manifest);
+    /* the request's fingerprint: a key replayed with another request is refused */
+    size_t namelen = strlen(req->name);
+    char *buf = rpc_alloc(call, namelen + 1 + strlen(text) + 1);
+    memcpy(buf, req->name, namelen + 1);
+    memcpy(buf + namelen + 1, text, strlen(text) + 1);
+    catalog_sha256(buf, namelen + 1 + strlen(text), in.idem.request_hash);
+    free(text);
+
+    char pk[CUID_LEN + 1], app_id[CUID_LEN + 1];
+    cuid_new(pk);
+    cuid_new(app_id);
+    in.pk = pk;
+    in.app_id = app_id;
+    char *secret = new_secret(call, in.secret_hash);
+
+    store_app row;
+    bool replayed = false, mismatch = false;
+    code = store_app_register(rpc_worker(call), rpc_arena(call), &in, &row, &replayed, &mismatch);
+    if (mismatch)
+        return rpc_violation(call, "idempotency-key", "was already used for a different request");
+    if (code == CF_ALREADY_EXISTS) /* a secret hash collision: 2^-256; a retry is enough */
+        return rpc_error(call, CF_ABORTED, "registration collided; retry");
+    if (code != CF_OK)
+        return catalog_store_error(call, code, "registering the app");
+    resp->app = rpc_alloc(call, sizeof *resp->app);
+    catalog__v1__app__init(resp->app);
+    /* A replay cannot show the secret again (only its hash is stored): it answers the same app
+     * with an empty secret; a client that lost the first answer calls RegenerateSecret. */
+    resp->app_secret = replayed ? "" : secret;
+    return catalog_fill_app(call, &row, resp->app);
+}
+
+RPC_HANDLER(rpc_catalog_get_app)
+{
+    store_app row;
+    cf_code code = catalog_load_visible(call, req->app_id, &row);
+    if (code != CF_OK)
+        return code;
+    return catalog_fill_app(call, &row, resp);
+}
+
+RPC_HANDLER(rpc_catalog_list_apps)
+{
+    cf_code code = rpc_require_caller(call);
+    if (code != CF_OK)
+        return code;
+    const authn_identity *me = rpc_caller(call);
+    int size;
+    if (page_size(req->page_size, &size) != CF_OK)
+        return rpc_violation(call, "pageSize", "must not be negative");
+    if (strlen(req->owner_user_id) > 128)
+        return rpc_violation(call, "ownerUserId", "must be at most 128 characters");
+    store_app_filter f = {.owner = req->owner_user_id,
+                          .viewer = me->sub,
+                          .include_inactive = req->include_inactive,
+                          .viewer_is_admin = me->is_admin && !me->is_app,
+                          .after_us = -1,
+                          .limit = size + 1};
+    /* the token is bound to the filters and to the caller (what they may see differs) */
+    const char *filters =
+        rpc_printf(call, "apps|%s|%d|%s", req->owner_user_id, req->include_inactive, me->sub);
+    char *parts[2];
+    code = page_token_decode(rpc_arena(call), req->page_token, filters, parts, 2);
+    if (code == CF_OK) {
+        char *end;
+        f.after_us = strtoll(parts[0], &end, 10);
+        if (*end || f.after_us < 0)
+            return rpc_violation(call, "pageToken", "is not a token of this list");
+        f.after_id = parts[1];
+    } else if (code != CF_NOT_FOUND) {
+        return rpc_violation(call, "pageToken", "is not a token of this list");
+    }
+    store_app *rows;
+    size_t n;
+    code = store_app_list(rpc_worker(call), rpc_arena(call), &f, &rows, &n);
+    if (code != CF_OK)
+        return catalog_store_error(call, code, "listing apps");
+    size_t shown = n > (size_t)size ? (size_t)size : n;
+    resp->apps = rpc_alloc(call, (shown ? shown : 1) * sizeof *resp->apps);
+    resp->n_apps = shown;
+    for (size_t i = 0; i < shown; i++) {
+        resp->apps[i] = rpc_alloc(call, sizeof **resp->apps);
+        catalog__v1__app__init(resp->apps[i]);
+        code = catalog_fill_app(call, &rows[i], resp->apps[i]);
+        if (code != CF_OK)
+            return code;
+    }
+    if (n > shown) {
+        const char *key[] = {rpc_printf(call, "%lld", (long long)rows[shown - 1].created_us),
+                             rows[shown - 1].pk};
+        resp->next_page_token = page_token_encode(rpc_arena(call), filters, key, 2);
+    }
+    return CF_OK;
+}
+
+RPC_HANDLER(rpc_catalog_delete_app)
+{
+    (void)resp;
+    store_app row;
+    cf_code code = catalog_load_changeable(call, req->app_id, &row);
+    if (code != CF_OK)
+        return code;
+    catalog_ctx *ctx = rpc_service_ctx(call);
+    bool in_use = false;
+    code = ctx->rooms->app_in_use(ctx->rooms, call, row.app_id, &in_use);
+    if (code != CF_OK)
+        return rpc_error(call, code, "cannot ask rooms whether the app is in use");
+    if (in_use)
+        return rpc_error(call, CF_FAILED_PRECONDITION, "the app is used by live rooms");
+    code = store_app_delete(rpc_worker(call), row.pk);
+    return code == CF_OK ? CF_OK : catalog_store_error(call, code, "deleting the app");
+}
+
+static cf_code set_active(rpc_call *call, const char *app_id, bool active, Catalog__V1__App *resp)
+{
+    store_app row;
+    cf_code code = catalog_load_changeable(call, app_id, &row);
+    if (code != CF_OK)
+        return code;
+    code = store_app_set_active(rpc_worker(call), rpc_arena(call), row.pk, active, &row);
+    if (code != CF_OK)
+        return catalog_store_error(call, code, "changing the app's status");
+    return catalog_fill_app(call, &row, resp);
+}
+
+RPC_HANDLER(rpc_catalog_activate_app)
+{
+    return set_active(call, req->app_id, true, resp);
+}
+
+RPC_HANDLER(rpc_catalog_deactivate_app)
+{
+    return set_active(call, req->app_id, false, resp);
+}

@@ -1,0 +1,106 @@
+/* service.c — confetti-catalog's definition: schema and migrations, statements, its config
+ * table, the generated binding of catalog.v1.Catalog to the rpc_catalog_* handlers, and the
+ * service context (clock, grace, size limit, rooms hook). */
+#include "catalog.h"
+#include "confetti_proto_handlers.h"
+#include "base/xmalloc.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+DB_MIGRATIONS_DECLARE(catalog_migrations);
+
+static catalog_config config;
+
+static const cfg_field catalog_fields[] = {
+    CFG_FIELD("catalog", "secret_grace", CFG_DURATION, catalog_config, secret_grace, .def = "24h",
+              .min = 0, .max = 30LL * 24 * 3600 * 1000,
+              .help = "how long the previous app secret keeps working after RegenerateSecret"),
+    CFG_FIELD("catalog", "max_document", CFG_SIZE, catalog_config, max_document, .def = "256KiB",
+              .min = 1024, .max = 4 << 20,
+              .help = "largest manifest or settings document (protobuf-encoded bytes)"),
+    CFG_FIELD("rooms", "urls", CFG_STRLIST, catalog_config, rooms_urls, .def = "",
+              .help = "rooms service endpoints DeleteApp asks; empty = no rooms check"),
+};
+
+static Catalog__V1__Catalog_Service catalog_binding = CATALOG__V1__CATALOG__INIT(rpc_catalog_);
+
+/* The rooms hook while no rooms service is configured: nothing uses any app. */
+static cf_code rooms_none_in_use(catalog_rooms *self, rpc_call *call, const char *app_id,
+                                 bool *in_use)
+{
+    (void)self, (void)call, (void)app_id;
+    *in_use = false;
+    return CF_OK;
+}
+
+static void rooms_none_free(catalog_rooms *self)
+{
+    (void)self;
+}
+
+static catalog_rooms rooms_none = {rooms_none_in_use, rooms_none_free};
+
+int64_t catalog_now(const catalog_ctx *ctx)
+{
+    return ctx->clock->now(ctx->clock);
+}
+
+static cf_code catalog_init(svc_runtime *rt, void **out, char *err, size_t errlen)
+{
+    if (config.rooms_urls.n > 0) {
+        /* Refuse rather than pretend: with rooms configured, DeleteApp must really ask it.
+         * The rooms issue plugs its client in here (docs/catalog.md, "Rooms hook"). */
+        snprintf(err, errlen,
+                 "rooms.urls is set, but this build has no rooms client yet; "
+                 "leave it empty (no rooms check) until rooms.v1 exists");
+        return CF_FAILED_PRECONDITION;
+    }
+    catalog_ctx *ctx = xcalloc(1, sizeof *ctx);
+    ctx->clock = svc_clock(rt);
+    ctx->secret_grace_s = config.secret_grace / 1000;
+    ctx->max_document = config.max_document;
+    ctx->rooms = &rooms_none;
+    *out = ctx;
+    return CF_OK;
+}
+
+static void catalog_fini(svc_runtime *rt, void *p)
+{
+    (void)rt;
+    catalog_ctx *ctx = p;
+    if (!ctx)
+        return;
+    ctx->rooms->free(ctx->rooms);
+    free(ctx);
+}
+
+/* The definition is built once, on first use: the embedded migrations' count is a link-time
+ * constant (generated file), not a compile-time one, so it cannot sit in a static initializer. */
+static svc_def catalog_def;
+static pthread_once_t catalog_def_once = PTHREAD_ONCE_INIT;
+
+static void catalog_def_build(void)
+{
+    catalog_def = (svc_def){
+        .name = "catalog",
+        .schema = "catalog",
+        .migrations = catalog_migrations,
+        .nmigrations = catalog_migrations_count,
+        .stmts = catalog_stmts,
+        .nstmts = catalog_nstmts,
+        .fields = catalog_fields,
+        .nfields = sizeof catalog_fields / sizeof *catalog_fields,
+        .config = &config,
+        .service = &catalog_binding.base,
+        .init = catalog_init,
+        .fini = catalog_fini,
+    };
+}
+
+const svc_def *catalog_service(void)
+{
+    pthread_once(&catalog_def_once, catalog_def_build);
+    return &catalog_def;
+}
