@@ -1,6 +1,7 @@
 /* confetti.c — the platform's command-line client (the grpcurl of Confetti):
  *   confetti call ADDRESS METHOD [JSON] [-H 'key: value']... [--timeout MS]
  *   confetti list [SERVICE]
+ *   confetti draw verify RECORD.json ELIGIBLE.txt
  * JSON in, JSON out (proto3 mapping). On an error status it prints the status name, message
  * and field details on stderr and exits with the status code's number (1..16); usage errors
  * exit 64. CONFETTI_TOKEN, if set, is sent as "authorization: Bearer $CONFETTI_TOKEN". */
@@ -9,6 +10,8 @@
 #include "base/xmalloc.h"
 #include "pbjson/pbjson.h"
 #include "rpc/client.h"
+#include "algorithm.h"
+#include "draw/v1/draw.pb-c.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +30,11 @@ static int usage(void)
                     "      METHOD   full name, e.g. health.v1.Health/Check\n"
                     "      JSON     the request (proto3 JSON); '-' reads stdin; default {}\n"
                     "  confetti list [SERVICE]\n"
-                    "      services and methods this client knows\n");
+                    "      services and methods this client knows\n"
+                    "  confetti draw verify RECORD.json ELIGIBLE.txt\n"
+                    "      recomputes a draw's winners from its record (GetDraw's JSON) and the\n"
+                    "      eligible participant ids (one per line, in order): MATCH (exit 0)\n"
+                    "      or MISMATCH (exit 1)\n");
     return EXIT_USAGE;
 }
 
@@ -160,6 +167,78 @@ out:
     return rc;
 }
 
+/* Reads a whole file (NUL-terminated) into *out; its length in *len. */
+static bool read_file(const char *path, char **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    size_t cap = 4096, n = 0, r;
+    char *buf = xmalloc(cap);
+    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (n + 1 == cap)
+            buf = xrealloc(buf, cap *= 2);
+    }
+    bool ok = !ferror(f);
+    fclose(f);
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return ok;
+}
+
+/* confetti draw verify RECORD.json ELIGIBLE.txt (docs/draw.md): every line of ELIGIBLE.txt is
+ * one participant id, verbatim (a final newline ends the last line; nothing is trimmed). */
+static int cmd_draw(int argc, char **argv)
+{
+    if (argc != 3 || strcmp(argv[0], "verify") != 0)
+        return usage();
+    char *json, *list;
+    size_t jlen, llen;
+    if (!read_file(argv[1], &json, &jlen)) {
+        fprintf(stderr, "%s: cannot read\n", argv[1]);
+        return EXIT_USAGE;
+    }
+    if (!read_file(argv[2], &list, &llen)) {
+        fprintf(stderr, "%s: cannot read\n", argv[2]);
+        free(json);
+        return EXIT_USAGE;
+    }
+    ProtobufCMessage *m = NULL;
+    pbjson_error err;
+    int rc = 1;
+    if (pbjson_from_string(&draw__v1__draw_record__descriptor, json, jlen, NULL, &m, &err) !=
+        CF_OK) {
+        printf("MISMATCH: %s is not a draw record (%s%s%s)\n", argv[1], err.path,
+               *err.path ? ": " : "", err.message);
+        goto out;
+    }
+    const Draw__V1__DrawRecord *rec = (const Draw__V1__DrawRecord *)m;
+    size_t n = 0, cap = 1024;
+    const char **ids = xmalloc(cap * sizeof *ids);
+    for (char *p = list; p < list + llen;) {
+        char *nl = memchr(p, '\n', (size_t)(list + llen - p));
+        if (nl)
+            *nl = '\0';
+        if (n == cap)
+            ids = xrealloc(ids, (cap *= 2) * sizeof *ids);
+        ids[n++] = p;
+        p = nl ? nl + 1 : list + llen;
+    }
+    draw_verdict v = draw_verify(
+        rec->algorithm, rec->seed, rec->eligible_digest, rec->eligible_count, rec->count, ids, n,
+        (const char *const *)rec->winner_participant_ids, rec->n_winner_participant_ids);
+    printf("%s: %s\n", v == DRAW_MATCH ? "MATCH" : "MISMATCH", draw_verdict_text(v));
+    rc = v == DRAW_MATCH ? 0 : 1;
+    free(ids);
+    protobuf_c_message_free_unpacked(m, NULL);
+out:
+    free(json);
+    free(list);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     log_setup("confetti", LOG_WARN);
@@ -169,5 +248,7 @@ int main(int argc, char **argv)
         return cmd_call(argc - 2, argv + 2);
     if (strcmp(argv[1], "list") == 0)
         return cmd_list(argc - 2, argv + 2);
+    if (strcmp(argv[1], "draw") == 0)
+        return cmd_draw(argc - 2, argv + 2);
     return usage();
 }

@@ -90,6 +90,10 @@ start_all() {
     done
     [ -n "$(running_services)" ] || echo "confetti: no service is built yet; only PostgreSQL runs"
     echo "confetti: logs in var/log/; a dev token: $build/tools/confetti-devtoken mint var/dev <user> [--admin]"
+    if [ -f "$var/run/gateway.pid" ]; then
+        echo "confetti: try the HTTP API:"
+        echo "  curl -s -H \"Authorization: Bearer \$($build/tools/confetti-devtoken mint $var/dev alice)\" 'http://127.0.0.1:8080/v1/rooms?pageSize=5'"
+    fi
 }
 
 case "${1:-}" in

@@ -1,0 +1,68 @@
+/* draw.h — what the draw service's files share: its config, its context (the rooms client),
+ * the calls to rooms, and the conversions from store rows to draw.v1 messages. */
+#ifndef CONFETTI_DRAW_DRAW_H
+#define CONFETTI_DRAW_DRAW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "svc/svc.h"
+#include "rpc/rpc.h"
+#include "rpc/client.h"
+#include "draw/v1/draw.pb-c.h"
+#include "rooms/v1/rooms.pb-c.h"
+#include "store.h"
+
+/* The service's own config table (deploy/config/draw.yaml). */
+typedef struct draw_config {
+    cfg_strlist rooms_address; /* rooms.address */
+    int64_t rooms_timeout;     /* rooms.timeout (ms) */
+    int64_t max_eligible;      /* draw.max_eligible */
+    int64_t max_count;         /* draw.max_count */
+} draw_config;
+
+typedef struct draw_ctx {
+    rpc_client *rooms;
+    int64_t max_eligible;
+    int32_t max_count;
+} draw_ctx;
+
+/* The definition confetti-draw runs (tests start it in-process). Built once; never NULL. */
+const svc_def *draw_service(void);
+
+/* --- rooms (rooms.c) --- */
+
+/* What CheckPermission said about the caller in a room. */
+typedef struct draw_room {
+    bool allowed;
+    Rooms__V1__Role role;
+    Rooms__V1__RoomStatus status;
+    Rooms__V1__DrawPolicy policy;
+} draw_room;
+
+/* Asks rooms whether the caller may do `action` in room_id, forwarding the caller's
+ * authorization. CF_OK with *out filled when allowed. Otherwise the answer for the caller:
+ * NOT_FOUND (no such room, or a private room the caller may not see — never a hint),
+ * PERMISSION_DENIED, UNAUTHENTICATED, UNAVAILABLE / DEADLINE_EXCEEDED (rooms unreachable).
+ * Blocks (one RPC). */
+cf_code draw_room_check(rpc_call *call, const char *room_id, Rooms__V1__Action action,
+                        draw_room *out);
+
+/* The room's live PARTICIPANTs, all pages, ordered bytewise by participant id and without
+ * duplicates (sorted here if rooms' order differs). Strings in the call's arena.
+ * FAILED_PRECONDITION past ctx->max_eligible; rooms' errors as draw_room_check. Blocks. */
+cf_code draw_room_eligible(rpc_call *call, const char *room_id, char ***pids, char ***uids,
+                           size_t *n);
+
+/* --- conversions (rpc_prizes.c) --- */
+Google__Protobuf__Timestamp *draw_ts(rpc_call *call, int64_t us);
+/* JSON text of a jsonb column → Struct in the call's arena (NULL on a malformed column). */
+Google__Protobuf__Struct *draw_struct(rpc_call *call, const char *json);
+void draw_winner_msg(rpc_call *call, const store_winner *w, Draw__V1__Winner *out);
+void draw_record_msg(rpc_call *call, const store_draw *d, Draw__V1__DrawRecord *out);
+/* A store error as the caller sees it: `what` names the missing thing for NOT_FOUND. */
+cf_code draw_store_error(rpc_call *call, cf_code code, const char *what);
+/* Validates an id-shaped request field (non-empty, at most 128 bytes). */
+cf_code draw_check_id(rpc_call *call, const char *field, const char *value);
+
+#endif

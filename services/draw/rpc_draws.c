@@ -1,0 +1,209 @@
+/* rpc_draws.c — DrawWinners and GetDraw.
+ *
+ * A draw: check the caller's right and the room's status with rooms → replay if the
+ * idempotency key is known → read the eligible list from rooms (once) → [remove past winners
+ * → digest → fresh 256-bit seed from the OS CSPRNG → select (algorithm.c) → allocate in one
+ * short transaction (store_draw_commit)]. Everything in brackets runs before the prize row is
+ * locked, so the lock is held only for the allocation's few statements. If a pick won the
+ * prize in a concurrent draw meanwhile, the unique index refuses it, the whole transaction
+ * rolls back, and the bracket runs again with a fresh exclusion list and a fresh seed
+ * (docs/draw.md, "Why retrying keeps the draw fair"). */
+#include "draw.h"
+#include "algorithm.h"
+#include "confetti_proto_handlers.h"
+#include "base/cuid.h"
+#include "base/log.h"
+#include "base/random.h"
+
+#include <string.h>
+
+enum { MAX_KEY = 128, DRAW_ATTEMPTS = 8, TX_DEFAULT_MS = 10000 };
+
+/* The draw response from a stored record (first run or replay). */
+static cf_code respond(rpc_call *call, const store_draw *d, const store_winner *w, size_t n,
+                       Draw__V1__DrawWinnersResponse *resp)
+{
+    Draw__V1__DrawRecord *rec = rpc_alloc(call, sizeof *rec);
+    draw__v1__draw_record__init(rec);
+    draw_record_msg(call, d, rec);
+    resp->draw = rec;
+    resp->winners = rpc_alloc(call, (n + 1) * sizeof *resp->winners);
+    for (size_t i = 0; i < n; i++) {
+        Draw__V1__Winner *m = rpc_alloc(call, sizeof *m);
+        draw__v1__winner__init(m);
+        draw_winner_msg(call, &w[i], m);
+        resp->winners[i] = m;
+    }
+    resp->n_winners = n;
+    return CF_OK;
+}
+
+/* The first result of a known idempotency key, provided it was the same request. */
+static cf_code replay(rpc_call *call, const store_draw *d, const Draw__V1__DrawWinnersRequest *req,
+                      Draw__V1__DrawWinnersResponse *resp)
+{
+    if (strcmp(d->prize_id, req->prize_id) != 0 || d->count != req->count)
+        return rpc_error(call, CF_ALREADY_EXISTS,
+                         "idempotency key already used for a different draw in this room");
+    store_winner *w;
+    size_t n;
+    cf_code code = store_winners_of_draw(rpc_worker(call), rpc_arena(call), d->id, &w, &n);
+    if (code != CF_OK)
+        return draw_store_error(call, code, "draw");
+    return respond(call, d, w, n, resp);
+}
+
+static bool key_ok(const char *k)
+{
+    for (; *k; k++)
+        if ((unsigned char)*k < 0x20 || *k == 0x7f)
+            return false;
+    return true;
+}
+
+RPC_HANDLER(rpc_draw_draw_winners)
+{
+    draw_ctx *ctx = rpc_service_ctx(call);
+    db_conn *db = rpc_worker(call);
+    arena *a = rpc_arena(call);
+    cf_code code;
+    if ((code = rpc_require_caller(call)) != CF_OK)
+        return code;
+    if ((code = draw_check_id(call, "roomId", req->room_id)) != CF_OK ||
+        (code = draw_check_id(call, "prizeId", req->prize_id)) != CF_OK)
+        return code;
+    if (req->count < 1 || req->count > ctx->max_count)
+        return rpc_violation(call, "count", "must be between 1 and %d", (int)ctx->max_count);
+    const char *key =
+        *req->idempotency_key ? req->idempotency_key : rpc_md_get(call, "idempotency-key");
+    if (key && (strlen(key) > MAX_KEY || !key_ok(key)))
+        return rpc_violation(call, "idempotencyKey", "must be at most %d printable bytes", MAX_KEY);
+
+    draw_room room;
+    code = draw_room_check(call, req->room_id, ROOMS__V1__ACTION__MANAGE_PRIZES, &room);
+    if (code != CF_OK)
+        return code;
+    if (room.status != ROOMS__V1__ROOM_STATUS__ACTIVE)
+        return rpc_error(call, CF_FAILED_PRECONDITION, "draws happen only in an ACTIVE room");
+    store_draw d;
+    if (key && *key) {
+        code = store_draw_by_key(db, a, req->room_id, key, &d);
+        if (code == CF_OK)
+            return replay(call, &d, req, resp);
+        if (code != CF_NOT_FOUND)
+            return draw_store_error(call, code, "draw");
+    }
+    store_prize prize;
+    if ((code = store_prize_get(db, a, req->room_id, req->prize_id, &prize)) != CF_OK)
+        return draw_store_error(call, code, "prize");
+    if (prize.remaining < req->count)
+        return rpc_error(call, CF_FAILED_PRECONDITION, "only %d of this prize left",
+                         (int)prize.remaining);
+
+    char **pids, **uids;
+    size_t n;
+    if ((code = draw_room_eligible(call, req->room_id, &pids, &uids, &n)) != CF_OK)
+        return code;
+    bool room_policy = room.policy == ROOMS__V1__DRAW_POLICY__ONE_WIN_PER_ROOM;
+    const authn_identity *who = rpc_caller(call);
+    size_t k = (size_t)req->count;
+    const char **lp = rpc_alloc(call, (n + 1) * sizeof *lp);
+    const char **lu = rpc_alloc(call, (n + 1) * sizeof *lu);
+    const char **wp = rpc_alloc(call, k * sizeof *wp), **wu = rpc_alloc(call, k * sizeof *wu);
+    const char **wid = rpc_alloc(call, k * sizeof *wid);
+    uint64_t *pos = rpc_alloc(call, k * sizeof *pos);
+    store_winner *winners = rpc_alloc(call, k * sizeof *winners);
+
+    for (int attempt = 1; attempt <= DRAW_ATTEMPTS; attempt++) {
+        /* the eligible list: rooms' list minus the excluded, both sorted bytewise (merge) */
+        char **ex;
+        size_t nex, m = 0;
+        code = store_excluded(db, a, req->room_id, req->prize_id, room_policy, &ex, &nex);
+        if (code != CF_OK)
+            return draw_store_error(call, code, "winners");
+        draw_digest *dg = draw_digest_new();
+        for (size_t i = 0, j = 0; i < n; i++) {
+            int c = 1;
+            while (j < nex && (c = strcmp(ex[j], pids[i])) < 0)
+                j++;
+            if (j < nex && c == 0)
+                continue;
+            lp[m] = pids[i];
+            lu[m] = uids[i];
+            draw_digest_add(dg, pids[i], strlen(pids[i]));
+            m++;
+        }
+        uint8_t digest[DRAW_DIGEST_LEN], seed[DRAW_SEED_LEN];
+        draw_digest_finish(dg, digest);
+        if (m < k)
+            return rpc_error(call, CF_FAILED_PRECONDITION,
+                             "only %zu eligible participants for %zu winners", m, k);
+        cf_random_bytes(seed, sizeof seed);
+        if (!draw_select(seed, m, k, pos))
+            return rpc_error(call, CF_INTERNAL, "draw_select refused n=%zu k=%zu", m, k);
+        for (size_t i = 0; i < k; i++) {
+            char *id = rpc_alloc(call, CUID_LEN + 1);
+            cuid_new(id);
+            wid[i] = id;
+            wp[i] = lp[pos[i]];
+            wu[i] = lu[pos[i]];
+        }
+        char *draw_id = rpc_alloc(call, CUID_LEN + 1), seed_hex[65], digest_hex[65];
+        cuid_new(draw_id);
+        draw_hex(seed, sizeof seed, seed_hex);
+        draw_hex(digest, sizeof digest, digest_hex);
+        int64_t left = rpc_remaining_ms(call);
+        store_new_draw nd = {
+            .id = draw_id,
+            .room_id = req->room_id,
+            .prize_id = req->prize_id,
+            .algorithm = DRAW_ALGORITHM,
+            .seed_hex = seed_hex,
+            .digest_hex = digest_hex,
+            .idem_key = key,
+            .drawn_by = who->sub,
+            .eligible_count = (int64_t)m,
+            .count = req->count,
+            .room_policy = room_policy,
+            .winner_ids = wid,
+            .participant_ids = wp,
+            .user_ids = wu,
+            .timeout_ms = left == INT64_MAX ? TX_DEFAULT_MS : left,
+        };
+        code = store_draw_commit(db, a, &nd, &d, winners);
+        switch (code) {
+        case CF_OK:
+            return respond(call, &d, winners, k, resp);
+        case CF_ABORTED:
+            log_info("draw %s: a pick won meanwhile (attempt %d of %d), drawing again",
+                     rpc_request_id(call), attempt, DRAW_ATTEMPTS);
+            continue;
+        case CF_ALREADY_EXISTS: /* the same key committed first, concurrently */
+            if ((code = store_draw_by_key(db, a, req->room_id, key, &d)) != CF_OK)
+                return draw_store_error(call, code, "draw");
+            return replay(call, &d, req, resp);
+        case CF_FAILED_PRECONDITION:
+            return rpc_error(call, code, "fewer than %zu of this prize left", k);
+        default:
+            return draw_store_error(call, code, "draw");
+        }
+    }
+    return rpc_error(call, CF_ABORTED, "the prize is drawn too often right now; try again");
+}
+
+RPC_HANDLER(rpc_draw_get_draw)
+{
+    cf_code code;
+    if ((code = draw_check_id(call, "roomId", req->room_id)) != CF_OK ||
+        (code = draw_check_id(call, "drawId", req->draw_id)) != CF_OK)
+        return code;
+    draw_room room;
+    if ((code = draw_room_check(call, req->room_id, ROOMS__V1__ACTION__VIEW, &room)) != CF_OK)
+        return code;
+    store_draw d;
+    code = store_draw_get(rpc_worker(call), rpc_arena(call), req->room_id, req->draw_id, &d);
+    if (code != CF_OK)
+        return draw_store_error(call, code, "draw");
+    draw_record_msg(call, &d, resp);
+    return CF_OK;
+}

@@ -1,0 +1,92 @@
+/* service.c — confetti-draw's definition: schema and migrations, statements, its config table,
+ * the generated binding of draw.v1.Draw to the rpc_draw_* handlers, and the service context
+ * (the rooms client). */
+#include "draw.h"
+#include "confetti_proto_handlers.h"
+#include "base/xmalloc.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+DB_MIGRATIONS_DECLARE(draw_migrations);
+
+static draw_config config;
+
+static const cfg_field draw_fields[] = {
+    CFG_FIELD("rooms", "address", CFG_STRLIST, draw_config, rooms_address,
+              .def = "tcp://127.0.0.1:7103",
+              .help = "rooms service endpoints (permission checks, eligible participants)"),
+    CFG_FIELD("rooms", "timeout", CFG_DURATION, draw_config, rooms_timeout, .def = "5s", .min = 10,
+              .max = 60000,
+              .help = "deadline of one call to rooms (capped by the caller's remaining time)"),
+    CFG_FIELD("draw", "max_eligible", CFG_INT, draw_config, max_eligible, .def = "2000000",
+              .min = 1, .max = 50000000,
+              .help = "largest eligible list a draw accepts (memory per draw ~100 B each)"),
+    CFG_FIELD("draw", "max_count", CFG_INT, draw_config, max_count, .def = "1000", .min = 1,
+              .max = 100000, .help = "most winners one DrawWinners call may ask for"),
+};
+
+static Draw__V1__Draw_Service draw_binding = DRAW__V1__DRAW__INIT(rpc_draw_);
+
+static cf_code draw_init(svc_runtime *rt, void **out, char *err, size_t errlen)
+{
+    (void)rt;
+    if (config.rooms_address.n == 0) {
+        snprintf(err, errlen, "rooms.address: at least one rooms endpoint is needed");
+        return CF_INVALID_ARGUMENT;
+    }
+    rpc_client_config cc = {
+        .urls = (const char *const *)config.rooms_address.items,
+        .nurls = config.rooms_address.n,
+        .timeout_ms = (int)config.rooms_timeout,
+    };
+    draw_ctx *ctx = xcalloc(1, sizeof *ctx);
+    cf_code code = rpc_client_new(&cc, &ctx->rooms, err, errlen);
+    if (code != CF_OK) {
+        free(ctx);
+        return code;
+    }
+    ctx->max_eligible = config.max_eligible;
+    ctx->max_count = (int32_t)config.max_count;
+    *out = ctx;
+    return CF_OK;
+}
+
+static void draw_fini(svc_runtime *rt, void *p)
+{
+    (void)rt;
+    draw_ctx *ctx = p;
+    if (!ctx)
+        return;
+    rpc_client_free(ctx->rooms);
+    free(ctx);
+}
+
+/* Built once, on first use: the embedded migrations' count is a link-time constant. */
+static svc_def draw_def;
+static pthread_once_t draw_def_once = PTHREAD_ONCE_INIT;
+
+static void draw_def_build(void)
+{
+    draw_def = (svc_def){
+        .name = "draw",
+        .schema = "draw",
+        .migrations = draw_migrations,
+        .nmigrations = draw_migrations_count,
+        .stmts = draw_stmts,
+        .nstmts = draw_nstmts,
+        .fields = draw_fields,
+        .nfields = sizeof draw_fields / sizeof *draw_fields,
+        .config = &config,
+        .service = &draw_binding.base,
+        .init = draw_init,
+        .fini = draw_fini,
+    };
+}
+
+const svc_def *draw_service(void)
+{
+    pthread_once(&draw_def_once, draw_def_build);
+    return &draw_def;
+}

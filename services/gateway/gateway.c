@@ -1,0 +1,727 @@
+/* gateway.c — the request path of confetti-gateway: one handler for every request. It runs the
+ * cross-cutting steps once (request id, drain, limits, operations endpoints, CORS, route match,
+ * edge authentication, rate limit), transcodes with transcode.c, calls the service without
+ * blocking (rpc_client_invoke_async) and answers from the RPC completion. Also the background
+ * monitor: backend health (for /readyz) and the revocation list from auth. */
+#include "gateway.h"
+#include "http.h"
+#include "base/clock.h"
+#include "base/cuid.h"
+#include "base/log.h"
+#include "base/xmalloc.h"
+#include "pbjson/pbjson.h"
+#include "auth/v1/auth.pb-c.h"
+#include "health/v1/health.pb-c.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define MAX_BACKENDS 8
+
+typedef struct backend {
+    const char *name;
+    const char *package;
+    rpc_client *client;  /* NULL: not configured */
+    atomic_bool serving; /* the last probe answered SERVING (readiness) */
+    atomic_bool down;    /* the last probe found no connection or NOT_SERVING (fail fast) */
+} backend;
+
+struct gw {
+    gw_params p;
+    const gw_config *cfg;
+    gw_router router;
+    backend b[MAX_BACKENDS];
+    size_t nb;
+    gw_ratelimit *rl;
+    gw_http *http;
+    metrics_method *mm_other;
+    atomic_int inflight;
+    atomic_bool draining;
+    atomic_bool ready;
+    bool drained;
+    pthread_t monitor;
+    bool monitor_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;
+    bool revoked_warned;
+};
+
+/* One HTTP request on its way through the gateway. */
+typedef struct gw_tx {
+    gw *g;
+    gw_http_req *r;
+    const gw_rroute *rt;
+    char rid[129];
+    char *authz; /* the Authorization header, copied (passed on as metadata) */
+    char *idem;  /* Idempotency-Key */
+    authn_identity id;
+    bool have_id;
+    const char *origin; /* the allowed Origin to echo, or NULL (borrowed from config) */
+    char *origin_copy;
+    char path[256]; /* for the access log (no query: it may carry OAuth codes) */
+    rpc_ccall cc;
+    bool cc_used;
+} gw_tx;
+
+static size_t backend_of(const char *service, void *arg)
+{
+    gw *g = arg;
+    for (size_t i = 0; i < g->nb; i++)
+        if (strncmp(service, g->b[i].package, strlen(g->b[i].package)) == 0)
+            return i;
+    return (size_t)-1;
+}
+
+size_t gw_default_backends(const gw_config *cfg, gw_backend_def out[4])
+{
+    out[0] = (gw_backend_def){"catalog", "catalog.v1.", &cfg->catalog_urls};
+    out[1] = (gw_backend_def){"auth", "auth.v1.", &cfg->auth_urls};
+    out[2] = (gw_backend_def){"rooms", "rooms.v1.", &cfg->rooms_urls};
+    out[3] = (gw_backend_def){"draw", "draw.v1.", &cfg->draw_urls};
+    return 4;
+}
+
+cf_code gw_new(const gw_params *p, gw **out, char *err, size_t errlen)
+{
+    if (p->nbackends > MAX_BACKENDS) {
+        snprintf(err, errlen, "too many backends");
+        return CF_INVALID_ARGUMENT;
+    }
+    gw *g = xcalloc(1, sizeof *g);
+    g->p = *p;
+    g->cfg = p->cfg;
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    g->nb = p->nbackends;
+    for (size_t i = 0; i < g->nb; i++) {
+        g->b[i].name = p->backends[i].name;
+        g->b[i].package = p->backends[i].package;
+        const cfg_strlist *u = p->backends[i].urls;
+        if (!u || u->n == 0)
+            continue;
+        rpc_client_config cc = {.urls = (const char *const *)u->items,
+                                .nurls = u->n,
+                                .timeout_ms = (int)g->cfg->default_timeout};
+        char why[256];
+        if (rpc_client_new(&cc, &g->b[i].client, why, sizeof why) != CF_OK) {
+            snprintf(err, errlen, "services.%s: %s", g->b[i].name, why);
+            gw_free(g);
+            return CF_INVALID_ARGUMENT;
+        }
+    }
+    if (gw_router_build(&g->router, p->routes, p->nroutes, p->registries, backend_of, g, err,
+                        errlen) != CF_OK) {
+        gw_free(g);
+        return CF_INVALID_ARGUMENT;
+    }
+    if (p->metrics) {
+        for (size_t i = 0; i < g->router.n; i++)
+            g->router.routes[i].mm =
+                metrics_method_get(p->metrics, g->router.routes[i].metric_name);
+        g->mm_other = metrics_other(p->metrics);
+    }
+    g->rl = gw_ratelimit_new((double)g->cfg->rate_per_s, (double)g->cfg->burst, 1 << 14);
+    *out = g;
+    return CF_OK;
+}
+
+/* ---------------------------------------------------------------- answering */
+
+static void tx_free(gw_tx *tx)
+{
+    if (tx->cc_used)
+        rpc_ccall_free(&tx->cc);
+    free(tx->authz);
+    free(tx->idem);
+    free(tx->origin_copy);
+    free(tx);
+}
+
+/* Sends the answer, logs, counts; frees tx. code is the RPC-level outcome for the metrics. */
+static void finish(gw_tx *tx, int status, cf_code code, const char *ctype, const char *body,
+                   size_t len, const char *const *extra, bool close)
+{
+    gw *g = tx->g;
+    const char *h[32];
+    size_t n = 0;
+    if (ctype) {
+        h[n++] = "Content-Type";
+        h[n++] = ctype;
+    }
+    h[n++] = "X-Request-Id";
+    h[n++] = tx->rid;
+    if (tx->origin) {
+        h[n++] = "Access-Control-Allow-Origin";
+        h[n++] = tx->origin;
+        h[n++] = "Vary";
+        h[n++] = "Origin";
+        h[n++] = "Access-Control-Expose-Headers";
+        h[n++] = "X-Request-Id, Retry-After";
+    }
+    for (size_t i = 0; extra && extra[i] && n < 30; i += 2) {
+        h[n++] = extra[i];
+        h[n++] = extra[i + 1];
+    }
+    h[n] = NULL;
+    int64_t lat = cf_mono_ns() - tx->r->start_ns;
+    const char *method = tx->r->method;
+    if (g->cfg->access_log)
+        log_rid(LOG_INFO, tx->rid, "%s %s %d %.3fms", method, tx->path, status, (double)lat / 1e6);
+    metrics_method *mm = tx->rt && tx->rt->mm ? tx->rt->mm : g->mm_other;
+    if (mm)
+        metrics_observe(mm, code, lat);
+    gw_http_respond(tx->r, status, h, body, len, close);
+    tx_free(tx);
+    atomic_fetch_sub(&g->inflight, 1);
+}
+
+static void finish_error(gw_tx *tx, int status, cf_code code, const char *message,
+                         const gw_violation *v, size_t nv, const char *const *extra, bool close)
+{
+    if (code == CF_INTERNAL || code == CF_UNKNOWN || code == CF_DATA_LOSS)
+        message = "internal error"; /* never leak internals; the service logged them */
+    char *body = gw_error_json(status, code, message, v, nv);
+    finish(tx, status, code, "application/json", body, strlen(body), extra, close);
+    free(body);
+}
+
+static void finish_json(gw_tx *tx, int status, json_t *j)
+{
+    char *body = json_dumps(j, JSON_COMPACT);
+    if (!body)
+        abort();
+    finish(tx, status, CF_OK, "application/json", body, strlen(body), NULL, false);
+    free(body);
+}
+
+/* ---------------------------------------------------------------- the RPC completion */
+
+static void jwks_clean(json_t *doc)
+{
+    json_t *keys = json_object_get(doc, "keys");
+    size_t i;
+    json_t *k;
+    json_array_foreach(keys, i, k)
+    {
+        const char *name;
+        json_t *v;
+        void *tmp;
+        json_object_foreach_safe(k, tmp, name, v)
+        {
+            if (json_is_string(v) && json_string_length(v) == 0)
+                json_object_del(k, name);
+        }
+    }
+    json_object_del(doc, "maxAgeSeconds");
+}
+
+static void on_rpc_done(rpc_ccall *cc, void *arg)
+{
+    gw_tx *tx = arg;
+    gw *g = tx->g;
+    unsigned flags = tx->rt->def->flags;
+    if (cc->code != CF_OK) {
+        gw_violation v[16];
+        size_t nv = cc->ndetails < 16 ? cc->ndetails : 16;
+        for (size_t i = 0; i < nv; i++) {
+            snprintf(v[i].field, sizeof v[i].field, "%s", cc->details[i]->field);
+            snprintf(v[i].description, sizeof v[i].description, "%s", cc->details[i]->description);
+        }
+        if (cc->code != CF_UNAVAILABLE && cc->code != CF_DEADLINE_EXCEEDED)
+            return finish_error(tx, gw_http_status(cc->code, flags), cc->code, cc->message, v, nv,
+                                NULL, false);
+        const char *retry[] = {"Retry-After", "1", NULL};
+        return finish_error(tx, gw_http_status(cc->code, flags), cc->code, cc->message, v, nv,
+                            cc->code == CF_UNAVAILABLE ? retry : NULL, false);
+    }
+    json_t *j = pbjson_to_json(cc->response);
+    if (flags & GW_REDIRECT) {
+        const char *url = json_string_value(json_object_get(j, "authorizeUrl"));
+        if (!url || !*url) {
+            json_decref(j);
+            return finish_error(tx, 502, CF_INTERNAL, "", NULL, 0, NULL, false);
+        }
+        const char *hdr[] = {"Location", url, "Cache-Control", "no-store", NULL};
+        finish(tx, 302, CF_OK, NULL, NULL, 0, hdr, false);
+        json_decref(j);
+        return;
+    }
+    if (flags & GW_JWKS) {
+        json_int_t age = json_integer_value(json_object_get(j, "maxAgeSeconds"));
+        char cache[64];
+        snprintf(cache, sizeof cache, "public, max-age=%lld", (long long)(age > 0 ? age : 300));
+        jwks_clean(j);
+        char *body = json_dumps(j, JSON_COMPACT);
+        const char *hdr[] = {"Cache-Control", cache, NULL};
+        finish(tx, 200, CF_OK, "application/json", body, strlen(body), hdr, false);
+        free(body);
+        json_decref(j);
+        return;
+    }
+    if ((flags & GW_LOGOUT) && tx->have_id && tx->id.jti[0] && g->p.verifier)
+        authn_verifier_revoke(g->p.verifier, tx->id.jti, tx->id.exp);
+    if (flags & (GW_CLIENT)) {
+        /* token responses must not be cached (RFC 6749 §5.1) */
+        char *body = json_dumps(j, JSON_COMPACT);
+        const char *hdr[] = {"Cache-Control", "no-store", NULL};
+        finish(tx, 200, CF_OK, "application/json", body, strlen(body), hdr, false);
+        free(body);
+        json_decref(j);
+        return;
+    }
+    finish_json(tx, 200, j);
+    json_decref(j);
+}
+
+/* ---------------------------------------------------------------- the request path */
+
+static bool rid_ok(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (s[n] < 0x21 || s[n] > 0x7e || s[n] == '"' || s[n] == '\\')
+            return false;
+    return n >= 1 && n <= 128;
+}
+
+static const char *allowed_origin(const gw *g, const char *origin)
+{
+    if (!origin)
+        return NULL;
+    for (size_t i = 0; i < g->cfg->cors_origins.n; i++) {
+        const char *o = g->cfg->cors_origins.items[i];
+        if (strcmp(o, "*") == 0 || strcasecmp(o, origin) == 0)
+            return origin;
+    }
+    return NULL;
+}
+
+static void client_ip(const gw *g, const gw_http_req *r, char *out, size_t len)
+{
+    out[0] = '\0';
+    if (!g->cfg->trust_forwarded)
+        return;
+    const char *xff = gw_http_header(r, "X-Forwarded-For");
+    if (!xff)
+        return;
+    while (*xff == ' ')
+        xff++;
+    size_t n = strcspn(xff, ", ");
+    snprintf(out, len, "%.*s", (int)(n < 64 ? n : 64), xff);
+}
+
+static void ops(gw_tx *tx, const char *path)
+{
+    gw *g = tx->g;
+    if (strcmp(path, "/healthz") == 0)
+        return finish(tx, 200, CF_OK, "text/plain; charset=utf-8", "ok\n", 3, NULL, false);
+    if (strcmp(path, "/readyz") == 0) {
+        if (gw_ready(g))
+            return finish(tx, 200, CF_OK, "text/plain; charset=utf-8", "ready\n", 6, NULL, false);
+        return finish(tx, 503, CF_UNAVAILABLE, "text/plain; charset=utf-8", "not ready\n", 10, NULL,
+                      false);
+    }
+    size_t len = 0;
+    char *text = g->p.metrics ? metrics_render(g->p.metrics, &len) : xstrdup("");
+    finish(tx, 200, CF_OK, "text/plain; version=0.0.4; charset=utf-8", text, len, NULL, false);
+    free(text);
+}
+
+static bool is_ops_path(const char *path)
+{
+    return strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
+           strcmp(path, "/metrics") == 0;
+}
+
+static void handle(gw_http_req *r, void *arg)
+{
+    gw *g = arg;
+    atomic_fetch_add(&g->inflight, 1);
+    gw_tx *tx = xcalloc(1, sizeof *tx);
+    tx->g = g;
+    tx->r = r;
+    const char *rid = gw_http_header(r, "X-Request-Id");
+    if (rid && rid_ok(rid))
+        snprintf(tx->rid, sizeof tx->rid, "%s", rid);
+    else
+        cuid_new(tx->rid);
+    const char *origin = gw_http_header(r, "Origin");
+    if (allowed_origin(g, origin)) {
+        tx->origin_copy = xstrdup(origin);
+        tx->origin = tx->origin_copy;
+    }
+    size_t plen = strcspn(r->uri, "?");
+    snprintf(tx->path, sizeof tx->path, "%.*s", (int)(plen < 255 ? plen : 255), r->uri);
+
+    if (atomic_load(&g->draining)) {
+        const char *retry[] = {"Retry-After", "1", NULL};
+        return finish_error(tx, 503, CF_UNAVAILABLE, "shutting down", NULL, 0, retry, true);
+    }
+    switch (r->early_status) {
+    case 0:
+        break;
+    case 413: {
+        char msg[96];
+        snprintf(msg, sizeof msg, "request body larger than %lld bytes",
+                 (long long)g->cfg->max_body);
+        return finish_error(tx, 413, CF_RESOURCE_EXHAUSTED, msg, NULL, 0, NULL, true);
+    }
+    case 411:
+        return finish_error(tx, 411, CF_INVALID_ARGUMENT, "a Content-Length is required", NULL, 0,
+                            NULL, true);
+    case 408:
+        return finish_error(tx, 408, CF_DEADLINE_EXCEEDED, "request body not received in time",
+                            NULL, 0, NULL, true);
+    default:
+        return finish_error(tx, 400, CF_INVALID_ARGUMENT, "bad Content-Length", NULL, 0, NULL,
+                            true);
+    }
+    size_t urilen = strlen(r->uri);
+    if ((int64_t)urilen > g->cfg->max_uri)
+        return finish_error(tx, 414, CF_INVALID_ARGUMENT, "request URI too long", NULL, 0, NULL,
+                            false);
+    char *path = xstrndup(r->uri, plen);
+    const char *query = r->uri[plen] == '?' ? r->uri + plen + 1 : NULL;
+
+    if ((strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) && is_ops_path(path)) {
+        ops(tx, path);
+        free(path);
+        return;
+    }
+
+    char *pbuf = xmalloc(plen + 1);
+    const gw_rroute *rt = NULL;
+    gw_param params[GW_MAX_PARAMS];
+    size_t nparams = 0;
+    char allow[128];
+    gw_match_result m = gw_route_match(&g->router, r->method, path, pbuf, &rt, params, &nparams,
+                                       allow, sizeof allow);
+    free(path);
+    if (strcmp(r->method, "OPTIONS") == 0 && m != GW_MATCH_NOT_FOUND) {
+        /* CORS preflight (or a plain OPTIONS): what this path allows */
+        if (m == GW_MATCH_OK)
+            snprintf(allow, sizeof allow, "%s", rt->def->method);
+        char age[32];
+        snprintf(age, sizeof age, "%lld", (long long)(g->cfg->cors_max_age / 1000));
+        const char *hdr[] = {"Allow", allow, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+        if (tx->origin) {
+            hdr[2] = "Access-Control-Allow-Methods";
+            hdr[3] = allow;
+            hdr[4] = "Access-Control-Allow-Headers";
+            hdr[5] = g->cfg->cors_headers;
+            hdr[6] = "Access-Control-Max-Age";
+            hdr[7] = age;
+        }
+        free(pbuf);
+        return finish(tx, 204, CF_OK, NULL, NULL, 0, hdr, false);
+    }
+    if (m == GW_MATCH_NOT_FOUND) {
+        free(pbuf);
+        return finish_error(tx, 404, CF_NOT_FOUND, "no such route", NULL, 0, NULL, false);
+    }
+    if (m == GW_MATCH_BAD_METHOD) {
+        free(pbuf);
+        const char *hdr[] = {"Allow", allow, NULL};
+        return finish_error(tx, 405, CF_UNIMPLEMENTED, "method not allowed on this path", NULL, 0,
+                            hdr, false);
+    }
+    tx->rt = rt;
+    unsigned flags = rt->def->flags;
+
+    /* edge authentication: a token present must verify; some routes require one */
+    const char *authz = gw_http_header(r, "Authorization");
+    if (authz) {
+        const char *reason = "not a Bearer token";
+        cf_code c = CF_UNAUTHENTICATED;
+        if (strncasecmp(authz, "Bearer ", 7) == 0) {
+            const char *tok = authz + 7;
+            while (*tok == ' ')
+                tok++;
+            if (!g->p.verifier)
+                reason = "token verification is not configured";
+            else
+                c = authn_verify(g->p.verifier, tok, &tx->id, &reason);
+            if (c == CF_OK) {
+                tx->have_id = true;
+                tx->authz = xasprintf("Bearer %s", tok);
+            }
+        }
+        if (c != CF_OK) {
+            free(pbuf);
+            const char *hdr[] = {"WWW-Authenticate", "Bearer error=\"invalid_token\"", NULL};
+            char msg[160];
+            snprintf(msg, sizeof msg, "invalid access token: %s", reason);
+            return finish_error(tx, 401, CF_UNAUTHENTICATED, msg, NULL, 0, hdr, false);
+        }
+    } else if (flags & GW_AUTH) {
+        free(pbuf);
+        const char *hdr[] = {"WWW-Authenticate", "Bearer", NULL};
+        return finish_error(tx, 401, CF_UNAUTHENTICATED, "a Bearer access token is required", NULL,
+                            0, hdr, false);
+    }
+
+    /* rate limit per client: the verified subject, else the forwarded address, else one
+     * bucket for all anonymous callers (nng 1.5 does not tell a handler the peer address) */
+    char key[160], ip[72];
+    client_ip(g, r, ip, sizeof ip);
+    if (tx->have_id)
+        snprintf(key, sizeof key, "u:%s", tx->id.sub);
+    else
+        snprintf(key, sizeof key, "a:%s", ip);
+    int retry = 0;
+    if (!gw_ratelimit_take(g->rl, key, cf_mono_ns(), &retry)) {
+        free(pbuf);
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", retry);
+        const char *hdr[] = {"Retry-After", ra, NULL};
+        return finish_error(tx, 429, CF_RESOURCE_EXHAUSTED, "too many requests", NULL, 0, hdr,
+                            false);
+    }
+
+    if (rt->backend == (size_t)-1 || !g->b[rt->backend].client) {
+        free(pbuf);
+        return finish_error(tx, 503, CF_UNAVAILABLE, "service not configured", NULL, 0, NULL,
+                            false);
+    }
+
+    /* a backend the monitor found down answers at once rather than at the deadline */
+    if (atomic_load(&g->b[rt->backend].down)) {
+        free(pbuf);
+        const char *retry[] = {"Retry-After", "1", NULL};
+        return finish_error(tx, 503, CF_UNAVAILABLE, "service unavailable", NULL, 0, retry, false);
+    }
+
+    /* the one transcoder */
+    gw_violation v;
+    json_t *j = gw_request_json(rt, r->body, r->body_len, query, params, nparams, &v);
+    free(pbuf);
+    if (!j)
+        return finish_error(tx, 400, CF_INVALID_ARGUMENT, "invalid request", &v, 1, NULL, false);
+    if (flags & GW_CLIENT) {
+        const char *ua = gw_http_header(r, "User-Agent");
+        json_object_set_new(j, "client",
+                            json_pack("{s:s,s:s}", "userAgent", ua ? ua : "", "ipAddress", ip));
+        if (!json_object_get(j, "client")) /* a User-Agent that is not UTF-8 */
+            json_object_set_new(j, "client", json_object());
+    }
+    ProtobufCMessage *msg = NULL;
+    cf_code c = gw_request_message(rt, j, &msg, &v);
+    json_decref(j);
+    if (c != CF_OK)
+        return finish_error(tx, 400, CF_INVALID_ARGUMENT, "invalid request", &v, 1, NULL, false);
+
+    rpc_ccall_init(&tx->cc, NULL);
+    tx->cc_used = true;
+    tx->cc.timeout_ms = rt->def->timeout_ms ? rt->def->timeout_ms : (int)g->cfg->default_timeout;
+    rpc_ccall_md(&tx->cc, "x-request-id", tx->rid);
+    if (tx->authz)
+        rpc_ccall_md(&tx->cc, "authorization", tx->authz);
+    const char *idem = gw_http_header(r, "Idempotency-Key");
+    if (idem && strlen(idem) <= 128) {
+        tx->idem = xstrdup(idem);
+        rpc_ccall_md(&tx->cc, "idempotency-key", tx->idem);
+    }
+    rpc_client_invoke_async(g->b[rt->backend].client, rt->service, rt->method_index, msg, &tx->cc,
+                            on_rpc_done, tx);
+    protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+/* ---------------------------------------------------------------- monitor */
+
+static void check_backends(gw *g)
+{
+    bool all = true;
+    for (size_t i = 0; i < g->nb; i++) {
+        if (!g->b[i].client)
+            continue;
+        Health__V1__CheckRequest req = HEALTH__V1__CHECK_REQUEST__INIT;
+        rpc_ccall cc;
+        rpc_ccall_init(&cc, NULL);
+        cc.timeout_ms = 1000;
+        rpc_client_invoke(g->b[i].client, &health__v1__health__descriptor, 0, &req.base, &cc);
+        bool ok = cc.code == CF_OK && ((Health__V1__CheckResponse *)cc.response)->status ==
+                                          HEALTH__V1__CHECK_RESPONSE__SERVING_STATUS__SERVING;
+        /* a slow probe (DEADLINE_EXCEEDED) keeps traffic flowing; only a service that is not
+         * there or says it is not serving makes calls fail fast */
+        bool down = cc.code == CF_UNAVAILABLE || (cc.code == CF_OK && !ok);
+        rpc_ccall_free(&cc);
+        if (ok != atomic_load(&g->b[i].serving))
+            log_info("backend %s %s", g->b[i].name, ok ? "serving" : "not serving");
+        atomic_store(&g->b[i].serving, ok);
+        atomic_store(&g->b[i].down, down);
+        all = all && ok;
+    }
+    atomic_store(&g->ready, all);
+}
+
+static backend *auth_backend(gw *g)
+{
+    for (size_t i = 0; i < g->nb; i++)
+        if (strcmp(g->b[i].package, "auth.v1.") == 0 && g->b[i].client)
+            return &g->b[i];
+    return NULL;
+}
+
+int gw_refresh_revoked(gw *g)
+{
+    backend *a = auth_backend(g);
+    if (!a || !g->p.verifier)
+        return -1;
+    const ProtobufCMethodDescriptor *md = protobuf_c_service_descriptor_get_method_by_name(
+        &auth__v1__auth__descriptor, "ListRevokedTokens");
+    if (!md)
+        return -1;
+    unsigned index = (unsigned)(md - auth__v1__auth__descriptor.methods);
+    int applied = 0;
+    char token[512] = "";
+    for (int page = 0; page < 1000; page++) {
+        Auth__V1__ListRevokedTokensRequest req = AUTH__V1__LIST_REVOKED_TOKENS_REQUEST__INIT;
+        req.page_size = 1000;
+        req.page_token = token;
+        rpc_ccall cc;
+        rpc_ccall_init(&cc, NULL);
+        cc.timeout_ms = 5000;
+        rpc_client_invoke(a->client, &auth__v1__auth__descriptor, index, &req.base, &cc);
+        if (cc.code != CF_OK) {
+            if (!g->revoked_warned)
+                log_warn("revocation list from auth: %s: %s (retrying in the background)",
+                         cf_code_name(cc.code), cc.message);
+            g->revoked_warned = true;
+            rpc_ccall_free(&cc);
+            return -1;
+        }
+        g->revoked_warned = false;
+        const Auth__V1__ListRevokedTokensResponse *res = (const void *)cc.response;
+        for (size_t i = 0; i < res->n_tokens; i++) {
+            const Auth__V1__RevokedToken *t = res->tokens[i];
+            int64_t exp = t->expires_at ? t->expires_at->seconds : cf_wall_ms() / 1000 + 3600;
+            if (authn_verifier_revoke(g->p.verifier, t->jti, exp) == CF_OK)
+                applied++;
+        }
+        bool more = res->next_page_token && *res->next_page_token &&
+                    strlen(res->next_page_token) < sizeof token;
+        if (more)
+            snprintf(token, sizeof token, "%s", res->next_page_token);
+        rpc_ccall_free(&cc);
+        if (!more)
+            break;
+    }
+    return applied;
+}
+
+static void *monitor(void *arg)
+{
+    gw *g = arg;
+    int64_t next_revoked = 0;
+    pthread_mutex_lock(&g->mu);
+    while (!g->stop) {
+        pthread_mutex_unlock(&g->mu);
+        check_backends(g);
+        int64_t now = cf_mono_ns() / 1000000;
+        if (g->cfg->revoked_refresh > 0 && now >= next_revoked) {
+            gw_refresh_revoked(g);
+            next_revoked = now + g->cfg->revoked_refresh;
+        }
+        pthread_mutex_lock(&g->mu);
+        if (g->stop)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ms = g->cfg->health_interval > 0 ? g->cfg->health_interval : 1000;
+        ts.tv_sec += ms / 1000;
+        ts.tv_nsec += (ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&g->cv, &g->mu, &ts);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- lifetime */
+
+cf_code gw_start(gw *g, char *err, size_t errlen)
+{
+    /* first health probe and revocation list before taking traffic (absence tolerated) */
+    check_backends(g);
+    if (g->cfg->revoked_refresh > 0) {
+        int n = gw_refresh_revoked(g);
+        if (n >= 0)
+            log_info("revocation list: %d tokens refused", n);
+    }
+    gw_http_config hc = {.url = g->cfg->http_listen,
+                         .max_body = (size_t)g->cfg->max_body,
+                         .body_timeout_ms = (int)g->cfg->body_timeout,
+                         .fn = handle,
+                         .arg = g};
+    cf_code c = gw_http_start(&hc, &g->http, err, errlen);
+    if (c != CF_OK)
+        return c;
+    pthread_create(&g->monitor, NULL, monitor, g);
+    g->monitor_started = true;
+    log_info("serving http on %s (%zu routes)", g->cfg->http_listen, g->router.n);
+    return CF_OK;
+}
+
+int gw_port(gw *g)
+{
+    return g->http ? gw_http_port(g->http) : -1;
+}
+
+bool gw_ready(gw *g)
+{
+    return atomic_load(&g->ready) && !atomic_load(&g->draining);
+}
+
+void gw_drain(gw *g)
+{
+    if (g->drained)
+        return;
+    g->drained = true;
+    atomic_store(&g->draining, true);
+    if (!g->http)
+        return;
+    int64_t end = cf_mono_ns() + g->cfg->drain_timeout * 1000000;
+    while (atomic_load(&g->inflight) > 0 && cf_mono_ns() < end) {
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&g->inflight) > 0)
+        log_warn("drain: %d requests still in flight after %lld ms", atomic_load(&g->inflight),
+                 (long long)g->cfg->drain_timeout);
+    /* the last responses are queued on their connections: give them a moment to leave */
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL);
+    gw_http_stop(g->http);
+    g->http = NULL;
+}
+
+void gw_free(gw *g)
+{
+    if (!g)
+        return;
+    gw_drain(g);
+    if (g->monitor_started) {
+        pthread_mutex_lock(&g->mu);
+        g->stop = true;
+        pthread_cond_signal(&g->cv);
+        pthread_mutex_unlock(&g->mu);
+        pthread_join(g->monitor, NULL);
+    }
+    /* RPC completions still pending (drain timed out) finish against closed clients */
+    for (size_t i = 0; i < g->nb; i++)
+        rpc_client_free(g->b[i].client);
+    gw_router_free(&g->router);
+    gw_ratelimit_free(g->rl);
+    pthread_mutex_destroy(&g->mu);
+    pthread_cond_destroy(&g->cv);
+    free(g);
+}

@@ -1,0 +1,233 @@
+/* gateway.h — confetti-gateway's internals: the HTTP/JSON API of SPEC §6 in front of the RPC
+ * services (docs/gateway.md). It owns no data.
+ *
+ * Pieces: http.c (thin wrapper over nng's HTTP server), routes.c (the route table as data and
+ * the matcher), transcode.c (the one generic HTTP ⇄ RPC transcoder), errors.c (the SPEC error
+ * shape), ratelimit.c (per-client token buckets), edge.c (auth at the edge, CORS, readiness and
+ * the revocation list), service.c (the svc_def that runs it all in the service runtime).
+ *
+ * Lifetime: gw_new (config copied or borrowed as documented) → gw_start (binds the HTTP port)
+ * → requests on nng's threads → gw_drain (stop taking requests, finish those in flight) →
+ * gw_free. */
+#ifndef CONFETTI_GATEWAY_H
+#define CONFETTI_GATEWAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "admin/metrics.h"
+#include "authn/authn.h"
+#include "base/status.h"
+#include "cfg/cfg.h"
+#include "rpc/client.h"
+
+/* ---- the route table (routes.c) ---- */
+
+/* Route flags. */
+#define GW_AUTH     0x01u /* a verified Bearer token is required at the edge */
+#define GW_CONFLICT 0x02u /* FAILED_PRECONDITION is a conflicting state change: 409, not 400 */
+#define GW_CLIENT   0x04u /* fill the request's `client` (auth.v1.ClientInfo) from HTTP */
+#define GW_REDIRECT 0x08u /* answer 302 to the response's `authorizeUrl` (OAuth login) */
+#define GW_JWKS     0x10u /* answer the response as a JWKS document (RFC 7517) */
+#define GW_LOGOUT   0x20u /* on success, refuse the caller's token here at once */
+
+/* One HTTP route, declared as data. */
+typedef struct gw_route {
+    const char *method; /* "GET", "POST", "PATCH", "PUT", "DELETE" */
+    /* "/v1/rooms/{roomId}/prizes/{prize.prizeId}" or "/v1/rooms/{roomId}:activate": literal
+     * segments, {param} segments (whole segment; the name is the request field's JSON path,
+     * dotted for nested fields) and an optional ":verb" after the last segment. */
+    const char *path;
+    const char *rpc;  /* full method, "rooms.v1.Rooms/ActivateRoom" */
+    const char *body; /* NULL: no body; "*": the body is the request; else the field it fills */
+    int timeout_ms;   /* the RPC deadline; 0 = the gateway default */
+    unsigned flags;   /* GW_* */
+} gw_route;
+
+/* The public API of SPEC §6 (every route but /v1/ws). */
+extern const gw_route gw_routes[];
+extern const size_t gw_nroutes;
+
+#define GW_MAX_SEGMENTS 12
+#define GW_MAX_PARAMS   4
+
+/* A route resolved against the service descriptors, ready to match. */
+typedef struct gw_rroute {
+    const gw_route *def;
+    const ProtobufCServiceDescriptor *service;
+    unsigned method_index;
+    const ProtobufCMethodDescriptor *method;
+    size_t backend; /* index into the gateway's backends */
+    /* the template, split */
+    size_t nseg;
+    const char *seg[GW_MAX_SEGMENTS]; /* literal text, or NULL for a parameter */
+    size_t seglen[GW_MAX_SEGMENTS];
+    const char *param[GW_MAX_SEGMENTS]; /* parameter name (a JSON path) for NULL segments */
+    size_t paramlen[GW_MAX_SEGMENTS];
+    const char *verb; /* after ':' in the last segment, or NULL */
+    size_t verblen;
+    char metric_name[160]; /* "GET /v1/rooms/{roomId}" */
+    metrics_method *mm;
+} gw_rroute;
+
+/* The set of routes in force. */
+typedef struct gw_router {
+    gw_rroute *routes;
+    size_t n;
+} gw_router;
+
+/* Resolves every route's RPC among the NULL-terminated descriptor lists `registries` (also
+ * NULL-terminated) and splits its template. backend_of(service full name) gives the backend
+ * index, or (size_t)-1 if none serves it. INVALID_ARGUMENT with err naming the route for an
+ * unknown RPC, a bad template or a body field the input message does not have. */
+cf_code gw_router_build(gw_router *r, const gw_route *routes, size_t n,
+                        const ProtobufCServiceDescriptor *const *const *registries,
+                        size_t (*backend_of)(const char *service, void *arg), void *arg, char *err,
+                        size_t errlen);
+void gw_router_free(gw_router *r);
+
+/* A decoded path parameter: a slice of the caller's buffer. */
+typedef struct gw_param {
+    const char *name;
+    size_t namelen;
+    char *value; /* percent-decoded, NUL-terminated, in the caller's buffer */
+} gw_param;
+
+typedef enum { GW_MATCH_OK, GW_MATCH_NOT_FOUND, GW_MATCH_BAD_METHOD } gw_match_result;
+
+/* Matches method + path (no query string; raw, still percent-encoded) against the router.
+ * buf (at least strlen(path)+1 bytes) receives the decoded parameter values. On GW_MATCH_OK
+ * *out and params[0..*nparams) are set; GW_MATCH_BAD_METHOD means the path exists with other
+ * methods, listed comma-separated in allow (NUL-terminated, truncated to allowlen). Pure. */
+gw_match_result gw_route_match(const gw_router *r, const char *method, const char *path, char *buf,
+                               const gw_rroute **out, gw_param *params, size_t *nparams,
+                               char *allow, size_t allowlen);
+
+/* ---- the transcoder's pure part (transcode.c) ---- */
+
+/* Where a conversion failed: field (JSON path, may be "") and description. */
+typedef struct gw_violation {
+    char field[256];
+    char description[256];
+} gw_violation;
+
+/* Builds the JSON form of route rt's request from the HTTP body (len bytes, may be 0), the raw
+ * query string (without '?', may be NULL) and the path parameters: the body goes where the
+ * route says, query parameters and path parameters are converted by the request field's type
+ * (numbers, booleans, enums, repeated by repetition, dotted names for nested fields), path
+ * parameters win. For a PATCH whose request has `update_mask` and whose body fills one field,
+ * an absent mask becomes the body's keys (AIP-134: exactly the fields present change).
+ * Returns a new object, or NULL with v filled (INVALID_ARGUMENT). Pure. */
+json_t *gw_request_json(const gw_rroute *rt, const char *body, size_t len, const char *query,
+                        const gw_param *params, size_t nparams, gw_violation *v);
+
+/* The message from gw_request_json's object (pbjson_from_json; free with
+ * protobuf_c_message_free_unpacked(msg, NULL)). */
+cf_code gw_request_message(const gw_rroute *rt, const json_t *json, ProtobufCMessage **out,
+                           gw_violation *v);
+
+/* ---- errors (errors.c) ---- */
+
+/* The SPEC §6 error body for an RPC code:
+ *   {"error":{"code":<http>,"status":"<NAME>","message":"...","details":[{field,description}]}}
+ * Returns a malloc'd NUL-terminated string. details may be NULL/0. */
+char *gw_error_json(int http_status, cf_code code, const char *message, const gw_violation *details,
+                    size_t ndetails);
+
+/* The HTTP status for an RPC code on a route (FAILED_PRECONDITION → 409 with GW_CONFLICT). */
+int gw_http_status(cf_code code, unsigned route_flags);
+
+/* ---- rate limiting (ratelimit.c) ---- */
+
+typedef struct gw_ratelimit gw_ratelimit;
+
+/* rate tokens per second, burst bucket size; rate 0 = no limit (gw_ratelimit_take always
+ * allows). slots bounds memory (rounded up to a power of two). Thread-safe. */
+gw_ratelimit *gw_ratelimit_new(double rate, double burst, size_t slots);
+void gw_ratelimit_free(gw_ratelimit *rl);
+
+/* Takes one token from key's bucket at time now_ns (monotonic). true = allowed; false = over
+ * the limit, *retry_after_s the whole seconds until a token is back (>= 1). */
+bool gw_ratelimit_take(gw_ratelimit *rl, const char *key, int64_t now_ns, int *retry_after_s);
+
+/* ---- the gateway (gateway.c, http.c) ---- */
+
+/* The gateway's own configuration table target (service.c declares the table). */
+typedef struct gw_config {
+    char *http_listen;        /* http.listen */
+    int64_t max_body;         /* http.max_body (bytes) */
+    int64_t max_uri;          /* http.max_uri (bytes) */
+    int64_t body_timeout;     /* http.body_timeout (ms): reading a request body */
+    int64_t default_timeout;  /* http.default_timeout (ms): routes without their own */
+    int64_t drain_timeout;    /* http.drain_timeout (ms) */
+    bool access_log;          /* http.access_log */
+    int64_t rate_per_s;       /* ratelimit.rate: requests/s per client; 0 = off */
+    int64_t burst;            /* ratelimit.burst */
+    bool trust_forwarded;     /* ratelimit.trust_forwarded: key anonymous clients by XFF */
+    cfg_strlist cors_origins; /* cors.allowed_origins ("*" = any) */
+    char *cors_headers;       /* cors.allowed_headers */
+    int64_t cors_max_age;     /* cors.max_age (ms) */
+    cfg_strlist catalog_urls; /* services.catalog */
+    cfg_strlist auth_urls;    /* services.auth */
+    cfg_strlist rooms_urls;   /* services.rooms */
+    cfg_strlist draw_urls;    /* services.draw */
+    int64_t health_interval;  /* services.health_interval (ms) */
+    int64_t revoked_refresh;  /* auth.revoked_refresh (ms; 0 = never fetch the list) */
+} gw_config;
+
+extern const cfg_field gw_config_fields[];
+extern const size_t gw_config_nfields;
+
+/* One backend service: a short name ("rooms"), the package prefix its methods start with
+ * ("rooms.v1."), its endpoints. */
+typedef struct gw_backend_def {
+    const char *name;
+    const char *package; /* "rooms.v1." */
+    const cfg_strlist *urls;
+} gw_backend_def;
+
+typedef struct gw_params {
+    const gw_config *cfg; /* borrowed, outlives the gateway */
+    const gw_route *routes;
+    size_t nroutes;
+    const ProtobufCServiceDescriptor *const *const *registries; /* NULL-terminated */
+    const gw_backend_def *backends;
+    size_t nbackends;
+    authn_verifier *verifier; /* borrowed; NULL: every token is refused */
+    metrics *metrics;         /* borrowed; may be NULL */
+} gw_params;
+
+typedef struct gw gw;
+
+/* Builds the gateway: routes resolved, one RPC client per configured backend, rate limiter.
+ * Nothing listens yet. On failure err says why. */
+cf_code gw_new(const gw_params *p, gw **out, char *err, size_t errlen);
+/* Binds http.listen and serves; starts the background monitor (health of the backends,
+ * revocation list). */
+cf_code gw_start(gw *g, char *err, size_t errlen);
+/* The TCP port bound (for http.listen with port 0). */
+int gw_port(gw *g);
+/* true while every configured backend answers health.v1.Health/Check SERVING (and not
+ * draining). A flag read: safe on any thread, never blocks. */
+bool gw_ready(gw *g);
+/* Graceful shutdown: /readyz red and new requests refused with 503 + Connection: close, then
+ * waits (at most http.drain_timeout) for requests in flight to be answered, then closes the
+ * listener and every connection. Blocks; not from an nng callback. */
+void gw_drain(gw *g);
+/* Drains if not yet drained, stops the monitor, frees everything. NULL is a no-op. */
+void gw_free(gw *g);
+/* Fetches the revocation list from auth now (the monitor does it every auth.revoked_refresh).
+ * Returns the number of entries applied, or -1 if auth did not answer. Blocks (an RPC). */
+int gw_refresh_revoked(gw *g);
+
+/* confetti-gateway's definition for the service runtime (service.c). */
+struct svc_def;
+const struct svc_def *gateway_service_def(void);
+
+/* The backends of the real API (catalog, auth, rooms, draw) for a config. */
+size_t gw_default_backends(const gw_config *cfg, gw_backend_def out[4]);
+
+#endif

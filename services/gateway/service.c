@@ -1,0 +1,109 @@
+/* service.c — confetti-gateway's definition for the service runtime: no schema, no RPC service
+ * of its own (its rpc.listen answers health.v1.Health/Check only); its init hook builds the
+ * gateway and starts the HTTP server, its fini drains and stops it; /readyz follows the
+ * backends' health. */
+#include "gateway.h"
+#include "svc/svc.h"
+
+#include <stdio.h>
+
+extern const ProtobufCServiceDescriptor *const confetti_services[];
+
+static gw_config config;
+
+const cfg_field gw_config_fields[] = {
+    CFG_FIELD("http", "listen", CFG_STR, gw_config, http_listen, .def = "http://127.0.0.1:8080",
+              .help = "the public HTTP API (http://host:port)"),
+    CFG_FIELD("http", "max_body", CFG_SIZE, gw_config, max_body, .def = "1MiB", .min = 1024,
+              .max = 64 << 20, .help = "largest request body (413 above)"),
+    CFG_FIELD("http", "max_uri", CFG_SIZE, gw_config, max_uri, .def = "8KiB", .min = 256,
+              .max = 64 << 10, .help = "longest request target (414 above)"),
+    CFG_FIELD("http", "body_timeout", CFG_DURATION, gw_config, body_timeout, .def = "10s",
+              .min = 100, .max = 300000, .help = "time allowed to receive a request body (408)"),
+    CFG_FIELD("http", "default_timeout", CFG_DURATION, gw_config, default_timeout, .def = "5s",
+              .min = 10, .max = 300000, .help = "RPC deadline of routes without their own"),
+    CFG_FIELD("http", "drain_timeout", CFG_DURATION, gw_config, drain_timeout, .def = "20s",
+              .min = 0, .max = 600000,
+              .help = "at shutdown, how long requests in flight may take to finish"),
+    CFG_FIELD("http", "access_log", CFG_BOOL, gw_config, access_log, .def = "true",
+              .help = "one log line per request (method, path, status, latency, request id)"),
+    CFG_FIELD("ratelimit", "rate", CFG_INT, gw_config, rate_per_s, .def = "50", .min = 0,
+              .max = 1000000, .help = "requests per second per client (0 = no limit)"),
+    CFG_FIELD("ratelimit", "burst", CFG_INT, gw_config, burst, .def = "100", .min = 1,
+              .max = 1000000, .help = "bucket size: requests a quiet client may send at once"),
+    CFG_FIELD("ratelimit", "trust_forwarded", CFG_BOOL, gw_config, trust_forwarded, .def = "false",
+              .help =
+                  "key anonymous clients by X-Forwarded-For (only behind a proxy that sets it)"),
+    CFG_FIELD("cors", "allowed_origins", CFG_STRLIST, gw_config, cors_origins, .def = "",
+              .help = "origins allowed cross-origin (\"*\" = any; empty = no CORS)"),
+    CFG_FIELD("cors", "allowed_headers", CFG_STR, gw_config, cors_headers,
+              .def = "Authorization, Content-Type, X-Request-Id, Idempotency-Key",
+              .help = "Access-Control-Allow-Headers of preflight answers"),
+    CFG_FIELD("cors", "max_age", CFG_DURATION, gw_config, cors_max_age, .def = "10m", .min = 0,
+              .max = 86400000, .help = "how long browsers may cache a preflight answer"),
+    CFG_FIELD("services", "catalog", CFG_STRLIST, gw_config, catalog_urls, .def = "",
+              .help = "catalog endpoints (empty: its routes answer 503)"),
+    CFG_FIELD("services", "auth", CFG_STRLIST, gw_config, auth_urls, .def = "",
+              .help = "auth endpoints (empty: its routes answer 503, no revocation list)"),
+    CFG_FIELD("services", "rooms", CFG_STRLIST, gw_config, rooms_urls, .def = "",
+              .help = "rooms endpoints"),
+    CFG_FIELD("services", "draw", CFG_STRLIST, gw_config, draw_urls, .def = "",
+              .help = "draw endpoints"),
+    CFG_FIELD("services", "health_interval", CFG_DURATION, gw_config, health_interval, .def = "1s",
+              .min = 50, .max = 60000,
+              .help = "how often the backends' health is probed (for /readyz)"),
+    CFG_FIELD("auth", "revoked_refresh", CFG_DURATION, gw_config, revoked_refresh, .def = "15s",
+              .min = 0, .max = 3600000,
+              .help = "how often the revocation list is fetched from auth (0 = never)"),
+};
+const size_t gw_config_nfields = sizeof gw_config_fields / sizeof *gw_config_fields;
+
+static cf_code gateway_init(svc_runtime *rt, void **ctx, char *err, size_t errlen)
+{
+    static const ProtobufCServiceDescriptor *const *const registries[] = {confetti_services, NULL};
+    gw_backend_def backends[4];
+    gw_params p = {.cfg = &config,
+                   .routes = gw_routes,
+                   .nroutes = gw_nroutes,
+                   .registries = registries,
+                   .backends = backends,
+                   .nbackends = gw_default_backends(&config, backends),
+                   .verifier = svc_verifier(rt),
+                   .metrics = svc_metrics(rt)};
+    gw *g;
+    cf_code c = gw_new(&p, &g, err, errlen);
+    if (c != CF_OK)
+        return c;
+    if ((c = gw_start(g, err, errlen)) != CF_OK) {
+        gw_free(g);
+        return c;
+    }
+    *ctx = g;
+    return CF_OK;
+}
+
+static void gateway_fini(svc_runtime *rt, void *ctx)
+{
+    (void)rt;
+    gw_free(ctx);
+}
+
+static bool gateway_ready(void *ctx)
+{
+    return gw_ready(ctx);
+}
+
+static const svc_def gateway_def = {
+    .name = "gateway",
+    .fields = gw_config_fields,
+    .nfields = sizeof gw_config_fields / sizeof *gw_config_fields,
+    .config = &config,
+    .init = gateway_init,
+    .fini = gateway_fini,
+    .ready = gateway_ready,
+};
+
+const svc_def *gateway_service_def(void)
+{
+    return &gateway_def;
+}

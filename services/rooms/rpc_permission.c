@@ -1,0 +1,85 @@
+/* rpc_permission.c — the questions other services ask rooms: CheckPermission (the role table
+ * for one user, action and room) and ListEligibleParticipants (who a draw may pick). */
+#include "rooms.h"
+#include "page/page.h"
+#include "confetti_proto_handlers.h"
+
+#include <string.h>
+
+RPC_HANDLER(rpc_rooms_check_permission)
+{
+    cf_code code = rpc_require_caller(call);
+    if (code != CF_OK)
+        return code;
+    const authn_identity *me = rpc_caller(call);
+    if (req->action <= 0 ||
+        !protobuf_c_enum_descriptor_get_value(&rooms__v1__action__descriptor, req->action))
+        return rpc_violation(call, "action", "unknown value %d", (int)req->action);
+    const char *user = me->sub;
+    bool self = !*req->user_id || strcmp(req->user_id, me->sub) == 0;
+    if (!self) {
+        if ((code = rooms_check_id(call, "userId", req->user_id, ROOMS_USER_ID_MAX)) != CF_OK)
+            return code;
+        if (!me->is_admin)
+            return rpc_error(call, CF_PERMISSION_DENIED,
+                             "only platform admins ask about other users");
+        user = req->user_id;
+    }
+    if ((code = rooms_check_id(call, "roomId", req->room_id, ROOMS_ID_MAX)) != CF_OK)
+        return code;
+    store_room room;
+    code = store_room_get(rpc_worker(call), rpc_arena(call), req->room_id, user, &room);
+    if (code == CF_NOT_FOUND)
+        return rpc_error(call, CF_NOT_FOUND, "room not found");
+    if (code != CF_OK)
+        return rooms_store_error(call, code, "check permission");
+    /* Another user's platform roles are not known here (they are in their token): asked about
+     * someone else, an admin gets the answer for that user as a room member or non-member. */
+    policy_subject who = {.role = room.role, .platform_admin = self && me->is_admin};
+    policy_verdict v = policy_check(req->action, who, room.is_public, room.status);
+    if (v == POLICY_HIDDEN && self)
+        return rpc_error(call, CF_NOT_FOUND, "room not found");
+    resp->allowed = v == POLICY_ALLOW;
+    resp->role = room.role;
+    resp->room = rooms_room_msg(call, &room);
+    return CF_OK;
+}
+
+RPC_HANDLER(rpc_rooms_list_eligible_participants)
+{
+    store_room room;
+    policy_subject who;
+    cf_code code = rooms_gate(call, req->room_id, ROOMS__V1__ACTION__MANAGE_PRIZES, &room, &who);
+    if (code != CF_OK)
+        return code;
+    if (req->page_size < 0)
+        return rpc_violation(call, "pageSize", "must not be negative");
+    int size = req->page_size == 0                   ? ROOMS_ELIGIBLE_DEFAULT
+               : req->page_size > ROOMS_ELIGIBLE_MAX ? ROOMS_ELIGIBLE_MAX
+                                                     : req->page_size;
+    arena *a = rpc_arena(call);
+    char *filters = arena_printf(a, "eligible|%s", room.id);
+    char *after = NULL;
+    code = page_token_decode(a, req->page_token, filters, &after, 1);
+    if (code != CF_OK && code != CF_NOT_FOUND)
+        return rpc_violation(call, "pageToken", "is not valid for this list");
+    store_participant *rows;
+    size_t n;
+    /* only PARTICIPANTs are eligible to win (SPEC §3) */
+    code = store_participants_list(rpc_worker(call), a, room.id, ROOMS__V1__ROLE__PARTICIPANT,
+                                   after, size + 1, &rows, &n);
+    if (code != CF_OK)
+        return rooms_store_error(call, code, "list eligible participants");
+    bool more = n > (size_t)size;
+    if (more)
+        n = (size_t)size;
+    resp->participants = rpc_alloc(call, (n ? n : 1) * sizeof *resp->participants);
+    resp->n_participants = n;
+    for (size_t i = 0; i < n; i++)
+        resp->participants[i] = rooms_participant_msg(call, &rows[i]);
+    if (more) {
+        const char *next[] = {rows[n - 1].id};
+        resp->next_page_token = page_token_encode(a, filters, next, 1);
+    }
+    return CF_OK;
+}

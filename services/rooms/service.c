@@ -1,0 +1,95 @@
+/* service.c — confetti-rooms' definition: schema and migrations, statements, its config table,
+ * the generated binding of rooms.v1.Rooms to the rpc_rooms_* handlers, and the service context
+ * (the catalog client). */
+#include "rooms.h"
+#include "base/xmalloc.h"
+#include "confetti_proto_handlers.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+DB_MIGRATIONS_DECLARE(rooms_migrations);
+
+static rooms_config config;
+
+static const cfg_field rooms_fields[] = {
+    CFG_FIELD("catalog", "addresses", CFG_STRLIST, rooms_config, catalog_addresses,
+              .def = "tcp://127.0.0.1:7101",
+              .help = "catalog service endpoints (apps, manifest versions, settings validation)"),
+    CFG_FIELD("catalog", "timeout", CFG_DURATION, rooms_config, catalog_timeout, .def = "2s",
+              .min = 10, .max = 60000,
+              .help = "deadline of one catalog call (capped by what the caller has left)"),
+    CFG_FIELD("rooms", "max_document", CFG_SIZE, rooms_config, max_document, .def = "64KiB",
+              .min = 1024, .max = 4 << 20,
+              .help = "largest appSettings or participant metadata (encoded bytes)"),
+};
+
+static Rooms__V1__Rooms_Service rooms_binding = ROOMS__V1__ROOMS__INIT(rpc_rooms_);
+
+static cf_code rooms_init(svc_runtime *rt, void **out, char *err, size_t errlen)
+{
+    (void)rt;
+    if (config.catalog_addresses.n == 0) {
+        snprintf(err, errlen, "catalog.addresses: at least one address is needed");
+        return CF_INVALID_ARGUMENT;
+    }
+    rooms_ctx *ctx = xcalloc(1, sizeof *ctx);
+    ctx->catalog_timeout_ms = (int)config.catalog_timeout;
+    ctx->max_document = config.max_document;
+    /* nng dials in the background: a catalog that is down now is fine, calls answer
+     * UNAVAILABLE until it is up */
+    rpc_client_config cc = {.urls = (const char *const *)config.catalog_addresses.items,
+                            .nurls = config.catalog_addresses.n,
+                            .timeout_ms = ctx->catalog_timeout_ms};
+    cf_code code = rpc_client_new(&cc, &ctx->catalog, err, errlen);
+    if (code != CF_OK) {
+        free(ctx);
+        return code;
+    }
+    *out = ctx;
+    return CF_OK;
+}
+
+static void rooms_fini(svc_runtime *rt, void *p)
+{
+    (void)rt;
+    rooms_ctx *ctx = p;
+    if (!ctx)
+        return;
+    rpc_client_free(ctx->catalog);
+    free(ctx);
+}
+
+/* Built once, on first use: the embedded migrations' count is a link-time constant. */
+static svc_def rooms_def;
+static pthread_once_t rooms_def_once = PTHREAD_ONCE_INIT;
+
+static void rooms_def_build(void)
+{
+    rooms_def = (svc_def){
+        .name = "rooms",
+        .schema = "rooms",
+        .migrations = rooms_migrations,
+        .nmigrations = rooms_migrations_count,
+        .stmts = rooms_stmts,
+        .nstmts = rooms_nstmts,
+        .fields = rooms_fields,
+        .nfields = sizeof rooms_fields / sizeof *rooms_fields,
+        .config = &config,
+        .service = &rooms_binding.base,
+        .init = rooms_init,
+        .fini = rooms_fini,
+    };
+}
+
+const svc_def *rooms_service_def(void)
+{
+    pthread_once(&rooms_def_once, rooms_def_build);
+    return &rooms_def;
+}
+
+const svc_def *rooms_service(void)
+{
+    return rooms_service_def();
+}

@@ -1,0 +1,503 @@
+/* store.c — rooms' SQL: the statement table and the functions that run it (see store.h). */
+#include "store.h"
+#include "policy.h"
+#include "base/cuid.h"
+#include "db/tx.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Epoch microseconds of a timestamptz column (exact: extract returns numeric). */
+#define US(col) "(extract(epoch FROM " col ") * 1000000)::int8"
+/* A timestamptz from epoch microseconds ($n::int8; NULL stays NULL). */
+#define TS(p) "('epoch'::timestamptz + " p "::int8 * interval '1 microsecond')"
+
+#define ROOM_COLS                                                                                  \
+    "r.id, r.name, r.description, r.status, r.is_public, r.app_id, r.app_manifest_version, "       \
+    "r.app_settings::text, r.draw_policy, r.created_by, " US("r.starts_at") ", " US(               \
+        "r.ends_at") ", " US("r.created_at") ", " US("r.updated_at") ", me.role"
+#define ME_JOIN                                                                                    \
+    "LEFT JOIN participants me ON me.room_id = r.id AND me.user_id = $2 AND me.deleted_at IS "     \
+    "NULL "
+#define PART_COLS "p.id, p.room_id, p.user_id, p.role, p.metadata::text, " US("p.joined_at")
+
+/* ListRooms, prepared: one statement per filter shape, so each has a plan that fits (a
+ * "$n IS NULL OR col = $n" form would leave a generic plan one scan for every combination, and
+ * planning the UNION per call cost ~0.8 ms). The keyset always applies: the first page starts
+ * after ('infinity', ''). is_public is a one-time filter on each branch.
+ * $1 caller, $2 status, $3 app, $4 is_public (NULL any), ($5 µs, $6 id) keyset, $7 limit. */
+#define LIST_KEYSET                                                                                \
+    "r.deleted_at IS NULL AND (r.created_at, r.id) < (coalesce(" TS(                               \
+        "$5") ", 'infinity'), $6::text) "
+#define F_ANY_STATUS "AND $2::text IS NULL "
+#define F_STATUS     "AND r.status = $2 "
+#define F_ANY_APP    "AND $3::text IS NULL "
+#define F_APP        "AND r.app_id = $3 "
+/* Public rooms, plus the private rooms the caller belongs to; each branch reads at most $7 rows
+ * in index order, the outer query merges them. */
+#define LIST_SQL(f)                                                                                \
+    "SELECT " ROOM_COLS " FROM ("                                                                  \
+    "(SELECT r.* FROM rooms r WHERE r.is_public AND $4::bool IS DISTINCT FROM false "              \
+    "AND " LIST_KEYSET f "ORDER BY r.created_at DESC, r.id DESC LIMIT $7) UNION ALL "              \
+    "(SELECT r.* FROM participants p JOIN rooms r ON r.id = p.room_id WHERE p.user_id = $1 AND "   \
+    "p.deleted_at IS NULL AND NOT r.is_public AND $4::bool IS DISTINCT FROM true AND " LIST_KEYSET \
+        f "ORDER BY r.created_at DESC, r.id DESC LIMIT $7)) r "                                    \
+    "LEFT JOIN participants me ON me.room_id = r.id AND me.user_id = $1 AND me.deleted_at IS "     \
+    "NULL "                                                                                        \
+    "ORDER BY r.created_at DESC, r.id DESC LIMIT $7"
+/* Platform admins: every live room. */
+#define LIST_ALL_SQL(f)                                                                            \
+    "SELECT " ROOM_COLS " FROM rooms r "                                                           \
+    "LEFT JOIN participants me ON me.room_id = r.id AND me.user_id = $1 AND me.deleted_at IS "     \
+    "NULL "                                                                                        \
+    "WHERE ($4::bool IS NULL OR r.is_public = $4) AND " LIST_KEYSET f                              \
+    "ORDER BY r.created_at DESC, r.id DESC LIMIT $7"
+
+const db_stmt rooms_stmts[] = {
+    /* point reads: primary key + the (user_id, room_id) unique index; no skew can hurt them */
+    {"room_get",
+     "SELECT " ROOM_COLS " FROM rooms r " ME_JOIN "WHERE r.id = $1 AND r.deleted_at IS NULL"},
+    {"room_insert",
+     "INSERT INTO rooms (id, name, description, is_public, app_id, app_manifest_version, "
+     "app_settings, draw_policy, created_by, idempotency_key, starts_at, ends_at) "
+     "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, " TS("$11") ", " TS(
+         "$12") ") "
+                "ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO "
+                "NOTHING "
+                "RETURNING id"},
+    {"room_by_key", "SELECT id FROM rooms WHERE created_by = $1 AND idempotency_key = $2"},
+    {"room_update",
+     "UPDATE rooms SET name = CASE WHEN $2 THEN $3 ELSE name END, "
+     "description = CASE WHEN $4 THEN $5 ELSE description END, "
+     "is_public = CASE WHEN $6 THEN $7::bool ELSE is_public END, "
+     "app_settings = CASE WHEN $8 THEN $9::jsonb ELSE app_settings END, "
+     "starts_at = CASE WHEN $10 THEN " TS(
+         "$11") " ELSE starts_at END, "
+                "ends_at = CASE WHEN $12 THEN " TS(
+                    "$13") " ELSE ends_at END, "
+                           "draw_policy = CASE WHEN $14 THEN $15 ELSE draw_policy END, "
+                           "updated_at = clock_timestamp() WHERE id = $1 AND deleted_at IS NULL "
+                           "RETURNING id"},
+    {"room_delete", "UPDATE rooms SET deleted_at = clock_timestamp(), updated_at = "
+                    "clock_timestamp() WHERE id = $1 AND deleted_at IS NULL"},
+    {"room_set_status", "UPDATE rooms SET status = $3, updated_at = clock_timestamp() "
+                        "WHERE id = $1 AND deleted_at IS NULL AND status = $2"},
+    /* serializes changes to a room's ORGANIZERs (the last one must stay) */
+    {"room_lock", "SELECT 1 FROM rooms WHERE id = $1 FOR NO KEY UPDATE"},
+    {"organizer_count", "SELECT count(*) FROM participants WHERE room_id = $1 AND "
+                        "role = 'ORGANIZER' AND deleted_at IS NULL"},
+    {"participant_get",
+     "SELECT " PART_COLS " FROM participants p WHERE p.user_id = $2 AND p.room_id = $1 "
+     "AND p.deleted_at IS NULL"},
+    {"participant_get_any", "SELECT 1 FROM participants p WHERE p.user_id = $2 AND p.room_id = $1"},
+    {"participant_insert", "INSERT INTO participants (id, room_id, user_id, role) "
+                           "VALUES ($1, $2, $3, 'ORGANIZER')"},
+    /* join or rejoin: the (user_id, room_id) row comes back with its id (SPEC §2) */
+    {"participant_join",
+     "INSERT INTO participants AS p (id, room_id, user_id, role, metadata) "
+     "VALUES ($1, $2, $3, $4, coalesce($5::jsonb, '{}')) "
+     "ON CONFLICT (user_id, room_id) DO UPDATE SET role = excluded.role, "
+     "metadata = excluded.metadata, deleted_at = NULL, joined_at = clock_timestamp(), "
+     "updated_at = clock_timestamp() WHERE p.deleted_at IS NOT NULL RETURNING " PART_COLS},
+    {"participant_update",
+     "UPDATE participants p SET role = CASE WHEN $4 THEN $5 ELSE role END, "
+     "metadata = coalesce($6::jsonb, metadata), updated_at = clock_timestamp() "
+     "WHERE p.user_id = $2 AND p.room_id = $1 AND p.deleted_at IS NULL AND p.role = $3 "
+     "RETURNING " PART_COLS},
+    {"participant_leave",
+     "UPDATE participants SET deleted_at = clock_timestamp(), updated_at = clock_timestamp() "
+     "WHERE user_id = $2 AND room_id = $1 AND deleted_at IS NULL AND role = $3"},
+    {"user_deleted",
+     "UPDATE participants SET deleted_at = clock_timestamp(), updated_at = clock_timestamp() "
+     "WHERE user_id = $1 AND deleted_at IS NULL"},
+    {"rooms_list", LIST_SQL(F_ANY_STATUS F_ANY_APP)},
+    {"rooms_list_a", LIST_SQL(F_ANY_STATUS F_APP)},
+    {"rooms_list_s", LIST_SQL(F_STATUS F_ANY_APP)},
+    {"rooms_list_sa", LIST_SQL(F_STATUS F_APP)},
+    {"rooms_list_all", LIST_ALL_SQL(F_ANY_STATUS F_ANY_APP)},
+    {"rooms_list_all_a", LIST_ALL_SQL(F_ANY_STATUS F_APP)},
+    {"rooms_list_all_s", LIST_ALL_SQL(F_STATUS F_ANY_APP)},
+    {"rooms_list_all_sa", LIST_ALL_SQL(F_STATUS F_APP)},
+};
+const size_t rooms_nstmts = sizeof rooms_stmts / sizeof *rooms_stmts;
+
+/* Indexed by (all ? 4 : 0) + (status ? 2 : 0) + (app ? 1 : 0). */
+static const char *const list_stmt[] = {
+    "rooms_list",     "rooms_list_a",     "rooms_list_s",     "rooms_list_sa",
+    "rooms_list_all", "rooms_list_all_a", "rooms_list_all_s", "rooms_list_all_sa",
+};
+
+/* Live members by id: $1 room, $2 role (NULL any), $3 after id (NULL start), $4 limit.
+ * Sent unprepared (db_exec_sql): the planner sees the room each time, so a generic plan made
+ * for an average room never serves the hot one (STACK.md: 20-30x slower in the peer), and the
+ * optional filters fold away. Planning costs ~50 µs here, small next to a page of members. */
+static const char sql_participants_list[] =
+    "SELECT " PART_COLS " FROM participants p WHERE p.room_id = $1 AND p.deleted_at IS NULL AND "
+    "($2::text IS NULL OR p.role = $2) AND ($3::text IS NULL OR p.id > $3) "
+    "ORDER BY p.id LIMIT $4";
+
+static char *col(arena *a, PGresult *r, int row, int c)
+{
+    return PQgetisnull(r, row, c) ? NULL : arena_strdup(a, PQgetvalue(r, row, c));
+}
+
+static int64_t col_us(PGresult *r, int row, int c)
+{
+    return PQgetisnull(r, row, c) ? STORE_NO_TIME : strtoll(PQgetvalue(r, row, c), NULL, 10);
+}
+
+static void room_read(arena *a, PGresult *r, int row, store_room *out)
+{
+    memset(out, 0, sizeof *out);
+    out->id = col(a, r, row, 0);
+    out->name = col(a, r, row, 1);
+    out->description = col(a, r, row, 2);
+    policy_status_parse(PQgetvalue(r, row, 3), &out->status);
+    out->is_public = PQgetvalue(r, row, 4)[0] == 't';
+    out->app_id = col(a, r, row, 5);
+    out->app_version = col(a, r, row, 6);
+    out->app_settings = col(a, r, row, 7);
+    policy_draw_policy_parse(PQgetvalue(r, row, 8), &out->draw_policy);
+    out->created_by = col(a, r, row, 9);
+    out->starts_at_us = col_us(r, row, 10);
+    out->ends_at_us = col_us(r, row, 11);
+    out->created_at_us = col_us(r, row, 12);
+    out->updated_at_us = col_us(r, row, 13);
+    if (!PQgetisnull(r, row, 14))
+        policy_role_parse(PQgetvalue(r, row, 14), &out->role);
+}
+
+static void participant_read(arena *a, PGresult *r, int row, store_participant *out)
+{
+    memset(out, 0, sizeof *out);
+    out->id = col(a, r, row, 0);
+    out->room_id = col(a, r, row, 1);
+    out->user_id = col(a, r, row, 2);
+    policy_role_parse(PQgetvalue(r, row, 3), &out->role);
+    out->metadata = col(a, r, row, 4);
+    out->joined_at_us = col_us(r, row, 5);
+}
+
+/* int64 as text in a, or NULL for STORE_NO_TIME. */
+static const char *us_param(arena *a, int64_t us)
+{
+    return us == STORE_NO_TIME ? NULL : arena_printf(a, "%" PRId64, us);
+}
+
+cf_code store_room_get(db_conn *db, arena *a, const char *room_id, const char *user_id,
+                       store_room *out)
+{
+    const char *p[] = {room_id, user_id ? user_id : ""};
+    PGresult *r;
+    cf_code code = db_exec(db, "room_get", 2, p, &r);
+    if (code != CF_OK)
+        return code;
+    if (PQntuples(r) == 0)
+        code = CF_NOT_FOUND;
+    else
+        room_read(a, r, 0, out);
+    PQclear(r);
+    return code;
+}
+
+typedef struct create_tx {
+    arena *a;
+    const store_new_room *in;
+    char id[CUID_LEN + 1];
+} create_tx;
+
+static cf_code create_body(db_conn *db, void *arg)
+{
+    create_tx *t = arg;
+    const store_new_room *in = t->in;
+    char room_id[CUID_LEN + 1], part_id[CUID_LEN + 1];
+    cuid_new(room_id);
+    cuid_new(part_id);
+    const char *p[] = {room_id,
+                       in->name,
+                       in->description,
+                       in->is_public ? "true" : "false",
+                       in->app_id,
+                       in->app_version,
+                       in->app_settings,
+                       policy_draw_policy_name(in->draw_policy),
+                       in->created_by,
+                       in->idempotency_key,
+                       us_param(t->a, in->starts_at_us),
+                       us_param(t->a, in->ends_at_us)};
+    PGresult *r;
+    cf_code code = db_exec(db, "room_insert", 12, p, &r);
+    if (code != CF_OK)
+        return code;
+    bool inserted = PQntuples(r) == 1;
+    PQclear(r);
+    if (!inserted) { /* the key was used before: that room is the answer */
+        const char *k[] = {in->created_by, in->idempotency_key};
+        if ((code = db_exec(db, "room_by_key", 2, k, &r)) != CF_OK)
+            return code;
+        if (PQntuples(r) == 1)
+            snprintf(t->id, sizeof t->id, "%s", PQgetvalue(r, 0, 0));
+        else
+            code = CF_ABORTED; /* cannot happen under the unique index; retry is safe */
+        PQclear(r);
+        return code;
+    }
+    const char *q[] = {part_id, room_id, in->created_by};
+    if ((code = db_exec(db, "participant_insert", 3, q, NULL)) != CF_OK)
+        return code;
+    memcpy(t->id, room_id, sizeof t->id);
+    return CF_OK;
+}
+
+cf_code store_room_create(db_conn *db, arena *a, const store_new_room *in, store_room *out)
+{
+    create_tx t = {.a = a, .in = in};
+    cf_code code = db_tx(db, create_body, &t);
+    if (code != CF_OK)
+        return code;
+    return store_room_get(db, a, t.id, in->created_by, out);
+}
+
+static cf_code rooms_read(arena *a, PGresult *r, store_room **rows, size_t *n)
+{
+    *n = (size_t)PQntuples(r);
+    *rows = arena_zalloc(a, (*n ? *n : 1) * sizeof **rows);
+    for (size_t i = 0; i < *n; i++)
+        room_read(a, r, (int)i, &(*rows)[i]);
+    PQclear(r);
+    return CF_OK;
+}
+
+cf_code store_rooms_list(db_conn *db, arena *a, const store_room_query *q, store_room **rows,
+                         size_t *n)
+{
+    const char *p[] = {q->user_id ? q->user_id : "",
+                       q->status,
+                       q->app_id,
+                       q->is_public < 0 ? NULL
+                       : q->is_public   ? "true"
+                                        : "false",
+                       us_param(a, q->after_us),
+                       q->after_us == STORE_NO_TIME ? "" : q->after_id,
+                       arena_printf(a, "%d", q->limit)};
+    PGresult *r;
+    const char *stmt = list_stmt[(q->all ? 4 : 0) + (q->status ? 2 : 0) + (q->app_id ? 1 : 0)];
+    cf_code code = db_exec(db, stmt, 7, p, &r);
+    if (code != CF_OK)
+        return code;
+    return rooms_read(a, r, rows, n);
+}
+
+cf_code store_room_update(db_conn *db, arena *a, const char *room_id, const char *user_id,
+                          const store_room_patch *u, store_room *out)
+{
+#define B(x) ((x) ? "true" : "false")
+    const char *p[] = {room_id,
+                       B(u->set_name),
+                       u->name,
+                       B(u->set_description),
+                       u->description,
+                       B(u->set_public),
+                       B(u->is_public),
+                       B(u->set_settings),
+                       u->app_settings,
+                       B(u->set_starts),
+                       us_param(a, u->starts_at_us),
+                       B(u->set_ends),
+                       us_param(a, u->ends_at_us),
+                       B(u->set_policy),
+                       policy_draw_policy_name(u->draw_policy)};
+#undef B
+    PGresult *r;
+    cf_code code = db_exec(db, "room_update", 15, p, &r);
+    if (code != CF_OK)
+        return code;
+    bool found = PQntuples(r) == 1;
+    PQclear(r);
+    if (!found)
+        return CF_NOT_FOUND;
+    return store_room_get(db, a, room_id, user_id, out);
+}
+
+static cf_code exec_count(db_conn *db, const char *stmt, int n, const char *const *p, long *out)
+{
+    PGresult *r;
+    cf_code code = db_exec(db, stmt, n, p, &r);
+    if (code != CF_OK)
+        return code;
+    *out = strtol(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return CF_OK;
+}
+
+cf_code store_room_delete(db_conn *db, const char *room_id)
+{
+    long n;
+    const char *p[] = {room_id};
+    cf_code code = exec_count(db, "room_delete", 1, p, &n);
+    return code != CF_OK ? code : n ? CF_OK : CF_NOT_FOUND;
+}
+
+cf_code store_room_set_status(db_conn *db, const char *room_id, Rooms__V1__RoomStatus from,
+                              Rooms__V1__RoomStatus to)
+{
+    long n;
+    const char *p[] = {room_id, policy_status_name(from), policy_status_name(to)};
+    cf_code code = exec_count(db, "room_set_status", 3, p, &n);
+    return code != CF_OK ? code : n ? CF_OK : CF_ABORTED;
+}
+
+cf_code store_participant_get(db_conn *db, arena *a, const char *room_id, const char *user_id,
+                              store_participant *out)
+{
+    const char *p[] = {room_id, user_id};
+    PGresult *r;
+    cf_code code = db_exec(db, "participant_get", 2, p, &r);
+    if (code != CF_OK)
+        return code;
+    if (PQntuples(r) == 0)
+        code = CF_NOT_FOUND;
+    else
+        participant_read(a, r, 0, out);
+    PQclear(r);
+    return code;
+}
+
+cf_code store_participant_join(db_conn *db, arena *a, const char *room_id, const char *user_id,
+                               Rooms__V1__Role role, const char *metadata, store_participant *out,
+                               bool *existed)
+{
+    char id[CUID_LEN + 1];
+    cuid_new(id);
+    const char *p[] = {id, room_id, user_id, policy_role_name(role), metadata};
+    PGresult *r;
+    cf_code code = db_exec(db, "participant_join", 5, p, &r);
+    if (code != CF_OK)
+        return code;
+    *existed = PQntuples(r) == 0; /* the conflict's WHERE kept a live row untouched */
+    if (!*existed)
+        participant_read(a, r, 0, out);
+    PQclear(r);
+    if (*existed)
+        return store_participant_get(db, a, room_id, user_id, out);
+    return CF_OK;
+}
+
+cf_code store_participants_list(db_conn *db, arena *a, const char *room_id, Rooms__V1__Role role,
+                                const char *after_id, int limit, store_participant **rows,
+                                size_t *n)
+{
+    const char *p[] = {room_id, role ? policy_role_name(role) : NULL, after_id,
+                       arena_printf(a, "%d", limit)};
+    PGresult *r;
+    cf_code code = db_exec_sql(db, sql_participants_list, 4, p, &r);
+    if (code != CF_OK)
+        return code;
+    *n = (size_t)PQntuples(r);
+    *rows = arena_zalloc(a, (*n ? *n : 1) * sizeof **rows);
+    for (size_t i = 0; i < *n; i++)
+        participant_read(a, r, (int)i, &(*rows)[i]);
+    PQclear(r);
+    return CF_OK;
+}
+
+/* Inside a transaction: refuses to take the room's last ORGANIZER away. The room row lock
+ * makes concurrent demotions and departures of organizers wait for each other, so two
+ * organizers leaving at once cannot both pass the count. */
+static cf_code keep_an_organizer(db_conn *db, const char *room_id)
+{
+    const char *p[] = {room_id};
+    cf_code code = db_exec(db, "room_lock", 1, p, NULL);
+    if (code != CF_OK)
+        return code;
+    PGresult *r;
+    if ((code = db_exec(db, "organizer_count", 1, p, &r)) != CF_OK)
+        return code;
+    long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return n > 1 ? CF_OK : CF_FAILED_PRECONDITION;
+}
+
+typedef struct member_tx {
+    arena *a;
+    const char *room_id, *user_id, *metadata;
+    Rooms__V1__Role expected, role;
+    bool set_role, remove;
+    store_participant *out;
+} member_tx;
+
+static cf_code member_body(db_conn *db, void *arg)
+{
+    member_tx *t = arg;
+    bool loses_organizer = t->expected == ROOMS__V1__ROLE__ORGANIZER &&
+                           (t->remove || (t->set_role && t->role != ROOMS__V1__ROLE__ORGANIZER));
+    cf_code code;
+    if (loses_organizer && (code = keep_an_organizer(db, t->room_id)) != CF_OK)
+        return code;
+    const char *old = policy_role_name(t->expected);
+    if (t->remove) {
+        long n;
+        const char *p[] = {t->room_id, t->user_id, old};
+        if ((code = exec_count(db, "participant_leave", 3, p, &n)) != CF_OK)
+            return code;
+        return n ? CF_OK : CF_ABORTED;
+    }
+    const char *p[] = {t->room_id,
+                       t->user_id,
+                       old,
+                       t->set_role ? "true" : "false",
+                       policy_role_name(t->set_role ? t->role : t->expected),
+                       t->metadata};
+    PGresult *r;
+    if ((code = db_exec(db, "participant_update", 6, p, &r)) != CF_OK)
+        return code;
+    if (PQntuples(r) == 1)
+        participant_read(t->a, r, 0, t->out);
+    else
+        code = CF_ABORTED;
+    PQclear(r);
+    return code;
+}
+
+cf_code store_participant_update(db_conn *db, arena *a, const char *room_id, const char *user_id,
+                                 Rooms__V1__Role expected_role, bool set_role, Rooms__V1__Role role,
+                                 const char *metadata, store_participant *out)
+{
+    member_tx t = {.a = a,
+                   .room_id = room_id,
+                   .user_id = user_id,
+                   .metadata = metadata,
+                   .expected = expected_role,
+                   .role = role,
+                   .set_role = set_role,
+                   .out = out};
+    return db_tx(db, member_body, &t);
+}
+
+cf_code store_participant_remove(db_conn *db, const char *room_id, const char *user_id,
+                                 Rooms__V1__Role expected_role)
+{
+    member_tx t = {
+        .room_id = room_id, .user_id = user_id, .expected = expected_role, .remove = true};
+    return db_tx(db, member_body, &t);
+}
+
+cf_code store_participant_ever(db_conn *db, const char *room_id, const char *user_id, bool *ever)
+{
+    const char *p[] = {room_id, user_id};
+    PGresult *r;
+    cf_code code = db_exec(db, "participant_get_any", 2, p, &r);
+    if (code != CF_OK)
+        return code;
+    *ever = PQntuples(r) == 1;
+    PQclear(r);
+    return CF_OK;
+}
+
+cf_code store_user_deleted(db_conn *db, const char *user_id, long *n)
+{
+    const char *p[] = {user_id};
+    return exec_count(db, "user_deleted", 1, p, n);
+}

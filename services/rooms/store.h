@@ -1,0 +1,129 @@
+/* store.h — the rooms schema: every SQL statement of the service and the functions that run
+ * them. Rows come back as plain structs whose strings live in the caller's arena; no PGresult
+ * leaves store.c. Every function blocks (libpq) and runs on the worker's own connection. */
+#ifndef CONFETTI_ROOMS_STORE_H
+#define CONFETTI_ROOMS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "db/db.h"
+#include "rooms/v1/rooms.pb-c.h"
+
+/* The statement table (svc_def.stmts): prepared on every worker connection. */
+extern const db_stmt rooms_stmts[];
+extern const size_t rooms_nstmts;
+
+#define STORE_NO_TIME INT64_MIN /* a NULL timestamp column */
+
+typedef struct store_room {
+    char *id, *name, *description;
+    Rooms__V1__RoomStatus status;
+    bool is_public;
+    char *app_id;       /* NULL = no app */
+    char *app_version;  /* locked at creation; NULL without an app */
+    char *app_settings; /* JSON object text, NULL = none */
+    Rooms__V1__DrawPolicy draw_policy;
+    char *created_by;
+    int64_t starts_at_us, ends_at_us; /* epoch µs or STORE_NO_TIME */
+    int64_t created_at_us, updated_at_us;
+    Rooms__V1__Role role; /* the asked user's live role; ROLE_UNSPECIFIED = not a member */
+} store_room;
+
+typedef struct store_participant {
+    char *id, *room_id, *user_id;
+    Rooms__V1__Role role;
+    char *metadata; /* JSON object text */
+    int64_t joined_at_us;
+} store_participant;
+
+/* A live room and `user_id`'s live role in it ("" = nobody). NOT_FOUND if missing or deleted. */
+cf_code store_room_get(db_conn *db, arena *a, const char *room_id, const char *user_id,
+                       store_room *out);
+
+typedef struct store_new_room {
+    const char *name, *description;
+    bool is_public;
+    const char *app_id, *app_version, *app_settings; /* NULL = none */
+    Rooms__V1__DrawPolicy draw_policy;
+    const char *created_by;
+    const char *idempotency_key; /* NULL = none */
+    int64_t starts_at_us, ends_at_us;
+} store_new_room;
+
+/* Creates the room (DRAFT) and its creator's ORGANIZER row in one transaction. A key already
+ * used by the same creator returns the room that key made (a replay). Out: the room as its
+ * creator sees it. */
+cf_code store_room_create(db_conn *db, arena *a, const store_new_room *in, store_room *out);
+
+typedef struct store_room_query {
+    const char *user_id; /* the caller: their private rooms join the public ones */
+    bool all;            /* platform admin: every live room */
+    const char *status;  /* NULL = any */
+    const char *app_id;  /* NULL = any */
+    int is_public;       /* -1 any, 0 private only, 1 public only */
+    int64_t after_us;    /* keyset (created_at, id) of the last row seen; STORE_NO_TIME = start */
+    const char *after_id;
+    int limit;
+} store_room_query;
+
+/* Rooms newest first (created_at DESC, id DESC), at most q->limit. */
+cf_code store_rooms_list(db_conn *db, arena *a, const store_room_query *q, store_room **rows,
+                         size_t *n);
+
+/* Fields of UpdateRoom; set_* says which are changed. */
+typedef struct store_room_patch {
+    bool set_name, set_description, set_public, set_settings, set_starts, set_ends, set_policy;
+    const char *name, *description, *app_settings;
+    bool is_public;
+    int64_t starts_at_us, ends_at_us; /* STORE_NO_TIME clears */
+    Rooms__V1__DrawPolicy draw_policy;
+} store_room_patch;
+
+cf_code store_room_update(db_conn *db, arena *a, const char *room_id, const char *user_id,
+                          const store_room_patch *p, store_room *out);
+
+/* Soft delete. NOT_FOUND if already gone. */
+cf_code store_room_delete(db_conn *db, const char *room_id);
+
+/* Conditional status change: from `from` to `to`. CF_ABORTED when the room was not in `from`
+ * any more (someone else changed it: re-read and decide again). */
+cf_code store_room_set_status(db_conn *db, const char *room_id, Rooms__V1__RoomStatus from,
+                              Rooms__V1__RoomStatus to);
+
+/* A live participant row. NOT_FOUND if none. */
+cf_code store_participant_get(db_conn *db, arena *a, const char *room_id, const char *user_id,
+                              store_participant *out);
+
+/* Adds a user, or revives their row if they left (same id, new role and metadata, joined_at
+ * now). When they are a live member already, *existed is set and out is their current row. */
+cf_code store_participant_join(db_conn *db, arena *a, const char *room_id, const char *user_id,
+                               Rooms__V1__Role role, const char *metadata, store_participant *out,
+                               bool *existed);
+
+/* Members by id (role 0 = any); after_id NULL = from the start. */
+cf_code store_participants_list(db_conn *db, arena *a, const char *room_id, Rooms__V1__Role role,
+                                const char *after_id, int limit, store_participant **rows,
+                                size_t *n);
+
+/* Changes a live member whose role is still `expected_role` (ABORTED otherwise). Demoting the
+ * room's last ORGANIZER is FAILED_PRECONDITION. set_role/set_meta pick the fields. */
+cf_code store_participant_update(db_conn *db, arena *a, const char *room_id, const char *user_id,
+                                 Rooms__V1__Role expected_role, bool set_role, Rooms__V1__Role role,
+                                 const char *metadata, store_participant *out);
+
+/* Marks a live member left. Leaving (or removing) the last ORGANIZER is FAILED_PRECONDITION;
+ * a member who already left is CF_OK (a replay); never a member is NOT_FOUND. */
+cf_code store_participant_remove(db_conn *db, const char *room_id, const char *user_id,
+                                 Rooms__V1__Role expected_role);
+
+/* *ever = user_id has a participant row in the room, live or left. */
+cf_code store_participant_ever(db_conn *db, const char *room_id, const char *user_id, bool *ever);
+
+/* The `user.deleted` reaction (SPEC §1): every live participation of user_id is marked left.
+ * *n = how many. Wired to the event once events exist (docs/rooms.md). */
+cf_code store_user_deleted(db_conn *db, const char *user_id, long *n);
+
+#endif

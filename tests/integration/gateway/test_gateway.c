@@ -1,0 +1,799 @@
+/* test_gateway.c — confetti-gateway through real HTTP (libcurl): a whole event against the real
+ * catalog, rooms and draw services (in-process, private PostgreSQL), every error class, limits
+ * (413, 414, 429, slow clients), deadlines (504/503, a dead replica skipped), CORS, metrics,
+ * readiness and graceful drain. Tokens are minted with the harness keys (auth's OpenID login is
+ * covered by auth's own tests; the gateway's login routes are table-tested). */
+#include "th.h"
+#include "service.h"
+#include "testsvc.h"
+#include "tokens.h"
+#include "gateway.h"
+#include "catalog.h"
+#include "rooms.h"
+#include "draw.h"
+#include "base/xmalloc.h"
+#include "base/clock.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+extern const ProtobufCServiceDescriptor *const confetti_services[];
+extern const ProtobufCServiceDescriptor *const confetti_test_services[];
+
+static th_keys *keys;
+static authn_verifier *verifier;
+static th_service *catalog, *rooms, *draw;
+static rpc_server *echo;
+static int echo_id = 1;
+static char echo_url[128];
+static metrics *mx;
+static gw_config cfg;
+static cfg_schema schema;
+static gw *g;
+static int port;
+static gw_route *table;
+static cfg_strlist echo_urls;
+
+/* Test-only routes on the Echo service (deadlines, failures, replicas). */
+static const gw_route echo_routes[] = {
+    {"POST", "/test/echo", "testsvc.v1.Echo/Echo", "*", 2000, 0},
+    {"GET", "/test/slow/{text}", "testsvc.v1.Echo/Echo", NULL, 200, 0},
+    {"POST", "/test/fail/{text}", "testsvc.v1.Echo/Fail", "*", 2000, GW_CONFLICT},
+    {"GET", "/test/private/{text}", "testsvc.v1.Echo/Echo", NULL, 2000, GW_AUTH},
+    {"GET", "/test/dead/{text}", "testdead.v1.Echo/Echo", NULL, 300, 0},
+};
+
+/* ---- HTTP through libcurl ---- */
+
+typedef struct resp {
+    long status;
+    char *body;
+    size_t len;
+    char rid[160], retry_after[16], allow[128], location[512], acao[128];
+    json_t *json;
+} resp;
+
+static size_t on_body(char *p, size_t sz, size_t n, void *arg)
+{
+    resp *r = arg;
+    r->body = xrealloc(r->body, r->len + sz * n + 1);
+    memcpy(r->body + r->len, p, sz * n);
+    r->len += sz * n;
+    r->body[r->len] = '\0';
+    return sz * n;
+}
+
+static void grab(const char *line, size_t n, const char *name, char *out, size_t cap)
+{
+    size_t k = strlen(name);
+    if (n > k && strncasecmp(line, name, k) == 0) {
+        const char *v = line + k;
+        size_t m = n - k;
+        while (m && (v[m - 1] == '\r' || v[m - 1] == '\n'))
+            m--;
+        snprintf(out, cap, "%.*s", (int)m, v);
+    }
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *arg)
+{
+    resp *r = arg;
+    grab(p, sz * n, "X-Request-Id: ", r->rid, sizeof r->rid);
+    grab(p, sz * n, "Retry-After: ", r->retry_after, sizeof r->retry_after);
+    grab(p, sz * n, "Allow: ", r->allow, sizeof r->allow);
+    grab(p, sz * n, "Location: ", r->location, sizeof r->location);
+    grab(p, sz * n, "Access-Control-Allow-Origin: ", r->acao, sizeof r->acao);
+    return sz * n;
+}
+
+static resp call_h(const char *method, const char *path, const char *token, const char *body,
+                   const char *const *headers)
+{
+    resp r = {0};
+    CURL *c = curl_easy_init();
+    char url[4096];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    struct curl_slist *hl = NULL;
+    char auth[4096];
+    if (token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        hl = curl_slist_append(hl, auth);
+    }
+    for (size_t i = 0; headers && headers[i]; i++)
+        hl = curl_slist_append(hl, headers[i]);
+    if (body) {
+        hl = curl_slist_append(hl, "Content-Type: application/json");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK)
+        fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(c);
+    if (r.body)
+        r.json = json_loads(r.body, 0, NULL);
+    return r;
+}
+
+static resp call(const char *method, const char *path, const char *token, const char *body)
+{
+    return call_h(method, path, token, body, NULL);
+}
+
+static void resp_free(resp *r)
+{
+    free(r->body);
+    json_decref(r->json);
+}
+
+static const char *jstr(const resp *r, const char *path)
+{
+    json_t *j = r->json;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *tok = strtok(buf, "."); tok && j; tok = strtok(NULL, ".")) {
+        if (json_is_array(j))
+            j = json_array_get(j, (size_t)atoi(tok));
+        else
+            j = json_object_get(j, tok);
+    }
+    return json_string_value(j);
+}
+
+#define expect_status(r, want)                                                                     \
+    do {                                                                                           \
+        if ((r).status != (want))                                                                  \
+            fail_msg("HTTP %ld, want %d: %s", (r).status, (want), (r).body ? (r).body : "");       \
+    } while (0)
+
+/* The SPEC error shape, with status name. */
+static void expect_error(const resp *r, int http, const char *status)
+{
+    if (r->status != http)
+        fail_msg("HTTP %ld, want %d: %s", r->status, http, r->body ? r->body : "");
+    json_t *e = json_object_get(r->json, "error");
+    assert_non_null(e);
+    assert_int_equal(json_integer_value(json_object_get(e, "code")), http);
+    assert_string_equal(json_string_value(json_object_get(e, "status")), status);
+    assert_true(json_is_string(json_object_get(e, "message")));
+    assert_true(json_is_array(json_object_get(e, "details")));
+    assert_true(r->rid[0] != '\0');
+}
+
+/* ---- setup ---- */
+
+static size_t backend_of_test(const char *service, void *arg)
+{
+    (void)service, (void)arg;
+    return 0;
+}
+
+static gw *start_gateway(const char *const *env, int *port_out)
+{
+    static const ProtobufCServiceDescriptor *const *const registries[] = {
+        confetti_services, confetti_test_services, NULL};
+    static const ProtobufCServiceDescriptor dead_desc_storage;
+    (void)dead_desc_storage;
+    (void)backend_of_test;
+    schema = (cfg_schema){gw_config_fields, gw_config_nfields, &cfg};
+    char err[512];
+    if (cfg_load(&schema, 1, NULL, (char *const *)env, err, sizeof err) != CF_OK)
+        fail_msg("%s", err);
+    gw_backend_def b[6];
+    size_t nb = gw_default_backends(&cfg, b);
+    b[nb++] = (gw_backend_def){"echo", "testsvc.v1.", &echo_urls};
+    size_t n = gw_nroutes + sizeof echo_routes / sizeof *echo_routes - 1; /* no dead route */
+    table = xcalloc(n, sizeof *table);
+    memcpy(table, gw_routes, gw_nroutes * sizeof *table);
+    memcpy(table + gw_nroutes, echo_routes, (n - gw_nroutes) * sizeof *table);
+    gw_params p = {.cfg = &cfg,
+                   .routes = table,
+                   .nroutes = n,
+                   .registries = registries,
+                   .backends = b,
+                   .nbackends = nb,
+                   .verifier = verifier,
+                   .metrics = mx};
+    gw *out;
+    if (gw_new(&p, &out, err, sizeof err) != CF_OK)
+        fail_msg("%s", err);
+    if (gw_start(out, err, sizeof err) != CF_OK)
+        fail_msg("%s", err);
+    *port_out = gw_port(out);
+    return out;
+}
+
+static void stop_gateway(gw *x)
+{
+    gw_free(x);
+    free(table);
+    table = NULL;
+    cfg_free(&schema, 1);
+}
+
+static char envbuf[8][256];
+
+static int setup(void **state)
+{
+    (void)state;
+    curl_global_init(CURL_GLOBAL_ALL);
+    keys = th_keys_new("ES256");
+    verifier = th_verifier_new(keys, NULL);
+    catalog = th_service_start(catalog_service(), &(th_service_opts){.keys = keys});
+    char *a1 = xasprintf("CONFETTI_CATALOG_ADDRESSES=%s", catalog->url);
+    const char *renv[] = {a1, NULL};
+    rooms = th_service_start(rooms_service(), &(th_service_opts){.keys = keys, .env = renv});
+    char *a2 = xasprintf("CONFETTI_ROOMS_ADDRESS=%s", rooms->url);
+    const char *denv[] = {a2, NULL};
+    draw = th_service_start(draw_service(), &(th_service_opts){.keys = keys, .env = denv});
+    free(a1);
+    free(a2);
+    th_ipc_url(echo_url, sizeof echo_url, "gw-echo");
+    echo = th_echo_server(echo_url, 4, &echo_id, verifier, NULL);
+    static char *eu[1];
+    eu[0] = echo_url;
+    echo_urls = (cfg_strlist){eu, 1};
+    mx = metrics_new("gateway");
+    snprintf(envbuf[0], 256, "CONFETTI_HTTP_LISTEN=http://127.0.0.1:%d", th_free_port());
+    snprintf(envbuf[1], 256, "CONFETTI_SERVICES_CATALOG=%s", catalog->url);
+    snprintf(envbuf[2], 256, "CONFETTI_SERVICES_ROOMS=%s", rooms->url);
+    snprintf(envbuf[3], 256, "CONFETTI_SERVICES_DRAW=%s", draw->url);
+    snprintf(envbuf[4], 256, "CONFETTI_RATELIMIT_RATE=0");
+    snprintf(envbuf[5], 256, "CONFETTI_HTTP_BODY_TIMEOUT=500ms");
+    snprintf(envbuf[6], 256, "CONFETTI_CORS_ALLOWED_ORIGINS=https://app.example");
+    char *env[] = {envbuf[0], envbuf[1], envbuf[2], envbuf[3],
+                   envbuf[4], envbuf[5], envbuf[6], NULL};
+    g = start_gateway((const char *const *)env, &port);
+    /* like Kubernetes: traffic once /readyz is green (the services warm up their databases) */
+    for (int i = 0; i < 200 && !gw_ready(g); i++)
+        usleep(50000);
+    assert_true(gw_ready(g));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    stop_gateway(g);
+    rpc_server_drain(echo);
+    rpc_server_free(echo);
+    th_service_stop(draw);
+    th_service_stop(rooms);
+    th_service_stop(catalog);
+    metrics_free(mx);
+    authn_verifier_free(verifier);
+    th_keys_free(keys);
+    curl_global_cleanup();
+    return 0;
+}
+
+/* ---- the event ---- */
+
+static void whole_event(void **state)
+{
+    (void)state;
+    char *org = th_token(keys, "organizer-1", 600, false);
+    char *u[3];
+    for (int i = 0; i < 3; i++) {
+        char sub[32];
+        snprintf(sub, sizeof sub, "user-%d", i);
+        u[i] = th_token(keys, sub, 600, false);
+    }
+    char path[256], body[512];
+
+    resp r = call("POST", "/v1/rooms", org,
+                  "{\"name\":\"Gala\",\"description\":\"year end\",\"isPublic\":true}");
+    expect_status(r, 200);
+    char room[64];
+    snprintf(room, sizeof room, "%s", jstr(&r, "roomId"));
+    assert_string_equal(jstr(&r, "status"), "DRAFT");
+    resp_free(&r);
+
+    snprintf(path, sizeof path, "/v1/rooms/%s", room);
+    r = call("PATCH", path, org, "{\"description\":\"the year-end gala\"}");
+    expect_status(r, 200);
+    assert_string_equal(jstr(&r, "description"), "the year-end gala");
+    assert_string_equal(jstr(&r, "name"), "Gala"); /* not in the body: unchanged */
+    resp_free(&r);
+
+    snprintf(path, sizeof path, "/v1/rooms/%s:activate", room);
+    r = call("POST", path, org, NULL);
+    expect_status(r, 200);
+    assert_string_equal(jstr(&r, "status"), "ACTIVE");
+    resp_free(&r);
+
+    r = call("GET", "/v1/rooms?status=ACTIVE&pageSize=20", u[0], NULL);
+    expect_status(r, 200);
+    assert_true(json_array_size(json_object_get(r.json, "rooms")) >= 1);
+    resp_free(&r);
+
+    snprintf(path, sizeof path, "/v1/rooms/%s/participants", room);
+    for (int i = 0; i < 3; i++) {
+        r = call("POST", path, u[i], "{}");
+        expect_status(r, 200);
+        resp_free(&r);
+    }
+    r = call("GET", path, org, NULL);
+    expect_status(r, 200);
+    resp_free(&r);
+
+    snprintf(path, sizeof path, "/v1/rooms/%s/prizes", room);
+    r = call("POST", path, org, "{\"name\":\"Bike\",\"quantity\":2}");
+    expect_status(r, 200);
+    char prize[64];
+    snprintf(prize, sizeof prize, "%s", jstr(&r, "prizeId"));
+    resp_free(&r);
+
+    snprintf(path, sizeof path, "/v1/rooms/%s/draws", room);
+    snprintf(body, sizeof body, "{\"prizeId\":\"%s\",\"count\":1}", prize);
+    r = call("POST", path, org, body);
+    expect_status(r, 200);
+    char winner[64], drawid[64];
+    snprintf(winner, sizeof winner, "%s", jstr(&r, "winners.0.winnerId"));
+    snprintf(drawid, sizeof drawid, "%s", jstr(&r, "draw.drawId"));
+    resp_free(&r);
+
+    /* a participant may not draw: 403 */
+    r = call("POST", path, u[0], body);
+    expect_error(&r, 403, "PERMISSION_DENIED");
+    resp_free(&r);
+
+    snprintf(path, sizeof path, "/v1/rooms/%s/draws/%s", room, drawid);
+    r = call("GET", path, org, NULL);
+    expect_status(r, 200);
+    assert_string_equal(jstr(&r, "drawId"), drawid);
+    resp_free(&r);
+
+    snprintf(path, sizeof path, "/v1/rooms/%s/winners/%s", room, winner);
+    r = call("DELETE", path, org, "{\"reason\":\"no-show\"}");
+    expect_status(r, 200);
+    assert_string_equal(jstr(&r, "revokedReason"), "no-show");
+    resp_free(&r);
+
+    snprintf(path, sizeof path, "/v1/rooms/%s/draws", room);
+    r = call("POST", path, org, body); /* redraw */
+    expect_status(r, 200);
+    resp_free(&r);
+
+    snprintf(path, sizeof path, "/v1/rooms/%s/winners?prizeId=%s", room, prize);
+    r = call("GET", path, org, NULL);
+    expect_status(r, 200);
+    assert_true(json_array_size(json_object_get(r.json, "winners")) >= 1);
+    resp_free(&r);
+
+    snprintf(path, sizeof path, "/v1/rooms/%s:complete", room);
+    r = call("POST", path, org, NULL);
+    expect_status(r, 200);
+    assert_string_equal(jstr(&r, "status"), "COMPLETED");
+    resp_free(&r);
+
+    /* a conflicting state change: 409 (FAILED_PRECONDITION on a state route) */
+    snprintf(path, sizeof path, "/v1/rooms/%s:activate", room);
+    r = call("POST", path, org, NULL);
+    expect_error(&r, 409, "FAILED_PRECONDITION");
+    resp_free(&r);
+
+    free(org);
+    for (int i = 0; i < 3; i++)
+        free(u[i]);
+}
+
+/* ---- error classes ---- */
+
+static void error_classes(void **state)
+{
+    (void)state;
+    char *tok = th_token(keys, "someone", 600, false);
+    resp r = call("GET", "/v1/nothing", NULL, NULL);
+    expect_error(&r, 404, "NOT_FOUND");
+    resp_free(&r);
+
+    r = call("PUT", "/v1/rooms", NULL, NULL);
+    expect_error(&r, 405, "UNIMPLEMENTED");
+    assert_non_null(strstr(r.allow, "GET"));
+    resp_free(&r);
+
+    r = call("GET", "/v1/rooms/doesnotexist", tok, NULL);
+    expect_error(&r, 404, "NOT_FOUND");
+    resp_free(&r);
+
+    r = call("POST", "/v1/rooms", tok, "{\"name\":");
+    expect_error(&r, 400, "INVALID_ARGUMENT");
+    resp_free(&r);
+
+    r = call("POST", "/v1/rooms", tok, "{\"name\":42}");
+    expect_error(&r, 400, "INVALID_ARGUMENT");
+    assert_string_equal(jstr(&r, "error.details.0.field"), "name");
+    resp_free(&r);
+
+    r = call("POST", "/v1/rooms", tok, "{\"name\":\"x\",\"colour\":\"red\"}");
+    expect_error(&r, 400, "INVALID_ARGUMENT");
+    assert_string_equal(jstr(&r, "error.details.0.field"), "colour");
+    resp_free(&r);
+
+    r = call("POST", "/v1/rooms", tok, "{\"name\":\"\"}"); /* the service's own violation */
+    expect_error(&r, 400, "INVALID_ARGUMENT");
+    assert_true(json_array_size(json_object_get(json_object_get(r.json, "error"), "details")) >= 1);
+    resp_free(&r);
+
+    r = call("GET", "/v1/rooms?pageSize=lots", NULL, NULL);
+    expect_error(&r, 400, "INVALID_ARGUMENT");
+    resp_free(&r);
+
+    /* authentication at the edge */
+    r = call("POST", "/v1/rooms", NULL, "{\"name\":\"x\"}");
+    expect_error(&r, 401, "UNAUTHENTICATED");
+    resp_free(&r);
+    r = call("GET", "/v1/rooms", "not.a.token", NULL);
+    expect_error(&r, 401, "UNAUTHENTICATED");
+    resp_free(&r);
+    char hdr[256], pl[256];
+    snprintf(hdr, sizeof hdr, "{\"alg\":\"ES256\",\"typ\":\"JWT\",\"kid\":\"%s\"}",
+             th_keys_kid(keys));
+    snprintf(pl, sizeof pl,
+             "{\"iss\":\"%s\",\"aud\":\"%s\",\"sub\":\"someone\",\"jti\":\"j-exp\","
+             "\"iat\":1000000000,\"exp\":1000000600}",
+             TH_ISSUER, TH_AUDIENCE);
+    char *expired = th_token_raw(keys, hdr, pl);
+    r = call("GET", "/v1/rooms", expired, NULL);
+    expect_error(&r, 401, "UNAUTHENTICATED");
+    resp_free(&r);
+    free(expired);
+
+    /* a revoked token is refused at once (what logout and the revocation list do) */
+    char *victim = th_token(keys, "victim", 600, false);
+    r = call("GET", "/test/private/x", victim, NULL);
+    expect_status(r, 200);
+    resp_free(&r);
+    authn_identity id;
+    assert_code(CF_OK, authn_verify(verifier, victim, &id, NULL));
+    authn_verifier_revoke(verifier, id.jti, id.exp);
+    r = call("GET", "/test/private/x", victim, NULL);
+    expect_error(&r, 401, "UNAUTHENTICATED");
+    resp_free(&r);
+    free(victim);
+
+    /* huge body: 413 before it is read */
+    size_t big = 2u << 20;
+    char *huge = xmalloc(big + 1);
+    memset(huge, ' ', big);
+    huge[big] = '\0';
+    r = call("POST", "/v1/rooms", tok, huge);
+    expect_error(&r, 413, "RESOURCE_EXHAUSTED");
+    resp_free(&r);
+    free(huge);
+
+    /* auth not configured in this gateway: 503, not a hang */
+    r = call("GET", "/v1/auth/providers", NULL, NULL);
+    expect_error(&r, 503, "UNAVAILABLE");
+    resp_free(&r);
+    free(tok);
+}
+
+static void request_ids(void **state)
+{
+    (void)state;
+    const char *h[] = {"X-Request-Id: trace-abc-123", NULL};
+    resp r = call_h("POST", "/test/echo", NULL, "{\"text\":\"hi\"}", h);
+    expect_status(r, 200);
+    assert_string_equal(r.rid, "trace-abc-123");
+    assert_string_equal(jstr(&r, "requestId"), "trace-abc-123"); /* passed on to the service */
+    resp_free(&r);
+    const char *bad[] = {"X-Request-Id: has \"quotes\"", NULL};
+    r = call_h("POST", "/test/echo", NULL, "{\"text\":\"hi\"}", bad);
+    assert_true(strlen(r.rid) == 25); /* replaced by a CUID */
+    assert_string_equal(jstr(&r, "requestId"), r.rid);
+    resp_free(&r);
+    r = call("GET", "/healthz", NULL, NULL);
+    expect_status(r, 200);
+    assert_true(r.rid[0] != '\0');
+    resp_free(&r);
+}
+
+static void token_passed_on(void **state)
+{
+    (void)state;
+    char *tok = th_token(keys, "carol", 600, false);
+    resp r = call("GET", "/test/private/x", NULL, NULL);
+    expect_error(&r, 401, "UNAUTHENTICATED");
+    resp_free(&r);
+    r = call("GET", "/test/private/x", tok, NULL);
+    expect_status(r, 200);
+    assert_string_equal(jstr(&r, "subject"), "carol");
+    resp_free(&r);
+    free(tok);
+}
+
+static void deadlines_and_failures(void **state)
+{
+    (void)state;
+    int64_t t0 = cf_mono_ns();
+    resp r = call("GET", "/test/slow/x?sleepMs=2000", NULL, NULL);
+    int64_t ms = (cf_mono_ns() - t0) / 1000000;
+    expect_error(&r, 504, "DEADLINE_EXCEEDED");
+    assert_true(ms < 1500);
+    resp_free(&r);
+
+    r = call("POST", "/test/fail/x", NULL, "{\"failCode\":9}");
+    expect_error(&r, 409, "FAILED_PRECONDITION");
+    resp_free(&r);
+    r = call("POST", "/test/fail/x", NULL, "{\"text\":\"bad\",\"failField\":\"state\"}");
+    expect_error(&r, 400, "INVALID_ARGUMENT");
+    assert_string_equal(jstr(&r, "error.details.0.field"), "state");
+    resp_free(&r);
+    r = call("POST", "/test/fail/x", NULL, "{\"failCode\":13}");
+    expect_error(&r, 500, "INTERNAL");
+    assert_string_equal(jstr(&r, "error.message"), "internal error");
+    resp_free(&r);
+    r = call("POST", "/test/fail/x", NULL, "{\"failCode\":14}");
+    expect_error(&r, 503, "UNAVAILABLE");
+    resp_free(&r);
+}
+
+/* A dead service gives 503 quickly; a dead replica beside a live one is skipped. */
+static void dead_backends(void **state)
+{
+    (void)state;
+    char dead[128], dead2[128];
+    th_ipc_url(dead, sizeof dead, "gw-dead");
+    th_ipc_url(dead2, sizeof dead2, "gw-dead2");
+    char *du[] = {dead};
+    char *mixed[] = {dead2, echo_url};
+    static const ProtobufCServiceDescriptor *const *const registries[] = {confetti_test_services,
+                                                                          NULL};
+    static const gw_route routes[] = {{"GET", "/e/{text}", "testsvc.v1.Echo/Echo", NULL, 300, 0}};
+    for (int k = 0; k < 2; k++) {
+        cfg_strlist urls = k == 0 ? (cfg_strlist){du, 1} : (cfg_strlist){mixed, 2};
+        gw_config c = cfg;
+        char listen[64];
+        int p2 = th_free_port();
+        snprintf(listen, sizeof listen, "http://127.0.0.1:%d", p2);
+        c.http_listen = listen;
+        gw_backend_def b[] = {{"echo", "testsvc.v1.", &urls}};
+        gw_params p = {.cfg = &c,
+                       .routes = routes,
+                       .nroutes = 1,
+                       .registries = registries,
+                       .backends = b,
+                       .nbackends = 1,
+                       .verifier = verifier};
+        gw *x;
+        char err[256];
+        assert_code(CF_OK, gw_new(&p, &x, err, sizeof err));
+        assert_code(CF_OK, gw_start(x, err, sizeof err));
+        int saved = port;
+        port = p2;
+        if (k == 0) {
+            assert_false(gw_ready(x));
+            resp r = call("GET", "/e/x", NULL, NULL);
+            expect_error(&r, 503, "UNAVAILABLE");
+            assert_string_equal(r.retry_after, "1");
+            resp_free(&r);
+            r = call("GET", "/readyz", NULL, NULL);
+            expect_status(r, 503);
+            resp_free(&r);
+        } else {
+            usleep(300000);
+            for (int i = 0; i < 6; i++) {
+                resp r = call("GET", "/e/x", NULL, NULL);
+                expect_status(r, 200);
+                resp_free(&r);
+            }
+        }
+        port = saved;
+        gw_free(x);
+    }
+}
+
+static void rate_limit(void **state)
+{
+    (void)state;
+    gw_config c = cfg;
+    char listen[64];
+    int p2 = th_free_port();
+    snprintf(listen, sizeof listen, "http://127.0.0.1:%d", p2);
+    c.http_listen = listen;
+    c.rate_per_s = 1;
+    c.burst = 3;
+    static const ProtobufCServiceDescriptor *const *const registries[] = {confetti_test_services,
+                                                                          NULL};
+    static const gw_route routes[] = {{"GET", "/e/{text}", "testsvc.v1.Echo/Echo", NULL, 300, 0}};
+    gw_backend_def b[] = {{"echo", "testsvc.v1.", &echo_urls}};
+    gw_params p = {.cfg = &c,
+                   .routes = routes,
+                   .nroutes = 1,
+                   .registries = registries,
+                   .backends = b,
+                   .nbackends = 1,
+                   .verifier = verifier};
+    gw *x;
+    char err[256];
+    assert_code(CF_OK, gw_new(&p, &x, err, sizeof err));
+    assert_code(CF_OK, gw_start(x, err, sizeof err));
+    int saved = port;
+    port = p2;
+    int ok = 0, limited = 0;
+    for (int i = 0; i < 5; i++) {
+        resp r = call("GET", "/e/x", NULL, NULL);
+        if (r.status == 200)
+            ok++;
+        else {
+            expect_error(&r, 429, "RESOURCE_EXHAUSTED");
+            assert_true(atoi(r.retry_after) >= 1);
+            limited++;
+        }
+        resp_free(&r);
+    }
+    assert_int_equal(ok, 3);
+    assert_int_equal(limited, 2);
+    /* another (authenticated) client has its own bucket */
+    char *tok = th_token(keys, "other", 600, false);
+    resp r = call("GET", "/e/x", tok, NULL);
+    expect_status(r, 200);
+    resp_free(&r);
+    free(tok);
+    port = saved;
+    gw_free(x);
+}
+
+static void cors(void **state)
+{
+    (void)state;
+    const char *h[] = {"Origin: https://app.example", "Access-Control-Request-Method: POST", NULL};
+    resp r = call_h("OPTIONS", "/v1/rooms", NULL, NULL, h);
+    expect_status(r, 204);
+    assert_string_equal(r.acao, "https://app.example");
+    resp_free(&r);
+    r = call_h("GET", "/test/slow/x", NULL, NULL, h);
+    expect_status(r, 200);
+    assert_string_equal(r.acao, "https://app.example");
+    resp_free(&r);
+    const char *evil[] = {"Origin: https://evil.example", NULL};
+    r = call_h("GET", "/test/slow/x", NULL, NULL, evil);
+    expect_status(r, 200);
+    assert_string_equal(r.acao, "");
+    resp_free(&r);
+}
+
+static void ops_endpoints(void **state)
+{
+    (void)state;
+    resp r = call("GET", "/readyz", NULL, NULL);
+    expect_status(r, 200);
+    resp_free(&r);
+    r = call("GET", "/v1/rooms/xyz", NULL, NULL);
+    resp_free(&r);
+    r = call("GET", "/metrics", NULL, NULL);
+    expect_status(r, 200);
+    assert_non_null(strstr(r.body, "method=\"GET /v1/rooms/{roomId}\""));
+    resp_free(&r);
+    r = call("HEAD", "/test/slow/x", NULL, NULL);
+    expect_status(r, 200);
+    resp_free(&r);
+}
+
+/* ---- slow clients ---- */
+
+static int raw_connect(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+        fail_msg("connect");
+    return fd;
+}
+
+static void slow_clients(void **state)
+{
+    (void)state;
+    /* slowloris: many connections trickling headers do not stop others being served */
+    int fds[20];
+    for (int i = 0; i < 20; i++) {
+        fds[i] = raw_connect();
+        const char *part = "GET /v1/rooms HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+        assert_true(write(fds[i], part, strlen(part)) > 0);
+    }
+    resp r = call("GET", "/test/slow/x", NULL, NULL);
+    expect_status(r, 200);
+    resp_free(&r);
+    for (int i = 0; i < 20; i++)
+        close(fds[i]);
+
+    /* a body that never completes: the connection is closed after http.body_timeout (nng
+     * closes a connection whose read times out, so the 408 may not make it out) */
+    int fd = raw_connect();
+    const char *req = "POST /test/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"te";
+    assert_true(write(fd, req, strlen(req)) > 0);
+    char buf[2048];
+    int64_t t0 = cf_mono_ns();
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    if (n > 0) {
+        buf[n] = '\0';
+        assert_non_null(strstr(buf, " 408 "));
+    }
+    assert_true((cf_mono_ns() - t0) / 1000000 < 3000);
+    close(fd);
+
+    /* keep-alive: two requests on one connection */
+    fd = raw_connect();
+    const char *two = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: "
+                      "x\r\n\r\n";
+    assert_true(write(fd, two, strlen(two)) > 0);
+    size_t got = 0;
+    int oks = 0;
+    while (oks < 2) {
+        n = read(fd, buf + got, sizeof buf - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        buf[got] = '\0';
+        oks = 0;
+        for (char *s = buf; (s = strstr(s, "200")) != NULL; s++)
+            oks++;
+    }
+    assert_int_equal(oks, 2);
+    close(fd);
+}
+
+/* ---- graceful drain ---- */
+
+static void *slow_call(void *arg)
+{
+    resp *r = arg;
+    *r = call("POST", "/test/echo", NULL, "{\"text\":\"late\",\"sleepMs\":400}");
+    return NULL;
+}
+
+static void graceful_drain(void **state)
+{
+    (void)state;
+    pthread_t t;
+    resp r = {0};
+    pthread_create(&t, NULL, slow_call, &r);
+    usleep(100000);
+    gw_drain(g); /* returns once the request in flight was answered */
+    pthread_join(t, NULL);
+    expect_status(r, 200);
+    assert_string_equal(jstr(&r, "text"), "late");
+    resp_free(&r);
+    assert_false(gw_ready(g));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(whole_event),
+        cmocka_unit_test(error_classes),
+        cmocka_unit_test(request_ids),
+        cmocka_unit_test(token_passed_on),
+        cmocka_unit_test(deadlines_and_failures),
+        cmocka_unit_test(dead_backends),
+        cmocka_unit_test(rate_limit),
+        cmocka_unit_test(cors),
+        cmocka_unit_test(ops_endpoints),
+        cmocka_unit_test(slow_clients),
+        cmocka_unit_test(graceful_drain),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

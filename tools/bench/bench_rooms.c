@@ -1,0 +1,250 @@
+/* bench_rooms.c — confetti-rooms through real RPC on the private PostgreSQL, on data made by
+ * tools/seed (confetti-seed-rooms, COPY): ListRooms (20 items) and CheckPermission p50/p99 and
+ * calls/s at 1 and 32 callers, the hot room (10,000 participants) included, with
+ * health.v1.Health/Check on the same server in the same run as the baseline.
+ *
+ * Seed size: 100,000 rooms / 1,000,000 participants by default (about 15 s of seeding);
+ * BENCH_ROOMS_SCALE=full seeds the issue's 1,000,000 rooms / 10,000,000 participants (a few
+ * minutes). Usage: bench_rooms [seconds-per-cell]   (default 2) */
+#include "th.h"
+#include "pg.h"
+#include "service.h"
+#include "testsvc.h"
+#include "rooms.h"
+#include "health/v1/health.pb-c.h"
+#include "base/clock.h"
+#include "base/xmalloc.h"
+
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define MAX_SAMPLES 4000000
+
+typedef struct cell {
+    const ProtobufCServiceDescriptor *svc;
+    const char *method;
+    const char *label;
+    const ProtobufCMessage *req;
+    const char *bearer;
+} cell;
+
+typedef struct caller {
+    rpc_client *client;
+    const cell *c;
+    const char *bearer;
+    int64_t until;
+    int64_t *lat; /* ns */
+    size_t n, cap;
+    size_t errors;
+} caller;
+
+static void *run_caller(void *arg)
+{
+    caller *k = arg;
+    const ProtobufCMethodDescriptor *m =
+        protobuf_c_service_descriptor_get_method_by_name(k->c->svc, k->c->method);
+    unsigned idx = (unsigned)(m - k->c->svc->methods);
+    while (cf_mono_ns() < k->until) {
+        rpc_ccall cc;
+        rpc_ccall_init(&cc, NULL);
+        rpc_ccall_md(&cc, "authorization", k->bearer);
+        int64_t t0 = cf_mono_ns();
+        rpc_client_invoke(k->client, k->c->svc, idx, k->c->req, &cc);
+        int64_t dt = cf_mono_ns() - t0;
+        if (cc.code != CF_OK)
+            k->errors++;
+        rpc_ccall_free(&cc);
+        if (k->n < k->cap)
+            k->lat[k->n++] = dt;
+    }
+    return NULL;
+}
+
+static int cmp64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void measure(rpc_client *client, const cell *c, int callers, double secs)
+{
+    caller *ks = xcalloc((size_t)callers, sizeof *ks);
+    pthread_t *t = xcalloc((size_t)callers, sizeof *t);
+    int64_t start = cf_mono_ns(), until = start + (int64_t)(secs * 1e9);
+    for (int i = 0; i < callers; i++) {
+        ks[i] = (caller){.client = client, .c = c, .bearer = c->bearer, .until = until};
+        ks[i].cap = MAX_SAMPLES / (size_t)callers;
+        ks[i].lat = xmalloc(ks[i].cap * sizeof *ks[i].lat);
+        pthread_create(&t[i], NULL, run_caller, &ks[i]);
+    }
+    size_t total = 0, errors = 0;
+    for (int i = 0; i < callers; i++) {
+        pthread_join(t[i], NULL);
+        total += ks[i].n;
+        errors += ks[i].errors;
+    }
+    double elapsed = (double)(cf_mono_ns() - start) / 1e9;
+    int64_t *all = xmalloc((total ? total : 1) * sizeof *all);
+    size_t k = 0;
+    for (int i = 0; i < callers; i++) {
+        memcpy(all + k, ks[i].lat, ks[i].n * sizeof *all);
+        k += ks[i].n;
+        free(ks[i].lat);
+    }
+    qsort(all, total, sizeof *all, cmp64);
+    double p50 = total ? (double)all[total / 2] / 1000.0 : 0;
+    double p99 = total ? (double)all[(size_t)((double)total * 0.99)] / 1000.0 : 0;
+    printf("| %-44s | %7d | %9.0f | %9.0f | %10.0f | %6zu |\n", c->label, callers, p50, p99,
+           (double)total / elapsed, errors);
+    fflush(stdout);
+    free(all);
+    free(ks);
+    free(t);
+}
+
+/* Seeds dsn with the seed tool built next to this bench (build/tools/seed). */
+static int seed(const char *dsn, const char *rooms, const char *parts)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return -1;
+    self[n] = '\0';
+    char *tool = xasprintf("%s/../seed/confetti-seed-rooms", dirname(self));
+    char *argv[] = {tool,          "--dsn", (char *)dsn, "--rooms", (char *)rooms, "--participants",
+                    (char *)parts, "--hot", "10000",     NULL};
+    pid_t pid;
+    int st = -1;
+    if (posix_spawn(&pid, tool, NULL, NULL, argv, environ) == 0)
+        waitpid(pid, &st, 0);
+    free(tool);
+    return st == 0 ? 0 : -1;
+}
+
+static char *bearer_for(th_keys *keys, const char *sub)
+{
+    char *tok = th_token(keys, sub, 3600, false);
+    char *b = xasprintf("Bearer %s", tok);
+    free(tok);
+    return b;
+}
+
+int main(int argc, char **argv)
+{
+    double secs = argc > 1 ? atof(argv[1]) : 2;
+    if (secs <= 0)
+        secs = 2;
+    const char *scale = getenv("BENCH_ROOMS_SCALE");
+    bool full = scale && strcmp(scale, "full") == 0;
+    const char *nrooms = full ? "1000000" : "100000", *nparts = full ? "10000000" : "1000000";
+    char *dsn = th_pg_fresh_db("bench_rooms");
+    int64_t t0 = cf_mono_ns();
+    if (seed(dsn, nrooms, nparts) != 0) {
+        fprintf(stderr, "bench_rooms: seeding failed\n");
+        return 1;
+    }
+    double seed_s = (double)(cf_mono_ns() - t0) / 1e9;
+
+    th_keys *keys = th_keys_new("RS256");
+    char url[128], jwks[128], cat[128];
+    th_ipc_url(url, sizeof url, "benchrooms");
+    th_ipc_url(cat, sizeof cat, "nocatalog"); /* no method measured here calls catalog */
+    snprintf(jwks, sizeof jwks, "/tmp/confetti-bench-jwks-%d.json", (int)getpid());
+    FILE *f = fopen(jwks, "w");
+    fputs(th_keys_jwks(keys), f);
+    fclose(f);
+    char *env[] = {xasprintf("CONFETTI_DB_DSN=%s", dsn),
+                   xasprintf("CONFETTI_RPC_LISTEN=%s", url),
+                   xasprintf("CONFETTI_ADMIN_LISTEN=http://127.0.0.1:%d", th_free_port()),
+                   xasprintf("CONFETTI_AUTH_JWKS_FILE=%s", jwks),
+                   xasprintf("CONFETTI_AUTH_ISSUER=%s", TH_ISSUER),
+                   xasprintf("CONFETTI_AUTH_AUDIENCE=%s", TH_AUDIENCE),
+                   xasprintf("CONFETTI_CATALOG_ADDRESSES=%s", cat),
+                   xasprintf("CONFETTI_LOG_LEVEL=warn"),
+                   NULL};
+    svc_runtime *rt;
+    char err[512];
+    if (svc_start(rooms_service_def(), &(svc_options){.env = env}, &rt, err, sizeof err) != CF_OK) {
+        fprintf(stderr, "rooms did not start: %s\n", err);
+        return 1;
+    }
+    for (char **e = env; *e; e++)
+        free(*e);
+    const char *u = url;
+    rpc_client *client = th_client(&u, 1, 5000);
+    char *bench_user = bearer_for(keys, "bench-user"), *hot_member = bearer_for(keys, "hot-5"),
+         *hot_org = bearer_for(keys, "hot-0"), *member = bearer_for(keys, "user-3");
+
+    /* room 0 is the hot room; room 2 a public ACTIVE room where user-3 is a PARTICIPANT... the
+     * seed's ids are deterministic (tools/seed/seed_rooms.c) */
+    static const char hot_room[] = "c000000000000000000000000",
+                      room2[] = "c000000000000000000000002";
+    Health__V1__CheckRequest hreq = HEALTH__V1__CHECK_REQUEST__INIT;
+    Rooms__V1__ListRoomsRequest lreq = ROOMS__V1__LIST_ROOMS_REQUEST__INIT;
+    lreq.status = ROOMS__V1__ROOM_STATUS__ACTIVE;
+    lreq.page_size = 20;
+    Rooms__V1__ListRoomsRequest lall = ROOMS__V1__LIST_ROOMS_REQUEST__INIT;
+    lall.page_size = 20;
+    Rooms__V1__CheckPermissionRequest chot = ROOMS__V1__CHECK_PERMISSION_REQUEST__INIT;
+    chot.room_id = (char *)hot_room;
+    chot.action = ROOMS__V1__ACTION__MANAGE_PRIZES;
+    Rooms__V1__CheckPermissionRequest cnorm = ROOMS__V1__CHECK_PERMISSION_REQUEST__INIT;
+    cnorm.room_id = (char *)room2;
+    cnorm.action = ROOMS__V1__ACTION__VIEW;
+    Rooms__V1__GetRoomRequest ghot = ROOMS__V1__GET_ROOM_REQUEST__INIT;
+    ghot.room_id = (char *)hot_room;
+    Rooms__V1__ListEligibleParticipantsRequest ehot =
+        ROOMS__V1__LIST_ELIGIBLE_PARTICIPANTS_REQUEST__INIT;
+    ehot.room_id = (char *)hot_room;
+    ehot.page_size = 100;
+    const ProtobufCServiceDescriptor *rooms_d = &rooms__v1__rooms__descriptor;
+    const cell cells[] = {
+        {&health__v1__health__descriptor, "Check", "Health/Check (baseline)", &hreq.base,
+         bench_user},
+        {rooms_d, "ListRooms", "ListRooms status=ACTIVE, 20 (public+mine)", &lreq.base, bench_user},
+        {rooms_d, "ListRooms", "ListRooms no filter, 20 (public+mine)", &lall.base, bench_user},
+        {rooms_d, "CheckPermission", "CheckPermission hot room, PARTICIPANT", &chot.base,
+         hot_member},
+        {rooms_d, "CheckPermission", "CheckPermission hot room, ORGANIZER", &chot.base, hot_org},
+        {rooms_d, "CheckPermission", "CheckPermission ordinary room", &cnorm.base, member},
+        {rooms_d, "GetRoom", "GetRoom hot room", &ghot.base, hot_member},
+        {rooms_d, "ListEligibleParticipants", "ListEligibleParticipants hot, 100", &ehot.base,
+         hot_org},
+    };
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    double load[3] = {0};
+    getloadavg(load, 3);
+    printf("## rooms (real RPC over ipc, PostgreSQL, RS256 tokens; %s rooms, %s participants, hot "
+           "room 10,000; seeded in %.0f s; %ld cores, load %.2f, %.0f s per cell)\n\n",
+           nrooms, nparts, seed_s, cores, load[0], secs);
+    printf("| call                                         | callers | p50 (µs)  | p99 (µs)  | "
+           "calls/s    | errors |\n");
+    printf("|----------------------------------------------|---------|-----------|-----------|"
+           "------------|--------|\n");
+    int conc[] = {1, 32};
+    for (size_t i = 0; i < sizeof cells / sizeof *cells; i++)
+        for (size_t j = 0; j < 2; j++)
+            measure(client, &cells[i], conc[j], secs);
+    printf("\nCheck is the baseline: the same server, envelope, dispatch and token verification, "
+           "no handler work. BENCH_ROOMS_SCALE=full seeds 1M rooms / 10M participants.\n");
+    rpc_client_free(client);
+    svc_stop(rt);
+    unlink(jwks);
+    free(bench_user);
+    free(hot_member);
+    free(hot_org);
+    free(member);
+    th_keys_free(keys);
+    th_pg_drop_db(dsn);
+    free(dsn);
+    return 0;
+}
