@@ -15,7 +15,7 @@
 #include "store.h"
 
 /* The service as svc_main and the tests run it (built on first call; thread-safe). */
-const svc_def *catalog_service(void);
+const svc_def *catalog_service_def(void);
 
 /* The catalog's own keys (deploy/config/catalog.yaml; env CONFETTI_CATALOG_*, CONFETTI_ROOMS_*). */
 typedef struct catalog_config {

@@ -3,5 +3,5 @@
 
 int main(int argc, char **argv)
 {
-    return svc_main(catalog_service(), argc, argv);
+    return svc_main(catalog_service_def(), argc, argv);
 }

@@ -99,7 +99,7 @@ static void catalog_def_build(void)
     };
 }
 
-const svc_def *catalog_service(void)
+const svc_def *catalog_service_def(void)
 {
     pthread_once(&catalog_def_once, catalog_def_build);
     return &catalog_def;

@@ -28,7 +28,7 @@ typedef struct draw_ctx {
 } draw_ctx;
 
 /* The definition confetti-draw runs (tests start it in-process). Built once; never NULL. */
-const svc_def *draw_service(void);
+const svc_def *draw_service_def(void);
 
 /* --- rooms (rooms.c) --- */
 

@@ -3,5 +3,5 @@
 
 int main(int argc, char **argv)
 {
-    return svc_main(draw_service(), argc, argv);
+    return svc_main(draw_service_def(), argc, argv);
 }

@@ -85,7 +85,7 @@ static void draw_def_build(void)
     };
 }
 
-const svc_def *draw_service(void)
+const svc_def *draw_service_def(void)
 {
     pthread_once(&draw_def_once, draw_def_build);
     return &draw_def;

@@ -16,9 +16,6 @@
 
 /* The service as svc_main and the tests run it (built on first call; thread-safe). */
 const svc_def *rooms_service_def(void);
-/* The same, under the name catalog used first (catalog_service()); kept for callers written
- * against it (the gateway's tests) until every service has moved to <svc>_service_def(). */
-const svc_def *rooms_service(void);
 
 /* rooms' own keys (deploy/config/rooms.yaml; env CONFETTI_CATALOG_ADDRESSES, CONFETTI_ROOMS_*). */
 typedef struct rooms_config {

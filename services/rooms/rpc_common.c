@@ -47,7 +47,10 @@ cf_code rooms_store_error(rpc_call *call, cf_code code, const char *what)
 cf_code rooms_gate(rpc_call *call, const char *room_id, Rooms__V1__Action action, store_room *room,
                    policy_subject *who)
 {
-    cf_code code = rpc_require_caller(call);
+    /* Seeing a public room needs no account; every other action needs a verified caller. */
+    cf_code code = CF_OK;
+    if (action != ROOMS__V1__ACTION__VIEW && action != 0)
+        code = rpc_require_caller(call);
     if (code != CF_OK)
         return code;
     if ((code = rooms_check_id(call, "roomId", room_id, ROOMS_ID_MAX)) != CF_OK)
@@ -58,7 +61,7 @@ cf_code rooms_gate(rpc_call *call, const char *room_id, Rooms__V1__Action action
     if (code != CF_OK)
         return rooms_store_error(call, code, "room");
     who->role = room->role;
-    who->platform_admin = rpc_caller(call)->is_admin;
+    who->platform_admin = rpc_caller(call) && rpc_caller(call)->is_admin;
     Rooms__V1__Action ask = action ? action : ROOMS__V1__ACTION__VIEW;
     switch (policy_check(ask, *who, room->is_public, room->status)) {
     case POLICY_ALLOW:

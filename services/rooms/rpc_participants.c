@@ -39,6 +39,8 @@ static cf_code refuse_change(rpc_call *call, Rooms__V1__Role old, Rooms__V1__Rol
 
 RPC_HANDLER(rpc_rooms_add_participant)
 {
+    if (rpc_require_caller(call) != CF_OK) /* membership changes always need an account */
+        return CF_UNAUTHENTICATED;
     store_room room;
     policy_subject who;
     cf_code code = rooms_gate(call, req->room_id, ROOMS__V1__ACTION__VIEW, &room, &who);
@@ -138,6 +140,8 @@ RPC_HANDLER(rpc_rooms_list_participants)
 
 RPC_HANDLER(rpc_rooms_update_participant)
 {
+    if (rpc_require_caller(call) != CF_OK) /* membership changes always need an account */
+        return CF_UNAUTHENTICATED;
     store_room room;
     policy_subject who;
     cf_code code = rooms_gate(call, req->room_id, ROOMS__V1__ACTION__VIEW, &room, &who);
@@ -190,6 +194,8 @@ RPC_HANDLER(rpc_rooms_update_participant)
 
 RPC_HANDLER(rpc_rooms_remove_participant)
 {
+    if (rpc_require_caller(call) != CF_OK) /* membership changes always need an account */
+        return CF_UNAUTHENTICATED;
     (void)resp;
     store_room room;
     policy_subject who;

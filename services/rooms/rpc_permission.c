@@ -8,13 +8,19 @@
 
 RPC_HANDLER(rpc_rooms_check_permission)
 {
-    cf_code code = rpc_require_caller(call);
-    if (code != CF_OK)
-        return code;
-    const authn_identity *me = rpc_caller(call);
+    cf_code code;
     if (req->action <= 0 ||
         !protobuf_c_enum_descriptor_get_value(&rooms__v1__action__descriptor, req->action))
         return rpc_violation(call, "action", "unknown value %d", (int)req->action);
+    /* Anonymous callers may only ask VIEW (public rooms, their prizes and winners are open to
+     * everyone: docs/rooms.md); everything else needs a verified caller. */
+    const authn_identity anonymous = {.sub = ""};
+    const authn_identity *me = rpc_caller(call);
+    if (!me) {
+        if (req->action != ROOMS__V1__ACTION__VIEW || *req->user_id)
+            return rpc_require_caller(call);
+        me = &anonymous;
+    }
     const char *user = me->sub;
     bool self = !*req->user_id || strcmp(req->user_id, me->sub) == 0;
     if (!self) {

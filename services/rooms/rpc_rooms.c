@@ -108,14 +108,13 @@ RPC_HANDLER(rpc_rooms_get_room)
 
 RPC_HANDLER(rpc_rooms_list_rooms)
 {
-    cf_code code = rpc_require_caller(call);
-    if (code != CF_OK)
-        return code;
+    /* Anonymous callers list public rooms only (SPEC §6: GET /v1/rooms needs no token). */
+    cf_code code;
     int size;
     if (page_size(req->page_size, &size) != CF_OK)
         return rpc_violation(call, "pageSize", "must not be negative");
     store_room_query q = {.user_id = rooms_caller_id(call),
-                          .all = rpc_caller(call)->is_admin,
+                          .all = rpc_caller(call) && rpc_caller(call)->is_admin,
                           .after_us = STORE_NO_TIME,
                           .limit = size + 1}; /* one more tells whether a next page exists */
     if (req->status) {

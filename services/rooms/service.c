@@ -88,8 +88,3 @@ const svc_def *rooms_service_def(void)
     pthread_once(&rooms_def_once, rooms_def_build);
     return &rooms_def;
 }
-
-const svc_def *rooms_service(void)
-{
-    return rooms_service_def();
-}

@@ -201,7 +201,7 @@ int main(int argc, char **argv)
     char addr[160];
     snprintf(addr, sizeof addr, "CONFETTI_ROOMS_ADDRESS=%s", fake_rooms_url(rooms));
     const char *env[] = {addr, "CONFETTI_ROOMS_TIMEOUT=30s", NULL};
-    svc = th_service_start(draw_service(), &(th_service_opts){.keys = keys, .env = env});
+    svc = th_service_start(draw_service_def(), &(th_service_opts){.keys = keys, .env = env});
     draw = rpc_client_service(svc->client, &draw__v1__draw__descriptor);
     char *t = th_token(keys, "org-1", 3600, false);
     tok = malloc(strlen(t) + 8);

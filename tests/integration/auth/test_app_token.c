@@ -42,7 +42,7 @@ static int setup(void **state)
     FILE *f = fopen(keyfile, "w");
     fputs(th_keys_private_pem(keys), f);
     fclose(f);
-    catalog = th_service_start(catalog_service(), &(th_service_opts){.keys = keys});
+    catalog = th_service_start(catalog_service_def(), &(th_service_opts){.keys = keys});
     char *env[] = {
         xasprintf("CONFETTI_SIGNING_KEYS=%s=%s", th_keys_kid(keys), keyfile),
         xasprintf("CONFETTI_CATALOG_URLS=%s", catalog->url),

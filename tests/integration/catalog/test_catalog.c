@@ -185,7 +185,7 @@ static int setup(void **state)
     (void)state;
     keys = th_keys_new("RS256");
     svc =
-        th_service_start(catalog_service(), &(th_service_opts){.keys = keys, .clock = &test_clock});
+        th_service_start(catalog_service_def(), &(th_service_opts){.keys = keys, .clock = &test_clock});
     int ttl = 4 * 24 * 3600; /* outlives the clock moves below */
     tok_alice = th_token(keys, "user-alice", ttl, false);
     tok_bob = th_token(keys, "user-bob", ttl, false);
@@ -1060,7 +1060,7 @@ static void test_rooms_configured_refuses_to_start(void **state)
                    NULL};
     svc_runtime *rt = NULL;
     char err[512];
-    cf_code code = svc_start(catalog_service(), &(svc_options){.env = env}, &rt, err, sizeof err);
+    cf_code code = svc_start(catalog_service_def(), &(svc_options){.env = env}, &rt, err, sizeof err);
     assert_true(code != CF_OK);
     assert_null(rt);
     assert_non_null(strstr(err, "rooms.urls"));

@@ -239,13 +239,13 @@ static int setup(void **state)
     curl_global_init(CURL_GLOBAL_ALL);
     keys = th_keys_new("ES256");
     verifier = th_verifier_new(keys, NULL);
-    catalog = th_service_start(catalog_service(), &(th_service_opts){.keys = keys});
+    catalog = th_service_start(catalog_service_def(), &(th_service_opts){.keys = keys});
     char *a1 = xasprintf("CONFETTI_CATALOG_ADDRESSES=%s", catalog->url);
     const char *renv[] = {a1, NULL};
-    rooms = th_service_start(rooms_service(), &(th_service_opts){.keys = keys, .env = renv});
+    rooms = th_service_start(rooms_service_def(), &(th_service_opts){.keys = keys, .env = renv});
     char *a2 = xasprintf("CONFETTI_ROOMS_ADDRESS=%s", rooms->url);
     const char *denv[] = {a2, NULL};
-    draw = th_service_start(draw_service(), &(th_service_opts){.keys = keys, .env = denv});
+    draw = th_service_start(draw_service_def(), &(th_service_opts){.keys = keys, .env = denv});
     free(a1);
     free(a2);
     th_ipc_url(echo_url, sizeof echo_url, "gw-echo");

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const svc_def *catalog_service(void); /* confetti_catalog_lib */
+const svc_def *catalog_service_def(void); /* confetti_catalog_lib */
 
 #define A(x) ROOMS__V1__ACTION__##x
 #define R(x) ROOMS__V1__ROLE__##x
@@ -208,7 +208,7 @@ static int setup_all(void **state)
     (void)state;
     arena_init(&test_arena, 4096);
     keys = th_keys_new("RS256");
-    catalog = th_service_start(catalog_service(), &(th_service_opts){.keys = keys});
+    catalog = th_service_start(catalog_service_def(), &(th_service_opts){.keys = keys});
     char *addr = xasprintf("CONFETTI_CATALOG_ADDRESSES=%s", catalog->url);
     const char *env[] = {addr, "CONFETTI_CATALOG_TIMEOUT=700ms", NULL};
     rooms = th_service_start(rooms_service_def(), &(th_service_opts){.keys = keys, .env = env});
@@ -797,8 +797,17 @@ static void test_bad_input(void **state)
     expect(CF_NOT_FOUND, leave(&u_org, r->room_id, "nobody-here"));
     assert_int_equal(count_rows("SELECT count(*) FROM rooms.rooms WHERE deleted_at IS NULL") > 0,
                      1);
-    /* no token */
-    expect(CF_UNAUTHENTICATED, get_room(NULL, r->room_id));
+    /* no token: a public room is open to anyone (SPEC §6 lists GET /v1/rooms without auth), a
+     * private one does not exist, and every change needs an account */
+    expect(CF_OK, get_room(NULL, r->room_id));
+    Rooms__V1__Room *hidden = create_room(&u_org, "hidden", false);
+    expect(CF_NOT_FOUND, get_room(NULL, hidden->room_id));
+    expect(CF_NOT_FOUND, check(NULL, hidden->room_id, NULL, A(VIEW)));
+    expect(CF_OK, check(NULL, r->room_id, NULL, A(VIEW)));
+    expect(CF_UNAUTHENTICATED, check(NULL, r->room_id, NULL, A(EDIT)));
+    expect(CF_UNAUTHENTICATED, status_op("ActivateRoom", NULL, r->room_id));
+    expect(CF_UNAUTHENTICATED, add(NULL, r->room_id, NULL, R(PARTICIPANT)));
+    expect(CF_UNAUTHENTICATED, eligible(NULL, r->room_id, 0, NULL));
     Rooms__V1__CreateRoomRequest cr = ROOMS__V1__CREATE_ROOM_REQUEST__INIT;
     cr.name = "x";
     expect(CF_UNAUTHENTICATED, rc("CreateRoom", NULL, &cr));
