@@ -39,6 +39,10 @@ typedef struct catalog_rooms {
     void (*free)(struct catalog_rooms *self);
 } catalog_rooms;
 
+/* The hook backed by rooms.v1.Rooms/AppInUse at urls (rooms_client.c). */
+cf_code catalog_rooms_client_new(const cfg_strlist *urls, catalog_rooms **out, char *err,
+                                 size_t errlen);
+
 /* The handlers' shared state (rpc_service_ctx), immutable while serving. */
 typedef struct catalog_ctx {
     const cf_clock *clock; /* svc_clock: every time rule reads it */

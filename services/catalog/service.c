@@ -49,19 +49,19 @@ int64_t catalog_now(const catalog_ctx *ctx)
 
 static cf_code catalog_init(svc_runtime *rt, void **out, char *err, size_t errlen)
 {
+    catalog_rooms *rooms = &rooms_none;
     if (config.rooms_urls.n > 0) {
-        /* Refuse rather than pretend: with rooms configured, DeleteApp must really ask it.
-         * The rooms issue plugs its client in here (docs/catalog.md, "Rooms hook"). */
-        snprintf(err, errlen,
-                 "rooms.urls is set, but this build has no rooms client yet; "
-                 "leave it empty (no rooms check) until rooms.v1 exists");
-        return CF_FAILED_PRECONDITION;
+        char why[256];
+        if (catalog_rooms_client_new(&config.rooms_urls, &rooms, why, sizeof why) != CF_OK) {
+            snprintf(err, errlen, "rooms.urls: %s", why);
+            return CF_INVALID_ARGUMENT;
+        }
     }
     catalog_ctx *ctx = xcalloc(1, sizeof *ctx);
     ctx->clock = svc_clock(rt);
     ctx->secret_grace_s = config.secret_grace / 1000;
     ctx->max_document = config.max_document;
-    ctx->rooms = &rooms_none;
+    ctx->rooms = rooms;
     *out = ctx;
     return CF_OK;
 }

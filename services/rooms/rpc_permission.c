@@ -89,3 +89,17 @@ RPC_HANDLER(rpc_rooms_list_eligible_participants)
     }
     return CF_OK;
 }
+
+RPC_HANDLER(rpc_rooms_app_in_use)
+{
+    cf_code code = rpc_require_caller(call);
+    if (code != CF_OK)
+        return code;
+    if ((code = rooms_check_id(call, "appId", req->app_id, ROOMS_ID_MAX)) != CF_OK)
+        return code;
+    bool in_use = false;
+    if ((code = store_app_in_use(rpc_worker(call), req->app_id, &in_use)) != CF_OK)
+        return rooms_store_error(call, code, "app in use");
+    resp->in_use = in_use;
+    return CF_OK;
+}

@@ -109,6 +109,8 @@ const db_stmt rooms_stmts[] = {
     {"participant_leave",
      "UPDATE participants SET deleted_at = clock_timestamp(), updated_at = clock_timestamp() "
      "WHERE user_id = $2 AND room_id = $1 AND deleted_at IS NULL AND role = $3"},
+    /* (app_id, created_at, id) index: one probe */
+    {"app_in_use", "SELECT EXISTS (SELECT 1 FROM rooms WHERE app_id = $1 AND deleted_at IS NULL)"},
     {"user_deleted",
      "UPDATE participants SET deleted_at = clock_timestamp(), updated_at = clock_timestamp() "
      "WHERE user_id = $1 AND deleted_at IS NULL"},
@@ -492,6 +494,18 @@ cf_code store_participant_ever(db_conn *db, const char *room_id, const char *use
     if (code != CF_OK)
         return code;
     *ever = PQntuples(r) == 1;
+    PQclear(r);
+    return CF_OK;
+}
+
+cf_code store_app_in_use(db_conn *db, const char *app_id, bool *in_use)
+{
+    PGresult *r;
+    const char *p[] = {app_id};
+    cf_code code = db_exec(db, "app_in_use", 1, p, &r);
+    if (code != CF_OK)
+        return code;
+    *in_use = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
     PQclear(r);
     return CF_OK;
 }

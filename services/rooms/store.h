@@ -122,6 +122,9 @@ cf_code store_participant_remove(db_conn *db, const char *room_id, const char *u
 /* *ever = user_id has a participant row in the room, live or left. */
 cf_code store_participant_ever(db_conn *db, const char *room_id, const char *user_id, bool *ever);
 
+/* *in_use = some live (not deleted) room uses app_id. */
+cf_code store_app_in_use(db_conn *db, const char *app_id, bool *in_use);
+
 /* The `user.deleted` reaction (SPEC §1): every live participation of user_id is marked left.
  * *n = how many. Wired to the event once events exist (docs/rooms.md). */
 cf_code store_user_deleted(db_conn *db, const char *user_id, long *n);

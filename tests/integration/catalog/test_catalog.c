@@ -184,8 +184,8 @@ static int setup(void **state)
 {
     (void)state;
     keys = th_keys_new("RS256");
-    svc =
-        th_service_start(catalog_service_def(), &(th_service_opts){.keys = keys, .clock = &test_clock});
+    svc = th_service_start(catalog_service_def(),
+                           &(th_service_opts){.keys = keys, .clock = &test_clock});
     int ttl = 4 * 24 * 3600; /* outlives the clock moves below */
     tok_alice = th_token(keys, "user-alice", ttl, false);
     tok_bob = th_token(keys, "user-bob", ttl, false);
@@ -1045,22 +1045,24 @@ static void test_non_json_through_the_cli(void **state)
     }
 }
 
-static void test_rooms_configured_refuses_to_start(void **state)
+static void test_bad_rooms_address_refuses_to_start(void **state)
 {
     (void)state;
-    /* until rooms.v1 has a client here, configuring rooms must not silently skip the check */
+    /* DeleteApp must really be able to ask rooms: an unusable rooms address stops the start
+     * (the check itself is tested with the real rooms in tests/integration/rooms) */
     char *dsn = th_pg_fresh_db("catalog_rooms");
     char url[128];
     th_ipc_url(url, sizeof url, "catrooms");
     char *env[] = {xasprintf("CONFETTI_DB_DSN=%s", dsn),
                    xasprintf("CONFETTI_RPC_LISTEN=%s", url),
                    xasprintf("CONFETTI_ADMIN_LISTEN=http://127.0.0.1:%d", th_free_port()),
-                   "CONFETTI_ROOMS_URLS=tcp://127.0.0.1:7103",
+                   "CONFETTI_ROOMS_URLS=bogus://nowhere",
                    "CONFETTI_LOG_LEVEL=error",
                    NULL};
     svc_runtime *rt = NULL;
     char err[512];
-    cf_code code = svc_start(catalog_service_def(), &(svc_options){.env = env}, &rt, err, sizeof err);
+    cf_code code =
+        svc_start(catalog_service_def(), &(svc_options){.env = env}, &rt, err, sizeof err);
     assert_true(code != CF_OK);
     assert_null(rt);
     assert_non_null(strstr(err, "rooms.urls"));
@@ -1086,7 +1088,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_replays_make_one_app),
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_non_json_through_the_cli),
-        cmocka_unit_test(test_rooms_configured_refuses_to_start),
+        cmocka_unit_test(test_bad_rooms_address_refuses_to_start),
     };
     return cmocka_run_group_tests_name("catalog", tests, setup, teardown);
 }

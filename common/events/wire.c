@@ -1,0 +1,46 @@
+/* wire.c — what publishers, the bus and subscribers agree on: event type names and the framing
+ * of bus messages. */
+#include "events.h"
+
+#include <string.h>
+
+const char *events_type_name(const Events__V1__Event *ev)
+{
+    /* "room_status_changed" → "room.status_changed": SPEC §5's names are the oneof field names
+     * with the first '_' as '.', so the proto is the only list. */
+    enum { MAXN = 64 };
+    static _Thread_local char name[MAXN];
+    if (!ev || ev->body_case == EVENTS__V1__EVENT__BODY__NOT_SET)
+        return "";
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(&events__v1__event__descriptor, ev->body_case);
+    if (!f || strlen(f->name) >= MAXN)
+        return "";
+    strcpy(name, f->name);
+    char *u = strchr(name, '_');
+    if (u)
+        *u = '.';
+    return name;
+}
+
+size_t events_topic(const char *source, char *out, size_t outlen)
+{
+    size_t n = strlen(source) + 1;
+    if (n > outlen)
+        return 0;
+    memcpy(out, source, n);
+    return n;
+}
+
+cf_code events_frame_split(const void *msg, size_t len, const char **source, const uint8_t **body,
+                           size_t *body_len)
+{
+    const char *p = msg;
+    const char *nul = len ? memchr(p, 0, len < 64 ? len : 64) : NULL;
+    if (!nul || nul == p)
+        return CF_INVALID_ARGUMENT;
+    *source = p;
+    *body = (const uint8_t *)nul + 1;
+    *body_len = len - (size_t)(nul - p) - 1;
+    return CF_OK;
+}
