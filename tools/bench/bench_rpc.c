@@ -135,6 +135,59 @@ static void *run_caller(void *arg)
     return NULL;
 }
 
+/* Async mode: one thread keeps `inflight` calls going with rpc_client_invoke_async (the way the
+ * gateway calls), each completion recording its latency and starting the next call. */
+typedef struct async_bench {
+    rpc_client *client;
+    const char *text;
+    int64_t until;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int active;
+    int64_t *samples;
+    size_t n, cap;
+    int errors;
+} async_bench;
+
+typedef struct async_slot {
+    async_bench *b;
+    rpc_ccall cc;
+    int64_t t0;
+} async_slot;
+
+static void async_start(async_slot *s);
+
+static void async_done(rpc_ccall *cc, void *arg)
+{
+    async_slot *s = arg;
+    async_bench *b = s->b;
+    int64_t now = cf_mono_ns();
+    pthread_mutex_lock(&b->lock);
+    if (cc->code != CF_OK)
+        b->errors++;
+    if (b->n < b->cap)
+        b->samples[b->n++] = now - s->t0;
+    bool again = now < b->until && b->n < b->cap;
+    if (!again) {
+        b->active--;
+        pthread_cond_signal(&b->cond);
+    }
+    pthread_mutex_unlock(&b->lock);
+    rpc_ccall_free(cc);
+    if (again)
+        async_start(s);
+}
+
+static void async_start(async_slot *s)
+{
+    Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
+    req.text = (char *)s->b->text;
+    rpc_ccall_init(&s->cc, NULL);
+    s->t0 = cf_mono_ns();
+    rpc_client_invoke_async(s->b->client, &testsvc__v1__echo__descriptor, 0, &req.base, &s->cc,
+                            async_done, s);
+}
+
 static int cmp64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -202,6 +255,39 @@ static result measure(bool raw, const char *url, int callers, double seconds,
     return r;
 }
 
+static result measure_async(const char *url, int inflight, double seconds, const char *text)
+{
+    async_bench b = {.client = th_client(&url, 1, 5000),
+                     .text = text,
+                     .cap = MAX_SAMPLES,
+                     .lock = PTHREAD_MUTEX_INITIALIZER,
+                     .cond = PTHREAD_COND_INITIALIZER};
+    usleep(50000);
+    b.samples = malloc(b.cap * sizeof(int64_t));
+    async_slot *slots = calloc((size_t)inflight, sizeof *slots);
+    int64_t start = cf_mono_ns();
+    b.until = start + (int64_t)(seconds * 1e9);
+    b.active = inflight;
+    for (int i = 0; i < inflight; i++) {
+        slots[i].b = &b;
+        async_start(&slots[i]);
+    }
+    pthread_mutex_lock(&b.lock);
+    while (b.active > 0)
+        pthread_cond_wait(&b.cond, &b.lock);
+    pthread_mutex_unlock(&b.lock);
+    double wall = (double)(cf_mono_ns() - start) / 1e9;
+    qsort(b.samples, b.n, sizeof *b.samples, cmp64);
+    result r = {.rate = (double)b.n / wall,
+                .p50_us = b.n ? (double)b.samples[b.n / 2] / 1e3 : 0,
+                .p99_us = b.n ? (double)b.samples[(size_t)((double)b.n * 0.99)] / 1e3 : 0,
+                .errors = b.errors};
+    free(b.samples);
+    free(slots);
+    rpc_client_free(b.client);
+    return r;
+}
+
 int main(int argc, char **argv)
 {
     double seconds = argc > 1 ? atof(argv[1]) : 2.0;
@@ -264,6 +350,30 @@ int main(int argc, char **argv)
             fflush(stdout);
             rpc_server_free(srv);
             raw_stop(&rs);
+        }
+    }
+    printf(
+        "\n### The same layer, calls issued asynchronously (rpc_client_invoke_async, one thread, "
+        "as the gateway calls)\n\n| transport | in flight | rpc calls/s | p50 µs | p99 µs |\n"
+        "|---|---:|---:|---:|---:|\n");
+    for (int ti = 0; ti < 2; ti++) {
+        int counts[] = {1, 8, 32};
+        for (int ci = 0; ci < 3; ci++) {
+            char url[128];
+            if (ti == 0)
+                snprintf(url, sizeof url, "ipc:///tmp/confetti-bench-async-%d.sock", (int)getpid());
+            else
+                snprintf(url, sizeof url, "tcp://127.0.0.1:%d", port++);
+            int id = 1;
+            metrics *m = metrics_new("bench");
+            rpc_server *srv = th_echo_server(url, 4, &id, NULL, m);
+            result r = measure_async(url, counts[ci], seconds, text);
+            errors += r.errors;
+            printf("| %s | %d | %.0f | %.1f | %.1f |\n", transports[ti], counts[ci], r.rate,
+                   r.p50_us, r.p99_us);
+            fflush(stdout);
+            rpc_server_free(srv);
+            metrics_free(m);
         }
     }
     printf("\nPeer (../shared/peers/README.md, C++ gRPC 1.51 unary echo, same machine kind): "
