@@ -161,6 +161,13 @@ static cf_code open_session(rpc_call *call, auth_ctx *ctx, const char *user_id, 
 RPC_HANDLER(rpc_auth_finish_login)
 {
     auth_ctx *ctx = rpc_service_ctx(call);
+    if (*req->error) {
+        /* The provider said no (the user cancelled, consent refused…): no code to exchange. */
+        if (strlen(req->error) > 64)
+            return rpc_violation(call, "error", "is too long");
+        return rpc_error(call, CF_UNAUTHENTICATED, "the login provider refused the login: %s",
+                         req->error);
+    }
     if (!*req->code || strlen(req->code) > LOGIN_PARAM_MAX)
         return rpc_violation(call, "code", "must be 1-%d characters", LOGIN_PARAM_MAX);
     if (!*req->state || strlen(req->state) > LOGIN_PARAM_MAX)
@@ -183,6 +190,10 @@ RPC_HANDLER(rpc_auth_finish_login)
         return rpc_error(call, code, "cannot read the login state");
     if (strcmp(provider, c->name) != 0)
         return rpc_error(call, CF_UNAUTHENTICATED, "login state belongs to another provider");
+    /* RFC 9207: a provider that names itself on the callback must be the one we sent the user
+     * to (an attacker's provider cannot pass its code off as this one's). */
+    if (*req->iss && strcmp(req->iss, c->issuer) != 0)
+        return rpc_error(call, CF_UNAUTHENTICATED, "the callback comes from another issuer");
 
     char verifier[44], nonce[44];
     auth_derive(ctx->secret, "pkce", req->state, verifier);

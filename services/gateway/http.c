@@ -165,6 +165,10 @@ void gw_http_respond(gw_http_req *r, int status, const char *const *headers, con
         nng_http_res_set_header(res, "Connection", "close");
     if (len)
         nng_http_res_copy_data(res, body, len);
+    else if (status != 204 && status != 304)
+        /* Without it an empty 302 leaves a keep-alive client waiting for a body forever
+         * (nng adds no Content-Length when no data was set). */
+        nng_http_res_set_header(res, "Content-Length", "0");
     nng_aio *aio = r->aio;
     req_free(r);
     nng_aio_set_output(aio, 0, res);

@@ -10,7 +10,7 @@ var=$root/var
 pgdir=$var/pg
 pgport=${CONFETTI_PG_PORT:-55432}
 # Start order: a service is started after those it calls. Not yet built → skipped.
-SERVICES=(catalog auth rooms draw gateway)
+SERVICES=(bus catalog auth rooms draw gateway)
 
 mkdir -p "$var/log" "$var/run"
 
@@ -76,7 +76,7 @@ start_all() {
             { echo "confetti: $s migrations failed, see var/log/$s.log" >&2; stop_all; exit 1; }
         "$bin" --config "$cfg" >>"$var/log/$s.log" 2>&1 &
         echo $! >"$var/run/$s.pid"
-        echo "confetti: $s  rpc $(grep -m1 -A1 '^rpc:' "$cfg" | grep -o '[a-z]*://[^ "]*' | head -1)" \
+        echo "confetti: $s  rpc $(grep -m1 -A1 '^rpc:' "$cfg" | grep -o '[a-z]*://[^] "]*' | head -1)" \
              " admin $(grep -m1 -A1 '^admin:' "$cfg" | grep -o 'http://[^ "]*' | head -1)"
     done
     sleep 0.5

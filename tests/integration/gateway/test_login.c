@@ -1,0 +1,290 @@
+/* test_login.c — the browser dance end to end over real HTTP: the gateway, confetti-auth and a
+ * real OpenID provider (the oidc-provider npm package, --auto logs alice in) on loopback.
+ * GET /v1/auth/dev/login → 302 to the provider (an empty body that says so: Content-Length 0)
+ * → provider → 302 to /v1/auth/dev/callback → tokens; then /v1/users/me, refresh rotation,
+ * logout, and the logged-out token refused right away. */
+#include "th.h"
+#include "service.h"
+#include "auth.h"
+#include "gateway.h"
+#include "base/xmalloc.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static th_keys *keys;
+static th_service *auth, *gwsvc;
+static char keyfile[128], base[64];
+static pid_t oidc_pid;
+
+typedef struct resp {
+    long status;
+    char *body;
+    size_t len;
+    char location[1024];
+    bool content_length_zero;
+} resp;
+
+static size_t on_body(char *p, size_t s, size_t n, void *arg)
+{
+    resp *r = arg;
+    r->body = xrealloc(r->body, r->len + s * n + 1);
+    memcpy(r->body + r->len, p, s * n);
+    r->len += s * n;
+    r->body[r->len] = '\0';
+    return s * n;
+}
+
+static size_t on_header(char *p, size_t s, size_t n, void *arg)
+{
+    resp *r = arg;
+    size_t len = s * n;
+    if (len > 10 && strncasecmp(p, "Location: ", 10) == 0)
+        snprintf(r->location, sizeof r->location, "%.*s", (int)(len - 12), p + 10);
+    if (strncasecmp(p, "Content-Length: 0\r", 18) == 0)
+        r->content_length_zero = true;
+    return len;
+}
+
+static resp http(const char *method, const char *url, const char *token, const char *body,
+                 bool follow, CURL *h)
+{
+    resp r = {0};
+    bool own = !h;
+    if (own)
+        h = curl_easy_init();
+    struct curl_slist *hdr = NULL;
+    char *auth_h = token ? xasprintf("Authorization: Bearer %s", token) : NULL;
+    if (auth_h)
+        hdr = curl_slist_append(hdr, auth_h);
+    if (body)
+        hdr = curl_slist_append(hdr, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    if (body)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
+    curl_easy_setopt(h, CURLOPT_COOKIEFILE, ""); /* the provider keeps its interaction in cookies */
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);   /* a hang fails the test instead of blocking it */
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &r);
+    CURLcode rc = curl_easy_perform(h);
+    if (rc != CURLE_OK)
+        fail_msg("%s %s: %s", method, url, curl_easy_strerror(rc));
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_slist_free_all(hdr);
+    free(auth_h);
+    if (own)
+        curl_easy_cleanup(h);
+    return r;
+}
+
+static char *json_str(const char *body, const char *key)
+{
+    json_t *j = json_loads(body ? body : "", 0, NULL);
+    const char *v = j ? json_string_value(json_object_get(j, key)) : NULL;
+    char *out = v ? xstrdup(v) : NULL;
+    json_decref(j);
+    return out;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    curl_global_init(CURL_GLOBAL_ALL);
+    keys = th_keys_new("RS256");
+    snprintf(keyfile, sizeof keyfile, "/tmp/confetti-login-key-%d.pem", (int)getpid());
+    FILE *f = fopen(keyfile, "w");
+    fputs(th_keys_private_pem(keys), f);
+    fclose(f);
+    int gw_port = th_free_port(), oidc_port = th_free_port();
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", gw_port);
+    char redirect[128], port[16];
+    snprintf(redirect, sizeof redirect, "%s/v1/auth/dev/callback", base);
+    snprintf(port, sizeof port, "%d", oidc_port);
+    oidc_pid = fork();
+    if (oidc_pid == 0) {
+        freopen("/dev/null", "w", stdout);
+        execlp("node", "node", OIDC_DIR "/server.mjs", port, redirect, "--auto", (char *)NULL);
+        _exit(127);
+    }
+    char disco[128];
+    snprintf(disco, sizeof disco, "http://127.0.0.1:%d/.well-known/openid-configuration",
+             oidc_port);
+    bool up = false;
+    for (int i = 0; i < 100 && !up; i++) {
+        CURL *h = curl_easy_init();
+        curl_easy_setopt(h, CURLOPT_URL, disco);
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+        up = curl_easy_perform(h) == CURLE_OK;
+        curl_easy_cleanup(h);
+        if (!up)
+            usleep(100000);
+    }
+    if (!up)
+        fail_msg("the OpenID provider did not start");
+
+    char *aenv[] = {xasprintf("CONFETTI_SIGNING_KEYS=%s=%s", th_keys_kid(keys), keyfile),
+                    xasprintf("CONFETTI_PROVIDER_DEV_ENABLED=true"),
+                    xasprintf("CONFETTI_PROVIDER_DEV_ISSUER=http://127.0.0.1:%d", oidc_port),
+                    xasprintf("CONFETTI_PROVIDER_DEV_CLIENT_ID=confetti"),
+                    xasprintf("CONFETTI_PROVIDER_DEV_CLIENT_SECRET=confetti-dev-secret"),
+                    xasprintf("CONFETTI_PROVIDER_DEV_REDIRECT_URIS=%s", redirect),
+                    NULL};
+    auth = th_service_start(auth_service_def(),
+                            &(th_service_opts){.keys = keys, .env = (const char *const *)aenv});
+    char *genv[] = {xasprintf("CONFETTI_HTTP_LISTEN=%s", base),
+                    xasprintf("CONFETTI_SERVICES_AUTH=%s", auth->url), NULL};
+    gwsvc = th_service_start(gateway_service_def(),
+                             &(th_service_opts){.keys = keys, .env = (const char *const *)genv});
+    for (int i = 0; aenv[i]; i++)
+        free(aenv[i]);
+    for (int i = 0; genv[i]; i++)
+        free(genv[i]);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    th_service_stop(gwsvc);
+    th_service_stop(auth);
+    if (oidc_pid > 0) {
+        kill(oidc_pid, SIGTERM);
+        waitpid(oidc_pid, NULL, 0);
+    }
+    unlink(keyfile);
+    th_keys_free(keys);
+    curl_global_cleanup();
+    return 0;
+}
+
+static void test_browser_login_refresh_logout_through_the_gateway(void **state)
+{
+    (void)state;
+    char url[512];
+    snprintf(url, sizeof url, "%s/v1/auth/dev/login?redirect_uri=%s/v1/auth/dev/callback", base,
+             base);
+    /* step 1: the redirect to the provider, delimited (a keep-alive client must not wait) */
+    resp r = http("GET", url, NULL, NULL, false, NULL);
+    assert_int_equal(r.status, 302);
+    assert_true(r.content_length_zero);
+    assert_non_null(strstr(r.location, "code_challenge_method=S256"));
+    assert_non_null(strstr(r.location, "state="));
+    assert_non_null(strstr(r.location, "nonce="));
+    free(r.body);
+
+    /* the whole dance, following redirects like a browser */
+    CURL *h = curl_easy_init();
+    r = http("GET", url, NULL, NULL, true, h);
+    curl_easy_cleanup(h);
+    if (r.status != 200)
+        fail_msg("login ended with %ld: %s", r.status, r.body ? r.body : "");
+    char *access = json_str(r.body, "accessToken"), *refresh = json_str(r.body, "refreshToken");
+    assert_non_null(access);
+    assert_non_null(refresh);
+    assert_non_null(strstr(r.body, "alice@example.test"));
+    free(r.body);
+
+    char me_url[128];
+    snprintf(me_url, sizeof me_url, "%s/v1/users/me", base);
+    r = http("GET", me_url, access, NULL, false, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "alice@example.test"));
+    free(r.body);
+
+    /* refresh rotates: a new pair */
+    char ref_url[128], *body = xasprintf("{\"refreshToken\":\"%s\"}", refresh);
+    snprintf(ref_url, sizeof ref_url, "%s/v1/auth/refresh", base);
+    r = http("POST", ref_url, NULL, body, false, NULL);
+    assert_int_equal(r.status, 200);
+    char *access2 = json_str(r.body, "accessToken"), *refresh2 = json_str(r.body, "refreshToken");
+    assert_non_null(access2);
+    assert_string_not_equal(refresh2, refresh);
+    free(r.body);
+
+    /* logout: the current access token is refused right after, by the gateway itself */
+    char out_url[128];
+    snprintf(out_url, sizeof out_url, "%s/v1/auth/logout", base);
+    r = http("POST", out_url, access2, NULL, false, NULL);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    r = http("GET", me_url, access2, NULL, false, NULL);
+    assert_int_equal(r.status, 401);
+    assert_non_null(strstr(r.body, "UNAUTHENTICATED"));
+    free(r.body);
+    /* and the session is gone: its refresh token no longer works */
+    char *body2 = xasprintf("{\"refreshToken\":\"%s\"}", refresh2);
+    r = http("POST", ref_url, NULL, body2, false, NULL);
+    assert_int_equal(r.status, 401);
+    free(r.body);
+    free(body);
+    free(body2);
+    free(access);
+    free(refresh);
+    free(access2);
+    free(refresh2);
+}
+
+/* A state from a fresh login redirect (the `state` parameter of its Location). */
+static char *fresh_state(const char *login_url)
+{
+    resp r = http("GET", login_url, NULL, NULL, false, NULL);
+    assert_int_equal(r.status, 302);
+    const char *s = strstr(r.location, "state=");
+    assert_non_null(s);
+    s += 6;
+    char *out = xstrndup(s, strcspn(s, "&"));
+    free(r.body);
+    return out;
+}
+
+/* The callback as a provider (or an attacker) may shape it: a refusal, a foreign issuer
+ * (RFC 9207 mix-up), a replayed state — each 401, none a token. */
+static void test_callback_refusals(void **state)
+{
+    (void)state;
+    char login[512], url[1024];
+    snprintf(login, sizeof login, "%s/v1/auth/dev/login?redirect_uri=%s/v1/auth/dev/callback", base,
+             base);
+    char *st = fresh_state(login);
+    snprintf(url, sizeof url, "%s/v1/auth/dev/callback?error=access_denied&state=%s", base, st);
+    resp r = http("GET", url, NULL, NULL, false, NULL);
+    assert_int_equal(r.status, 401);
+    assert_non_null(strstr(r.body, "refused"));
+    free(r.body);
+    free(st);
+
+    st = fresh_state(login);
+    snprintf(url, sizeof url,
+             "%s/v1/auth/dev/callback?code=stolen&state=%s&iss=http%%3A%%2F%%2Fevil.example", base,
+             st);
+    r = http("GET", url, NULL, NULL, false, NULL);
+    assert_int_equal(r.status, 401);
+    assert_non_null(strstr(r.body, "another issuer"));
+    free(r.body);
+    /* that state is spent: replaying it fails too */
+    snprintf(url, sizeof url, "%s/v1/auth/dev/callback?code=stolen&state=%s", base, st);
+    r = http("GET", url, NULL, NULL, false, NULL);
+    assert_int_equal(r.status, 401);
+    free(r.body);
+    free(st);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_browser_login_refresh_logout_through_the_gateway),
+        cmocka_unit_test(test_callback_refusals),
+    };
+    return cmocka_run_group_tests_name("gateway_login", tests, setup, teardown);
+}
