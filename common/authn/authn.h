@@ -51,6 +51,10 @@ typedef struct authn_identity {
 
 typedef struct authn_verifier authn_verifier;
 
+/* The reason authn_verify gives when the token's kid is not in the key set: the one refusal a
+ * key refetch can cure (keys rotated at the issuer). Compare the pointer or the text. */
+#define AUTHN_REASON_UNKNOWN_KID "unknown kid"
+
 /* Creates a verifier. cfg is copied (its strings too); ks is borrowed and must outlive it.
  * INVALID_ARGUMENT if issuer/audience are missing or a bound is exceeded. Caller frees. */
 cf_code authn_verifier_new(const authn_config *cfg, authn_keyset *ks, authn_verifier **out);

@@ -260,7 +260,7 @@ static const char *verify(authn_verifier *v, const char *token, authn_identity *
         keys = keyset_acquire(v->ks);
         key = keys_find(keys, kid);
         if (!key)
-            why = "unknown kid";
+            why = AUTHN_REASON_UNKNOWN_KID;
         else if (key->alg != alg)
             why = "alg does not match the key's";
     }

@@ -101,7 +101,11 @@ static cf_code authenticate(rpc_dispatcher *d, rpc_call *call)
     if (!d->verifier)
         return rpc_error(call, CF_UNAUTHENTICATED, "this service cannot verify tokens");
     const char *why = NULL;
-    if (authn_verify(d->verifier, auth + 7, &call->caller, &why) != CF_OK) {
+    cf_code v = authn_verify(d->verifier, auth + 7, &call->caller, &why);
+    if (v != CF_OK && why && strcmp(why, AUTHN_REASON_UNKNOWN_KID) == 0 && d->key_miss &&
+        d->key_miss(d->key_miss_arg))
+        v = authn_verify(d->verifier, auth + 7, &call->caller, &why); /* keys were rotated */
+    if (v != CF_OK) {
         log_rid(LOG_INFO, call->request_id, "%s: token rejected: %s", call->method,
                 why ? why : "invalid");
         return rpc_error(call, CF_UNAUTHENTICATED, "invalid or expired access token");

@@ -25,6 +25,8 @@ typedef struct rpc_dispatcher {
     size_t max_message;
     authn_verifier *verifier;
     metrics *metrics;
+    bool (*key_miss)(void *arg); /* see rpc_server_config */
+    void *key_miss_arg;
 } rpc_dispatcher;
 
 /* Adds a service (before serving). */

@@ -32,6 +32,11 @@ typedef struct rpc_server_config {
     void *(*worker_init)(void *arg, int index);
     void (*worker_fini)(void *arg, void *state);
     void *worker_arg;
+    /* Optional: called on a worker when a token names a kid the key set does not have; returns
+     * true if it refreshed the key set (then the token is verified once more). May block
+     * briefly (an RPC to the issuer); must rate-limit itself. */
+    bool (*key_miss)(void *arg);
+    void *key_miss_arg;
     /* Optional: health.v1.Health/Check answers SERVING only when this returns true. Called
      * on a worker thread; should be cheap. */
     bool (*ready)(void *arg);

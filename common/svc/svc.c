@@ -4,6 +4,7 @@
 #include "base/xmalloc.h"
 #include "admin/admin.h"
 #include "rpc/server.h"
+#include "keys.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -36,6 +37,10 @@ static const cfg_field common_fields[] = {
      log_levels, "debug, info, warn or error"},
     F("auth", "jwks_file", CFG_STR, auth_jwks_file, "", 0, 0,
       "JWKS file with the public keys that verify access tokens"),
+    F("auth", "jwks_urls", CFG_STRLIST, auth_jwks_urls, "", 0, 0,
+      "confetti-auth endpoints whose GetJwks keeps the key set current (rotation)"),
+    F("auth", "jwks_refetch", CFG_DURATION, auth_jwks_refetch, "10s", 1000, 3600000,
+      "least time between refetches triggered by an unknown kid"),
     F("auth", "issuer", CFG_STR, auth_issuer, "confetti", 0, 0, "required iss of access tokens"),
     F("auth", "audience", CFG_STR, auth_audience, "confetti", 0, 0,
       "required aud of access tokens"),
@@ -47,6 +52,7 @@ struct svc_runtime {
     const svc_def *def;
     svc_common_config cfg;
     authn_keyset *keys;
+    svc_keys *key_source; /* GetJwks refresher, when auth.jwks_urls is set */
     authn_verifier *verifier;
     metrics *metrics;
     admin_server *admin;
@@ -160,10 +166,20 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
     if (migrate_only)
         return CF_OK;
 
-    if (*rt->cfg.auth_jwks_file) {
-        if (authn_keyset_new(&rt->keys) != CF_OK ||
+    if (*rt->cfg.auth_jwks_file || rt->cfg.auth_jwks_urls.n > 0) {
+        if (authn_keyset_new(&rt->keys) != CF_OK) {
+            snprintf(err, errlen, "cannot create the key set");
+            return CF_INTERNAL;
+        }
+        if (*rt->cfg.auth_jwks_file &&
             authn_keyset_load_file(rt->keys, rt->cfg.auth_jwks_file, why, sizeof why) != CF_OK) {
             snprintf(err, errlen, "auth.jwks_file %s: %s", rt->cfg.auth_jwks_file, why);
+            return CF_INVALID_ARGUMENT;
+        }
+        if (rt->cfg.auth_jwks_urls.n > 0 &&
+            svc_keys_new(&rt->cfg.auth_jwks_urls, rt->keys, rt->cfg.auth_jwks_refetch,
+                         &rt->key_source, why, sizeof why) != CF_OK) {
+            snprintf(err, errlen, "auth.jwks_urls: %s", why);
             return CF_INVALID_ARGUMENT;
         }
         authn_config ac = AUTHN_CONFIG_INIT;
@@ -176,7 +192,8 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
             return CF_INVALID_ARGUMENT;
         }
     } else {
-        log_warn("auth.jwks_file not set: calls carrying a token will be refused");
+        log_warn("neither auth.jwks_file nor auth.jwks_urls set: calls carrying a token will be "
+                 "refused");
     }
 
     /* before init, so init hooks can register metrics of their own (the gateway's routes) */
@@ -207,6 +224,8 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
                               .worker_init = worker_init,
                               .worker_fini = worker_fini,
                               .worker_arg = rt,
+                              .key_miss = rt->key_source ? svc_keys_on_miss : NULL,
+                              .key_miss_arg = rt->key_source,
                               .ready = is_ready,
                               .ready_arg = rt};
     rpc_server_new(&scfg, &rt->server);
@@ -240,6 +259,7 @@ void svc_stop(svc_runtime *rt)
     if (rt->def->fini && rt->ctx)
         rt->def->fini(rt, rt->ctx);
     metrics_free(rt->metrics);
+    svc_keys_free(rt->key_source);
     authn_verifier_free(rt->verifier);
     authn_keyset_free(rt->keys);
     cfg_free(rt->schemas, rt->nschemas);
