@@ -95,6 +95,7 @@ cf_code draw_room_eligible(rpc_call *call, const char *room_id, char ***pids, ch
             ROOMS__V1__LIST_ELIGIBLE_PARTICIPANTS_REQUEST__INIT;
         req.room_id = (char *)room_id;
         req.page_size = ELIGIBLE_PAGE;
+        req.ids_only = true;
         req.page_token = token;
         rpc_ccall cc;
         ccall_init(&cc, call);

@@ -81,8 +81,19 @@ RPC_HANDLER(rpc_rooms_list_eligible_participants)
         n = (size_t)size;
     resp->participants = rpc_alloc(call, (n ? n : 1) * sizeof *resp->participants);
     resp->n_participants = n;
-    for (size_t i = 0; i < n; i++)
-        resp->participants[i] = rooms_participant_msg(call, &rows[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (!req->ids_only) {
+            resp->participants[i] = rooms_participant_msg(call, &rows[i]);
+            continue;
+        }
+        /* the draw's page of 10,000: no metadata JSON to parse, no timestamps (~10× less) */
+        Rooms__V1__Participant *m = rpc_alloc(call, sizeof *m);
+        rooms__v1__participant__init(m);
+        m->participant_id = rows[i].id; /* rows live in the call's arena too */
+        m->user_id = rows[i].user_id;
+        m->role = rows[i].role;
+        resp->participants[i] = m;
+    }
     if (more) {
         const char *next[] = {rows[n - 1].id};
         resp->next_page_token = page_token_encode(a, filters, next, 1);
