@@ -134,7 +134,8 @@ int main(int argc, char **argv)
                    NULL};
     svc_runtime *rt;
     char err[512];
-    if (svc_start(catalog_service_def(), &(svc_options){.env = env}, &rt, err, sizeof err) != CF_OK) {
+    if (svc_start(catalog_service_def(), &(svc_options){.env = env}, &rt, err, sizeof err) !=
+        CF_OK) {
         fprintf(stderr, "catalog did not start: %s\n", err);
         return 1;
     }
