@@ -25,7 +25,7 @@
 cf_code events_outbox_add(db_conn *c, const Events__V1__Event *ev);
 
 /* The event's type as SPEC §5 spells it ("room.created"), from the body's oneof case; "" when
- * no body is set. Static storage. */
+ * no body is set. Valid until the next call on the same thread (thread-local storage). */
 const char *events_type_name(const Events__V1__Event *ev);
 
 /* Bus messages are "<source>\0" followed by the packed Event, so a subscriber filters by source

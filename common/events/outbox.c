@@ -33,7 +33,7 @@ static char *hex_bytea(const uint8_t *p, size_t n)
 cf_code events_outbox_add(db_conn *c, const Events__V1__Event *ev)
 {
     assert(ev && ev->source && *ev->source && ev->body_case != EVENTS__V1__EVENT__BODY__NOT_SET);
-    assert(PQtransactionStatus(db_conn_pg(c)) == PQTRANS_INTRANS);
+    assert(PQtransactionStatus(db_conn_pg(c)) != PQTRANS_IDLE);
     Events__V1__Event e = *ev;
     char id[CUID_LEN + 1];
     if (!e.id || !*e.id) {

@@ -1,6 +1,7 @@
 /* wire.c — what publishers, the bus and subscribers agree on: event type names and the framing
  * of bus messages. */
 #include "events.h"
+#include "internal.h"
 
 #include <string.h>
 
@@ -43,4 +44,23 @@ cf_code events_frame_split(const void *msg, size_t len, const char **source, con
     *body = (const uint8_t *)nul + 1;
     *body_len = len - (size_t)(nul - p) - 1;
     return CF_OK;
+}
+
+static int hexval(char ch)
+{
+    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+size_t events__unhex(const char *s, uint8_t *buf)
+{
+    if (s[0] != '\\' || s[1] != 'x')
+        return 0;
+    size_t n = 0;
+    for (s += 2; s[0] && s[1]; s += 2) {
+        int hi = hexval(s[0]), lo = hexval(s[1]);
+        if (hi < 0 || lo < 0)
+            return 0;
+        buf[n++] = (uint8_t)(hi << 4 | lo);
+    }
+    return n;
 }

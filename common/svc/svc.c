@@ -5,6 +5,8 @@
 #include "admin/admin.h"
 #include "rpc/server.h"
 #include "keys.h"
+#include "events/relay.h"
+#include "events/replay.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -62,7 +64,9 @@ struct svc_runtime {
     atomic_bool stop_monitor;
     pthread_t monitor;
     bool monitor_started;
-    cfg_schema schemas[2];
+    events_publisher_config events_cfg;
+    events_relay *relay;
+    cfg_schema schemas[3];
     size_t nschemas;
     cf_clock real_clock;
     const cf_clock *clock;
@@ -231,6 +235,20 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
     rpc_server_new(&scfg, &rt->server);
     if (def->service)
         rpc_server_add_service(rt->server, def->service, rt->ctx);
+    if (def->publishes) {
+        events_relay_config ec = {.dsn = rt->cfg.db_dsn,
+                                  .schema = def->schema,
+                                  .source = def->name,
+                                  .bus = rt->events_cfg.bus,
+                                  .retention_ms = rt->events_cfg.retention_ms,
+                                  .poll_ms = rt->events_cfg.poll_ms,
+                                  .batch = (int)rt->events_cfg.batch};
+        if (events_relay_start(&ec, &rt->relay, why, sizeof why) != CF_OK) {
+            snprintf(err, errlen, "%s", why);
+            return CF_INVALID_ARGUMENT;
+        }
+        rpc_server_add_service(rt->server, events_replay_service(), NULL);
+    }
     if (rpc_server_start(rt->server, why, sizeof why) != CF_OK) {
         snprintf(err, errlen, "rpc: %s", why);
         return CF_UNAVAILABLE;
@@ -251,6 +269,7 @@ void svc_stop(svc_runtime *rt)
         rpc_server_drain(rt->server);
         rpc_server_free(rt->server);
     }
+    events_relay_stop(rt->relay);
     if (rt->monitor_started) {
         atomic_store(&rt->stop_monitor, true);
         pthread_join(rt->monitor, NULL);
@@ -274,6 +293,9 @@ static svc_runtime *runtime_new(const svc_def *def, const cf_clock *clock)
         (cfg_schema){common_fields, sizeof common_fields / sizeof *common_fields, &rt->cfg};
     rt->schemas[1] = (cfg_schema){def->fields, def->nfields, def->config};
     rt->nschemas = def->nfields ? 2 : 1;
+    if (def->publishes)
+        rt->schemas[rt->nschemas++] =
+            (cfg_schema){events_publisher_fields, events_publisher_nfields, &rt->events_cfg};
     rt->real_clock = (cf_clock)CF_CLOCK_REAL;
     rt->clock = clock ? clock : &rt->real_clock;
     return rt;

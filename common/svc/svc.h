@@ -66,6 +66,10 @@ typedef struct svc_def {
      * first, fini after; nothing listens. Returns the process exit status. */
     const char *task_flag;
     int (*task)(svc_runtime *rt, void *ctx);
+    /* The service publishes domain events (common/events): its schema has the outbox
+     * (schema/NNN_outbox.sql), the process gets the `events` config section, runs the relay
+     * thread and serves events.v1.Events/Replay beside `service`. */
+    bool publishes;
 } svc_def;
 
 /* What init hooks may read. Borrowed from the runtime. */

@@ -340,6 +340,7 @@ static svc_def auth_def = {
     .fini = auth_fini,
     .task_flag = "--cleanup",
     .task = auth_cleanup_task,
+    .publishes = true,
 };
 
 const svc_def *auth_service_def(void)

@@ -4,6 +4,7 @@
 #include "base/cuid.h"
 #include "base/log.h"
 #include "db/tx.h"
+#include "emit.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -35,9 +36,8 @@ const db_stmt auth_stmts[] = {
     {"user_update",
      "UPDATE users SET name = coalesce($2, name), avatar_url = coalesce($3, avatar_url), "
      "updated_at = to_timestamp($4) WHERE id = $1 AND deleted_at IS NULL"},
-    {"user_delete",
-     "UPDATE users SET deleted_at = coalesce(deleted_at, to_timestamp($2)), updated_at = now() "
-     "WHERE id = $1"},
+    {"user_delete", "UPDATE users SET deleted_at = to_timestamp($2), updated_at = now() "
+                    "WHERE id = $1 AND deleted_at IS NULL"},
     {"identities_delete", "DELETE FROM identities WHERE user_id = $1"},
     {"user_sessions_revoke",
      "UPDATE sessions SET revoked_at = to_timestamp($2), revoked_reason = $3, updated_at = now() "
@@ -256,15 +256,36 @@ cf_code store_user_update(db_conn *db, const char *id, const char *name, const c
     return hit ? CF_OK : CF_NOT_FOUND;
 }
 
-/* Blacklists the access token of a session row (jti, iat) if it can still be live. */
-static cf_code blacklist_session_token(db_conn *db, const char *jti, int64_t iat,
-                                       const char *user_id, const char *sid, const char *reason,
-                                       int64_t now, int64_t access_ttl)
+/* Inside a transaction: blacklists one access token and, the first time, publishes
+ * token.revoked. */
+static cf_code blacklist_insert(db_conn *db, const char *jti, const char *user_id,
+                                const char *session_id, const char *reason, int64_t exp)
+{
+    char id[CUID_LEN + 1], hash[65];
+    cuid_new(id);
+    auth_sha256_hex(jti, hash);
+    num e = N(exp);
+    const char *p[] = {id, hash, jti, user_id, session_id, reason, e.s};
+    PGresult *r;
+    cf_code code = db_exec(db, "blacklist_add", 7, p, &r);
+    if (code != CF_OK)
+        return code;
+    bool added = strcmp(PQcmdTuples(r), "1") == 0;
+    PQclear(r);
+    return added ? emit_token_revoked(db, jti, user_id, exp) : CF_OK;
+}
+
+/* Inside a transaction: a session row just revoked (sid, its user, its access token's jti and
+ * iat): blacklists the token if it can still be live, and publishes session.revoked. */
+static cf_code session_revoked(db_conn *db, const char *sid, const char *user_id, const char *jti,
+                               int64_t iat, const char *reason, int64_t now, int64_t access_ttl)
 {
     int64_t exp = iat + access_ttl;
-    if (exp <= now || !*jti)
-        return CF_OK;
-    return store_blacklist_add(db, jti, user_id, sid, reason, exp);
+    bool live = exp > now && *jti;
+    cf_code code = live ? blacklist_insert(db, jti, user_id, sid, reason, exp) : CF_OK;
+    if (code != CF_OK)
+        return code;
+    return emit_session_revoked(db, sid, user_id, live ? jti : NULL);
 }
 
 typedef struct delete_tx {
@@ -277,7 +298,12 @@ static cf_code delete_body(db_conn *db, void *arg)
     delete_tx *t = arg;
     num now = N(t->now);
     const char *p[] = {t->id, now.s};
-    cf_code code = db_exec(db, "user_delete", 2, p, NULL);
+    PGresult *d = NULL;
+    cf_code code = db_exec(db, "user_delete", 2, p, &d);
+    bool first = code == CF_OK && strcmp(PQcmdTuples(d), "1") == 0;
+    PQclear(d);
+    if (code == CF_OK && first)
+        code = emit_user_deleted(db, t->id);
     if (code == CF_OK)
         code = db_exec(db, "identities_delete", 1, p, NULL);
     PGresult *r = NULL;
@@ -285,8 +311,8 @@ static cf_code delete_body(db_conn *db, void *arg)
     if (code == CF_OK)
         code = db_exec(db, "user_sessions_revoke", 3, s, &r);
     for (int i = 0; code == CF_OK && r && i < PQntuples(r); i++)
-        code = blacklist_session_token(db, PQgetvalue(r, i, 1), col_i64(r, i, 2), t->id,
-                                       PQgetvalue(r, i, 0), "user_deleted", t->now, t->access_ttl);
+        code = session_revoked(db, PQgetvalue(r, i, 0), t->id, PQgetvalue(r, i, 1),
+                               col_i64(r, i, 2), "user_deleted", t->now, t->access_ttl);
     PQclear(r);
     return code;
 }
@@ -331,9 +357,8 @@ static cf_code revoke_body(db_conn *db, void *arg)
     if ((code = db_exec(db, "session_revoke", 3, p, &r)) != CF_OK)
         return code;
     if (PQntuples(r) == 1) /* else: revoked already, nothing more to do */
-        code =
-            blacklist_session_token(db, PQgetvalue(r, 0, 1), col_i64(r, 0, 2), PQgetvalue(r, 0, 0),
-                                    t->id, t->reason, t->now, t->access_ttl);
+        code = session_revoked(db, t->id, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
+                               col_i64(r, 0, 2), t->reason, t->now, t->access_ttl);
     PQclear(r);
     return code;
 }
@@ -348,15 +373,22 @@ cf_code store_session_revoke(db_conn *db, const char *id, const char *user_id, c
     return code;
 }
 
+typedef struct blacklist_tx {
+    const char *jti, *user_id, *session_id, *reason;
+    int64_t exp;
+} blacklist_tx;
+
+static cf_code blacklist_body(db_conn *db, void *arg)
+{
+    blacklist_tx *t = arg;
+    return blacklist_insert(db, t->jti, t->user_id, t->session_id, t->reason, t->exp);
+}
+
 cf_code store_blacklist_add(db_conn *db, const char *jti, const char *user_id,
                             const char *session_id, const char *reason, int64_t exp)
 {
-    char id[CUID_LEN + 1], hash[65];
-    cuid_new(id);
-    auth_sha256_hex(jti, hash);
-    num e = N(exp);
-    const char *p[] = {id, hash, jti, user_id, session_id, reason, e.s};
-    return db_exec(db, "blacklist_add", 7, p, NULL);
+    blacklist_tx t = {jti, user_id, session_id, reason, exp};
+    return db_tx(db, blacklist_body, &t);
 }
 
 cf_code store_refresh(db_conn *db, store_rotate *r)

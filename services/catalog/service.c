@@ -96,6 +96,7 @@ static void catalog_def_build(void)
         .service = &catalog_binding.base,
         .init = catalog_init,
         .fini = catalog_fini,
+        .publishes = true,
     };
 }
 

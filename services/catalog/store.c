@@ -2,6 +2,7 @@
  * the functions that run it. Parameters only; PGresult never leaves this file. */
 #include "store.h"
 #include "db/tx.h"
+#include "emit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,7 +205,9 @@ static cf_code register_body(db_conn *db, void *arg)
     if (code != CF_OK)
         return code;
     const char *m[] = {in->pk, in->version, "1", in->manifest_json, in->owner};
-    return db_exec(db, "manifest_insert", 5, m, NULL);
+    if ((code = db_exec(db, "manifest_insert", 5, m, NULL)) != CF_OK)
+        return code;
+    return emit_app_manifest_published(db, in->app_id, in->version);
 }
 
 cf_code store_app_register(db_conn *db, arena *a, const store_new_app *in, store_app *out,
@@ -242,10 +245,27 @@ cf_code store_app_list(db_conn *db, arena *a, const store_app_filter *f, store_a
     return CF_OK;
 }
 
+typedef struct active_tx {
+    arena *a;
+    const char *const *p;
+    bool active;
+    store_app *out;
+} active_tx;
+
+static cf_code active_body(db_conn *db, void *arg)
+{
+    active_tx *t = arg;
+    cf_code code = one_app(db, t->a, "app_set_active", 2, t->p, t->out);
+    if (code != CF_OK || t->active)
+        return code;
+    return emit_app_deactivated(db, t->out->app_id);
+}
+
 cf_code store_app_set_active(db_conn *db, arena *a, const char *pk, bool active, store_app *out)
 {
     const char *p[] = {pk, active ? "true" : "false"};
-    cf_code code = one_app(db, a, "app_set_active", 2, p, out);
+    active_tx t = {a, p, active, out};
+    cf_code code = db_tx(db, active_body, &t);
     if (code == CF_NOT_FOUND) /* already in that state (or deleted meanwhile) */
         code = one_app(db, a, "app_get_pk", 1, p, out);
     return code;
@@ -285,7 +305,9 @@ static cf_code publish_body(db_conn *db, void *arg)
     if (code != CF_OK)
         return code;
     const char *m[] = {t->pk, t->version, seq, t->json, t->by};
-    return db_exec(db, "manifest_insert", 5, m, NULL);
+    if ((code = db_exec(db, "manifest_insert", 5, m, NULL)) != CF_OK)
+        return code;
+    return emit_app_manifest_published(db, t->out->app_id, t->version);
 }
 
 cf_code store_manifest_publish(db_conn *db, arena *a, const char *pk, int expected_seq,

@@ -82,6 +82,7 @@ static void draw_def_build(void)
         .service = &draw_binding.base,
         .init = draw_init,
         .fini = draw_fini,
+        .publishes = true,
     };
 }
 

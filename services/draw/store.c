@@ -2,6 +2,7 @@
  * and the functions that run it. Parameters only; PGresult never leaves this file. */
 #include "store.h"
 #include "db/tx.h"
+#include "emit.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -97,7 +98,7 @@ const db_stmt draw_stmts[] = {
     {"winner_revoke",
      "UPDATE winners SET deleted_at = clock_timestamp(), updated_at = clock_timestamp(), "
      "revoked_reason = $3 WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL "
-     "RETURNING prize_id"},
+     "RETURNING prize_id, user_id"},
     {"prize_restock", "UPDATE prizes SET quantity_remaining = quantity_remaining + 1, "
                       "updated_at = clock_timestamp() WHERE id = $1"},
     {"winner_get_any", "SELECT " WINNER_COLS " FROM winners WHERE id = $1 AND room_id = $2"},
@@ -222,6 +223,26 @@ static cf_code one_prize(db_conn *db, arena *a, const char *stmt, int n, const c
 
 /* --- prizes --- */
 
+/* A prize change and its event, in one transaction: `stmt` returns the changed prize row, or
+ * none when nothing changed (then no event). */
+typedef struct prize_tx {
+    arena *a;
+    const char *stmt;
+    int n;
+    const char *const *p;
+    bool created;
+    store_prize *out;
+} prize_tx;
+
+static cf_code prize_body(db_conn *db, void *arg)
+{
+    prize_tx *t = arg;
+    cf_code code = one_prize(db, t->a, t->stmt, t->n, t->p, t->out);
+    if (code != CF_OK)
+        return code;
+    return t->created ? emit_prize_created(db, t->out) : emit_prize_updated(db, t->out);
+}
+
 cf_code store_prize_create(db_conn *db, arena *a, const store_prize *in, const char *idem_key,
                            store_prize *out)
 {
@@ -234,7 +255,8 @@ cf_code store_prize_create(db_conn *db, arena *a, const store_prize *in, const c
                        q,
                        in->metadata_json,
                        idem_key ? idem_key : ""};
-    cf_code code = one_prize(db, a, "prize_insert", 7, p, out);
+    prize_tx t = {a, "prize_insert", 7, p, true, out};
+    cf_code code = db_tx(db, prize_body, &t);
     if (code != CF_NOT_FOUND || !idem_key || !*idem_key)
         return code;
     const char *k[] = {in->room_id, idem_key};
@@ -285,7 +307,8 @@ cf_code store_prize_update(db_conn *db, arena *a, const char *room_id, const sto
                        q,
                        in->metadata_json ? in->metadata_json : "{}"};
 #undef FLAG
-    cf_code code = one_prize(db, a, "prize_update", 10, p, out);
+    prize_tx t = {a, "prize_update", 10, p, false, out};
+    cf_code code = db_tx(db, prize_body, &t);
     if (code != CF_NOT_FOUND)
         return code;
     /* no row: either there is no such prize, or the quantity guard refused */
@@ -294,16 +317,31 @@ cf_code store_prize_update(db_conn *db, arena *a, const char *room_id, const sto
     return code == CF_OK ? CF_FAILED_PRECONDITION : code;
 }
 
-cf_code store_prize_delete(db_conn *db, const char *room_id, const char *id)
+typedef struct delete_tx {
+    const char *room_id, *id;
+    bool done;
+} delete_tx;
+
+static cf_code delete_body(db_conn *db, void *arg)
 {
-    const char *p[] = {id, room_id};
+    delete_tx *t = arg;
+    const char *p[] = {t->id, t->room_id};
     PGresult *r;
     cf_code code = db_exec(db, "prize_delete", 2, p, &r);
     if (code != CF_OK)
         return code;
-    bool done = strcmp(PQcmdTuples(r), "1") == 0;
+    t->done = strcmp(PQcmdTuples(r), "1") == 0;
     PQclear(r);
-    if (done)
+    return t->done ? emit_prize_deleted(db, t->room_id, t->id) : CF_OK;
+}
+
+cf_code store_prize_delete(db_conn *db, const char *room_id, const char *id)
+{
+    delete_tx t = {room_id, id, false};
+    cf_code code = db_tx(db, delete_body, &t);
+    if (code != CF_OK)
+        return code;
+    if (t.done)
         return CF_OK;
     arena a;
     arena_init(&a, 1024);
@@ -447,6 +485,10 @@ static cf_code commit_body(db_conn *db, void *p)
         return CF_ABORTED;
     if (code != CF_OK)
         return code;
+    code = emit_winner_drawn(db, in->room_id, in->prize_id, in->id, in->winner_ids, in->user_ids,
+                             (size_t)in->count);
+    if (code != CF_OK)
+        return code;
 
     store_draw *o = c->out;
     o->id = arena_strdup(c->a, in->id);
@@ -552,9 +594,14 @@ static cf_code revoke_body(db_conn *db, void *p)
     const char *prize[] = {PQgetvalue(res, 0, 0)};
     PGresult *up;
     code = db_exec(db, "prize_restock", 1, prize, &up);
+    if (code == CF_OK)
+        code =
+            emit_winner_revoked(db, r->room_id, prize[0], r->id, PQgetvalue(res, 0, 1), r->reason);
     PQclear(res);
-    if (code != CF_OK)
+    if (code != CF_OK) {
+        PQclear(up);
         return code;
+    }
     /* the invariant guarantees the row exists (a prize with live winners is never deleted) */
     bool one = strcmp(PQcmdTuples(up), "1") == 0;
     PQclear(up);

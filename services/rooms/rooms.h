@@ -22,11 +22,16 @@ typedef struct rooms_config {
     cfg_strlist catalog_addresses; /* catalog.addresses: the catalog service's endpoints */
     int64_t catalog_timeout;       /* catalog.timeout (ms): per call, capped by the caller's */
     int64_t max_document;          /* rooms.max_document (bytes): settings / metadata JSON */
+    char *events_subscribe;        /* events.subscribe: the broker's subscriber-side URL */
+    cfg_strlist auth_addresses;    /* auth.addresses: auth's endpoints (its events' Replay) */
 } rooms_config;
 
 /* The handlers' shared state (rpc_service_ctx), immutable while serving. */
+typedef struct rooms_consumer rooms_consumer;
+
 typedef struct rooms_ctx {
-    rpc_client *catalog; /* thread-safe: any worker calls through it */
+    rpc_client *catalog;      /* thread-safe: any worker calls through it */
+    rooms_consumer *consumer; /* user.deleted → participations left (consumer.c) */
     int catalog_timeout_ms;
     int64_t max_document;
 } rooms_ctx;

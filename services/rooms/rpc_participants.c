@@ -221,7 +221,7 @@ RPC_HANDLER(rpc_rooms_remove_participant)
     if (!self &&
         policy_member_change(who, cur.role, ROOMS__V1__ROLE__ROLE_UNSPECIFIED) != POLICY_ALLOW)
         return refuse_change(call, cur.role, ROOMS__V1__ROLE__ROLE_UNSPECIFIED);
-    code = store_participant_remove(db, room.id, user, cur.role);
+    code = store_participant_remove(db, room.id, user, cur.role, self ? "left" : "removed");
     if (code == CF_FAILED_PRECONDITION)
         return rpc_error(call, code, "the room's last ORGANIZER cannot %s",
                          self ? "leave" : "be removed");

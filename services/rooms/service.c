@@ -2,6 +2,7 @@
  * the generated binding of rooms.v1.Rooms to the rpc_rooms_* handlers, and the service context
  * (the catalog client). */
 #include "rooms.h"
+#include "consumer.h"
 #include "base/xmalloc.h"
 #include "confetti_proto_handlers.h"
 
@@ -23,13 +24,18 @@ static const cfg_field rooms_fields[] = {
     CFG_FIELD("rooms", "max_document", CFG_SIZE, rooms_config, max_document, .def = "64KiB",
               .min = 1024, .max = 4 << 20,
               .help = "largest appSettings or participant metadata (encoded bytes)"),
+    CFG_FIELD("events", "subscribe", CFG_STR, rooms_config, events_subscribe,
+              .def = "tcp://127.0.0.1:7111",
+              .help = "event broker, subscriber side (user.deleted from auth)"),
+    CFG_FIELD("auth", "addresses", CFG_STRLIST, rooms_config, auth_addresses,
+              .def = "tcp://127.0.0.1:7102",
+              .help = "auth service endpoints (Replay of its events)"),
 };
 
 static Rooms__V1__Rooms_Service rooms_binding = ROOMS__V1__ROOMS__INIT(rpc_rooms_);
 
 static cf_code rooms_init(svc_runtime *rt, void **out, char *err, size_t errlen)
 {
-    (void)rt;
     if (config.catalog_addresses.n == 0) {
         snprintf(err, errlen, "catalog.addresses: at least one address is needed");
         return CF_INVALID_ARGUMENT;
@@ -47,6 +53,13 @@ static cf_code rooms_init(svc_runtime *rt, void **out, char *err, size_t errlen)
         free(ctx);
         return code;
     }
+    code = rooms_consumer_start(svc_config(rt)->db_dsn, config.events_subscribe,
+                                &config.auth_addresses, &ctx->consumer, err, errlen);
+    if (code != CF_OK) {
+        rpc_client_free(ctx->catalog);
+        free(ctx);
+        return code;
+    }
     *out = ctx;
     return CF_OK;
 }
@@ -57,6 +70,7 @@ static void rooms_fini(svc_runtime *rt, void *p)
     rooms_ctx *ctx = p;
     if (!ctx)
         return;
+    rooms_consumer_stop(ctx->consumer);
     rpc_client_free(ctx->catalog);
     free(ctx);
 }
@@ -80,6 +94,7 @@ static void rooms_def_build(void)
         .service = &rooms_binding.base,
         .init = rooms_init,
         .fini = rooms_fini,
+        .publishes = true,
     };
 }
 

@@ -1,6 +1,7 @@
 /* store.c — rooms' SQL: the statement table and the functions that run it (see store.h). */
 #include "store.h"
 #include "policy.h"
+#include "emit.h"
 #include "base/cuid.h"
 #include "db/tx.h"
 
@@ -79,7 +80,7 @@ const db_stmt rooms_stmts[] = {
                     "$13") " ELSE ends_at END, "
                            "draw_policy = CASE WHEN $14 THEN $15 ELSE draw_policy END, "
                            "updated_at = clock_timestamp() WHERE id = $1 AND deleted_at IS NULL "
-                           "RETURNING id"},
+                           "RETURNING id, name, is_public"},
     {"room_delete", "UPDATE rooms SET deleted_at = clock_timestamp(), updated_at = "
                     "clock_timestamp() WHERE id = $1 AND deleted_at IS NULL"},
     {"room_set_status", "UPDATE rooms SET status = $3, updated_at = clock_timestamp() "
@@ -113,7 +114,10 @@ const db_stmt rooms_stmts[] = {
     {"app_in_use", "SELECT EXISTS (SELECT 1 FROM rooms WHERE app_id = $1 AND deleted_at IS NULL)"},
     {"user_deleted",
      "UPDATE participants SET deleted_at = clock_timestamp(), updated_at = clock_timestamp() "
-     "WHERE user_id = $1 AND deleted_at IS NULL"},
+     "WHERE user_id = $1 AND deleted_at IS NULL RETURNING room_id"},
+    {"event_position", "SELECT seq FROM event_positions WHERE source = $1"},
+    {"event_position_set", "INSERT INTO event_positions (source, seq) VALUES ($1, $2::bigint) "
+                           "ON CONFLICT (source) DO UPDATE SET seq = excluded.seq"},
     {"rooms_list", LIST_SQL(F_ANY_STATUS F_ANY_APP)},
     {"rooms_list_a", LIST_SQL(F_ANY_STATUS F_APP)},
     {"rooms_list_s", LIST_SQL(F_STATUS F_ANY_APP)},
@@ -247,7 +251,10 @@ static cf_code create_body(db_conn *db, void *arg)
         return code;
     }
     const char *q[] = {part_id, room_id, in->created_by};
-    if ((code = db_exec(db, "participant_insert", 3, q, NULL)) != CF_OK)
+    if ((code = db_exec(db, "participant_insert", 3, q, NULL)) != CF_OK ||
+        (code = emit_room_created(db, room_id, in)) != CF_OK ||
+        (code = emit_participant_joined(db, room_id, in->created_by, ROOMS__V1__ROLE__ORGANIZER)) !=
+            CF_OK)
         return code;
     memcpy(t->id, room_id, sizeof t->id);
     return CF_OK;
@@ -292,6 +299,28 @@ cf_code store_rooms_list(db_conn *db, arena *a, const store_room_query *q, store
     return rooms_read(a, r, rows, n);
 }
 
+typedef struct update_tx {
+    const char *room_id;
+    const store_room_patch *u;
+    const char *const *p;
+    bool found;
+} update_tx;
+
+static cf_code update_body(db_conn *db, void *arg)
+{
+    update_tx *t = arg;
+    PGresult *r;
+    cf_code code = db_exec(db, "room_update", 15, t->p, &r);
+    if (code != CF_OK)
+        return code;
+    t->found = PQntuples(r) == 1;
+    if (t->found)
+        code = emit_room_updated(db, t->room_id, t->u, PQgetvalue(r, 0, 1),
+                                 PQgetvalue(r, 0, 2)[0] == 't');
+    PQclear(r);
+    return code;
+}
+
 cf_code store_room_update(db_conn *db, arena *a, const char *room_id, const char *user_id,
                           const store_room_patch *u, store_room *out)
 {
@@ -312,13 +341,11 @@ cf_code store_room_update(db_conn *db, arena *a, const char *room_id, const char
                        B(u->set_policy),
                        policy_draw_policy_name(u->draw_policy)};
 #undef B
-    PGresult *r;
-    cf_code code = db_exec(db, "room_update", 15, p, &r);
+    update_tx t = {.room_id = room_id, .u = u, .p = p};
+    cf_code code = db_tx(db, update_body, &t);
     if (code != CF_OK)
         return code;
-    bool found = PQntuples(r) == 1;
-    PQclear(r);
-    if (!found)
+    if (!t.found)
         return CF_NOT_FOUND;
     return store_room_get(db, a, room_id, user_id, out);
 }
@@ -334,21 +361,42 @@ static cf_code exec_count(db_conn *db, const char *stmt, int n, const char *cons
     return CF_OK;
 }
 
+/* A room's delete or status change and its event, in one transaction. */
+typedef struct room_tx {
+    const char *room_id;
+    Rooms__V1__RoomStatus from, to; /* to == 0: delete */
+    long n;
+} room_tx;
+
+static cf_code room_body(db_conn *db, void *arg)
+{
+    room_tx *t = arg;
+    cf_code code;
+    if (t->to == ROOMS__V1__ROOM_STATUS__ROOM_STATUS_UNSPECIFIED) {
+        const char *p[] = {t->room_id};
+        if ((code = exec_count(db, "room_delete", 1, p, &t->n)) != CF_OK || !t->n)
+            return code;
+        return emit_room_deleted(db, t->room_id);
+    }
+    const char *p[] = {t->room_id, policy_status_name(t->from), policy_status_name(t->to)};
+    if ((code = exec_count(db, "room_set_status", 3, p, &t->n)) != CF_OK || !t->n)
+        return code;
+    return emit_room_status_changed(db, t->room_id, t->from, t->to);
+}
+
 cf_code store_room_delete(db_conn *db, const char *room_id)
 {
-    long n;
-    const char *p[] = {room_id};
-    cf_code code = exec_count(db, "room_delete", 1, p, &n);
-    return code != CF_OK ? code : n ? CF_OK : CF_NOT_FOUND;
+    room_tx t = {.room_id = room_id};
+    cf_code code = db_tx(db, room_body, &t);
+    return code != CF_OK ? code : t.n ? CF_OK : CF_NOT_FOUND;
 }
 
 cf_code store_room_set_status(db_conn *db, const char *room_id, Rooms__V1__RoomStatus from,
                               Rooms__V1__RoomStatus to)
 {
-    long n;
-    const char *p[] = {room_id, policy_status_name(from), policy_status_name(to)};
-    cf_code code = exec_count(db, "room_set_status", 3, p, &n);
-    return code != CF_OK ? code : n ? CF_OK : CF_ABORTED;
+    room_tx t = {.room_id = room_id, .from = from, .to = to};
+    cf_code code = db_tx(db, room_body, &t);
+    return code != CF_OK ? code : t.n ? CF_OK : CF_ABORTED;
 }
 
 cf_code store_participant_get(db_conn *db, arena *a, const char *room_id, const char *user_id,
@@ -367,6 +415,30 @@ cf_code store_participant_get(db_conn *db, arena *a, const char *room_id, const 
     return code;
 }
 
+typedef struct join_tx {
+    arena *a;
+    const char *const *p;
+    Rooms__V1__Role role;
+    bool existed;
+    store_participant *out;
+} join_tx;
+
+static cf_code join_body(db_conn *db, void *arg)
+{
+    join_tx *t = arg;
+    PGresult *r;
+    cf_code code = db_exec(db, "participant_join", 5, t->p, &r);
+    if (code != CF_OK)
+        return code;
+    t->existed = PQntuples(r) == 0; /* the conflict's WHERE kept a live row untouched */
+    if (!t->existed)
+        participant_read(t->a, r, 0, t->out);
+    PQclear(r);
+    if (t->existed)
+        return CF_OK;
+    return emit_participant_joined(db, t->out->room_id, t->out->user_id, t->role);
+}
+
 cf_code store_participant_join(db_conn *db, arena *a, const char *room_id, const char *user_id,
                                Rooms__V1__Role role, const char *metadata, store_participant *out,
                                bool *existed)
@@ -374,14 +446,11 @@ cf_code store_participant_join(db_conn *db, arena *a, const char *room_id, const
     char id[CUID_LEN + 1];
     cuid_new(id);
     const char *p[] = {id, room_id, user_id, policy_role_name(role), metadata};
-    PGresult *r;
-    cf_code code = db_exec(db, "participant_join", 5, p, &r);
+    join_tx t = {.a = a, .p = p, .role = role, .out = out};
+    cf_code code = db_tx(db, join_body, &t);
     if (code != CF_OK)
         return code;
-    *existed = PQntuples(r) == 0; /* the conflict's WHERE kept a live row untouched */
-    if (!*existed)
-        participant_read(a, r, 0, out);
-    PQclear(r);
+    *existed = t.existed;
     if (*existed)
         return store_participant_get(db, a, room_id, user_id, out);
     return CF_OK;
@@ -424,7 +493,7 @@ static cf_code keep_an_organizer(db_conn *db, const char *room_id)
 
 typedef struct member_tx {
     arena *a;
-    const char *room_id, *user_id, *metadata;
+    const char *room_id, *user_id, *metadata, *reason;
     Rooms__V1__Role expected, role;
     bool set_role, remove;
     store_participant *out;
@@ -444,7 +513,7 @@ static cf_code member_body(db_conn *db, void *arg)
         const char *p[] = {t->room_id, t->user_id, old};
         if ((code = exec_count(db, "participant_leave", 3, p, &n)) != CF_OK)
             return code;
-        return n ? CF_OK : CF_ABORTED;
+        return n ? emit_participant_left(db, t->room_id, t->user_id, t->reason) : CF_ABORTED;
     }
     const char *p[] = {t->room_id,
                        t->user_id,
@@ -460,6 +529,8 @@ static cf_code member_body(db_conn *db, void *arg)
     else
         code = CF_ABORTED;
     PQclear(r);
+    if (code == CF_OK && t->set_role && t->role != t->expected)
+        code = emit_participant_role_changed(db, t->room_id, t->user_id, t->expected, t->role);
     return code;
 }
 
@@ -479,10 +550,13 @@ cf_code store_participant_update(db_conn *db, arena *a, const char *room_id, con
 }
 
 cf_code store_participant_remove(db_conn *db, const char *room_id, const char *user_id,
-                                 Rooms__V1__Role expected_role)
+                                 Rooms__V1__Role expected_role, const char *reason)
 {
-    member_tx t = {
-        .room_id = room_id, .user_id = user_id, .expected = expected_role, .remove = true};
+    member_tx t = {.room_id = room_id,
+                   .user_id = user_id,
+                   .expected = expected_role,
+                   .remove = true,
+                   .reason = reason};
     return db_tx(db, member_body, &t);
 }
 
@@ -510,8 +584,68 @@ cf_code store_app_in_use(db_conn *db, const char *app_id, bool *in_use)
     return CF_OK;
 }
 
+typedef struct user_deleted_tx {
+    const char *user_id;
+    long n;
+} user_deleted_tx;
+
+static cf_code user_deleted_body(db_conn *db, void *arg)
+{
+    user_deleted_tx *t = arg;
+    const char *p[] = {t->user_id};
+    PGresult *r;
+    cf_code code = db_exec(db, "user_deleted", 1, p, &r);
+    if (code != CF_OK)
+        return code;
+    t->n = PQntuples(r);
+    for (long i = 0; i < t->n && code == CF_OK; i++)
+        code = emit_participant_left(db, PQgetvalue(r, (int)i, 0), t->user_id, "user_deleted");
+    PQclear(r);
+    return code;
+}
+
 cf_code store_user_deleted(db_conn *db, const char *user_id, long *n)
 {
-    const char *p[] = {user_id};
-    return exec_count(db, "user_deleted", 1, p, n);
+    user_deleted_tx t = {.user_id = user_id};
+    cf_code code = db_tx(db, user_deleted_body, &t);
+    *n = code == CF_OK ? t.n : 0;
+    return code;
+}
+
+cf_code store_event_position(db_conn *db, const char *source, int64_t *seq)
+{
+    const char *p[] = {source};
+    PGresult *r;
+    cf_code code = db_exec(db, "event_position", 1, p, &r);
+    if (code != CF_OK)
+        return code;
+    *seq = PQntuples(r) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    PQclear(r);
+    return CF_OK;
+}
+
+typedef struct consume_tx {
+    const char *source, *user_deleted;
+    int64_t seq;
+} consume_tx;
+
+static cf_code consume_body(db_conn *db, void *arg)
+{
+    consume_tx *t = arg;
+    if (t->user_deleted) {
+        user_deleted_tx u = {.user_id = t->user_deleted};
+        cf_code code = user_deleted_body(db, &u);
+        if (code != CF_OK)
+            return code;
+    }
+    char seq[24];
+    snprintf(seq, sizeof seq, "%" PRId64, t->seq);
+    const char *p[] = {t->source, seq};
+    return db_exec(db, "event_position_set", 2, p, NULL);
+}
+
+cf_code store_event_consume(db_conn *db, const char *source, int64_t seq, const char *user_deleted)
+{
+    consume_tx t = {source, user_deleted, seq};
+    return db_tx(db, consume_body, &t);
 }

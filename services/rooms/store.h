@@ -115,9 +115,10 @@ cf_code store_participant_update(db_conn *db, arena *a, const char *room_id, con
                                  const char *metadata, store_participant *out);
 
 /* Marks a live member left. Leaving (or removing) the last ORGANIZER is FAILED_PRECONDITION;
- * a member who already left is CF_OK (a replay); never a member is NOT_FOUND. */
+ * a member who already left is CF_OK (a replay); never a member is NOT_FOUND. reason goes into
+ * the participant.left event: "left" (themselves) or "removed". */
 cf_code store_participant_remove(db_conn *db, const char *room_id, const char *user_id,
-                                 Rooms__V1__Role expected_role);
+                                 Rooms__V1__Role expected_role, const char *reason);
 
 /* *ever = user_id has a participant row in the room, live or left. */
 cf_code store_participant_ever(db_conn *db, const char *room_id, const char *user_id, bool *ever);
@@ -125,8 +126,17 @@ cf_code store_participant_ever(db_conn *db, const char *room_id, const char *use
 /* *in_use = some live (not deleted) room uses app_id. */
 cf_code store_app_in_use(db_conn *db, const char *app_id, bool *in_use);
 
-/* The `user.deleted` reaction (SPEC §1): every live participation of user_id is marked left.
- * *n = how many. Wired to the event once events exist (docs/rooms.md). */
+/* The `user.deleted` reaction (SPEC §1): every live participation of user_id is marked left,
+ * each with its participant.left event, in one transaction. *n = how many. */
 cf_code store_user_deleted(db_conn *db, const char *user_id, long *n);
+
+/* ---- consumed events (consumer.c) ---- */
+
+/* The last seq of `source` handled (0 if none). */
+cf_code store_event_position(db_conn *db, const char *source, int64_t *seq);
+/* Handles one event of `source` numbered seq in one transaction: when user_deleted is not NULL,
+ * that user's participations are marked left (each with its participant.left event); and the
+ * position moves to seq. */
+cf_code store_event_consume(db_conn *db, const char *source, int64_t seq, const char *user_deleted);
 
 #endif

@@ -1,0 +1,308 @@
+/* relay.c — numbering, publishing and pruning outbox rows; the relay thread (see relay.h). */
+#include "relay.h"
+#include "events.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/xmalloc.h"
+#include "db/tx.h"
+
+#define F(key, type, field, def_, min_, max_, help_)                                               \
+    CFG_FIELD("events", key, type, events_publisher_config, field, .def = def_, .min = min_,       \
+              .max = max_, .help = help_)
+const cfg_field events_publisher_fields[] = {
+    F("bus", CFG_STR, bus, "tcp://127.0.0.1:7110", 0, 0,
+      "event broker, publisher side (dialed); empty = sequence but do not publish"),
+    F("retention", CFG_DURATION, retention_ms, "7d", 1000, INT64_C(365) * 86400000,
+      "published events stay replayable this long"),
+    F("poll", CFG_DURATION, poll_ms, "1s", 10, 60000,
+      "relay pass interval when no notification wakes it"),
+    F("batch", CFG_INT, batch, "500", 1, 10000, "outbox rows per relay pass"),
+};
+#undef F
+const size_t events_publisher_nfields =
+    sizeof events_publisher_fields / sizeof *events_publisher_fields;
+
+/* ---- the steps ---- */
+
+typedef struct seq_tx {
+    int batch, n;
+} seq_tx;
+
+static cf_code sequence_body(db_conn *c, void *arg)
+{
+    seq_tx *t = arg;
+    t->n = 0;
+    PGresult *r = NULL;
+    /* the row lock serializes relays; the UPDATE below then takes its snapshot after it, so it
+     * sees every row committed before this pass and none of those still in flight */
+    cf_code code =
+        db_exec_sql(c, "SELECT last_seq FROM outbox_state WHERE one FOR UPDATE", 0, NULL, &r);
+    if (code != CF_OK)
+        return code;
+    char base[24], lim[16];
+    snprintf(base, sizeof base, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    snprintf(lim, sizeof lim, "%d", t->batch);
+    const char *p[2] = {base, lim};
+    code =
+        db_exec_sql(c,
+                    "WITH todo AS (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM outbox "
+                    "WHERE seq IS NULL ORDER BY id LIMIT $2::int) "
+                    "UPDATE outbox o SET seq = $1::bigint + todo.rn FROM todo WHERE o.id = todo.id",
+                    2, p, &r);
+    if (code != CF_OK)
+        return code;
+    t->n = atoi(PQcmdTuples(r));
+    PQclear(r);
+    if (t->n == 0)
+        return CF_OK;
+    char n[16];
+    snprintf(n, sizeof n, "%d", t->n);
+    const char *q[2] = {base, n};
+    return db_exec_sql(c, "UPDATE outbox_state SET last_seq = $1::bigint + $2::bigint", 2, q, NULL);
+}
+
+cf_code events_sequence(db_conn *c, int batch, int *n)
+{
+    seq_tx t = {.batch = batch};
+    cf_code code = db_tx(c, sequence_body, &t);
+    if (n)
+        *n = code == CF_OK ? t.n : 0;
+    return code;
+}
+
+/* The stored event is packed with seq 0 (absent). Appending field 2 as a varint sets it: a
+ * protobuf parser keeps the last value of a scalar field, so no unpack/repack is needed. */
+static size_t append_seq(uint8_t *buf, size_t n, int64_t seq)
+{
+    buf[n++] = 2 << 3; /* field 2, wire type 0 (varint) */
+    uint64_t v = (uint64_t)seq;
+    do {
+        uint8_t b = v & 0x7f;
+        v >>= 7;
+        buf[n++] = v ? (b | 0x80) : b;
+    } while (v);
+    return n;
+}
+
+typedef struct pub_tx {
+    int batch, n;
+    events_publish_fn fn;
+    void *arg;
+} pub_tx;
+
+static cf_code publish_body(db_conn *c, void *arg)
+{
+    pub_tx *t = arg;
+    t->n = 0;
+    PGresult *r = NULL;
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", t->batch);
+    const char *p[1] = {lim};
+    cf_code code = db_exec_sql(c, "SELECT published_seq FROM outbox_state WHERE one FOR UPDATE", 0,
+                               NULL, NULL);
+    if (code == CF_OK)
+        code = db_exec_sql(c,
+                           "SELECT seq, body FROM outbox WHERE seq > (SELECT published_seq FROM "
+                           "outbox_state) ORDER BY seq LIMIT $1::int",
+                           1, p, &r);
+    if (code != CF_OK)
+        return code;
+    int rows = PQntuples(r);
+    int64_t last = 0;
+    for (int i = 0; i < rows; i++) {
+        last = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        const char *hex = PQgetvalue(r, i, 1);
+        uint8_t *buf = xmalloc(strlen(hex) / 2 + 16);
+        size_t n = events__unhex(hex, buf);
+        n = append_seq(buf, n, last);
+        t->fn(t->arg, last, buf, n);
+        free(buf);
+    }
+    PQclear(r);
+    t->n = rows;
+    if (rows == 0)
+        return CF_OK;
+    char s[24];
+    snprintf(s, sizeof s, "%" PRId64, last);
+    const char *q[1] = {s};
+    return db_exec_sql(c, "UPDATE outbox_state SET published_seq = $1::bigint", 1, q, NULL);
+}
+
+cf_code events_publish_pending(db_conn *c, int batch, events_publish_fn fn, void *arg, int *n)
+{
+    pub_tx t = {.batch = batch, .fn = fn, .arg = arg};
+    cf_code code = db_tx(c, publish_body, &t);
+    if (n)
+        *n = code == CF_OK ? t.n : 0;
+    return code;
+}
+
+cf_code events_prune(db_conn *c, int64_t retention_ms)
+{
+    char ms[24];
+    snprintf(ms, sizeof ms, "%" PRId64, retention_ms);
+    const char *p[1] = {ms};
+    /* never the rows not yet published, whatever their age */
+    return db_exec_sql(c,
+                       "DELETE FROM outbox WHERE seq <= (SELECT published_seq FROM outbox_state) "
+                       "AND created_at < now() - $1::bigint * interval '1 millisecond'",
+                       1, p, NULL);
+}
+
+/* ---- the thread ---- */
+
+struct events_relay {
+    char *dsn, *schema, *source, *bus;
+    int64_t retention_ms, poll_ms;
+    int batch;
+    nng_socket pub;
+    bool publishing;
+    int wake[2]; /* stop pipe */
+    atomic_bool stop;
+    pthread_t thread;
+};
+
+static void publish_one(void *arg, int64_t seq, const uint8_t *event, size_t len)
+{
+    (void)seq;
+    events_relay *r = arg;
+    if (!r->publishing)
+        return;
+    nng_msg *m;
+    if (nng_msg_alloc(&m, 0) != 0)
+        return;
+    char topic[64];
+    size_t tn = events_topic(r->source, topic, sizeof topic);
+    nng_msg_append(m, topic, tn);
+    nng_msg_append(m, event, len);
+    /* pub never blocks: with no broker connected the message is dropped, and subscribers get
+     * it from Replay */
+    if (nng_sendmsg(r->pub, m, 0) != 0)
+        nng_msg_free(m);
+}
+
+/* Sleeps until a NOTIFY arrives on c, the stop pipe is written, or ms pass. */
+static void wait_for_work(events_relay *r, db_conn *c, int64_t ms)
+{
+    PGconn *pg = db_conn_pg(c);
+    struct pollfd p[2] = {
+        {.fd = r->wake[0], .events = POLLIN},
+        {.fd = pg && PQstatus(pg) == CONNECTION_OK ? PQsocket(pg) : -1, .events = POLLIN}};
+    if (poll(p, 2, (int)ms) > 0 && (p[1].revents & POLLIN)) {
+        PQconsumeInput(pg);
+        for (PGnotify *n; (n = PQnotifies(pg));)
+            PQfreemem(n);
+    }
+}
+
+static void *relay_main(void *arg)
+{
+    events_relay *r = arg;
+    db_conn *c = db_conn_new(r->dsn, r->schema, NULL, 0);
+    PGconn *listening = NULL;
+    int64_t since_prune = INT64_MAX / 2;
+    while (!atomic_load(&r->stop)) {
+        if (db_conn_ensure(c) != CF_OK) {
+            wait_for_work(r, c, r->poll_ms);
+            continue;
+        }
+        if (db_conn_pg(c) != listening) { /* a new connection: LISTEN again */
+            char chan[128];
+            snprintf(chan, sizeof chan, "confetti_outbox_%s", r->schema);
+            char *id = PQescapeIdentifier(db_conn_pg(c), chan, strlen(chan));
+            char sql[192];
+            snprintf(sql, sizeof sql, "LISTEN %s", id ? id : "confetti_outbox");
+            PQfreemem(id);
+            if (db_exec_sql(c, sql, 0, NULL, NULL) == CF_OK)
+                listening = db_conn_pg(c);
+        }
+        int ns = 0, np = 0;
+        cf_code code = events_sequence(c, r->batch, &ns);
+        if (code == CF_OK)
+            code = events_publish_pending(c, r->batch, publish_one, r, &np);
+        if (code != CF_OK)
+            log_warn("events relay (%s): pass failed: %s", r->source, cf_code_name(code));
+        if (since_prune >= 60000 || since_prune * 10 >= r->retention_ms) {
+            if (events_prune(c, r->retention_ms) != CF_OK)
+                log_warn("events relay (%s): prune failed", r->source);
+            since_prune = 0;
+        }
+        if (code == CF_OK && (ns == r->batch || np == r->batch))
+            continue; /* more waiting */
+        wait_for_work(r, c, r->poll_ms);
+        since_prune += r->poll_ms; /* an upper bound is enough for pruning */
+    }
+    db_conn_free(c);
+    return NULL;
+}
+
+cf_code events_relay_start(const events_relay_config *cfg, events_relay **out, char *err,
+                           size_t errlen)
+{
+    events_relay *r = xcalloc(1, sizeof *r);
+    r->dsn = xstrdup(cfg->dsn);
+    r->schema = xstrdup(cfg->schema);
+    r->source = xstrdup(cfg->source);
+    r->bus = xstrdup(cfg->bus ? cfg->bus : "");
+    r->retention_ms = cfg->retention_ms;
+    r->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : 1000;
+    r->batch = cfg->batch > 0 ? cfg->batch : 500;
+    int rv = 0;
+    if (*r->bus) {
+        if ((rv = nng_pub0_open(&r->pub)) == 0) {
+            nng_socket_set_ms(r->pub, NNG_OPT_RECONNMINT, 50);
+            nng_socket_set_ms(r->pub, NNG_OPT_RECONNMAXT, 1000);
+            nng_socket_set_int(r->pub, NNG_OPT_SENDBUF, 1024);
+            rv = nng_dial(r->pub, r->bus, NULL, NNG_FLAG_NONBLOCK);
+            if (rv != 0)
+                nng_close(r->pub);
+        }
+        if (rv != 0) {
+            snprintf(err, errlen, "events.bus %s: %s", r->bus, nng_strerror(rv));
+            free(r->dsn), free(r->schema), free(r->source), free(r->bus), free(r);
+            return CF_INVALID_ARGUMENT;
+        }
+        r->publishing = true;
+    }
+    if (pipe(r->wake) != 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        if (r->publishing)
+            nng_close(r->pub);
+        free(r->dsn), free(r->schema), free(r->source), free(r->bus), free(r);
+        return CF_INTERNAL;
+    }
+    pthread_create(&r->thread, NULL, relay_main, r);
+    *out = r;
+    return CF_OK;
+}
+
+void events_relay_stop(events_relay *r)
+{
+    if (!r)
+        return;
+    atomic_store(&r->stop, true);
+    ssize_t w = write(r->wake[1], "x", 1);
+    (void)w;
+    pthread_join(r->thread, NULL);
+    if (r->publishing)
+        nng_close(r->pub);
+    close(r->wake[0]);
+    close(r->wake[1]);
+    free(r->dsn), free(r->schema), free(r->source), free(r->bus);
+    free(r);
+}

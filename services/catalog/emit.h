@@ -1,0 +1,12 @@
+/* emit.h — the events confetti-catalog publishes (SPEC §5), written to its outbox by the store
+ * inside the transaction of the change they report (common/events). Each call blocks (libpq)
+ * and must run inside that db_tx. */
+#ifndef CONFETTI_CATALOG_EMIT_H
+#define CONFETTI_CATALOG_EMIT_H
+
+#include "db/db.h"
+
+cf_code emit_app_manifest_published(db_conn *db, const char *app_id, const char *version);
+cf_code emit_app_deactivated(db_conn *db, const char *app_id);
+
+#endif

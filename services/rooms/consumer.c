@@ -1,0 +1,60 @@
+/* consumer.c — rooms' reactions to other services' events (see consumer.h). */
+#include "consumer.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/xmalloc.h"
+#include "events/subscriber.h"
+
+struct rooms_consumer {
+    db_conn *db; /* used only on the subscriber thread */
+    events_sub *sub;
+};
+
+static cf_code consume(void *arg, const Events__V1__Event *ev)
+{
+    rooms_consumer *c = arg;
+    const char *gone =
+        ev->body_case == EVENTS__V1__EVENT__BODY_USER_DELETED ? ev->user_deleted->user_id : NULL;
+    /* every event moves the position, so a restart does not replay what did not concern us */
+    return store_event_consume(c->db, ev->source, ev->seq, gone && *gone ? gone : NULL);
+}
+
+cf_code rooms_consumer_start(const char *dsn, const char *bus, const cfg_strlist *auth_addresses,
+                             rooms_consumer **out, char *err, size_t errlen)
+{
+    rooms_consumer *c = xcalloc(1, sizeof *c);
+    c->db = db_conn_new(dsn, "rooms", rooms_stmts, rooms_nstmts);
+    int64_t after = 0;
+    cf_code code = store_event_position(c->db, "auth", &after);
+    if (code != CF_OK) {
+        snprintf(err, errlen, "events: cannot read the saved position: %s", cf_code_name(code));
+        db_conn_free(c->db);
+        free(c);
+        return CF_UNAVAILABLE;
+    }
+    events_source src = {.name = "auth",
+                         .replay_urls = (const char *const *)auth_addresses->items,
+                         .nurls = auth_addresses->n,
+                         .after_seq = after};
+    events_sub_config cfg = {
+        .bus = bus, .sources = &src, .nsources = 1, .consume = consume, .arg = c};
+    if ((code = events_sub_start(&cfg, &c->sub, err, errlen)) != CF_OK) {
+        db_conn_free(c->db);
+        free(c);
+        return code;
+    }
+    *out = c;
+    return CF_OK;
+}
+
+void rooms_consumer_stop(rooms_consumer *c)
+{
+    if (!c)
+        return;
+    events_sub_stop(c->sub);
+    db_conn_free(c->db);
+    free(c);
+}
