@@ -4,6 +4,7 @@
  * blocking (rpc_client_invoke_async) and answers from the RPC completion. Also the background
  * monitor: backend health (for /readyz) and the revocation list from auth. */
 #include "gateway.h"
+#include "events/subscriber.h"
 #include "http.h"
 #include "base/clock.h"
 #include "base/cuid.h"
@@ -50,6 +51,7 @@ struct gw {
     pthread_cond_t cv;
     bool stop;
     bool revoked_warned;
+    events_sub *revocations; /* auth's revocation events, when events.subscribe is set */
 };
 
 /* One HTTP request on its way through the gateway. */
@@ -657,6 +659,14 @@ cf_code gw_start(gw *g, char *err, size_t errlen)
         if (n >= 0)
             log_info("revocation list: %d tokens refused", n);
     }
+    if (*g->cfg->events_subscribe && g->p.verifier && g->cfg->auth_urls.n > 0) {
+        char why[256];
+        if (gw_revocations_start(g->cfg->events_subscribe, &g->cfg->auth_urls, g->p.verifier,
+                                 &g->revocations, why, sizeof why) != CF_OK) {
+            snprintf(err, errlen, "events.subscribe: %s", why);
+            return CF_INVALID_ARGUMENT;
+        }
+    }
     gw_http_config hc = {.url = g->cfg->http_listen,
                          .max_body = (size_t)g->cfg->max_body,
                          .body_timeout_ms = (int)g->cfg->body_timeout,
@@ -709,6 +719,7 @@ void gw_free(gw *g)
     if (!g)
         return;
     gw_drain(g);
+    events_sub_stop(g->revocations);
     if (g->monitor_started) {
         pthread_mutex_lock(&g->mu);
         g->stop = true;

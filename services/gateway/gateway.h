@@ -176,7 +176,14 @@ typedef struct gw_config {
     cfg_strlist draw_urls;    /* services.draw */
     int64_t health_interval;  /* services.health_interval (ms) */
     int64_t revoked_refresh;  /* auth.revoked_refresh (ms; 0 = never fetch the list) */
+    char *events_subscribe;   /* events.subscribe: the bus's subscriber URL ("" = poll only) */
 } gw_config;
+
+/* Follows auth's token.revoked / session.revoked events from the bus into v (revocations.c).
+ * The subscriber runs its own thread; events_sub_stop ends it. */
+typedef struct events_sub events_sub;
+cf_code gw_revocations_start(const char *bus, const cfg_strlist *auth_urls, authn_verifier *v,
+                             events_sub **out, char *err, size_t errlen);
 
 extern const cfg_field gw_config_fields[];
 extern const size_t gw_config_nfields;

@@ -55,6 +55,9 @@ const cfg_field gw_config_fields[] = {
     CFG_FIELD("auth", "revoked_refresh", CFG_DURATION, gw_config, revoked_refresh, .def = "15s",
               .min = 0, .max = 3600000,
               .help = "how often the revocation list is fetched from auth (0 = never)"),
+    CFG_FIELD("events", "subscribe", CFG_STR, gw_config, events_subscribe, .def = "",
+              .help = "the bus's subscriber URL: revocations from auth's events within a second "
+                      "(empty = only the periodic list)"),
 };
 const size_t gw_config_nfields = sizeof gw_config_fields / sizeof *gw_config_fields;
 

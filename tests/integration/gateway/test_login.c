@@ -7,6 +7,10 @@
 #include "service.h"
 #include "auth.h"
 #include "gateway.h"
+#include "rooms.h"
+#include "bus.h"
+#include "testsvc.h"
+#include "base/clock.h"
 #include "base/xmalloc.h"
 
 #include <curl/curl.h>
@@ -19,7 +23,8 @@
 #include <unistd.h>
 
 static th_keys *keys;
-static th_service *auth, *gwsvc;
+static th_service *auth, *gwsvc, *bus, *rooms, *gw2;
+static char base2[64];
 static char keyfile[128], base[64];
 static pid_t oidc_pid;
 
@@ -133,7 +138,16 @@ static int setup(void **state)
     if (!up)
         fail_msg("the OpenID provider did not start");
 
-    char *aenv[] = {xasprintf("CONFETTI_SIGNING_KEYS=%s=%s", th_keys_kid(keys), keyfile),
+    /* the event bus: auth publishes its revocations, the second gateway follows them */
+    char bus_pub[128], bus_sub[128];
+    th_ipc_url(bus_pub, sizeof bus_pub, "bus-pub");
+    th_ipc_url(bus_sub, sizeof bus_sub, "bus-sub");
+    char *benv[] = {xasprintf("CONFETTI_BUS_PUBLISHERS=%s", bus_pub),
+                    xasprintf("CONFETTI_BUS_SUBSCRIBERS=%s", bus_sub), NULL};
+    bus = th_service_start(bus_service_def(),
+                           &(th_service_opts){.dsn = "n/a", .env = (const char *const *)benv});
+    char *aenv[] = {xasprintf("CONFETTI_EVENTS_BUS=%s", bus_pub),
+                    xasprintf("CONFETTI_SIGNING_KEYS=%s=%s", th_keys_kid(keys), keyfile),
                     xasprintf("CONFETTI_PROVIDER_DEV_ENABLED=true"),
                     xasprintf("CONFETTI_PROVIDER_DEV_ISSUER=http://127.0.0.1:%d", oidc_port),
                     xasprintf("CONFETTI_PROVIDER_DEV_CLIENT_ID=confetti"),
@@ -146,6 +160,24 @@ static int setup(void **state)
                     xasprintf("CONFETTI_SERVICES_AUTH=%s", auth->url), NULL};
     gwsvc = th_service_start(gateway_service_def(),
                              &(th_service_opts){.keys = keys, .env = (const char *const *)genv});
+    char *renv[] = {xasprintf("CONFETTI_EVENTS_BUS=%s", bus_pub), NULL};
+    rooms = th_service_start(rooms_service_def(),
+                             &(th_service_opts){.keys = keys, .env = (const char *const *)renv});
+    /* gateway 2 never polls the revocation list: only events can tell it */
+    snprintf(base2, sizeof base2, "http://127.0.0.1:%d", th_free_port());
+    char *g2env[] = {xasprintf("CONFETTI_HTTP_LISTEN=%s", base2),
+                     xasprintf("CONFETTI_SERVICES_AUTH=%s", auth->url),
+                     xasprintf("CONFETTI_SERVICES_ROOMS=%s", rooms->url),
+                     xasprintf("CONFETTI_AUTH_REVOKED_REFRESH=0"),
+                     xasprintf("CONFETTI_EVENTS_SUBSCRIBE=%s", bus_sub),
+                     NULL};
+    gw2 = th_service_start(gateway_service_def(),
+                           &(th_service_opts){.keys = keys, .env = (const char *const *)g2env});
+    for (int i = 0; g2env[i]; i++)
+        free(g2env[i]);
+    free(renv[0]);
+    for (int i = 0; benv[i]; i++)
+        free(benv[i]);
     for (int i = 0; aenv[i]; i++)
         free(aenv[i]);
     for (int i = 0; genv[i]; i++)
@@ -156,8 +188,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    th_service_stop(gw2);
     th_service_stop(gwsvc);
+    th_service_stop(rooms);
     th_service_stop(auth);
+    th_service_free(bus);
     if (oidc_pid > 0) {
         kill(oidc_pid, SIGTERM);
         waitpid(oidc_pid, NULL, 0);
@@ -280,11 +315,52 @@ static void test_callback_refusals(void **state)
     free(st);
 }
 
+/* SPEC §3: "revocations reach every verifier within a second through events". A token logged
+ * out through gateway 1 is refused by gateway 2 — which never polls the revocation list — in
+ * under a second, on a route whose service (rooms) checks only the signature. */
+static void test_logout_reaches_a_second_gateway_within_a_second(void **state)
+{
+    (void)state;
+    char url[512], list2[128], out_url[128];
+    snprintf(url, sizeof url, "%s/v1/auth/dev/login?redirect_uri=%s/v1/auth/dev/callback", base,
+             base);
+    CURL *h = curl_easy_init();
+    resp r = http("GET", url, NULL, NULL, true, h);
+    curl_easy_cleanup(h);
+    assert_int_equal(r.status, 200);
+    char *access = json_str(r.body, "accessToken");
+    free(r.body);
+    snprintf(list2, sizeof list2, "%s/v1/rooms?pageSize=1", base2);
+    r = http("GET", list2, access, NULL, false, NULL);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+
+    snprintf(out_url, sizeof out_url, "%s/v1/auth/logout", base);
+    r = http("POST", out_url, access, NULL, false, NULL);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    int64_t t0 = cf_mono_ns();
+    long status = 200;
+    while (status != 401 && cf_mono_ns() - t0 < 3000000000LL) {
+        r = http("GET", list2, access, NULL, false, NULL);
+        status = r.status;
+        free(r.body);
+        if (status != 401)
+            usleep(20000);
+    }
+    int64_t ms = (cf_mono_ns() - t0) / 1000000;
+    assert_int_equal(status, 401);
+    if (ms > 1000)
+        fail_msg("gateway 2 refused the token only after %lld ms", (long long)ms);
+    free(access);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_browser_login_refresh_logout_through_the_gateway),
         cmocka_unit_test(test_callback_refusals),
+        cmocka_unit_test(test_logout_reaches_a_second_gateway_within_a_second),
     };
     return cmocka_run_group_tests_name("gateway_login", tests, setup, teardown);
 }
