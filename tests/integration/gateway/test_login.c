@@ -23,8 +23,9 @@
 #include <unistd.h>
 
 static th_keys *keys;
-static th_service *auth, *gwsvc, *bus, *rooms, *gw2;
-static char base2[64];
+static th_service *auth, *gwsvc, *bus, *rooms;
+static char base2[64], jwks2[128];
+static pid_t gw2_pid;
 static char keyfile[128], base[64];
 static pid_t oidc_pid;
 
@@ -163,18 +164,51 @@ static int setup(void **state)
     char *renv[] = {xasprintf("CONFETTI_EVENTS_BUS=%s", bus_pub), NULL};
     rooms = th_service_start(rooms_service_def(),
                              &(th_service_opts){.keys = keys, .env = (const char *const *)renv});
-    /* gateway 2 never polls the revocation list: only events can tell it */
+    /* gateway 2 — a process of its own (a service's config is one per process) — never polls
+     * the revocation list: only events can tell it */
     snprintf(base2, sizeof base2, "http://127.0.0.1:%d", th_free_port());
+    snprintf(jwks2, sizeof jwks2, "/tmp/confetti-login-jwks-%d.json", (int)getpid());
+    FILE *jf = fopen(jwks2, "w");
+    fputs(th_keys_jwks(keys), jf);
+    fclose(jf);
+    authn_config ac = th_keys_config(keys);
+    char rpc2[128];
+    th_ipc_url(rpc2, sizeof rpc2, "gw2");
     char *g2env[] = {xasprintf("CONFETTI_HTTP_LISTEN=%s", base2),
+                     xasprintf("CONFETTI_RPC_LISTEN=%s", rpc2),
+                     xasprintf("CONFETTI_ADMIN_LISTEN=http://127.0.0.1:%d", th_free_port()),
                      xasprintf("CONFETTI_SERVICES_AUTH=%s", auth->url),
                      xasprintf("CONFETTI_SERVICES_ROOMS=%s", rooms->url),
                      xasprintf("CONFETTI_AUTH_REVOKED_REFRESH=0"),
                      xasprintf("CONFETTI_EVENTS_SUBSCRIBE=%s", bus_sub),
+                     xasprintf("CONFETTI_AUTH_JWKS_FILE=%s", jwks2),
+                     xasprintf("CONFETTI_AUTH_ISSUER=%s", ac.issuer),
+                     xasprintf("CONFETTI_AUTH_AUDIENCE=%s", ac.audience),
+                     xasprintf("CONFETTI_LOG_LEVEL=warn"),
                      NULL};
-    gw2 = th_service_start(gateway_service_def(),
-                           &(th_service_opts){.keys = keys, .env = (const char *const *)g2env});
+    gw2_pid = fork();
+    if (gw2_pid == 0) {
+        char *argv[] = {GATEWAY_BIN, NULL};
+        execve(GATEWAY_BIN, argv, g2env);
+        _exit(127);
+    }
     for (int i = 0; g2env[i]; i++)
         free(g2env[i]);
+    char ready[128];
+    snprintf(ready, sizeof ready, "%s/readyz", base2);
+    long st = 0;
+    for (int i = 0; i < 200 && st != 200; i++) {
+        CURL *hh = curl_easy_init();
+        curl_easy_setopt(hh, CURLOPT_URL, ready);
+        curl_easy_setopt(hh, CURLOPT_NOBODY, 1L);
+        if (curl_easy_perform(hh) == CURLE_OK)
+            curl_easy_getinfo(hh, CURLINFO_RESPONSE_CODE, &st);
+        curl_easy_cleanup(hh);
+        if (st != 200)
+            usleep(50000);
+    }
+    if (st != 200)
+        fail_msg("the second gateway did not become ready");
     free(renv[0]);
     for (int i = 0; benv[i]; i++)
         free(benv[i]);
@@ -188,7 +222,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    th_service_stop(gw2);
+    if (gw2_pid > 0) {
+        kill(gw2_pid, SIGTERM);
+        waitpid(gw2_pid, NULL, 0);
+    }
+    unlink(jwks2);
     th_service_stop(gwsvc);
     th_service_stop(rooms);
     th_service_stop(auth);
