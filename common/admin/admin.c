@@ -130,6 +130,9 @@ static void admin_handle(nng_aio *aio)
             (!allow || (rv = nng_http_res_set_header(res, "Allow", "GET, HEAD")) == 0) &&
             r.len > 0) /* nng cannot copy 0 bytes (ENOMEM): an empty body is the default */
             rv = nng_http_res_copy_data(res, r.body, r.len);
+        else if (rv == 0)
+            /* and then says nothing about the length: a keep-alive client would wait */
+            rv = nng_http_res_set_header(res, "Content-Length", "0");
         if (rv != 0)
             nng_http_res_free(res);
     }
