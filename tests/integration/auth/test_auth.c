@@ -3,6 +3,7 @@
  * JWKS checked by an independent library (jose), forged tokens, no plaintext secrets at rest. */
 #include "th.h"
 #include "service.h"
+#include "oidc.h"
 #include "pg.h"
 #include "auth.h"
 #include "auth/v1/auth.pb-c.h"
@@ -26,8 +27,7 @@ static cf_clock clk = {test_now, 0};
 
 static th_keys *keys;
 static th_service *svc;
-static pid_t oidc_pid;
-static int oidc_port;
+static th_oidc oidc;
 static char redirect[128], keyfile[128];
 
 /* ---- plumbing ---- */
@@ -184,35 +184,13 @@ static int setup(void **state)
     FILE *f = fopen(keyfile, "w");
     fputs(th_keys_private_pem(keys), f);
     fclose(f);
-    oidc_port = th_free_port();
     snprintf(redirect, sizeof redirect, "http://127.0.0.1:%d/v1/auth/dev/callback", th_free_port());
-    char port[16];
-    snprintf(port, sizeof port, "%d", oidc_port);
-    oidc_pid = fork();
-    if (oidc_pid == 0) {
-        freopen("/dev/null", "w", stdout);
-        execlp("node", "node", OIDC_DIR "/server.mjs", port, redirect, "--auto", (char *)NULL);
-        _exit(127);
-    }
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/.well-known/openid-configuration", oidc_port);
-    bool up = false;
-    for (int i = 0; i < 100 && !up; i++) {
-        CURL *h = curl_easy_init();
-        curl_easy_setopt(h, CURLOPT_URL, url);
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-        up = curl_easy_perform(h) == CURLE_OK;
-        curl_easy_cleanup(h);
-        if (!up)
-            usleep(100000);
-    }
-    if (!up)
-        fail_msg("the OpenID provider did not start");
+    th_oidc_start(&oidc, OIDC_DIR, redirect);
 
     char *env[] = {
         xasprintf("CONFETTI_SIGNING_KEYS=%s=%s", th_keys_kid(keys), keyfile),
         xasprintf("CONFETTI_PROVIDER_DEV_ENABLED=true"),
-        xasprintf("CONFETTI_PROVIDER_DEV_ISSUER=http://127.0.0.1:%d", oidc_port),
+        xasprintf("CONFETTI_PROVIDER_DEV_ISSUER=%s", oidc.issuer),
         xasprintf("CONFETTI_PROVIDER_DEV_CLIENT_ID=confetti"),
         xasprintf("CONFETTI_PROVIDER_DEV_CLIENT_SECRET=confetti-dev-secret"),
         xasprintf("CONFETTI_PROVIDER_DEV_REDIRECT_URIS=%s", redirect),
@@ -232,10 +210,7 @@ static int teardown(void **state)
 {
     (void)state;
     th_service_stop(svc);
-    if (oidc_pid > 0) {
-        kill(oidc_pid, SIGTERM);
-        waitpid(oidc_pid, NULL, 0);
-    }
+    th_oidc_stop(&oidc);
     unlink(keyfile);
     th_keys_free(keys);
     curl_global_cleanup();

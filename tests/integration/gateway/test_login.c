@@ -5,6 +5,7 @@
  * logout, and the logged-out token refused right away. */
 #include "th.h"
 #include "service.h"
+#include "oidc.h"
 #include "auth.h"
 #include "gateway.h"
 #include "rooms.h"
@@ -27,7 +28,7 @@ static th_service *auth, *gwsvc, *bus, *rooms;
 static char base2[64], jwks2[128];
 static pid_t gw2_pid;
 static char keyfile[128], base[64];
-static pid_t oidc_pid;
+static th_oidc oidc;
 
 typedef struct resp {
     long status;
@@ -112,32 +113,11 @@ static int setup(void **state)
     FILE *f = fopen(keyfile, "w");
     fputs(th_keys_private_pem(keys), f);
     fclose(f);
-    int gw_port = th_free_port(), oidc_port = th_free_port();
+    int gw_port = th_free_port();
     snprintf(base, sizeof base, "http://127.0.0.1:%d", gw_port);
-    char redirect[128], port[16];
+    char redirect[128];
     snprintf(redirect, sizeof redirect, "%s/v1/auth/dev/callback", base);
-    snprintf(port, sizeof port, "%d", oidc_port);
-    oidc_pid = fork();
-    if (oidc_pid == 0) {
-        freopen("/dev/null", "w", stdout);
-        execlp("node", "node", OIDC_DIR "/server.mjs", port, redirect, "--auto", (char *)NULL);
-        _exit(127);
-    }
-    char disco[128];
-    snprintf(disco, sizeof disco, "http://127.0.0.1:%d/.well-known/openid-configuration",
-             oidc_port);
-    bool up = false;
-    for (int i = 0; i < 100 && !up; i++) {
-        CURL *h = curl_easy_init();
-        curl_easy_setopt(h, CURLOPT_URL, disco);
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-        up = curl_easy_perform(h) == CURLE_OK;
-        curl_easy_cleanup(h);
-        if (!up)
-            usleep(100000);
-    }
-    if (!up)
-        fail_msg("the OpenID provider did not start");
+    th_oidc_start(&oidc, OIDC_DIR, redirect);
 
     /* the event bus: auth publishes its revocations, the second gateway follows them */
     char bus_pub[128], bus_sub[128];
@@ -150,7 +130,7 @@ static int setup(void **state)
     char *aenv[] = {xasprintf("CONFETTI_EVENTS_BUS=%s", bus_pub),
                     xasprintf("CONFETTI_SIGNING_KEYS=%s=%s", th_keys_kid(keys), keyfile),
                     xasprintf("CONFETTI_PROVIDER_DEV_ENABLED=true"),
-                    xasprintf("CONFETTI_PROVIDER_DEV_ISSUER=http://127.0.0.1:%d", oidc_port),
+                    xasprintf("CONFETTI_PROVIDER_DEV_ISSUER=%s", oidc.issuer),
                     xasprintf("CONFETTI_PROVIDER_DEV_CLIENT_ID=confetti"),
                     xasprintf("CONFETTI_PROVIDER_DEV_CLIENT_SECRET=confetti-dev-secret"),
                     xasprintf("CONFETTI_PROVIDER_DEV_REDIRECT_URIS=%s", redirect),
@@ -231,10 +211,7 @@ static int teardown(void **state)
     th_service_stop(rooms);
     th_service_stop(auth);
     th_service_free(bus);
-    if (oidc_pid > 0) {
-        kill(oidc_pid, SIGTERM);
-        waitpid(oidc_pid, NULL, 0);
-    }
+    th_oidc_stop(&oidc);
     unlink(keyfile);
     th_keys_free(keys);
     curl_global_cleanup();

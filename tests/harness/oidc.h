@@ -1,0 +1,20 @@
+/* oidc.h — the real OpenID provider of the tests (tests/oidc/server.mjs: the oidc-provider npm
+ * package) as a child process on loopback, logging the test user alice in by itself (--auto). */
+#ifndef CONFETTI_TESTS_OIDC_H
+#define CONFETTI_TESTS_OIDC_H
+
+#include <sys/types.h>
+
+typedef struct th_oidc {
+    pid_t pid;
+    int port;
+    char issuer[64]; /* http://127.0.0.1:<port> */
+} th_oidc;
+
+/* Starts `node DIR/server.mjs PORT REDIRECT --auto` on a free port and waits until it accepts
+ * connections; fails the test if it does not within 10 s. */
+void th_oidc_start(th_oidc *o, const char *dir, const char *redirect_uri);
+/* Stops it (SIGTERM, reaped). */
+void th_oidc_stop(th_oidc *o);
+
+#endif
