@@ -9,6 +9,12 @@ for f in package.json package-lock.json server.mjs verify.mjs; do
   cmp -s "$src/$f" "$dest/$f" 2>/dev/null || cp "$src/$f" "$dest/$f"
 done
 if [ ! -d "$dest/node_modules/oidc-provider" ] || [ "$src/package-lock.json" -nt "$dest/node_modules/.stamp" ]; then
-  (cd "$dest" && npm ci --no-audit --no-fund --ignore-scripts)
+  # Trust the system's CA store too (a proxying registry mirror's CA lives there), and try
+  # twice: a registry hiccup should not fail the suite.
+  if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -r /etc/ssl/certs/ca-certificates.crt ]; then
+    export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+  fi
+  (cd "$dest" && { npm ci --no-audit --no-fund --ignore-scripts ||
+                   { sleep 5; npm ci --no-audit --no-fund --ignore-scripts; }; })
   touch "$dest/node_modules/.stamp"
 fi
