@@ -26,7 +26,7 @@ static const cfg_field rooms_fields[] = {
               .help = "largest appSettings or participant metadata (encoded bytes)"),
     CFG_FIELD("events", "subscribe", CFG_STR, rooms_config, events_subscribe,
               .def = "tcp://127.0.0.1:7111",
-              .help = "event broker, subscriber side (user.deleted from auth)"),
+              .help = "event broker, subscriber side (user.deleted from auth); empty = none"),
     CFG_FIELD("auth", "addresses", CFG_STRLIST, rooms_config, auth_addresses,
               .def = "tcp://127.0.0.1:7102",
               .help = "auth service endpoints (Replay of its events)"),
@@ -53,8 +53,10 @@ static cf_code rooms_init(svc_runtime *rt, void **out, char *err, size_t errlen)
         free(ctx);
         return code;
     }
-    code = rooms_consumer_start(svc_config(rt)->db_dsn, config.events_subscribe,
-                                &config.auth_addresses, &ctx->consumer, err, errlen);
+    /* events.subscribe empty: no consumer (user.deleted then has no effect here) */
+    if (*config.events_subscribe)
+        code = rooms_consumer_start(svc_config(rt)->db_dsn, config.events_subscribe,
+                                    &config.auth_addresses, &ctx->consumer, err, errlen);
     if (code != CF_OK) {
         rpc_client_free(ctx->catalog);
         free(ctx);

@@ -14,3 +14,5 @@ for b in "$build"/tools/bench/bench_*; do
   echo
   "$b" "$secs"
 done
+echo
+"$root/tools/bench/gateway.sh" "$build"

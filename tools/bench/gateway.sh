@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# tools/bench/gateway.sh BUILD_DIR — the HTTP API under load (issue 7's three endpoints), with wrk
+# on loopback, the same tool and shapes as ../shared/peers/fastify (run that for the side-by-side):
+#   1. GET  /v1/rooms?status=ACTIVE&pageSize=20          (anonymous, public listing, keyset)
+#   2. GET  /v1/rooms/{hot}                              (JWT + permission + row)
+#   3. POST /v1/rooms/{hot}/draws {prizeId, count:1}     (JWT, 10,000-member room, hot prize)
+# at 32 connections (wrk -t2 -c32) and 1 (wrk -t1 -c1). Data: 100,000 rooms, a hot room of 10,000
+# participants (tools/seed). Everything runs privately under BUILD_DIR/gwbench and is stopped.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=$(cd "${1:-build}" && pwd)
+dur=${BENCH_GATEWAY_DURATION:-10s}
+work=$build/gwbench
+command -v wrk >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; }
+command -v wrk >/dev/null || { echo "gateway bench: wrk is not installed (apt-get install wrk)"; exit 0; }
+
+rm -rf "$work" && mkdir -p "$work"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    "$root/tests/harness/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+"$root/tests/harness/pg.sh" start "$work/pg" >/dev/null
+admin=$(cat "$work/pg/env")
+psql "$admin" -qc "CREATE DATABASE gwbench" >/dev/null
+dsn=${admin/dbname=postgres/dbname=gwbench}
+"$build/tools/confetti-devtoken" init "$work/dev"
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+export CONFETTI_DB_DSN=$dsn CONFETTI_AUTH_JWKS_FILE=$work/dev/jwks.json CONFETTI_LOG_LEVEL=warn
+rooms_url=ipc://$work/rooms.sock draw_url=ipc://$work/draw.sock
+CONFETTI_RPC_LISTEN=$rooms_url CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
+    "$build/services/rooms/confetti-rooms" --migrate-only
+"$build/tools/seed/confetti-seed-rooms" --dsn "$dsn" --rooms 100000 --participants 1010000 \
+    --hot 10000 >/dev/null
+CONFETTI_RPC_LISTEN=$rooms_url CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) CONFETTI_EVENTS_BUS= \
+    CONFETTI_EVENTS_SUBSCRIBE= "$build/services/rooms/confetti-rooms" 2>>"$work/rooms.log" &
+pids+=($!)
+CONFETTI_RPC_LISTEN=$draw_url CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
+    CONFETTI_ROOMS_ADDRESS=$rooms_url CONFETTI_EVENTS_BUS= "$build/services/draw/confetti-draw" \
+    2>>"$work/draw.log" &
+pids+=($!)
+gw=http://127.0.0.1:$(port)
+CONFETTI_HTTP_LISTEN=$gw CONFETTI_RPC_LISTEN=ipc://$work/gw.sock \
+    CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) CONFETTI_SERVICES_ROOMS=$rooms_url \
+    CONFETTI_SERVICES_DRAW=$draw_url CONFETTI_RATELIMIT_RATE=0 CONFETTI_AUTH_REVOKED_REFRESH=0 \
+    "$build/services/gateway/confetti-gateway" 2>>"$work/gateway.log" &
+pids+=($!)
+for _ in $(seq 100); do curl -sf "$gw/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+
+hot=$(psql "$dsn" -tAc "SELECT id FROM rooms.rooms WHERE name = 'seed-hot-room' OR id = 'seed-hot-room' LIMIT 1")
+tok=$("$build/tools/confetti-devtoken" mint "$work/dev" hot-0)
+created=$(curl -s -X POST -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' \
+    -d '{"name":"Sticker","quantity":1000000}' "$gw/v1/rooms/$hot/prizes")
+prize=$(python3 -c 'import sys,json; print(json.loads(sys.argv[1])["prizeId"])' "$created") || {
+    echo "gateway bench: could not create the prize in room '$hot': $created" >&2
+    tail -3 "$work"/*.log >&2
+    exit 1
+}
+cat >"$work/get.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $tok"
+LUA
+cat >"$work/draw.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"prizeId":"$prize","count":1}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $tok"
+LUA
+
+run() { # name conns script url
+    local t=$(( $2 > 1 ? 2 : 1 ))
+    local out
+    out=$(wrk -t"$t" -c"$2" -d"$dur" --latency ${3:+-s "$3"} "$4" 2>&1)
+    local rps p50 p99 non2xx
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+    p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+    non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$2" "$rps" "$p50" "$p99" "${non2xx:-0}"
+}
+echo "## Gateway under load (wrk on loopback, $dur per row; 100,000 rooms, hot room of 10,000)"
+echo
+echo "| endpoint | conns | req/s | p50 | p99 | non-2xx |"
+echo "|---|---:|---:|---:|---:|---:|"
+for c in 32 1; do
+    run "GET /v1/rooms?status=ACTIVE&pageSize=20 (anonymous)" $c "" "$gw/v1/rooms?status=ACTIVE&pageSize=20"
+    run "GET /v1/rooms/{hot} (JWT)" $c "$work/get.lua" "$gw/v1/rooms/$hot"
+    run "POST /v1/rooms/{hot}/draws count 1 (JWT)" $c "$work/draw.lua" "$gw/v1/rooms/$hot/draws"
+done
+echo
+echo "Peer: ../shared/peers/README.md (Fastify + node-postgres): list 8,506 / 3,975 req/s, get"
+echo "5,126 / 2,008, draw 236 / 241 at 32 / 1 connections (p50 3.74 / 6.19 / 123 ms at 32)."
