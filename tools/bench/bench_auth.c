@@ -16,18 +16,13 @@
 #include "pg.h"
 #include "service.h"
 #include "tokens.h"
-
-static int cmp(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
+#include "bench.h"
 
 static void row(const char *what, int64_t *ns, size_t n)
 {
-    qsort(ns, n, sizeof *ns, cmp);
-    printf("| %s | %zu | %.1f | %.1f |\n", what, n, (double)ns[n / 2] / 1000.0,
-           (double)ns[n * 99 / 100] / 1000.0);
+    double p50, p99;
+    th_percentiles(ns, n, &p50, &p99);
+    printf("| %s | %zu | %.1f | %.1f |\n", what, n, p50, p99);
 }
 
 static cf_code invoke(rpc_client *c, const char *method, const ProtobufCMessage *in, rpc_ccall *cc)

@@ -10,6 +10,7 @@
 #include "pg.h"
 #include "service.h"
 #include "testsvc.h"
+#include "bench.h"
 #include "rooms.h"
 #include "health/v1/health.pb-c.h"
 #include "base/clock.h"
@@ -27,8 +28,6 @@
 
 extern char **environ;
 
-#define MAX_SAMPLES 4000000
-
 typedef struct cell {
     const ProtobufCServiceDescriptor *svc;
     const char *method;
@@ -37,81 +36,15 @@ typedef struct cell {
     const char *bearer;
 } cell;
 
-typedef struct caller {
-    rpc_client *client;
-    const cell *c;
-    const char *bearer;
-    int64_t until;
-    int64_t *lat; /* ns */
-    size_t n, cap;
-    size_t errors;
-} caller;
-
-static void *run_caller(void *arg)
-{
-    caller *k = arg;
-    const ProtobufCMethodDescriptor *m =
-        protobuf_c_service_descriptor_get_method_by_name(k->c->svc, k->c->method);
-    unsigned idx = (unsigned)(m - k->c->svc->methods);
-    while (cf_mono_ns() < k->until) {
-        rpc_ccall cc;
-        rpc_ccall_init(&cc, NULL);
-        rpc_ccall_md(&cc, "authorization", k->bearer);
-        int64_t t0 = cf_mono_ns();
-        rpc_client_invoke(k->client, k->c->svc, idx, k->c->req, &cc);
-        int64_t dt = cf_mono_ns() - t0;
-        if (cc.code != CF_OK)
-            k->errors++;
-        rpc_ccall_free(&cc);
-        if (k->n < k->cap)
-            k->lat[k->n++] = dt;
-    }
-    return NULL;
-}
-
-static int cmp64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 static void measure(rpc_client *client, const cell *c, int callers, double secs)
 {
-    caller *ks = xcalloc((size_t)callers, sizeof *ks);
-    pthread_t *t = xcalloc((size_t)callers, sizeof *t);
-    int64_t start = cf_mono_ns(), until = start + (int64_t)(secs * 1e9);
-    for (int i = 0; i < callers; i++) {
-        ks[i] = (caller){.client = client, .c = c, .bearer = c->bearer, .until = until};
-        ks[i].cap = MAX_SAMPLES / (size_t)callers;
-        ks[i].lat = xmalloc(ks[i].cap * sizeof *ks[i].lat);
-        pthread_create(&t[i], NULL, run_caller, &ks[i]);
-    }
-    size_t total = 0, errors = 0;
-    for (int i = 0; i < callers; i++) {
-        pthread_join(t[i], NULL);
-        total += ks[i].n;
-        errors += ks[i].errors;
-    }
-    double elapsed = (double)(cf_mono_ns() - start) / 1e9;
-    int64_t *all = xmalloc((total ? total : 1) * sizeof *all);
-    size_t k = 0;
-    for (int i = 0; i < callers; i++) {
-        memcpy(all + k, ks[i].lat, ks[i].n * sizeof *all);
-        k += ks[i].n;
-        free(ks[i].lat);
-    }
-    qsort(all, total, sizeof *all, cmp64);
-    double p50 = total ? (double)all[total / 2] / 1000.0 : 0;
-    double p99 = total ? (double)all[(size_t)((double)total * 0.99)] / 1000.0 : 0;
-    printf("| %-44s | %7d | %9.0f | %9.0f | %10.0f | %6zu |\n", c->label, callers, p50, p99,
-           (double)total / elapsed, errors);
+    th_bench_call call = {.svc = c->svc, .method = c->method, .req = c->req, .bearer = c->bearer};
+    th_bench_result r = th_bench_rpc(client, &call, callers, secs);
+    printf("| %-44s | %7d | %9.0f | %9.0f | %10.0f | %6zu |\n", c->label, callers, r.p50_us,
+           r.p99_us, r.per_s, r.errors);
     fflush(stdout);
-    free(all);
-    free(ks);
-    free(t);
 }
 
-/* Seeds dsn with the seed tool built next to this bench (build/tools/seed). */
 static int seed(const char *dsn, const char *rooms, const char *parts)
 {
     char self[PATH_MAX];
