@@ -3,7 +3,9 @@
 #include "page.h"
 #include "base/b64url.h"
 
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SEP_PART   '\x1f'
@@ -72,4 +74,26 @@ cf_code page_token_decode(arena *a, const char *token, const char *filters, char
         }
     }
     return i == n ? CF_OK : CF_INVALID_ARGUMENT;
+}
+
+char *page_keyset_encode(arena *a, const char *filters, int64_t after_us, const char *after_id)
+{
+    const char *parts[] = {arena_printf(a, "%" PRId64, after_us), after_id};
+    return page_token_encode(a, filters, parts, 2);
+}
+
+cf_code page_keyset_decode(arena *a, const char *token, const char *filters, int64_t *after_us,
+                           char **after_id)
+{
+    char *parts[2];
+    cf_code code = page_token_decode(a, token, filters, parts, 2);
+    if (code != CF_OK)
+        return code;
+    char *end;
+    long long us = strtoll(parts[0], &end, 10);
+    if (end == parts[0] || *end || us < 0 || !*parts[1])
+        return CF_INVALID_ARGUMENT;
+    *after_us = us;
+    *after_id = parts[1];
+    return CF_OK;
 }

@@ -29,4 +29,13 @@ char *page_token_encode(arena *a, const char *filters, const char *const *parts,
  * made for other filters or with another number of parts is CF_INVALID_ARGUMENT. */
 cf_code page_token_decode(arena *a, const char *token, const char *filters, char **parts, size_t n);
 
+/* The keyset most lists use: a creation time in epoch microseconds and an id (the sort key of
+ * the last row returned). */
+char *page_keyset_encode(arena *a, const char *filters, int64_t after_us, const char *after_id);
+
+/* Decodes such a token: CF_OK with *after_us >= 0 and a non-empty *after_id (in `a`);
+ * CF_NOT_FOUND for an empty token (the first page); CF_INVALID_ARGUMENT for anything else. */
+cf_code page_keyset_decode(arena *a, const char *token, const char *filters, int64_t *after_us,
+                           char **after_id);
+
 #endif

@@ -122,14 +122,12 @@ RPC_HANDLER(rpc_catalog_list_apps)
     /* the token is bound to the filters and to the caller (what they may see differs) */
     const char *filters =
         rpc_printf(call, "apps|%s|%d|%s", req->owner_user_id, req->include_inactive, me->sub);
-    char *parts[2];
-    code = page_token_decode(rpc_arena(call), req->page_token, filters, parts, 2);
+    int64_t after_us;
+    char *after_id;
+    code = page_keyset_decode(rpc_arena(call), req->page_token, filters, &after_us, &after_id);
     if (code == CF_OK) {
-        char *end;
-        f.after_us = strtoll(parts[0], &end, 10);
-        if (*end || f.after_us < 0)
-            return rpc_violation(call, "pageToken", "is not a token of this list");
-        f.after_id = parts[1];
+        f.after_us = after_us;
+        f.after_id = after_id;
     } else if (code != CF_NOT_FOUND) {
         return rpc_violation(call, "pageToken", "is not a token of this list");
     }
@@ -149,9 +147,8 @@ RPC_HANDLER(rpc_catalog_list_apps)
             return code;
     }
     if (n > shown) {
-        const char *key[] = {rpc_printf(call, "%lld", (long long)rows[shown - 1].created_us),
-                             rows[shown - 1].pk};
-        resp->next_page_token = page_token_encode(rpc_arena(call), filters, key, 2);
+        resp->next_page_token = page_keyset_encode(rpc_arena(call), filters,
+                                                   rows[shown - 1].created_us, rows[shown - 1].pk);
     }
     return CF_OK;
 }

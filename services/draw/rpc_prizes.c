@@ -221,24 +221,18 @@ RPC_HANDLER(rpc_draw_list_prizes)
         return code;
     if (page_size(req->page_size, &limit) != CF_OK)
         return rpc_violation(call, "pageSize", "must not be negative");
-    char *parts[2];
     int64_t after_us = -1;
-    code = page_token_decode(rpc_arena(call), req->page_token, req->room_id, parts, 2);
-    if (code == CF_OK) {
-        char *end;
-        after_us = strtoll(parts[0], &end, 10);
-        if (*end || after_us < 0)
-            return rpc_violation(call, "pageToken", "is not valid for this list");
-    } else if (code != CF_NOT_FOUND) {
+    char *after_id = "";
+    code = page_keyset_decode(rpc_arena(call), req->page_token, req->room_id, &after_us, &after_id);
+    if (code != CF_OK && code != CF_NOT_FOUND)
         return rpc_violation(call, "pageToken", "is not valid for this list");
-    }
     draw_room room;
     if ((code = draw_room_check(call, req->room_id, ROOMS__V1__ACTION__VIEW, &room)) != CF_OK)
         return code;
     store_prize *rows;
     size_t n;
-    code = store_prize_list(rpc_worker(call), rpc_arena(call), req->room_id, after_us,
-                            after_us >= 0 ? parts[1] : "", limit + 1, &rows, &n);
+    code = store_prize_list(rpc_worker(call), rpc_arena(call), req->room_id, after_us, after_id,
+                            limit + 1, &rows, &n);
     if (code != CF_OK)
         return draw_store_error(call, code, "prizes");
     size_t shown = n > (size_t)limit ? (size_t)limit : n;
@@ -251,9 +245,8 @@ RPC_HANDLER(rpc_draw_list_prizes)
     }
     resp->n_prizes = shown;
     if (n > shown) {
-        const char *key[2] = {rpc_printf(call, "%" PRId64, rows[shown - 1].created_us),
-                              rows[shown - 1].id};
-        resp->next_page_token = page_token_encode(rpc_arena(call), req->room_id, key, 2);
+        resp->next_page_token = page_keyset_encode(rpc_arena(call), req->room_id,
+                                                   rows[shown - 1].created_us, rows[shown - 1].id);
     }
     return CF_OK;
 }

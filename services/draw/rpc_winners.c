@@ -21,24 +21,18 @@ RPC_HANDLER(rpc_draw_list_winners)
         return rpc_violation(call, "pageSize", "must not be negative");
     /* the token is bound to the room and the prize filter */
     const char *filters = rpc_printf(call, "%s/%s", req->room_id, req->prize_id);
-    char *parts[2];
     int64_t after_us = -1;
-    code = page_token_decode(rpc_arena(call), req->page_token, filters, parts, 2);
-    if (code == CF_OK) {
-        char *end;
-        after_us = strtoll(parts[0], &end, 10);
-        if (*end || after_us < 0)
-            return rpc_violation(call, "pageToken", "is not valid for this list");
-    } else if (code != CF_NOT_FOUND) {
+    char *after_id = "";
+    code = page_keyset_decode(rpc_arena(call), req->page_token, filters, &after_us, &after_id);
+    if (code != CF_OK && code != CF_NOT_FOUND)
         return rpc_violation(call, "pageToken", "is not valid for this list");
-    }
     draw_room room;
     if ((code = draw_room_check(call, req->room_id, ROOMS__V1__ACTION__VIEW, &room)) != CF_OK)
         return code;
     store_winner *rows;
     size_t n;
     code = store_winner_list(rpc_worker(call), rpc_arena(call), req->room_id, req->prize_id,
-                             after_us, after_us >= 0 ? parts[1] : "", limit + 1, &rows, &n);
+                             after_us, after_id, limit + 1, &rows, &n);
     if (code != CF_OK)
         return draw_store_error(call, code, "winners");
     size_t shown = n > (size_t)limit ? (size_t)limit : n;
@@ -51,9 +45,8 @@ RPC_HANDLER(rpc_draw_list_winners)
     }
     resp->n_winners = shown;
     if (n > shown) {
-        const char *key[2] = {rpc_printf(call, "%" PRId64, rows[shown - 1].created_us),
-                              rows[shown - 1].id};
-        resp->next_page_token = page_token_encode(rpc_arena(call), filters, key, 2);
+        resp->next_page_token = page_keyset_encode(rpc_arena(call), filters,
+                                                   rows[shown - 1].created_us, rows[shown - 1].id);
     }
     return CF_OK;
 }

@@ -138,14 +138,12 @@ RPC_HANDLER(rpc_rooms_list_rooms)
     arena *a = rpc_arena(call);
     char *filters = arena_printf(a, "rooms|%s|%s|%d|%s", q.status ? q.status : "", req->app_id,
                                  q.is_public, q.user_id);
-    char *parts[2];
-    code = page_token_decode(a, req->page_token, filters, parts, 2);
+    int64_t after_us;
+    char *after_id;
+    code = page_keyset_decode(a, req->page_token, filters, &after_us, &after_id);
     if (code == CF_OK) {
-        char *end;
-        q.after_us = strtoll(parts[0], &end, 10);
-        if (*end || end == parts[0] || q.after_us == STORE_NO_TIME || !*parts[1])
-            return rpc_violation(call, "pageToken", "is not valid for this list");
-        q.after_id = parts[1];
+        q.after_us = after_us;
+        q.after_id = after_id;
     } else if (code != CF_NOT_FOUND) {
         return rpc_violation(call, "pageToken", "is not valid for this list");
     }
@@ -161,9 +159,8 @@ RPC_HANDLER(rpc_rooms_list_rooms)
     for (size_t i = 0; i < n; i++)
         resp->rooms[i] = rooms_room_msg(call, &rows[i]);
     if (more) {
-        const char *next[] = {arena_printf(a, "%" PRId64, rows[n - 1].created_at_us),
-                              rows[n - 1].id};
-        resp->next_page_token = page_token_encode(a, filters, next, 2);
+        resp->next_page_token =
+            page_keyset_encode(a, filters, rows[n - 1].created_at_us, rows[n - 1].id);
     }
     return CF_OK;
 }

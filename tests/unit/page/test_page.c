@@ -58,11 +58,35 @@ static void test_page_token_round_trip_and_refusals(void **state)
     arena_release(&a);
 }
 
+static void test_keyset_token_round_trip_and_refusals(void **state)
+{
+    (void)state;
+    arena a;
+    arena_init(&a, 4096);
+    char *tok =
+        page_keyset_encode(&a, "rooms|ACTIVE", 1795779098123456, "cmwyso1c10004jenlxbqgh2te");
+    int64_t us = 0;
+    char *id = NULL;
+    assert_code(CF_OK, page_keyset_decode(&a, tok, "rooms|ACTIVE", &us, &id));
+    assert_int_equal(us, 1795779098123456);
+    assert_string_equal(id, "cmwyso1c10004jenlxbqgh2te");
+    assert_code(CF_NOT_FOUND, page_keyset_decode(&a, "", "rooms|ACTIVE", &us, &id));
+    assert_code(CF_INVALID_ARGUMENT, page_keyset_decode(&a, tok, "rooms|DRAFT", &us, &id));
+    /* well-formed tokens whose parts are not a keyset */
+    const char *bad[][2] = {{"-5", "c1"}, {"12x", "c1"}, {"", "c1"}, {"12", ""}};
+    for (size_t i = 0; i < 4; i++) {
+        char *t = page_token_encode(&a, "f", bad[i], 2);
+        assert_code(CF_INVALID_ARGUMENT, page_keyset_decode(&a, t, "f", &us, &id));
+    }
+    arena_release(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_page_size_default_20_max_100),
         cmocka_unit_test(test_page_token_round_trip_and_refusals),
+        cmocka_unit_test(test_keyset_token_round_trip_and_refusals),
     };
     return cmocka_run_group_tests_name("page", tests, NULL, NULL);
 }
