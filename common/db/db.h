@@ -61,6 +61,12 @@ PGconn *db_conn_pg(db_conn *c);
 cf_code db_exec(db_conn *c, const char *stmt_name, int nparams, const char *const *values,
                 PGresult **out);
 
+/* db_exec for a statement that reads one row by key: CF_OK with *out holding at least one row
+ * (the caller reads row 0 and PQclear's), CF_NOT_FOUND (nothing to clear) when none came back,
+ * or db_exec's error. */
+cf_code db_exec_row(db_conn *c, const char *stmt_name, int nparams, const char *const *values,
+                    PGresult **out);
+
 /* Same as db_exec for a parameterized statement that is not prepared: the planner sees the
  * actual values every time (a custom plan), which matters on skewed data (STACK.md: a generic
  * plan for a huge room was 20-30x slower). sql must be a constant written in the store, never

@@ -39,6 +39,18 @@ cf_code db_exec(db_conn *c, const char *stmt_name, int nparams, const char *cons
                       stmt_name, out);
 }
 
+cf_code db_exec_row(db_conn *c, const char *stmt_name, int nparams, const char *const *values,
+                    PGresult **out)
+{
+    cf_code code = db_exec(c, stmt_name, nparams, values, out);
+    if (code == CF_OK && PQntuples(*out) == 0) {
+        PQclear(*out);
+        *out = NULL;
+        code = CF_NOT_FOUND;
+    }
+    return code;
+}
+
 cf_code db_exec_sql(db_conn *c, const char *sql, int nparams, const char *const *values,
                     PGresult **out)
 {

@@ -120,14 +120,12 @@ static cf_code one_app(db_conn *db, arena *a, const char *stmt, int n, const cha
                        store_app *out)
 {
     PGresult *r;
-    cf_code code = db_exec(db, stmt, n, p, &r);
+    cf_code code = db_exec_row(db, stmt, n, p, &r);
     if (code != CF_OK)
         return code;
-    code = PQntuples(r) == 1 ? CF_OK : CF_NOT_FOUND;
-    if (code == CF_OK)
-        read_app(a, r, 0, out);
+    read_app(a, r, 0, out);
     PQclear(r);
-    return code;
+    return CF_OK;
 }
 
 /* Claims (caller, method, key) for pk. *claimed = true if this call now owns the key; else
@@ -329,14 +327,12 @@ cf_code store_manifest_get(db_conn *db, arena *a, const char *pk, const char *ve
 {
     const char *p[] = {pk, version};
     PGresult *r;
-    cf_code code = db_exec(db, "manifest_get", 2, p, &r);
+    cf_code code = db_exec_row(db, "manifest_get", 2, p, &r);
     if (code != CF_OK)
         return code;
-    code = PQntuples(r) == 1 ? CF_OK : CF_NOT_FOUND;
-    if (code == CF_OK)
-        read_manifest(a, r, 0, out);
+    read_manifest(a, r, 0, out);
     PQclear(r);
-    return code;
+    return CF_OK;
 }
 
 cf_code store_manifest_list(db_conn *db, arena *a, const char *pk, int before_seq, int limit,

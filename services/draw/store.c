@@ -211,14 +211,12 @@ static cf_code one_prize(db_conn *db, arena *a, const char *stmt, int n, const c
                          store_prize *out)
 {
     PGresult *r;
-    cf_code code = db_exec(db, stmt, n, p, &r);
+    cf_code code = db_exec_row(db, stmt, n, p, &r);
     if (code != CF_OK)
         return code;
-    code = PQntuples(r) == 1 ? CF_OK : CF_NOT_FOUND;
-    if (code == CF_OK)
-        read_prize(a, r, 0, out);
+    read_prize(a, r, 0, out);
     PQclear(r);
-    return code;
+    return CF_OK;
 }
 
 /* --- prizes --- */

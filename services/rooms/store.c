@@ -197,15 +197,12 @@ cf_code store_room_get(db_conn *db, arena *a, const char *room_id, const char *u
 {
     const char *p[] = {room_id, user_id ? user_id : ""};
     PGresult *r;
-    cf_code code = db_exec(db, "room_get", 2, p, &r);
+    cf_code code = db_exec_row(db, "room_get", 2, p, &r);
     if (code != CF_OK)
         return code;
-    if (PQntuples(r) == 0)
-        code = CF_NOT_FOUND;
-    else
-        room_read(a, r, 0, out);
+    room_read(a, r, 0, out);
     PQclear(r);
-    return code;
+    return CF_OK;
 }
 
 typedef struct create_tx {
@@ -404,15 +401,12 @@ cf_code store_participant_get(db_conn *db, arena *a, const char *room_id, const 
 {
     const char *p[] = {room_id, user_id};
     PGresult *r;
-    cf_code code = db_exec(db, "participant_get", 2, p, &r);
+    cf_code code = db_exec_row(db, "participant_get", 2, p, &r);
     if (code != CF_OK)
         return code;
-    if (PQntuples(r) == 0)
-        code = CF_NOT_FOUND;
-    else
-        participant_read(a, r, 0, out);
+    participant_read(a, r, 0, out);
     PQclear(r);
-    return code;
+    return CF_OK;
 }
 
 typedef struct join_tx {

@@ -103,6 +103,23 @@ static void test_parameters_with_sql_metacharacters_are_stored_verbatim(void **s
     assert_string_equal(dbt_value(f->peek, "SELECT count(*) FROM app.items"), "3");
 }
 
+/* db_exec_row: one row by key, or NOT_FOUND with nothing to clear. */
+static void test_exec_row_finds_one_or_reports_not_found(void **state)
+{
+    fixture *f = *state;
+    put(f, "7", "seven");
+    const char *const hit[] = {"7"}, *const miss[] = {"8"};
+    PGresult *res = NULL;
+    assert_code(CF_OK, db_exec_row(f->c, "item_name", 1, hit, &res));
+    assert_string_equal(PQgetvalue(res, 0, 0), "seven");
+    PQclear(res);
+    res = (PGresult *)1;
+    assert_code(CF_NOT_FOUND, db_exec_row(f->c, "item_name", 1, miss, &res));
+    assert_null(res);
+    const char *const bad[] = {"not-a-number"};
+    assert_code(CF_INVALID_ARGUMENT, db_exec_row(f->c, "item_name", 1, bad, &res));
+}
+
 /* Each row causes a real violation of one class and names the code it must become. */
 static void test_server_errors_map_by_sqlstate(void **state)
 {
@@ -228,6 +245,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_ensure_prepares_and_sets_up_the_session),
         T(test_parameters_with_sql_metacharacters_are_stored_verbatim),
+        T(test_exec_row_finds_one_or_reports_not_found),
         T(test_server_errors_map_by_sqlstate),
         T(test_unprepared_statements_take_parameters_and_map_errors),
         T(test_terminated_connection_is_reestablished_outside_a_transaction),
