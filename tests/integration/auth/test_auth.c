@@ -560,6 +560,30 @@ static void test_throttle(void **state)
     assert_true(code == CF_UNAVAILABLE || code == CF_DEADLINE_EXCEEDED);
 }
 
+/* SPEC §3 OAuth: "a verified e-mail that matches a live user links the identity to that
+ * user". Alice deletes her dev-provider account; a live account with her e-mail exists from
+ * another provider; logging in through dev lands on that account. Runs last: it deletes alice's
+ * first account. */
+static void test_verified_email_links_to_the_live_user(void **state)
+{
+    (void)state;
+    login first;
+    do_login(&first); /* alice's live account (created by an earlier test or now) */
+    Auth__V1__DeleteMeRequest d = AUTH__V1__DELETE_ME_REQUEST__INIT;
+    rpc_ccall cc;
+    assert_code(CF_OK, call("DeleteMe", &d.base, first.access, &cc));
+    rpc_ccall_free(&cc);
+    free(sql1("INSERT INTO auth.users (id, email, name, provider, provider_id) VALUES "
+              "('u-from-google', 'alice@example.test', 'Alice', 'google', 'g-123') RETURNING id"));
+    login l;
+    do_login(&l);
+    assert_string_equal(l.user_id, "u-from-google");
+    char *n = sql1("SELECT count(*) FROM auth.users WHERE email = 'alice@example.test' AND "
+                   "deleted_at IS NULL");
+    assert_string_equal(n, "1"); /* linked, not a second account */
+    free(n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -573,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_jwks_verifies_with_jose),
         cmocka_unit_test(test_no_plaintext_at_rest),
         cmocka_unit_test(test_throttle),
+        cmocka_unit_test(test_verified_email_links_to_the_live_user),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
