@@ -488,6 +488,9 @@ static void test_settings_stay_locked_to_their_version(void **state)
            invoke(catalog, &catalog__v1__catalog__descriptor, "DeactivateApp", &u_org, &de, NULL));
     expect(CF_FAILED_PRECONDITION, create_app_room(&u_org, app->app_id, NULL));
     expect(CF_OK, get_room(&u_org, room->room_id));
+    /* …including edits, still validated against the locked v1 */
+    expect(CF_OK, set_settings(&u_org, room->room_id, "{\"maxWinners\":7}"));
+    expect(CF_INVALID_ARGUMENT, set_settings(&u_org, room->room_id, "{\"maxWinners\":11}"));
 }
 
 static long count_rows(const char *sql)
