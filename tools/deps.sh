@@ -15,6 +15,8 @@ PACKAGES=(
   procps util-linux
   # the test OpenID provider (tests/oidc: oidc-provider, jose)
   nodejs npm
+  # the page at / in a real headless browser (tests/browser: playwright-core drives it)
+  chromium
 )
 
 # Satisfied by a command already on PATH, whatever package brought it (e.g. a nodesource

@@ -105,13 +105,20 @@ bool draw_select(const uint8_t seed[DRAW_SEED_LEN], uint64_t n, uint64_t k, uint
     return true;
 }
 
+/* Ids are short: they are gathered in buf and hashed 16 KiB at a time (two EVP calls per id
+ * cost more than the hashing itself). The bytes hashed are the same. */
+enum { DIGEST_BUF = 16384 };
+
 struct draw_digest {
     EVP_MD_CTX *ctx;
+    size_t len;
+    unsigned char buf[DIGEST_BUF];
 };
 
 draw_digest *draw_digest_new(void)
 {
     draw_digest *d = xmalloc(sizeof *d);
+    d->len = 0;
     d->ctx = EVP_MD_CTX_new();
     if (!d->ctx || !EVP_DigestInit_ex(d->ctx, EVP_sha256(), NULL))
         abort(); /* allocation failure aborts, as everywhere */
@@ -120,13 +127,24 @@ draw_digest *draw_digest_new(void)
 
 void draw_digest_add(draw_digest *d, const char *id, size_t len)
 {
-    EVP_DigestUpdate(d->ctx, id, len);
-    EVP_DigestUpdate(d->ctx, "\n", 1);
+    if (d->len + len + 1 > DIGEST_BUF) {
+        EVP_DigestUpdate(d->ctx, d->buf, d->len);
+        d->len = 0;
+    }
+    if (len + 1 > DIGEST_BUF) { /* not an id: hash it as it is */
+        EVP_DigestUpdate(d->ctx, id, len);
+        EVP_DigestUpdate(d->ctx, "\n", 1);
+        return;
+    }
+    memcpy(d->buf + d->len, id, len);
+    d->buf[d->len + len] = '\n';
+    d->len += len + 1;
 }
 
 void draw_digest_finish(draw_digest *d, uint8_t out[DRAW_DIGEST_LEN])
 {
     unsigned len = DRAW_DIGEST_LEN;
+    EVP_DigestUpdate(d->ctx, d->buf, d->len);
     EVP_DigestFinal_ex(d->ctx, out, &len);
     EVP_MD_CTX_free(d->ctx);
     free(d);

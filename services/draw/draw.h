@@ -12,6 +12,7 @@
 #include "draw/v1/draw.pb-c.h"
 #include "rooms/v1/rooms.pb-c.h"
 #include "store.h"
+#include "eligible.h"
 
 /* The service's own config table (deploy/config/draw.yaml). */
 typedef struct draw_config {
@@ -19,10 +20,12 @@ typedef struct draw_config {
     int64_t rooms_timeout;     /* rooms.timeout (ms) */
     int64_t max_eligible;      /* draw.max_eligible */
     int64_t max_count;         /* draw.max_count */
+    int64_t cache_ids;         /* draw.eligible_cache_ids */
 } draw_config;
 
 typedef struct draw_ctx {
     rpc_client *rooms;
+    draw_cache *cache; /* eligible lists by room, checked against rooms' stamp */
     int64_t max_eligible;
     int32_t max_count;
 } draw_ctx;
@@ -38,6 +41,7 @@ typedef struct draw_room {
     Rooms__V1__Role role;
     Rooms__V1__RoomStatus status;
     Rooms__V1__DrawPolicy policy;
+    char *eligible_version; /* rooms' stamp of the eligible list ("" = unknown), call's arena */
 } draw_room;
 
 /* Asks rooms whether the caller may do `action` in room_id, forwarding the caller's
@@ -48,11 +52,16 @@ typedef struct draw_room {
 cf_code draw_room_check(rpc_call *call, const char *room_id, Rooms__V1__Action action,
                         draw_room *out);
 
-/* The room's live PARTICIPANTs, all pages, ordered bytewise by participant id and without
- * duplicates (sorted here if rooms' order differs). Strings in the call's arena.
- * FAILED_PRECONDITION past ctx->max_eligible; rooms' errors as draw_room_check. Blocks. */
-cf_code draw_room_eligible(rpc_call *call, const char *room_id, char ***pids, char ***uids,
-                           size_t *n);
+/* draw_room_check(MANAGE_PRIZES) that also asks rooms for the eligible list's stamp
+ * (out->eligible_version), for the draw's cache. */
+cf_code draw_room_check_draw(rpc_call *call, const char *room_id, draw_room *out);
+
+/* The room's live PARTICIPANTs, all pages (compact form; submessages from an older rooms),
+ * ordered bytewise by participant id and without duplicates (sorted here if rooms' order
+ * differs), as a new list (*out, one reference: draw_list_release) whose version is rooms'
+ * stamp when every page carried the same one, else "". FAILED_PRECONDITION past
+ * ctx->max_eligible; rooms' errors as draw_room_check. Blocks. */
+cf_code draw_room_eligible(rpc_call *call, const char *room_id, draw_list **out);
 
 /* --- conversions (rpc_prizes.c) --- */
 Google__Protobuf__Timestamp *draw_ts(rpc_call *call, int64_t us);

@@ -35,13 +35,14 @@ static void ccall_init(rpc_ccall *cc, rpc_call *call)
         rpc_ccall_md(cc, "authorization", auth);
 }
 
-cf_code draw_room_check(rpc_call *call, const char *room_id, Rooms__V1__Action action,
-                        draw_room *out)
+static cf_code room_check(rpc_call *call, const char *room_id, Rooms__V1__Action action,
+                          bool with_version, draw_room *out)
 {
     draw_ctx *ctx = rpc_service_ctx(call);
     Rooms__V1__CheckPermissionRequest req = ROOMS__V1__CHECK_PERMISSION_REQUEST__INIT;
     req.room_id = (char *)room_id;
     req.action = action;
+    req.with_eligible_version = with_version;
     rpc_ccall cc;
     ccall_init(&cc, call);
     rooms__v1__rooms__check_permission(
@@ -56,6 +57,8 @@ cf_code draw_room_check(rpc_call *call, const char *room_id, Rooms__V1__Action a
         out->status = r->room ? r->room->status : ROOMS__V1__ROOM_STATUS__ROOM_STATUS_UNSPECIFIED;
         out->policy =
             r->room ? r->room->draw_policy : ROOMS__V1__DRAW_POLICY__DRAW_POLICY_UNSPECIFIED;
+        /* a rooms without stamps leaves it empty: then the draw never uses its cache */
+        out->eligible_version = rpc_strdup(call, with_version ? r->eligible_version : "");
         if (!r->allowed) {
             /* a caller who may not even view the room must not learn that it exists */
             if (action == ROOMS__V1__ACTION__VIEW || !r->room)
@@ -69,33 +72,38 @@ cf_code draw_room_check(rpc_call *call, const char *room_id, Rooms__V1__Action a
     return code;
 }
 
-typedef struct entry {
-    char *pid, *uid;
-} entry;
-
-static int entry_cmp(const void *a, const void *b)
+cf_code draw_room_check(rpc_call *call, const char *room_id, Rooms__V1__Action action,
+                        draw_room *out)
 {
-    return strcmp(((const entry *)a)->pid, ((const entry *)b)->pid);
+    return room_check(call, room_id, action, false, out);
 }
 
-enum { ELIGIBLE_PAGE = 10000 };
+cf_code draw_room_check_draw(rpc_call *call, const char *room_id, draw_room *out)
+{
+    return room_check(call, room_id, ROOMS__V1__ACTION__MANAGE_PRIZES, true, out);
+}
 
-cf_code draw_room_eligible(rpc_call *call, const char *room_id, char ***pids, char ***uids,
-                           size_t *n)
+/* Compact pages hold up to 50,000 ids (rooms may send fewer); a rooms that predates the compact
+ * form answers 10,000 submessages per page, the most it allows. */
+enum { ELIGIBLE_PAGE = 50000 };
+
+cf_code draw_room_eligible(rpc_call *call, const char *room_id, draw_list **out)
 {
     draw_ctx *ctx = rpc_service_ctx(call);
     ProtobufCService *rooms = rpc_client_service(ctx->rooms, &rooms__v1__rooms__descriptor);
-    size_t cap = 1024, len = 0;
-    entry *e = xmalloc(cap * sizeof *e);
+    draw_list_builder *b = draw_list_builder_new();
     char *token = rpc_strdup(call, "");
+    /* the stamp of the whole list: every page must carry the same one (no membership change
+     * between pages); otherwise the list is still used for this draw but never cached */
+    char *version = NULL;
     cf_code code = CF_OK;
-    bool sorted = true;
     for (;;) {
         Rooms__V1__ListEligibleParticipantsRequest req =
             ROOMS__V1__LIST_ELIGIBLE_PARTICIPANTS_REQUEST__INIT;
         req.room_id = (char *)room_id;
         req.page_size = ELIGIBLE_PAGE;
         req.ids_only = true;
+        req.compact = true;
         req.page_token = token;
         rpc_ccall cc;
         ccall_init(&cc, call);
@@ -106,29 +114,32 @@ cf_code draw_room_eligible(rpc_call *call, const char *room_id, char ***pids, ch
             break;
         }
         const Rooms__V1__ListEligibleParticipantsResponse *r = (const void *)cc.response;
-        if (len + r->n_participants > (size_t)ctx->max_eligible) {
+        bool compact = r->n_participant_ids > 0;
+        size_t got = compact ? r->n_participant_ids : r->n_participants;
+        if (compact && r->n_user_ids != r->n_participant_ids) {
+            rpc_ccall_free(&cc);
+            code = rpc_error(call, CF_INTERNAL, "rooms returned a malformed eligible page");
+            break;
+        }
+        if (draw_list_builder_count(b) + got > (size_t)ctx->max_eligible) {
             rpc_ccall_free(&cc);
             code = rpc_error(call, CF_FAILED_PRECONDITION,
                              "the room has more than %lld eligible participants",
                              (long long)ctx->max_eligible);
             break;
         }
-        if (len + r->n_participants > cap) {
-            while (len + r->n_participants > cap)
-                cap *= 2;
-            e = xrealloc(e, cap * sizeof *e);
-        }
-        for (size_t i = 0; i < r->n_participants; i++) {
-            const Rooms__V1__Participant *p = r->participants[i];
-            if (!*p->participant_id || strlen(p->participant_id) > 128) {
+        if (!version)
+            version = rpc_strdup(call, r->eligible_version);
+        else if (strcmp(version, r->eligible_version) != 0)
+            version = "";
+        for (size_t i = 0; i < got; i++) {
+            const char *pid = compact ? r->participant_ids[i] : r->participants[i]->participant_id;
+            const char *uid = compact ? r->user_ids[i] : r->participants[i]->user_id;
+            if (!*pid || strlen(pid) > 128) {
                 code = rpc_error(call, CF_INTERNAL, "rooms returned a malformed participant id");
                 break;
             }
-            e[len].pid = rpc_strdup(call, p->participant_id);
-            e[len].uid = rpc_strdup(call, p->user_id);
-            if (len > 0 && strcmp(e[len - 1].pid, e[len].pid) >= 0)
-                sorted = false;
-            len++;
+            draw_list_builder_add(b, pid, uid);
         }
         bool more = code == CF_OK && *r->next_page_token && strcmp(r->next_page_token, token) != 0;
         if (more)
@@ -137,24 +148,10 @@ cf_code draw_room_eligible(rpc_call *call, const char *room_id, char ***pids, ch
         if (!more)
             break;
     }
-    if (code == CF_OK && !sorted) {
-        /* the list's order is part of the audit record: make it canonical (bytewise, unique) */
-        qsort(e, len, sizeof *e, entry_cmp);
-        size_t w = 0;
-        for (size_t i = 0; i < len; i++)
-            if (w == 0 || strcmp(e[w - 1].pid, e[i].pid) != 0)
-                e[w++] = e[i];
-        len = w;
+    if (code != CF_OK) {
+        draw_list_builder_free(b);
+        return code;
     }
-    if (code == CF_OK) {
-        *pids = rpc_alloc(call, (len + 1) * sizeof **pids);
-        *uids = rpc_alloc(call, (len + 1) * sizeof **uids);
-        for (size_t i = 0; i < len; i++) {
-            (*pids)[i] = e[i].pid;
-            (*uids)[i] = e[i].uid;
-        }
-        *n = len;
-    }
-    free(e);
-    return code;
+    *out = draw_list_builder_finish(b, version ? version : "");
+    return CF_OK;
 }

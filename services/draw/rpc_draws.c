@@ -53,6 +53,10 @@ static cf_code replay(rpc_call *call, const store_draw *d, const Draw__V1__DrawW
     return respond(call, d, w, n, resp);
 }
 
+static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req,
+                         const draw_room *room, const char *key, const draw_list *L,
+                         Draw__V1__DrawWinnersResponse *resp);
+
 static bool key_ok(const char *k)
 {
     for (; *k; k++)
@@ -80,8 +84,7 @@ RPC_HANDLER(rpc_draw_draw_winners)
         return rpc_violation(call, "idempotencyKey", "must be at most %d printable bytes", MAX_KEY);
 
     draw_room room;
-    code = draw_room_check(call, req->room_id, ROOMS__V1__ACTION__MANAGE_PRIZES, &room);
-    if (code != CF_OK)
+    if ((code = draw_room_check_draw(call, req->room_id, &room)) != CF_OK)
         return code;
     if (room.status != ROOMS__V1__ROOM_STATUS__ACTIVE)
         return rpc_error(call, CF_FAILED_PRECONDITION, "draws happen only in an ACTIVE room");
@@ -100,11 +103,31 @@ RPC_HANDLER(rpc_draw_draw_winners)
         return rpc_error(call, CF_FAILED_PRECONDITION, "only %d of this prize left",
                          (int)prize.remaining);
 
-    char **pids, **uids;
-    size_t n;
-    if ((code = draw_room_eligible(call, req->room_id, &pids, &uids, &n)) != CF_OK)
-        return code;
-    bool room_policy = room.policy == ROOMS__V1__DRAW_POLICY__ONE_WIN_PER_ROOM;
+    /* the eligible list: the cached one if rooms' stamp says it is still the list, else read */
+    draw_list *list = draw_cache_get(ctx->cache, req->room_id, room.eligible_version);
+    if (!list) {
+        if ((code = draw_room_eligible(call, req->room_id, &list)) != CF_OK)
+            return code;
+        draw_cache_put(ctx->cache, req->room_id, list);
+    }
+    code = draw_from(call, req, &room, key, list, resp);
+    draw_list_release(list);
+    return code;
+}
+
+/* Steps 5-7 of docs/draw.md on the eligible list L (borrowed): exclusions, digest, seed,
+ * selection and the allocation transaction, retried on a conflicting pick. */
+static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req,
+                         const draw_room *room, const char *key, const draw_list *L,
+                         Draw__V1__DrawWinnersResponse *resp)
+{
+    db_conn *db = rpc_worker(call);
+    arena *a = rpc_arena(call);
+    cf_code code;
+    store_draw d;
+    char *const *pids = L->pids, *const *uids = L->uids;
+    size_t n = L->n;
+    bool room_policy = room->policy == ROOMS__V1__DRAW_POLICY__ONE_WIN_PER_ROOM;
     const authn_identity *who = rpc_caller(call);
     size_t k = (size_t)req->count;
     const char **lp = rpc_alloc(call, (n + 1) * sizeof *lp);

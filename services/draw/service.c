@@ -25,6 +25,10 @@ static const cfg_field draw_fields[] = {
               .help = "largest eligible list a draw accepts (memory per draw ~100 B each)"),
     CFG_FIELD("draw", "max_count", CFG_INT, draw_config, max_count, .def = "1000", .min = 1,
               .max = 100000, .help = "most winners one DrawWinners call may ask for"),
+    CFG_FIELD("draw", "eligible_cache_ids", CFG_INT, draw_config, cache_ids, .def = "2000000",
+              .min = 0, .max = 50000000,
+              .help = "participants kept in all in the per-room eligible list cache (~100 B "
+                      "each; 0 = no cache: every draw reads the list from rooms)"),
 };
 
 static Draw__V1__Draw_Service draw_binding = DRAW__V1__DRAW__INIT(rpc_draw_);
@@ -47,6 +51,7 @@ static cf_code draw_init(svc_runtime *rt, void **out, char *err, size_t errlen)
         free(ctx);
         return code;
     }
+    ctx->cache = draw_cache_new((size_t)config.cache_ids);
     ctx->max_eligible = config.max_eligible;
     ctx->max_count = (int32_t)config.max_count;
     *out = ctx;
@@ -60,6 +65,7 @@ static void draw_fini(svc_runtime *rt, void *p)
     if (!ctx)
         return;
     rpc_client_free(ctx->rooms);
+    draw_cache_free(ctx->cache);
     free(ctx);
 }
 

@@ -6,6 +6,8 @@
 #include "gateway.h"
 #include "events/subscriber.h"
 #include "http.h"
+#include "ws.h"
+#include "static.h"
 #include "base/clock.h"
 #include "base/cuid.h"
 #include "base/log.h"
@@ -52,6 +54,8 @@ struct gw {
     bool stop;
     bool revoked_warned;
     events_sub *revocations; /* auth's revocation events, when events.subscribe is set */
+    gw_feed *feed;           /* rooms' and draw's events for GET /v1/ws (events.subscribe) */
+    gw_ws *ws;               /* GET /v1/ws (ws.c) */
 };
 
 /* One HTTP request on its way through the gateway. */
@@ -396,6 +400,27 @@ static void handle(gw_http_req *r, void *arg)
         free(path);
         return;
     }
+    if (strcmp(path, "/v1/ws") == 0 && strcmp(r->method, "GET") == 0 && g->ws) {
+        free(path);
+        const char *why = "";
+        int st = gw_ws_upgrade(g->ws, r, &why); /* 0: the connection is the feed's now */
+        if (st != 0)
+            return finish_error(tx, st, st == 503 ? CF_UNAVAILABLE : CF_INVALID_ARGUMENT, why, NULL,
+                                0, NULL, true);
+        if (g->cfg->access_log)
+            log_rid(LOG_INFO, tx->rid, "GET /v1/ws 101");
+        tx_free(tx);
+        atomic_fetch_sub(&g->inflight, 1);
+        return;
+    }
+    gw_static_answer sa; /* the page at "/" (static.c), before the API routes */
+    if (gw_static_lookup(r->method, path, gw_http_header(r, "If-None-Match"), &sa)) {
+        free(path);
+        if (sa.status == 405)
+            return finish_error(tx, 405, CF_UNIMPLEMENTED, "method not allowed on this path", NULL,
+                                0, sa.headers, false);
+        return finish(tx, sa.status, CF_OK, sa.ctype, sa.body, sa.len, sa.headers, false);
+    }
 
     char *pbuf = xmalloc(plen + 1);
     const gw_rroute *rt = NULL;
@@ -562,6 +587,14 @@ static void check_backends(gw *g)
     atomic_store(&g->ready, all);
 }
 
+static rpc_client *backend_client(gw *g, const char *package)
+{
+    for (size_t i = 0; i < g->nb; i++)
+        if (strcmp(g->b[i].package, package) == 0)
+            return g->b[i].client;
+    return NULL;
+}
+
 static backend *auth_backend(gw *g)
 {
     for (size_t i = 0; i < g->nb; i++)
@@ -667,6 +700,28 @@ cf_code gw_start(gw *g, char *err, size_t errlen)
             return CF_INVALID_ARGUMENT;
         }
     }
+    if (*g->cfg->events_subscribe) {
+        gw_feed_config fc = {
+            .bus = g->cfg->events_subscribe,
+            .replay_urls = {&g->cfg->rooms_urls, &g->cfg->draw_urls},
+            .replay = {backend_client(g, "rooms.v1."), backend_client(g, "draw.v1.")},
+            .ring = (size_t)g->cfg->ws_ring};
+        char why[256];
+        if (gw_feed_start(&fc, &g->feed, why, sizeof why) != CF_OK) {
+            snprintf(err, errlen, "events.subscribe: %s", why);
+            return CF_INVALID_ARGUMENT;
+        }
+    }
+    gw_ws_config wc = {.ping_ms = g->cfg->ws_ping_interval,
+                       .auth_ms = g->cfg->ws_auth_timeout,
+                       .send_queue = (size_t)g->cfg->ws_send_queue,
+                       .max_conns = (size_t)g->cfg->ws_max_conns,
+                       .max_message = (size_t)g->cfg->ws_max_message,
+                       .verifier = g->p.verifier,
+                       .rooms = backend_client(g, "rooms.v1."),
+                       .feed = g->feed,
+                       .stats = g->p.ws_stats};
+    g->ws = gw_ws_new(&wc);
     gw_http_config hc = {.url = g->cfg->http_listen,
                          .max_body = (size_t)g->cfg->max_body,
                          .body_timeout_ms = (int)g->cfg->body_timeout,
@@ -697,6 +752,8 @@ void gw_drain(gw *g)
         return;
     g->drained = true;
     atomic_store(&g->draining, true);
+    if (g->ws) /* 1001 to every feed client, while the HTTP requests in flight finish */
+        gw_ws_shutdown(g->ws, g->cfg->drain_timeout < 2000 ? g->cfg->drain_timeout : 2000);
     if (!g->http)
         return;
     int64_t end = cf_mono_ns() + g->cfg->drain_timeout * 1000000;
@@ -719,6 +776,8 @@ void gw_free(gw *g)
     if (!g)
         return;
     gw_drain(g);
+    gw_ws_free(g->ws); /* every connection gone: nothing is subscribed to the feed any more */
+    gw_feed_stop(g->feed);
     events_sub_stop(g->revocations);
     if (g->monitor_started) {
         pthread_mutex_lock(&g->mu);

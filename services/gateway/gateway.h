@@ -177,6 +177,12 @@ typedef struct gw_config {
     int64_t health_interval;  /* services.health_interval (ms) */
     int64_t revoked_refresh;  /* auth.revoked_refresh (ms; 0 = never fetch the list) */
     char *events_subscribe;   /* events.subscribe: the bus's subscriber URL ("" = poll only) */
+    int64_t ws_ping_interval; /* ws.ping_interval (ms) */
+    int64_t ws_auth_timeout;  /* ws.auth_timeout (ms) */
+    int64_t ws_send_queue;    /* ws.send_queue (messages per connection) */
+    int64_t ws_max_conns;     /* ws.max_connections */
+    int64_t ws_max_message;   /* ws.max_message (bytes) */
+    int64_t ws_ring;          /* ws.ring (recent events kept per source, for resumes) */
 } gw_config;
 
 /* Follows auth's token.revoked / session.revoked events from the bus into v (revocations.c).
@@ -205,6 +211,8 @@ typedef struct gw_params {
     size_t nbackends;
     authn_verifier *verifier; /* borrowed; NULL: every token is refused */
     metrics *metrics;         /* borrowed; may be NULL */
+    /* borrowed; NULL: the WebSocket feed counts internally */
+    struct gw_ws_stats *ws_stats;
 } gw_params;
 
 typedef struct gw gw;

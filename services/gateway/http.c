@@ -174,3 +174,15 @@ void gw_http_respond(gw_http_req *r, int status, const char *const *headers, con
     nng_aio_set_output(aio, 0, res);
     nng_aio_finish(aio, 0);
 }
+
+nng_http_conn *gw_http_take(gw_http_req *r, nng_http_req **req)
+{
+    nng_http_conn *conn = r->conn;
+    nng_aio *aio = r->aio;
+    *req = r->req;
+    nng_http_hijack(conn);
+    req_free(r);
+    nng_aio_set_output(aio, 0, NULL);
+    nng_aio_finish(aio, 0);
+    return conn;
+}

@@ -64,4 +64,10 @@ const char *gw_http_header(const gw_http_req *r, const char *name);
 void gw_http_respond(gw_http_req *r, int status, const char *const *headers, const char *body,
                      size_t len, bool close);
 
+/* Takes the connection over from nng's HTTP server (nng_http_hijack, for the WebSocket
+ * upgrade): the handler is finished without a response and r is freed. The caller owns the
+ * returned connection (nng_http_conn_close) and *req (nng_http_req_free); it writes any answer
+ * itself. Any thread; never blocks. */
+nng_http_conn *gw_http_take(gw_http_req *r, nng_http_req **req);
+
 #endif

@@ -4,12 +4,14 @@
  * backends' health. */
 #include "gateway.h"
 #include "svc/svc.h"
+#include "ws.h"
 
 #include <stdio.h>
 
 extern const ProtobufCServiceDescriptor *const confetti_services[];
 
 static gw_config config;
+static gw_ws_stats ws_stats; /* process lifetime: /metrics reads it */
 
 const cfg_field gw_config_fields[] = {
     CFG_FIELD("http", "listen", CFG_STR, gw_config, http_listen, .def = "http://127.0.0.1:8080",
@@ -58,6 +60,24 @@ const cfg_field gw_config_fields[] = {
     CFG_FIELD("events", "subscribe", CFG_STR, gw_config, events_subscribe, .def = "",
               .help = "the bus's subscriber URL: revocations from auth's events within a second "
                       "(empty = only the periodic list)"),
+    CFG_FIELD("ws", "ping_interval", CFG_DURATION, gw_config, ws_ping_interval, .def = "20s",
+              .min = 50, .max = 3600000,
+              .help = "WebSocket feed: a ping this often; no answer within another interval "
+                      "closes the connection"),
+    CFG_FIELD("ws", "auth_timeout", CFG_DURATION, gw_config, ws_auth_timeout, .def = "5s",
+              .min = 50, .max = 600000,
+              .help = "WebSocket feed: time allowed to present a valid token (4001 after)"),
+    CFG_FIELD("ws", "send_queue", CFG_INT, gw_config, ws_send_queue, .def = "256", .min = 4,
+              .max = 1000000,
+              .help = "WebSocket feed: messages queued per client before it is dropped (4029)"),
+    CFG_FIELD("ws", "max_connections", CFG_INT, gw_config, ws_max_conns, .def = "10000", .min = 1,
+              .max = 1000000, .help = "WebSocket feed: open connections per gateway (503 above)"),
+    CFG_FIELD("ws", "max_message", CFG_SIZE, gw_config, ws_max_message, .def = "64KiB", .min = 256,
+              .max = 16 << 20,
+              .help = "WebSocket feed: largest message a client may send (4009 above)"),
+    CFG_FIELD("ws", "ring", CFG_INT, gw_config, ws_ring, .def = "10000", .min = 1, .max = 10000000,
+              .help = "WebSocket feed: recent events kept per source for resumes (older ones "
+                      "come from the source's Replay)"),
 };
 const size_t gw_config_nfields = sizeof gw_config_fields / sizeof *gw_config_fields;
 
@@ -72,7 +92,10 @@ static cf_code gateway_init(svc_runtime *rt, void **ctx, char *err, size_t errle
                    .backends = backends,
                    .nbackends = gw_default_backends(&config, backends),
                    .verifier = svc_verifier(rt),
-                   .metrics = svc_metrics(rt)};
+                   .metrics = svc_metrics(rt),
+                   .ws_stats = &ws_stats};
+    if (svc_metrics(rt))
+        gw_ws_stats_register(svc_metrics(rt), &ws_stats);
     gw *g;
     cf_code c = gw_new(&p, &g, err, errlen);
     if (c != CF_OK)

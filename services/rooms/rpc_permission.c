@@ -1,6 +1,7 @@
 /* rpc_permission.c — the questions other services ask rooms: CheckPermission (the role table
  * for one user, action and room) and ListEligibleParticipants (who a draw may pick). */
 #include "rooms.h"
+#include "store_eligible.h"
 #include "page/page.h"
 #include "confetti_proto_handlers.h"
 
@@ -48,6 +49,55 @@ RPC_HANDLER(rpc_rooms_check_permission)
     resp->allowed = v == POLICY_ALLOW;
     resp->role = room.role;
     resp->room = rooms_room_msg(call, &room);
+    /* the draw's "is my cached list still the list?" (docs/draw.md): only to allowed callers */
+    if (req->with_eligible_version && resp->allowed) {
+        code = store_eligible_version(rpc_worker(call), rpc_arena(call), room.id,
+                                      &resp->eligible_version);
+        if (code != CF_OK)
+            return rooms_store_error(call, code, "check permission");
+    }
+    return CF_OK;
+}
+
+/* The compact form's limits: rows per page, and packed bytes per page (well under the 4 MiB
+ * message limit whatever the ids' lengths; ids are ≤ 64 and users ≤ 127 bytes). */
+enum { COMPACT_MAX = 50000, COMPACT_BYTES = 2 << 20 };
+
+/* ListEligibleParticipants, compact: ids in two repeated strings, the stamp of the list read
+ * in the same statement. ~10x cheaper per row than submessages on both ends. */
+static cf_code list_eligible_compact(rpc_call *call,
+                                     const Rooms__V1__ListEligibleParticipantsRequest *req,
+                                     const store_room *room,
+                                     Rooms__V1__ListEligibleParticipantsResponse *resp)
+{
+    int size = req->page_size == 0 || req->page_size > COMPACT_MAX ? COMPACT_MAX : req->page_size;
+    arena *a = rpc_arena(call);
+    char *filters = arena_printf(a, "eligible|%s", room->id);
+    char *after = NULL;
+    cf_code code = page_token_decode(a, req->page_token, filters, &after, 1);
+    if (code != CF_OK && code != CF_NOT_FOUND)
+        return rpc_violation(call, "pageToken", "is not valid for this list");
+    char **ids, **uids;
+    size_t n;
+    code = store_eligible_page(rpc_worker(call), a, room->id, after, size + 1, &ids, &uids, &n,
+                               &resp->eligible_version);
+    if (code != CF_OK)
+        return rooms_store_error(call, code, "list eligible participants");
+    bool more = n > (size_t)size;
+    size_t bytes = 0, keep = 0;
+    for (; keep < n && keep < (size_t)size; keep++) {
+        bytes += strlen(ids[keep]) + strlen(uids[keep]) + 6;
+        if (bytes > COMPACT_BYTES && keep > 0)
+            break;
+    }
+    more = more || keep < n;
+    resp->participant_ids = ids;
+    resp->user_ids = uids;
+    resp->n_participant_ids = resp->n_user_ids = keep;
+    if (more && keep > 0) {
+        const char *next[] = {ids[keep - 1]};
+        resp->next_page_token = page_token_encode(a, filters, next, 1);
+    }
     return CF_OK;
 }
 
@@ -60,6 +110,8 @@ RPC_HANDLER(rpc_rooms_list_eligible_participants)
         return code;
     if (req->page_size < 0)
         return rpc_violation(call, "pageSize", "must not be negative");
+    if (req->compact)
+        return list_eligible_compact(call, req, &room, resp);
     int size = req->page_size == 0                   ? ROOMS_ELIGIBLE_DEFAULT
                : req->page_size > ROOMS_ELIGIBLE_MAX ? ROOMS_ELIGIBLE_MAX
                                                      : req->page_size;

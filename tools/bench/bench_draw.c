@@ -1,18 +1,20 @@
-/* bench_draw.c — confetti-draw's DrawWinners, end to end over RPC on the private PostgreSQL:
- * p50/p99 of one winner among 10,000 and among 1,000,000 eligible participants, and the
- * throughput of 32 concurrent callers drawing from one hot prize. Baselines in the same run:
- * GetPrize (RPC + rooms permission check + point SELECT) and the bare allocation transaction
- * through libpq (guarded UPDATE + INSERT + COMMIT, STACK.md's "draw transaction" floor).
- * rooms.v1 is fake_rooms (tests/integration/draw): a real nng server answering from a table,
- * because confetti_rooms_lib was still in progress — the numbers include real RPC round trips
- * to it (ListEligibleParticipants pages of 10,000) but not rooms' own SQL.
+/* bench_draw.c — confetti-draw's DrawWinners, end to end over RPC on the private PostgreSQL,
+ * against the real confetti-rooms (both in-process; rooms' tables seeded with SQL): p50/p99 of
+ * one winner among 10,000 and among 1,000,000 eligible participants, with the eligible list
+ * cache (draws after the first reuse the list while rooms' stamp is unchanged) and without it
+ * (a second draw service with draw.eligible_cache_ids = 0: every draw reads the whole list from
+ * rooms), and the throughput of 32 concurrent callers drawing from one hot prize. Baselines in
+ * the same run: GetPrize (RPC + rooms permission check + point SELECT) and the bare allocation
+ * transaction through libpq (guarded UPDATE + upsert, STACK.md's "draw transaction" floor).
+ * Built with -DBENCH_DRAW_OLD it skips the cache-off rows (to measure a tree without the cache).
  * Usage: bench_draw [seconds-per-cell]   (default 2; needs CONFETTI_TEST_PG, see run.sh) */
 #include "th.h"
 #include "pg.h"
 #include "service.h"
 #include "tokens.h"
-#include "fake_rooms.h"
+#include "testsvc.h"
 #include "draw.h"
+#include "rooms.h"
 #include "base/clock.h"
 #include "base/log.h"
 
@@ -24,6 +26,9 @@
 
 static th_service *svc;
 static ProtobufCService *draw;
+#ifndef BENCH_DRAW_OLD
+static ProtobufCService *draw_nocache;
+#endif
 static char *tok;
 
 static int cmp_i64(const void *a, const void *b)
@@ -51,7 +56,7 @@ static char *create_prize(const char *room, int quantity)
     return id;
 }
 
-static cf_code draw_one(const char *room, const char *prize)
+static cf_code draw_with(ProtobufCService *d, const char *room, const char *prize)
 {
     Draw__V1__DrawWinnersRequest req = DRAW__V1__DRAW_WINNERS_REQUEST__INIT;
     req.room_id = (char *)room;
@@ -61,13 +66,25 @@ static cf_code draw_one(const char *room, const char *prize)
     rpc_ccall_init(&cc, NULL);
     cc.timeout_ms = 60000;
     rpc_ccall_md(&cc, "authorization", tok);
-    draw__v1__draw__draw_winners(draw, &req, NULL, &cc);
+    draw__v1__draw__draw_winners(d, &req, NULL, &cc);
     cf_code code = cc.code;
     if (code != CF_OK)
         fprintf(stderr, "DrawWinners: %s %s\n", cf_code_name(code), cc.message);
     rpc_ccall_free(&cc);
     return code;
 }
+
+static cf_code draw_one(const char *room, const char *prize)
+{
+    return draw_with(draw, room, prize);
+}
+
+#ifndef BENCH_DRAW_OLD
+static cf_code draw_one_nocache(const char *room, const char *prize)
+{
+    return draw_with(draw_nocache, room, prize);
+}
+#endif
 
 static cf_code get_prize(const char *room, const char *prize)
 {
@@ -188,31 +205,75 @@ static void floor_row(const char *dsn, const char *prize, double secs)
     PQfinish(pg);
 }
 
+/* rooms' data, written straight into its tables: two ACTIVE public rooms organized by org-1,
+ * with n PARTICIPANTs "p%09d" / users "u%09d" (bytewise order = numeric order). */
+static void seed_rooms(const char *dsn)
+{
+    static const char *const sql[] = {
+        "SET search_path = rooms",
+        "INSERT INTO rooms (id, name, status, is_public, created_by) VALUES "
+        "('r10k', 'bench 10k', 'ACTIVE', true, 'org-1'), "
+        "('r1m', 'bench 1m', 'ACTIVE', true, 'org-1')",
+        "INSERT INTO participants (id, room_id, user_id, role) VALUES "
+        "('org-r10k', 'r10k', 'org-1', 'ORGANIZER'), ('org-r1m', 'r1m', 'org-1', 'ORGANIZER')",
+        "INSERT INTO participants (id, room_id, user_id, role) SELECT "
+        "'p' || lpad(g::text, 9, '0'), 'r10k', 'u' || lpad(g::text, 9, '0'), 'PARTICIPANT' "
+        "FROM generate_series(0, 9999) g",
+        "INSERT INTO participants (id, room_id, user_id, role) SELECT "
+        "'q' || lpad(g::text, 9, '0'), 'r1m', 'v' || lpad(g::text, 9, '0'), 'PARTICIPANT' "
+        "FROM generate_series(0, 999999) g",
+        "ANALYZE participants",
+    };
+    PGconn *pg = PQconnectdb(dsn);
+    for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {
+        PGresult *r = PQexec(pg, sql[i]);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            fprintf(stderr, "seeding rooms: %s", PQerrorMessage(pg));
+            exit(1);
+        }
+        PQclear(r);
+    }
+    PQfinish(pg);
+}
+
+/* A draw service using rooms_url; dsn NULL = a fresh database, else that one (shared). */
+static th_service *start_draw(th_keys *keys, const char *rooms_url, const char *dsn,
+                              const char *cache_ids)
+{
+    char addr[160], cache[80] = "";
+    snprintf(addr, sizeof addr, "CONFETTI_ROOMS_ADDRESS=%s", rooms_url);
+    if (cache_ids)
+        snprintf(cache, sizeof cache, "CONFETTI_DRAW_ELIGIBLE_CACHE_IDS=%s", cache_ids);
+    const char *env[] = {addr, "CONFETTI_ROOMS_TIMEOUT=30s", cache_ids ? cache : NULL, NULL};
+    return th_service_start(draw_service_def(),
+                            &(th_service_opts){.keys = keys, .env = env, .dsn = dsn});
+}
+
 int main(int argc, char **argv)
 {
     double secs = argc > 1 ? atof(argv[1]) : 2;
     if (secs <= 0)
         secs = 2;
     log_setup("bench", LOG_ERROR);
-    setenv("CONFETTI_TEST_LOG", "error", 0); /* the service under test logs errors only */
+    setenv("CONFETTI_TEST_LOG", "error", 0); /* the services under test log errors only */
     th_keys *keys = th_keys_new("RS256");
-    authn_verifier *v = th_verifier_new(keys, NULL);
-    fake_rooms *rooms = fake_rooms_start(v);
-    char addr[160];
-    snprintf(addr, sizeof addr, "CONFETTI_ROOMS_ADDRESS=%s", fake_rooms_url(rooms));
-    const char *env[] = {addr, "CONFETTI_ROOMS_TIMEOUT=30s", NULL};
-    svc = th_service_start(draw_service_def(), &(th_service_opts){.keys = keys, .env = env});
+    char cat[128], caddr[160];
+    th_ipc_url(cat, sizeof cat, "nocatalog"); /* rooms without apps never call catalog */
+    snprintf(caddr, sizeof caddr, "CONFETTI_CATALOG_ADDRESSES=%s", cat);
+    const char *renv[] = {caddr, NULL};
+    th_service *rooms =
+        th_service_start(rooms_service_def(), &(th_service_opts){.keys = keys, .env = renv});
+    seed_rooms(rooms->dsn);
+    svc = start_draw(keys, rooms->url, NULL, NULL);
     draw = rpc_client_service(svc->client, &draw__v1__draw__descriptor);
+#ifndef BENCH_DRAW_OLD
+    th_service *svc2 = start_draw(keys, rooms->url, svc->dsn, "0"); /* same prizes */
+    draw_nocache = rpc_client_service(svc2->client, &draw__v1__draw__descriptor);
+#endif
     char *t = th_token(keys, "org-1", 3600, false);
     tok = malloc(strlen(t) + 8);
     sprintf(tok, "Bearer %s", t);
     free(t);
-    fake_rooms_add(rooms, "r10k", ROOMS__V1__ROOM_STATUS__ACTIVE, true,
-                   ROOMS__V1__DRAW_POLICY__ONE_WIN_PER_PRIZE, 10000);
-    fake_rooms_add(rooms, "r1m", ROOMS__V1__ROOM_STATUS__ACTIVE, true,
-                   ROOMS__V1__DRAW_POLICY__ONE_WIN_PER_PRIZE, 1000000);
-    fake_rooms_member(rooms, "r10k", "org-1", ROOMS__V1__ROLE__ORGANIZER);
-    fake_rooms_member(rooms, "r1m", "org-1", ROOMS__V1__ROLE__ORGANIZER);
     char *p10k = create_prize("r10k", 1000000), *p1m = create_prize("r1m", 1000000);
     char *hotp = create_prize("r10k", 1000000);
 
@@ -224,20 +285,29 @@ int main(int argc, char **argv)
         fclose(la);
         load[strcspn(load, "\n")] = '\0';
     }
-    printf("## draw: DrawWinners end to end (rooms = in-test fake over real nng; load %s)\n\n",
-           load);
+    printf("## draw: DrawWinners end to end (real rooms over nng ipc; load %s)\n\n", load);
     printf("| what | callers | calls | p50 ms | p99 ms | calls/s | errors |\n");
     printf("|---|---:|---:|---:|---:|---:|---:|\n");
     floor_row(svc->dsn, p10k, secs / 2);
     latency_row("baseline: GetPrize (RPC + rooms check + SELECT)", get_prize, "r10k", p10k,
                 secs / 2, 50, 100000);
     latency_row("DrawWinners, 1 among 10,000", draw_one, "r10k", p10k, secs, 30, 100000);
+#ifndef BENCH_DRAW_OLD
+    latency_row("DrawWinners, 1 among 10,000, no cache", draw_one_nocache, "r10k", p10k, secs, 30,
+                100000);
+#endif
     latency_row("DrawWinners, 1 among 1,000,000", draw_one, "r1m", p1m, secs, 5, 1000);
+#ifndef BENCH_DRAW_OLD
+    latency_row("DrawWinners, 1 among 1,000,000, no cache", draw_one_nocache, "r1m", p1m, secs, 5,
+                1000);
+#endif
     hot_row("r10k", hotp, secs);
     printf("\n");
+#ifndef BENCH_DRAW_OLD
+    th_service_stop(svc2);
+#endif
     th_service_stop(svc);
-    fake_rooms_stop(rooms);
-    authn_verifier_free(v);
+    th_service_stop(rooms);
     th_keys_free(keys);
     free(tok), free(p10k), free(p1m), free(hotp);
     return 0;

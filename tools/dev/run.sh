@@ -62,7 +62,8 @@ start_all() {
     # person can log in from a browser without Google; confetti-auth's provider_dev points at it.
     if [ -x "$build/services/auth/confetti-auth" ] && command -v node >/dev/null; then
         "$root/tests/oidc/setup.sh" "$root/tests/oidc" "$var/oidc" >>"$var/log/oidc.log" 2>&1
-        (cd "$var/oidc" && exec node server.mjs 7190 http://127.0.0.1:8080/v1/auth/dev/callback \
+        (cd "$var/oidc" && exec node server.mjs 7190 \
+            http://127.0.0.1:8080/v1/auth/dev/callback,http://127.0.0.1:8080/,http://localhost:8080/ \
             >>"$var/log/oidc.log" 2>&1) &
         echo $! >"$var/run/oidc.pid"
         echo "confetti: OpenID provider http://127.0.0.1:7190 (user alice)"

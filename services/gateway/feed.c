@@ -1,0 +1,486 @@
+/* feed.c — see feed.h. One mutex guards the rings, the positions and the room → subscribers
+ * map; the consumer holds it only to append one event and hand its (already encoded) frame to
+ * each subscriber's queue. */
+#include "feed.h"
+#include "base/log.h"
+#include "base/xmalloc.h"
+#include "events/subscriber.h"
+#include "pbjson/pbjson.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const gw_feed_sources[GW_FEED_NSRC] = {"rooms", "draw"};
+
+#define ROOM_MAX     64
+#define NBUCKETS     1024
+#define REPLAY_LIMIT 1000
+#define REPLAY_MS    5000
+
+typedef struct ring_ent {
+    int64_t seq;
+    char room[ROOM_MAX];
+    gw_frame *frame;
+} ring_ent;
+
+typedef struct ring {
+    ring_ent *e;
+    size_t cap, head, n; /* head: the oldest entry */
+} ring;
+
+typedef struct room_node {
+    struct room_node *next;
+    char id[ROOM_MAX];
+    gw_feed_sub **subs;
+    size_t n, cap;
+} room_node;
+
+typedef enum { SUB_PENDING, SUB_LIVE, SUB_FAILED } sub_state;
+
+struct gw_feed_sub {
+    gw_feed *feed;
+    gw_feed_sink sink;
+    char room[ROOM_MAX];
+    sub_state state;
+    bool cancelled; /* unsubscribed while a Replay was in flight: the completion frees */
+    bool rpc_busy;
+    int64_t from[GW_FEED_NSRC];  /* the client has every event of the room up to here */
+    bool replay[GW_FEED_NSRC];   /* still to fetch from the source (the ring lacks it) */
+    int64_t after[GW_FEED_NSRC]; /* live: only seq > after is sent */
+    gw_frame **pend;             /* replayed frames waiting for the switch to live */
+    size_t npend, cappend;
+    size_t cur; /* the source being replayed */
+    rpc_ccall cc;
+};
+
+struct gw_feed {
+    pthread_mutex_t mu;
+    events_sub *sub;
+    rpc_client *replay[GW_FEED_NSRC];
+    ring rings[GW_FEED_NSRC];
+    int64_t hi[GW_FEED_NSRC];           /* the last seq received per source */
+    int64_t covered_from[GW_FEED_NSRC]; /* the ring holds every room event with seq >= this */
+    room_node *buckets[NBUCKETS];
+};
+
+static size_t source_index(const char *name)
+{
+    for (size_t i = 0; i < GW_FEED_NSRC; i++)
+        if (strcmp(name, gw_feed_sources[i]) == 0)
+            return i;
+    return GW_FEED_NSRC;
+}
+
+static size_t bucket_of(const char *room)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)room; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h & (NBUCKETS - 1);
+}
+
+static room_node *room_find(gw_feed *f, const char *room, bool create)
+{
+    room_node **pp = &f->buckets[bucket_of(room)];
+    for (room_node *n = *pp; n; n = n->next)
+        if (strcmp(n->id, room) == 0)
+            return n;
+    if (!create)
+        return NULL;
+    room_node *n = xcalloc(1, sizeof *n);
+    snprintf(n->id, sizeof n->id, "%s", room);
+    n->next = *pp;
+    *pp = n;
+    return n;
+}
+
+static void room_remove(gw_feed *f, gw_feed_sub *s)
+{
+    room_node **pp = &f->buckets[bucket_of(s->room)];
+    for (; *pp; pp = &(*pp)->next) {
+        room_node *n = *pp;
+        if (strcmp(n->id, s->room) != 0)
+            continue;
+        for (size_t i = 0; i < n->n; i++)
+            if (n->subs[i] == s) {
+                n->subs[i] = n->subs[--n->n];
+                break;
+            }
+        if (n->n == 0) {
+            *pp = n->next;
+            free(n->subs);
+            free(n);
+        }
+        return;
+    }
+}
+
+/* {"type":"event","event":{…}} as one text frame. */
+static gw_frame *event_frame(const Events__V1__Event *ev)
+{
+    json_t *m = json_pack("{s:s,s:o}", "type", "event", "event", pbjson_to_json(&ev->base));
+    char *s = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    json_decref(m);
+    if (!s)
+        return NULL; /* not representable (cannot happen with valid UTF-8 from the sources) */
+    gw_frame *fr = gw_frame_new(WS_OP_TEXT, s, strlen(s));
+    free(s);
+    return fr;
+}
+
+/* ---------------------------------------------------------------- consumer (bus thread) */
+
+static void ring_push(gw_feed *f, size_t si, int64_t seq, const char *room, gw_frame *fr)
+{
+    ring *r = &f->rings[si];
+    if (r->n == r->cap) {
+        ring_ent *old = &r->e[r->head];
+        f->covered_from[si] = old->seq + 1;
+        gw_frame_unref(old->frame);
+        r->head = (r->head + 1) % r->cap;
+        r->n--;
+    }
+    ring_ent *e = &r->e[(r->head + r->n) % r->cap];
+    e->seq = seq;
+    snprintf(e->room, sizeof e->room, "%s", room);
+    e->frame = gw_frame_ref(fr);
+    r->n++;
+}
+
+static cf_code consume(void *arg, const Events__V1__Event *ev)
+{
+    gw_feed *f = arg;
+    size_t si = source_index(ev->source);
+    if (si == GW_FEED_NSRC)
+        return CF_OK;
+    gw_frame *fr = NULL;
+    if (*ev->room_id && strlen(ev->room_id) < ROOM_MAX)
+        fr = event_frame(ev);
+    pthread_mutex_lock(&f->mu);
+    if (ev->seq > f->hi[si]) {
+        f->hi[si] = ev->seq;
+        if (fr) {
+            ring_push(f, si, ev->seq, ev->room_id, fr);
+            room_node *n = room_find(f, ev->room_id, false);
+            for (size_t i = 0; n && i < n->n; i++) {
+                gw_feed_sub *s = n->subs[i];
+                if (ev->seq > s->after[si])
+                    s->sink.send(s->sink.owner, fr);
+            }
+        }
+    }
+    pthread_mutex_unlock(&f->mu);
+    gw_frame_unref(fr);
+    return CF_OK;
+}
+
+/* ---------------------------------------------------------------- subscriptions */
+
+static void sub_free(gw_feed_sub *s)
+{
+    for (size_t i = 0; i < s->npend; i++)
+        gw_frame_unref(s->pend[i]);
+    free(s->pend);
+    free(s);
+}
+
+/* Is source i's remainder (after s->from[i]) in the ring, or nothing at all? */
+static bool ring_covers(const gw_feed *f, const gw_feed_sub *s, size_t i)
+{
+    return s->from[i] >= f->hi[i] || s->from[i] + 1 >= f->covered_from[i];
+}
+
+/* The switch to live, under the lock: replayed frames, then the ring's part, then
+ * "subscribed", then the subscriber joins the room's list. */
+static void finish_locked(gw_feed *f, gw_feed_sub *s)
+{
+    for (size_t k = 0; k < s->npend; k++) {
+        s->sink.send(s->sink.owner, s->pend[k]);
+        gw_frame_unref(s->pend[k]);
+    }
+    s->npend = 0;
+    json_t *pos = json_object();
+    for (size_t i = 0; i < GW_FEED_NSRC; i++) {
+        const ring *r = &f->rings[i];
+        if (s->from[i] < f->hi[i])
+            for (size_t k = 0; k < r->n; k++) {
+                const ring_ent *e = &r->e[(r->head + k) % r->cap];
+                if (e->seq > s->from[i] && strcmp(e->room, s->room) == 0)
+                    s->sink.send(s->sink.owner, e->frame);
+            }
+        s->after[i] = s->from[i] > f->hi[i] ? s->from[i] : f->hi[i];
+        char num[24];
+        snprintf(num, sizeof num, "%" PRId64, s->after[i]);
+        json_object_set_new(pos, gw_feed_sources[i], json_string(num));
+    }
+    json_t *m =
+        json_pack("{s:s,s:s,s:o}", "type", "subscribed", "roomId", s->room, "positions", pos);
+    char *text = json_dumps(m, JSON_COMPACT);
+    json_decref(m);
+    gw_frame *fr = gw_frame_new(WS_OP_TEXT, text, strlen(text));
+    free(text);
+    s->sink.send(s->sink.owner, fr);
+    gw_frame_unref(fr);
+    room_node *n = room_find(f, s->room, true);
+    if (n->n == n->cap) {
+        n->cap = n->cap ? 2 * n->cap : 4;
+        n->subs = xrealloc(n->subs, n->cap * sizeof *n->subs);
+    }
+    n->subs[n->n++] = s;
+    s->state = SUB_LIVE;
+}
+
+/* Picks the next source that still needs Replay (re-checking against the ring, which may have
+ * caught up); false when none does. Under the lock. */
+static bool next_replay_locked(gw_feed *f, gw_feed_sub *s)
+{
+    for (size_t i = 0; i < GW_FEED_NSRC; i++) {
+        if (s->replay[i] && ring_covers(f, s, i))
+            s->replay[i] = false;
+        if (s->replay[i]) {
+            s->cur = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void fail_locked(gw_feed_sub *s, cf_code code, const char *msg)
+{
+    s->state = SUB_FAILED;
+    s->sink.fail(s->sink.owner, code, msg);
+}
+
+static void on_replay(rpc_ccall *cc, void *arg);
+
+/* Starts the Replay of s->cur from s->from+1. Not under the lock (the completion may run
+ * synchronously). */
+static void start_replay(gw_feed_sub *s)
+{
+    gw_feed *f = s->feed;
+    Events__V1__ReplayRequest req = EVENTS__V1__REPLAY_REQUEST__INIT;
+    req.from_seq = s->from[s->cur] + 1;
+    req.limit = REPLAY_LIMIT;
+    rpc_ccall_init(&s->cc, NULL);
+    s->cc.timeout_ms = REPLAY_MS;
+    if (!f->replay[s->cur]) {
+        s->cc.code = CF_UNAVAILABLE;
+        s->cc.message = "source not configured";
+        on_replay(&s->cc, s);
+        return;
+    }
+    rpc_client_invoke_async(f->replay[s->cur], &events__v1__events__descriptor, 0, &req.base,
+                            &s->cc, on_replay, s);
+}
+
+static void on_replay(rpc_ccall *cc, void *arg)
+{
+    gw_feed_sub *s = arg;
+    gw_feed *f = s->feed;
+    size_t i = s->cur;
+    int64_t next = s->from[i] + 1;
+    bool lost = false, at_end = false;
+    gw_frame **got = NULL;
+    size_t ngot = 0;
+    cf_code code = cc->code;
+    if (code == CF_OK) {
+        const Events__V1__ReplayResponse *r = (const void *)cc->response;
+        if (r->n_events == 0) {
+            lost = r->last_seq >= next; /* numbered but no longer kept */
+            at_end = !lost;
+        } else if (r->events[0]->seq > next) {
+            lost = true;
+        } else {
+            got = xcalloc(r->n_events, sizeof *got);
+            for (size_t k = 0; k < r->n_events; k++) {
+                const Events__V1__Event *ev = r->events[k];
+                if (ev->seq < next)
+                    continue;
+                if (strcmp(ev->room_id, s->room) == 0) {
+                    gw_frame *fr = event_frame(ev);
+                    if (fr)
+                        got[ngot++] = fr;
+                }
+                next = ev->seq + 1;
+            }
+            at_end = next > r->last_seq;
+        }
+    }
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s", cc->message);
+    rpc_ccall_free(cc);
+
+    pthread_mutex_lock(&f->mu);
+    s->rpc_busy = false;
+    if (s->cancelled) {
+        pthread_mutex_unlock(&f->mu);
+        for (size_t k = 0; k < ngot; k++)
+            gw_frame_unref(got[k]);
+        free(got);
+        sub_free(s);
+        return;
+    }
+    if (code != CF_OK || lost) {
+        for (size_t k = 0; k < ngot; k++)
+            gw_frame_unref(got[k]);
+        free(got);
+        if (lost) {
+            char why[128];
+            snprintf(why, sizeof why, "%s events after %" PRId64 " are no longer kept",
+                     gw_feed_sources[i], s->from[i]);
+            fail_locked(s, CF_OUT_OF_RANGE, why);
+        } else {
+            log_warn("ws feed: replay from %s: %s: %s", gw_feed_sources[i], cf_code_name(code),
+                     msg);
+            fail_locked(s, CF_UNAVAILABLE, "events unavailable");
+        }
+        pthread_mutex_unlock(&f->mu);
+        return;
+    }
+    if (s->npend + ngot > s->cappend) {
+        s->cappend = s->npend + ngot + 16;
+        s->pend = xrealloc(s->pend, s->cappend * sizeof *s->pend);
+    }
+    memcpy(s->pend + s->npend, got, ngot * sizeof *got);
+    s->npend += ngot;
+    free(got);
+    s->from[i] = next - 1;
+    if (at_end)
+        s->replay[i] = false;
+    if (!next_replay_locked(f, s)) {
+        finish_locked(f, s);
+        pthread_mutex_unlock(&f->mu);
+        return;
+    }
+    s->rpc_busy = true;
+    pthread_mutex_unlock(&f->mu);
+    start_replay(s);
+}
+
+gw_feed_sub *gw_feed_subscribe(gw_feed *f, const char *room_id, const int64_t resume[GW_FEED_NSRC],
+                               const gw_feed_sink *sink)
+{
+    gw_feed_sub *s = xcalloc(1, sizeof *s);
+    s->feed = f;
+    s->sink = *sink;
+    snprintf(s->room, sizeof s->room, "%s", room_id);
+    pthread_mutex_lock(&f->mu);
+    for (size_t i = 0; i < GW_FEED_NSRC; i++) {
+        s->from[i] = resume[i] < 0 ? f->hi[i] : resume[i];
+        s->replay[i] = !ring_covers(f, s, i);
+    }
+    if (!next_replay_locked(f, s)) {
+        finish_locked(f, s);
+        pthread_mutex_unlock(&f->mu);
+        return s;
+    }
+    s->state = SUB_PENDING;
+    s->rpc_busy = true;
+    pthread_mutex_unlock(&f->mu);
+    start_replay(s);
+    return s;
+}
+
+void gw_feed_unsubscribe(gw_feed *f, gw_feed_sub *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&f->mu);
+    if (s->state == SUB_LIVE)
+        room_remove(f, s);
+    if (s->rpc_busy) {
+        s->cancelled = true;
+        pthread_mutex_unlock(&f->mu);
+        return;
+    }
+    pthread_mutex_unlock(&f->mu);
+    sub_free(s);
+}
+
+int64_t gw_feed_position(gw_feed *f, size_t i)
+{
+    pthread_mutex_lock(&f->mu);
+    int64_t v = i < GW_FEED_NSRC ? f->hi[i] : -1;
+    pthread_mutex_unlock(&f->mu);
+    return v;
+}
+
+/* ---------------------------------------------------------------- lifetime */
+
+/* The source's last assigned seq, or -1 if it does not answer. Blocks. */
+static int64_t probe_position(rpc_client *c)
+{
+    if (!c)
+        return -1;
+    Events__V1__ReplayRequest req = EVENTS__V1__REPLAY_REQUEST__INIT;
+    req.from_seq = INT64_MAX / 2;
+    req.limit = 1;
+    rpc_ccall cc;
+    rpc_ccall_init(&cc, NULL);
+    cc.timeout_ms = 2000;
+    rpc_client_invoke(c, &events__v1__events__descriptor, 0, &req.base, &cc);
+    int64_t v = cc.code == CF_OK ? ((Events__V1__ReplayResponse *)cc.response)->last_seq : -1;
+    rpc_ccall_free(&cc);
+    return v;
+}
+
+cf_code gw_feed_start(const gw_feed_config *cfg, gw_feed **out, char *err, size_t errlen)
+{
+    gw_feed *f = xcalloc(1, sizeof *f);
+    pthread_mutex_init(&f->mu, NULL);
+    events_source src[GW_FEED_NSRC];
+    size_t n = 0;
+    for (size_t i = 0; i < GW_FEED_NSRC; i++) {
+        f->replay[i] = cfg->replay[i];
+        f->rings[i].cap = cfg->ring ? cfg->ring : 1;
+        f->rings[i].e = xcalloc(f->rings[i].cap, sizeof *f->rings[i].e);
+        int64_t pos = probe_position(cfg->replay[i]);
+        f->hi[i] = pos > 0 ? pos : 0;
+        f->covered_from[i] = f->hi[i] + 1;
+        const cfg_strlist *u = cfg->replay_urls[i];
+        if (!u || u->n == 0)
+            continue;
+        src[n++] = (events_source){.name = gw_feed_sources[i],
+                                   .replay_urls = (const char *const *)u->items,
+                                   .nurls = u->n,
+                                   .after_seq = f->hi[i]};
+    }
+    events_sub_config sc = {
+        .bus = cfg->bus, .sources = src, .nsources = n, .consume = consume, .arg = f};
+    cf_code c = events_sub_start(&sc, &f->sub, err, errlen);
+    if (c != CF_OK) {
+        gw_feed_stop(f);
+        return c;
+    }
+    log_info("ws feed: following rooms from %" PRId64 " and draw from %" PRId64 " on %s", f->hi[0],
+             f->hi[1], cfg->bus);
+    *out = f;
+    return CF_OK;
+}
+
+void gw_feed_stop(gw_feed *f)
+{
+    if (!f)
+        return;
+    events_sub_stop(f->sub);
+    for (size_t i = 0; i < GW_FEED_NSRC; i++) {
+        ring *r = &f->rings[i];
+        for (size_t k = 0; k < r->n; k++)
+            gw_frame_unref(r->e[(r->head + k) % r->cap].frame);
+        free(r->e);
+    }
+    for (size_t b = 0; b < NBUCKETS; b++)
+        while (f->buckets[b]) {
+            room_node *n = f->buckets[b];
+            f->buckets[b] = n->next;
+            free(n->subs);
+            free(n);
+        }
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}

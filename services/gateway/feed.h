@@ -1,0 +1,69 @@
+/* feed.h — the gateway's live event hub for the WebSocket feed (docs/gateway.md, "WebSocket
+ * feed"). It follows the "rooms" and "draw" events through the bus with the common subscriber
+ * (each event once, in seq order per source, gaps filled from Replay), encodes each event that
+ * concerns a room once as a WebSocket text frame {"type":"event","event":{…proto3 JSON…}},
+ * keeps the last `ring` of them per source, and fans each out to that room's subscribers.
+ *
+ * Resume: a subscription may name, per source, the last seq its client saw. Missed events of
+ * the room are sent first — from the ring when it still holds them, else from the source's
+ * events.v1.Events/Replay (asynchronously) and then the ring — followed by
+ * {"type":"subscribed",…,"positions":{…}}, then live events; all under the hub's lock at the
+ * switch, so none is sent twice and none is missing.
+ *
+ * Threads: the consumer runs on the subscriber's thread; subscribe/unsubscribe on nng threads;
+ * Replay completions on nng threads. Nothing here blocks except gw_feed_start/stop. */
+#ifndef CONFETTI_GATEWAY_FEED_H
+#define CONFETTI_GATEWAY_FEED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/status.h"
+#include "cfg/cfg.h"
+#include "rpc/client.h"
+#include "wsframe.h"
+
+/* The sources the feed follows, in this order everywhere (resume arrays, positions). */
+#define GW_FEED_NSRC 2
+extern const char *const gw_feed_sources[GW_FEED_NSRC]; /* "rooms", "draw" */
+
+typedef struct gw_feed gw_feed;
+typedef struct gw_feed_sub gw_feed_sub;
+
+/* What the feed calls on a subscriber. Both run with the feed's lock held (from any thread):
+ * they must not block and must not call into the feed. */
+typedef struct gw_feed_sink {
+    /* Queue frame f (borrowed: take a reference to keep it). */
+    void (*send)(void *owner, gw_frame *f);
+    /* The subscription cannot be served: CF_OUT_OF_RANGE (the resume positions are past the
+     * source's retention) or CF_UNAVAILABLE (Replay failed). It stays allocated, inert, until
+     * the owner calls gw_feed_unsubscribe. */
+    void (*fail)(void *owner, cf_code code, const char *message);
+    void *owner;
+} gw_feed_sink;
+
+typedef struct gw_feed_config {
+    const char *bus;                              /* the bus's subscriber URL */
+    const cfg_strlist *replay_urls[GW_FEED_NSRC]; /* each source's RPC endpoints */
+    rpc_client *replay[GW_FEED_NSRC];             /* borrowed: async Replay for resumes */
+    size_t ring;                                  /* events kept per source (>= 1) */
+} gw_feed_config;
+
+/* Learns each source's current position (a Replay call each, blocking: start-up only; a source
+ * that does not answer is followed from its oldest kept event) and starts following. */
+cf_code gw_feed_start(const gw_feed_config *cfg, gw_feed **out, char *err, size_t errlen);
+/* Stops following and frees. Every subscription must have been removed. NULL is a no-op. */
+void gw_feed_stop(gw_feed *f);
+
+/* Subscribes sink to room_id's events. resume[i] is the last seq of gw_feed_sources[i] the
+ * client has, or -1 for "live from now". Replayed events and the "subscribed" message may be
+ * sent through the sink before this returns. Returns the handle for gw_feed_unsubscribe. */
+gw_feed_sub *gw_feed_subscribe(gw_feed *f, const char *room_id, const int64_t resume[GW_FEED_NSRC],
+                               const gw_feed_sink *sink);
+/* Ends the subscription: after this returns the feed never calls its sink again. */
+void gw_feed_unsubscribe(gw_feed *f, gw_feed_sub *s);
+
+/* The last seq of source i the feed has handed out (for tests and the bench). */
+int64_t gw_feed_position(gw_feed *f, size_t i);
+
+#endif

@@ -1,0 +1,933 @@
+/* ws.c — see ws.h. A connection is driven by three aios: the reader (frames in, one client
+ * message handled at a time; it parks while a subscribe's GetRoom is in flight), the writer (one
+ * write in flight, up to TX_BATCH queued frames per write) and a timer (auth deadline, pings,
+ * token re-check, close linger). Each holds a reference while armed; the last reference hands
+ * the connection to the reaper thread, which closes the socket and frees — nng_http_conn_close
+ * and nng_aio_free wait for nng, so they never run in a callback. */
+#include "ws.h"
+#include "base/clock.h"
+#include "base/cuid.h"
+#include "base/log.h"
+#include "base/xmalloc.h"
+#include "rooms/v1/rooms.pb-c.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define SUBPROTOCOL     "confetti.v1"
+#define MAX_SUBS        100 /* rooms per connection */
+#define ROOM_ID_MAX     63
+#define TX_BATCH        4 /* frames per write (nng guarantees 4 iovs) */
+#define CLOSE_LINGER_MS 1000
+#define GETROOM_MS      5000
+
+typedef struct wsub {
+    char room[ROOM_ID_MAX + 1];
+    gw_feed_sub *sub;
+} wsub;
+
+typedef struct wconn {
+    gw_ws *w;
+    struct wconn *prev, *next; /* w's list (w->mu) */
+    struct wconn *reap_next;
+    atomic_int refs;
+    nng_http_conn *conn;
+    nng_http_res *res; /* the 101, until written */
+    nng_aio *rxaio, *txaio, *tmaio;
+    pthread_mutex_t mu;
+
+    /* the reader flow (one logical thread: the read callback or the GetRoom completion) */
+    uint8_t *rbuf;
+    size_t rlen, rcap;
+    uint8_t *msg; /* a fragmented message being assembled */
+    size_t mlen;
+    bool in_msg;
+    wsub *subs;
+    size_t nsubs;
+    char *bearer; /* token from the subprotocol, verified after the handshake */
+    rpc_ccall cc; /* GetRoom */
+    char *authz;
+    char pending_room[ROOM_ID_MAX + 1];
+    int64_t pending_resume[GW_FEED_NSRC];
+    atomic_llong last_rx_ns;
+
+    /* under mu */
+    bool paused, parked; /* GetRoom in flight; the reader stopped for it */
+    char *token;
+    char sub[128];
+    bool authed;
+    gw_frame **q; /* ring of frames to send */
+    size_t qhead, qn, qcap;
+    gw_frame *txf[TX_BATCH];
+    size_t ntx;
+    bool tx_busy, handshake_done, closing, hard;
+    int64_t opened_ns, last_ping_ns, close_deadline_ns;
+} wconn;
+
+struct gw_ws {
+    gw_ws_config cfg;
+    gw_ws_stats own_stats;
+    gw_ws_stats *st;
+    unsigned getroom_index;
+    int64_t tick_ms;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    wconn *conns;
+    size_t nconns;
+    wconn *reapq;
+    bool shutting, stop;
+    pthread_t reaper;
+};
+
+static void process(wconn *c);
+
+/* ---------------------------------------------------------------- lifetime of a connection */
+
+static void conn_ref(wconn *c)
+{
+    atomic_fetch_add(&c->refs, 1);
+}
+
+/* Never with c->mu held. */
+static void conn_unref(wconn *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    gw_ws *w = c->w;
+    pthread_mutex_lock(&w->mu);
+    c->reap_next = w->reapq;
+    w->reapq = c;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void conn_destroy(wconn *c)
+{
+    nng_http_conn_close(c->conn);
+    nng_aio_free(c->rxaio);
+    nng_aio_free(c->txaio);
+    nng_aio_free(c->tmaio);
+    if (c->res)
+        nng_http_res_free(c->res);
+    for (size_t i = 0; i < c->qn; i++)
+        gw_frame_unref(c->q[(c->qhead + i) % c->qcap]);
+    for (size_t i = 0; i < c->ntx; i++)
+        gw_frame_unref(c->txf[i]);
+    free(c->q);
+    free(c->rbuf);
+    free(c->msg);
+    free(c->subs);
+    free(c->bearer);
+    free(c->token);
+    free(c->authz);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+static void *reaper(void *arg)
+{
+    gw_ws *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->reapq && !w->stop)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (!w->reapq)
+            break;
+        wconn *c = w->reapq;
+        w->reapq = c->reap_next;
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            w->conns = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        w->nconns--;
+        pthread_mutex_unlock(&w->mu);
+        conn_destroy(c);
+        atomic_fetch_sub(&w->st->open, 1);
+        pthread_mutex_lock(&w->mu);
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Aborts every pending operation; their callbacks drop their references. Under c->mu. */
+static void hard_locked(wconn *c)
+{
+    if (c->hard)
+        return;
+    c->hard = true;
+    nng_aio_cancel(c->rxaio);
+    nng_aio_cancel(c->txaio);
+    nng_aio_cancel(c->tmaio);
+}
+
+/* ---------------------------------------------------------------- writing */
+
+static void on_tx(void *arg);
+
+static void kick_locked(wconn *c)
+{
+    if (c->tx_busy || c->hard || !c->handshake_done || c->qn == 0)
+        return;
+    nng_iov iov[TX_BATCH];
+    size_t k = c->qn < TX_BATCH ? c->qn : TX_BATCH;
+    for (size_t i = 0; i < k; i++) {
+        gw_frame *f = c->q[c->qhead];
+        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qn--;
+        c->txf[i] = f;
+        iov[i] = (nng_iov){.iov_buf = f->data, .iov_len = f->len};
+    }
+    c->ntx = k;
+    c->tx_busy = true;
+    conn_ref(c);
+    nng_aio_set_iov(c->txaio, (unsigned)k, iov);
+    nng_http_conn_write_all(c->conn, c->txaio);
+}
+
+static void push_locked(wconn *c, gw_frame *f)
+{
+    if (c->qn == c->qcap) {
+        size_t ncap = c->qcap ? 2 * c->qcap : 16;
+        gw_frame **nq = xmalloc(ncap * sizeof *nq);
+        for (size_t i = 0; i < c->qn; i++)
+            nq[i] = c->q[(c->qhead + i) % c->qcap];
+        free(c->q);
+        c->q = nq;
+        c->qcap = ncap;
+        c->qhead = 0;
+    }
+    c->q[(c->qhead + c->qn) % c->qcap] = f;
+    c->qn++;
+}
+
+/* The orderly close: what is still queued is dropped, {"type":"close",…} and a close frame go
+ * out; the connection ends when they are written or after CLOSE_LINGER_MS. */
+static void close_locked(wconn *c, int code, const char *reason)
+{
+    if (c->closing || c->hard)
+        return;
+    c->closing = true;
+    c->close_deadline_ns = cf_mono_ns() + (int64_t)CLOSE_LINGER_MS * 1000000;
+    while (c->qn) {
+        gw_frame_unref(c->q[c->qhead]);
+        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qn--;
+    }
+    json_t *m = json_pack("{s:s,s:i,s:s}", "type", "close", "code", code, "reason", reason);
+    char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    json_decref(m);
+    if (text) {
+        push_locked(c, gw_frame_new(WS_OP_TEXT, text, strlen(text)));
+        free(text);
+    }
+    push_locked(c, gw_frame_close((uint16_t)code, reason));
+    if (code == GW_WS_TOO_SLOW)
+        atomic_fetch_add(&c->w->st->dropped_slow, 1);
+    /* The read stays: cancelling a read makes nng close the HTTP connection, and the close
+     * frames with it. The reader ends at the hard close (or the next frame). */
+    kick_locked(c);
+}
+
+static void conn_close(wconn *c, int code, const char *reason)
+{
+    pthread_mutex_lock(&c->mu);
+    close_locked(c, code, reason);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Queues f (a reference is taken). Over ws.send_queue the client is too slow: 4029. */
+static void send_locked(wconn *c, gw_frame *f)
+{
+    if (c->closing || c->hard)
+        return;
+    if (c->qn >= c->w->cfg.send_queue) {
+        close_locked(c, GW_WS_TOO_SLOW, "too slow: send queue full");
+        return;
+    }
+    push_locked(c, gw_frame_ref(f));
+    kick_locked(c);
+}
+
+static void send_frame(wconn *c, gw_frame *f)
+{
+    pthread_mutex_lock(&c->mu);
+    send_locked(c, f);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Sends a JSON object (stolen). */
+static void send_json(wconn *c, json_t *m)
+{
+    char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    json_decref(m);
+    if (!text)
+        return;
+    gw_frame *f = gw_frame_new(WS_OP_TEXT, text, strlen(text));
+    free(text);
+    send_frame(c, f);
+    gw_frame_unref(f);
+}
+
+static void send_error(wconn *c, cf_code code, const char *message, const char *room)
+{
+    json_t *m =
+        json_pack("{s:s,s:s,s:s}", "type", "error", "code", cf_code_name(code), "message", message);
+    if (m && room)
+        json_object_set_new(m, "roomId", json_string(room));
+    send_json(c, m);
+}
+
+static void on_tx(void *arg)
+{
+    wconn *c = arg;
+    int rv = nng_aio_result(c->txaio);
+    pthread_mutex_lock(&c->mu);
+    c->tx_busy = false;
+    if (!c->handshake_done) {
+        nng_http_res_free(c->res);
+        c->res = NULL;
+        if (rv != 0) {
+            hard_locked(c);
+            pthread_mutex_unlock(&c->mu);
+            conn_unref(c); /* the reader flow never started */
+            conn_unref(c);
+            return;
+        }
+        c->handshake_done = true;
+        c->opened_ns = cf_mono_ns();
+        conn_ref(c); /* the timer */
+        nng_sleep_aio((nng_duration)c->w->tick_ms, c->tmaio);
+        kick_locked(c);
+        pthread_mutex_unlock(&c->mu);
+        process(c); /* the bearer token first, then the reader */
+        conn_unref(c);
+        return;
+    }
+    bool closed = false;
+    long texts = 0;
+    for (size_t i = 0; i < c->ntx; i++) {
+        if (c->txf[i]->opcode == WS_OP_CLOSE)
+            closed = true;
+        else if (c->txf[i]->opcode == WS_OP_TEXT)
+            texts++;
+        gw_frame_unref(c->txf[i]);
+    }
+    c->ntx = 0;
+    if (rv == 0)
+        atomic_fetch_add(&c->w->st->sent, texts);
+    if (rv != 0 || closed)
+        hard_locked(c);
+    else
+        kick_locked(c);
+    pthread_mutex_unlock(&c->mu);
+    conn_unref(c);
+}
+
+/* ---------------------------------------------------------------- the feed's sink */
+
+static void sink_send(void *owner, gw_frame *f)
+{
+    send_frame(owner, f);
+}
+
+static void sink_fail(void *owner, cf_code code, const char *message)
+{
+    conn_close(owner, code == CF_OUT_OF_RANGE ? GW_WS_RESUME_TOO_OLD : GW_WS_TRY_AGAIN, message);
+}
+
+/* ---------------------------------------------------------------- messages */
+
+static void do_auth(wconn *c, const char *token)
+{
+    gw_ws *w = c->w;
+    authn_identity id;
+    const char *reason = "token verification is not configured";
+    cf_code code = CF_UNAUTHENTICATED;
+    if (token && *token && w->cfg.verifier)
+        code = authn_verify(w->cfg.verifier, token, &id, &reason);
+    else if (!token || !*token)
+        reason = "a token is required";
+    if (code != CF_OK) {
+        char why[160];
+        snprintf(why, sizeof why, "invalid access token: %s", reason);
+        conn_close(c, GW_WS_UNAUTHENTICATED, why);
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    if (c->authed && strcmp(c->sub, id.sub) != 0) {
+        pthread_mutex_unlock(&c->mu);
+        send_error(c, CF_INVALID_ARGUMENT, "the token is for another user", NULL);
+        return;
+    }
+    free(c->token);
+    c->token = xstrdup(token);
+    snprintf(c->sub, sizeof c->sub, "%s", id.sub);
+    c->authed = true;
+    pthread_mutex_unlock(&c->mu);
+    send_json(c, json_pack("{s:s,s:s}", "type", "ready", "userId", id.sub));
+}
+
+static wsub *find_sub(wconn *c, const char *room)
+{
+    for (size_t i = 0; i < c->nsubs; i++)
+        if (strcmp(c->subs[i].room, room) == 0)
+            return &c->subs[i];
+    return NULL;
+}
+
+static const char *room_arg(wconn *c, json_t *j)
+{
+    const char *room = json_string_value(json_object_get(j, "roomId"));
+    if (!room || !*room || strlen(room) > ROOM_ID_MAX) {
+        send_error(c, CF_INVALID_ARGUMENT, "roomId: must be a room id", NULL);
+        return NULL;
+    }
+    return room;
+}
+
+/* resume → positions (-1 = none); false (error sent) when malformed. */
+static bool parse_resume(wconn *c, json_t *resume, const char *room, int64_t out[GW_FEED_NSRC])
+{
+    for (size_t i = 0; i < GW_FEED_NSRC; i++)
+        out[i] = -1;
+    if (!resume || json_is_null(resume))
+        return true;
+    if (!json_is_object(resume)) {
+        send_error(c, CF_INVALID_ARGUMENT, "resume: must be an object", room);
+        return false;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(resume, key, v)
+    {
+        size_t i = 0;
+        while (i < GW_FEED_NSRC && strcmp(key, gw_feed_sources[i]) != 0)
+            i++;
+        long long n = -1;
+        if (json_is_integer(v)) {
+            n = json_integer_value(v);
+        } else if (json_is_string(v)) {
+            const char *s = json_string_value(v);
+            size_t len = strlen(s);
+            if (len >= 1 && len <= 18 && strspn(s, "0123456789") == len)
+                n = strtoll(s, NULL, 10);
+        }
+        if (i == GW_FEED_NSRC || n < 0) {
+            char why[128];
+            snprintf(why, sizeof why, "resume.%.40s: %s", key,
+                     i == GW_FEED_NSRC ? "unknown event source" : "must be a sequence number");
+            send_error(c, CF_INVALID_ARGUMENT, why, room);
+            return false;
+        }
+        out[i] = n;
+    }
+    return true;
+}
+
+static void on_getroom(rpc_ccall *cc, void *arg)
+{
+    wconn *c = arg;
+    gw_ws *w = c->w;
+    if (cc->code != CF_OK) {
+        bool internal =
+            cc->code == CF_INTERNAL || cc->code == CF_UNKNOWN || cc->code == CF_DATA_LOSS;
+        send_error(c, cc->code, internal ? "internal error" : cc->message, c->pending_room);
+    } else {
+        pthread_mutex_lock(&c->mu);
+        bool closing = c->closing || c->hard;
+        pthread_mutex_unlock(&c->mu);
+        if (!closing) {
+            gw_feed_sink sink = {.send = sink_send, .fail = sink_fail, .owner = c};
+            wsub *s = &c->subs[c->nsubs++];
+            snprintf(s->room, sizeof s->room, "%s", c->pending_room);
+            s->sub = gw_feed_subscribe(w->cfg.feed, c->pending_room, c->pending_resume, &sink);
+        }
+    }
+    rpc_ccall_free(&c->cc);
+    free(c->authz);
+    c->authz = NULL;
+    pthread_mutex_lock(&c->mu);
+    c->paused = false;
+    bool parked = c->parked;
+    c->parked = false;
+    pthread_mutex_unlock(&c->mu);
+    if (parked)
+        process(c);
+}
+
+static void do_subscribe(wconn *c, json_t *j)
+{
+    gw_ws *w = c->w;
+    const char *room = room_arg(c, j);
+    if (!room)
+        return;
+    int64_t resume[GW_FEED_NSRC];
+    if (!parse_resume(c, json_object_get(j, "resume"), room, resume))
+        return;
+    if (!w->cfg.feed || !w->cfg.rooms)
+        return send_error(c, CF_UNAVAILABLE, "live events are not configured", room);
+    if (find_sub(c, room))
+        return send_error(c, CF_ALREADY_EXISTS, "already subscribed", room);
+    if (c->nsubs >= MAX_SUBS)
+        return send_error(c, CF_RESOURCE_EXHAUSTED, "too many subscriptions", room);
+    if (!c->subs)
+        c->subs = xcalloc(MAX_SUBS, sizeof *c->subs);
+    snprintf(c->pending_room, sizeof c->pending_room, "%s", room);
+    memcpy(c->pending_resume, resume, sizeof resume);
+    pthread_mutex_lock(&c->mu);
+    c->paused = true;
+    c->authz = xasprintf("Bearer %s", c->token);
+    pthread_mutex_unlock(&c->mu);
+    /* visibility exactly as GET /v1/rooms/{id}: a private room is NOT_FOUND to a non-member */
+    Rooms__V1__GetRoomRequest req = ROOMS__V1__GET_ROOM_REQUEST__INIT;
+    req.room_id = c->pending_room;
+    rpc_ccall_init(&c->cc, NULL);
+    c->cc.timeout_ms = GETROOM_MS;
+    rpc_ccall_md(&c->cc, "authorization", c->authz);
+    rpc_client_invoke_async(w->cfg.rooms, &rooms__v1__rooms__descriptor, w->getroom_index,
+                            &req.base, &c->cc, on_getroom, c);
+}
+
+static void do_unsubscribe(wconn *c, json_t *j)
+{
+    const char *room = room_arg(c, j);
+    if (!room)
+        return;
+    wsub *s = find_sub(c, room);
+    if (!s)
+        return send_error(c, CF_NOT_FOUND, "not subscribed", room);
+    gw_feed_unsubscribe(c->w->cfg.feed, s->sub);
+    *s = c->subs[--c->nsubs];
+    send_json(c, json_pack("{s:s,s:s}", "type", "unsubscribed", "roomId", room));
+}
+
+static void handle_message(wconn *c, const uint8_t *data, size_t len)
+{
+    json_t *j = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, NULL);
+    const char *type = json_string_value(json_object_get(j, "type"));
+    if (!json_is_object(j) || !type) {
+        json_decref(j);
+        conn_close(c, GW_WS_POLICY, "malformed message: a JSON object with a type is expected");
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    bool authed = c->authed;
+    pthread_mutex_unlock(&c->mu);
+    if (strcmp(type, "ping") == 0)
+        send_json(c, json_pack("{s:s}", "type", "pong"));
+    else if (strcmp(type, "pong") == 0)
+        ; /* its arrival is what counts (last_rx) */
+    else if (strcmp(type, "auth") == 0)
+        do_auth(c, json_string_value(json_object_get(j, "token")));
+    else if (!authed)
+        conn_close(c, GW_WS_UNAUTHENTICATED, "authenticate first");
+    else if (strcmp(type, "subscribe") == 0)
+        do_subscribe(c, j);
+    else if (strcmp(type, "unsubscribe") == 0)
+        do_unsubscribe(c, j);
+    else
+        send_error(c, CF_INVALID_ARGUMENT, "unknown message type", NULL);
+    json_decref(j);
+}
+
+/* ---------------------------------------------------------------- reading */
+
+static void reader_end(wconn *c)
+{
+    for (size_t i = 0; i < c->nsubs; i++)
+        gw_feed_unsubscribe(c->w->cfg.feed, c->subs[i].sub);
+    c->nsubs = 0;
+    conn_unref(c);
+}
+
+static bool closing(wconn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    bool v = c->closing || c->hard;
+    pthread_mutex_unlock(&c->mu);
+    return v;
+}
+
+/* Handles one complete frame whose payload (unmasked) is p[0..len). */
+static void handle_frame(wconn *c, const ws_frame_hdr *h, const uint8_t *p, size_t len)
+{
+    gw_ws *w = c->w;
+    switch (h->opcode) {
+    case WS_OP_PING: {
+        gw_frame *f = gw_frame_new(WS_OP_PONG, p, len);
+        send_frame(c, f);
+        gw_frame_unref(f);
+        return;
+    }
+    case WS_OP_PONG:
+        return;
+    case WS_OP_CLOSE: {
+        uint16_t code = len >= 2 ? (uint16_t)((p[0] << 8) | p[1]) : 1000;
+        pthread_mutex_lock(&c->mu);
+        if (!c->closing && !c->hard) { /* echo it (RFC 6455 §5.5.1), then end */
+            c->closing = true;
+            c->close_deadline_ns = cf_mono_ns() + (int64_t)CLOSE_LINGER_MS * 1000000;
+            push_locked(c, gw_frame_close(code, ""));
+            kick_locked(c);
+        }
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    case WS_OP_TEXT:
+    case WS_OP_BINARY:
+    case WS_OP_CONT:
+        break;
+    default:
+        conn_close(c, GW_WS_PROTOCOL_ERROR, "unknown opcode");
+        return;
+    }
+    if ((h->opcode == WS_OP_CONT) != c->in_msg) {
+        conn_close(c, GW_WS_PROTOCOL_ERROR, "bad fragmentation");
+        return;
+    }
+    if (h->opcode == WS_OP_BINARY) {
+        conn_close(c, GW_WS_POLICY, "text messages only");
+        return;
+    }
+    if (h->fin && !c->in_msg) {
+        handle_message(c, p, len);
+        return;
+    }
+    if (c->mlen + len > w->cfg.max_message) {
+        conn_close(c, GW_WS_TOO_BIG, "message too big");
+        return;
+    }
+    c->msg = xrealloc(c->msg, c->mlen + len + 1);
+    memcpy(c->msg + c->mlen, p, len);
+    c->mlen += len;
+    c->in_msg = !h->fin;
+    if (h->fin) {
+        handle_message(c, c->msg, c->mlen);
+        c->mlen = 0;
+    }
+}
+
+static void on_rx(void *arg);
+
+/* Handles every complete frame in the buffer, then reads more (or parks while a GetRoom is in
+ * flight, or ends when the connection is closing). The reader flow's only entry point. */
+static void process(wconn *c)
+{
+    gw_ws *w = c->w;
+    if (c->bearer) { /* the subprotocol's token, once, before any message */
+        char *t = c->bearer;
+        c->bearer = NULL;
+        do_auth(c, t);
+        free(t);
+    }
+    size_t off = 0;
+    for (;;) {
+        if (closing(c))
+            break;
+        pthread_mutex_lock(&c->mu);
+        if (c->paused) {
+            c->parked = true;
+            pthread_mutex_unlock(&c->mu);
+            memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+            c->rlen -= off;
+            return; /* on_getroom resumes */
+        }
+        pthread_mutex_unlock(&c->mu);
+        ws_frame_hdr h;
+        int pr = ws_frame_parse(c->rbuf + off, c->rlen - off, &h);
+        if (pr == 0)
+            break;
+        bool control = (h.opcode & 0x8) != 0;
+        if (pr < 0 || !h.masked || h.rsv || (control && (h.len > 125 || !h.fin))) {
+            conn_close(c, GW_WS_PROTOCOL_ERROR, "malformed frame");
+            break;
+        }
+        if (!control && h.len > w->cfg.max_message) {
+            conn_close(c, GW_WS_TOO_BIG, "message too big");
+            break;
+        }
+        if (c->rlen - off < h.hdr_len + h.len)
+            break;
+        uint8_t *p = c->rbuf + off + h.hdr_len;
+        ws_unmask(p, (size_t)h.len, h.mask, 0);
+        off += h.hdr_len + (size_t)h.len;
+        handle_frame(c, &h, p, (size_t)h.len);
+    }
+    memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+    c->rlen -= off;
+    pthread_mutex_lock(&c->mu);
+    if (c->closing || c->hard) {
+        pthread_mutex_unlock(&c->mu);
+        reader_end(c);
+        return;
+    }
+    nng_iov iov = {.iov_buf = c->rbuf + c->rlen, .iov_len = c->rcap - c->rlen};
+    nng_aio_set_iov(c->rxaio, 1, &iov);
+    nng_http_conn_read(c->conn, c->rxaio);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void on_rx(void *arg)
+{
+    wconn *c = arg;
+    int rv = nng_aio_result(c->rxaio);
+    if (rv != 0) {
+        pthread_mutex_lock(&c->mu);
+        if (rv != NNG_ECANCELED || !c->closing)
+            hard_locked(c); /* the peer went away; a cancel by close_locked lets it finish */
+        pthread_mutex_unlock(&c->mu);
+        reader_end(c);
+        return;
+    }
+    c->rlen += nng_aio_count(c->rxaio);
+    atomic_store(&c->last_rx_ns, cf_mono_ns());
+    process(c);
+}
+
+/* ---------------------------------------------------------------- the timer */
+
+static void on_timer(void *arg)
+{
+    wconn *c = arg;
+    gw_ws *w = c->w;
+    int rv = nng_aio_result(c->tmaio);
+    char *token = NULL;
+    pthread_mutex_lock(&c->mu);
+    if (rv != 0 || c->hard) {
+        pthread_mutex_unlock(&c->mu);
+        conn_unref(c);
+        return;
+    }
+    int64_t now = cf_mono_ns();
+    if (c->closing) {
+        if (now >= c->close_deadline_ns)
+            hard_locked(c);
+    } else if (!c->authed) {
+        if (now - c->opened_ns >= w->cfg.auth_ms * 1000000)
+            close_locked(c, GW_WS_UNAUTHENTICATED, "no valid token within auth_timeout");
+    } else if (now - c->last_ping_ns >= w->cfg.ping_ms * 1000000) {
+        if (c->last_ping_ns && atomic_load(&c->last_rx_ns) < c->last_ping_ns) {
+            close_locked(c, GW_WS_POLICY, "no pong within ping_interval");
+        } else {
+            static const char ping[] = "{\"type\":\"ping\"}";
+            gw_frame *f = gw_frame_new(WS_OP_TEXT, ping, sizeof ping - 1);
+            send_locked(c, f);
+            gw_frame_unref(f);
+            c->last_ping_ns = now;
+            token = xstrdup(c->token); /* re-checked below: expiry and revocation */
+        }
+    }
+    bool rearm = !c->hard;
+    if (rearm)
+        nng_sleep_aio((nng_duration)w->tick_ms, c->tmaio);
+    pthread_mutex_unlock(&c->mu);
+    if (token) {
+        authn_identity id;
+        const char *reason = "";
+        if (!w->cfg.verifier || authn_verify(w->cfg.verifier, token, &id, &reason) != CF_OK) {
+            char why[160];
+            snprintf(why, sizeof why, "token no longer valid: %s", reason);
+            conn_close(c, GW_WS_UNAUTHENTICATED, why);
+        }
+        free(token);
+    }
+    if (!rearm)
+        conn_unref(c);
+}
+
+/* ---------------------------------------------------------------- the upgrade */
+
+static bool has_word(const char *header, const char *word)
+{
+    size_t wl = strlen(word);
+    for (const char *p = header; p && *p;) {
+        while (*p == ' ' || *p == ',' || *p == '\t')
+            p++;
+        size_t n = strcspn(p, ", \t");
+        if (n == wl && strncasecmp(p, word, wl) == 0)
+            return true;
+        p += n;
+    }
+    return false;
+}
+
+int gw_ws_upgrade(gw_ws *w, gw_http_req *r, const char **why)
+{
+    const char *upgrade = gw_http_header(r, "Upgrade");
+    const char *connection = gw_http_header(r, "Connection");
+    const char *version = gw_http_header(r, "Sec-WebSocket-Version");
+    const char *key = gw_http_header(r, "Sec-WebSocket-Key");
+    const char *proto = gw_http_header(r, "Sec-WebSocket-Protocol");
+    char accept[29];
+    bool has_proto = false;
+    const char *bearer = NULL;
+    size_t blen = 0;
+    if (proto)
+        ws_subprotocols(proto, SUBPROTOCOL, &has_proto, &bearer, &blen);
+    if (!upgrade || !has_word(upgrade, "websocket") || !connection ||
+        !has_word(connection, "upgrade")) {
+        *why = "a WebSocket upgrade is required";
+        return 400;
+    }
+    if (!version || strcmp(version, "13") != 0 || !ws_accept_key(key, accept)) {
+        *why = "a WebSocket version 13 handshake is required";
+        return 400;
+    }
+    if (!has_proto) {
+        *why = "the subprotocol " SUBPROTOCOL " is required";
+        return 400;
+    }
+    if (r->early_status || r->body_len) {
+        *why = "an upgrade request has no body";
+        return 400;
+    }
+    pthread_mutex_lock(&w->mu);
+    bool full = w->nconns >= w->cfg.max_conns;
+    bool shutting = w->shutting;
+    pthread_mutex_unlock(&w->mu);
+    if (shutting || full) {
+        *why = shutting ? "shutting down" : "too many WebSocket connections";
+        return 503;
+    }
+
+    wconn *c = xcalloc(1, sizeof *c);
+    c->w = w;
+    pthread_mutex_init(&c->mu, NULL);
+    atomic_init(&c->refs, 2); /* the reader flow, and the handshake write */
+    c->rcap = w->cfg.max_message + 14 + 256;
+    c->rbuf = xmalloc(c->rcap);
+    if (bearer && blen <= AUTHN_TOKEN_MAX)
+        c->bearer = xstrndup(bearer, blen);
+    if (nng_aio_alloc(&c->rxaio, on_rx, c) != 0 || nng_aio_alloc(&c->txaio, on_tx, c) != 0 ||
+        nng_aio_alloc(&c->tmaio, on_timer, c) != 0 || nng_http_res_alloc(&c->res) != 0)
+        abort();
+    nng_http_res_set_status(c->res, 101);
+    nng_http_res_set_reason(c->res, "Switching Protocols");
+    nng_http_res_set_header(c->res, "Upgrade", "websocket");
+    nng_http_res_set_header(c->res, "Connection", "Upgrade");
+    nng_http_res_set_header(c->res, "Sec-WebSocket-Accept", accept);
+    nng_http_res_set_header(c->res, "Sec-WebSocket-Protocol", SUBPROTOCOL);
+
+    pthread_mutex_lock(&w->mu);
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    pthread_mutex_unlock(&w->mu);
+    atomic_fetch_add(&w->st->open, 1);
+    atomic_fetch_add(&w->st->accepted, 1);
+
+    nng_http_req *req;
+    c->conn = gw_http_take(r, &req);
+    nng_http_req_free(req);
+    pthread_mutex_lock(&c->mu);
+    c->tx_busy = true;
+    nng_http_conn_write_res(c->conn, c->res, c->txaio);
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the server */
+
+static double stat_open(void *arg)
+{
+    return (double)atomic_load(&((gw_ws_stats *)arg)->open);
+}
+
+static double stat_sent(void *arg)
+{
+    return (double)atomic_load(&((gw_ws_stats *)arg)->sent);
+}
+
+static double stat_slow(void *arg)
+{
+    return (double)atomic_load(&((gw_ws_stats *)arg)->dropped_slow);
+}
+
+void gw_ws_stats_register(metrics *m, gw_ws_stats *st)
+{
+    metrics_gauge_fn(m, "confetti_ws_connections", "WebSocket feed connections open now.",
+                     stat_open, st);
+    metrics_gauge_fn(m, "confetti_ws_messages_sent_total",
+                     "WebSocket feed messages written to clients (a counter).", stat_sent, st);
+    metrics_gauge_fn(m, "confetti_ws_dropped_slow_total",
+                     "WebSocket clients closed with 4029 for falling behind (a counter).",
+                     stat_slow, st);
+}
+
+gw_ws *gw_ws_new(const gw_ws_config *cfg)
+{
+    gw_ws *w = xcalloc(1, sizeof *w);
+    w->cfg = *cfg;
+    w->st = cfg->stats ? cfg->stats : &w->own_stats;
+    const ProtobufCMethodDescriptor *md =
+        protobuf_c_service_descriptor_get_method_by_name(&rooms__v1__rooms__descriptor, "GetRoom");
+    w->getroom_index = (unsigned)(md - rooms__v1__rooms__descriptor.methods);
+    int64_t t = (cfg->ping_ms < cfg->auth_ms ? cfg->ping_ms : cfg->auth_ms) / 4;
+    w->tick_ms = t < 10 ? 10 : t > 1000 ? 1000 : t;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    pthread_create(&w->reaper, NULL, reaper, w);
+    return w;
+}
+
+/* Waits until no connection is left or the deadline (monotonic ns) passes. Under w->mu. */
+static void wait_empty_locked(gw_ws *w, int64_t deadline)
+{
+    while (w->nconns > 0 && cf_mono_ns() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 10000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+    }
+}
+
+void gw_ws_shutdown(gw_ws *w, int64_t timeout_ms)
+{
+    pthread_mutex_lock(&w->mu);
+    w->shutting = true;
+    for (wconn *c = w->conns; c; c = c->next) {
+        pthread_mutex_lock(&c->mu);
+        close_locked(c, GW_WS_GOING_AWAY, "the gateway is shutting down");
+        pthread_mutex_unlock(&c->mu);
+    }
+    wait_empty_locked(w, cf_mono_ns() + timeout_ms * 1000000);
+    for (wconn *c = w->conns; c; c = c->next) {
+        pthread_mutex_lock(&c->mu);
+        hard_locked(c);
+        pthread_mutex_unlock(&c->mu);
+    }
+    wait_empty_locked(w, cf_mono_ns() + (int64_t)GETROOM_MS * 1000000);
+    if (w->nconns)
+        log_warn("ws: %zu connections still open at shutdown", w->nconns);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void gw_ws_free(gw_ws *w)
+{
+    if (!w)
+        return;
+    gw_ws_shutdown(w, CLOSE_LINGER_MS);
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->reaper, NULL);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w);
+}

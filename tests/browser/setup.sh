@@ -1,0 +1,21 @@
+#!/bin/sh
+# setup.sh SRC DEST — the browser test's node modules (playwright-core, pinned by
+# package-lock.json): copies package.json, the lockfile and page.mjs to DEST (a build directory)
+# and runs `npm ci` there once (ctest fixture browser_npm). Never touches the source tree.
+# playwright-core downloads no browser: the test drives Debian's /usr/bin/chromium.
+set -eu
+src=$1 dest=$2
+mkdir -p "$dest"
+for f in package.json package-lock.json page.mjs; do
+  cmp -s "$src/$f" "$dest/$f" 2>/dev/null || cp "$src/$f" "$dest/$f"
+done
+if [ ! -d "$dest/node_modules/playwright-core" ] || [ "$src/package-lock.json" -nt "$dest/node_modules/.stamp" ]; then
+  # Trust the system's CA store too (a proxying registry mirror's CA lives there), and try
+  # twice: a registry hiccup should not fail the suite.
+  if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -r /etc/ssl/certs/ca-certificates.crt ]; then
+    export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+  fi
+  (cd "$dest" && { npm ci --no-audit --no-fund --ignore-scripts ||
+                   { sleep 5; npm ci --no-audit --no-fund --ignore-scripts; }; })
+  touch "$dest/node_modules/.stamp"
+fi

@@ -1,0 +1,346 @@
+/* test_browser.c — the page at "/" end to end in a real headless Chromium. This process runs
+ * the platform the way `make run` does, in-process on the private PostgreSQL (bus, auth,
+ * rooms, draw, gateway with its WebSocket feed) plus the real OpenID provider with its own
+ * login pages (tests/oidc/server.mjs without --auto), creates a public room with two
+ * participants and a prize through the HTTP API, then runs page.mjs (playwright-core driving
+ * /usr/bin/chromium) and asserts it passed. page.mjs signs alice in through the provider's
+ * forms, opens the room, makes a join and draws through the API and waits for them on the page.
+ * No Chromium, or one that cannot start, fails this test with the reason: it never skips. */
+#include "th.h"
+#include "service.h"
+#include "testsvc.h"
+#include "tokens.h"
+#include "auth.h"
+#include "bus.h"
+#include "draw.h"
+#include "gateway.h"
+#include "rooms.h"
+#include "base/clock.h"
+#include "base/xmalloc.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static th_keys *keys;
+static th_service *bus, *auth, *rooms, *draw, *gwsvc;
+static char keyfile[128], base[64], issuer[64];
+static pid_t oidc_pid;
+
+/* ---- the OpenID provider, with its login and consent pages (th_oidc_start is --auto) ---- */
+
+static bool accepts(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+static void oidc_start(const char *redirects)
+{
+    int port = th_free_port();
+    snprintf(issuer, sizeof issuer, "http://127.0.0.1:%d", port);
+    char p[16];
+    snprintf(p, sizeof p, "%d", port);
+    oidc_pid = fork();
+    if (oidc_pid == 0) {
+        if (!freopen("/dev/null", "w", stdout))
+            _exit(126);
+        execlp("node", "node", OIDC_DIR "/server.mjs", p, redirects, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 100; i++) {
+        if (accepts(port))
+            return;
+        usleep(100000);
+    }
+    fail_msg("the OpenID provider (%s/server.mjs) did not start", OIDC_DIR);
+}
+
+/* ---- HTTP ---- */
+
+typedef struct resp {
+    long status;
+    char *body;
+    size_t len;
+} resp;
+
+static size_t on_body(char *p, size_t s, size_t n, void *arg)
+{
+    resp *r = arg;
+    r->body = xrealloc(r->body, r->len + s * n + 1);
+    memcpy(r->body + r->len, p, s * n);
+    r->len += s * n;
+    r->body[r->len] = '\0';
+    return s * n;
+}
+
+static size_t on_body_discard(char *p, size_t s, size_t n, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return s * n;
+}
+
+/* method path with token and JSON body; fails the test unless 200; returns the body (owned). */
+static json_t *call(const char *method, const char *path, const char *token, const char *body)
+{
+    resp r = {0};
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    CURL *h = curl_easy_init();
+    char *authz = xasprintf("Authorization: Bearer %s", token);
+    struct curl_slist *hdr = curl_slist_append(NULL, authz);
+    hdr = curl_slist_append(hdr, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "{}");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
+    CURLcode rc = curl_easy_perform(h);
+    if (rc != CURLE_OK)
+        fail_msg("%s %s: %s", method, url, curl_easy_strerror(rc));
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(h);
+    free(authz);
+    if (r.status != 200)
+        fail_msg("%s %s: %ld %s", method, path, r.status, r.body ? r.body : "");
+    json_t *j = json_loads(r.body, 0, NULL);
+    free(r.body);
+    assert_non_null(j);
+    return j;
+}
+
+static char *field(json_t *j, const char *key)
+{
+    const char *v = json_string_value(json_object_get(j, key));
+    if (!v)
+        fail_msg("no \"%s\" in the answer", key);
+    return xstrdup(v);
+}
+
+/* ---- the platform ---- */
+
+static int setup(void **state)
+{
+    (void)state;
+    curl_global_init(CURL_GLOBAL_ALL);
+    keys = th_keys_new("RS256");
+    snprintf(keyfile, sizeof keyfile, "/tmp/confetti-browser-key-%d.pem", (int)getpid());
+    FILE *f = fopen(keyfile, "w");
+    assert_non_null(f);
+    fputs(th_keys_private_pem(keys), f);
+    fclose(f);
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", th_free_port());
+    /* the page is its own redirect URI (docs/gateway.md, "The page at /"); the callback URI
+     * stays registered for API clients */
+    char redirects[192];
+    snprintf(redirects, sizeof redirects, "%s/v1/auth/dev/callback,%s/", base, base);
+    oidc_start(redirects);
+
+    char bus_pub[128], bus_sub[128];
+    th_ipc_url(bus_pub, sizeof bus_pub, "browser-bus-pub");
+    th_ipc_url(bus_sub, sizeof bus_sub, "browser-bus-sub");
+    char *benv[] = {xasprintf("CONFETTI_BUS_PUBLISHERS=%s", bus_pub),
+                    xasprintf("CONFETTI_BUS_SUBSCRIBERS=%s", bus_sub), NULL};
+    bus = th_service_start(bus_service_def(),
+                           &(th_service_opts){.dsn = "n/a", .env = (const char *const *)benv});
+    char *aenv[] = {xasprintf("CONFETTI_EVENTS_BUS=%s", bus_pub),
+                    xasprintf("CONFETTI_SIGNING_KEYS=%s=%s", th_keys_kid(keys), keyfile),
+                    xasprintf("CONFETTI_PROVIDER_DEV_ENABLED=true"),
+                    xasprintf("CONFETTI_PROVIDER_DEV_ISSUER=%s", issuer),
+                    xasprintf("CONFETTI_PROVIDER_DEV_CLIENT_ID=confetti"),
+                    xasprintf("CONFETTI_PROVIDER_DEV_CLIENT_SECRET=confetti-dev-secret"),
+                    xasprintf("CONFETTI_PROVIDER_DEV_REDIRECT_URIS=%s", redirects),
+                    NULL};
+    auth = th_service_start(auth_service_def(),
+                            &(th_service_opts){.keys = keys, .env = (const char *const *)aenv});
+    char *renv[] = {xasprintf("CONFETTI_EVENTS_BUS=%s", bus_pub), NULL};
+    rooms = th_service_start(rooms_service_def(),
+                             &(th_service_opts){.keys = keys, .env = (const char *const *)renv});
+    char *denv[] = {xasprintf("CONFETTI_EVENTS_BUS=%s", bus_pub),
+                    xasprintf("CONFETTI_ROOMS_ADDRESS=%s", rooms->url), NULL};
+    draw = th_service_start(draw_service_def(),
+                            &(th_service_opts){.keys = keys, .env = (const char *const *)denv});
+    char *genv[] = {xasprintf("CONFETTI_HTTP_LISTEN=%s", base),
+                    xasprintf("CONFETTI_SERVICES_AUTH=%s", auth->url),
+                    xasprintf("CONFETTI_SERVICES_ROOMS=%s", rooms->url),
+                    xasprintf("CONFETTI_SERVICES_DRAW=%s", draw->url),
+                    xasprintf("CONFETTI_EVENTS_SUBSCRIBE=%s", bus_sub),
+                    xasprintf("CONFETTI_RATELIMIT_RATE=0"),
+                    NULL};
+    gwsvc = th_service_start(gateway_service_def(),
+                             &(th_service_opts){.keys = keys, .env = (const char *const *)genv});
+    char **envs[] = {benv, aenv, renv, denv, genv};
+    for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++)
+        for (size_t k = 0; envs[i][k]; k++)
+            free(envs[i][k]);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    th_service_stop(gwsvc);
+    th_service_stop(draw);
+    th_service_stop(rooms);
+    th_service_stop(auth);
+    th_service_free(bus);
+    if (oidc_pid > 0) {
+        kill(oidc_pid, SIGTERM);
+        waitpid(oidc_pid, NULL, 0);
+    }
+    unlink(keyfile);
+    th_keys_free(keys);
+    curl_global_cleanup();
+    return 0;
+}
+
+/* Runs page.mjs with env; fails the test unless it exits 0 within timeout_s. */
+static void run_page(char *const *env, int timeout_s)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *argv[] = {"node", BROWSER_DIR "/page.mjs", NULL};
+        execvpe("node", argv, env);
+        _exit(127);
+    }
+    int status = 0;
+    int64_t end = cf_mono_ns() + (int64_t)timeout_s * 1000000000;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (cf_mono_ns() > end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            fail_msg("page.mjs did not finish within %d s", timeout_s);
+        }
+        usleep(50000);
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+        fail_msg("could not run node (Node.js is needed: tools/deps.sh installs it)");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("the browser test failed (page.mjs exit %d; its reason is printed above)",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+static void test_the_page_shows_a_room_live(void **state)
+{
+    (void)state;
+    char *org = th_token(keys, "org", 900, false), *bob = th_token(keys, "bob", 900, false),
+         *carol = th_token(keys, "carol", 900, false), *dave = th_token(keys, "dave", 900, false);
+    json_t *j = call("POST", "/v1/rooms", org,
+                     "{\"name\":\"Browser party\",\"description\":\"a room for the browser "
+                     "test\",\"isPublic\":true}");
+    char *room = field(j, "roomId");
+    json_decref(j);
+    char path[256];
+    snprintf(path, sizeof path, "/v1/rooms/%s:activate", room);
+    json_decref(call("POST", path, org, NULL));
+    snprintf(path, sizeof path, "/v1/rooms/%s/prizes", room);
+    j = call("POST", path, org, "{\"name\":\"Golden ticket\",\"quantity\":3}");
+    char *prize = field(j, "prizeId");
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/rooms/%s/participants", room);
+    json_decref(call("POST", path, bob, "{\"role\":\"PARTICIPANT\"}"));
+    json_decref(call("POST", path, carol, "{\"role\":\"PARTICIPANT\"}"));
+
+    const char *chromium = getenv("CHROMIUM") ? getenv("CHROMIUM") : "/usr/bin/chromium";
+    char *env[] = {xasprintf("PATH=%s", getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin"),
+                   xasprintf("HOME=%s", getenv("HOME") ? getenv("HOME") : "/tmp"),
+                   xasprintf("BASE=%s", base),
+                   xasprintf("ROOM_ID=%s", room),
+                   xasprintf("PRIZE_ID=%s", prize),
+                   xasprintf("ORG_TOKEN=%s", org),
+                   xasprintf("DAVE_TOKEN=%s", dave),
+                   xasprintf("CHROMIUM=%s", chromium),
+                   xasprintf("SCREENSHOT=%s", getenv("SCREENSHOT") ? getenv("SCREENSHOT") : ""),
+                   NULL};
+    run_page(env, 150);
+    for (size_t i = 0; env[i]; i++)
+        free(env[i]);
+    free(room);
+    free(prize);
+    free(org);
+    free(bob);
+    free(carol);
+    free(dave);
+}
+
+static size_t on_location(char *p, size_t s, size_t n, void *arg)
+{
+    char *loc = arg;
+    if (s * n > 10 && strncasecmp(p, "Location: ", 10) == 0)
+        snprintf(loc, 1024, "%.*s", (int)strcspn(p + 10, "\r\n"), p + 10);
+    return s * n;
+}
+
+/* GET /v1/auth/dev/login?redirect_uri=<uri> without following: the status, Location in loc. */
+static long begin_login(const char *redirect_uri, char loc[1024])
+{
+    CURL *h = curl_easy_init();
+    char *esc = curl_easy_escape(h, redirect_uri, 0);
+    char url[512];
+    snprintf(url, sizeof url, "%s/v1/auth/dev/login?redirect_uri=%s", base, esc);
+    loc[0] = '\0';
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_location);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, loc);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body_discard);
+    long status = 0;
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_free(esc);
+    curl_easy_cleanup(h);
+    return status;
+}
+
+/* The page is its own redirect URI, so the code can only go where auth's provider config says:
+ * the page's origin is accepted, any other page (another origin, another path) is refused
+ * before the provider is ever involved. */
+static void test_login_returns_only_to_registered_pages(void **state)
+{
+    (void)state;
+    char loc[1024], page[96], enc[160];
+    snprintf(page, sizeof page, "%s/", base);
+    assert_int_equal(begin_login(page, loc), 302);
+    CURL *h = curl_easy_init();
+    char *esc = curl_easy_escape(h, page, 0);
+    snprintf(enc, sizeof enc, "redirect_uri=%s", esc);
+    curl_free(esc);
+    curl_easy_cleanup(h);
+    const char *at = strstr(loc, enc); /* the exact value: '&' or the end after it */
+    if (!at || (at[strlen(enc)] != '&' && at[strlen(enc)] != '\0'))
+        fail_msg("the provider is not sent back to the page: %s", loc);
+    char other[2][128];
+    snprintf(other[0], sizeof other[0], "%s/index.html", base); /* another page of the origin */
+    snprintf(other[1], sizeof other[1], "%s", base);            /* not exactly the one */
+    const char *refused[] = {"http://evil.example/", "http://127.0.0.1:1/", other[0], other[1]};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        if (begin_login(refused[i], loc) != 400)
+            fail_msg("login accepted redirect_uri %s", refused[i]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_login_returns_only_to_registered_pages),
+        cmocka_unit_test(test_the_page_shows_a_room_live),
+    };
+    return cmocka_run_group_tests_name("browser", tests, setup, teardown);
+}

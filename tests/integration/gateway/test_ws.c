@@ -1,0 +1,886 @@
+/* test_ws.c — GET /v1/ws, the gateway's WebSocket feed, end to end: a real bus, rooms and draw
+ * (in-process, private PostgreSQL) publishing their events, gateways in-process, and two
+ * independent WebSocket clients: nng's own ws dialer, and a minimal client over a TCP socket
+ * written here (it can offer any header, send broken frames, never read, and see close codes).
+ * Rooms and draws are made through the gateway's HTTP API (libcurl). */
+#include "th.h"
+#include "service.h"
+#include "tokens.h"
+#include "testsvc.h"
+#include "gateway.h"
+#include "ws.h"
+#include "rooms.h"
+#include "draw.h"
+#include "bus.h"
+#include "base/xmalloc.h"
+#include "base/clock.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+extern const ProtobufCServiceDescriptor *const confetti_services[];
+
+static th_keys *keys;
+static authn_verifier *verifier;
+static th_service *bus, *rooms, *draw;
+static metrics *mx;
+static gw_ws_stats stats;
+static char bus_pub[128], bus_sub[128];
+
+typedef struct gwi {
+    gw_config cfg;
+    cfg_schema schema;
+    gw *g;
+    int port;
+} gwi;
+static gwi main_gw, small_gw; /* ws.ring 10000 / ws.ring 1 (resumes through Replay) */
+
+/* ---------------------------------------------------------------- HTTP (curl) */
+
+static size_t on_body(char *p, size_t sz, size_t n, void *arg)
+{
+    char **b = arg;
+    size_t old = *b ? strlen(*b) : 0;
+    *b = xrealloc(*b, old + sz * n + 1);
+    memcpy(*b + old, p, sz * n);
+    (*b)[old + sz * n] = '\0';
+    return sz * n;
+}
+
+/* Calls the main gateway; returns the JSON answer (caller frees), fails the test unless 200. */
+static json_t *api(const char *method, const char *path, const char *token, const char *body)
+{
+    CURL *c = curl_easy_init();
+    char url[512], auth[4096];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", main_gw.port, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    struct curl_slist *hl = NULL;
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    hl = curl_slist_append(hl, auth);
+    hl = curl_slist_append(hl, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
+    char *out = NULL;
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    long st = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(c);
+    if (st != 200)
+        fail_msg("%s %s: %ld %s", method, path, st, out ? out : "");
+    json_t *j = json_loads(out, 0, NULL);
+    free(out);
+    return j;
+}
+
+static void make_room(const char *org, bool public, bool activate, char room[64])
+{
+    char body[128], path[128];
+    snprintf(body, sizeof body, "{\"name\":\"Feed\",\"isPublic\":%s}", public ? "true" : "false");
+    json_t *j = api("POST", "/v1/rooms", org, body);
+    snprintf(room, 64, "%s", json_string_value(json_object_get(j, "roomId")));
+    json_decref(j);
+    if (activate) {
+        snprintf(path, sizeof path, "/v1/rooms/%s:activate", room);
+        json_decref(api("POST", path, org, NULL));
+    }
+}
+
+static void join(const char *room, const char *token)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/rooms/%s/participants", room);
+    json_decref(api("POST", path, token, "{}"));
+}
+
+/* ---------------------------------------------------------------- a raw WebSocket client */
+
+typedef struct wsc {
+    int fd;
+    uint8_t *buf;
+    size_t len, cap;
+    int close_code; /* from the close frame, 0 until one came */
+} wsc;
+
+/* Connects and upgrades; protocols NULL = no Sec-WebSocket-Protocol. Returns the HTTP status;
+ * 101 leaves the client open. rcvbuf > 0 shrinks the socket's receive buffer first. */
+static int wsc_open(wsc *c, int port, const char *protocols, int rcvbuf)
+{
+    memset(c, 0, sizeof *c);
+    c->cap = 1 << 20;
+    c->buf = xmalloc(c->cap);
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (rcvbuf > 0)
+        setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+        fail_msg("connect: %m");
+    char req[8192];
+    int n = snprintf(req, sizeof req,
+                     "GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n%s%s%s\r\n",
+                     protocols ? "Sec-WebSocket-Protocol: " : "", protocols ? protocols : "",
+                     protocols ? "\r\n" : "");
+    assert_int_equal(write(c->fd, req, (size_t)n), n);
+    /* the response head */
+    for (;;) {
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        if (poll(&p, 1, 5000) != 1)
+            fail_msg("no upgrade answer");
+        ssize_t k = read(c->fd, c->buf + c->len, c->cap - c->len - 1);
+        if (k <= 0)
+            fail_msg("connection closed during the upgrade");
+        c->len += (size_t)k;
+        c->buf[c->len] = '\0';
+        char *end = strstr((char *)c->buf, "\r\n\r\n");
+        if (!end)
+            continue;
+        int status = atoi((char *)c->buf + 9);
+        if (status == 101) {
+            assert_non_null(strstr((char *)c->buf, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+            assert_non_null(strstr((char *)c->buf, "Sec-WebSocket-Protocol: confetti.v1\r\n"));
+        }
+        size_t head = (size_t)(end + 4 - (char *)c->buf);
+        memmove(c->buf, c->buf + head, c->len - head);
+        c->len -= head;
+        return status;
+    }
+}
+
+static void wsc_close(wsc *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    free(c->buf);
+    c->buf = NULL;
+}
+
+/* Sends one masked frame (fin set). */
+static void wsc_send(wsc *c, int opcode, const void *data, size_t len)
+{
+    uint8_t *f = xmalloc(len + 14);
+    size_t h = 2;
+    f[0] = (uint8_t)(0x80 | opcode);
+    if (len < 126) {
+        f[1] = (uint8_t)(0x80 | len);
+    } else if (len < 65536) {
+        f[1] = 0x80 | 126;
+        f[2] = (uint8_t)(len >> 8);
+        f[3] = (uint8_t)len;
+        h = 4;
+    } else {
+        f[1] = 0x80 | 127;
+        for (int i = 0; i < 8; i++)
+            f[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+        h = 10;
+    }
+    uint8_t mask[4] = {0x12, 0x34, 0x56, 0x78};
+    memcpy(f + h, mask, 4);
+    h += 4;
+    for (size_t i = 0; i < len; i++)
+        f[h + i] = ((const uint8_t *)data)[i] ^ mask[i & 3];
+    size_t off = 0;
+    while (off < h + len) {
+        ssize_t k = write(c->fd, f + off, h + len - off);
+        if (k <= 0)
+            break; /* the server may have closed: the test looks at what it said */
+        off += (size_t)k;
+    }
+    free(f);
+}
+
+static void wsc_text(wsc *c, const char *s)
+{
+    wsc_send(c, 0x1, s, strlen(s));
+}
+
+/* The next message: a JSON object for a text frame, {"_close":code} for a close frame, NULL on
+ * timeout or EOF. */
+static json_t *wsc_next(wsc *c, int timeout_ms)
+{
+    int64_t end = cf_mono_ns() / 1000000 + timeout_ms;
+    for (;;) {
+        if (c->len >= 2) {
+            size_t plen = c->buf[1] & 0x7f, h = 2;
+            if (plen == 126 && c->len >= 4) {
+                plen = ((size_t)c->buf[2] << 8) | c->buf[3];
+                h = 4;
+            } else if (plen == 127 && c->len >= 10) {
+                plen = 0;
+                for (int i = 0; i < 8; i++)
+                    plen = (plen << 8) | c->buf[2 + i];
+                h = 10;
+            }
+            if (plen < 126 || h > 2) {
+                if (c->buf[1] & 0x80)
+                    fail_msg("the server masked a frame");
+                if (c->len >= h + plen) {
+                    int op = c->buf[0] & 0x0f;
+                    json_t *j = NULL;
+                    if (op == 0x1)
+                        j = json_loadb((char *)c->buf + h, plen, 0, NULL);
+                    else if (op == 0x8)
+                        j = json_pack("{s:i}", "_close",
+                                      plen >= 2 ? (c->buf[h] << 8) | c->buf[h + 1] : 1005);
+                    memmove(c->buf, c->buf + h + plen, c->len - h - plen);
+                    c->len -= h + plen;
+                    if (op == 0x8)
+                        c->close_code = (int)json_integer_value(json_object_get(j, "_close"));
+                    if (j)
+                        return j;
+                    continue; /* pong etc. */
+                }
+            }
+        }
+        int left = (int)(end - cf_mono_ns() / 1000000);
+        if (left <= 0)
+            return NULL;
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        if (poll(&p, 1, left) != 1)
+            return NULL;
+        ssize_t k = read(c->fd, c->buf + c->len, c->cap - c->len);
+        if (k <= 0)
+            return NULL;
+        c->len += (size_t)k;
+    }
+}
+
+/* Reads until a message of `type` (server pings are answered); fails after timeout. */
+static json_t *wsc_expect(wsc *c, const char *type, int timeout_ms)
+{
+    for (;;) {
+        json_t *j = wsc_next(c, timeout_ms);
+        if (!j)
+            fail_msg("no \"%s\" message within %d ms", type, timeout_ms);
+        const char *t = json_string_value(json_object_get(j, "type"));
+        if (t && strcmp(t, type) == 0)
+            return j;
+        if (t && strcmp(t, "ping") == 0) {
+            wsc_text(c, "{\"type\":\"pong\"}");
+        } else if (!(t && strcmp(type, "event") != 0 && strcmp(t, "event") == 0)) {
+            char *s = json_dumps(j, 0);
+            json_decref(j);
+            fail_msg("expected \"%s\", got %s", type, s);
+        }
+        json_decref(j);
+    }
+}
+
+/* Expects {"type":"close","code":code} then a close frame with the same code. */
+static void wsc_expect_close(wsc *c, int code, int timeout_ms)
+{
+    json_t *j = wsc_expect(c, "close", timeout_ms);
+    assert_int_equal(json_integer_value(json_object_get(j, "code")), code);
+    json_decref(j);
+    j = wsc_next(c, timeout_ms);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "_close")), code);
+    json_decref(j);
+}
+
+static void wsc_auth(wsc *c, const char *token, const char *user)
+{
+    char m[4096];
+    snprintf(m, sizeof m, "{\"type\":\"auth\",\"token\":\"%s\"}", token);
+    wsc_text(c, m);
+    json_t *j = wsc_expect(c, "ready", 3000);
+    assert_string_equal(json_string_value(json_object_get(j, "userId")), user);
+    json_decref(j);
+}
+
+/* Subscribes; returns the "subscribed" message (events before it are appended to *replayed
+ * when given). */
+static json_t *wsc_subscribe(wsc *c, const char *room, const char *resume, json_t *replayed)
+{
+    char m[512];
+    snprintf(m, sizeof m, "{\"type\":\"subscribe\",\"roomId\":\"%s\"%s%s}", room,
+             resume ? ",\"resume\":" : "", resume ? resume : "");
+    wsc_text(c, m);
+    for (;;) {
+        json_t *j = wsc_next(c, 5000);
+        if (!j)
+            fail_msg("no answer to subscribe");
+        const char *t = json_string_value(json_object_get(j, "type"));
+        if (t && strcmp(t, "event") == 0 && replayed) {
+            json_array_append_new(replayed, j);
+            continue;
+        }
+        return j;
+    }
+}
+
+/* The event's body key ("participantJoined") and its seq. */
+static const char *ev_kind(json_t *m)
+{
+    static const char *kinds[] = {"participantJoined", "participantLeft",   "winnerDrawn",
+                                  "winnerRevoked",     "roomStatusChanged", "prizeCreated",
+                                  "roomUpdated",       "roomCreated"};
+    json_t *e = json_object_get(m, "event");
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if (json_object_get(e, kinds[i]))
+            return kinds[i];
+    return "";
+}
+
+/* Waits for the next event of kind (skipping others of the room) and returns it. */
+static json_t *wsc_event(wsc *c, const char *kind, int timeout_ms)
+{
+    for (;;) {
+        json_t *j = wsc_expect(c, "event", timeout_ms);
+        if (strcmp(ev_kind(j), kind) == 0)
+            return j;
+        json_decref(j);
+    }
+}
+
+/* Waits for the participantJoined event of user (other events of the room are skipped: e.g.
+ * the organizer's own join at creation may reach the feed after the subscribe). */
+static json_t *wsc_joined(wsc *c, const char *user)
+{
+    for (;;) {
+        json_t *j = wsc_event(c, "participantJoined", 5000);
+        const char *u = json_string_value(json_object_get(
+            json_object_get(json_object_get(j, "event"), "participantJoined"), "userId"));
+        if (u && strcmp(u, user) == 0)
+            return j;
+        json_decref(j);
+    }
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static void start_gw(gwi *x, const char *const *extra)
+{
+    const char *env[16];
+    char e[6][256];
+    size_t n = 0;
+    snprintf(e[0], 256, "CONFETTI_HTTP_LISTEN=http://127.0.0.1:%d", th_free_port());
+    snprintf(e[1], 256, "CONFETTI_SERVICES_ROOMS=%s", rooms->url);
+    snprintf(e[2], 256, "CONFETTI_SERVICES_DRAW=%s", draw->url);
+    snprintf(e[3], 256, "CONFETTI_EVENTS_SUBSCRIBE=%s", bus_sub);
+    snprintf(e[4], 256, "CONFETTI_RATELIMIT_RATE=0");
+    snprintf(e[5], 256, "CONFETTI_AUTH_REVOKED_REFRESH=0");
+    for (size_t i = 0; i < 6; i++)
+        env[n++] = e[i];
+    for (size_t i = 0; extra && extra[i]; i++)
+        env[n++] = extra[i];
+    env[n] = NULL;
+    static const ProtobufCServiceDescriptor *const *const registries[] = {confetti_services, NULL};
+    x->schema = (cfg_schema){gw_config_fields, gw_config_nfields, &x->cfg};
+    char err[512];
+    if (cfg_load(&x->schema, 1, NULL, (char *const *)env, err, sizeof err) != CF_OK)
+        fail_msg("%s", err);
+    gw_backend_def b[4];
+    gw_params p = {.cfg = &x->cfg,
+                   .routes = gw_routes,
+                   .nroutes = gw_nroutes,
+                   .registries = registries,
+                   .backends = b,
+                   .nbackends = gw_default_backends(&x->cfg, b),
+                   .verifier = verifier,
+                   .metrics = x == &main_gw ? mx : NULL,
+                   .ws_stats = x == &main_gw ? &stats : NULL};
+    if (gw_new(&p, &x->g, err, sizeof err) != CF_OK || gw_start(x->g, err, sizeof err) != CF_OK)
+        fail_msg("%s", err);
+    x->port = gw_port(x->g);
+}
+
+static void stop_gw(gwi *x)
+{
+    gw_free(x->g);
+    x->g = NULL;
+    cfg_free(&x->schema, 1);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    curl_global_init(CURL_GLOBAL_ALL);
+    keys = th_keys_new("ES256");
+    verifier = th_verifier_new(keys, NULL);
+    th_ipc_url(bus_pub, sizeof bus_pub, "ws-bus-pub");
+    th_ipc_url(bus_sub, sizeof bus_sub, "ws-bus-sub");
+    char *benv[] = {xasprintf("CONFETTI_BUS_PUBLISHERS=%s", bus_pub),
+                    xasprintf("CONFETTI_BUS_SUBSCRIBERS=%s", bus_sub), NULL};
+    bus = th_service_start(bus_service_def(),
+                           &(th_service_opts){.dsn = "n/a", .env = (const char *const *)benv});
+    char *renv[] = {xasprintf("CONFETTI_EVENTS_BUS=%s", bus_pub),
+                    xasprintf("CONFETTI_EVENTS_POLL=20ms"), NULL};
+    rooms = th_service_start(rooms_service_def(),
+                             &(th_service_opts){.keys = keys, .env = (const char *const *)renv});
+    char *denv[] = {xasprintf("CONFETTI_EVENTS_BUS=%s", bus_pub),
+                    xasprintf("CONFETTI_EVENTS_POLL=20ms"),
+                    xasprintf("CONFETTI_ROOMS_ADDRESS=%s", rooms->url), NULL};
+    draw = th_service_start(draw_service_def(),
+                            &(th_service_opts){.keys = keys, .env = (const char *const *)denv});
+    for (int i = 0; benv[i]; i++)
+        free(benv[i]);
+    for (int i = 0; renv[i]; i++)
+        free(renv[i]);
+    for (int i = 0; denv[i]; i++)
+        free(denv[i]);
+    mx = metrics_new("gateway");
+    gw_ws_stats_register(mx, &stats);
+    const char *small[] = {"CONFETTI_WS_RING=1", "CONFETTI_WS_AUTH_TIMEOUT=300ms",
+                           "CONFETTI_WS_SEND_QUEUE=8", "CONFETTI_WS_MAX_MESSAGE=4KiB", NULL};
+    start_gw(&main_gw, NULL);
+    for (int i = 0; i < 200 && !gw_ready(main_gw.g); i++)
+        usleep(50000); /* the services' first database probe */
+    assert_true(gw_ready(main_gw.g));
+    start_gw(&small_gw, small);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (small_gw.g)
+        stop_gw(&small_gw);
+    stop_gw(&main_gw);
+    th_service_stop(draw);
+    th_service_stop(rooms);
+    th_service_free(bus);
+    metrics_free(mx);
+    authn_verifier_free(verifier);
+    th_keys_free(keys);
+    curl_global_cleanup();
+    return 0;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+/* No token: 4001 after ws.auth_timeout; a message before auth: 4001 at once; a bad token:
+ * 4001; no confetti.v1 subprotocol: HTTP 400 (no upgrade). */
+static void auth_refused(void **state)
+{
+    (void)state;
+    wsc c;
+    assert_int_equal(wsc_open(&c, small_gw.port, NULL, 0), 400);
+    wsc_close(&c);
+    assert_int_equal(wsc_open(&c, small_gw.port, "chat", 0), 400);
+    wsc_close(&c);
+
+    int64_t t0 = cf_mono_ns();
+    assert_int_equal(wsc_open(&c, small_gw.port, "confetti.v1", 0), 101);
+    wsc_expect_close(&c, GW_WS_UNAUTHENTICATED, 3000);
+    assert_true(cf_mono_ns() - t0 >= 250 * 1000000LL); /* ws.auth_timeout = 300ms */
+    wsc_close(&c);
+
+    assert_int_equal(wsc_open(&c, main_gw.port, "confetti.v1", 0), 101);
+    wsc_text(&c, "{\"type\":\"subscribe\",\"roomId\":\"x\"}");
+    wsc_expect_close(&c, GW_WS_UNAUTHENTICATED, 3000);
+    wsc_close(&c);
+
+    assert_int_equal(wsc_open(&c, main_gw.port, "confetti.v1", 0), 101);
+    wsc_text(&c, "{\"type\":\"auth\",\"token\":\"not.a.jwt\"}");
+    wsc_expect_close(&c, GW_WS_UNAUTHENTICATED, 3000);
+    wsc_close(&c);
+
+    /* a token in the subprotocol that does not verify: 4001 too */
+    assert_int_equal(wsc_open(&c, main_gw.port, "confetti.v1, bearer.abc", 0), 101);
+    wsc_expect_close(&c, GW_WS_UNAUTHENTICATED, 3000);
+    wsc_close(&c);
+}
+
+/* The token by subprotocol (raw client and nng's ws dialer) and by first message. */
+static void auth_ok(void **state)
+{
+    (void)state;
+    char *tok = th_token(keys, "ws-alice", 600, false);
+    wsc c;
+    char proto[4096];
+    snprintf(proto, sizeof proto, "confetti.v1, bearer.%s", tok);
+    assert_int_equal(wsc_open(&c, main_gw.port, proto, 0), 101);
+    json_t *j = wsc_expect(&c, "ready", 3000);
+    assert_string_equal(json_string_value(json_object_get(j, "userId")), "ws-alice");
+    json_decref(j);
+    wsc_text(&c, "{\"type\":\"ping\"}");
+    json_decref(wsc_expect(&c, "pong", 3000));
+    wsc_close(&c);
+
+    assert_int_equal(wsc_open(&c, main_gw.port, "confetti.v1", 0), 101);
+    wsc_auth(&c, tok, "ws-alice");
+    wsc_close(&c);
+
+    /* nng's own WebSocket client (an independent implementation of the framing) */
+    char url[128];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/v1/ws", main_gw.port);
+    nng_stream_dialer *d;
+    assert_int_equal(nng_stream_dialer_alloc(&d, url), 0);
+    assert_int_equal(nng_stream_dialer_set_string(d, NNG_OPT_WS_PROTOCOL, proto), 0);
+    assert_int_equal(nng_stream_dialer_set_bool(d, NNG_OPT_WS_SEND_TEXT, true), 0);
+    assert_int_equal(nng_stream_dialer_set_bool(d, NNG_OPT_WS_RECV_TEXT, true), 0);
+    nng_aio *aio;
+    assert_int_equal(nng_aio_alloc(&aio, NULL, NULL), 0);
+    nng_aio_set_timeout(aio, 5000);
+    nng_stream_dialer_dial(d, aio);
+    nng_aio_wait(aio);
+    assert_int_equal(nng_aio_result(aio), 0);
+    nng_stream *s = nng_aio_get_output(aio, 0);
+    char buf[512];
+    nng_iov iov = {.iov_buf = buf, .iov_len = sizeof buf - 1};
+    nng_aio_set_iov(aio, 1, &iov);
+    nng_stream_recv(s, aio);
+    nng_aio_wait(aio);
+    assert_int_equal(nng_aio_result(aio), 0);
+    buf[nng_aio_count(aio)] = '\0';
+    j = json_loads(buf, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "ready");
+    json_decref(j);
+    const char *ping = "{\"type\":\"ping\"}";
+    nng_iov siov = {.iov_buf = (void *)ping, .iov_len = strlen(ping)};
+    nng_aio_set_iov(aio, 1, &siov);
+    nng_stream_send(s, aio);
+    nng_aio_wait(aio);
+    assert_int_equal(nng_aio_result(aio), 0);
+    nng_aio_set_iov(aio, 1, &iov);
+    nng_stream_recv(s, aio);
+    nng_aio_wait(aio);
+    assert_int_equal(nng_aio_result(aio), 0);
+    buf[nng_aio_count(aio)] = '\0';
+    assert_string_equal(buf, "{\"type\":\"pong\"}");
+    nng_stream_free(s);
+    nng_stream_dialer_free(d);
+    nng_aio_free(aio);
+    free(tok);
+}
+
+/* A private room is NOT_FOUND to a non-member, exactly like a room that does not exist; its
+ * member subscribes. */
+static void private_room(void **state)
+{
+    (void)state;
+    char *org = th_token(keys, "ws-org-p", 600, false);
+    char *bob = th_token(keys, "ws-bob-p", 600, false);
+    char room[64];
+    make_room(org, false, true, room);
+    wsc c;
+    assert_int_equal(wsc_open(&c, main_gw.port, "confetti.v1", 0), 101);
+    wsc_auth(&c, bob, "ws-bob-p");
+    json_t *j = wsc_subscribe(&c, room, NULL, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "error");
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "NOT_FOUND");
+    assert_string_equal(json_string_value(json_object_get(j, "roomId")), room);
+    json_decref(j);
+    j = wsc_subscribe(&c, "c00000000000000000000none", NULL, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "NOT_FOUND");
+    json_decref(j);
+    wsc_close(&c);
+
+    assert_int_equal(wsc_open(&c, main_gw.port, "confetti.v1", 0), 101);
+    wsc_auth(&c, org, "ws-org-p");
+    j = wsc_subscribe(&c, room, NULL, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "subscribed");
+    assert_non_null(json_object_get(json_object_get(j, "positions"), "rooms"));
+    json_decref(j);
+    wsc_close(&c);
+    free(org);
+    free(bob);
+}
+
+/* A member receives the room's events as proto3 JSON: a join, then a draw's winnerDrawn. */
+static void member_receives_events(void **state)
+{
+    (void)state;
+    char *org = th_token(keys, "ws-org-e", 600, false);
+    char *bob = th_token(keys, "ws-bob-e", 600, false);
+    char room[64], path[128], body[256];
+    make_room(org, true, true, room);
+    wsc c;
+    assert_int_equal(wsc_open(&c, main_gw.port, "confetti.v1", 0), 101);
+    wsc_auth(&c, bob, "ws-bob-e");
+    json_t *j = wsc_subscribe(&c, room, NULL, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "subscribed");
+    json_decref(j);
+
+    join(room, bob);
+    j = wsc_joined(&c, "ws-bob-e");
+    json_t *e = json_object_get(j, "event");
+    assert_string_equal(json_string_value(json_object_get(e, "source")), "rooms");
+    assert_string_equal(json_string_value(json_object_get(e, "roomId")), room);
+    assert_true(json_is_string(json_object_get(e, "seq"))); /* int64 as a string */
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(e, "participantJoined"), "userId")),
+        "ws-bob-e");
+    json_decref(j);
+
+    snprintf(path, sizeof path, "/v1/rooms/%s/prizes", room);
+    json_t *pz = api("POST", path, org, "{\"name\":\"Bike\",\"quantity\":1}");
+    snprintf(body, sizeof body, "{\"prizeId\":\"%s\",\"count\":1}",
+             json_string_value(json_object_get(pz, "prizeId")));
+    json_decref(pz);
+    j = wsc_event(&c, "prizeCreated", 5000);
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/rooms/%s/draws", room);
+    json_decref(api("POST", path, org, body));
+    j = wsc_event(&c, "winnerDrawn", 5000);
+    e = json_object_get(j, "event");
+    assert_string_equal(json_string_value(json_object_get(e, "source")), "draw");
+    json_t *w = json_array_get(json_object_get(json_object_get(e, "winnerDrawn"), "winners"), 0);
+    assert_string_equal(json_string_value(json_object_get(w, "userId")), "ws-bob-e");
+    json_decref(j);
+
+    /* unsubscribe: acknowledged, and nothing more of the room arrives */
+    snprintf(body, sizeof body, "{\"type\":\"unsubscribe\",\"roomId\":\"%s\"}", room);
+    wsc_text(&c, body);
+    json_decref(wsc_expect(&c, "unsubscribed", 3000));
+    char *carol = th_token(keys, "ws-carol-e", 600, false);
+    join(room, carol);
+    wsc_text(&c, "{\"type\":\"ping\"}");
+    json_decref(wsc_expect(&c, "pong", 3000)); /* fails if an event came first */
+    wsc_close(&c);
+    free(carol);
+    free(org);
+    free(bob);
+}
+
+/* Resume after a disconnect: the events that happened meanwhile arrive once each, in order,
+ * then "subscribed", then live ones — from the ring (main gateway) and, with ws.ring = 1,
+ * through the source's Replay (small gateway). */
+static void resume_gw(int port)
+{
+    char *org = th_token(keys, "ws-org-r", 600, false);
+    char room[64], other[64];
+    make_room(org, true, true, room);
+    make_room(org, true, true, other);
+    wsc c;
+    assert_int_equal(wsc_open(&c, port, "confetti.v1", 0), 101);
+    wsc_auth(&c, org, "ws-org-r");
+    json_decref(wsc_subscribe(&c, room, NULL, NULL));
+    char *u0 = th_token(keys, "ws-r-0", 600, false);
+    join(room, u0);
+    json_t *j = wsc_joined(&c, "ws-r-0");
+    char last[32];
+    snprintf(last, sizeof last, "%s",
+             json_string_value(json_object_get(json_object_get(j, "event"), "seq")));
+    json_decref(j);
+    wsc_close(&c);
+
+    /* while disconnected: three joins in the room, others elsewhere (they push the room's
+     * events out of a small ring) */
+    char *u[3];
+    for (int i = 0; i < 3; i++) {
+        char sub[32];
+        snprintf(sub, sizeof sub, "ws-r-%d", i + 1);
+        u[i] = th_token(keys, sub, 600, false);
+        join(room, u[i]);
+        join(other, u[i]);
+    }
+    usleep(300000); /* let the feed receive them */
+
+    assert_int_equal(wsc_open(&c, port, "confetti.v1", 0), 101);
+    wsc_auth(&c, org, "ws-org-r");
+    char resume[96];
+    snprintf(resume, sizeof resume, "{\"rooms\":\"%s\"}", last);
+    json_t *replayed = json_array();
+    j = wsc_subscribe(&c, room, resume, replayed);
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "subscribed");
+    json_decref(j);
+    assert_int_equal(json_array_size(replayed), 3);
+    long long prev = atoll(last);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *e = json_object_get(json_array_get(replayed, i), "event");
+        assert_string_equal(json_string_value(json_object_get(e, "roomId")), room);
+        char want[32];
+        snprintf(want, sizeof want, "ws-r-%zu", i + 1);
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(e, "participantJoined"), "userId")),
+            want);
+        long long seq = atoll(json_string_value(json_object_get(e, "seq")));
+        assert_true(seq > prev);
+        prev = seq;
+    }
+    json_decref(replayed);
+    /* then live, once */
+    char *u4 = th_token(keys, "ws-r-4", 600, false);
+    join(room, u4);
+    j = wsc_event(&c, "participantJoined", 5000);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(j, "event"), "participantJoined"), "userId")),
+        "ws-r-4");
+    json_decref(j);
+    wsc_text(&c, "{\"type\":\"ping\"}");
+    json_decref(wsc_expect(&c, "pong", 3000)); /* nothing else came in between */
+    wsc_close(&c);
+    for (int i = 0; i < 3; i++)
+        free(u[i]);
+    free(u0);
+    free(u4);
+    free(org);
+}
+
+static void resume_from_ring(void **state)
+{
+    (void)state;
+    resume_gw(main_gw.port);
+}
+
+static void resume_from_replay(void **state)
+{
+    (void)state;
+    resume_gw(small_gw.port);
+}
+
+/* A client that never reads is dropped (4029 counted) while another subscriber of the same
+ * room gets every event. */
+static void slow_client_dropped(void **state)
+{
+    (void)state;
+    char *org = th_token(keys, "ws-org-s", 600, false);
+    char room[64];
+    make_room(org, true, true, room);
+    long before = atomic_load(&stats.dropped_slow);
+    wsc fast, slow;
+    assert_int_equal(wsc_open(&fast, main_gw.port, "confetti.v1", 0), 101);
+    wsc_auth(&fast, org, "ws-org-s");
+    json_decref(wsc_subscribe(&fast, room, NULL, NULL));
+    assert_int_equal(wsc_open(&slow, main_gw.port, "confetti.v1", 2048), 101);
+    wsc_auth(&slow, org, "ws-org-s");
+    json_decref(wsc_subscribe(&slow, room, NULL, NULL));
+    /* the slow client asks for far more than it reads: its queue overflows */
+    char pings[64 * 1024];
+    size_t n = 0;
+    static const uint8_t ping[] = {0x81, 0x8f, 0,   0,   0,   0,   '{', '"', 't', 'y', 'p',
+                                   'e',  '"',  ':', '"', 'p', 'i', 'n', 'g', '"', '}'};
+    while (n + sizeof ping <= sizeof pings) {
+        memcpy(pings + n, ping, sizeof ping);
+        n += sizeof ping;
+    }
+    for (int k = 0; k < 8; k++) {
+        struct pollfd p = {.fd = slow.fd, .events = POLLOUT};
+        if (poll(&p, 1, 2000) != 1 || write(slow.fd, pings, n) <= 0)
+            break;
+    }
+    char *u[20];
+    for (int i = 0; i < 20; i++) {
+        char sub[32];
+        snprintf(sub, sizeof sub, "ws-s-%d", i);
+        u[i] = th_token(keys, sub, 600, false);
+        join(room, u[i]);
+    }
+    for (int i = 0; i < 20; i++) { /* every one, in order */
+        char want[32];
+        snprintf(want, sizeof want, "ws-s-%d", i);
+        json_decref(wsc_joined(&fast, want));
+    }
+    /* the slow one was dropped: its socket ends (after what was already in flight) */
+    int64_t end = cf_mono_ns() + 5000000000LL;
+    bool eof = false;
+    while (!eof && cf_mono_ns() < end) {
+        struct pollfd p = {.fd = slow.fd, .events = POLLIN};
+        if (poll(&p, 1, 200) == 1) {
+            char sink[65536];
+            eof = read(slow.fd, sink, sizeof sink) <= 0;
+        }
+    }
+    assert_true(eof);
+    assert_true(atomic_load(&stats.dropped_slow) > before);
+    wsc_close(&slow);
+    wsc_close(&fast);
+    for (int i = 0; i < 20; i++)
+        free(u[i]);
+    free(org);
+}
+
+/* Bad input: unknown type and bad fields are errors (the connection stays); non-JSON and
+ * binary frames close with 4008; a message over ws.max_message closes with 4009. */
+static void bad_messages(void **state)
+{
+    (void)state;
+    char *tok = th_token(keys, "ws-bad", 600, false);
+    wsc c;
+    assert_int_equal(wsc_open(&c, small_gw.port, "confetti.v1", 0), 101);
+    wsc_auth(&c, tok, "ws-bad");
+    wsc_text(&c, "{\"type\":\"dance\"}");
+    json_t *j = wsc_expect(&c, "error", 3000);
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "INVALID_ARGUMENT");
+    json_decref(j);
+    wsc_text(&c, "{\"type\":\"subscribe\"}");
+    j = wsc_expect(&c, "error", 3000);
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "INVALID_ARGUMENT");
+    json_decref(j);
+    wsc_text(&c, "{\"type\":\"subscribe\",\"roomId\":\"r\",\"resume\":{\"rooms\":\"-1\"}}");
+    j = wsc_expect(&c, "error", 3000);
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "INVALID_ARGUMENT");
+    json_decref(j);
+    wsc_text(&c, "{\"type\":\"unsubscribe\",\"roomId\":\"r\"}");
+    j = wsc_expect(&c, "error", 3000);
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "NOT_FOUND");
+    json_decref(j);
+    wsc_text(&c, "not json at all");
+    wsc_expect_close(&c, GW_WS_POLICY, 3000);
+    wsc_close(&c);
+
+    assert_int_equal(wsc_open(&c, small_gw.port, "confetti.v1", 0), 101);
+    wsc_auth(&c, tok, "ws-bad");
+    wsc_send(&c, 0x2, "\x01\x02", 2);
+    wsc_expect_close(&c, GW_WS_POLICY, 3000);
+    wsc_close(&c);
+
+    assert_int_equal(wsc_open(&c, small_gw.port, "confetti.v1", 0), 101);
+    wsc_auth(&c, tok, "ws-bad");
+    char *huge = xmalloc(100000);
+    memset(huge, 'x', 100000);
+    wsc_send(&c, 0x1, huge, 100000); /* ws.max_message is 4 KiB here */
+    free(huge);
+    wsc_expect_close(&c, GW_WS_TOO_BIG, 3000);
+    wsc_close(&c);
+    free(tok);
+}
+
+/* The gateway's /metrics shows the feed's counters. */
+static void metrics_exposed(void **state)
+{
+    (void)state;
+    char *text = metrics_render(mx, NULL);
+    assert_non_null(strstr(text, "confetti_ws_connections{"));
+    assert_non_null(strstr(text, "confetti_ws_messages_sent_total{"));
+    assert_non_null(strstr(text, "confetti_ws_dropped_slow_total{"));
+    free(text);
+    assert_true(atomic_load(&stats.sent) > 0);
+}
+
+/* Graceful shutdown: every client gets {"type":"close","code":1001} and a 1001 close frame. */
+static void shutdown_going_away(void **state)
+{
+    (void)state;
+    char *tok = th_token(keys, "ws-bye", 600, false);
+    wsc c;
+    assert_int_equal(wsc_open(&c, small_gw.port, "confetti.v1", 0), 101);
+    wsc_auth(&c, tok, "ws-bye");
+    stop_gw(&small_gw);
+    wsc_expect_close(&c, GW_WS_GOING_AWAY, 3000);
+    wsc_close(&c);
+    free(tok);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(auth_refused),        cmocka_unit_test(auth_ok),
+        cmocka_unit_test(private_room),        cmocka_unit_test(member_receives_events),
+        cmocka_unit_test(resume_from_ring),    cmocka_unit_test(resume_from_replay),
+        cmocka_unit_test(slow_client_dropped), cmocka_unit_test(bad_messages),
+        cmocka_unit_test(metrics_exposed),     cmocka_unit_test(shutdown_going_away),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
