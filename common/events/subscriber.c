@@ -24,6 +24,7 @@ typedef struct source {
     _Atomic int64_t last; /* last seq handed over */
     int64_t heard_ms;     /* monotonic ms of the last live event or check */
     bool stalled;         /* the consumer refused: wait for the next check */
+    bool tail;            /* live events came since the last check: check after tail_ms */
     bool failing;         /* Replay failed last time (logged once per outage) */
 } source;
 
@@ -34,7 +35,7 @@ struct events_sub {
     size_t nsrc;
     events_consume_fn consume;
     void *arg;
-    int replay_limit, check_ms, timeout_ms;
+    int replay_limit, check_ms, tail_ms, timeout_ms;
     atomic_bool stop;
     pthread_t thread;
     _Atomic uint64_t delivered, duplicates, gaps, replayed, lost;
@@ -135,6 +136,7 @@ static void on_message(events_sub *s, nng_msg *m)
         return;
     }
     src->heard_ms = now_ms();
+    src->tail = true;
     int64_t last = atomic_load(&src->last);
     if (ev->seq <= last) {
         atomic_fetch_add(&s->duplicates, 1);
@@ -159,7 +161,11 @@ static void *sub_main(void *arg)
         int64_t t = now_ms();
         for (size_t i = 0; i < s->nsrc && !atomic_load(&s->stop); i++) {
             source *src = &s->src[i];
-            if (t - src->heard_ms >= s->check_ms) {
+            /* the tail check: the last events of a burst may have been dropped, and no later
+             * event would reveal it before check_ms */
+            if (t - src->heard_ms >= s->check_ms ||
+                (src->tail && t - src->heard_ms >= s->tail_ms)) {
+                src->tail = false;
                 catch_up(s, src, 0);
                 src->heard_ms = now_ms();
             }
@@ -193,6 +199,7 @@ cf_code events_sub_start(const events_sub_config *cfg, events_sub **out, char *e
     s->arg = cfg->arg;
     s->replay_limit = cfg->replay_limit > 0 ? cfg->replay_limit : 500;
     s->check_ms = cfg->check_ms > 0 ? cfg->check_ms : 1000;
+    s->tail_ms = cfg->tail_ms > 0 ? cfg->tail_ms : 50;
     s->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 2000;
     s->src = xcalloc(cfg->nsources ? cfg->nsources : 1, sizeof *s->src);
     for (size_t i = 0; i < cfg->nsources; i++) {
@@ -224,7 +231,8 @@ cf_code events_sub_start(const events_sub_config *cfg, events_sub **out, char *e
         size_t tn = events_topic(s->src[i].name, topic, sizeof topic);
         nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, topic, tn);
     }
-    nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, 100);
+    /* the loop's tick: checks run at most this late */
+    nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, s->tail_ms / 2 > 10 ? s->tail_ms / 2 : 10);
     nng_socket_set_ms(s->sock, NNG_OPT_RECONNMINT, 50);
     nng_socket_set_ms(s->sock, NNG_OPT_RECONNMAXT, 1000);
     nng_socket_set_int(s->sock, NNG_OPT_RECVBUF, 1024);

@@ -6,8 +6,10 @@
  * with the next number is handed over; an older or equal one is a duplicate and dropped; a
  * newer one means the bus lost some (pub/sub drops under load, across broker restarts, before
  * the connection is up): the subscriber calls the source's events.v1.Events/Replay from the
- * next number it needs until it has caught up. A source it has heard nothing from for
- * check_ms is asked too, which finds losses at the end of a stream and catches up at start.
+ * next number it needs until it has caught up. A loss at the end of a burst shows no later
+ * event, so a source that falls silent after live events is asked once after tail_ms of
+ * silence (one Replay per quiet spell, usually answering "nothing new"), and a source it has
+ * heard nothing from for check_ms is asked too (catching up at start, and a backstop).
  *
  * The consumer callback runs on the subscriber's own thread (never inside an nng callback, so
  * it may block on libpq), one event at a time, each event once, in seq order per source. If it
@@ -45,6 +47,7 @@ typedef struct events_sub_config {
     void *arg;
     int replay_limit; /* events per Replay call; 0 = 500 */
     int check_ms;     /* ask a source that has been silent this long; 0 = 1000 */
+    int tail_ms;      /* ask once when live events stop for this long; 0 = 50 */
     int timeout_ms;   /* Replay deadline; 0 = 2000 */
 } events_sub_config;
 

@@ -2,10 +2,12 @@
  * map; the consumer holds it only to append one event and hand its (already encoded) frame to
  * each subscriber's queue. */
 #include "feed.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "events/subscriber.h"
 #include "pbjson/pbjson.h"
+#include "rooms/v1/rooms.pb-c.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const char *const gw_feed_sources[GW_FEED_NSRC] = {"rooms", "draw"};
 
@@ -21,6 +24,9 @@ const char *const gw_feed_sources[GW_FEED_NSRC] = {"rooms", "draw"};
 #define NBUCKETS     1024
 #define REPLAY_LIMIT 1000
 #define REPLAY_MS    5000
+#define CHECK_MS     5000
+#define HOLD_MAX     1024 /* events held for one subscription while its access is re-checked */
+#define USER_MAX     128
 
 typedef struct ring_ent {
     int64_t seq;
@@ -40,19 +46,25 @@ typedef struct room_node {
     size_t n, cap;
 } room_node;
 
-typedef enum { SUB_PENDING, SUB_LIVE, SUB_FAILED } sub_state;
+typedef enum { SUB_PENDING, SUB_LIVE, SUB_FAILED, SUB_ENDED } sub_state;
 
 struct gw_feed_sub {
     gw_feed *feed;
     gw_feed_sink sink;
     char room[ROOM_MAX];
+    char user[USER_MAX];
     sub_state state;
-    bool cancelled; /* unsubscribed while a Replay was in flight: the completion frees */
-    bool rpc_busy;
+    bool cancelled; /* unsubscribed while an RPC was in flight: the completion frees */
+    bool rpc_busy;  /* a Replay (before live) or a GetRoom re-check (live) is in flight */
+    bool held;      /* access being re-checked: frames go to pend, not to the client */
+    bool again;     /* another access change came during the re-check: check once more */
+    bool overflow;  /* more than HOLD_MAX frames came while held: end the subscription */
+    uint64_t stamp; /* the room's access stamp when the subscriber's access was checked */
+    char *authz;    /* the re-check's authorization metadata */
     int64_t from[GW_FEED_NSRC];  /* the client has every event of the room up to here */
     bool replay[GW_FEED_NSRC];   /* still to fetch from the source (the ring lacks it) */
     int64_t after[GW_FEED_NSRC]; /* live: only seq > after is sent */
-    gw_frame **pend;             /* replayed frames waiting for the switch to live */
+    gw_frame **pend;             /* replayed or held frames waiting for the client */
     size_t npend, cappend;
     size_t cur; /* the source being replayed */
     rpc_ccall cc;
@@ -66,6 +78,9 @@ struct gw_feed {
     int64_t hi[GW_FEED_NSRC];           /* the last seq received per source */
     int64_t covered_from[GW_FEED_NSRC]; /* the ring holds every room event with seq >= this */
     room_node *buckets[NBUCKETS];
+    uint64_t stamps[NBUCKETS]; /* access stamps, per bucket of room ids (gw_feed_stamp) */
+    size_t inflight;           /* subscriptions with rpc_busy: gw_feed_stop waits for none */
+    unsigned getroom_index;
 };
 
 static size_t source_index(const char *name)
@@ -120,6 +135,20 @@ static void room_remove(gw_feed *f, gw_feed_sub *s)
     }
 }
 
+/* Sets s->rpc_busy, counting the RPCs in flight: a completion may touch the feed until it has
+ * cleared the flag, so gw_feed_stop waits for the count to reach zero. Under the lock. */
+static void busy_locked(gw_feed_sub *s, bool busy)
+{
+    gw_feed *f = s->feed;
+    if (busy == s->rpc_busy)
+        return;
+    s->rpc_busy = busy;
+    if (busy)
+        f->inflight++;
+    else
+        f->inflight--;
+}
+
 /* {"type":"event","event":{…}} as one text frame. */
 static gw_frame *event_frame(const Events__V1__Event *ev)
 {
@@ -152,6 +181,112 @@ static void ring_push(gw_feed *f, size_t si, int64_t seq, const char *room, gw_f
     r->n++;
 }
 
+/* To the client, or into the held queue while the access is re-checked. Under the lock. */
+static void deliver_locked(gw_feed_sub *s, gw_frame *fr)
+{
+    if (!s->held) {
+        s->sink.send(s->sink.owner, fr);
+        return;
+    }
+    if (s->npend >= HOLD_MAX) {
+        s->overflow = true;
+        return;
+    }
+    if (s->npend == s->cappend) {
+        s->cappend = s->cappend ? 2 * s->cappend : 16;
+        s->pend = xrealloc(s->pend, s->cappend * sizeof *s->pend);
+    }
+    s->pend[s->npend++] = gw_frame_ref(fr);
+}
+
+static void drop_pend(gw_feed_sub *s)
+{
+    for (size_t k = 0; k < s->npend; k++)
+        gw_frame_unref(s->pend[k]);
+    s->npend = 0;
+}
+
+/* Ends a subscription from the feed's side: nothing more of the room reaches the client.
+ * Under the lock. */
+static void end_locked(gw_feed *f, gw_feed_sub *s, const char *reason)
+{
+    if (s->state == SUB_LIVE)
+        room_remove(f, s);
+    s->state = SUB_ENDED;
+    s->held = false;
+    drop_pend(s);
+    s->sink.ended(s->sink.owner, s->room, reason);
+}
+
+/* What an event means for the access to its room: ACCESS_ROOM (everyone's may have changed),
+ * ACCESS_USER (*user's may have), ACCESS_GONE (the room was deleted), or ACCESS_SAME. A status
+ * change is ACCESS_SAME: status never decides who may see a room (SPEC §3). */
+enum { ACCESS_SAME, ACCESS_USER, ACCESS_ROOM, ACCESS_GONE };
+static int access_change(const Events__V1__Event *ev, const char **user)
+{
+    switch (ev->body_case) {
+    case EVENTS__V1__EVENT__BODY_PARTICIPANT_LEFT:
+        *user = ev->participant_left->user_id;
+        return ACCESS_USER;
+    case EVENTS__V1__EVENT__BODY_PARTICIPANT_ROLE_CHANGED:
+        *user = ev->participant_role_changed->user_id;
+        return ACCESS_USER;
+    case EVENTS__V1__EVENT__BODY_ROOM_UPDATED: {
+        const Events__V1__RoomUpdated *u = ev->room_updated;
+        for (size_t i = 0; i < u->n_fields; i++)
+            if (strcmp(u->fields[i], "isPublic") == 0 && !u->is_public)
+                return ACCESS_ROOM;
+        return ACCESS_SAME;
+    }
+    case EVENTS__V1__EVENT__BODY_ROOM_DELETED:
+        return ACCESS_GONE;
+    default:
+        return ACCESS_SAME;
+    }
+}
+
+static void start_check(gw_feed_sub *s);
+
+/* After ev was delivered: holds and re-checks (or ends) the subscriptions of the room whose
+ * access it may have taken away. Those to start a check for go into out[] (rpc_busy set: they
+ * stay allocated); returns how many. Under the lock. */
+static size_t access_locked(gw_feed *f, const Events__V1__Event *ev, gw_feed_sub ***out)
+{
+    const char *user = NULL;
+    int what = access_change(ev, &user);
+    if (what == ACCESS_SAME)
+        return 0;
+    f->stamps[bucket_of(ev->room_id)]++;
+    room_node *n = room_find(f, ev->room_id, false);
+    if (!n)
+        return 0;
+    gw_feed_sub **subs = xmalloc(n->n * sizeof *subs);
+    size_t ns = n->n, nout = 0;
+    memcpy(subs, n->subs, ns * sizeof *subs); /* ending one edits n->subs */
+    for (size_t i = 0; i < ns; i++) {
+        gw_feed_sub *s = subs[i];
+        if (what == ACCESS_GONE) {
+            end_locked(f, s, "room deleted");
+            continue;
+        }
+        if (what == ACCESS_USER && strcmp(s->user, user) != 0)
+            continue;
+        s->held = true;
+        if (s->rpc_busy) {
+            s->again = true; /* the answer in flight may predate this change */
+            continue;
+        }
+        busy_locked(s, true);
+        subs[nout++] = s;
+    }
+    if (nout == 0) {
+        free(subs);
+        subs = NULL;
+    }
+    *out = subs;
+    return nout;
+}
+
 static cf_code consume(void *arg, const Events__V1__Event *ev)
 {
     gw_feed *f = arg;
@@ -161,6 +296,8 @@ static cf_code consume(void *arg, const Events__V1__Event *ev)
     gw_frame *fr = NULL;
     if (*ev->room_id && strlen(ev->room_id) < ROOM_MAX)
         fr = event_frame(ev);
+    gw_feed_sub **check = NULL;
+    size_t ncheck = 0;
     pthread_mutex_lock(&f->mu);
     if (ev->seq > f->hi[si]) {
         f->hi[si] = ev->seq;
@@ -170,12 +307,16 @@ static cf_code consume(void *arg, const Events__V1__Event *ev)
             for (size_t i = 0; n && i < n->n; i++) {
                 gw_feed_sub *s = n->subs[i];
                 if (ev->seq > s->after[si])
-                    s->sink.send(s->sink.owner, fr);
+                    deliver_locked(s, fr);
             }
+            ncheck = access_locked(f, ev, &check);
         }
     }
     pthread_mutex_unlock(&f->mu);
     gw_frame_unref(fr);
+    for (size_t i = 0; i < ncheck; i++)
+        start_check(check[i]);
+    free(check);
     return CF_OK;
 }
 
@@ -186,6 +327,7 @@ static void sub_free(gw_feed_sub *s)
     for (size_t i = 0; i < s->npend; i++)
         gw_frame_unref(s->pend[i]);
     free(s->pend);
+    free(s->authz);
     free(s);
 }
 
@@ -196,14 +338,20 @@ static bool ring_covers(const gw_feed *f, const gw_feed_sub *s, size_t i)
 }
 
 /* The switch to live, under the lock: replayed frames, then the ring's part, then
- * "subscribed", then the subscriber joins the room's list. */
-static void finish_locked(gw_feed *f, gw_feed_sub *s)
+ * "subscribed", then the subscriber joins the room's list. If the room's access stamp moved
+ * since the caller checked the access, all of it is held and true is returned (rpc_busy set):
+ * the caller starts the re-check once unlocked. */
+static bool finish_locked(gw_feed *f, gw_feed_sub *s)
 {
-    for (size_t k = 0; k < s->npend; k++) {
-        s->sink.send(s->sink.owner, s->pend[k]);
-        gw_frame_unref(s->pend[k]);
+    bool check = f->stamps[bucket_of(s->room)] != s->stamp;
+    s->held = check;
+    if (!check) {
+        for (size_t k = 0; k < s->npend; k++) {
+            s->sink.send(s->sink.owner, s->pend[k]);
+            gw_frame_unref(s->pend[k]);
+        }
+        s->npend = 0;
     }
-    s->npend = 0;
     json_t *pos = json_object();
     for (size_t i = 0; i < GW_FEED_NSRC; i++) {
         const ring *r = &f->rings[i];
@@ -211,7 +359,7 @@ static void finish_locked(gw_feed *f, gw_feed_sub *s)
             for (size_t k = 0; k < r->n; k++) {
                 const ring_ent *e = &r->e[(r->head + k) % r->cap];
                 if (e->seq > s->from[i] && strcmp(e->room, s->room) == 0)
-                    s->sink.send(s->sink.owner, e->frame);
+                    deliver_locked(s, e->frame);
             }
         s->after[i] = s->from[i] > f->hi[i] ? s->from[i] : f->hi[i];
         char num[24];
@@ -224,7 +372,7 @@ static void finish_locked(gw_feed *f, gw_feed_sub *s)
     json_decref(m);
     gw_frame *fr = gw_frame_new(WS_OP_TEXT, text, strlen(text));
     free(text);
-    s->sink.send(s->sink.owner, fr);
+    deliver_locked(s, fr);
     gw_frame_unref(fr);
     room_node *n = room_find(f, s->room, true);
     if (n->n == n->cap) {
@@ -233,6 +381,9 @@ static void finish_locked(gw_feed *f, gw_feed_sub *s)
     }
     n->subs[n->n++] = s;
     s->state = SUB_LIVE;
+    if (check)
+        busy_locked(s, true);
+    return check;
 }
 
 /* Picks the next source that still needs Replay (re-checking against the ring, which may have
@@ -316,7 +467,7 @@ static void on_replay(rpc_ccall *cc, void *arg)
     rpc_ccall_free(cc);
 
     pthread_mutex_lock(&f->mu);
-    s->rpc_busy = false;
+    busy_locked(s, false);
     if (s->cancelled) {
         pthread_mutex_unlock(&f->mu);
         for (size_t k = 0; k < ngot; k++)
@@ -353,34 +504,134 @@ static void on_replay(rpc_ccall *cc, void *arg)
     if (at_end)
         s->replay[i] = false;
     if (!next_replay_locked(f, s)) {
-        finish_locked(f, s);
+        bool check = finish_locked(f, s);
         pthread_mutex_unlock(&f->mu);
+        if (check)
+            start_check(s);
         return;
     }
-    s->rpc_busy = true;
+    busy_locked(s, true);
     pthread_mutex_unlock(&f->mu);
     start_replay(s);
 }
 
-gw_feed_sub *gw_feed_subscribe(gw_feed *f, const char *room_id, const int64_t resume[GW_FEED_NSRC],
-                               const gw_feed_sink *sink)
+/* ---------------------------------------------------------------- access re-checks */
+
+static void on_check(rpc_ccall *cc, void *arg);
+
+/* Asks rooms whether s's connection may still see the room (s->rpc_busy is set by the caller,
+ * which does not hold the lock). */
+static void start_check(gw_feed_sub *s)
+{
+    gw_feed *f = s->feed;
+    pthread_mutex_lock(&f->mu);
+    if (s->cancelled) {
+        busy_locked(s, false);
+        pthread_mutex_unlock(&f->mu);
+        sub_free(s);
+        return;
+    }
+    free(s->authz);
+    s->authz = s->sink.authz(s->sink.owner); /* the connection lives while s is subscribed */
+    pthread_mutex_unlock(&f->mu);
+    Rooms__V1__GetRoomRequest req = ROOMS__V1__GET_ROOM_REQUEST__INIT;
+    req.room_id = s->room;
+    rpc_ccall_init(&s->cc, NULL);
+    s->cc.timeout_ms = CHECK_MS;
+    if (!f->replay[0] || !s->authz) {
+        s->cc.code = !s->authz ? CF_UNAUTHENTICATED : CF_UNAVAILABLE;
+        s->cc.message = "cannot check";
+        on_check(&s->cc, s);
+        return;
+    }
+    rpc_ccall_md(&s->cc, "authorization", s->authz);
+    rpc_client_invoke_async(f->replay[0], &rooms__v1__rooms__descriptor, f->getroom_index,
+                            &req.base, &s->cc, on_check, s);
+}
+
+static void on_check(rpc_ccall *cc, void *arg)
+{
+    gw_feed_sub *s = arg;
+    gw_feed *f = s->feed;
+    cf_code code = cc->code;
+    rpc_ccall_free(cc);
+    pthread_mutex_lock(&f->mu);
+    free(s->authz);
+    s->authz = NULL;
+    busy_locked(s, false);
+    if (s->cancelled) {
+        pthread_mutex_unlock(&f->mu);
+        sub_free(s);
+        return;
+    }
+    if (s->state != SUB_LIVE) { /* ended meanwhile (room deleted) */
+        pthread_mutex_unlock(&f->mu);
+        return;
+    }
+    if (code == CF_OK && s->again && !s->overflow) {
+        s->again = false;
+        busy_locked(s, true);
+        pthread_mutex_unlock(&f->mu);
+        start_check(s);
+        return;
+    }
+    if (code == CF_OK && !s->overflow) {
+        s->held = false;
+        for (size_t k = 0; k < s->npend; k++)
+            s->sink.send(s->sink.owner, s->pend[k]);
+        drop_pend(s);
+    } else if (s->overflow) {
+        end_locked(f, s, "too many events while access was re-checked");
+    } else if (code == CF_NOT_FOUND || code == CF_PERMISSION_DENIED) {
+        end_locked(f, s, "no longer allowed to see the room");
+    } else if (code == CF_UNAUTHENTICATED) {
+        end_locked(f, s, "the token is no longer valid");
+    } else {
+        log_warn("ws feed: access re-check of room %s: %s", s->room, cf_code_name(code));
+        end_locked(f, s, "access could not be re-checked");
+    }
+    pthread_mutex_unlock(&f->mu);
+}
+
+uint64_t gw_feed_stamp(gw_feed *f, const char *room_id)
+{
+    pthread_mutex_lock(&f->mu);
+    uint64_t v = f->stamps[bucket_of(room_id)];
+    pthread_mutex_unlock(&f->mu);
+    return v;
+}
+
+bool gw_feed_ended(gw_feed *f, gw_feed_sub *s)
+{
+    pthread_mutex_lock(&f->mu);
+    bool v = s->state == SUB_ENDED;
+    pthread_mutex_unlock(&f->mu);
+    return v;
+}
+
+gw_feed_sub *gw_feed_subscribe(gw_feed *f, const char *room_id, const char *user_id, uint64_t stamp,
+                               const int64_t resume[GW_FEED_NSRC], const gw_feed_sink *sink)
 {
     gw_feed_sub *s = xcalloc(1, sizeof *s);
     s->feed = f;
     s->sink = *sink;
+    s->stamp = stamp;
     snprintf(s->room, sizeof s->room, "%s", room_id);
+    snprintf(s->user, sizeof s->user, "%s", user_id);
     pthread_mutex_lock(&f->mu);
     for (size_t i = 0; i < GW_FEED_NSRC; i++) {
         s->from[i] = resume[i] < 0 ? f->hi[i] : resume[i];
         s->replay[i] = !ring_covers(f, s, i);
     }
     if (!next_replay_locked(f, s)) {
-        finish_locked(f, s);
+        bool check = finish_locked(f, s);
         pthread_mutex_unlock(&f->mu);
+        if (check)
+            start_check(s);
         return s;
     }
     s->state = SUB_PENDING;
-    s->rpc_busy = true;
+    busy_locked(s, true);
     pthread_mutex_unlock(&f->mu);
     start_replay(s);
     return s;
@@ -433,6 +684,9 @@ cf_code gw_feed_start(const gw_feed_config *cfg, gw_feed **out, char *err, size_
 {
     gw_feed *f = xcalloc(1, sizeof *f);
     pthread_mutex_init(&f->mu, NULL);
+    const ProtobufCMethodDescriptor *md =
+        protobuf_c_service_descriptor_get_method_by_name(&rooms__v1__rooms__descriptor, "GetRoom");
+    f->getroom_index = (unsigned)(md - rooms__v1__rooms__descriptor.methods);
     events_source src[GW_FEED_NSRC];
     size_t n = 0;
     for (size_t i = 0; i < GW_FEED_NSRC; i++) {
@@ -468,6 +722,18 @@ void gw_feed_stop(gw_feed *f)
     if (!f)
         return;
     events_sub_stop(f->sub);
+    /* Replays and re-checks of subscriptions already removed may still be in flight */
+    pthread_mutex_lock(&f->mu);
+    int64_t deadline = cf_mono_ns() + (int64_t)(CHECK_MS + 1000) * 1000000;
+    while (f->inflight > 0 && cf_mono_ns() < deadline) {
+        pthread_mutex_unlock(&f->mu);
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&f->mu);
+    }
+    if (f->inflight)
+        log_warn("ws feed: %zu RPCs still in flight at stop", f->inflight);
+    pthread_mutex_unlock(&f->mu);
     for (size_t i = 0; i < GW_FEED_NSRC; i++) {
         ring *r = &f->rings[i];
         for (size_t k = 0; k < r->n; k++)

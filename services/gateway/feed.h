@@ -10,11 +10,24 @@
  * {"type":"subscribed",…,"positions":{…}}, then live events; all under the hub's lock at the
  * switch, so none is sent twice and none is missing.
  *
+ * Access re-checks: a subscription was allowed when made, but the right to see a room can go
+ * (SPEC §3: a member leaves or is removed from a private room, a room is made private, a room
+ * is deleted). When the feed sees participant.left or participant.role_changed of a
+ * subscription's user, or a room.updated leaving the room private, it delivers that event, then
+ * holds the room's later events for that subscription and asks rooms.v1.Rooms/GetRoom with the
+ * connection's token (asynchronously); allowed → the held events go out in order, refused (or
+ * no answer) → the held events are dropped and the subscription ends (sink.ended). room.deleted
+ * ends every subscription of the room at once. A subscribe races with such a change through a
+ * per-room stamp (gw_feed_stamp, read before the caller's own GetRoom): if it moved, the new
+ * subscription starts held and re-checked. docs/gateway.md, "WebSocket feed".
+ *
  * Threads: the consumer runs on the subscriber's thread; subscribe/unsubscribe on nng threads;
- * Replay completions on nng threads. Nothing here blocks except gw_feed_start/stop. */
+ * Replay and GetRoom completions on nng threads. Nothing here blocks except
+ * gw_feed_start/stop. */
 #ifndef CONFETTI_GATEWAY_FEED_H
 #define CONFETTI_GATEWAY_FEED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,27 +52,43 @@ typedef struct gw_feed_sink {
      * source's retention) or CF_UNAVAILABLE (Replay failed). It stays allocated, inert, until
      * the owner calls gw_feed_unsubscribe. */
     void (*fail)(void *owner, cf_code code, const char *message);
+    /* The subscription was ended by the feed: access re-checked and refused, or the room
+     * deleted (reason says which). No frame of the room follows. The handle stays allocated,
+     * inert (gw_feed_ended is true), until the owner calls gw_feed_unsubscribe. */
+    void (*ended)(void *owner, const char *room_id, const char *reason);
+    /* "Bearer <token>" of the subscription's connection now (malloc'd, the feed frees), or
+     * NULL; for the GetRoom of a re-check. */
+    char *(*authz)(void *owner);
     void *owner;
 } gw_feed_sink;
 
 typedef struct gw_feed_config {
     const char *bus;                              /* the bus's subscriber URL */
     const cfg_strlist *replay_urls[GW_FEED_NSRC]; /* each source's RPC endpoints */
-    rpc_client *replay[GW_FEED_NSRC];             /* borrowed: async Replay for resumes */
-    size_t ring;                                  /* events kept per source (>= 1) */
+    rpc_client *replay[GW_FEED_NSRC]; /* borrowed: async Replay for resumes; replay[0] (rooms)
+                                       * also answers the re-checks' GetRoom */
+    size_t ring;                      /* events kept per source (>= 1) */
 } gw_feed_config;
 
 /* Learns each source's current position (a Replay call each, blocking: start-up only; a source
  * that does not answer is followed from its oldest kept event) and starts following. */
 cf_code gw_feed_start(const gw_feed_config *cfg, gw_feed **out, char *err, size_t errlen);
-/* Stops following and frees. Every subscription must have been removed. NULL is a no-op. */
+/* Stops following, waits (at most ~6 s) for the Replays and re-checks of removed subscriptions
+ * still in flight, and frees. Every subscription must have been removed. NULL is a no-op. */
 void gw_feed_stop(gw_feed *f);
 
-/* Subscribes sink to room_id's events. resume[i] is the last seq of gw_feed_sources[i] the
- * client has, or -1 for "live from now". Replayed events and the "subscribed" message may be
- * sent through the sink before this returns. Returns the handle for gw_feed_unsubscribe. */
-gw_feed_sub *gw_feed_subscribe(gw_feed *f, const char *room_id, const int64_t resume[GW_FEED_NSRC],
-                               const gw_feed_sink *sink);
+/* The room's access stamp: read it before checking a subscriber's access, pass it to
+ * gw_feed_subscribe. It moves with every event that may take a right to see the room away. */
+uint64_t gw_feed_stamp(gw_feed *f, const char *room_id);
+
+/* Subscribes sink to room_id's events for user_id (whose access was checked when `stamp` was
+ * read). resume[i] is the last seq of gw_feed_sources[i] the client has, or -1 for "live from
+ * now". Replayed events and the "subscribed" message may be sent through the sink before this
+ * returns. Returns the handle for gw_feed_unsubscribe. */
+gw_feed_sub *gw_feed_subscribe(gw_feed *f, const char *room_id, const char *user_id, uint64_t stamp,
+                               const int64_t resume[GW_FEED_NSRC], const gw_feed_sink *sink);
+/* Has the feed ended s (sink.ended was called)? */
+bool gw_feed_ended(gw_feed *f, gw_feed_sub *s);
 /* Ends the subscription: after this returns the feed never calls its sink again. */
 void gw_feed_unsubscribe(gw_feed *f, gw_feed_sub *s);
 

@@ -45,9 +45,7 @@ typedef struct wconn {
     /* the reader flow (one logical thread: the read callback or the GetRoom completion) */
     uint8_t *rbuf;
     size_t rlen, rcap;
-    uint8_t *msg; /* a fragmented message being assembled */
-    size_t mlen;
-    bool in_msg;
+    ws_decoder dec; /* frames → messages (wsframe.c) */
     wsub *subs;
     size_t nsubs;
     char *bearer; /* token from the subprotocol, verified after the handshake */
@@ -55,6 +53,7 @@ typedef struct wconn {
     char *authz;
     char pending_room[ROOM_ID_MAX + 1];
     int64_t pending_resume[GW_FEED_NSRC];
+    uint64_t pending_stamp; /* the room's access stamp before GetRoom (feed.h) */
     atomic_llong last_rx_ns;
 
     /* under mu */
@@ -121,7 +120,7 @@ static void conn_destroy(wconn *c)
         gw_frame_unref(c->txf[i]);
     free(c->q);
     free(c->rbuf);
-    free(c->msg);
+    ws_decoder_fini(&c->dec);
     free(c->subs);
     free(c->bearer);
     free(c->token);
@@ -344,6 +343,23 @@ static void sink_fail(void *owner, cf_code code, const char *message)
     conn_close(owner, code == CF_OUT_OF_RANGE ? GW_WS_RESUME_TOO_OLD : GW_WS_TRY_AGAIN, message);
 }
 
+/* The feed ended the subscription (access re-checked and refused, or the room deleted): the
+ * client is told; the entry in c->subs is removed by the reader flow (purge_ended). */
+static void sink_ended(void *owner, const char *room, const char *reason)
+{
+    send_json(owner,
+              json_pack("{s:s,s:s,s:s}", "type", "unsubscribed", "roomId", room, "reason", reason));
+}
+
+static char *sink_authz(void *owner)
+{
+    wconn *c = owner;
+    pthread_mutex_lock(&c->mu);
+    char *a = c->token ? xasprintf("Bearer %s", c->token) : NULL;
+    pthread_mutex_unlock(&c->mu);
+    return a;
+}
+
 /* ---------------------------------------------------------------- messages */
 
 static void do_auth(wconn *c, const char *token)
@@ -376,8 +392,22 @@ static void do_auth(wconn *c, const char *token)
     send_json(c, json_pack("{s:s,s:s}", "type", "ready", "userId", id.sub));
 }
 
+/* Drops the subscriptions the feed has ended. The reader flow only. */
+static void purge_ended(wconn *c)
+{
+    for (size_t i = 0; i < c->nsubs;) {
+        if (gw_feed_ended(c->w->cfg.feed, c->subs[i].sub)) {
+            gw_feed_unsubscribe(c->w->cfg.feed, c->subs[i].sub);
+            c->subs[i] = c->subs[--c->nsubs];
+        } else {
+            i++;
+        }
+    }
+}
+
 static wsub *find_sub(wconn *c, const char *room)
 {
+    purge_ended(c);
     for (size_t i = 0; i < c->nsubs; i++)
         if (strcmp(c->subs[i].room, room) == 0)
             return &c->subs[i];
@@ -446,10 +476,19 @@ static void on_getroom(rpc_ccall *cc, void *arg)
         bool closing = c->closing || c->hard;
         pthread_mutex_unlock(&c->mu);
         if (!closing) {
-            gw_feed_sink sink = {.send = sink_send, .fail = sink_fail, .owner = c};
+            gw_feed_sink sink = {.send = sink_send,
+                                 .fail = sink_fail,
+                                 .ended = sink_ended,
+                                 .authz = sink_authz,
+                                 .owner = c};
+            char user[sizeof c->sub];
+            pthread_mutex_lock(&c->mu);
+            memcpy(user, c->sub, sizeof user);
+            pthread_mutex_unlock(&c->mu);
             wsub *s = &c->subs[c->nsubs++];
             snprintf(s->room, sizeof s->room, "%s", c->pending_room);
-            s->sub = gw_feed_subscribe(w->cfg.feed, c->pending_room, c->pending_resume, &sink);
+            s->sub = gw_feed_subscribe(w->cfg.feed, c->pending_room, user, c->pending_stamp,
+                                       c->pending_resume, &sink);
         }
     }
     rpc_ccall_free(&c->cc);
@@ -483,6 +522,7 @@ static void do_subscribe(wconn *c, json_t *j)
         c->subs = xcalloc(MAX_SUBS, sizeof *c->subs);
     snprintf(c->pending_room, sizeof c->pending_room, "%s", room);
     memcpy(c->pending_resume, resume, sizeof resume);
+    c->pending_stamp = gw_feed_stamp(w->cfg.feed, room); /* before the check: feed.h */
     pthread_mutex_lock(&c->mu);
     c->paused = true;
     c->authz = xasprintf("Bearer %s", c->token);
@@ -557,21 +597,21 @@ static bool closing(wconn *c)
     return v;
 }
 
-/* Handles one complete frame whose payload (unmasked) is p[0..len). */
-static void handle_frame(wconn *c, const ws_frame_hdr *h, const uint8_t *p, size_t len)
+/* Acts on what the decoder found (the payload is borrowed). */
+static void handle_decoded(wconn *c, ws_dec_kind k, const ws_dec_result *r)
 {
-    gw_ws *w = c->w;
-    switch (h->opcode) {
-    case WS_OP_PING: {
-        gw_frame *f = gw_frame_new(WS_OP_PONG, p, len);
+    switch (k) {
+    case WS_DEC_PING: {
+        gw_frame *f = gw_frame_new(WS_OP_PONG, r->data, r->len);
         send_frame(c, f);
         gw_frame_unref(f);
         return;
     }
-    case WS_OP_PONG:
+    case WS_DEC_PONG:
+    case WS_DEC_MORE:
         return;
-    case WS_OP_CLOSE: {
-        uint16_t code = len >= 2 ? (uint16_t)((p[0] << 8) | p[1]) : 1000;
+    case WS_DEC_CLOSE: {
+        uint16_t code = r->close_code == 1005 ? 1000 : r->close_code;
         pthread_mutex_lock(&c->mu);
         if (!c->closing && !c->hard) { /* echo it (RFC 6455 §5.5.1), then end */
             c->closing = true;
@@ -582,37 +622,15 @@ static void handle_frame(wconn *c, const ws_frame_hdr *h, const uint8_t *p, size
         pthread_mutex_unlock(&c->mu);
         return;
     }
-    case WS_OP_TEXT:
-    case WS_OP_BINARY:
-    case WS_OP_CONT:
-        break;
-    default:
-        conn_close(c, GW_WS_PROTOCOL_ERROR, "unknown opcode");
+    case WS_DEC_ERROR:
+        conn_close(c, r->close_code, r->why);
         return;
-    }
-    if ((h->opcode == WS_OP_CONT) != c->in_msg) {
-        conn_close(c, GW_WS_PROTOCOL_ERROR, "bad fragmentation");
+    case WS_DEC_MESSAGE:
+        if (r->opcode == WS_OP_BINARY)
+            conn_close(c, GW_WS_POLICY, "text messages only");
+        else
+            handle_message(c, r->data, r->len);
         return;
-    }
-    if (h->opcode == WS_OP_BINARY) {
-        conn_close(c, GW_WS_POLICY, "text messages only");
-        return;
-    }
-    if (h->fin && !c->in_msg) {
-        handle_message(c, p, len);
-        return;
-    }
-    if (c->mlen + len > w->cfg.max_message) {
-        conn_close(c, GW_WS_TOO_BIG, "message too big");
-        return;
-    }
-    c->msg = xrealloc(c->msg, c->mlen + len + 1);
-    memcpy(c->msg + c->mlen, p, len);
-    c->mlen += len;
-    c->in_msg = !h->fin;
-    if (h->fin) {
-        handle_message(c, c->msg, c->mlen);
-        c->mlen = 0;
     }
 }
 
@@ -622,7 +640,6 @@ static void on_rx(void *arg);
  * flight, or ends when the connection is closing). The reader flow's only entry point. */
 static void process(wconn *c)
 {
-    gw_ws *w = c->w;
     if (c->bearer) { /* the subprotocol's token, once, before any message */
         char *t = c->bearer;
         c->bearer = NULL;
@@ -642,25 +659,13 @@ static void process(wconn *c)
             return; /* on_getroom resumes */
         }
         pthread_mutex_unlock(&c->mu);
-        ws_frame_hdr h;
-        int pr = ws_frame_parse(c->rbuf + off, c->rlen - off, &h);
-        if (pr == 0)
+        size_t used;
+        ws_dec_result r;
+        ws_dec_kind k = ws_decode(&c->dec, c->rbuf + off, c->rlen - off, &used, &r);
+        off += used;
+        if (k == WS_DEC_MORE)
             break;
-        bool control = (h.opcode & 0x8) != 0;
-        if (pr < 0 || !h.masked || h.rsv || (control && (h.len > 125 || !h.fin))) {
-            conn_close(c, GW_WS_PROTOCOL_ERROR, "malformed frame");
-            break;
-        }
-        if (!control && h.len > w->cfg.max_message) {
-            conn_close(c, GW_WS_TOO_BIG, "message too big");
-            break;
-        }
-        if (c->rlen - off < h.hdr_len + h.len)
-            break;
-        uint8_t *p = c->rbuf + off + h.hdr_len;
-        ws_unmask(p, (size_t)h.len, h.mask, 0);
-        off += h.hdr_len + (size_t)h.len;
-        handle_frame(c, &h, p, (size_t)h.len);
+        handle_decoded(c, k, &r);
     }
     memmove(c->rbuf, c->rbuf + off, c->rlen - off);
     c->rlen -= off;
@@ -805,6 +810,7 @@ int gw_ws_upgrade(gw_ws *w, gw_http_req *r, const char **why)
     atomic_init(&c->refs, 2); /* the reader flow, and the handshake write */
     c->rcap = w->cfg.max_message + 14 + 256;
     c->rbuf = xmalloc(c->rcap);
+    ws_decoder_init(&c->dec, w->cfg.max_message);
     if (bearer && blen <= AUTHN_TOKEN_MAX)
         c->bearer = xstrndup(bearer, blen);
     if (nng_aio_alloc(&c->rxaio, on_rx, c) != 0 || nng_aio_alloc(&c->txaio, on_tx, c) != 0 ||

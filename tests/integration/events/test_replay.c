@@ -1,12 +1,23 @@
 /* test_replay.c — events.v1.Events/Replay served by the svc runtime for a publishing service:
- * paging, bounds, contents, and what retention removes. */
+ * paging, bounds, contents, and what retention removes; and how soon an event gets through:
+ * the relay publishes right after a commit that lands during its pass, and a subscriber finds
+ * a loss at the end of a burst within its tail check, not its 1 s silence check. */
 #include "th.h"
 #include "service.h"
 #include "pubsvc.h"
+#include "testsvc.h"
 
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/pubsub0/sub.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+
+#include "base/clock.h"
+#include "events/subscriber.h"
 
 #include "base/cuid.h"
 #include "events/events.h"
@@ -115,10 +126,120 @@ static void test_paging(void **state)
     th_service_stop(s);
 }
 
+/* A change committed while the relay is inside a pass is published at once. Its NOTIFY arrives
+ * during the pass's queries, so libpq reads it into its queue and the socket shows nothing: a
+ * relay that only poll()s the socket sleeps a whole events.poll over the row (the 1 s p99 of
+ * the WebSocket fan-out bench). Each event here is written the moment the previous one is
+ * received — while the relay is still committing the pass that published it — with
+ * events.poll = 10s, so a missed notification shows as a 2 s receive timeout. */
+static void test_relay_wakes_at_commit(void **state)
+{
+    (void)state;
+    char url[128], bus[160];
+    th_ipc_url(url, sizeof url, "ev-wake");
+    nng_socket sub;
+    assert_int_equal(0, nng_sub0_open(&sub));
+    assert_int_equal(0, nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "", 0));
+    assert_int_equal(0, nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 2000));
+    assert_int_equal(0, nng_listen(sub, url, NULL, 0));
+    snprintf(bus, sizeof bus, "CONFETTI_EVENTS_BUS=%s", url);
+    const char *env[] = {bus, "CONFETTI_EVENTS_POLL=10s", NULL};
+    th_service *s = th_service_start(pubsvc_def("alpha"), &(th_service_opts){.env = env});
+    db_conn *c = pubsvc_conn(s->dsn);
+    usleep(300000); /* the relay's pub socket connected */
+    int64_t worst = 0;
+    for (int i = 1; i <= 200; i++) {
+        int64_t t0 = cf_mono_ns();
+        assert_code(CF_OK, pubsvc_write(c, "alpha", "w", i, 1, -1));
+        nng_msg *m;
+        if (nng_recvmsg(sub, &m, 0) != 0)
+            fail_msg("event %d not published within 2 s of its commit", i);
+        nng_msg_free(m);
+        int64_t dt = cf_mono_ns() - t0;
+        worst = dt > worst ? dt : worst;
+    }
+    print_message("200 events, each written when the last arrived: worst %.1f ms\n",
+                  (double)worst / 1e6);
+    db_conn_free(c);
+    th_service_stop(s);
+    nng_close(sub);
+}
+
+static _Atomic int64_t tail_got;
+
+static cf_code tail_consume(void *arg, const Events__V1__Event *ev)
+{
+    (void)arg;
+    atomic_store(&tail_got, ev->seq);
+    return CF_OK;
+}
+
+/* The bus loses the last event of a burst: of 4 and 5 only 4 arrives live. No later event
+ * reveals the gap, and the silence check is a minute away here: the tail check (50 ms after
+ * the live events stop) fetches 5 from Replay. */
+static void test_tail_loss_found(void **state)
+{
+    (void)state;
+    char url[128];
+    th_ipc_url(url, sizeof url, "ev-tail");
+    /* the publisher numbers but does not publish (events.bus empty): this test is the bus */
+    const char *env[] = {"CONFETTI_EVENTS_BUS=", "CONFETTI_EVENTS_POLL=20ms", NULL};
+    th_service *s = th_service_start(pubsvc_def("alpha"), &(th_service_opts){.env = env});
+    db_conn *c = pubsvc_conn(s->dsn);
+    assert_code(CF_OK, pubsvc_write(c, "alpha", "t", 1, 3, -1));
+    wait_numbered(s, 3);
+    nng_socket pub;
+    assert_int_equal(0, nng_pub0_open(&pub));
+    assert_int_equal(0, nng_listen(pub, url, NULL, 0));
+    const char *urls[] = {s->url};
+    events_source src = {"alpha", urls, 1, 0};
+    events_sub_config sc = {
+        .bus = url, .sources = &src, .nsources = 1, .consume = tail_consume, .check_ms = 60000};
+    events_sub *sub;
+    char err[256];
+    atomic_store(&tail_got, 0);
+    assert_code(CF_OK, events_sub_start(&sc, &sub, err, sizeof err));
+    /* the start-up catch-up hands over 1-3; then 4 and 5 are written, and only 4 is sent */
+    for (int i = 0; i < 300 && atomic_load(&tail_got) < 3; i++)
+        usleep(10000);
+    assert_int_equal(3, atomic_load(&tail_got));
+    assert_code(CF_OK, pubsvc_write(c, "alpha", "t", 4, 2, -1));
+    wait_numbered(s, 5);
+    rpc_ccall cc;
+    Events__V1__ReplayResponse *r = replay(s, &cc, 4, 1);
+    assert_code(CF_OK, cc.code);
+    Events__V1__Event *ev = r->events[0];
+    size_t plen = events__v1__event__get_packed_size(ev);
+    char topic[64];
+    size_t tn = events_topic("alpha", topic, sizeof topic);
+    nng_msg *m;
+    assert_int_equal(0, nng_msg_alloc(&m, tn + plen));
+    memcpy(nng_msg_body(m), topic, tn);
+    events__v1__event__pack(ev, (uint8_t *)nng_msg_body(m) + tn);
+    rpc_ccall_free(&cc);
+    usleep(200000); /* the subscriber's pipe is up */
+    int64_t t0 = cf_mono_ns();
+    assert_int_equal(0, nng_sendmsg(pub, m, 0));
+    for (int i = 0; i < 200 && atomic_load(&tail_got) < 5; i++)
+        usleep(5000);
+    int64_t dt = cf_mono_ns() - t0;
+    assert_int_equal(5, atomic_load(&tail_got)); /* 4 live, 5 from the tail check */
+    assert_true(dt < 500 * 1000000LL);
+    events_sub_stats st;
+    events_sub_stats_get(sub, &st);
+    assert_true(st.replayed >= 4); /* 1-3 at start, 5 at the tail */
+    events_sub_stop(sub);
+    nng_close(pub);
+    db_conn_free(c);
+    th_service_stop(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_paging),
+        cmocka_unit_test(test_relay_wakes_at_commit),
+        cmocka_unit_test(test_tail_loss_found),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,8 @@
 #include "bus.h"
 #include "base/xmalloc.h"
 #include "base/clock.h"
+#include "events/relay.h"
+#include "events/v1/events.pb-c.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -329,9 +331,10 @@ static json_t *wsc_subscribe(wsc *c, const char *room, const char *resume, json_
 /* The event's body key ("participantJoined") and its seq. */
 static const char *ev_kind(json_t *m)
 {
-    static const char *kinds[] = {"participantJoined", "participantLeft",   "winnerDrawn",
-                                  "winnerRevoked",     "roomStatusChanged", "prizeCreated",
-                                  "roomUpdated",       "roomCreated"};
+    static const char *kinds[] = {
+        "participantJoined",      "participantLeft", "winnerDrawn", "winnerRevoked",
+        "roomStatusChanged",      "prizeCreated",    "roomUpdated", "roomCreated",
+        "participantRoleChanged", "roomDeleted"};
     json_t *e = json_object_get(m, "event");
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
         if (json_object_get(e, kinds[i]))
@@ -847,6 +850,191 @@ static void bad_messages(void **state)
     free(tok);
 }
 
+/* The next message, whatever it is (server pings answered and skipped); fails on timeout. */
+static json_t *wsc_any(wsc *c, int timeout_ms)
+{
+    for (;;) {
+        json_t *j = wsc_next(c, timeout_ms);
+        if (!j)
+            fail_msg("no message within %d ms", timeout_ms);
+        const char *t = json_string_value(json_object_get(j, "type"));
+        if (!t || strcmp(t, "ping") != 0)
+            return j;
+        wsc_text(c, "{\"type\":\"pong\"}");
+        json_decref(j);
+    }
+}
+
+/* The next messages are the room's event of `kind` (the change itself reaches the client) and
+ * then {"type":"unsubscribed","roomId":room,"reason":…} — nothing of the room in between. */
+static void expect_ended(wsc *c, const char *kind, const char *room)
+{
+    json_t *j = wsc_any(c, 5000);
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "event");
+    assert_string_equal(ev_kind(j), kind);
+    json_decref(j);
+    j = wsc_any(c, 5000);
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "unsubscribed");
+    assert_string_equal(json_string_value(json_object_get(j, "roomId")), room);
+    assert_true(json_is_string(json_object_get(j, "reason")));
+    json_decref(j);
+}
+
+/* Nothing arrives before the answer to a ping (so no event of an ended subscription). */
+static void expect_quiet(wsc *c)
+{
+    wsc_text(c, "{\"type\":\"ping\"}");
+    json_t *j = wsc_any(c, 3000);
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "pong");
+    json_decref(j);
+}
+
+static void add_member(const char *room, const char *org, const char *user)
+{
+    char path[128], body[128];
+    snprintf(path, sizeof path, "/v1/rooms/%s/participants", room);
+    snprintf(body, sizeof body, "{\"userId\":\"%s\",\"role\":\"PARTICIPANT\"}", user);
+    json_decref(api("POST", path, org, body));
+}
+
+static void open_subscribed(wsc *c, const char *token, const char *user, const char *room)
+{
+    assert_int_equal(wsc_open(c, main_gw.port, "confetti.v1", 0), 101);
+    wsc_auth(c, token, user);
+    json_t *j = wsc_subscribe(c, room, NULL, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "subscribed");
+    json_decref(j);
+}
+
+/* Access is re-checked when it may have gone (SPEC §3): a member removed from a private room,
+ * or leaving it, gets that participantLeft and then "unsubscribed", and nothing of the room
+ * after (a re-subscribe is NOT_FOUND); a role change is re-checked and keeps the subscription;
+ * the other members keep receiving. */
+static void removed_member_unsubscribed(void **state)
+{
+    (void)state;
+    char *org = th_token(keys, "ws-org-a", 600, false);
+    char *bob = th_token(keys, "ws-bob-a", 600, false);
+    char *carol = th_token(keys, "ws-carol-a", 600, false);
+    char room[64], path[160];
+    make_room(org, false, true, room);
+    add_member(room, org, "ws-bob-a");
+    add_member(room, org, "ws-carol-a");
+    wsc b, c, o;
+    open_subscribed(&b, bob, "ws-bob-a", room);
+    open_subscribed(&c, carol, "ws-carol-a", room);
+    open_subscribed(&o, org, "ws-org-a", room);
+
+    snprintf(path, sizeof path, "/v1/rooms/%s/participants/ws-bob-a", room);
+    json_decref(api("PATCH", path, org, "{\"role\":\"VIEWER\"}"));
+    json_decref(wsc_event(&b, "participantRoleChanged", 5000));
+
+    json_decref(api("DELETE", path, org, NULL)); /* removed by the organizer */
+    expect_ended(&b, "participantLeft", room);
+    add_member(room, org, "ws-dave-a"); /* a later event of the room */
+    json_decref(wsc_joined(&c, "ws-dave-a"));
+    json_decref(wsc_joined(&o, "ws-dave-a"));
+    expect_quiet(&b);
+    json_t *j = wsc_subscribe(&b, room, NULL, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "NOT_FOUND");
+    json_decref(j);
+
+    snprintf(path, sizeof path, "/v1/rooms/%s/participants/ws-carol-a", room);
+    json_decref(api("DELETE", path, carol, NULL)); /* leaves by herself */
+    expect_ended(&c, "participantLeft", room);
+    add_member(room, org, "ws-eve-a");
+    json_decref(wsc_joined(&o, "ws-eve-a"));
+    expect_quiet(&c);
+    expect_quiet(&b);
+    wsc_close(&b);
+    wsc_close(&c);
+    wsc_close(&o);
+    free(org);
+    free(bob);
+    free(carol);
+}
+
+/* A public room made private: every non-member's subscription ends after the roomUpdated; the
+ * members' go on. Deleting a room ends every subscription of it. */
+static void made_private_and_deleted(void **state)
+{
+    (void)state;
+    char *org = th_token(keys, "ws-org-v", 600, false);
+    char *dave = th_token(keys, "ws-dave-v", 600, false);
+    char *erin = th_token(keys, "ws-erin-v", 600, false);
+    char room[64], path[128];
+    make_room(org, true, true, room);
+    add_member(room, org, "ws-erin-v");
+    wsc d, e, o;
+    open_subscribed(&d, dave, "ws-dave-v", room); /* not a member: a public room */
+    open_subscribed(&e, erin, "ws-erin-v", room);
+    open_subscribed(&o, org, "ws-org-v", room);
+
+    snprintf(path, sizeof path, "/v1/rooms/%s", room);
+    json_decref(api("PATCH", path, org, "{\"name\":\"Renamed\"}")); /* not about access */
+    json_decref(wsc_event(&d, "roomUpdated", 5000));
+    json_decref(api("PATCH", path, org, "{\"isPublic\":false}"));
+    expect_ended(&d, "roomUpdated", room);
+    add_member(room, org, "ws-fay-v");
+    json_decref(wsc_joined(&e, "ws-fay-v"));
+    json_decref(wsc_joined(&o, "ws-fay-v"));
+    expect_quiet(&d);
+
+    json_decref(api("DELETE", path, org, NULL));
+    expect_ended(&e, "roomDeleted", room);
+    expect_ended(&o, "roomDeleted", room);
+    expect_quiet(&d);
+    wsc_close(&d);
+    wsc_close(&e);
+    wsc_close(&o);
+    free(org);
+    free(dave);
+    free(erin);
+}
+
+/* Resume from a position the source no longer keeps: close 4010. rooms' outbox is pruned with
+ * a retention of 1 s by the relay's own prune (events_prune: what events.retention does; a
+ * second rooms process cannot run in this one, a service's config being one per process); the
+ * small gateway (ws.ring 1) must go to Replay, which no longer has the events. */
+static void resume_too_old(void **state)
+{
+    (void)state;
+    char *org = th_token(keys, "ws-org-o", 600, false);
+    char room[64];
+    make_room(org, true, true, room);
+    db_conn *db = db_conn_new(rooms->dsn, "rooms", NULL, 0);
+    bool pruned = false;
+    for (int i = 0; i < 50 && !pruned; i++) { /* until seq 2 is gone from Replay */
+        assert_int_equal(db_conn_ensure(db), CF_OK);
+        assert_int_equal(events_prune(db, 1000), CF_OK);
+        Events__V1__ReplayRequest req = EVENTS__V1__REPLAY_REQUEST__INIT;
+        req.from_seq = 2;
+        req.limit = 1;
+        rpc_ccall cc;
+        rpc_ccall_init(&cc, NULL);
+        rpc_client_invoke(rooms->client, &events__v1__events__descriptor, 0, &req.base, &cc);
+        assert_int_equal(cc.code, CF_OK);
+        const Events__V1__ReplayResponse *r = (const void *)cc.response;
+        pruned = r->n_events == 0 || r->events[0]->seq > 2;
+        rpc_ccall_free(&cc);
+        if (!pruned)
+            usleep(100000);
+    }
+    db_conn_free(db);
+    assert_true(pruned);
+
+    wsc c;
+    assert_int_equal(wsc_open(&c, small_gw.port, "confetti.v1", 0), 101);
+    wsc_auth(&c, org, "ws-org-o");
+    char m[256];
+    snprintf(m, sizeof m, "{\"type\":\"subscribe\",\"roomId\":\"%s\",\"resume\":{\"rooms\":\"1\"}}",
+             room);
+    wsc_text(&c, m);
+    wsc_expect_close(&c, GW_WS_RESUME_TOO_OLD, 5000);
+    wsc_close(&c);
+    free(org);
+}
+
 /* The gateway's /metrics shows the feed's counters. */
 static void metrics_exposed(void **state)
 {
@@ -876,11 +1064,19 @@ static void shutdown_going_away(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(auth_refused),        cmocka_unit_test(auth_ok),
-        cmocka_unit_test(private_room),        cmocka_unit_test(member_receives_events),
-        cmocka_unit_test(resume_from_ring),    cmocka_unit_test(resume_from_replay),
-        cmocka_unit_test(slow_client_dropped), cmocka_unit_test(bad_messages),
-        cmocka_unit_test(metrics_exposed),     cmocka_unit_test(shutdown_going_away),
+        cmocka_unit_test(auth_refused),
+        cmocka_unit_test(auth_ok),
+        cmocka_unit_test(private_room),
+        cmocka_unit_test(member_receives_events),
+        cmocka_unit_test(resume_from_ring),
+        cmocka_unit_test(resume_from_replay),
+        cmocka_unit_test(slow_client_dropped),
+        cmocka_unit_test(bad_messages),
+        cmocka_unit_test(removed_member_unsubscribed),
+        cmocka_unit_test(made_private_and_deleted),
+        cmocka_unit_test(resume_too_old),
+        cmocka_unit_test(metrics_exposed),
+        cmocka_unit_test(shutdown_going_away),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
