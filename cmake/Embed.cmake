@@ -64,11 +64,15 @@ function(confetti_embed_files)
   get_filename_component(dir ${E_DIR} ABSOLUTE BASE_DIR ${CMAKE_CURRENT_SOURCE_DIR})
   file(GLOB inputs LIST_DIRECTORIES false CONFIGURE_DEPENDS ${dir}/*)
   set(out ${CMAKE_CURRENT_BINARY_DIR}/${E_TARGET}_${E_SYMBOL}.c)
+  # the list of files is a dependency too (a file added or removed with an old mtime)
+  set(listfile ${CMAKE_CURRENT_BINARY_DIR}/${E_TARGET}_${E_SYMBOL}.list)
+  string(REPLACE ";" "\n" listing "${inputs}")
+  file(CONFIGURE OUTPUT ${listfile} CONTENT "${listing}\n")
   add_custom_command(
     OUTPUT ${out}
     COMMAND ${CMAKE_COMMAND} -DDIR=${dir} -DSYMBOL=${E_SYMBOL} -DHEADER=${E_HEADER} -DOUT=${out}
             -P ${CMAKE_CURRENT_FUNCTION_LIST_FILE}
-    DEPENDS ${inputs} ${CMAKE_CURRENT_FUNCTION_LIST_FILE}
+    DEPENDS ${inputs} ${listfile} ${CMAKE_CURRENT_FUNCTION_LIST_FILE}
     COMMENT "Embedding ${dir} as ${E_SYMBOL}"
     VERBATIM)
   target_sources(${E_TARGET} PRIVATE ${out})

@@ -83,11 +83,17 @@ function(confetti_embed_migrations)
   file(GLOB sqls CONFIGURE_DEPENDS ${dir}/*.sql)
   # one file per target: two targets embedding the same directory must not race on one output
   set(out ${CMAKE_CURRENT_BINARY_DIR}/${M_TARGET}_${M_SYMBOL}.c)
+  # The list of files itself is a dependency: a migration added with an mtime older than the
+  # generated file (git checkout, mv) must still regenerate it. file(CONFIGURE) rewrites the
+  # list only when it changed.
+  set(listfile ${CMAKE_CURRENT_BINARY_DIR}/${M_TARGET}_${M_SYMBOL}.list)
+  string(REPLACE ";" "\n" listing "${sqls}")
+  file(CONFIGURE OUTPUT ${listfile} CONTENT "${listing}\n")
   add_custom_command(
     OUTPUT ${out}
     COMMAND ${CMAKE_COMMAND} -DDIR=${dir} -DSYMBOL=${M_SYMBOL} -DOUT=${out} -P
             ${CMAKE_CURRENT_FUNCTION_LIST_FILE}
-    DEPENDS ${sqls} ${CMAKE_CURRENT_FUNCTION_LIST_FILE}
+    DEPENDS ${sqls} ${listfile} ${CMAKE_CURRENT_FUNCTION_LIST_FILE}
     COMMENT "Embedding migrations ${dir} as ${M_SYMBOL}"
     VERBATIM)
   target_sources(${M_TARGET} PRIVATE ${out})

@@ -4,7 +4,9 @@
 #include "emit.h"
 #include "base/cuid.h"
 #include "db/tx.h"
+#include "page/page.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,39 +24,59 @@
 #define ME_JOIN                                                                                    \
     "LEFT JOIN participants me ON me.room_id = r.id AND me.user_id = $2 AND me.deleted_at IS "     \
     "NULL "
+#define ME_JOIN_1                                                                                  \
+    "LEFT JOIN participants me ON me.room_id = r.id AND me.user_id = $1 AND me.deleted_at IS "     \
+    "NULL "
 #define PART_COLS "p.id, p.room_id, p.user_id, p.role, p.metadata::text, " US("p.joined_at")
 
 /* ListRooms, prepared: one statement per filter shape, so each has a plan that fits (a
- * "$n IS NULL OR col = $n" form would leave a generic plan one scan for every combination, and
- * planning the UNION per call cost ~0.8 ms). The keyset always applies: the first page starts
- * after ('infinity', ''). is_public is a one-time filter on each branch.
- * $1 caller, $2 status, $3 app, $4 is_public (NULL any), ($5 µs, $6 id) keyset, $7 limit. */
-#define LIST_KEYSET                                                                                \
-    "r.deleted_at IS NULL AND (r.created_at, r.id) < (coalesce(" TS(                               \
-        "$5") ", 'infinity'), $6::text) "
-#define F_ANY_STATUS "AND $2::text IS NULL "
-#define F_STATUS     "AND r.status = $2 "
-#define F_ANY_APP    "AND $3::text IS NULL "
-#define F_APP        "AND r.app_id = $3 "
-/* Public rooms, plus the private rooms the caller belongs to; each branch reads at most $7 rows
- * in index order, the outer query merges them. */
-#define LIST_SQL(f)                                                                                \
-    "SELECT " ROOM_COLS " FROM ("                                                                  \
-    "(SELECT r.* FROM rooms r WHERE r.is_public AND $4::bool IS DISTINCT FROM false "              \
-    "AND " LIST_KEYSET f "ORDER BY r.created_at DESC, r.id DESC LIMIT $7) UNION ALL "              \
-    "(SELECT r.* FROM participants p JOIN rooms r ON r.id = p.room_id WHERE p.user_id = $1 AND "   \
-    "p.deleted_at IS NULL AND NOT r.is_public AND $4::bool IS DISTINCT FROM true AND " LIST_KEYSET \
-        f "ORDER BY r.created_at DESC, r.id DESC LIMIT $7)) r "                                    \
-    "LEFT JOIN participants me ON me.room_id = r.id AND me.user_id = $1 AND me.deleted_at IS "     \
-    "NULL "                                                                                        \
-    "ORDER BY r.created_at DESC, r.id DESC LIMIT $7"
+ * "$n IS NULL OR col = $n" form would leave a generic plan one scan for every combination).
+ * The keyset always applies: the first page starts after ('infinity', '').
+ * $1 caller, $2 status, $3 app, $4 is_public (NULL any), ($5 µs, $6 id) keyset, $7 limit.
+ *
+ * Two branches give the page's keys, each read in index order and stopping after the page:
+ * public rooms (rooms_status_public_created_idx / rooms_public_created_idx, index-only) and the
+ * private rooms the caller belongs to (private_members, 004_private_members.sql, index-only);
+ * a Merge Append takes the newest keys of both, and only those rows are then read by primary
+ * key with the caller's role. A private row is listed only if the caller is a live member
+ * right now (the me join), whatever private_members says.
+ *
+ * Plans (docs/rooms.md): without an app filter the branches end in a constant LIMIT (the
+ * largest page + 1), so PostgreSQL's generic plan costs what the custom ones do and is kept
+ * after five executions: no planning per call (planning the UNION was ~0.4-1.1 ms of the
+ * ~1 ms a listing cost). Its scans are index-only on the one index whose leading columns are
+ * the filter, so no value of $2 can turn them into a filtered walk. With an app filter the
+ * branches end in LIMIT $7 instead, which keeps custom plans: apps differ in size, and the
+ * planner must see which one is asked to choose between the app and the status index. */
+#define LIST_KEYSET(at, id) "(" at ", " id ") < (coalesce(" TS("$5") ", 'infinity'), $6::text) "
+#define F_ANY_STATUS(t)     "AND $2::text IS NULL "
+#define F_STATUS(t)         "AND " t ".status = $2 "
+#define F_ANY_APP(t)        "AND $3::text IS NULL "
+#define F_APP(t)            "AND " t ".app_id = $3 "
+#define LIST_BRANCH_MAX     "101" /* PAGE_SIZE_MAX + 1 */
+_Static_assert(PAGE_SIZE_MAX + 1 == 101, "LIST_BRANCH_MAX must be PAGE_SIZE_MAX + 1");
+/* The keys of the public rooms of the page. */
+#define LIST_PUBLIC(fs, fa, lim)                                                                   \
+    "SELECT r.created_at AS k_at, r.id AS k_id FROM rooms r WHERE r.deleted_at IS NULL AND "       \
+    "r.is_public AND $4::bool IS DISTINCT FROM false AND " LIST_KEYSET("r.created_at", "r.id")     \
+        fs("r") fa("r") "ORDER BY r.created_at DESC, r.id DESC LIMIT " lim
+/* The keys of the caller's private rooms of the page. */
+#define LIST_MINE(fs, fa, lim)                                                                     \
+    "SELECT pm.created_at, pm.room_id FROM private_members pm WHERE pm.user_id = $1 AND "          \
+    "$4::bool IS DISTINCT FROM true AND " LIST_KEYSET("pm.created_at", "pm.room_id") fs("pm")      \
+        fa("pm") "ORDER BY pm.created_at DESC, pm.room_id DESC LIMIT " lim
+#define LIST_VISIBLE                                                                               \
+    "WHERE r.deleted_at IS NULL AND (r.is_public OR me.role IS NOT NULL) "                         \
+    "ORDER BY k.k_at DESC, k.k_id DESC LIMIT $7"
+#define LIST_SQL(fs, fa, lim)                                                                      \
+    "SELECT " ROOM_COLS " FROM ((" LIST_PUBLIC(fs, fa, lim) ") UNION ALL (" LIST_MINE(             \
+        fs, fa, lim) ")) k JOIN rooms r ON r.id = k.k_id " ME_JOIN_1 LIST_VISIBLE
 /* Platform admins: every live room. */
-#define LIST_ALL_SQL(f)                                                                            \
-    "SELECT " ROOM_COLS " FROM rooms r "                                                           \
-    "LEFT JOIN participants me ON me.room_id = r.id AND me.user_id = $1 AND me.deleted_at IS "     \
-    "NULL "                                                                                        \
-    "WHERE ($4::bool IS NULL OR r.is_public = $4) AND " LIST_KEYSET f                              \
-    "ORDER BY r.created_at DESC, r.id DESC LIMIT $7"
+#define LIST_ALL_KEYSET(fs, fa) LIST_KEYSET("r.created_at", "r.id") fs("r") fa("r")
+#define LIST_ALL_SQL(fs, fa)                                                                       \
+    "SELECT " ROOM_COLS " FROM rooms r " ME_JOIN_1                                                 \
+    "WHERE ($4::bool IS NULL OR r.is_public = $4) AND r.deleted_at IS NULL AND " LIST_ALL_KEYSET(  \
+        fs, fa) "ORDER BY r.created_at DESC, r.id DESC LIMIT $7"
 
 const db_stmt rooms_stmts[] = {
     /* point reads: primary key + the (user_id, room_id) unique index; no skew can hurt them */
@@ -118,14 +140,14 @@ const db_stmt rooms_stmts[] = {
     {"event_position", "SELECT seq FROM event_positions WHERE source = $1"},
     {"event_position_set", "INSERT INTO event_positions (source, seq) VALUES ($1, $2::bigint) "
                            "ON CONFLICT (source) DO UPDATE SET seq = excluded.seq"},
-    {"rooms_list", LIST_SQL(F_ANY_STATUS F_ANY_APP)},
-    {"rooms_list_a", LIST_SQL(F_ANY_STATUS F_APP)},
-    {"rooms_list_s", LIST_SQL(F_STATUS F_ANY_APP)},
-    {"rooms_list_sa", LIST_SQL(F_STATUS F_APP)},
-    {"rooms_list_all", LIST_ALL_SQL(F_ANY_STATUS F_ANY_APP)},
-    {"rooms_list_all_a", LIST_ALL_SQL(F_ANY_STATUS F_APP)},
-    {"rooms_list_all_s", LIST_ALL_SQL(F_STATUS F_ANY_APP)},
-    {"rooms_list_all_sa", LIST_ALL_SQL(F_STATUS F_APP)},
+    {"rooms_list", LIST_SQL(F_ANY_STATUS, F_ANY_APP, LIST_BRANCH_MAX)},
+    {"rooms_list_a", LIST_SQL(F_ANY_STATUS, F_APP, "$7")},
+    {"rooms_list_s", LIST_SQL(F_STATUS, F_ANY_APP, LIST_BRANCH_MAX)},
+    {"rooms_list_sa", LIST_SQL(F_STATUS, F_APP, "$7")},
+    {"rooms_list_all", LIST_ALL_SQL(F_ANY_STATUS, F_ANY_APP)},
+    {"rooms_list_all_a", LIST_ALL_SQL(F_ANY_STATUS, F_APP)},
+    {"rooms_list_all_s", LIST_ALL_SQL(F_STATUS, F_ANY_APP)},
+    {"rooms_list_all_sa", LIST_ALL_SQL(F_STATUS, F_APP)},
 };
 const size_t rooms_nstmts = sizeof rooms_stmts / sizeof *rooms_stmts;
 
@@ -288,6 +310,8 @@ cf_code store_rooms_list(db_conn *db, arena *a, const store_room_query *q, store
                        us_param(a, q->after_us),
                        q->after_us == STORE_NO_TIME ? "" : q->after_id,
                        arena_printf(a, "%d", q->limit)};
+    /* the branches of the shapes without an app stop at LIST_BRANCH_MAX rows */
+    assert(q->limit >= 1 && q->limit <= PAGE_SIZE_MAX + 1);
     PGresult *r;
     const char *stmt = list_stmt[(q->all ? 4 : 0) + (q->status ? 2 : 0) + (q->app_id ? 1 : 0)];
     cf_code code = db_exec(db, stmt, 7, p, &r);
