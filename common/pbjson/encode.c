@@ -1,5 +1,6 @@
-/* encode.c — message → JSON: one walk over the descriptor, with the well-known types' own forms.
- * Unpopulated fields are emitted as grpc-gateway v2's default marshaler does. */
+/* encode.c — message → JSON tree: one walk over the descriptor, with the well-known types' own
+ * forms. Unpopulated fields are emitted as grpc-gateway v2's default marshaler does. This is the
+ * reference; write.c produces the same text without the tree (pbjson_to_string). */
 #include "internal.h"
 #include "pbjson.h"
 
@@ -183,14 +184,9 @@ json_t *pbjson_to_json(const ProtobufCMessage *msg)
     return msg ? enc_message(msg, 0) : json_null();
 }
 
-char *pbjson_to_string(const ProtobufCMessage *msg)
+json_t *pbj_encode_field(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, int depth)
 {
-    json_t *j = pbjson_to_json(msg);
-    char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-    json_decref(j);
-    if (!s)
-        abort(); /* only on out of memory: every string in j is valid UTF-8 */
-    return s;
+    return enc_field(m, f, depth);
 }
 
 json_t *pbjson_struct_to_json(const Google__Protobuf__Struct *s)

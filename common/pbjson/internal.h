@@ -46,6 +46,13 @@ char *pbj_base64_encode(const uint8_t *p, size_t n);
  * false if s is not base64. */
 bool pbj_base64_decode(const char *s, size_t n, uint8_t *out, size_t *out_len);
 
+/* Length of the valid UTF-8 sequence at s[0..n) (RFC 3629: no overlongs, surrogates or
+ * > U+10FFFF), or 0. */
+size_t pbj_utf8_seq(const unsigned char *s, size_t n);
+
+/* encode.c's JSON tree of field f of m (write.c hands it the rare cases). */
+json_t *pbj_encode_field(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, int depth);
+
 /* A JSON string of s[0..n), each byte of invalid UTF-8 replaced by U+FFFD. */
 json_t *pbj_string(const char *s, size_t n);
 

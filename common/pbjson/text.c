@@ -75,7 +75,7 @@ bool pbj_base64_decode(const char *s, size_t n, uint8_t *out, size_t *out_len)
 
 /* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, surrogates or > U+10FFFF),
  * or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t pbj_utf8_seq(const unsigned char *s, size_t n)
 {
     size_t len = s[0] < 0x80 ? 1 : s[0] < 0xC2 ? 0 : s[0] < 0xE0 ? 2 : s[0] < 0xF0 ? 3 : 4;
     if (len == 0 || len > n || s[0] > 0xF4)
@@ -103,7 +103,7 @@ json_t *pbj_string(const char *s, size_t n)
     char *fixed = xmalloc(n * 3 + 1);
     size_t o = 0;
     for (size_t i = 0; i < n;) {
-        size_t len = s[i] ? utf8_seq((const unsigned char *)s + i, n - i) : 0;
+        size_t len = s[i] ? pbj_utf8_seq((const unsigned char *)s + i, n - i) : 0;
         if (len == 0) {
             memcpy(fixed + o, "\xEF\xBF\xBD", 3);
             o += 3;

@@ -16,11 +16,11 @@
 
 /* The service's own config table (deploy/config/draw.yaml). */
 typedef struct draw_config {
-    cfg_strlist rooms_address; /* rooms.address */
-    int64_t rooms_timeout;     /* rooms.timeout (ms) */
-    int64_t max_eligible;      /* draw.max_eligible */
-    int64_t max_count;         /* draw.max_count */
-    int64_t cache_ids;         /* draw.eligible_cache_ids */
+    cfg_strlist rooms_urls; /* rooms.urls */
+    int64_t rooms_timeout;  /* rooms.timeout (ms) */
+    int64_t max_eligible;   /* draw.max_eligible */
+    int64_t max_count;      /* draw.max_count */
+    int64_t cache_ids;      /* draw.eligible_cache_ids */
 } draw_config;
 
 typedef struct draw_ctx {

@@ -14,8 +14,7 @@ DB_MIGRATIONS_DECLARE(draw_migrations);
 static draw_config config;
 
 static const cfg_field draw_fields[] = {
-    CFG_FIELD("rooms", "address", CFG_STRLIST, draw_config, rooms_address,
-              .def = "tcp://127.0.0.1:7103",
+    CFG_FIELD("rooms", "urls", CFG_STRLIST, draw_config, rooms_urls, .def = "tcp://127.0.0.1:7103",
               .help = "rooms service endpoints (permission checks, eligible participants)"),
     CFG_FIELD("rooms", "timeout", CFG_DURATION, draw_config, rooms_timeout, .def = "5s", .min = 10,
               .max = 60000,
@@ -36,13 +35,13 @@ static Draw__V1__Draw_Service draw_binding = DRAW__V1__DRAW__INIT(rpc_draw_);
 static cf_code draw_init(svc_runtime *rt, void **out, char *err, size_t errlen)
 {
     (void)rt;
-    if (config.rooms_address.n == 0) {
-        snprintf(err, errlen, "rooms.address: at least one rooms endpoint is needed");
+    if (config.rooms_urls.n == 0) {
+        snprintf(err, errlen, "rooms.urls: at least one rooms endpoint is needed");
         return CF_INVALID_ARGUMENT;
     }
     rpc_client_config cc = {
-        .urls = (const char *const *)config.rooms_address.items,
-        .nurls = config.rooms_address.n,
+        .urls = (const char *const *)config.rooms_urls.items,
+        .nurls = config.rooms_urls.n,
         .timeout_ms = (int)config.rooms_timeout,
     };
     draw_ctx *ctx = xcalloc(1, sizeof *ctx);

@@ -197,15 +197,6 @@ static void finish_error(gw_tx *tx, int status, cf_code code, const char *messag
     free(body);
 }
 
-static void finish_json(gw_tx *tx, int status, json_t *j)
-{
-    char *body = json_dumps(j, JSON_COMPACT);
-    if (!body)
-        abort();
-    finish(tx, status, CF_OK, "application/json", body, strlen(body), NULL, false);
-    free(body);
-}
-
 /* ---------------------------------------------------------------- the RPC completion */
 
 static void jwks_clean(json_t *doc)
@@ -246,6 +237,14 @@ static void on_rpc_done(rpc_ccall *cc, void *arg)
         return finish_error(tx, gw_http_status(cc->code, flags), cc->code, cc->message, v, nv,
                             cc->code == CF_UNAVAILABLE ? retry : NULL, false);
     }
+    if ((flags & GW_LOGOUT) && tx->have_id && tx->id.jti[0] && g->p.verifier)
+        authn_verifier_revoke(g->p.verifier, tx->id.jti, tx->id.exp);
+    if (!(flags & (GW_REDIRECT | GW_JWKS | GW_CLIENT))) {
+        char *body = pbjson_to_string(cc->response); /* no tree: common/pbjson/write.c */
+        finish(tx, 200, CF_OK, "application/json", body, strlen(body), NULL, false);
+        free(body);
+        return;
+    }
     json_t *j = pbjson_to_json(cc->response);
     if (flags & GW_REDIRECT) {
         const char *url = json_string_value(json_object_get(j, "authorizeUrl"));
@@ -270,18 +269,11 @@ static void on_rpc_done(rpc_ccall *cc, void *arg)
         json_decref(j);
         return;
     }
-    if ((flags & GW_LOGOUT) && tx->have_id && tx->id.jti[0] && g->p.verifier)
-        authn_verifier_revoke(g->p.verifier, tx->id.jti, tx->id.exp);
-    if (flags & (GW_CLIENT)) {
-        /* token responses must not be cached (RFC 6749 §5.1) */
-        char *body = json_dumps(j, JSON_COMPACT);
-        const char *hdr[] = {"Cache-Control", "no-store", NULL};
-        finish(tx, 200, CF_OK, "application/json", body, strlen(body), hdr, false);
-        free(body);
-        json_decref(j);
-        return;
-    }
-    finish_json(tx, 200, j);
+    /* GW_CLIENT: token responses must not be cached (RFC 6749 §5.1) */
+    char *body = json_dumps(j, JSON_COMPACT);
+    const char *hdr[] = {"Cache-Control", "no-store", NULL};
+    finish(tx, 200, CF_OK, "application/json", body, strlen(body), hdr, false);
+    free(body);
     json_decref(j);
 }
 

@@ -22,7 +22,7 @@ static cf_code consume(void *arg, const Events__V1__Event *ev)
     return store_event_consume(c->db, ev->source, ev->seq, gone && *gone ? gone : NULL);
 }
 
-cf_code rooms_consumer_start(const char *dsn, const char *bus, const cfg_strlist *auth_addresses,
+cf_code rooms_consumer_start(const char *dsn, const char *bus, const cfg_strlist *auth_urls,
                              rooms_consumer **out, char *err, size_t errlen)
 {
     rooms_consumer *c = xcalloc(1, sizeof *c);
@@ -36,8 +36,8 @@ cf_code rooms_consumer_start(const char *dsn, const char *bus, const cfg_strlist
         return CF_UNAVAILABLE;
     }
     events_source src = {.name = "auth",
-                         .replay_urls = (const char *const *)auth_addresses->items,
-                         .nurls = auth_addresses->n,
+                         .replay_urls = (const char *const *)auth_urls->items,
+                         .nurls = auth_urls->n,
                          .after_seq = after};
     events_sub_config cfg = {
         .bus = bus, .sources = &src, .nsources = 1, .consume = consume, .arg = c};

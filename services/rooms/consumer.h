@@ -11,9 +11,9 @@
 typedef struct rooms_consumer rooms_consumer;
 
 /* Starts subscribing on bus (the broker's subscriber side) to auth, whose Replay is at
- * auth_addresses. Reads the saved position first (CF_UNAVAILABLE with err if the database
+ * auth_urls. Reads the saved position first (CF_UNAVAILABLE with err if the database
  * cannot be read). Strings are copied. */
-cf_code rooms_consumer_start(const char *dsn, const char *bus, const cfg_strlist *auth_addresses,
+cf_code rooms_consumer_start(const char *dsn, const char *bus, const cfg_strlist *auth_urls,
                              rooms_consumer **out, char *err, size_t errlen);
 /* Stops and frees. NULL is a no-op. Blocks until the event in progress is handled. */
 void rooms_consumer_stop(rooms_consumer *c);

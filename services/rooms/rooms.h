@@ -17,13 +17,13 @@
 /* The service as svc_main and the tests run it (built on first call; thread-safe). */
 const svc_def *rooms_service_def(void);
 
-/* rooms' own keys (deploy/config/rooms.yaml; env CONFETTI_CATALOG_ADDRESSES, CONFETTI_ROOMS_*). */
+/* rooms' own keys (deploy/config/rooms.yaml; env CONFETTI_CATALOG_URLS, CONFETTI_ROOMS_*). */
 typedef struct rooms_config {
-    cfg_strlist catalog_addresses; /* catalog.addresses: the catalog service's endpoints */
-    int64_t catalog_timeout;       /* catalog.timeout (ms): per call, capped by the caller's */
-    int64_t max_document;          /* rooms.max_document (bytes): settings / metadata JSON */
-    char *events_subscribe;        /* events.subscribe: the broker's subscriber-side URL */
-    cfg_strlist auth_addresses;    /* auth.addresses: auth's endpoints (its events' Replay) */
+    cfg_strlist catalog_urls; /* catalog.urls: the catalog service's endpoints */
+    int64_t catalog_timeout;  /* catalog.timeout (ms): per call, capped by the caller's */
+    int64_t max_document;     /* rooms.max_document (bytes): settings / metadata JSON */
+    char *events_subscribe;   /* events.subscribe: the broker's subscriber-side URL */
+    cfg_strlist auth_urls;    /* auth.urls: auth's endpoints (its events' Replay) */
 } rooms_config;
 
 /* The handlers' shared state (rpc_service_ctx), immutable while serving. */

@@ -15,7 +15,7 @@ DB_MIGRATIONS_DECLARE(rooms_migrations);
 static rooms_config config;
 
 static const cfg_field rooms_fields[] = {
-    CFG_FIELD("catalog", "addresses", CFG_STRLIST, rooms_config, catalog_addresses,
+    CFG_FIELD("catalog", "urls", CFG_STRLIST, rooms_config, catalog_urls,
               .def = "tcp://127.0.0.1:7101",
               .help = "catalog service endpoints (apps, manifest versions, settings validation)"),
     CFG_FIELD("catalog", "timeout", CFG_DURATION, rooms_config, catalog_timeout, .def = "2s",
@@ -27,8 +27,7 @@ static const cfg_field rooms_fields[] = {
     CFG_FIELD("events", "subscribe", CFG_STR, rooms_config, events_subscribe,
               .def = "tcp://127.0.0.1:7111",
               .help = "event broker, subscriber side (user.deleted from auth); empty = none"),
-    CFG_FIELD("auth", "addresses", CFG_STRLIST, rooms_config, auth_addresses,
-              .def = "tcp://127.0.0.1:7102",
+    CFG_FIELD("auth", "urls", CFG_STRLIST, rooms_config, auth_urls, .def = "tcp://127.0.0.1:7102",
               .help = "auth service endpoints (Replay of its events)"),
 };
 
@@ -36,8 +35,8 @@ static Rooms__V1__Rooms_Service rooms_binding = ROOMS__V1__ROOMS__INIT(rpc_rooms
 
 static cf_code rooms_init(svc_runtime *rt, void **out, char *err, size_t errlen)
 {
-    if (config.catalog_addresses.n == 0) {
-        snprintf(err, errlen, "catalog.addresses: at least one address is needed");
+    if (config.catalog_urls.n == 0) {
+        snprintf(err, errlen, "catalog.urls: at least one address is needed");
         return CF_INVALID_ARGUMENT;
     }
     rooms_ctx *ctx = xcalloc(1, sizeof *ctx);
@@ -45,8 +44,8 @@ static cf_code rooms_init(svc_runtime *rt, void **out, char *err, size_t errlen)
     ctx->max_document = config.max_document;
     /* nng dials in the background: a catalog that is down now is fine, calls answer
      * UNAVAILABLE until it is up */
-    rpc_client_config cc = {.urls = (const char *const *)config.catalog_addresses.items,
-                            .nurls = config.catalog_addresses.n,
+    rpc_client_config cc = {.urls = (const char *const *)config.catalog_urls.items,
+                            .nurls = config.catalog_urls.n,
                             .timeout_ms = ctx->catalog_timeout_ms};
     cf_code code = rpc_client_new(&cc, &ctx->catalog, err, errlen);
     if (code != CF_OK) {
@@ -56,7 +55,7 @@ static cf_code rooms_init(svc_runtime *rt, void **out, char *err, size_t errlen)
     /* events.subscribe empty: no consumer (user.deleted then has no effect here) */
     if (*config.events_subscribe)
         code = rooms_consumer_start(svc_config(rt)->db_dsn, config.events_subscribe,
-                                    &config.auth_addresses, &ctx->consumer, err, errlen);
+                                    &config.auth_urls, &ctx->consumer, err, errlen);
     if (code != CF_OK) {
         rpc_client_free(ctx->catalog);
         free(ctx);

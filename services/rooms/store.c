@@ -71,6 +71,20 @@ _Static_assert(PAGE_SIZE_MAX + 1 == 101, "LIST_BRANCH_MAX must be PAGE_SIZE_MAX 
 #define LIST_SQL(fs, fa, lim)                                                                      \
     "SELECT " ROOM_COLS " FROM ((" LIST_PUBLIC(fs, fa, lim) ") UNION ALL (" LIST_MINE(             \
         fs, fa, lim) ")) k JOIN rooms r ON r.id = k.k_id " ME_JOIN_1 LIST_VISIBLE
+/* Anonymous callers ($1 = ''): public rooms only, read straight from the status/public index in
+ * order, no private branch, no role join (PostgreSQL's point: ~4x cheaper than LIST_SQL for the
+ * most frequent listing, the public one). Constant inner LIMIT as above, so the generic plan is
+ * kept; with an app filter LIMIT $7 (custom plans, as LIST_SQL). */
+// clang-format off
+#define LIST_ANON_SQL(fs, fa, lim)                                                                 \
+    "SELECT * FROM (SELECT r.id, r.name, r.description, r.status, r.is_public, r.app_id, "         \
+    "r.app_manifest_version, r.app_settings::text, r.draw_policy, r.created_by, "                  \
+    US("r.starts_at") ", " US("r.ends_at") ", " US("r.created_at") ", " US("r.updated_at") ", "    \
+    "NULL::text AS role FROM rooms r "                                                             \
+    "WHERE $1::text = '' AND r.deleted_at IS NULL AND r.is_public "                                \
+    "AND $4::bool IS DISTINCT FROM false AND " LIST_KEYSET("r.created_at", "r.id") fs("r") fa("r") \
+    "ORDER BY r.created_at DESC, r.id DESC LIMIT " lim ") pub LIMIT $7"
+// clang-format on
 /* Platform admins: every live room. */
 #define LIST_ALL_KEYSET(fs, fa) LIST_KEYSET("r.created_at", "r.id") fs("r") fa("r")
 #define LIST_ALL_SQL(fs, fa)                                                                       \
@@ -148,13 +162,18 @@ const db_stmt rooms_stmts[] = {
     {"rooms_list_all_a", LIST_ALL_SQL(F_ANY_STATUS, F_APP)},
     {"rooms_list_all_s", LIST_ALL_SQL(F_STATUS, F_ANY_APP)},
     {"rooms_list_all_sa", LIST_ALL_SQL(F_STATUS, F_APP)},
+    {"rooms_list_anon", LIST_ANON_SQL(F_ANY_STATUS, F_ANY_APP, LIST_BRANCH_MAX)},
+    {"rooms_list_anon_a", LIST_ANON_SQL(F_ANY_STATUS, F_APP, "$7")},
+    {"rooms_list_anon_s", LIST_ANON_SQL(F_STATUS, F_ANY_APP, LIST_BRANCH_MAX)},
+    {"rooms_list_anon_sa", LIST_ANON_SQL(F_STATUS, F_APP, "$7")},
 };
 const size_t rooms_nstmts = sizeof rooms_stmts / sizeof *rooms_stmts;
 
-/* Indexed by (all ? 4 : 0) + (status ? 2 : 0) + (app ? 1 : 0). */
+/* Indexed by (all ? 4 : anonymous ? 8 : 0) + (status ? 2 : 0) + (app ? 1 : 0). */
 static const char *const list_stmt[] = {
-    "rooms_list",     "rooms_list_a",     "rooms_list_s",     "rooms_list_sa",
-    "rooms_list_all", "rooms_list_all_a", "rooms_list_all_s", "rooms_list_all_sa",
+    "rooms_list",      "rooms_list_a",      "rooms_list_s",      "rooms_list_sa",
+    "rooms_list_all",  "rooms_list_all_a",  "rooms_list_all_s",  "rooms_list_all_sa",
+    "rooms_list_anon", "rooms_list_anon_a", "rooms_list_anon_s", "rooms_list_anon_sa",
 };
 
 /* Live members by id: $1 room, $2 role (NULL any), $3 after id (NULL start), $4 limit.
@@ -313,7 +332,11 @@ cf_code store_rooms_list(db_conn *db, arena *a, const store_room_query *q, store
     /* the branches of the shapes without an app stop at LIST_BRANCH_MAX rows */
     assert(q->limit >= 1 && q->limit <= PAGE_SIZE_MAX + 1);
     PGresult *r;
-    const char *stmt = list_stmt[(q->all ? 4 : 0) + (q->status ? 2 : 0) + (q->app_id ? 1 : 0)];
+    bool anonymous = !q->user_id || !*q->user_id;
+    const char *stmt = list_stmt[(q->all      ? 4
+                                  : anonymous ? 8
+                                              : 0) +
+                                 (q->status ? 2 : 0) + (q->app_id ? 1 : 0)];
     cf_code code = db_exec(db, stmt, 7, p, &r);
     if (code != CF_OK)
         return code;

@@ -175,7 +175,7 @@ static int setup(void **state)
     rooms = th_service_start(rooms_service_def(),
                              &(th_service_opts){.keys = keys, .env = (const char *const *)renv});
     char *denv[] = {xasprintf("CONFETTI_EVENTS_BUS=%s", bus_pub),
-                    xasprintf("CONFETTI_ROOMS_ADDRESS=%s", rooms->url), NULL};
+                    xasprintf("CONFETTI_ROOMS_URLS=%s", rooms->url), NULL};
     draw = th_service_start(draw_service_def(),
                             &(th_service_opts){.keys = keys, .env = (const char *const *)denv});
     char *genv[] = {xasprintf("CONFETTI_HTTP_LISTEN=%s", base),

@@ -241,7 +241,7 @@ static th_service *start_draw(th_keys *keys, const char *rooms_url, const char *
                               const char *cache_ids)
 {
     char addr[160], cache[80] = "";
-    snprintf(addr, sizeof addr, "CONFETTI_ROOMS_ADDRESS=%s", rooms_url);
+    snprintf(addr, sizeof addr, "CONFETTI_ROOMS_URLS=%s", rooms_url);
     if (cache_ids)
         snprintf(cache, sizeof cache, "CONFETTI_DRAW_ELIGIBLE_CACHE_IDS=%s", cache_ids);
     const char *env[] = {addr, "CONFETTI_ROOMS_TIMEOUT=30s", cache_ids ? cache : NULL, NULL};
@@ -259,7 +259,7 @@ int main(int argc, char **argv)
     th_keys *keys = th_keys_new("RS256");
     char cat[128], caddr[160];
     th_ipc_url(cat, sizeof cat, "nocatalog"); /* rooms without apps never call catalog */
-    snprintf(caddr, sizeof caddr, "CONFETTI_CATALOG_ADDRESSES=%s", cat);
+    snprintf(caddr, sizeof caddr, "CONFETTI_CATALOG_URLS=%s", cat);
     const char *renv[] = {caddr, NULL};
     th_service *rooms =
         th_service_start(rooms_service_def(), &(th_service_opts){.keys = keys, .env = renv});

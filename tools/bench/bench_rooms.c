@@ -101,7 +101,7 @@ int main(int argc, char **argv)
                    xasprintf("CONFETTI_AUTH_JWKS_FILE=%s", jwks),
                    xasprintf("CONFETTI_AUTH_ISSUER=%s", TH_ISSUER),
                    xasprintf("CONFETTI_AUTH_AUDIENCE=%s", TH_AUDIENCE),
-                   xasprintf("CONFETTI_CATALOG_ADDRESSES=%s", cat),
+                   xasprintf("CONFETTI_CATALOG_URLS=%s", cat),
                    xasprintf("CONFETTI_LOG_LEVEL=warn"),
                    NULL};
     svc_runtime *rt;

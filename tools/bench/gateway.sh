@@ -39,7 +39,7 @@ CONFETTI_RPC_LISTEN=$rooms_url CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) CO
     CONFETTI_EVENTS_SUBSCRIBE= "$build/services/rooms/confetti-rooms" 2>>"$work/rooms.log" &
 pids+=($!)
 CONFETTI_RPC_LISTEN=$draw_url CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
-    CONFETTI_ROOMS_ADDRESS=$rooms_url CONFETTI_EVENTS_BUS= "$build/services/draw/confetti-draw" \
+    CONFETTI_ROOMS_URLS=$rooms_url CONFETTI_EVENTS_BUS= "$build/services/draw/confetti-draw" \
     2>>"$work/draw.log" &
 pids+=($!)
 gw=http://127.0.0.1:$(port)

@@ -45,7 +45,7 @@ static int setup(void **state)
     G.verifier = th_verifier_new(G.keys, NULL);
     G.rooms = fake_rooms_start(G.verifier);
     static char addr[160];
-    snprintf(addr, sizeof addr, "CONFETTI_ROOMS_ADDRESS=%s", fake_rooms_url(G.rooms));
+    snprintf(addr, sizeof addr, "CONFETTI_ROOMS_URLS=%s", fake_rooms_url(G.rooms));
     const char *env[] = {addr, "CONFETTI_ROOMS_TIMEOUT=2s", NULL};
     G.svc = th_service_start(draw_service_def(), &(th_service_opts){.keys = G.keys, .env = env});
     G.draw = rpc_client_service(G.svc->client, &draw__v1__draw__descriptor);

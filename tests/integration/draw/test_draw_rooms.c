@@ -43,11 +43,11 @@ static int setup(void **state)
     G.keys = th_keys_new("RS256");
     char cat[128];
     th_ipc_url(cat, sizeof cat, "nocatalog"); /* rooms without apps never call catalog */
-    char *caddr = xasprintf("CONFETTI_CATALOG_ADDRESSES=%s", cat);
+    char *caddr = xasprintf("CONFETTI_CATALOG_URLS=%s", cat);
     const char *renv[] = {caddr, NULL};
     G.rooms =
         th_service_start(rooms_service_def(), &(th_service_opts){.keys = G.keys, .env = renv});
-    char *raddr = xasprintf("CONFETTI_ROOMS_ADDRESS=%s", G.rooms->url);
+    char *raddr = xasprintf("CONFETTI_ROOMS_URLS=%s", G.rooms->url);
     const char *denv[] = {raddr, "CONFETTI_ROOMS_TIMEOUT=5s", NULL};
     G.draw = th_service_start(draw_service_def(), &(th_service_opts){.keys = G.keys, .env = denv});
     free(caddr), free(raddr);

@@ -125,7 +125,7 @@ static void test_user_deleted_consumed(void **state)
     snprintf(sub, sizeof sub, "CONFETTI_EVENTS_SUBSCRIBE=tcp://127.0.0.1:%d", th_free_port());
     const char *aenv[] = {bus, "CONFETTI_EVENTS_POLL=20ms", NULL};
     th_service *auth = th_service_start(pubsvc_def("auth"), &(th_service_opts){.env = aenv});
-    snprintf(authurl, sizeof authurl, "CONFETTI_AUTH_ADDRESSES=%s", auth->url);
+    snprintf(authurl, sizeof authurl, "CONFETTI_AUTH_URLS=%s", auth->url);
     const char *renv[] = {bus, sub, authurl, "CONFETTI_EVENTS_POLL=20ms", NULL};
     th_service *rooms = th_service_start(rooms_service_def(), &(th_service_opts){.env = renv});
     db_conn *db = db_conn_new(rooms->dsn, "rooms", rooms_stmts, rooms_nstmts);

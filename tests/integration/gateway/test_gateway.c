@@ -240,10 +240,10 @@ static int setup(void **state)
     keys = th_keys_new("ES256");
     verifier = th_verifier_new(keys, NULL);
     catalog = th_service_start(catalog_service_def(), &(th_service_opts){.keys = keys});
-    char *a1 = xasprintf("CONFETTI_CATALOG_ADDRESSES=%s", catalog->url);
+    char *a1 = xasprintf("CONFETTI_CATALOG_URLS=%s", catalog->url);
     const char *renv[] = {a1, NULL};
     rooms = th_service_start(rooms_service_def(), &(th_service_opts){.keys = keys, .env = renv});
-    char *a2 = xasprintf("CONFETTI_ROOMS_ADDRESS=%s", rooms->url);
+    char *a2 = xasprintf("CONFETTI_ROOMS_URLS=%s", rooms->url);
     const char *denv[] = {a2, NULL};
     draw = th_service_start(draw_service_def(), &(th_service_opts){.keys = keys, .env = denv});
     free(a1);

@@ -75,7 +75,7 @@ static void test_app_with_live_rooms_cannot_be_deleted(void **state)
     const char *cenv[] = {rooms_env, NULL};
     catalog =
         th_service_start(catalog_service_def(), &(th_service_opts){.keys = keys, .env = cenv});
-    char *addr = xasprintf("CONFETTI_CATALOG_ADDRESSES=%s", catalog->url);
+    char *addr = xasprintf("CONFETTI_CATALOG_URLS=%s", catalog->url);
     const char *renv[] = {addr, NULL};
     rooms = th_service_start(rooms_service_def(),
                              &(th_service_opts){.keys = keys, .env = renv, .url = rooms_url});

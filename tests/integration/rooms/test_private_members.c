@@ -29,7 +29,7 @@ typedef struct user {
 } user;
 
 static user u_org = {.sub = "pm-org"}, u_mem = {.sub = "pm-member"}, u_two = {.sub = "pm-second"},
-            u_none = {.sub = "pm-stranger"};
+            u_none = {.sub = "pm-stranger"}, u_anon = {.sub = NULL}; /* u_anon: no token */
 static user *all_users[] = {&u_org, &u_mem, &u_two, &u_none};
 
 static const char *bearer(user *u)
@@ -52,7 +52,8 @@ static rpc_ccall *rc(const char *method, user *u, const void *in)
     assert_non_null(m);
     rpc_ccall *cc = xcalloc(1, sizeof *cc);
     rpc_ccall_init(cc, NULL);
-    rpc_ccall_md(cc, "authorization", bearer(u));
+    if (u->sub)
+        rpc_ccall_md(cc, "authorization", bearer(u));
     rpc_client_invoke(rooms->client, d, (unsigned)(m - d->methods), in, cc);
     return cc;
 }
@@ -376,9 +377,9 @@ static void check_listing(user *u, Rooms__V1__RoomStatus status, const char *app
         const Rooms__V1__ListRoomsResponse *lr = (const void *)cc->response;
         for (size_t i = 0; i < lr->n_rooms; i++, got++) {
             if (!want[got] || strcmp(want[got], lr->rooms[i]->room_id) != 0)
-                fail_msg("%s, status %d app %s public \"%s\": row %zu is %s, expected %s", u->sub,
-                         (int)status, app ? app : "-", pub, got, lr->rooms[i]->room_id,
-                         want[got] ? want[got] : "(end)");
+                fail_msg("%s, status %d app %s public \"%s\": row %zu is %s, expected %s",
+                         u->sub ? u->sub : "(anonymous)", (int)status, app ? app : "-", pub, got,
+                         lr->rooms[i]->room_id, want[got] ? want[got] : "(end)");
             /* a private room is listed with the caller's role */
             if (!lr->rooms[i]->is_public)
                 assert_int_not_equal(lr->rooms[i]->my_role, 0);
@@ -389,8 +390,8 @@ static void check_listing(user *u, Rooms__V1__RoomStatus status, const char *app
     } while (*token);
     free(token);
     if (want[got])
-        fail_msg("%s, status %d: listing ended at %zu, expected %s next", u->sub, (int)status, got,
-                 want[got]);
+        fail_msg("%s, status %d: listing ended at %zu, expected %s next",
+                 u->sub ? u->sub : "(anonymous)", (int)status, got, want[got]);
     free_ids(want);
 }
 
@@ -419,11 +420,11 @@ static void test_every_shape_lists_what_the_caller_may_see(void **state)
     ok(delete_room(&u_org, ids[5]));
     assert_in_sync();
 
-    user *callers[] = {&u_mem, &u_org, &u_two, &u_none};
+    user *callers[] = {&u_mem, &u_org, &u_two, &u_none, &u_anon};
     const char *pubs[] = {"", "true", "false"};
     const Rooms__V1__RoomStatus statuses[] = {0, S(ACTIVE), S(DRAFT)};
     const char *apps[] = {NULL, "pm-app"};
-    for (size_t c = 0; c < 4; c++)
+    for (size_t c = 0; c < sizeof callers / sizeof *callers; c++)
         for (size_t s = 0; s < 3; s++)
             for (size_t a = 0; a < 2; a++)
                 for (size_t p = 0; p < 3; p++)
@@ -440,7 +441,7 @@ static int setup_all(void **state)
     keys = th_keys_new("RS256");
     char cat[128];
     th_ipc_url(cat, sizeof cat, "pm-nocatalog"); /* no call here reaches catalog */
-    char *addr = xasprintf("CONFETTI_CATALOG_ADDRESSES=%s", cat);
+    char *addr = xasprintf("CONFETTI_CATALOG_URLS=%s", cat);
     const char *env[] = {addr, NULL};
     rooms = th_service_start(rooms_service_def(), &(th_service_opts){.keys = keys, .env = env});
     free(addr);

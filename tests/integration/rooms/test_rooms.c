@@ -209,7 +209,7 @@ static int setup_all(void **state)
     arena_init(&test_arena, 4096);
     keys = th_keys_new("RS256");
     catalog = th_service_start(catalog_service_def(), &(th_service_opts){.keys = keys});
-    char *addr = xasprintf("CONFETTI_CATALOG_ADDRESSES=%s", catalog->url);
+    char *addr = xasprintf("CONFETTI_CATALOG_URLS=%s", catalog->url);
     const char *env[] = {addr, "CONFETTI_CATALOG_TIMEOUT=700ms", NULL};
     rooms = th_service_start(rooms_service_def(), &(th_service_opts){.keys = keys, .env = env});
     free(addr);
