@@ -92,6 +92,8 @@ start_all() {
     [ -n "$(running_services)" ] || echo "confetti: no service is built yet; only PostgreSQL runs"
     echo "confetti: logs in var/log/; a dev token: $build/tools/confetti-devtoken mint var/dev <user> [--admin]"
     if [ -f "$var/run/gateway.pid" ]; then
+        echo "confetti: open http://127.0.0.1:8080/ in a browser (the page: sign in as alice, rooms, live feed)"
+        echo "confetti: WebSocket feed ws://127.0.0.1:8080/v1/ws (docs/gateway.md#websocket-feed)"
         echo "confetti: try the HTTP API:"
         echo "  curl -s -H \"Authorization: Bearer \$($build/tools/confetti-devtoken mint $var/dev alice)\" 'http://127.0.0.1:8080/v1/rooms?pageSize=5'"
     fi
