@@ -13,6 +13,7 @@
 #include "rooms/v1/rooms.pb-c.h"
 #include "store.h"
 #include "eligible.h"
+#include "excluded.h"
 
 /* The service's own config table (deploy/config/draw.yaml). */
 typedef struct draw_config {
@@ -21,11 +22,13 @@ typedef struct draw_config {
     int64_t max_eligible;   /* draw.max_eligible */
     int64_t max_count;      /* draw.max_count */
     int64_t cache_ids;      /* draw.eligible_cache_ids */
+    int64_t excl_ids;       /* draw.excluded_cache_ids */
 } draw_config;
 
 typedef struct draw_ctx {
     rpc_client *rooms;
-    draw_cache *cache; /* eligible lists by room, checked against rooms' stamp */
+    draw_cache *cache;     /* eligible lists by room, checked against rooms' stamp */
+    draw_excl_cache *excl; /* each prize's past winners, brought up to date by a delta */
     int64_t max_eligible;
     int32_t max_count;
 } draw_ctx;

@@ -57,6 +57,33 @@ static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req
                          const draw_room *room, const char *key, const draw_list *L,
                          Draw__V1__DrawWinnersResponse *resp);
 
+/* The prize's past winners as of a snapshot taken now (ONE_WIN_PER_PRIZE): the cached snapshot
+ * plus the winners of the prize's draws numbered past its mark, read in one statement; the
+ * result is published for the next draw (excluded.h says why that is the whole set). *out is a
+ * new reference. Blocks (one query). */
+static cf_code excluded_now(draw_excl_cache *c, db_conn *db, arena *a, const char *prize_id,
+                            draw_excl **out)
+{
+    draw_excl *base = draw_excl_cache_get(c, prize_id);
+    char **add;
+    size_t nadd;
+    int64_t mark;
+    cf_code code = store_excluded_since(db, a, prize_id, base ? base->mark : 0, &add, &nadd, &mark);
+    if (code != CF_OK) {
+        draw_excl_release(base);
+        return code;
+    }
+    if (base && nadd == 0) {
+        *out = base;
+        return CF_OK;
+    }
+    draw_excl *e = draw_excl_merge(base, (const char *const *)add, nadd, mark);
+    draw_excl_release(base);
+    draw_excl_cache_put(c, prize_id, e);
+    *out = e;
+    return CF_OK;
+}
+
 static bool key_ok(const char *k)
 {
     for (; *k; k++)
@@ -121,6 +148,7 @@ static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req
                          const draw_room *room, const char *key, const draw_list *L,
                          Draw__V1__DrawWinnersResponse *resp)
 {
+    draw_ctx *ctx = rpc_service_ctx(call);
     db_conn *db = rpc_worker(call);
     arena *a = rpc_arena(call);
     cf_code code;
@@ -141,7 +169,11 @@ static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req
         /* the eligible list: rooms' list minus the excluded, both sorted bytewise (merge) */
         char **ex;
         size_t nex, m = 0;
-        code = store_excluded(db, a, req->room_id, req->prize_id, room_policy, &ex, &nex);
+        draw_excl *held = NULL; /* ONE_WIN_PER_PRIZE: the snapshot ex points into */
+        if (room_policy)        /* not monotonic (a revoke frees a participant): read it whole */
+            code = store_excluded(db, a, req->room_id, req->prize_id, true, &ex, &nex);
+        else if ((code = excluded_now(ctx->excl, db, a, req->prize_id, &held)) == CF_OK)
+            ex = held->ids, nex = held->n;
         if (code != CF_OK)
             return draw_store_error(call, code, "winners");
         draw_digest *dg = draw_digest_new();
@@ -156,6 +188,7 @@ static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req
             draw_digest_add(dg, pids[i], strlen(pids[i]));
             m++;
         }
+        draw_excl_release(held);
         uint8_t digest[DRAW_DIGEST_LEN], seed[DRAW_SEED_LEN];
         draw_digest_finish(dg, digest);
         if (m < k)

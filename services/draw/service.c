@@ -28,6 +28,10 @@ static const cfg_field draw_fields[] = {
               .min = 0, .max = 50000000,
               .help = "participants kept in all in the per-room eligible list cache (~100 B "
                       "each; 0 = no cache: every draw reads the list from rooms)"),
+    CFG_FIELD("draw", "excluded_cache_ids", CFG_INT, draw_config, excl_ids, .def = "2000000",
+              .min = 0, .max = 50000000,
+              .help = "past winners kept in all in the per-prize exclusion cache (~40 B each; "
+                      "0 = no cache: every draw reads all the prize's winners)"),
 };
 
 static Draw__V1__Draw_Service draw_binding = DRAW__V1__DRAW__INIT(rpc_draw_);
@@ -51,6 +55,7 @@ static cf_code draw_init(svc_runtime *rt, void **out, char *err, size_t errlen)
         return code;
     }
     ctx->cache = draw_cache_new((size_t)config.cache_ids);
+    ctx->excl = draw_excl_cache_new((size_t)config.excl_ids);
     ctx->max_eligible = config.max_eligible;
     ctx->max_count = (int32_t)config.max_count;
     *out = ctx;
@@ -65,6 +70,7 @@ static void draw_fini(svc_runtime *rt, void *p)
         return;
     rpc_client_free(ctx->rooms);
     draw_cache_free(ctx->cache);
+    draw_excl_cache_free(ctx->excl);
     free(ctx);
 }
 

@@ -102,6 +102,13 @@ const db_stmt draw_stmts[] = {
     {"prize_restock", "UPDATE prizes SET quantity_remaining = quantity_remaining + 1, "
                       "updated_at = clock_timestamp() WHERE id = $1"},
     {"winner_get_any", "SELECT " WINNER_COLS " FROM winners WHERE id = $1 AND room_id = $2"},
+    /* the exclusion cache's delta (excluded.h): the winners of the prize's draws numbered past
+     * the cache's mark, with the number. A draw's winner_participant_ids are exactly the
+     * winner rows it inserted (same array, same transaction; winner rows are never deleted),
+     * so one index range of draws_prize_number (003) suffices: a join to winners got a
+     * generic plan with a sequential scan of winners */
+    {"excluded_since", "SELECT unnest(winner_participant_ids), draw_number FROM draws "
+                       "WHERE prize_id = $1 AND draw_number > $2::bigint"},
 };
 const size_t draw_nstmts = sizeof draw_stmts / sizeof *draw_stmts;
 
@@ -364,6 +371,29 @@ cf_code store_excluded(db_conn *db, arena *a, const char *room_id, const char *p
     *ids = arena_alloc(a, (*n + 1) * sizeof **ids);
     for (size_t i = 0; i < *n; i++)
         (*ids)[i] = dup(a, r, (int)i, 0);
+    PQclear(r);
+    return CF_OK;
+}
+
+cf_code store_excluded_since(db_conn *db, arena *a, const char *prize_id, int64_t after,
+                             char ***ids, size_t *n, int64_t *mark)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%" PRId64, after);
+    const char *p[] = {prize_id, num};
+    PGresult *r;
+    cf_code code = db_exec(db, "excluded_since", 2, p, &r);
+    if (code != CF_OK)
+        return code;
+    *n = (size_t)PQntuples(r);
+    *ids = arena_alloc(a, (*n + 1) * sizeof **ids);
+    *mark = after;
+    for (size_t i = 0; i < *n; i++) {
+        (*ids)[i] = dup(a, r, (int)i, 0);
+        int64_t num_i = i64(r, (int)i, 1);
+        if (num_i > *mark)
+            *mark = num_i;
+    }
     PQclear(r);
     return CF_OK;
 }

@@ -68,6 +68,12 @@ cf_code store_prize_delete(db_conn *db, const char *room_id, const char *id);
  * not), plus, when room_policy, every live winner in the room. Sorted bytewise. */
 cf_code store_excluded(db_conn *db, arena *a, const char *room_id, const char *prize_id,
                        bool room_policy, char ***ids, size_t *n);
+/* The winners (revoked or not) of the prize's draws numbered above `after`, in one statement
+ * (one snapshot), in no particular order, and in *mark the highest such draw number (`after`
+ * when there is none). Every committed draw of the room numbered <= *mark is in that snapshot
+ * (docs/draw.md, "The exclusion cache"). */
+cf_code store_excluded_since(db_conn *db, arena *a, const char *prize_id, int64_t after,
+                             char ***ids, size_t *n, int64_t *mark);
 cf_code store_draw_get(db_conn *db, arena *a, const char *room_id, const char *id, store_draw *out);
 /* The draw recorded under (room, idempotency key); CF_NOT_FOUND if none. */
 cf_code store_draw_by_key(db_conn *db, arena *a, const char *room_id, const char *key,

@@ -3,7 +3,8 @@
  * one winner among 10,000 and among 1,000,000 eligible participants, with the eligible list
  * cache (draws after the first reuse the list while rooms' stamp is unchanged) and without it
  * (a second draw service with draw.eligible_cache_ids = 0: every draw reads the whole list from
- * rooms), and the throughput of 32 concurrent callers drawing from one hot prize. Baselines in
+ * rooms), and the throughput of 32 concurrent callers drawing from one hot prize; the same on a
+ * prize with 5,000 past draws (seeded), where the prize's exclusion list matters. Baselines in
  * the same run: GetPrize (RPC + rooms permission check + point SELECT) and the bare allocation
  * transaction through libpq (guarded UPDATE + upsert, STACK.md's "draw transaction" floor).
  * Built with -DBENCH_DRAW_OLD it skips the cache-off rows (to measure a tree without the cache).
@@ -146,7 +147,7 @@ static void *hot_worker(void *arg)
     return NULL;
 }
 
-static void hot_row(const char *room, const char *prize, double secs)
+static void hot_row(const char *what, const char *room, const char *prize, double secs)
 {
     enum { CALLERS = 32 };
     hot *h = calloc(1, sizeof *h);
@@ -165,9 +166,8 @@ static void hot_row(const char *room, const char *prize, double secs)
         for (int j = 0; j < h->nlat[i]; j++)
             all[n++] = h->lat[i][j];
     qsort(all, n, sizeof *all, cmp_i64);
-    printf("| DrawWinners, 1 among 10,000, one hot prize | %d | %zu | %.3f | %.3f | %.0f | %d |\n",
-           CALLERS, n, all[n / 2] / 1e6, all[n * 99 / 100] / 1e6, atomic_load(&h->done) / el,
-           atomic_load(&h->errors));
+    printf("| %s | %d | %zu | %.3f | %.3f | %.0f | %d |\n", what, CALLERS, n, all[n / 2] / 1e6,
+           all[n * 99 / 100] / 1e6, atomic_load(&h->done) / el, atomic_load(&h->errors));
     free(all);
     free(h);
 }
@@ -236,6 +236,39 @@ static void seed_rooms(const char *dsn)
     PQfinish(pg);
 }
 
+/* 5,000 past draws of one winner each on `prize` of r10k (participants 0, 2, 4, ...), written
+ * straight into draw's tables before any other draw in r10k (numbers 1..5,000), as the draws
+ * themselves would have left them. */
+static void seed_past_draws(const char *dsn, const char *prize)
+{
+    static const char *const sql[] = {
+        "SET search_path = draw",
+        "INSERT INTO draws (id, room_id, prize_id, draw_number, algorithm, seed, eligible_digest, "
+        "eligible_count, count, winner_participant_ids, drawn_by) SELECT 'seed-' || g, 'r10k', $1, "
+        "g, 'seed', '', '', 10001 - g, 1, ARRAY['p' || lpad((2 * g - 2)::text, 9, '0')], 'org-1' "
+        "FROM generate_series(1, 5000) g",
+        "INSERT INTO winners (id, room_id, prize_id, participant_id, user_id, draw_id) SELECT "
+        "'seedw-' || g, 'r10k', $1, 'p' || lpad((2 * g - 2)::text, 9, '0'), "
+        "'u' || lpad((2 * g - 2)::text, 9, '0'), 'seed-' || g FROM generate_series(1, 5000) g",
+        "INSERT INTO room_draw_counters VALUES ('r10k', 5000)",
+        "UPDATE prizes SET quantity_remaining = quantity_remaining - 5000 WHERE id = $1",
+        "ANALYZE draws, winners",
+    };
+    PGconn *pg = PQconnectdb(dsn);
+    const char *p[] = {prize};
+    for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {
+        bool param = strstr(sql[i], "$1") != NULL;
+        PGresult *r =
+            PQexecParams(pg, sql[i], param ? 1 : 0, NULL, param ? p : NULL, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            fprintf(stderr, "seeding draws: %s", PQerrorMessage(pg));
+            exit(1);
+        }
+        PQclear(r);
+    }
+    PQfinish(pg);
+}
+
 /* A draw service using rooms_url; dsn NULL = a fresh database, else that one (shared). */
 static th_service *start_draw(th_keys *keys, const char *rooms_url, const char *dsn,
                               const char *cache_ids)
@@ -275,7 +308,8 @@ int main(int argc, char **argv)
     sprintf(tok, "Bearer %s", t);
     free(t);
     char *p10k = create_prize("r10k", 1000000), *p1m = create_prize("r1m", 1000000);
-    char *hotp = create_prize("r10k", 1000000);
+    char *hotp = create_prize("r10k", 1000000), *p5k = create_prize("r10k", 1000000);
+    seed_past_draws(svc->dsn, p5k);
 
     char load[64] = "?";
     FILE *la = fopen("/proc/loadavg", "r");
@@ -301,7 +335,10 @@ int main(int argc, char **argv)
     latency_row("DrawWinners, 1 among 1,000,000, no cache", draw_one_nocache, "r1m", p1m, secs, 5,
                 1000);
 #endif
-    hot_row("r10k", hotp, secs);
+    latency_row("DrawWinners, 1 among 10,000 after 5,000 draws on the prize", draw_one, "r10k", p5k,
+                secs, 30, 100000);
+    hot_row("DrawWinners, 1 among 10,000, one hot prize", "r10k", hotp, secs);
+    hot_row("DrawWinners, 1 among 10,000 after 5,000+ draws on the prize", "r10k", p5k, secs);
     printf("\n");
 #ifndef BENCH_DRAW_OLD
     th_service_stop(svc2);
@@ -309,6 +346,6 @@ int main(int argc, char **argv)
     th_service_stop(svc);
     th_service_stop(rooms);
     th_keys_free(keys);
-    free(tok), free(p10k), free(p1m), free(hotp);
+    free(tok), free(p10k), free(p1m), free(hotp), free(p5k);
     return 0;
 }
