@@ -10,6 +10,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:-build}" && pwd)
 dur=${BENCH_GATEWAY_DURATION:-10s}
+draw_dur=${BENCH_GATEWAY_DRAW_DURATION:-3s}
 work=$build/gwbench
 command -v wrk >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; }
 command -v wrk >/dev/null || { echo "gateway bench: wrk is not installed (apt-get install wrk)"; exit 0; }
@@ -52,27 +53,34 @@ for _ in $(seq 100); do curl -sf "$gw/readyz" >/dev/null 2>&1 && break; sleep 0.
 
 hot=$(psql "$dsn" -tAc "SELECT id FROM rooms.rooms WHERE name = 'seed-hot-room' OR id = 'seed-hot-room' LIMIT 1")
 tok=$("$build/tools/confetti-devtoken" mint "$work/dev" hot-0)
-created=$(curl -s -X POST -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' \
-    -d '{"name":"Sticker","quantity":1000000}' "$gw/v1/rooms/$hot/prizes")
-prize=$(python3 -c 'import sys,json; print(json.loads(sys.argv[1])["prizeId"])' "$created") || {
-    echo "gateway bench: could not create the prize in room '$hot': $created" >&2
-    tail -3 "$work"/*.log >&2
-    exit 1
-}
 cat >"$work/get.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $tok"
 LUA
-cat >"$work/draw.lua" <<LUA
+# Each draw row gets a fresh prize (quantity 1,000,000): a hot room of 10,000 has 10,000 possible
+# winners per prize, which draws at 2,000/s exhaust in 5 s (then every answer is 409, not a draw).
+# So draw rows last $draw_dur (default 3 s) and start from no winners, like the peer's runs.
+new_prize() {
+    local created prize
+    created=$(curl -s -X POST -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' \
+        -d '{"name":"Sticker","quantity":1000000}' "$gw/v1/rooms/$hot/prizes")
+    prize=$(python3 -c 'import sys,json; print(json.loads(sys.argv[1])["prizeId"])' "$created") || {
+        echo "gateway bench: could not create the prize in room '$hot': $created" >&2
+        tail -3 "$work"/*.log >&2
+        exit 1
+    }
+    cat >"$work/draw.lua" <<LUA
 wrk.method = "POST"
 wrk.body = '{"prizeId":"$prize","count":1}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $tok"
 LUA
+}
+new_prize
 
 run() { # name conns script url
     local t=$(( $2 > 1 ? 2 : 1 ))
     local out
-    out=$(wrk -t"$t" -c"$2" -d"$dur" --latency ${3:+-s "$3"} "$4" 2>&1)
+    out=$(wrk -t"$t" -c"$2" -d"${5:-$dur}" --latency ${3:+-s "$3"} "$4" 2>&1)
     local rps p50 p99 non2xx
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     p50=$(awk '$1=="50%" {print $2}' <<<"$out")
@@ -87,7 +95,9 @@ echo "|---|---:|---:|---:|---:|---:|"
 for c in 32 1; do
     run "GET /v1/rooms?status=ACTIVE&pageSize=20 (anonymous)" $c "" "$gw/v1/rooms?status=ACTIVE&pageSize=20"
     run "GET /v1/rooms/{hot} (JWT)" $c "$work/get.lua" "$gw/v1/rooms/$hot"
-    run "POST /v1/rooms/{hot}/draws count 1 (JWT)" $c "$work/draw.lua" "$gw/v1/rooms/$hot/draws"
+    new_prize
+    run "POST /v1/rooms/{hot}/draws count 1 (JWT), fresh prize, $draw_dur" $c "$work/draw.lua" \
+        "$gw/v1/rooms/$hot/draws" "$draw_dur"
 done
 echo
 echo "Peer: ../shared/peers/README.md (Fastify + node-postgres): list 8,506 / 3,975 req/s, get"
