@@ -1,5 +1,6 @@
 /* relay.c — numbering, publishing and pruning outbox rows; the relay thread (see relay.h). */
 #include "relay.h"
+#include "base/clock.h"
 #include "events.h"
 #include "internal.h"
 
@@ -175,12 +176,14 @@ struct events_relay {
     int wake[2]; /* stop pipe */
     atomic_bool stop;
     pthread_t thread;
+    _Atomic int64_t published_seq, last_ok_ms;
+    _Atomic uint64_t failed_passes;
 };
 
 static void publish_one(void *arg, int64_t seq, const uint8_t *event, size_t len)
 {
-    (void)seq;
     events_relay *r = arg;
+    atomic_store(&r->published_seq, seq);
     if (!r->publishing)
         return;
     nng_msg *m;
@@ -253,8 +256,12 @@ static void *relay_main(void *arg)
         cf_code code = events_sequence(c, r->batch, &ns);
         if (code == CF_OK)
             code = events_publish_pending(c, r->batch, publish_one, r, &np);
-        if (code != CF_OK)
+        if (code != CF_OK) {
+            atomic_fetch_add(&r->failed_passes, 1);
             log_warn("events relay (%s): pass failed: %s", r->source, cf_code_name(code));
+        } else {
+            atomic_store(&r->last_ok_ms, cf_wall_ms());
+        }
         if (since_prune >= 60000 || since_prune * 10 >= r->retention_ms) {
             if (events_prune(c, r->retention_ms) != CF_OK)
                 log_warn("events relay (%s): prune failed", r->source);
@@ -267,6 +274,13 @@ static void *relay_main(void *arg)
     }
     db_conn_free(c);
     return NULL;
+}
+
+void events_relay_stats_get(events_relay *r, events_relay_stats *out)
+{
+    out->published_seq = atomic_load(&r->published_seq);
+    out->last_ok_ms = atomic_load(&r->last_ok_ms);
+    out->failed_passes = atomic_load(&r->failed_passes);
 }
 
 cf_code events_relay_start(const events_relay_config *cfg, events_relay **out, char *err,

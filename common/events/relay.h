@@ -48,6 +48,15 @@ cf_code events_relay_start(const events_relay_config *cfg, events_relay **out, c
 /* Stops the thread after its current pass and closes the socket. NULL is a no-op. Blocks. */
 void events_relay_stop(events_relay *r);
 
+/* What the relay has done so far (thread-safe; for the admin port's /metrics). */
+typedef struct events_relay_stats {
+    int64_t published_seq;  /* the last seq handed to the bus (0 = none since start) */
+    int64_t last_ok_ms;     /* wall clock (ms) of the last pass that succeeded (0 = none yet) */
+    uint64_t failed_passes; /* passes that failed (database down, ...) */
+} events_relay_stats;
+
+void events_relay_stats_get(events_relay *r, events_relay_stats *out);
+
 /* --- the two steps of a pass, on the caller's connection (the relay's, or a test's) --- */
 
 /* Numbers up to batch unsequenced committed rows in one transaction; *n (may be NULL) = how

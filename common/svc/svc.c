@@ -82,6 +82,41 @@ authn_verifier *svc_verifier(const svc_runtime *rt)
     return rt->verifier;
 }
 
+/* The relay on /metrics: an operator alerts on a stale last pass or on failing passes. */
+static double relay_published_seq(void *arg)
+{
+    events_relay_stats st;
+    events_relay_stats_get(arg, &st);
+    return (double)st.published_seq;
+}
+
+static double relay_last_ok(void *arg)
+{
+    events_relay_stats st;
+    events_relay_stats_get(arg, &st);
+    return (double)st.last_ok_ms / 1000.0;
+}
+
+static double relay_failed(void *arg)
+{
+    events_relay_stats st;
+    events_relay_stats_get(arg, &st);
+    return (double)st.failed_passes;
+}
+
+static void relay_metrics(svc_runtime *rt)
+{
+    metrics_gauge_fn(rt->metrics, "confetti_events_published_seq",
+                     "Sequence number of the last event this process's relay published.",
+                     relay_published_seq, rt->relay);
+    metrics_gauge_fn(rt->metrics, "confetti_events_relay_last_pass_timestamp_seconds",
+                     "Wall clock of the relay's last successful pass (0: none yet).", relay_last_ok,
+                     rt->relay);
+    metrics_gauge_fn(rt->metrics, "confetti_events_relay_failed_passes_total",
+                     "Relay passes that failed (database unreachable, ...).", relay_failed,
+                     rt->relay);
+}
+
 metrics *svc_metrics(const svc_runtime *rt)
 {
     return rt->metrics;
@@ -247,6 +282,7 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
             snprintf(err, errlen, "%s", why);
             return CF_INVALID_ARGUMENT;
         }
+        relay_metrics(rt);
         rpc_server_add_service(rt->server, events_replay_service(), NULL);
     }
     if (rpc_server_start(rt->server, why, sizeof why) != CF_OK) {
@@ -269,12 +305,12 @@ void svc_stop(svc_runtime *rt)
         rpc_server_drain(rt->server);
         rpc_server_free(rt->server);
     }
-    events_relay_stop(rt->relay);
     if (rt->monitor_started) {
         atomic_store(&rt->stop_monitor, true);
         pthread_join(rt->monitor, NULL);
     }
     admin_stop(rt->admin);
+    events_relay_stop(rt->relay); /* after the admin port: /metrics reads its counters */
     if (rt->def->fini && rt->ctx)
         rt->def->fini(rt, rt->ctx);
     metrics_free(rt->metrics);

@@ -6,13 +6,52 @@
 #include "rooms.h"
 #include "store.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "base/xmalloc.h"
 #include "db/tx.h"
 #include "events/events.h"
 #include "pubsvc.h"
+
+/* GET /metrics on the admin port (HTTP/1.0, the whole answer), xmalloc'd; "" on failure. */
+static char *admin_metrics(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    size_t cap = 1 << 16, len = 0;
+    char *buf = xmalloc(cap);
+    buf[0] = '\0';
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+        const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+        if (write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1)) {
+            ssize_t n;
+            while (len + 1 < cap && (n = read(fd, buf + len, cap - 1 - len)) > 0)
+                len += (size_t)n;
+            buf[len] = '\0';
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    return buf;
+}
+
+/* The value of the first series starting with prefix ("name{"), -1 if absent. */
+static double metric_value(const char *text, const char *prefix)
+{
+    const char *p = strstr(text, prefix);
+    if (!p)
+        return -1;
+    p = strchr(p, '}');
+    return p ? strtod(p + 1, NULL) : -1;
+}
 
 static void expect_events(th_service *s, const char *const *types, size_t n)
 {
@@ -97,6 +136,20 @@ static void test_room_life(void **state)
                                        "participant.left",   "participant.joined",
                                        "participant.left",   "room.deleted"};
     expect_events(s, want, sizeof want / sizeof *want);
+    /* the relay's progress is on the admin port: all 10 published, a recent successful pass */
+    double seq = 0, last = 0, failed = -1;
+    for (int tries = 0; tries < 200 && seq < 10; tries++) {
+        char *text = admin_metrics(s->admin_port);
+        seq = metric_value(text, "confetti_events_published_seq{");
+        last = metric_value(text, "confetti_events_relay_last_pass_timestamp_seconds{");
+        failed = metric_value(text, "confetti_events_relay_failed_passes_total{");
+        free(text);
+        if (seq < 10)
+            usleep(20000);
+    }
+    assert_true(seq == 10);
+    assert_true(last > (double)(time(NULL) - 60) && last <= (double)time(NULL) + 1);
+    assert_true(failed == 0);
 
     arena_release(&a);
     db_conn_free(db);
