@@ -48,8 +48,11 @@ cf_code db__result(db_conn *c, PGresult *res, const char *what, PGresult **out)
     }
     const char *msg = loggable_message(c->pg, res, state);
     size_t len = strcspn(msg, "\n");
-    log_error("db: %.80s (schema %s): %s, SQLSTATE %s: %.*s", what, c->schema, cf_code_name(code),
-              c->sqlstate, (int)len, msg);
+    /* a unique violation or a serialization conflict is an outcome the store handles (an
+     * idempotent replay, a draw that picked a fresh winner, a retry): info, not error */
+    log_level lvl = code == CF_ALREADY_EXISTS || code == CF_ABORTED ? LOG_INFO : LOG_ERROR;
+    log_rid(lvl, NULL, "db: %.80s (schema %s): %s, SQLSTATE %s: %.*s", what, c->schema,
+            cf_code_name(code), c->sqlstate, (int)len, msg);
     if (lost)
         c->ready = false;
     PQclear(res);
