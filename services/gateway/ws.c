@@ -61,7 +61,8 @@ typedef struct wconn {
     char *token;
     char sub[128];
     bool authed;
-    gw_frame **q; /* ring of frames to send */
+    int64_t exp_s; /* the token's exp (seconds since the epoch): the connection ends then */
+    gw_frame **q;  /* ring of frames to send */
     size_t qhead, qn, qcap;
     gw_frame *txf[TX_BATCH];
     size_t ntx;
@@ -388,6 +389,7 @@ static void do_auth(wconn *c, const char *token)
     c->token = xstrdup(token);
     snprintf(c->sub, sizeof c->sub, "%s", id.sub);
     c->authed = true;
+    c->exp_s = id.exp;
     pthread_mutex_unlock(&c->mu);
     send_json(c, json_pack("{s:s,s:s}", "type", "ready", "userId", id.sub));
 }
@@ -719,6 +721,10 @@ static void on_timer(void *arg)
     } else if (!c->authed) {
         if (now - c->opened_ns >= w->cfg.auth_ms * 1000000)
             close_locked(c, GW_WS_UNAUTHENTICATED, "no valid token within auth_timeout");
+    } else if (c->exp_s > 0 && cf_wall_ms() / 1000 >= c->exp_s) {
+        /* at the token's own exp (within a tick), not at the next ping: a client that wants
+         * to stay sends {"type":"auth"} with a fresh token before then */
+        close_locked(c, GW_WS_UNAUTHENTICATED, "access token expired");
     } else if (now - c->last_ping_ns >= w->cfg.ping_ms * 1000000) {
         if (c->last_ping_ns && atomic_load(&c->last_rx_ns) < c->last_ping_ns) {
             close_locked(c, GW_WS_POLICY, "no pong within ping_interval");

@@ -502,6 +502,30 @@ static void auth_refused(void **state)
     wsc_close(&c);
 }
 
+/* A connection ends when its token does (4001, within a timer tick, long before the next ping
+ * at 20 s), unless the client sent a fresh token before. */
+static void token_expiry_closes(void **state)
+{
+    (void)state;
+    char *short_tok = th_token(keys, "ws-expiring", 2, false);
+    char *long_tok = th_token(keys, "ws-expiring", 600, false);
+    wsc c;
+    assert_int_equal(wsc_open(&c, main_gw.port, "confetti.v1", 0), 101);
+    wsc_auth(&c, short_tok, "ws-expiring");
+    wsc_expect_close(&c, GW_WS_UNAUTHENTICATED, 5000);
+    wsc_close(&c);
+
+    assert_int_equal(wsc_open(&c, main_gw.port, "confetti.v1", 0), 101);
+    wsc_auth(&c, short_tok, "ws-expiring");
+    wsc_auth(&c, long_tok, "ws-expiring"); /* renewed before it expires */
+    usleep(3500 * 1000);
+    wsc_text(&c, "{\"type\":\"ping\"}");
+    json_decref(wsc_expect(&c, "pong", 3000));
+    wsc_close(&c);
+    free(short_tok);
+    free(long_tok);
+}
+
 /* The token by subprotocol (raw client and nng's ws dialer) and by first message. */
 static void auth_ok(void **state)
 {
@@ -1066,6 +1090,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(auth_refused),
         cmocka_unit_test(auth_ok),
+        cmocka_unit_test(token_expiry_closes),
         cmocka_unit_test(private_room),
         cmocka_unit_test(member_receives_events),
         cmocka_unit_test(resume_from_ring),
