@@ -8,6 +8,7 @@
  * No Chromium, or one that cannot start, fails this test with the reason: it never skips. */
 #include "th.h"
 #include "service.h"
+#include "th_http.h"
 #include "testsvc.h"
 #include "tokens.h"
 #include "auth.h"
@@ -72,57 +73,17 @@ static void oidc_start(const char *redirects)
 
 /* ---- HTTP ---- */
 
-typedef struct resp {
-    long status;
-    char *body;
-    size_t len;
-} resp;
-
-static size_t on_body(char *p, size_t s, size_t n, void *arg)
-{
-    resp *r = arg;
-    r->body = xrealloc(r->body, r->len + s * n + 1);
-    memcpy(r->body + r->len, p, s * n);
-    r->len += s * n;
-    r->body[r->len] = '\0';
-    return s * n;
-}
-
-static size_t on_body_discard(char *p, size_t s, size_t n, void *arg)
-{
-    (void)p;
-    (void)arg;
-    return s * n;
-}
-
 /* method path with token and JSON body; fails the test unless 200; returns the body (owned). */
 static json_t *call(const char *method, const char *path, const char *token, const char *body)
 {
-    resp r = {0};
     char url[512];
     snprintf(url, sizeof url, "%s%s", base, path);
-    CURL *h = curl_easy_init();
-    char *authz = xasprintf("Authorization: Bearer %s", token);
-    struct curl_slist *hdr = curl_slist_append(NULL, authz);
-    hdr = curl_slist_append(hdr, "Content-Type: application/json");
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "{}");
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
-    CURLcode rc = curl_easy_perform(h);
-    if (rc != CURLE_OK)
-        fail_msg("%s %s: %s", method, url, curl_easy_strerror(rc));
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(hdr);
-    curl_easy_cleanup(h);
-    free(authz);
+    th_http_resp r = th_http(
+        &(th_http_req){.method = method, .url = url, .bearer = token, .body = body ? body : "{}"});
     if (r.status != 200)
-        fail_msg("%s %s: %ld %s", method, path, r.status, r.body ? r.body : "");
+        fail_msg("%s %s: %ld %s", method, path, r.status, r.body);
     json_t *j = json_loads(r.body, 0, NULL);
-    free(r.body);
+    th_http_free(&r);
     assert_non_null(j);
     return j;
 }
@@ -281,32 +242,19 @@ static void test_the_page_shows_a_room_live(void **state)
     free(dave);
 }
 
-static size_t on_location(char *p, size_t s, size_t n, void *arg)
-{
-    char *loc = arg;
-    if (s * n > 10 && strncasecmp(p, "Location: ", 10) == 0)
-        snprintf(loc, 1024, "%.*s", (int)strcspn(p + 10, "\r\n"), p + 10);
-    return s * n;
-}
-
 /* GET /v1/auth/dev/login?redirect_uri=<uri> without following: the status, Location in loc. */
 static long begin_login(const char *redirect_uri, char loc[1024])
 {
     CURL *h = curl_easy_init();
     char *esc = curl_easy_escape(h, redirect_uri, 0);
+    curl_easy_cleanup(h);
     char url[512];
     snprintf(url, sizeof url, "%s/v1/auth/dev/login?redirect_uri=%s", base, esc);
-    loc[0] = '\0';
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_location);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, loc);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body_discard);
-    long status = 0;
-    if (curl_easy_perform(h) == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     curl_free(esc);
-    curl_easy_cleanup(h);
+    th_http_resp r = th_http(&(th_http_req){.method = "GET", .url = url});
+    th_http_header(&r, "Location", loc, 1024);
+    long status = r.status;
+    th_http_free(&r);
     return status;
 }
 

@@ -5,6 +5,7 @@
  * logout, and the logged-out token refused right away. */
 #include "th.h"
 #include "service.h"
+#include "th_http.h"
 #include "oidc.h"
 #include "auth.h"
 #include "gateway.h"
@@ -32,66 +33,28 @@ static th_oidc oidc;
 
 typedef struct resp {
     long status;
-    char *body;
+    char *body; /* owned */
     size_t len;
     char location[1024];
     bool content_length_zero;
 } resp;
 
-static size_t on_body(char *p, size_t s, size_t n, void *arg)
-{
-    resp *r = arg;
-    r->body = xrealloc(r->body, r->len + s * n + 1);
-    memcpy(r->body + r->len, p, s * n);
-    r->len += s * n;
-    r->body[r->len] = '\0';
-    return s * n;
-}
-
-static size_t on_header(char *p, size_t s, size_t n, void *arg)
-{
-    resp *r = arg;
-    size_t len = s * n;
-    if (len > 10 && strncasecmp(p, "Location: ", 10) == 0)
-        snprintf(r->location, sizeof r->location, "%.*s", (int)(len - 12), p + 10);
-    if (strncasecmp(p, "Content-Length: 0\r", 18) == 0)
-        r->content_length_zero = true;
-    return len;
-}
-
+/* One request (th_http.h), with what these tests look at picked out of the headers. session:
+ * a th_http_session() handle keeping the provider's cookies, or NULL. */
 static resp http(const char *method, const char *url, const char *token, const char *body,
-                 bool follow, CURL *h)
+                 bool follow, void *session)
 {
-    resp r = {0};
-    bool own = !h;
-    if (own)
-        h = curl_easy_init();
-    struct curl_slist *hdr = NULL;
-    char *auth_h = token ? xasprintf("Authorization: Bearer %s", token) : NULL;
-    if (auth_h)
-        hdr = curl_slist_append(hdr, auth_h);
-    if (body)
-        hdr = curl_slist_append(hdr, "Content-Type: application/json");
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    if (body)
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
-    curl_easy_setopt(h, CURLOPT_COOKIEFILE, ""); /* the provider keeps its interaction in cookies */
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);   /* a hang fails the test instead of blocking it */
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &r);
-    CURLcode rc = curl_easy_perform(h);
-    if (rc != CURLE_OK)
-        fail_msg("%s %s: %s", method, url, curl_easy_strerror(rc));
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(hdr);
-    free(auth_h);
-    if (own)
-        curl_easy_cleanup(h);
+    th_http_resp t = th_http(&(th_http_req){.method = method,
+                                            .url = url,
+                                            .bearer = token,
+                                            .body = body,
+                                            .follow = follow,
+                                            .session = session});
+    resp r = {.status = t.status, .body = t.body, .len = t.len};
+    th_http_header(&t, "Location", r.location, sizeof r.location);
+    char cl[32];
+    r.content_length_zero = th_http_header(&t, "Content-Length", cl, sizeof cl) && !strcmp(cl, "0");
+    free(t.headers);
     return r;
 }
 
@@ -234,9 +197,9 @@ static void test_browser_login_refresh_logout_through_the_gateway(void **state)
     free(r.body);
 
     /* the whole dance, following redirects like a browser */
-    CURL *h = curl_easy_init();
+    void *h = th_http_session();
     r = http("GET", url, NULL, NULL, true, h);
-    curl_easy_cleanup(h);
+    th_http_session_free(h);
     if (r.status != 200)
         fail_msg("login ended with %ld: %s", r.status, r.body ? r.body : "");
     char *access = json_str(r.body, "accessToken"), *refresh = json_str(r.body, "refreshToken");
@@ -339,9 +302,9 @@ static void test_logout_reaches_a_second_gateway_within_a_second(void **state)
     char url[512], list2[128], out_url[128];
     snprintf(url, sizeof url, "%s/v1/auth/dev/login?redirect_uri=%s/v1/auth/dev/callback", base,
              base);
-    CURL *h = curl_easy_init();
+    void *h = th_http_session();
     resp r = http("GET", url, NULL, NULL, true, h);
-    curl_easy_cleanup(h);
+    th_http_session_free(h);
     assert_int_equal(r.status, 200);
     char *access = json_str(r.body, "accessToken");
     free(r.body);

@@ -4,6 +4,7 @@
  * 404; and the pure lookup (static.c) on the cases HTTP clients rarely send. */
 #include "th.h"
 #include "service.h"
+#include "th_http.h"
 #include "gateway.h"
 #include "static.h"
 #include "base/xmalloc.h"
@@ -18,72 +19,21 @@
 static th_service *gwsvc;
 static char base[64];
 
-typedef struct resp {
-    long status;
-    char *body;
-    size_t len;
-    char headers[4096];
-} resp;
-
-static size_t on_body(char *p, size_t s, size_t n, void *arg)
-{
-    resp *r = arg;
-    r->body = xrealloc(r->body, r->len + s * n + 1);
-    memcpy(r->body + r->len, p, s * n);
-    r->len += s * n;
-    r->body[r->len] = '\0';
-    return s * n;
-}
-
-static size_t on_header(char *p, size_t s, size_t n, void *arg)
-{
-    resp *r = arg;
-    size_t have = strlen(r->headers);
-    snprintf(r->headers + have, sizeof r->headers - have, "%.*s", (int)(s * n), p);
-    return s * n;
-}
+typedef th_http_resp resp;
 
 static resp http(const char *method, const char *path, const char *header)
 {
-    resp r = {0};
     char url[256];
     snprintf(url, sizeof url, "%s%s", base, path);
-    CURL *h = curl_easy_init();
-    struct curl_slist *hdr = header ? curl_slist_append(NULL, header) : NULL;
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    if (strcmp(method, "HEAD") == 0)
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    else
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &r);
-    CURLcode rc = curl_easy_perform(h);
-    if (rc != CURLE_OK)
-        fail_msg("%s %s: %s", method, url, curl_easy_strerror(rc));
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(hdr);
-    curl_easy_cleanup(h);
-    return r;
+    const char *hs[] = {header, NULL};
+    return th_http(&(th_http_req){
+        .method = method, .url = url, .headers = header ? hs : NULL, .timeout_s = 10});
 }
 
 /* The value of header name in r (case-insensitive name), copied into out; "" when absent. */
 static const char *header(const resp *r, const char *name, char *out, size_t len)
 {
-    out[0] = '\0';
-    size_t nlen = strlen(name);
-    for (const char *p = r->headers; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "") {
-        if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
-            const char *v = p + nlen + 1;
-            while (*v == ' ')
-                v++;
-            snprintf(out, len, "%.*s", (int)strcspn(v, "\r\n"), v);
-            break;
-        }
-    }
+    th_http_header(r, name, out, len);
     return out;
 }
 
@@ -136,7 +86,7 @@ static void test_each_file_with_its_type_and_headers(void **state)
         header(&r, "ETag", v, sizeof v);
         assert_int_equal(strlen(v), 34); /* "<32 hex digits>" */
         assert_non_null(strstr(r.body, files[i].contains));
-        free(r.body);
+        th_http_free(&r);
     }
     /* "/" is index.html: same bytes, same validator */
     resp a = http("GET", "/", NULL), b = http("GET", "/index.html", NULL);
@@ -144,8 +94,8 @@ static void test_each_file_with_its_type_and_headers(void **state)
     assert_int_equal(a.len, b.len);
     assert_memory_equal(a.body, b.body, a.len);
     assert_string_equal(header(&a, "ETag", ea, sizeof ea), header(&b, "ETag", eb, sizeof eb));
-    free(a.body);
-    free(b.body);
+    th_http_free(&a);
+    th_http_free(&b);
 }
 
 static void test_head_is_get_without_the_body(void **state)
@@ -159,8 +109,8 @@ static void test_head_is_get_without_the_body(void **state)
     assert_string_equal(header(&h, "Content-Length", v, sizeof v), w);
     assert_string_equal(header(&h, "Content-Type", v, sizeof v), "text/javascript; charset=utf-8");
     assert_string_equal(header(&h, "ETag", v, sizeof v), header(&g, "ETag", w, sizeof w));
-    free(g.body);
-    free(h.body);
+    th_http_free(&g);
+    th_http_free(&h);
 }
 
 static void test_revalidation_answers_304(void **state)
@@ -169,18 +119,18 @@ static void test_revalidation_answers_304(void **state)
     resp g = http("GET", "/style.css", NULL);
     char etag[64], hdr[160], v[64];
     header(&g, "ETag", etag, sizeof etag);
-    free(g.body);
+    th_http_free(&g);
     snprintf(hdr, sizeof hdr, "If-None-Match: \"other\", W/%s", etag);
     resp r = http("GET", "/style.css", hdr);
     assert_int_equal(r.status, 304);
     assert_int_equal(r.len, 0);
     assert_string_equal(header(&r, "ETag", v, sizeof v), etag);
-    free(r.body);
+    th_http_free(&r);
     /* a stale validator gets the file */
     r = http("GET", "/style.css", "If-None-Match: \"0123\"");
     assert_int_equal(r.status, 200);
     assert_true(r.len > 0);
-    free(r.body);
+    th_http_free(&r);
 }
 
 static void test_only_get_and_head(void **state)
@@ -194,7 +144,7 @@ static void test_only_get_and_head(void **state)
             fail_msg("%s /: %ld", methods[i], r.status);
         assert_string_equal(header(&r, "Allow", v, sizeof v), "GET, HEAD");
         assert_non_null(strstr(r.body, "\"status\":\"UNIMPLEMENTED\""));
-        free(r.body);
+        th_http_free(&r);
     }
 }
 
@@ -208,12 +158,12 @@ static void test_unknown_files_are_the_apis_404(void **state)
         if (r.status != 404)
             fail_msg("GET %s: %ld", paths[i], r.status);
         assert_non_null(strstr(r.body, "\"status\":\"NOT_FOUND\""));
-        free(r.body);
+        th_http_free(&r);
     }
     /* the API is still there behind the page */
     resp r = http("GET", "/healthz", NULL);
     assert_int_equal(r.status, 200);
-    free(r.body);
+    th_http_free(&r);
 }
 
 /* The pure part: types by extension, and If-None-Match lists as RFC 9110 writes them. */
