@@ -5,6 +5,7 @@
  * covered by auth's own tests; the gateway's login routes are table-tested). */
 #include "th.h"
 #include "service.h"
+#include "th_http.h"
 #include "testsvc.h"
 #include "tokens.h"
 #include "gateway.h"
@@ -61,76 +62,26 @@ typedef struct resp {
     json_t *json;
 } resp;
 
-static size_t on_body(char *p, size_t sz, size_t n, void *arg)
-{
-    resp *r = arg;
-    r->body = xrealloc(r->body, r->len + sz * n + 1);
-    memcpy(r->body + r->len, p, sz * n);
-    r->len += sz * n;
-    r->body[r->len] = '\0';
-    return sz * n;
-}
-
-static void grab(const char *line, size_t n, const char *name, char *out, size_t cap)
-{
-    size_t k = strlen(name);
-    if (n > k && strncasecmp(line, name, k) == 0) {
-        const char *v = line + k;
-        size_t m = n - k;
-        while (m && (v[m - 1] == '\r' || v[m - 1] == '\n'))
-            m--;
-        snprintf(out, cap, "%.*s", (int)m, v);
-    }
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *arg)
-{
-    resp *r = arg;
-    grab(p, sz * n, "X-Request-Id: ", r->rid, sizeof r->rid);
-    grab(p, sz * n, "Retry-After: ", r->retry_after, sizeof r->retry_after);
-    grab(p, sz * n, "Allow: ", r->allow, sizeof r->allow);
-    grab(p, sz * n, "Location: ", r->location, sizeof r->location);
-    grab(p, sz * n, "Access-Control-Allow-Origin: ", r->acao, sizeof r->acao);
-    return sz * n;
-}
-
+/* One request (th_http.h) with the headers these tests look at picked out. */
 static resp call_h(const char *method, const char *path, const char *token, const char *body,
                    const char *const *headers)
 {
-    resp r = {0};
-    CURL *c = curl_easy_init();
     char url[4096];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    if (strcmp(method, "HEAD") == 0)
-        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    struct curl_slist *hl = NULL;
-    char auth[4096];
-    if (token) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        hl = curl_slist_append(hl, auth);
-    }
-    for (size_t i = 0; headers && headers[i]; i++)
-        hl = curl_slist_append(hl, headers[i]);
-    if (body) {
-        hl = curl_slist_append(hl, "Content-Type: application/json");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-    CURLcode rc = curl_easy_perform(c);
-    if (rc != CURLE_OK)
-        fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(c);
-    if (r.body)
+    th_http_resp t = th_http(&(th_http_req){.method = method,
+                                            .url = url,
+                                            .bearer = token,
+                                            .body = body,
+                                            .headers = headers,
+                                            .timeout_s = 10});
+    resp r = {.status = t.status, .body = t.body, .len = t.len};
+    th_http_header(&t, "X-Request-Id", r.rid, sizeof r.rid);
+    th_http_header(&t, "Retry-After", r.retry_after, sizeof r.retry_after);
+    th_http_header(&t, "Allow", r.allow, sizeof r.allow);
+    th_http_header(&t, "Location", r.location, sizeof r.location);
+    th_http_header(&t, "Access-Control-Allow-Origin", r.acao, sizeof r.acao);
+    free(t.headers);
+    if (r.len)
         r.json = json_loads(r.body, 0, NULL);
     return r;
 }
