@@ -9,6 +9,7 @@
 #include "th.h"
 #include "service.h"
 #include "th_http.h"
+#include "oidc.h"
 #include "testsvc.h"
 #include "tokens.h"
 #include "auth.h"
@@ -19,57 +20,20 @@
 #include "base/clock.h"
 #include "base/xmalloc.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 static th_keys *keys;
 static th_service *bus, *auth, *rooms, *draw, *gwsvc;
-static char keyfile[128], base[64], issuer[64];
-static pid_t oidc_pid;
-
-/* ---- the OpenID provider, with its login and consent pages (th_oidc_start is --auto) ---- */
-
-static bool accepts(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
-}
-
-static void oidc_start(const char *redirects)
-{
-    int port = th_free_port();
-    snprintf(issuer, sizeof issuer, "http://127.0.0.1:%d", port);
-    char p[16];
-    snprintf(p, sizeof p, "%d", port);
-    oidc_pid = fork();
-    if (oidc_pid == 0) {
-        if (!freopen("/dev/null", "w", stdout))
-            _exit(126);
-        execlp("node", "node", OIDC_DIR "/server.mjs", p, redirects, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 100; i++) {
-        if (accepts(port))
-            return;
-        usleep(100000);
-    }
-    fail_msg("the OpenID provider (%s/server.mjs) did not start", OIDC_DIR);
-}
+static char keyfile[128], base[64];
+static th_oidc oidc; /* with its login and consent pages (th_oidc_start_forms) */
 
 /* ---- HTTP ---- */
 
@@ -113,7 +77,7 @@ static int setup(void **state)
      * stays registered for API clients */
     char redirects[192];
     snprintf(redirects, sizeof redirects, "%s/v1/auth/dev/callback,%s/", base, base);
-    oidc_start(redirects);
+    th_oidc_start_forms(&oidc, OIDC_DIR, redirects);
 
     char bus_pub[128], bus_sub[128];
     th_ipc_url(bus_pub, sizeof bus_pub, "browser-bus-pub");
@@ -125,7 +89,7 @@ static int setup(void **state)
     char *aenv[] = {xasprintf("CONFETTI_EVENTS_BUS=%s", bus_pub),
                     xasprintf("CONFETTI_SIGNING_KEYS=%s=%s", th_keys_kid(keys), keyfile),
                     xasprintf("CONFETTI_PROVIDER_DEV_ENABLED=true"),
-                    xasprintf("CONFETTI_PROVIDER_DEV_ISSUER=%s", issuer),
+                    xasprintf("CONFETTI_PROVIDER_DEV_ISSUER=%s", oidc.issuer),
                     xasprintf("CONFETTI_PROVIDER_DEV_CLIENT_ID=confetti"),
                     xasprintf("CONFETTI_PROVIDER_DEV_CLIENT_SECRET=confetti-dev-secret"),
                     xasprintf("CONFETTI_PROVIDER_DEV_REDIRECT_URIS=%s", redirects),
@@ -163,10 +127,7 @@ static int teardown(void **state)
     th_service_stop(rooms);
     th_service_stop(auth);
     th_service_free(bus);
-    if (oidc_pid > 0) {
-        kill(oidc_pid, SIGTERM);
-        waitpid(oidc_pid, NULL, 0);
-    }
+    th_oidc_stop(&oidc);
     unlink(keyfile);
     th_keys_free(keys);
     curl_global_cleanup();

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -22,7 +23,7 @@ static int accepts(int port)
     return ok;
 }
 
-void th_oidc_start(th_oidc *o, const char *dir, const char *redirect_uri)
+static void start(th_oidc *o, const char *dir, const char *redirect_uris, bool auto_login)
 {
     o->port = th_free_port();
     snprintf(o->issuer, sizeof o->issuer, "http://127.0.0.1:%d", o->port);
@@ -33,7 +34,10 @@ void th_oidc_start(th_oidc *o, const char *dir, const char *redirect_uri)
     if (o->pid == 0) {
         if (!freopen("/dev/null", "w", stdout))
             _exit(126);
-        execlp("node", "node", script, port, redirect_uri, "--auto", (char *)NULL);
+        if (auto_login)
+            execlp("node", "node", script, port, redirect_uris, "--auto", (char *)NULL);
+        else
+            execlp("node", "node", script, port, redirect_uris, (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 100; i++) {
@@ -43,6 +47,16 @@ void th_oidc_start(th_oidc *o, const char *dir, const char *redirect_uri)
     }
     th_oidc_stop(o);
     fail_msg("the OpenID provider (%s) did not start", script);
+}
+
+void th_oidc_start(th_oidc *o, const char *dir, const char *redirect_uri)
+{
+    start(o, dir, redirect_uri, true);
+}
+
+void th_oidc_start_forms(th_oidc *o, const char *dir, const char *redirect_uris)
+{
+    start(o, dir, redirect_uris, false);
 }
 
 void th_oidc_stop(th_oidc *o)

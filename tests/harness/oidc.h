@@ -1,5 +1,6 @@
 /* oidc.h — the real OpenID provider of the tests (tests/oidc/server.mjs: the oidc-provider npm
- * package) as a child process on loopback, logging the test user alice in by itself (--auto). */
+ * package) as a child process on loopback, logging the test user alice in by itself (--auto) or
+ * showing its login forms (th_oidc_start_forms). */
 #ifndef CONFETTI_TESTS_OIDC_H
 #define CONFETTI_TESTS_OIDC_H
 
@@ -14,6 +15,9 @@ typedef struct th_oidc {
 /* Starts `node DIR/server.mjs PORT REDIRECT --auto` on a free port and waits until it accepts
  * connections; fails the test if it does not within 10 s. */
 void th_oidc_start(th_oidc *o, const char *dir, const char *redirect_uri);
+/* The same with the provider's own login and consent pages (no --auto), for a browser;
+ * redirect_uris: a comma-separated list. */
+void th_oidc_start_forms(th_oidc *o, const char *dir, const char *redirect_uris);
 /* Stops it (SIGTERM, reaped). */
 void th_oidc_stop(th_oidc *o);
 
