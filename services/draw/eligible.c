@@ -1,8 +1,8 @@
 /* eligible.c — see eligible.h. */
 #include "eligible.h"
+#include "lru.h"
 #include "base/xmalloc.h"
 
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,100 +110,49 @@ void draw_list_release(draw_list *l)
     free(l);
 }
 
-/* --- the cache: a small table of rooms, least recently used evicted first --- */
-
-enum { CACHE_ROOMS = 256 };
-
-typedef struct slot {
-    char *room_id; /* NULL = free */
-    draw_list *list;
-    uint64_t used;
-} slot;
+/* --- the cache: the shared LRU table (lru.h), rooms as keys, checked against the stamp --- */
 
 struct draw_cache {
-    pthread_mutex_t mu;
-    size_t max_ids, ids;
-    uint64_t tick;
-    slot slots[CACHE_ROOMS];
+    draw_lru *lru;
 };
+
+static void list_retain(void *v)
+{
+    atomic_fetch_add(&((draw_list *)v)->refs, 1);
+}
+
+static void list_release(void *v)
+{
+    draw_list_release(v);
+}
 
 draw_cache *draw_cache_new(size_t max_ids)
 {
     draw_cache *c = xcalloc(1, sizeof *c);
-    pthread_mutex_init(&c->mu, NULL);
-    c->max_ids = max_ids;
+    c->lru = draw_lru_new(max_ids, (draw_lru_ops){.retain = list_retain, .release = list_release});
     return c;
-}
-
-static void slot_clear(draw_cache *c, slot *s)
-{
-    c->ids -= s->list->n;
-    draw_list_release(s->list);
-    free(s->room_id);
-    *s = (slot){0};
 }
 
 void draw_cache_free(draw_cache *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < CACHE_ROOMS; i++)
-        if (c->slots[i].room_id)
-            slot_clear(c, &c->slots[i]);
-    pthread_mutex_destroy(&c->mu);
+    draw_lru_free(c->lru);
     free(c);
 }
 
-static slot *find(draw_cache *c, const char *room_id)
+static bool same_version(const void *list, const void *version)
 {
-    for (size_t i = 0; i < CACHE_ROOMS; i++)
-        if (c->slots[i].room_id && strcmp(c->slots[i].room_id, room_id) == 0)
-            return &c->slots[i];
-    return NULL;
+    return strcmp(((const draw_list *)list)->version, version) == 0;
 }
 
 draw_list *draw_cache_get(draw_cache *c, const char *room_id, const char *version)
 {
-    if (!*version)
-        return NULL;
-    draw_list *l = NULL;
-    pthread_mutex_lock(&c->mu);
-    slot *s = find(c, room_id);
-    if (s && strcmp(s->list->version, version) == 0) {
-        l = s->list;
-        atomic_fetch_add(&l->refs, 1);
-        s->used = ++c->tick;
-    }
-    pthread_mutex_unlock(&c->mu);
-    return l;
+    return *version ? draw_lru_get(c->lru, room_id, same_version, version) : NULL;
 }
 
 void draw_cache_put(draw_cache *c, const char *room_id, draw_list *l)
 {
-    if (!*l->version || l->n > c->max_ids)
-        return;
-    pthread_mutex_lock(&c->mu);
-    slot *s = find(c, room_id);
-    if (s)
-        slot_clear(c, s);
-    /* evict the least recently used until the list fits and a slot is free */
-    for (;;) {
-        slot *lru = NULL, *free_slot = NULL;
-        for (size_t i = 0; i < CACHE_ROOMS; i++) {
-            slot *t = &c->slots[i];
-            if (!t->room_id)
-                free_slot = free_slot ? free_slot : t;
-            else if (!lru || t->used < lru->used)
-                lru = t;
-        }
-        if (free_slot && c->ids + l->n <= c->max_ids) {
-            s = free_slot;
-            break;
-        }
-        slot_clear(c, lru); /* lru exists: the table is full or holds ids */
-    }
-    atomic_fetch_add(&l->refs, 1);
-    *s = (slot){.room_id = xstrdup(room_id), .list = l, .used = ++c->tick};
-    c->ids += l->n;
-    pthread_mutex_unlock(&c->mu);
+    if (*l->version)
+        draw_lru_put(c->lru, room_id, l, l->n, NULL);
 }

@@ -1,8 +1,8 @@
 /* excluded.c — see excluded.h. */
 #include "excluded.h"
+#include "lru.h"
 #include "base/xmalloc.h"
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,102 +69,52 @@ void draw_excl_release(draw_excl *e)
     free(e);
 }
 
-/* --- the cache: a small table of prizes, least recently used evicted first --- */
-
-enum { CACHE_PRIZES = 256 };
-
-typedef struct slot {
-    char *prize_id; /* NULL = free */
-    draw_excl *excl;
-    uint64_t used;
-} slot;
+/* --- the cache: the shared LRU table (lru.h), prizes as keys --- */
 
 struct draw_excl_cache {
-    pthread_mutex_t mu;
-    size_t max_ids, ids;
-    uint64_t tick;
-    slot slots[CACHE_PRIZES];
+    draw_lru *lru;
+    size_t max_ids;
 };
+
+static void excl_retain(void *v)
+{
+    atomic_fetch_add(&((draw_excl *)v)->refs, 1);
+}
+
+static void excl_release(void *v)
+{
+    draw_excl_release(v);
+}
 
 draw_excl_cache *draw_excl_cache_new(size_t max_ids)
 {
     draw_excl_cache *c = xcalloc(1, sizeof *c);
-    pthread_mutex_init(&c->mu, NULL);
+    c->lru = draw_lru_new(max_ids, (draw_lru_ops){.retain = excl_retain, .release = excl_release});
     c->max_ids = max_ids;
     return c;
-}
-
-static void slot_clear(draw_excl_cache *c, slot *s)
-{
-    c->ids -= s->excl->n;
-    draw_excl_release(s->excl);
-    free(s->prize_id);
-    *s = (slot){0};
 }
 
 void draw_excl_cache_free(draw_excl_cache *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < CACHE_PRIZES; i++)
-        if (c->slots[i].prize_id)
-            slot_clear(c, &c->slots[i]);
-    pthread_mutex_destroy(&c->mu);
+    draw_lru_free(c->lru);
     free(c);
-}
-
-static slot *find(draw_excl_cache *c, const char *prize_id)
-{
-    for (size_t i = 0; i < CACHE_PRIZES; i++)
-        if (c->slots[i].prize_id && strcmp(c->slots[i].prize_id, prize_id) == 0)
-            return &c->slots[i];
-    return NULL;
 }
 
 draw_excl *draw_excl_cache_get(draw_excl_cache *c, const char *prize_id)
 {
-    draw_excl *e = NULL;
-    pthread_mutex_lock(&c->mu);
-    slot *s = find(c, prize_id);
-    if (s) {
-        e = s->excl;
-        atomic_fetch_add(&e->refs, 1);
-        s->used = ++c->tick;
-    }
-    pthread_mutex_unlock(&c->mu);
-    return e;
+    return draw_lru_get(c->lru, prize_id, NULL, NULL);
+}
+
+/* a draw that finished later with an older snapshot never replaces a newer one */
+static bool newer(const void *kept, const void *e)
+{
+    return ((const draw_excl *)kept)->mark < ((const draw_excl *)e)->mark;
 }
 
 void draw_excl_cache_put(draw_excl_cache *c, const char *prize_id, draw_excl *e)
 {
-    if (e->n > c->max_ids || c->max_ids == 0)
-        return;
-    pthread_mutex_lock(&c->mu);
-    slot *s = find(c, prize_id);
-    if (s && s->excl->mark >= e->mark) {
-        pthread_mutex_unlock(&c->mu);
-        return;
-    }
-    if (s)
-        slot_clear(c, s);
-    /* evict the least recently used until the snapshot fits and a slot is free */
-    for (;;) {
-        slot *lru = NULL, *free_slot = NULL;
-        for (size_t i = 0; i < CACHE_PRIZES; i++) {
-            slot *t = &c->slots[i];
-            if (!t->prize_id)
-                free_slot = free_slot ? free_slot : t;
-            else if (!lru || t->used < lru->used)
-                lru = t;
-        }
-        if (free_slot && c->ids + e->n <= c->max_ids) {
-            s = free_slot;
-            break;
-        }
-        slot_clear(c, lru); /* lru exists: the table is full or holds ids */
-    }
-    atomic_fetch_add(&e->refs, 1);
-    *s = (slot){.prize_id = xstrdup(prize_id), .excl = e, .used = ++c->tick};
-    c->ids += e->n;
-    pthread_mutex_unlock(&c->mu);
+    if (c->max_ids > 0) /* 0: a cache that never keeps, not even an empty snapshot */
+        draw_lru_put(c->lru, prize_id, e, e->n, newer);
 }

@@ -17,10 +17,12 @@
 /* A timestamptz from epoch microseconds ($n::int8; NULL stays NULL). */
 #define TS(p) "('epoch'::timestamptz + " p "::int8 * interval '1 microsecond')"
 
-#define ROOM_COLS                                                                                  \
+/* A room's columns; then the caller's role (me: the ME_JOIN below, or NULL for nobody). */
+#define ROOM_COLS_NO_ROLE                                                                          \
     "r.id, r.name, r.description, r.status, r.is_public, r.app_id, r.app_manifest_version, "       \
     "r.app_settings::text, r.draw_policy, r.created_by, " US("r.starts_at") ", " US(               \
-        "r.ends_at") ", " US("r.created_at") ", " US("r.updated_at") ", me.role"
+        "r.ends_at") ", " US("r.created_at") ", " US("r.updated_at")
+#define ROOM_COLS ROOM_COLS_NO_ROLE ", me.role"
 #define ME_JOIN                                                                                    \
     "LEFT JOIN participants me ON me.room_id = r.id AND me.user_id = $2 AND me.deleted_at IS "     \
     "NULL "
@@ -77,10 +79,7 @@ _Static_assert(PAGE_SIZE_MAX + 1 == 101, "LIST_BRANCH_MAX must be PAGE_SIZE_MAX 
  * kept; with an app filter LIMIT $7 (custom plans, as LIST_SQL). */
 // clang-format off
 #define LIST_ANON_SQL(fs, fa, lim)                                                                 \
-    "SELECT * FROM (SELECT r.id, r.name, r.description, r.status, r.is_public, r.app_id, "         \
-    "r.app_manifest_version, r.app_settings::text, r.draw_policy, r.created_by, "                  \
-    US("r.starts_at") ", " US("r.ends_at") ", " US("r.created_at") ", " US("r.updated_at") ", "    \
-    "NULL::text AS role FROM rooms r "                                                             \
+    "SELECT * FROM (SELECT " ROOM_COLS_NO_ROLE ", NULL::text AS role FROM rooms r "                  \
     "WHERE $1::text = '' AND r.deleted_at IS NULL AND r.is_public "                                \
     "AND $4::bool IS DISTINCT FROM false AND " LIST_KEYSET("r.created_at", "r.id") fs("r") fa("r") \
     "ORDER BY r.created_at DESC, r.id DESC LIMIT " lim ") pub LIMIT $7"

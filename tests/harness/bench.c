@@ -4,6 +4,7 @@
 #include "base/xmalloc.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,4 +90,14 @@ th_bench_result th_bench_rpc(rpc_client *client, const th_bench_call *c, int cal
     free(ks);
     free(t);
     return r;
+}
+
+void th_pin_cpu(int cpu)
+{
+    if (cpu < 0)
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    (void)sched_setaffinity(0, sizeof set, &set);
 }

@@ -11,6 +11,7 @@
  * Usage: bench_draw [seconds-per-cell]   (default 2; needs CONFETTI_TEST_PG, see run.sh) */
 #include "th.h"
 #include "pg.h"
+#include "bench.h"
 #include "service.h"
 #include "tokens.h"
 #include "testsvc.h"
@@ -31,12 +32,6 @@ static ProtobufCService *draw;
 static ProtobufCService *draw_nocache;
 #endif
 static char *tok;
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 static char *create_prize(const char *room, int quantity)
 {
@@ -116,9 +111,9 @@ static void latency_row(const char *what, op_fn op, const char *room, const char
             errors++;
         lat[n++] = cf_mono_ns() - t0;
     }
-    qsort(lat, (size_t)n, sizeof *lat, cmp_i64);
-    printf("| %s | 1 | %d | %.3f | %.3f | %.0f | %d |\n", what, n, lat[n / 2] / 1e6,
-           lat[(size_t)(n * 0.99) < (size_t)n ? (size_t)(n * 0.99) : (size_t)n - 1] / 1e6,
+    double p50, p99;
+    th_percentiles(lat, (size_t)n, &p50, &p99);
+    printf("| %s | 1 | %d | %.3f | %.3f | %.0f | %d |\n", what, n, p50 / 1e3, p99 / 1e3,
            n / ((cf_mono_ns() - start) / 1e9), errors);
     free(lat);
 }
@@ -167,9 +162,10 @@ static void hot_row(const char *what, const char *room, const char *prize, doubl
     for (int i = 0; i < CALLERS; i++)
         for (int j = 0; j < h->nlat[i]; j++)
             all[n++] = h->lat[i][j];
-    qsort(all, n, sizeof *all, cmp_i64);
-    printf("| %s | %d | %zu | %.3f | %.3f | %.0f | %d |\n", what, CALLERS, n, all[n / 2] / 1e6,
-           all[n * 99 / 100] / 1e6, atomic_load(&h->done) / el, atomic_load(&h->errors));
+    double p50, p99;
+    th_percentiles(all, n, &p50, &p99);
+    printf("| %s | %d | %zu | %.3f | %.3f | %.0f | %d |\n", what, CALLERS, n, p50 / 1e3, p99 / 1e3,
+           atomic_load(&h->done) / el, atomic_load(&h->errors));
     free(all);
     free(h);
 }
@@ -200,10 +196,11 @@ static void floor_row(const char *dsn, const char *prize, double secs)
         PQclear(PQexec(pg, "ROLLBACK")); /* keep the prize stocked; commit costs are similar */
         lat[n++] = cf_mono_ns() - t0;
     }
-    qsort(lat, (size_t)n, sizeof *lat, cmp_i64);
+    double p50, p99;
+    th_percentiles(lat, (size_t)n, &p50, &p99);
     printf(
         "| baseline: guarded UPDATE + upsert, libpq, no RPC | 1 | %d | %.3f | %.3f | %.0f | 0 |\n",
-        n, lat[n / 2] / 1e6, lat[n * 99 / 100] / 1e6, n / ((cf_mono_ns() - start) / 1e9));
+        n, p50 / 1e3, p99 / 1e3, n / ((cf_mono_ns() - start) / 1e9));
     PQfinish(pg);
 }
 

@@ -3,6 +3,7 @@
  * confetti-bus process, a subscriber hands them to a consumer. Prints events/s and the latency
  * from the writer's commit to the consumer's callback (p50, p99).
  * Usage: bench_events [seconds]   (default 2; the event count is 5,000 × seconds) */
+#include "bench.h"
 #include "service.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -80,12 +81,6 @@ static cf_code write_body(db_conn *c, void *arg)
     return CF_OK;
 }
 
-static int cmp64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv)
 {
     int secs = argc > 1 ? atoi(argv[1]) : 2;
@@ -158,15 +153,16 @@ int main(int argc, char **argv)
     for (int64_t i = 0; i < total; i++)
         if (deliver_ns[i])
             lat[nl++] = deliver_ns[i] > commit_ns[i] ? deliver_ns[i] - commit_ns[i] : 0;
-    qsort(lat, nl, sizeof *lat, cmp64);
+    double p50_us, p99_us;
+    th_percentiles(lat, nl, &p50_us, &p99_us);
     events_sub_stats st;
     events_sub_stats_get(sub, &st);
     printf("| events (write → outbox → relay → bus → subscriber) | events | events/s | "
            "commit→delivery p50 (ms) | p99 (ms) | via Replay |\n");
     printf("|---|---|---|---|---|---|\n");
     printf("| one publisher, %d per transaction | %lld | %.0f | %.2f | %.2f | %llu |\n", PER_TX,
-           (long long)got, (double)got / elapsed, nl ? (double)lat[nl / 2] / 1e6 : 0.0,
-           nl ? (double)lat[nl * 99 / 100] / 1e6 : 0.0, (unsigned long long)st.replayed);
+           (long long)got, (double)got / elapsed, p50_us / 1e3, p99_us / 1e3,
+           (unsigned long long)st.replayed);
 
     events_sub_stop(sub);
     db_conn_free(c);

@@ -4,6 +4,7 @@
  * latency comes from (docs/decisions.md, "RPC speed"): nng's hand-offs between its I/O and task
  * threads, each a wake-up that costs little on one core and tens of µs across cores on this VM.
  * Usage: bench_nng_procs [seconds-per-cell]   (default 2) */
+#include "bench.h"
 #include "base/clock.h"
 
 #include <nng/nng.h>
@@ -20,27 +21,11 @@
 #define MAX_SAMPLES 2000000
 #define MSG_LEN     203 /* the size of bench_rpc's Echo request */
 
-static void pin_to(int cpu)
-{
-    if (cpu < 0)
-        return;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    (void)sched_setaffinity(0, sizeof set, &set);
-}
-
-static int cmp64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* The child: a rep socket echoing every request, until killed. Pinned before nng starts its
  * threads, so they inherit the placement. */
 static void serve(const char *url, int cpu)
 {
-    pin_to(cpu);
+    th_pin_cpu(cpu);
     nng_socket s;
     if (nng_rep0_open(&s) != 0 || nng_listen(s, url, NULL, 0) != 0)
         _exit(1);
@@ -74,7 +59,7 @@ static cell measure(const char *url, int server_cpu, int client_cpu, double seco
     pid_t client = fork();
     if (client == 0) {
         close(fds[0]);
-        pin_to(client_cpu);
+        th_pin_cpu(client_cpu);
         cell r = {0};
         nng_socket s;
         if (nng_req0_open(&s) != 0 || nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK) != 0)
@@ -100,10 +85,8 @@ static cell measure(const char *url, int server_cpu, int client_cpu, double seco
             samples[n++] = cf_mono_ns() - t0;
         }
         double elapsed = (double)(cf_mono_ns() - start) / 1e9;
-        qsort(samples, n, sizeof *samples, cmp64);
+        th_percentiles(samples, n, &r.p50_us, &r.p99_us);
         r.rate = (double)n / elapsed;
-        r.p50_us = n ? (double)samples[n / 2] / 1e3 : 0;
-        r.p99_us = n ? (double)samples[n * 99 / 100] / 1e3 : 0;
         ssize_t w = write(fds[1], &r, sizeof r);
         _exit(w == (ssize_t)sizeof r ? 0 : 1);
     }

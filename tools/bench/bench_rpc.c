@@ -5,6 +5,7 @@
  * (envelope, dispatch, metrics, a fresh context per call, generated stubs).
  * Usage: bench_rpc [seconds-per-cell]   (default 2) */
 
+#include "bench.h"
 #include "testsvc.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -191,12 +192,6 @@ static void async_start(async_slot *s)
                             async_done, s);
 }
 
-static int cmp64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 typedef struct result {
     double rate, p50_us, p99_us;
     int errors;
@@ -244,10 +239,8 @@ static result measure(bool raw, const char *url, int callers, double seconds,
         r.errors += cs[i].errors;
         free(cs[i].samples);
     }
-    qsort(all, total, sizeof *all, cmp64);
+    th_percentiles(all, total, &r.p50_us, &r.p99_us);
     r.rate = (double)total / wall;
-    r.p50_us = total ? (double)all[total / 2] / 1e3 : 0;
-    r.p99_us = total ? (double)all[(size_t)((double)total * 0.99)] / 1e3 : 0;
     free(all);
     free(cs);
     free(t);
@@ -280,11 +273,8 @@ static result measure_async(const char *url, int inflight, double seconds, const
         pthread_cond_wait(&b.cond, &b.lock);
     pthread_mutex_unlock(&b.lock);
     double wall = (double)(cf_mono_ns() - start) / 1e9;
-    qsort(b.samples, b.n, sizeof *b.samples, cmp64);
-    result r = {.rate = (double)b.n / wall,
-                .p50_us = b.n ? (double)b.samples[b.n / 2] / 1e3 : 0,
-                .p99_us = b.n ? (double)b.samples[(size_t)((double)b.n * 0.99)] / 1e3 : 0,
-                .errors = b.errors};
+    result r = {.rate = (double)b.n / wall, .errors = b.errors};
+    th_percentiles(b.samples, b.n, &r.p50_us, &r.p99_us);
     free(b.samples);
     free(slots);
     rpc_client_free(b.client);
@@ -322,18 +312,10 @@ static void *pingpong_echo(void *arg)
     return NULL;
 }
 
-static void pin_to(int cpu)
-{
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    (void)sched_setaffinity(0, sizeof set, &set); /* best effort: the table says where */
-}
-
 static void *pingpong_echo_pinned(void *arg)
 {
     pingpong *p = arg;
-    pin_to(p->cpu);
+    th_pin_cpu(p->cpu);
     return pingpong_echo(p);
 }
 
@@ -350,7 +332,7 @@ static result measure_floor(double seconds, size_t len, int echo_cpu)
     }
     cpu_set_t saved;
     sched_getaffinity(0, sizeof saved, &saved);
-    pin_to(0);
+    th_pin_cpu(0);
     pingpong p = {.fd = sv[1], .len = len, .cpu = echo_cpu};
     pthread_t t;
     pthread_create(&t, NULL, pingpong_echo_pinned, &p);
@@ -372,10 +354,8 @@ static result measure_floor(double seconds, size_t len, int echo_cpu)
     close(sv[0]);
     close(sv[1]);
     sched_setaffinity(0, sizeof saved, &saved);
-    qsort(samples, n, sizeof *samples, cmp64);
+    th_percentiles(samples, n, &r.p50_us, &r.p99_us);
     r.rate = (double)n / elapsed;
-    r.p50_us = n ? (double)samples[n / 2] / 1e3 : 0;
-    r.p99_us = n ? (double)samples[n * 99 / 100] / 1e3 : 0;
     free(samples);
     return r;
 }

@@ -351,7 +351,9 @@ static void *revoker(void *arg)
     return NULL;
 }
 
-/* 8 threads (on two cached services) drawing from one prize plus revocations: every record
+/* SPEC §3 "Prizes and winners" (only participants who have not already won that prize are
+ * eligible) and "Auditable draws" (the digest of the ordered eligible list), under the cache:
+ * 8 threads (on two cached services) drawing from one prize plus revocations: every record
  * is the list minus the winners of a prefix of the draws before it, revoked winners stay
  * excluded, and nobody wins twice (check_draws). */
 static void test_concurrent_draws_and_revokes(void **state)

@@ -340,8 +340,10 @@ static size_t eligible_pids(const char *room, char ***out)
     return n;
 }
 
-/* The cache (filled by the first draw) never serves a stale list: after leave / demotion /
- * join / rejoin, the next draw sees exactly the new list (count, digest, who can win). */
+/* SPEC §3 "Prizes and winners": only eligible participants win — also through the eligible
+ * list cache (filled by the first draw), which never serves a stale list: after leave /
+ * demotion / join / rejoin, the next draw sees exactly the new list (count, digest, who can
+ * win). */
 static void test_cache_follows_membership(void **state)
 {
     (void)state;

@@ -3,44 +3,26 @@
  * that did not happen. Store calls run on a connection of the running service's database. */
 #include "th.h"
 #include "service.h"
+#include "th_http.h"
 #include "rooms.h"
 #include "store.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "base/xmalloc.h"
 #include "db/tx.h"
 #include "events/events.h"
 #include "pubsvc.h"
 
-/* GET /metrics on the admin port (HTTP/1.0, the whole answer), xmalloc'd; "" on failure. */
-static char *admin_metrics(int port)
+/* GET /metrics on the admin port: the whole answer (th_http_free it). */
+static th_http_resp admin_metrics(int port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    size_t cap = 1 << 16, len = 0;
-    char *buf = xmalloc(cap);
-    buf[0] = '\0';
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
-        const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
-        if (write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1)) {
-            ssize_t n;
-            while (len + 1 < cap && (n = read(fd, buf + len, cap - 1 - len)) > 0)
-                len += (size_t)n;
-            buf[len] = '\0';
-        }
-    }
-    if (fd >= 0)
-        close(fd);
-    return buf;
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", port);
+    return th_http(&(th_http_req){.method = "GET", .url = url, .timeout_s = 5});
 }
 
 /* The value of the first series starting with prefix ("name{"), -1 if absent. */
@@ -139,11 +121,11 @@ static void test_room_life(void **state)
     /* the relay's progress is on the admin port: all 10 published, a recent successful pass */
     double seq = 0, last = 0, failed = -1;
     for (int tries = 0; tries < 200 && seq < 10; tries++) {
-        char *text = admin_metrics(s->admin_port);
-        seq = metric_value(text, "confetti_events_published_seq{");
-        last = metric_value(text, "confetti_events_relay_last_pass_timestamp_seconds{");
-        failed = metric_value(text, "confetti_events_relay_failed_passes_total{");
-        free(text);
+        th_http_resp m = admin_metrics(s->admin_port);
+        seq = metric_value(m.body, "confetti_events_published_seq{");
+        last = metric_value(m.body, "confetti_events_relay_last_pass_timestamp_seconds{");
+        failed = metric_value(m.body, "confetti_events_relay_failed_passes_total{");
+        th_http_free(&m);
         if (seq < 10)
             usleep(20000);
     }

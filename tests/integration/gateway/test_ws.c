@@ -590,8 +590,8 @@ static void auth_ok(void **state)
     free(tok);
 }
 
-/* A private room is NOT_FOUND to a non-member, exactly like a room that does not exist; its
- * member subscribes. */
+/* SPEC §3 role table, "see a private room": a non-member gets NOT_FOUND, never a hint it
+ * exists — exactly like a room that does not exist; its member subscribes. */
 static void private_room(void **state)
 {
     (void)state;
@@ -623,7 +623,8 @@ static void private_room(void **state)
     free(bob);
 }
 
-/* A member receives the room's events as proto3 JSON: a join, then a draw's winnerDrawn. */
+/* SPEC §6 GET /v1/ws ("subscribe to rooms, receive their events as JSON") with §5's events:
+ * a member receives the room's events as proto3 JSON: a join, then a draw's winnerDrawn. */
 static void member_receives_events(void **state)
 {
     (void)state;
@@ -978,7 +979,8 @@ static void removed_member_unsubscribed(void **state)
     free(carol);
 }
 
-/* A public room made private: every non-member's subscription ends after the roomUpdated; the
+/* SPEC §3 "see a private room", kept over time: a public room made private: every non-member's
+ * subscription ends after the roomUpdated; the
  * members' go on. Deleting a room ends every subscription of it. */
 static void made_private_and_deleted(void **state)
 {

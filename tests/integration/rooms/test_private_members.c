@@ -395,6 +395,8 @@ static void check_listing(user *u, Rooms__V1__RoomStatus status, const char *app
     free_ids(want);
 }
 
+/* SPEC §3 role table, "see a private room": every listing shape shows public rooms and only the
+ * private rooms the caller belongs to (anonymous callers: public ones only). */
 static void test_every_shape_lists_what_the_caller_may_see(void **state)
 {
     (void)state;
