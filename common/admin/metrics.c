@@ -1,6 +1,7 @@
 /* metrics.c — the RPC metrics registry: per-method atomic counters and histograms, written by
  * the dispatcher without locks, read by the Prometheus text renderer. */
 #include "metrics.h"
+#include "base/strbuf.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -62,48 +63,6 @@ struct metrics {
     size_t ngauges;
 };
 
-/* A growable output string for the renderer. */
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-} sbuf;
-
-static void sb_reserve(sbuf *b, size_t more)
-{
-    if (b->len + more + 1 <= b->cap)
-        return;
-    while (b->len + more + 1 > b->cap)
-        b->cap = b->cap ? b->cap * 2 : 4096;
-    b->p = xrealloc(b->p, b->cap);
-}
-
-static void sb_putn(sbuf *b, const char *s, size_t n)
-{
-    sb_reserve(b, n);
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s)
-{
-    sb_putn(b, s, strlen(s));
-}
-
-__attribute__((format(printf, 2, 3))) static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    assert(n >= 0);
-    sb_reserve(b, (size_t)n);
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
 /* Length of the valid UTF-8 sequence at s, or 0 if it is not one (overlong forms, surrogates
  * and code points past U+10FFFF included). Never reads past a NUL. */
 static size_t utf8_seq(const unsigned char *s)
@@ -136,25 +95,25 @@ static size_t utf8_seq(const unsigned char *s)
  * a scraper rejects the whole page on one bad byte. */
 static char *prom_escape(const char *s, bool quote)
 {
-    sbuf b = {0};
-    sb_reserve(&b, strlen(s));
+    strbuf b = {0};
+    strbuf_reserve(&b, strlen(s));
     const unsigned char *p = (const unsigned char *)s;
     while (*p != '\0') {
         size_t n = utf8_seq(p);
         if (n == 0) {
-            sb_puts(&b, "\xEF\xBF\xBD");
+            strbuf_puts(&b, "\xEF\xBF\xBD");
             p++;
         } else if (*p == '\\') {
-            sb_puts(&b, "\\\\");
+            strbuf_puts(&b, "\\\\");
             p++;
         } else if (*p == '\n') {
-            sb_puts(&b, "\\n");
+            strbuf_puts(&b, "\\n");
             p++;
         } else if (*p == '"' && quote) {
-            sb_puts(&b, "\\\"");
+            strbuf_puts(&b, "\\\"");
             p++;
         } else {
-            sb_putn(&b, (const char *)p, n);
+            strbuf_putn(&b, (const char *)p, n);
             p += n;
         }
     }
@@ -284,19 +243,19 @@ void metrics_gauge_fn(metrics *m, const char *name, const char *help, double (*f
     m->ngauges++;
 }
 
-static void render_family(sbuf *b, const char *name, const char *type, const char *help)
+static void render_family(strbuf *b, const char *name, const char *type, const char *help)
 {
-    sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void render_double(sbuf *b, double v)
+static void render_double(strbuf *b, double v)
 {
     if (isnan(v))
-        sb_puts(b, "NaN");
+        strbuf_puts(b, "NaN");
     else if (isinf(v))
-        sb_puts(b, v > 0 ? "+Inf" : "-Inf");
+        strbuf_puts(b, v > 0 ? "+Inf" : "-Inf");
     else
-        sb_printf(b, "%.17g", v);
+        strbuf_printf(b, "%.17g", v);
 }
 
 /* Method slots in render order: the registered ones, then "other". */
@@ -314,7 +273,7 @@ static metrics_method *method_next(metrics *m, metrics_method *mm)
     return next != NULL ? next : &m->other;
 }
 
-static void render_requests(sbuf *b, metrics *m)
+static void render_requests(strbuf *b, metrics *m)
 {
     render_family(b, "confetti_rpc_requests_total", "counter",
                   "RPCs finished, by method and status code.");
@@ -323,15 +282,15 @@ static void render_requests(sbuf *b, metrics *m)
             uint64_t v = atomic_load_explicit(&mm->codes[c], memory_order_relaxed);
             if (v == 0)
                 continue;
-            sb_printf(b,
-                      "confetti_rpc_requests_total{service=\"%s\",method=\"%s\",code=\"%s\"} "
-                      "%" PRIu64 "\n",
-                      m->service_label, mm->label, cf_code_name(c), v);
+            strbuf_printf(b,
+                          "confetti_rpc_requests_total{service=\"%s\",method=\"%s\",code=\"%s\"} "
+                          "%" PRIu64 "\n",
+                          m->service_label, mm->label, cf_code_name(c), v);
         }
     }
 }
 
-static void render_durations(sbuf *b, metrics *m)
+static void render_durations(strbuf *b, metrics *m)
 {
     static const char name[] = "confetti_rpc_request_duration_seconds";
     render_family(b, name, "histogram", "Time to handle an RPC, in seconds.");
@@ -339,40 +298,42 @@ static void render_durations(sbuf *b, metrics *m)
         uint64_t cum = 0;
         for (size_t i = 0; i <= NBOUNDS; i++) {
             cum += atomic_load_explicit(&mm->buckets[i], memory_order_relaxed);
-            sb_printf(b, "%s_bucket{service=\"%s\",method=\"%s\",le=\"%s\"} %" PRIu64 "\n", name,
-                      m->service_label, mm->label, i < NBOUNDS ? bounds[i].le : "+Inf", cum);
+            strbuf_printf(b, "%s_bucket{service=\"%s\",method=\"%s\",le=\"%s\"} %" PRIu64 "\n",
+                          name, m->service_label, mm->label, i < NBOUNDS ? bounds[i].le : "+Inf",
+                          cum);
         }
         uint64_t sum = atomic_load_explicit(&mm->sum_ns, memory_order_relaxed);
         /* Integer arithmetic keeps the sum exact at any magnitude. */
-        sb_printf(b, "%s_sum{service=\"%s\",method=\"%s\"} %" PRIu64 ".%09" PRIu64 "\n", name,
-                  m->service_label, mm->label, sum / 1000000000u, sum % 1000000000u);
-        sb_printf(b, "%s_count{service=\"%s\",method=\"%s\"} %" PRIu64 "\n", name, m->service_label,
-                  mm->label, cum);
+        strbuf_printf(b, "%s_sum{service=\"%s\",method=\"%s\"} %" PRIu64 ".%09" PRIu64 "\n", name,
+                      m->service_label, mm->label, sum / 1000000000u, sum % 1000000000u);
+        strbuf_printf(b, "%s_count{service=\"%s\",method=\"%s\"} %" PRIu64 "\n", name,
+                      m->service_label, mm->label, cum);
     }
 }
 
 char *metrics_render(metrics *m, size_t *len_out)
 {
-    sbuf b = {0};
-    sb_reserve(&b, 8192);
+    strbuf b = {0};
+    strbuf_reserve(&b, 8192);
     render_requests(&b, m);
     render_durations(&b, m);
 
     render_family(&b, "confetti_rpc_inflight", "gauge", "RPCs being handled now.");
-    sb_printf(&b, "confetti_rpc_inflight{service=\"%s\"} %" PRId64 "\n", m->service_label,
-              atomic_load_explicit(&m->inflight, memory_order_relaxed));
+    strbuf_printf(&b, "confetti_rpc_inflight{service=\"%s\"} %" PRId64 "\n", m->service_label,
+                  atomic_load_explicit(&m->inflight, memory_order_relaxed));
 
     render_family(&b, "confetti_process_start_time_seconds", "gauge",
                   "Start time of the process since the Unix epoch, in seconds.");
-    sb_printf(&b, "confetti_process_start_time_seconds{service=\"%s\"} %" PRId64 ".%03" PRId64 "\n",
-              m->service_label, m->start_ms / 1000, m->start_ms % 1000);
+    strbuf_printf(&b,
+                  "confetti_process_start_time_seconds{service=\"%s\"} %" PRId64 ".%03" PRId64 "\n",
+                  m->service_label, m->start_ms / 1000, m->start_ms % 1000);
 
     for (metrics_gauge *g = atomic_load_explicit(&m->gauges, memory_order_acquire); g != NULL;
          g = atomic_load_explicit(&g->next, memory_order_acquire)) {
         render_family(&b, g->name, "gauge", g->help);
-        sb_printf(&b, "%s{service=\"%s\"} ", g->name, m->service_label);
+        strbuf_printf(&b, "%s{service=\"%s\"} ", g->name, m->service_label);
         render_double(&b, g->fn(g->arg));
-        sb_puts(&b, "\n");
+        strbuf_puts(&b, "\n");
     }
     if (len_out != NULL)
         *len_out = b.len;

@@ -17,62 +17,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/strbuf.h"
 #include "base/xmalloc.h"
 #include "google/protobuf/field_mask.pb-c.h"
 #include "google/protobuf/timestamp.pb-c.h"
 
-typedef struct wbuf {
-    char *p;
-    size_t len, cap;
-} wbuf;
-
-static void w_reserve(wbuf *b, size_t n)
-{
-    if (b->len + n + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + n + 1)
-        cap *= 2;
-    b->p = xrealloc(b->p, cap);
-    b->cap = cap;
-}
-
-static void w_mem(wbuf *b, const char *s, size_t n)
-{
-    w_reserve(b, n);
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-static void w_str(wbuf *b, const char *s)
-{
-    w_mem(b, s, strlen(s));
-}
-
-static void w_char(wbuf *b, char c)
-{
-    w_reserve(b, 1);
-    b->p[b->len++] = c;
-}
-
 /* A jansson value, dumped as jansson would inside the tree (the reference path). */
-static void w_json(wbuf *b, json_t *j)
+static void w_json(strbuf *b, json_t *j)
 {
     char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(j);
     if (!s)
         abort(); /* out of memory: every string pbjson builds is valid UTF-8 */
-    w_str(b, s);
+    strbuf_puts(b, s);
     free(s);
 }
 
 /* A JSON string literal of s[0..n): invalid UTF-8 bytes become U+FFFD (as pbj_string), escapes
  * as jansson's dump writes them ("\uXXXX" in upper-case hex for other control characters). */
-static void w_quoted(wbuf *b, const char *s, size_t n)
+static void w_quoted(strbuf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
-    w_reserve(b, n + 2);
-    w_char(b, '"');
+    strbuf_reserve(b, n + 2);
+    strbuf_putc(b, '"');
     size_t i = 0;
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
@@ -84,71 +51,71 @@ static void w_quoted(wbuf *b, const char *s, size_t n)
                     break;
                 run++;
             }
-            w_mem(b, s + i, run - i);
+            strbuf_putn(b, s + i, run - i);
             i = run;
             continue;
         }
         if (c >= 0x80) {
             size_t len = pbj_utf8_seq((const unsigned char *)s + i, n - i);
             if (len == 0) {
-                w_mem(b, "\xEF\xBF\xBD", 3);
+                strbuf_putn(b, "\xEF\xBF\xBD", 3);
                 i++;
             } else {
-                w_mem(b, s + i, len);
+                strbuf_putn(b, s + i, len);
                 i += len;
             }
             continue;
         }
         switch (c) {
         case '"':
-            w_mem(b, "\\\"", 2);
+            strbuf_putn(b, "\\\"", 2);
             break;
         case '\\':
-            w_mem(b, "\\\\", 2);
+            strbuf_putn(b, "\\\\", 2);
             break;
         case '\b':
-            w_mem(b, "\\b", 2);
+            strbuf_putn(b, "\\b", 2);
             break;
         case '\f':
-            w_mem(b, "\\f", 2);
+            strbuf_putn(b, "\\f", 2);
             break;
         case '\n':
-            w_mem(b, "\\n", 2);
+            strbuf_putn(b, "\\n", 2);
             break;
         case '\r':
-            w_mem(b, "\\r", 2);
+            strbuf_putn(b, "\\r", 2);
             break;
         case '\t':
-            w_mem(b, "\\t", 2);
+            strbuf_putn(b, "\\t", 2);
             break;
         default: {
             char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            w_mem(b, u, 6);
+            strbuf_putn(b, u, 6);
         }
         }
         i++;
     }
-    w_char(b, '"');
+    strbuf_putc(b, '"');
 }
 
-static void w_int(wbuf *b, long long v)
+static void w_int(strbuf *b, long long v)
 {
     char buf[24];
     int n = snprintf(buf, sizeof buf, "%lld", v);
-    w_mem(b, buf, (size_t)n);
+    strbuf_putn(b, buf, (size_t)n);
 }
 
-static void w_message(wbuf *b, const ProtobufCMessage *m, int depth);
+static void w_message(strbuf *b, const ProtobufCMessage *m, int depth);
 
 /* Same rules as encode.c's enc_double: NaN and infinities as strings, integral values below
  * 2^53 as integers; other reals through jansson, for its exact formatting. */
-static void w_double(wbuf *b, double v, bool in_value)
+static void w_double(strbuf *b, double v, bool in_value)
 {
     if (isnan(v) || isinf(v)) {
         if (in_value)
-            w_str(b, "null"); /* a Value has no JSON form for them */
+            strbuf_puts(b, "null"); /* a Value has no JSON form for them */
         else
-            w_str(b, isnan(v) ? "\"NaN\"" : v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+            strbuf_puts(b, isnan(v) ? "\"NaN\"" : v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
         return;
     }
     if (v == trunc(v) && fabs(v) < 9007199254740992.0) {
@@ -158,7 +125,7 @@ static void w_double(wbuf *b, double v, bool in_value)
     w_json(b, json_real(v));
 }
 
-static void w_single(wbuf *b, const ProtobufCFieldDescriptor *f, const void *slot, int depth,
+static void w_single(strbuf *b, const ProtobufCFieldDescriptor *f, const void *slot, int depth,
                      bool in_value)
 {
     char buf[32];
@@ -176,13 +143,13 @@ static void w_single(wbuf *b, const ProtobufCFieldDescriptor *f, const void *slo
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64: {
         int n = snprintf(buf, sizeof buf, "\"%" PRId64 "\"", *(const int64_t *)slot);
-        w_mem(b, buf, (size_t)n);
+        strbuf_putn(b, buf, (size_t)n);
         return;
     }
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64: {
         int n = snprintf(buf, sizeof buf, "\"%" PRIu64 "\"", *(const uint64_t *)slot);
-        w_mem(b, buf, (size_t)n);
+        strbuf_putn(b, buf, (size_t)n);
         return;
     }
     case PROTOBUF_C_TYPE_FLOAT:
@@ -192,11 +159,11 @@ static void w_single(wbuf *b, const ProtobufCFieldDescriptor *f, const void *slo
         w_double(b, *(const double *)slot, in_value);
         return;
     case PROTOBUF_C_TYPE_BOOL:
-        w_str(b, *(const protobuf_c_boolean *)slot ? "true" : "false");
+        strbuf_puts(b, *(const protobuf_c_boolean *)slot ? "true" : "false");
         return;
     case PROTOBUF_C_TYPE_ENUM: {
         if (pbj_null_is_value(f)) {
-            w_str(b, "null");
+            strbuf_puts(b, "null");
             return;
         }
         const ProtobufCEnumValue *ev =
@@ -224,15 +191,15 @@ static void w_single(wbuf *b, const ProtobufCFieldDescriptor *f, const void *slo
         if (sm)
             w_message(b, sm, depth);
         else
-            w_str(b, "null");
+            strbuf_puts(b, "null");
         return;
     }
     }
-    w_str(b, "null");
+    strbuf_puts(b, "null");
 }
 
 /* The key of map entry e as its JSON string (what encode.c's map_key gives). */
-static void w_map_key(wbuf *b, const ProtobufCMessage *e)
+static void w_map_key(strbuf *b, const ProtobufCMessage *e)
 {
     const ProtobufCFieldDescriptor *kf = &e->descriptor->fields[0];
     const void *slot = (const char *)e + kf->offset;
@@ -243,7 +210,7 @@ static void w_map_key(wbuf *b, const ProtobufCMessage *e)
         return;
     }
     case PROTOBUF_C_TYPE_BOOL:
-        w_str(b, *(const protobuf_c_boolean *)slot ? "\"true\"" : "\"false\"");
+        strbuf_puts(b, *(const protobuf_c_boolean *)slot ? "\"true\"" : "\"false\"");
         return;
     default:
         if (kf->type == PROTOBUF_C_TYPE_INT64 || kf->type == PROTOBUF_C_TYPE_SINT64 ||
@@ -252,9 +219,9 @@ static void w_map_key(wbuf *b, const ProtobufCMessage *e)
             w_single(b, kf, slot, 0, false); /* already a quoted decimal */
             return;
         }
-        w_char(b, '"');
+        strbuf_putc(b, '"');
         w_single(b, kf, slot, 0, false);
-        w_char(b, '"');
+        strbuf_putc(b, '"');
     }
 }
 
@@ -266,7 +233,7 @@ static bool map_has_repeated_key(const ProtobufCMessage *const *entries, size_t 
         return false;
     if (n > 256)
         return true; /* not worth a quadratic scan here: the tree path handles it */
-    wbuf keys = {0};
+    strbuf keys = {0};
     size_t *off = xmalloc((n + 1) * sizeof *off);
     for (size_t i = 0; i < n; i++) {
         off[i] = keys.len;
@@ -283,7 +250,7 @@ static bool map_has_repeated_key(const ProtobufCMessage *const *entries, size_t 
     return dup;
 }
 
-static void w_field(wbuf *b, const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+static void w_field(strbuf *b, const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
                     int depth)
 {
     if (f->label != PROTOBUF_C_LABEL_REPEATED) {
@@ -298,35 +265,35 @@ static void w_field(wbuf *b, const ProtobufCMessage *m, const ProtobufCFieldDesc
             w_json(b, pbj_encode_field(m, f, depth));
             return;
         }
-        w_char(b, '{');
+        strbuf_putc(b, '{');
         for (size_t i = 0; i < n; i++) {
             const ProtobufCMessage *e = entries[i];
             if (i)
-                w_char(b, ',');
+                strbuf_putc(b, ',');
             w_map_key(b, e);
-            w_char(b, ':');
+            strbuf_putc(b, ':');
             w_field(b, e, &e->descriptor->fields[1], depth);
         }
-        w_char(b, '}');
+        strbuf_putc(b, '}');
         return;
     }
-    w_char(b, '[');
+    strbuf_putc(b, '[');
     for (size_t i = 0; i < n; i++) {
         if (i)
-            w_char(b, ',');
+            strbuf_putc(b, ',');
         w_single(b, f, arr + i * pbj_elem_size(f->type), depth, false);
     }
-    w_char(b, ']');
+    strbuf_putc(b, ']');
 }
 
-static void w_field_mask(wbuf *b, const Google__Protobuf__FieldMask *fm)
+static void w_field_mask(strbuf *b, const Google__Protobuf__FieldMask *fm)
 {
-    wbuf paths = {0};
+    strbuf paths = {0};
     for (size_t i = 0; i < fm->n_paths; i++) {
         char *camel = pbj_snake_to_camel(fm->paths[i], strlen(fm->paths[i]));
         if (i)
-            w_char(&paths, ',');
-        w_str(&paths, camel);
+            strbuf_putc(&paths, ',');
+        strbuf_puts(&paths, camel);
         free(camel);
     }
     w_quoted(b, paths.p ? paths.p : "", paths.len);
@@ -334,13 +301,13 @@ static void w_field_mask(wbuf *b, const Google__Protobuf__FieldMask *fm)
 }
 
 /* depth counts JSON containers, as in encode.c. */
-static void w_message(wbuf *b, const ProtobufCMessage *m, int depth)
+static void w_message(strbuf *b, const ProtobufCMessage *m, int depth)
 {
     const ProtobufCMessageDescriptor *d = m->descriptor;
     pbj_kind kind = pbj_kind_of(d);
     if ((kind == PBJ_PLAIN || kind == PBJ_STRUCT || kind == PBJ_LIST) &&
         ++depth > PBJSON_MAX_DEPTH) {
-        w_str(b, "null");
+        strbuf_puts(b, "null");
         return;
     }
     switch (kind) {
@@ -354,7 +321,7 @@ static void w_message(wbuf *b, const ProtobufCMessage *m, int depth)
         if (f)
             w_single(b, f, (const char *)m + f->offset, depth, true);
         else
-            w_str(b, "null");
+            strbuf_puts(b, "null");
         return;
     }
     case PBJ_TIMESTAMP: {
@@ -363,7 +330,7 @@ static void w_message(wbuf *b, const ProtobufCMessage *m, int depth)
         if (pbjson_timestamp_format(ts->seconds, ts->nanos, buf))
             w_quoted(b, buf, strlen(buf));
         else
-            w_str(b, "null");
+            strbuf_puts(b, "null");
         return;
     }
     case PBJ_FIELD_MASK:
@@ -372,7 +339,7 @@ static void w_message(wbuf *b, const ProtobufCMessage *m, int depth)
     case PBJ_PLAIN:
         break;
     }
-    w_char(b, '{');
+    strbuf_putc(b, '{');
     bool first = true;
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
@@ -382,23 +349,23 @@ static void w_message(wbuf *b, const ProtobufCMessage *m, int depth)
         char name[256];
         pbj_json_name(f->name, name, sizeof name);
         if (!first)
-            w_char(b, ',');
+            strbuf_putc(b, ',');
         first = false;
         w_quoted(b, name, strlen(name));
-        w_char(b, ':');
+        strbuf_putc(b, ':');
         w_field(b, m, f, depth);
     }
-    w_char(b, '}');
+    strbuf_putc(b, '}');
 }
 
 char *pbjson_to_string(const ProtobufCMessage *msg)
 {
-    wbuf b = {0};
+    strbuf b = {0};
     if (msg)
         w_message(&b, msg, 0);
     else
-        w_str(&b, "null");
-    w_reserve(&b, 0);
+        strbuf_puts(&b, "null");
+    strbuf_reserve(&b, 0);
     b.p[b.len] = '\0';
     return b.p;
 }
