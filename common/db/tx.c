@@ -79,16 +79,89 @@ cf_code db_tx(db_conn *c, db_tx_fn fn, void *arg)
     return db_tx_level(c, DB_READ_COMMITTED, fn, arg);
 }
 
+static const char timeout_sql[] = "SELECT pg_catalog.set_config('statement_timeout', $1, true)";
+
+/* statement_timeout's text for ms (> 0): an int4 of milliseconds */
+static void timeout_text(int64_t ms, char v[24])
+{
+    snprintf(v, 24, "%" PRId64, ms > INT32_MAX ? (int64_t)INT32_MAX : ms);
+}
+
 cf_code db_set_local_timeout(db_conn *c, int64_t ms)
 {
     assert(c->in_tx && "SET LOCAL outside a transaction has no effect");
     if (ms <= 0)
         return CF_DEADLINE_EXCEEDED;
-    if (ms > INT32_MAX) /* statement_timeout is an int4 of milliseconds */
-        ms = INT32_MAX;
     char v[24];
-    snprintf(v, sizeof v, "%" PRId64, ms);
+    timeout_text(ms, v);
     const char *const vals[] = {v};
-    return db_exec_sql(c, "SELECT pg_catalog.set_config('statement_timeout', $1, true)", 1, vals,
-                       NULL);
+    return db_exec_sql(c, timeout_sql, 1, vals, NULL);
+}
+
+/* Reads the results of a pipeline of two queries and its Sync. The first failure is judged
+ * (db__result: logged, recorded) and returned; the second query's result goes to *out on
+ * success. Every result is consumed, so the connection can leave pipeline mode. */
+static cf_code pipeline_results(db_conn *c, const char *stmt_name, PGresult **out)
+{
+    cf_code code = CF_OK;
+    const char *what[] = {timeout_sql, stmt_name};
+    int query = 0;
+    for (;;) {
+        PGresult *r = PQgetResult(c->pg);
+        if (!r) { /* end of one query's results */
+            if (PQstatus(c->pg) != CONNECTION_OK)
+                return code != CF_OK ? code : db__result(c, NULL, stmt_name, NULL);
+            query++;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            return code;
+        }
+        if (st == PGRES_PIPELINE_ABORTED || code != CF_OK || query > 1) {
+            PQclear(r);
+            continue;
+        }
+        code = db__result(c, r, what[query], query == 1 ? out : NULL);
+    }
+}
+
+cf_code db_exec_tx(db_conn *c, int64_t ms, const char *stmt_name, int nparams,
+                   const char *const *values, PGresult **out)
+{
+    assert(!c->in_tx && "db_exec_tx is a transaction of its own");
+    if (out)
+        *out = NULL;
+    if (ms <= 0)
+        return CF_DEADLINE_EXCEEDED;
+    cf_code code = db_conn_ensure(c);
+    if (code != CF_OK)
+        return code;
+    char v[24];
+    timeout_text(ms, v);
+    const char *const tv[] = {v};
+    if (!PQenterPipelineMode(c->pg))
+        return db__result(c, NULL, stmt_name, NULL);
+    if (PQsendQueryParams(c->pg, timeout_sql, 1, NULL, tv, NULL, NULL, 0) &&
+        PQsendQueryPrepared(c->pg, stmt_name, nparams, values, NULL, NULL, 0) &&
+        PQpipelineSync(c->pg))
+        code = pipeline_results(c, stmt_name, out);
+    else
+        code = db__result(c, NULL, stmt_name, NULL);
+    if (!PQexitPipelineMode(c->pg)) {
+        log_warn("db: could not leave pipeline mode (schema %s); the connection will be replaced",
+                 c->schema);
+        c->ready = false;
+        if (out && *out) {
+            PQclear(*out);
+            *out = NULL;
+        }
+        return code != CF_OK ? code : CF_UNAVAILABLE;
+    }
+    if (code != CF_OK && out && *out) {
+        PQclear(*out);
+        *out = NULL;
+    }
+    return code;
 }

@@ -35,4 +35,15 @@ cf_code db_tx_level(db_conn *c, db_isolation level, db_tx_fn fn, void *arg);
  * asking the server. Only inside db_tx (programmer error otherwise). Blocks. */
 cf_code db_set_local_timeout(db_conn *c, int64_t ms);
 
+/* Runs the prepared statement `stmt_name` as a transaction of its own, bounded by ms
+ * milliseconds, in ONE round trip: the timeout and the statement are sent together in libpq's
+ * pipeline mode and the Sync commits them (or rolls them back when the statement fails). Row
+ * locks the statement takes are held only while the server executes it, never across a round
+ * trip to this process, so it is the form for a short write on a hot row (draw's allocation).
+ * Results and errors as db_exec (a statement that fails is rolled back; nothing to undo). ms <=
+ * 0 returns CF_DEADLINE_EXCEEDED without asking the server. Not inside db_tx. A connection found
+ * dead before sending is re-established once, as db_exec does. Blocks. */
+cf_code db_exec_tx(db_conn *c, int64_t ms, const char *stmt_name, int nparams,
+                   const char *const *values, PGresult **out);
+
 #endif

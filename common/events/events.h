@@ -24,6 +24,23 @@
  * db_exec; the caller's transaction then rolls back. */
 cf_code events_outbox_add(db_conn *c, const Events__V1__Event *ev);
 
+/* An event made ready for the outbox by a store that writes the row inside a statement of its
+ * own (a one-statement transaction, db_exec_tx): the statement must insert (id, body_hex) as
+ * INSERT INTO outbox (event_id, body) VALUES (id, body_hex::bytea) and evaluate
+ * EVENTS_OUTBOX_NOTIFY once when it inserts the row, so that the event commits or rolls back
+ * with the change exactly as with events_outbox_add. */
+typedef struct events_outbox_row {
+    char id[32];    /* ev->id, or a new CUID */
+    char *body_hex; /* the packed event as bytea hex text ("\\x…"), owned */
+} events_outbox_row;
+
+/* Fills row from ev with events_outbox_add's rules (id, time, seq). Never fails. */
+void events_outbox_row_make(const Events__V1__Event *ev, events_outbox_row *row);
+/* Frees what row owns. */
+void events_outbox_row_free(events_outbox_row *row);
+/* The SQL expression that wakes the relay at commit. */
+#define EVENTS_OUTBOX_NOTIFY "pg_notify('confetti_outbox_' || current_schema(), '')"
+
 /* The event's type as SPEC §5 spells it ("room.created"), from the body's oneof case; "" when
  * no body is set. Valid until the next call on the same thread (thread-local storage). */
 const char *events_type_name(const Events__V1__Event *ev);

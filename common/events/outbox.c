@@ -4,7 +4,9 @@
 
 #include <assert.h>
 #include <libpq-fe.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "base/cuid.h"
@@ -12,9 +14,8 @@
 
 /* One round trip: the row, and the NOTIFY that wakes the relay (PostgreSQL delivers it at
  * commit, and not at all on rollback). */
-static const char insert_sql[] =
-    "WITH i AS (INSERT INTO outbox (event_id, body) VALUES ($1, $2::bytea) RETURNING 1) "
-    "SELECT pg_notify('confetti_outbox_' || current_schema(), '') FROM i";
+static const char insert_sql[] = "WITH i AS (INSERT INTO outbox (event_id, body) VALUES ($1, "
+                                 "$2::bytea) RETURNING 1) SELECT " EVENTS_OUTBOX_NOTIFY " FROM i";
 
 static char *hex_bytea(const uint8_t *p, size_t n)
 {
@@ -30,15 +31,16 @@ static char *hex_bytea(const uint8_t *p, size_t n)
     return s;
 }
 
-cf_code events_outbox_add(db_conn *c, const Events__V1__Event *ev)
+void events_outbox_row_make(const Events__V1__Event *ev, events_outbox_row *row)
 {
     assert(ev && ev->source && *ev->source && ev->body_case != EVENTS__V1__EVENT__BODY__NOT_SET);
-    assert(PQtransactionStatus(db_conn_pg(c)) != PQTRANS_IDLE);
     Events__V1__Event e = *ev;
-    char id[CUID_LEN + 1];
-    if (!e.id || !*e.id) {
-        cuid_new(id);
-        e.id = id;
+    if (e.id && *e.id) {
+        assert(strlen(e.id) < sizeof row->id);
+        snprintf(row->id, sizeof row->id, "%s", e.id);
+    } else {
+        cuid_new(row->id);
+        e.id = row->id;
     }
     Google__Protobuf__Timestamp now = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
     if (!e.time) {
@@ -52,10 +54,23 @@ cf_code events_outbox_add(db_conn *c, const Events__V1__Event *ev)
     size_t n = events__v1__event__get_packed_size(&e);
     uint8_t *buf = xmalloc(n ? n : 1);
     events__v1__event__pack(&e, buf);
-    char *hex = hex_bytea(buf, n);
-    const char *params[2] = {e.id, hex};
-    cf_code code = db_exec_sql(c, insert_sql, 2, params, NULL);
-    free(hex);
+    row->body_hex = hex_bytea(buf, n);
     free(buf);
+}
+
+void events_outbox_row_free(events_outbox_row *row)
+{
+    free(row->body_hex);
+    row->body_hex = NULL;
+}
+
+cf_code events_outbox_add(db_conn *c, const Events__V1__Event *ev)
+{
+    assert(PQtransactionStatus(db_conn_pg(c)) != PQTRANS_IDLE);
+    events_outbox_row row;
+    events_outbox_row_make(ev, &row);
+    const char *params[2] = {row.id, row.body_hex};
+    cf_code code = db_exec_sql(c, insert_sql, 2, params, NULL);
+    events_outbox_row_free(&row);
     return code;
 }

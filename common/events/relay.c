@@ -49,9 +49,16 @@ static cf_code sequence_body(db_conn *c, void *arg)
     t->n = 0;
     PGresult *r = NULL;
     /* the row lock serializes relays; the UPDATE below then takes its snapshot after it, so it
-     * sees every row committed before this pass and none of those still in flight */
-    cf_code code =
-        db_exec_sql(c, "SELECT last_seq FROM outbox_state WHERE one FOR UPDATE", 0, NULL, &r);
+     * sees every row committed before this pass and none of those still in flight.
+     * Bitmap scans are turned off for the pass (same round trip): numbering a row leaves a dead
+     * entry in outbox_unsequenced until vacuum, and the planner, expecting few rows, chose a
+     * bitmap scan, which visits every dead entry's heap page on every pass and never marks them
+     * (measured: 12,000 dead entries, 0.8 ms a pass at 1,000 events/s). An index scan in id
+     * order marks them dead as it passes, so the next pass skips them. */
+    cf_code code = db_exec_sql(c,
+                               "SELECT last_seq, pg_catalog.set_config('enable_bitmapscan', 'off', "
+                               "true) FROM outbox_state WHERE one FOR UPDATE",
+                               0, NULL, &r);
     if (code != CF_OK)
         return code;
     char base[24], lim[16];

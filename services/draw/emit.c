@@ -54,30 +54,62 @@ cf_code emit_prize_deleted(db_conn *db, const char *room_id, const char *prize_i
     return add(db, room_id, &ev);
 }
 
+/* The winner.drawn event of one draw (SPEC §5); its arrays are owned, drawn_free frees them. */
+typedef struct drawn {
+    Events__V1__WinnerDrawn__Winner *w;
+    Events__V1__WinnerDrawn__Winner **wp;
+    Events__V1__WinnerDrawn body;
+    Events__V1__Event ev;
+} drawn;
+
+static void drawn_init(drawn *d, const char *room_id, const char *prize_id, const char *draw_id,
+                       const char *const *winner_ids, const char *const *user_ids, size_t k)
+{
+    d->w = xcalloc(k ? k : 1, sizeof *d->w);
+    d->wp = xcalloc(k ? k : 1, sizeof *d->wp);
+    for (size_t i = 0; i < k; i++) {
+        events__v1__winner_drawn__winner__init(&d->w[i]);
+        d->w[i].winner_id = (char *)winner_ids[i];
+        d->w[i].user_id = (char *)user_ids[i];
+        d->wp[i] = &d->w[i];
+    }
+    events__v1__winner_drawn__init(&d->body);
+    d->body.draw_id = (char *)draw_id;
+    d->body.prize_id = (char *)prize_id;
+    d->body.winners = d->wp;
+    d->body.n_winners = k;
+    events__v1__event__init(&d->ev);
+    d->ev.body_case = EVENTS__V1__EVENT__BODY_WINNER_DRAWN;
+    d->ev.winner_drawn = &d->body;
+    d->ev.source = "draw";
+    d->ev.room_id = (char *)room_id;
+}
+
+static void drawn_free(drawn *d)
+{
+    free(d->wp);
+    free(d->w);
+}
+
 cf_code emit_winner_drawn(db_conn *db, const char *room_id, const char *prize_id,
                           const char *draw_id, const char *const *winner_ids,
                           const char *const *user_ids, size_t k)
 {
-    Events__V1__WinnerDrawn__Winner *w = xcalloc(k ? k : 1, sizeof *w);
-    Events__V1__WinnerDrawn__Winner **wp = xcalloc(k ? k : 1, sizeof *wp);
-    for (size_t i = 0; i < k; i++) {
-        events__v1__winner_drawn__winner__init(&w[i]);
-        w[i].winner_id = (char *)winner_ids[i];
-        w[i].user_id = (char *)user_ids[i];
-        wp[i] = &w[i];
-    }
-    Events__V1__WinnerDrawn b = EVENTS__V1__WINNER_DRAWN__INIT;
-    b.draw_id = (char *)draw_id;
-    b.prize_id = (char *)prize_id;
-    b.winners = wp;
-    b.n_winners = k;
-    Events__V1__Event ev = EVENTS__V1__EVENT__INIT;
-    ev.body_case = EVENTS__V1__EVENT__BODY_WINNER_DRAWN;
-    ev.winner_drawn = &b;
-    cf_code code = add(db, room_id, &ev);
-    free(wp);
-    free(w);
+    drawn d;
+    drawn_init(&d, room_id, prize_id, draw_id, winner_ids, user_ids, k);
+    cf_code code = events_outbox_add(db, &d.ev);
+    drawn_free(&d);
     return code;
+}
+
+void emit_winner_drawn_row(const char *room_id, const char *prize_id, const char *draw_id,
+                           const char *const *winner_ids, const char *const *user_ids, size_t k,
+                           events_outbox_row *row)
+{
+    drawn d;
+    drawn_init(&d, room_id, prize_id, draw_id, winner_ids, user_ids, k);
+    events_outbox_row_make(&d.ev, row);
+    drawn_free(&d);
 }
 
 cf_code emit_winner_revoked(db_conn *db, const char *room_id, const char *prize_id,

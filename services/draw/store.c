@@ -3,6 +3,7 @@
 #include "store.h"
 #include "db/tx.h"
 #include "emit.h"
+#include "events/events.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -80,6 +81,34 @@ const db_stmt draw_stmts[] = {
                          "FROM unnest($6::text[], $7::text[], $8::text[]) WITH ORDINALITY AS w(id, "
                          "pid, uid, ord) "
                          "ORDER BY w.ord"},
+    /* The whole allocation of a ONE_WIN_PER_PRIZE draw as ONE statement, run by db_exec_tx as
+     * its own transaction in one round trip, so the prize row lock (g) and the room counter
+     * lock (n, taken after it: the same order as the transaction form) are held only while the
+     * server executes it (docs/draw.md, "The allocation"). Each step selects FROM the one
+     * before, so a guard that refuses (no row) makes every step write nothing and the
+     * statement return no row; a pick that won meanwhile is a unique violation of the winners
+     * insert, which fails the statement whole. $1 prize, $2 room, $3 count, $4 draw id,
+     * $5 algorithm, $6 seed, $7 digest, $8 eligible count, $9 picks (participant ids),
+     * $10 idempotency key, $11 drawn by, $12 winner ids, $13 user ids, $14/$15 outbox row. */
+    {"draw_alloc",
+     "WITH g AS (UPDATE prizes SET quantity_remaining = quantity_remaining - $3::int, "
+     "  updated_at = clock_timestamp() WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL "
+     "  AND quantity_remaining >= $3::int RETURNING 1), "
+     "n AS (INSERT INTO room_draw_counters AS c (room_id, last_number) SELECT $2, 1 FROM g "
+     "  ON CONFLICT (room_id) DO UPDATE SET last_number = c.last_number + 1 "
+     "  RETURNING last_number), "
+     "d AS (INSERT INTO draws (id, room_id, prize_id, draw_number, algorithm, seed, "
+     "  eligible_digest, eligible_count, count, winner_participant_ids, idempotency_key, "
+     "  drawn_by) SELECT $4, $2, $1, n.last_number, $5, $6, $7, $8::bigint, $3::int, "
+     "  $9::text[], nullif($10, ''), $11 FROM n RETURNING draw_number, created_at), "
+     "w AS (INSERT INTO winners (id, room_id, prize_id, participant_id, user_id, draw_id, "
+     "  metadata, created_at, updated_at) SELECT w.id, $2, $1, w.pid, w.uid, $4, "
+     "  jsonb_build_object('algorithm', $5::text, 'drawNumber', d.draw_number, 'timestamp', "
+     "  to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')), "
+     "  d.created_at, d.created_at FROM d, unnest($12::text[], $9::text[], $13::text[]) "
+     "  WITH ORDINALITY AS w(id, pid, uid, ord) ORDER BY w.ord RETURNING 1), "
+     "o AS (INSERT INTO outbox (event_id, body) SELECT $14, $15::bytea FROM d RETURNING 1) "
+     "SELECT d.draw_number, " US("d.created_at") ", " EVENTS_OUTBOX_NOTIFY " FROM d, o"},
     {"draw_get", "SELECT " DRAW_COLS " FROM draws WHERE id = $1 AND room_id = $2"},
     {"draw_by_key", "SELECT " DRAW_COLS " FROM draws WHERE room_id = $1 AND idempotency_key = $2"},
     {"winners_of_draw", "SELECT " WINNER_COLS " FROM winners w WHERE draw_id = $1 "
@@ -445,6 +474,25 @@ static cf_code one_int(db_conn *db, const char *stmt, int n, const char *const *
     return code;
 }
 
+/* The record of a draw that committed with number num at created_us. */
+static void fill_out(commit_arg *c, int64_t num, int64_t created_us)
+{
+    const store_new_draw *in = c->in;
+    store_draw *o = c->out;
+    o->id = arena_strdup(c->a, in->id);
+    o->room_id = arena_strdup(c->a, in->room_id);
+    o->prize_id = arena_strdup(c->a, in->prize_id);
+    o->algorithm = arena_strdup(c->a, in->algorithm);
+    o->seed_hex = arena_strdup(c->a, in->seed_hex);
+    o->digest_hex = arena_strdup(c->a, in->digest_hex);
+    o->idem_key = arena_strdup(c->a, in->idem_key ? in->idem_key : "");
+    o->drawn_by = arena_strdup(c->a, in->drawn_by);
+    o->number = num;
+    o->eligible_count = in->eligible_count;
+    o->count = in->count;
+    o->created_us = created_us;
+}
+
 static cf_code commit_body(db_conn *db, void *p)
 {
     commit_arg *c = p;
@@ -518,19 +566,44 @@ static cf_code commit_body(db_conn *db, void *p)
     if (code != CF_OK)
         return code;
 
-    store_draw *o = c->out;
-    o->id = arena_strdup(c->a, in->id);
-    o->room_id = arena_strdup(c->a, in->room_id);
-    o->prize_id = arena_strdup(c->a, in->prize_id);
-    o->algorithm = arena_strdup(c->a, in->algorithm);
-    o->seed_hex = arena_strdup(c->a, in->seed_hex);
-    o->digest_hex = arena_strdup(c->a, in->digest_hex);
-    o->idem_key = arena_strdup(c->a, in->idem_key ? in->idem_key : "");
-    o->drawn_by = arena_strdup(c->a, in->drawn_by);
-    o->number = num;
-    o->eligible_count = in->eligible_count;
-    o->count = in->count;
-    o->created_us = created_us;
+    fill_out(c, num, created_us);
+    return CF_OK;
+}
+
+/* ONE_WIN_PER_PRIZE: the allocation as one statement (draw_alloc), one round trip. */
+static cf_code commit_alone(db_conn *db, commit_arg *c)
+{
+    const store_new_draw *in = c->in;
+    char count[16], ecount[24];
+    snprintf(count, sizeof count, "%" PRId32, in->count);
+    snprintf(ecount, sizeof ecount, "%" PRId64, in->eligible_count);
+    events_outbox_row ev;
+    emit_winner_drawn_row(in->room_id, in->prize_id, in->id, in->winner_ids, in->user_ids,
+                          (size_t)in->count, &ev);
+    const char *p[] = {
+        in->prize_id, in->room_id,    count,   in->id,  in->algorithm,
+        in->seed_hex, in->digest_hex, ecount,  c->pids, in->idem_key ? in->idem_key : "",
+        in->drawn_by, c->wids,        c->uids, ev.id,   ev.body_hex};
+    PGresult *r;
+    cf_code code = db_exec_tx(db, in->timeout_ms, "draw_alloc", 15, p, &r);
+    events_outbox_row_free(&ev);
+    if (code == CF_ALREADY_EXISTS) {
+        /* the idempotency key (draws) or a pick that won meanwhile (winners): a draw under the
+         * key tells which, without reading constraint names */
+        store_draw first;
+        if (!in->idem_key || !*in->idem_key)
+            return CF_ABORTED;
+        cf_code k = store_draw_by_key(db, c->a, in->room_id, in->idem_key, &first);
+        return k == CF_OK ? CF_ALREADY_EXISTS : k == CF_NOT_FOUND ? CF_ABORTED : k;
+    }
+    if (code != CF_OK)
+        return code;
+    if (PQntuples(r) != 1) { /* the guard refused: nothing was written */
+        PQclear(r);
+        return CF_FAILED_PRECONDITION;
+    }
+    fill_out(c, i64(r, 0, 0), i64(r, 0, 1));
+    PQclear(r);
     return CF_OK;
 }
 
@@ -544,7 +617,10 @@ cf_code store_draw_commit(db_conn *db, arena *a, const store_new_draw *in, store
                     array_literal(a, in->user_ids, k),
                     array_literal(a, in->winner_ids, k),
                     out};
-    cf_code code = db_tx(db, commit_body, &c);
+    /* ONE_WIN_PER_ROOM must see every winner committed in the room before it, which a single
+     * statement's snapshot (taken before it waits for the counter lock) would not: that policy
+     * keeps the transaction form, whose conflict check runs after the lock is granted */
+    cf_code code = in->room_policy ? db_tx(db, commit_body, &c) : commit_alone(db, &c);
     if (code != CF_OK)
         return code;
     out->nwinners = k;

@@ -92,8 +92,12 @@ typedef struct store_new_draw {
 } store_new_draw;
 
 /* The allocation, in one transaction: the guarded decrement of quantity_remaining (locks the
- * prize row), the room's next draw number, the draw record, the winner rows. Either all of it
- * commits or nothing does. Errors besides the database's:
+ * prize row), the room's next draw number, the draw record, the winner rows, the winner.drawn
+ * event. Either all of it commits or nothing does. ONE_WIN_PER_PRIZE runs it as one statement
+ * in one round trip (db_exec_tx: the locks are held only while the server executes it);
+ * ONE_WIN_PER_ROOM as a transaction of several statements, because its conflict check must
+ * see what committed while it waited for the room's counter lock. Errors besides the
+ * database's:
  *   CF_FAILED_PRECONDITION  the prize has fewer than count units left (or was deleted)
  *   CF_ABORTED              a pick won this prize (or, room policy, another prize) since the
  *                           eligible list was read: draw again with a fresh list and seed

@@ -531,6 +531,49 @@ static void test_32_concurrent_draws_one_prize(void **state)
     free(all), free(p);
 }
 
+/* SPEC §3 "Prizes and winners", without replacement under any concurrency: 24 callers race for
+ * a prize of 12 in a room of 12, so picks collide all the time; a pick that won meanwhile
+ * fails the allocation whole (winners' unique index) and the draw is made again on a fresh
+ * list. Every unit goes to a different participant, exactly once. */
+static void test_colliding_picks_are_drawn_again(void **state)
+{
+    (void)state;
+    enum { THREADS = 24, N = 12 };
+    const char *r = active_room(N);
+    char *p = create_prize(r, N, G.org, CF_OK);
+    PGconn *pg0 = th_pg_connect(G.svc->dsn);
+    int events0 = sql_int(pg0, "SELECT count(*) FROM draw.outbox WHERE $1 <> ''", p);
+    PQfinish(pg0);
+    pthread_t t[THREADS];
+    worker w[THREADS];
+    char(*all)[64] = calloc(THREADS, 64);
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (worker){.room = r, .prize = p, .count = 1, .winners = all + i};
+        pthread_create(&t[i], NULL, draw_worker, &w[i]);
+    }
+    int ok = 0, pre = 0, other = 0, n = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        ok += w[i].ok, pre += w[i].precondition, other += w[i].other;
+        if (w[i].nwinners)
+            memmove(all[n++], w[i].winners[0], 64);
+    }
+    assert_int_equal(other, 0);
+    assert_int_equal(ok, N);
+    assert_int_equal(pre, THREADS - N);
+    qsort(all, (size_t)n, 64, cmp_str);
+    for (int i = 1; i < n; i++)
+        assert_true(strcmp(all[i - 1], all[i]) != 0);
+    assert_int_equal(remaining(r, p), 0);
+    PGconn *pg = th_pg_connect(G.svc->dsn);
+    assert_int_equal(sql_int(pg, "SELECT count(*) FROM draw.draws WHERE prize_id = $1", p), N);
+    /* each draw's winner.drawn event committed with it, and no refused draw left one */
+    assert_int_equal(sql_int(pg, "SELECT count(*) FROM draw.outbox WHERE $1 <> ''", p) - events0,
+                     N);
+    PQfinish(pg);
+    free(all), free(p);
+}
+
 typedef struct mixed {
     const char *room, *prize;
     atomic_bool stop;
@@ -952,6 +995,7 @@ int main(void)
         cmocka_unit_test(test_quantity_and_delete_guards),
         cmocka_unit_test(test_bad_input_every_method),
         cmocka_unit_test(test_32_concurrent_draws_one_prize),
+        cmocka_unit_test(test_colliding_picks_are_drawn_again),
         cmocka_unit_test(test_concurrent_draws_and_revokes_keep_invariant),
         cmocka_unit_test(test_idempotent_replay),
         cmocka_unit_test(test_draw_rules),

@@ -1,5 +1,6 @@
 /* tx_test.c — db_tx against real PostgreSQL: commit, rollback, retry after a serialization
- * failure, statement deadlines, connection loss inside a transaction, leftovers on reuse. */
+ * failure, statement deadlines, connection loss inside a transaction, leftovers on reuse; and
+ * db_exec_tx, one statement as its own transaction in one round trip. */
 #include "th.h"
 
 #include <stdio.h>
@@ -17,6 +18,10 @@ static const db_stmt stmts[] = {
     {"item_add", "UPDATE items SET qty = qty + $2 WHERE id = $1"},
     {"sleep", "SELECT pg_sleep($1::float8)"},
     {"backend_pid", "SELECT pg_backend_pid()"},
+    /* one statement that writes two rows: the second fails when $3 is an existing id */
+    {"items_put_two", "INSERT INTO items (id, name, qty) VALUES ($1, $2, 1), ($3, $2 || '-b', 1) "
+                      "RETURNING id"},
+    {"item_take", "UPDATE items SET qty = qty - 1 WHERE id = $1 RETURNING qty"},
 };
 
 typedef struct fixture {
@@ -257,6 +262,80 @@ static void test_transaction_left_open_is_rolled_back_before_reuse(void **state)
     assert_string_equal(count_items(f), "1");
 }
 
+/* --- db_exec_tx: one statement, its own transaction, one round trip --- */
+
+static void test_exec_tx_commits_and_returns_the_rows(void **state)
+{
+    fixture *f = *state;
+    const char *const v[] = {"1", "pair", "2"};
+    PGresult *r;
+    assert_code(CF_OK, db_exec_tx(f->c, 5000, "items_put_two", 3, v, &r));
+    assert_int_equal(PQntuples(r), 2);
+    assert_string_equal(PQgetvalue(r, 1, 0), "2");
+    PQclear(r);
+    assert_int_equal(PQtransactionStatus(db_conn_pg(f->c)), PQTRANS_IDLE);
+    assert_string_equal(count_items(f), "2"); /* committed: another session sees both */
+}
+
+static void test_exec_tx_rolls_back_a_failed_statement_whole(void **state)
+{
+    fixture *f = *state;
+    other_exec(f, "INSERT INTO items (id, name, qty) VALUES (2, 'two', 1)");
+    const char *const v[] = {"1", "pair", "2"}; /* row 1 is new, row 2 collides */
+    PGresult *r = (PGresult *)1;
+    assert_code(CF_ALREADY_EXISTS, db_exec_tx(f->c, 5000, "items_put_two", 3, v, &r));
+    assert_null(r);
+    assert_string_equal(db_last_sqlstate(f->c), "23505");
+    assert_string_equal(count_items(f), "1"); /* row 1 did not survive */
+    assert_int_equal(PQtransactionStatus(db_conn_pg(f->c)), PQTRANS_IDLE);
+    const char *const ok[] = {"3", "pair", "4"};
+    assert_code(CF_OK, db_exec_tx(f->c, 5000, "items_put_two", 3, ok, NULL)); /* reusable */
+    assert_string_equal(count_items(f), "3");
+}
+
+static void test_exec_tx_bounds_the_statement_by_its_timeout_only(void **state)
+{
+    fixture *f = *state;
+    const char *const slow[] = {"3"};
+    double t0 = now_s();
+    assert_code(CF_DEADLINE_EXCEEDED, db_exec_tx(f->c, 100, "sleep", 1, slow, NULL));
+    assert_true(now_s() - t0 < 2.0);
+    assert_string_equal(db_last_sqlstate(f->c), "57014");
+    assert_code(CF_DEADLINE_EXCEEDED, db_exec_tx(f->c, 0, "sleep", 1, slow, NULL));
+    /* the timeout was local to that transaction: a longer statement now runs to completion */
+    const char *const v[] = {"0.3"};
+    assert_code(CF_OK, db_exec(f->c, "sleep", 1, v, NULL));
+}
+
+/* The reason it exists: when it returns, the row lock its statement took is released (no
+ * transaction left open across a round trip), so another session updates the row at once. */
+static void test_exec_tx_holds_no_lock_after_it_returns(void **state)
+{
+    fixture *f = *state;
+    other_exec(f, "INSERT INTO items (id, name, qty) VALUES (1, 'one', 5)");
+    const char *const v[] = {"1"};
+    PGresult *r;
+    assert_code(CF_OK, db_exec_tx(f->c, 5000, "item_take", 1, v, &r));
+    assert_string_equal(PQgetvalue(r, 0, 0), "4");
+    PQclear(r);
+    other_exec(f, "SET lock_timeout = '200ms'");
+    other_exec(f, "UPDATE items SET qty = qty - 1 WHERE id = 1");
+    assert_string_equal(dbt_value(f->other, "SELECT qty FROM items WHERE id = 1"), "3");
+}
+
+static void test_exec_tx_reconnects_a_connection_found_dead_before_sending(void **state)
+{
+    fixture *f = *state;
+    assert_code(CF_OK, db_conn_ensure(f->c));
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", PQbackendPID(db_conn_pg(f->c)));
+    assert_string_equal(dbt_value1(f->other, "SELECT pg_terminate_backend($1::int, 5000)", pid),
+                        "t");
+    const char *const v[] = {"1", "pair", "2"};
+    assert_code(CF_OK, db_exec_tx(f->c, 5000, "items_put_two", 3, v, NULL));
+    assert_string_equal(count_items(f), "2");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -270,6 +349,11 @@ int main(void)
         T(test_local_timeout_bounds_statements_of_the_transaction_only),
         T(test_connection_lost_inside_a_tx_is_unavailable_and_not_retried),
         T(test_transaction_left_open_is_rolled_back_before_reuse),
+        T(test_exec_tx_commits_and_returns_the_rows),
+        T(test_exec_tx_rolls_back_a_failed_statement_whole),
+        T(test_exec_tx_bounds_the_statement_by_its_timeout_only),
+        T(test_exec_tx_holds_no_lock_after_it_returns),
+        T(test_exec_tx_reconnects_a_connection_found_dead_before_sending),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
