@@ -81,6 +81,8 @@ struct gw_feed {
     uint64_t stamps[NBUCKETS]; /* access stamps, per bucket of room ids (gw_feed_stamp) */
     size_t inflight;           /* subscriptions with rpc_busy: gw_feed_stop waits for none */
     unsigned getroom_index;
+    void (*on_event)(void *arg, const Events__V1__Event *ev);
+    void *on_event_arg;
 };
 
 static size_t source_index(const char *name)
@@ -298,8 +300,10 @@ static cf_code consume(void *arg, const Events__V1__Event *ev)
         fr = event_frame(ev);
     gw_feed_sub **check = NULL;
     size_t ncheck = 0;
+    bool fresh = false;
     pthread_mutex_lock(&f->mu);
     if (ev->seq > f->hi[si]) {
+        fresh = true;
         f->hi[si] = ev->seq;
         if (fr) {
             ring_push(f, si, ev->seq, ev->room_id, fr);
@@ -314,6 +318,8 @@ static cf_code consume(void *arg, const Events__V1__Event *ev)
     }
     pthread_mutex_unlock(&f->mu);
     gw_frame_unref(fr);
+    if (fresh && f->on_event)
+        f->on_event(f->on_event_arg, ev);
     for (size_t i = 0; i < ncheck; i++)
         start_check(check[i]);
     free(check);
@@ -683,6 +689,8 @@ static int64_t probe_position(rpc_client *c)
 cf_code gw_feed_start(const gw_feed_config *cfg, gw_feed **out, char *err, size_t errlen)
 {
     gw_feed *f = xcalloc(1, sizeof *f);
+    f->on_event = cfg->on_event;
+    f->on_event_arg = cfg->on_event_arg;
     pthread_mutex_init(&f->mu, NULL);
     const ProtobufCMethodDescriptor *md =
         protobuf_c_service_descriptor_get_method_by_name(&rooms__v1__rooms__descriptor, "GetRoom");

@@ -33,6 +33,7 @@
 
 #include "base/status.h"
 #include "cfg/cfg.h"
+#include "events/v1/events.pb-c.h"
 #include "rpc/client.h"
 #include "wsframe.h"
 
@@ -68,6 +69,11 @@ typedef struct gw_feed_config {
     rpc_client *replay[GW_FEED_NSRC]; /* borrowed: async Replay for resumes; replay[0] (rooms)
                                        * also answers the re-checks' GetRoom */
     size_t ring;                      /* events kept per source (>= 1) */
+    /* Called once for every new event of a followed source, in seq order per source, on the
+     * bus thread, without the feed's lock (the response cache's invalidation); may be NULL.
+     * Must not block. */
+    void (*on_event)(void *arg, const Events__V1__Event *ev);
+    void *on_event_arg;
 } gw_feed_config;
 
 /* Learns each source's current position (a Replay call each, blocking: start-up only; a source

@@ -4,6 +4,7 @@
  * blocking (rpc_client_invoke_async) and answers from the RPC completion. Also the background
  * monitor: backend health (for /readyz) and the revocation list from auth. */
 #include "gateway.h"
+#include "cache.h"
 #include "events/subscriber.h"
 #include "http.h"
 #include "ws.h"
@@ -56,6 +57,7 @@ struct gw {
     events_sub *revocations; /* auth's revocation events, when events.subscribe is set */
     gw_feed *feed;           /* rooms' and draw's events for GET /v1/ws (events.subscribe) */
     gw_ws *ws;               /* GET /v1/ws (ws.c) */
+    gw_cache *cache;         /* response cache (cache.h): only while the feed runs */
 };
 
 /* One HTTP request on its way through the gateway. */
@@ -73,6 +75,10 @@ typedef struct gw_tx {
     char path[256]; /* for the access log (no query: it may carry OAuth codes) */
     rpc_ccall cc;
     bool cc_used;
+    char *cache_key; /* a cacheable request that missed: store its answer under this */
+    gw_cache_ticket ticket;
+    bool rooms_write; /* a change through rooms: drops cached answers when it succeeds */
+    char *write_room; /* the room it names in the path, or NULL */
 } gw_tx;
 
 static size_t backend_of(const char *service, void *arg)
@@ -146,6 +152,8 @@ static void tx_free(gw_tx *tx)
     free(tx->authz);
     free(tx->idem);
     free(tx->origin_copy);
+    free(tx->cache_key);
+    free(tx->write_room);
     free(tx);
 }
 
@@ -218,6 +226,17 @@ static void jwks_clean(json_t *doc)
     json_object_del(doc, "maxAgeSeconds");
 }
 
+/* The answer's own `is_public` (a singular bool field), false when it has none: GW_CACHE_ROOM
+ * keeps only public rooms, whose answer differs between callers by my_role alone (the key has
+ * the caller). */
+static bool answer_is_public(const ProtobufCMessage *m)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(m->descriptor, "is_public");
+    return f && f->type == PROTOBUF_C_TYPE_BOOL && f->label != PROTOBUF_C_LABEL_REPEATED &&
+           *(const protobuf_c_boolean *)((const char *)m + f->offset);
+}
+
 static void on_rpc_done(rpc_ccall *cc, void *arg)
 {
     gw_tx *tx = arg;
@@ -239,8 +258,15 @@ static void on_rpc_done(rpc_ccall *cc, void *arg)
     }
     if ((flags & GW_LOGOUT) && tx->have_id && tx->id.jti[0] && g->p.verifier)
         authn_verifier_revoke(g->p.verifier, tx->id.jti, tx->id.exp);
+    if (tx->rooms_write) { /* read-your-writes through this gateway, before the event comes */
+        if (tx->write_room)
+            gw_cache_invalidate_room(g->cache, tx->write_room);
+        gw_cache_invalidate_listings(g->cache);
+    }
     if (!(flags & (GW_REDIRECT | GW_JWKS | GW_CLIENT))) {
         char *body = pbjson_to_string(cc->response); /* no tree: common/pbjson/write.c */
+        if (tx->cache_key && (!(flags & GW_CACHE_ROOM) || answer_is_public(cc->response)))
+            gw_cache_put(g->cache, tx->cache_key, &tx->ticket, body, strlen(body), cf_mono_ns());
         finish(tx, 200, CF_OK, "application/json", body, strlen(body), NULL, false);
         free(body);
         return;
@@ -335,6 +361,46 @@ static bool is_ops_path(const char *path)
 {
     return strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
            strcmp(path, "/metrics") == 0;
+}
+
+/* The room a route's path names: the parameter `roomId` or `<message>.roomId`, or NULL. */
+static const char *room_param(const gw_param *params, size_t nparams)
+{
+    for (size_t i = 0; i < nparams; i++) {
+        size_t n = params[i].namelen;
+        if ((n == 6 || (n > 6 && params[i].name[n - 7] == '.')) &&
+            memcmp(params[i].name + n - 6, "roomId", 6) == 0)
+            return params[i].value;
+    }
+    return NULL;
+}
+
+/* The response cache (cache.h) for a GW_CACHE_* route: true when the request was answered from
+ * it. A listing is shared by anonymous callers only; a room's answer is kept per caller (its
+ * my_role). Only an answer the same URI once got with 200 can be a hit, so the transcoder's
+ * checks stand. On a miss, tx->cache_key and tx->ticket say where the answer goes. */
+static bool cache_lookup(gw_tx *tx, const gw_param *params, size_t nparams)
+{
+    unsigned flags = tx->rt->def->flags;
+    const char *room = NULL;
+    if (flags & GW_CACHE_LISTING) {
+        if (tx->authz)
+            return false;
+    } else if (!(room = room_param(params, nparams))) {
+        return false;
+    }
+    char *key =
+        xasprintf("%c\n%s\n%s", room ? 'R' : 'L', tx->have_id ? tx->id.sub : "", tx->r->uri);
+    gw_cache_body *b = gw_cache_get(tx->g->cache, key, room, cf_mono_ns(), &tx->ticket);
+    if (!b) {
+        tx->cache_key = key;
+        return false;
+    }
+    free(key);
+    finish(tx, 200, CF_OK, "application/json", gw_cache_body_data(b), gw_cache_body_len(b), NULL,
+           false);
+    gw_cache_body_release(b);
+    return true;
 }
 
 static void handle(gw_http_req *r, void *arg)
@@ -501,6 +567,17 @@ static void handle(gw_http_req *r, void *arg)
         const char *hdr[] = {"Retry-After", ra, NULL};
         return finish_error(tx, 429, CF_RESOURCE_EXHAUSTED, "too many requests", NULL, 0, hdr,
                             false);
+    }
+
+    if (g->cache && (flags & (GW_CACHE_LISTING | GW_CACHE_ROOM)) &&
+        cache_lookup(tx, params, nparams)) {
+        free(pbuf);
+        return;
+    }
+    if (g->cache && strcmp(r->method, "GET") != 0 && strncmp(rt->def->rpc, "rooms.v1.", 9) == 0) {
+        tx->rooms_write = true;
+        const char *room = room_param(params, nparams);
+        tx->write_room = room ? xstrdup(room) : NULL;
     }
 
     if (rt->backend == (size_t)-1 || !g->b[rt->backend].client) {
@@ -673,6 +750,55 @@ static void *monitor(void *arg)
     return NULL;
 }
 
+/* ---------------------------------------------------------------- response cache */
+
+/* What a rooms event makes stale (cache.h): the room's own answers always; the listings unless
+ * only the room's members changed (a listing shows no members, and anonymous callers have no
+ * role). */
+static void cache_on_event(void *arg, const Events__V1__Event *ev)
+{
+    gw *g = arg;
+    if (strcmp(ev->source, "rooms") != 0)
+        return;
+    if (*ev->room_id)
+        gw_cache_invalidate_room(g->cache, ev->room_id);
+    bool members_only = ev->body_case == EVENTS__V1__EVENT__BODY_PARTICIPANT_JOINED ||
+                        ev->body_case == EVENTS__V1__EVENT__BODY_PARTICIPANT_LEFT ||
+                        ev->body_case == EVENTS__V1__EVENT__BODY_PARTICIPANT_ROLE_CHANGED;
+    if (!members_only || !*ev->room_id)
+        gw_cache_invalidate_listings(g->cache);
+}
+
+static double cache_hits(void *arg)
+{
+    return (double)gw_cache_stats_get(arg).hits;
+}
+
+static double cache_misses(void *arg)
+{
+    return (double)gw_cache_stats_get(arg).misses;
+}
+
+static double cache_entries(void *arg)
+{
+    return (double)gw_cache_stats_get(arg).entries;
+}
+
+enum { CACHE_MAX_BODY = 256 << 10 };
+
+static void cache_start(gw *g)
+{
+    g->cache = gw_cache_new((size_t)g->cfg->cache_entries, CACHE_MAX_BODY, g->cfg->cache_ttl);
+    if (!g->p.metrics)
+        return;
+    metrics_gauge_fn(g->p.metrics, "confetti_gateway_cache_hits_total",
+                     "Requests answered from the response cache.", cache_hits, g->cache);
+    metrics_gauge_fn(g->p.metrics, "confetti_gateway_cache_misses_total",
+                     "Cacheable requests that went to the service.", cache_misses, g->cache);
+    metrics_gauge_fn(g->p.metrics, "confetti_gateway_cache_entries",
+                     "Answers in the response cache now.", cache_entries, g->cache);
+}
+
 /* ---------------------------------------------------------------- lifetime */
 
 cf_code gw_start(gw *g, char *err, size_t errlen)
@@ -693,11 +819,15 @@ cf_code gw_start(gw *g, char *err, size_t errlen)
         }
     }
     if (*g->cfg->events_subscribe) {
+        if (g->cfg->cache_ttl > 0)
+            cache_start(g);
         gw_feed_config fc = {
             .bus = g->cfg->events_subscribe,
             .replay_urls = {&g->cfg->rooms_urls, &g->cfg->draw_urls},
             .replay = {backend_client(g, "rooms.v1."), backend_client(g, "draw.v1.")},
-            .ring = (size_t)g->cfg->ws_ring};
+            .ring = (size_t)g->cfg->ws_ring,
+            .on_event = g->cache ? cache_on_event : NULL,
+            .on_event_arg = g};
         char why[256];
         if (gw_feed_start(&fc, &g->feed, why, sizeof why) != CF_OK) {
             snprintf(err, errlen, "events.subscribe: %s", why);
@@ -781,6 +911,7 @@ void gw_free(gw *g)
     /* RPC completions still pending (drain timed out) finish against closed clients */
     for (size_t i = 0; i < g->nb; i++)
         rpc_client_free(g->b[i].client);
+    gw_cache_free(g->cache); /* after the last completion and the last invalidation */
     gw_router_free(&g->router);
     gw_ratelimit_free(g->rl);
     pthread_mutex_destroy(&g->mu);

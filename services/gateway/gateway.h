@@ -33,6 +33,11 @@
 #define GW_REDIRECT 0x08u /* answer 302 to the response's `authorizeUrl` (OAuth login) */
 #define GW_JWKS     0x10u /* answer the response as a JWKS document (RFC 7517) */
 #define GW_LOGOUT   0x20u /* on success, refuse the caller's token here at once */
+/* Response cache (cache.h), kept exact by the rooms events. GW_CACHE_LISTING: anonymous
+ * callers' answers, shared; any room change drops them. GW_CACHE_ROOM: per caller, when the
+ * answer's isPublic is true; a change of the room in the path parameter `roomId` drops them. */
+#define GW_CACHE_LISTING 0x40u
+#define GW_CACHE_ROOM    0x80u
 
 /* One HTTP route, declared as data. */
 typedef struct gw_route {
@@ -183,6 +188,8 @@ typedef struct gw_config {
     int64_t ws_max_conns;     /* ws.max_connections */
     int64_t ws_max_message;   /* ws.max_message (bytes) */
     int64_t ws_ring;          /* ws.ring (recent events kept per source, for resumes) */
+    int64_t cache_ttl;        /* cache.ttl (ms; 0 = no response cache) */
+    int64_t cache_entries;    /* cache.max_entries */
 } gw_config;
 
 /* Follows auth's token.revoked / session.revoked events from the bus into v (revocations.c).

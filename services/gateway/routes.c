@@ -45,8 +45,8 @@ const gw_route gw_routes[] = {
     {"POST", "/v1/apps/{appId}:deactivate", "catalog.v1.Catalog/DeactivateApp", NULL, W, STATE},
     /* rooms */
     {"POST", "/v1/rooms", "rooms.v1.Rooms/CreateRoom", "*", W, AUTHN},
-    {"GET", "/v1/rooms", "rooms.v1.Rooms/ListRooms", NULL, R, 0},
-    {"GET", "/v1/rooms/{roomId}", "rooms.v1.Rooms/GetRoom", NULL, R, 0},
+    {"GET", "/v1/rooms", "rooms.v1.Rooms/ListRooms", NULL, R, GW_CACHE_LISTING},
+    {"GET", "/v1/rooms/{roomId}", "rooms.v1.Rooms/GetRoom", NULL, R, GW_CACHE_ROOM},
     {"PATCH", "/v1/rooms/{room.roomId}", "rooms.v1.Rooms/UpdateRoom", "room", W, STATE},
     {"DELETE", "/v1/rooms/{roomId}", "rooms.v1.Rooms/DeleteRoom", NULL, W, STATE},
     {"POST", "/v1/rooms/{roomId}:activate", "rooms.v1.Rooms/ActivateRoom", NULL, W, STATE},

@@ -78,6 +78,13 @@ const cfg_field gw_config_fields[] = {
     CFG_FIELD("ws", "ring", CFG_INT, gw_config, ws_ring, .def = "10000", .min = 1, .max = 10000000,
               .help = "WebSocket feed: recent events kept per source for resumes (older ones "
                       "come from the source's Replay)"),
+    CFG_FIELD("cache", "ttl", CFG_DURATION, gw_config, cache_ttl, .def = "1s", .min = 0,
+              .max = 60000,
+              .help = "response cache (anonymous room listings, public rooms; needs "
+                      "events.subscribe): longest an answer is reused when no event says it "
+                      "changed; 0 turns the cache off"),
+    CFG_FIELD("cache", "max_entries", CFG_INT, gw_config, cache_entries, .def = "10000", .min = 1,
+              .max = 10000000, .help = "response cache: answers kept (the oldest goes first)"),
 };
 const size_t gw_config_nfields = sizeof gw_config_fields / sizeof *gw_config_fields;
 

@@ -6,6 +6,9 @@
 #   3. POST /v1/rooms/{hot}/draws {prizeId, count:1}     (JWT, 10,000-member room, hot prize)
 # at 32 connections (wrk -t2 -c32) and 1 (wrk -t1 -c1). Data: 100,000 rooms, a hot room of 10,000
 # participants (tools/seed). Everything runs privately under BUILD_DIR/gwbench and is stopped.
+# As deployed: rooms and draw publish their events through a bus, and the gateway follows them
+# (the WebSocket feed and the response cache). The two reads are also run against a second
+# gateway with the response cache off (cache.ttl 0): the rows marked "no cache".
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:-build}" && pwd)
@@ -32,24 +35,35 @@ dsn=${admin/dbname=postgres/dbname=gwbench}
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 export CONFETTI_DB_DSN=$dsn CONFETTI_AUTH_JWKS_FILE=$work/dev/jwks.json CONFETTI_LOG_LEVEL=warn
 rooms_url=ipc://$work/rooms.sock draw_url=ipc://$work/draw.sock
+bus_pub=ipc://$work/bus-pub.sock bus_sub=ipc://$work/bus-sub.sock
+CONFETTI_RPC_LISTEN=ipc://$work/bus.sock CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
+    CONFETTI_BUS_PUBLISHERS=$bus_pub CONFETTI_BUS_SUBSCRIBERS=$bus_sub \
+    "$build/services/bus/confetti-bus" 2>>"$work/bus.log" &
+pids+=($!)
 CONFETTI_RPC_LISTEN=$rooms_url CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
     "$build/services/rooms/confetti-rooms" --migrate-only
 "$build/tools/seed/confetti-seed-rooms" --dsn "$dsn" --rooms 100000 --participants 1010000 \
     --hot 10000 >/dev/null
-CONFETTI_RPC_LISTEN=$rooms_url CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) CONFETTI_EVENTS_BUS= \
-    CONFETTI_EVENTS_SUBSCRIBE= "$build/services/rooms/confetti-rooms" 2>>"$work/rooms.log" &
+CONFETTI_RPC_LISTEN=$rooms_url CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
+    CONFETTI_EVENTS_BUS=$bus_pub CONFETTI_EVENTS_SUBSCRIBE= \
+    "$build/services/rooms/confetti-rooms" 2>>"$work/rooms.log" &
 pids+=($!)
 CONFETTI_RPC_LISTEN=$draw_url CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
-    CONFETTI_ROOMS_URLS=$rooms_url CONFETTI_EVENTS_BUS= "$build/services/draw/confetti-draw" \
+    CONFETTI_ROOMS_URLS=$rooms_url CONFETTI_EVENTS_BUS=$bus_pub "$build/services/draw/confetti-draw" \
     2>>"$work/draw.log" &
 pids+=($!)
-gw=http://127.0.0.1:$(port)
-CONFETTI_HTTP_LISTEN=$gw CONFETTI_RPC_LISTEN=ipc://$work/gw.sock \
-    CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) CONFETTI_SERVICES_ROOMS=$rooms_url \
-    CONFETTI_SERVICES_DRAW=$draw_url CONFETTI_RATELIMIT_RATE=0 CONFETTI_AUTH_REVOKED_REFRESH=0 \
-    "$build/services/gateway/confetti-gateway" 2>>"$work/gateway.log" &
-pids+=($!)
-for _ in $(seq 100); do curl -sf "$gw/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+gateway() { # url name cache-ttl
+    CONFETTI_HTTP_LISTEN=$1 CONFETTI_RPC_LISTEN=ipc://$work/$2.sock \
+        CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) CONFETTI_SERVICES_ROOMS=$rooms_url \
+        CONFETTI_SERVICES_DRAW=$draw_url CONFETTI_RATELIMIT_RATE=0 CONFETTI_AUTH_REVOKED_REFRESH=0 \
+        CONFETTI_EVENTS_SUBSCRIBE=$bus_sub CONFETTI_CACHE_TTL=$3 \
+        "$build/services/gateway/confetti-gateway" 2>>"$work/$2.log" &
+    pids+=($!)
+    for _ in $(seq 100); do curl -sf "$1/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+}
+gw=http://127.0.0.1:$(port) gw_nocache=http://127.0.0.1:$(port)
+gateway "$gw" gateway 1s
+gateway "$gw_nocache" gateway-nocache 0
 
 hot=$(psql "$dsn" -tAc "SELECT id FROM rooms.rooms WHERE name = 'seed-hot-room' OR id = 'seed-hot-room' LIMIT 1")
 tok=$("$build/tools/confetti-devtoken" mint "$work/dev" hot-0)
@@ -94,7 +108,10 @@ echo "| endpoint | conns | req/s | p50 | p99 | non-2xx |"
 echo "|---|---:|---:|---:|---:|---:|"
 for c in 32 1; do
     run "GET /v1/rooms?status=ACTIVE&pageSize=20 (anonymous)" $c "" "$gw/v1/rooms?status=ACTIVE&pageSize=20"
+    run "GET /v1/rooms?status=ACTIVE&pageSize=20 (anonymous), no cache" $c "" \
+        "$gw_nocache/v1/rooms?status=ACTIVE&pageSize=20"
     run "GET /v1/rooms/{hot} (JWT)" $c "$work/get.lua" "$gw/v1/rooms/$hot"
+    run "GET /v1/rooms/{hot} (JWT), no cache" $c "$work/get.lua" "$gw_nocache/v1/rooms/$hot"
     new_prize
     run "POST /v1/rooms/{hot}/draws count 1 (JWT), fresh prize, $draw_dur" $c "$work/draw.lua" \
         "$gw/v1/rooms/$hot/draws" "$draw_dur"

@@ -14,6 +14,7 @@
 #include "bus.h"
 #include "base/xmalloc.h"
 #include "base/clock.h"
+#include "th_http.h"
 #include "events/relay.h"
 #include "events/v1/events.pb-c.h"
 
@@ -443,7 +444,8 @@ static int setup(void **state)
     gw_ws_stats_register(mx, &stats);
     const char *small[] = {"CONFETTI_WS_RING=1", "CONFETTI_WS_AUTH_TIMEOUT=300ms",
                            "CONFETTI_WS_SEND_QUEUE=8", "CONFETTI_WS_MAX_MESSAGE=4KiB", NULL};
-    start_gw(&main_gw, NULL);
+    const char *long_cache[] = {"CONFETTI_CACHE_TTL=60s", NULL}; /* only events keep it fresh */
+    start_gw(&main_gw, long_cache);
     for (int i = 0; i < 200 && !gw_ready(main_gw.g); i++)
         usleep(50000); /* the services' first database probe */
     assert_true(gw_ready(main_gw.g));
@@ -1062,6 +1064,160 @@ static void resume_too_old(void **state)
 }
 
 /* The gateway's /metrics shows the feed's counters. */
+/* ---------------------------------------------------------------- the response cache */
+
+/* The gateway's response cache (services/gateway/cache.h) is kept exact by the events this feed
+ * follows. main_gw runs it with a TTL of 60 s, so only an event (or this gateway's own write)
+ * can make an answer fresh within the test's few seconds; changes are made through small_gw,
+ * another replica, which main_gw hears of only through the bus. */
+
+static th_http_resp gw_call(const gwi *x, const char *method, const char *path, const char *token,
+                            const char *body)
+{
+    char url[512];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", x->port, path);
+    return th_http(&(th_http_req){.method = method, .url = url, .bearer = token, .body = body});
+}
+
+static void gw_ok(const gwi *x, const char *method, const char *path, const char *token,
+                  const char *body)
+{
+    th_http_resp r = gw_call(x, method, path, token, body);
+    if (r.status != 200)
+        fail_msg("%s %s: %ld %s", method, path, r.status, r.body);
+    th_http_free(&r);
+}
+
+static double cache_hits(void)
+{
+    char *text = metrics_render(mx, NULL);
+    const char *p = strstr(text, "confetti_gateway_cache_hits_total{");
+    double v = p ? atof(strchr(p, '}') + 1) : -1;
+    free(text);
+    return v;
+}
+
+/* GET path from main_gw until one answer comes from the cache (the events of earlier changes
+ * may still be arriving and dropping entries); returns that answer's body (caller frees). Fails
+ * after 5 s: a cache that never answers fails here. */
+static char *cached(const char *path, const char *token)
+{
+    int64_t end = cf_mono_ns() + 5000 * 1000000LL;
+    for (;;) {
+        double h = cache_hits();
+        th_http_resp r = gw_call(&main_gw, "GET", path, token, NULL);
+        assert_int_equal(r.status, 200);
+        if (cache_hits() == h + 1) {
+            char *body = xstrdup(r.body);
+            th_http_free(&r);
+            return body;
+        }
+        th_http_free(&r);
+        if (cf_mono_ns() > end)
+            fail_msg("GET %s: never answered from the cache", path);
+        usleep(20000);
+    }
+}
+
+/* Polls main_gw until GET path (as token, or anonymous) answers with `status` and a body that
+ * contains `has` and not `lacks` (either may be NULL); fails after 5 s. */
+static void eventually(const char *path, const char *token, long status, const char *has,
+                       const char *lacks)
+{
+    int64_t end = cf_mono_ns() + 5000 * 1000000LL;
+    th_http_resp r = {0};
+    for (;;) {
+        r = gw_call(&main_gw, "GET", path, token, NULL);
+        if (r.status == status && (!has || strstr(r.body, has)) &&
+            (!lacks || !strstr(r.body, lacks)))
+            break;
+        if (cf_mono_ns() > end)
+            fail_msg("GET %s: still %ld %s (want %ld, has %s, lacks %s)", path, r.status, r.body,
+                     status, has ? has : "-", lacks ? lacks : "-");
+        th_http_free(&r);
+        usleep(20000);
+    }
+    th_http_free(&r);
+}
+
+/* SPEC §6 GET /v1/rooms (anonymous): the same answer is reused, and a change to any room made
+ * through another gateway reaches this one's listing by the event, long before the TTL. */
+static void cache_listing_follows_events(void **state)
+{
+    (void)state;
+    char *org = th_token(keys, "cache-org-l", 600, false);
+    const char *list = "/v1/rooms?status=ACTIVE&pageSize=100&isPublic=true";
+    free(cached(list, NULL));
+
+    /* created and activated through the other replica */
+    th_http_resp r = gw_call(&small_gw, "POST", "/v1/rooms", org,
+                             "{\"name\":\"CacheListed\",\"isPublic\":true}");
+    assert_int_equal(r.status, 200);
+    json_t *j = json_loads(r.body, 0, NULL);
+    char room[64], path[128], has[96];
+    snprintf(room, sizeof room, "%s", json_string_value(json_object_get(j, "roomId")));
+    json_decref(j);
+    th_http_free(&r);
+    snprintf(path, sizeof path, "/v1/rooms/%s:activate", room);
+    gw_ok(&small_gw, "POST", path, org, NULL);
+    snprintf(has, sizeof has, "\"roomId\":\"%s\"", room);
+    eventually(list, NULL, 200, has, NULL);
+    snprintf(path, sizeof path, "/v1/rooms/%s", room);
+    gw_ok(&small_gw, "PATCH", path, org, "{\"name\":\"CacheRenamed\"}");
+    eventually(list, NULL, 200, "CacheRenamed", "CacheListed");
+    gw_ok(&small_gw, "PATCH", path, org, "{\"isPublic\":false}");
+    eventually(list, NULL, 200, NULL, has); /* gone from the anonymous listing */
+
+    /* read-your-writes through the same gateway: no wait at all */
+    char mine[64];
+    make_room(org, true, false, mine); /* through main_gw */
+    free(cached(list, NULL));          /* the listing without it, cached */
+    snprintf(path, sizeof path, "/v1/rooms/%s:activate", mine);
+    gw_ok(&main_gw, "POST", path, org, NULL);
+    snprintf(has, sizeof has, "\"roomId\":\"%s\"", mine);
+    r = gw_call(&main_gw, "GET", list, NULL, NULL); /* before the activation's event arrives */
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, has));
+    th_http_free(&r);
+    free(org);
+}
+
+/* SPEC §6 GET /v1/rooms/{roomId} and §3 "see a private room": a public room's answer is kept per
+ * caller (myRole differs), follows membership and room changes made elsewhere, and a room made
+ * private stops being served to those who may not see it. A private room is never kept. */
+static void cache_room_follows_events(void **state)
+{
+    (void)state;
+    char *org = th_token(keys, "cache-org-r", 600, false);
+    char *bob = th_token(keys, "cache-bob-r", 600, false);
+    char *eve = th_token(keys, "cache-eve-r", 600, false);
+    char room[64], path[128];
+    make_room(org, true, true, room);
+    snprintf(path, sizeof path, "/v1/rooms/%s", room);
+    char *body = cached(path, org);
+    assert_non_null(strstr(body, "\"myRole\":\"ORGANIZER\""));
+    free(body);
+    body = cached(path, bob); /* his own answer, not the owner's */
+    assert_non_null(strstr(body, "\"myRole\":\"ROLE_UNSPECIFIED\""));
+    free(body);
+    free(cached(path, eve));
+
+    char join_path[160];
+    snprintf(join_path, sizeof join_path, "/v1/rooms/%s/participants", room);
+    gw_ok(&small_gw, "POST", join_path, bob, "{}");
+    eventually(path, bob, 200, "\"myRole\":\"PARTICIPANT\"", NULL);
+    gw_ok(&small_gw, "PATCH", path, org, "{\"isPublic\":false}");
+    eventually(path, eve, 404, NULL, NULL); /* not a member: the room is hidden now */
+    eventually(path, bob, 200, "\"isPublic\":false", NULL);
+
+    /* private: every GET goes to rooms */
+    double h0 = cache_hits();
+    gw_ok(&main_gw, "GET", path, bob, NULL);
+    gw_ok(&main_gw, "GET", path, bob, NULL);
+    assert_true(cache_hits() == h0);
+    free(org), free(bob), free(eve);
+}
+
 static void metrics_exposed(void **state)
 {
     (void)state;
@@ -1102,6 +1258,8 @@ int main(void)
         cmocka_unit_test(removed_member_unsubscribed),
         cmocka_unit_test(made_private_and_deleted),
         cmocka_unit_test(resume_too_old),
+        cmocka_unit_test(cache_listing_follows_events),
+        cmocka_unit_test(cache_room_follows_events),
         cmocka_unit_test(metrics_exposed),
         cmocka_unit_test(shutdown_going_away),
     };

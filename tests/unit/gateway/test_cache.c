@@ -1,0 +1,125 @@
+/* test_cache.c — the gateway's response cache (services/gateway/cache.h): hits, invalidation by
+ * room and of listings, the ticket taken at the miss (an answer overtaken by a change is never
+ * stored), expiry, eviction and the body limit. */
+#include "th.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+
+enum { MS = 1000000 };
+
+static void put_after_miss(gw_cache *c, const char *key, const char *room, const char *body,
+                           int64_t now)
+{
+    gw_cache_ticket t;
+    assert_null(gw_cache_get(c, key, room, now, &t));
+    gw_cache_put(c, key, &t, body, strlen(body), now);
+}
+
+/* The body under key, or NULL: a hit must return exactly what was stored. */
+static bool hit(gw_cache *c, const char *key, const char *room, const char *want, int64_t now)
+{
+    gw_cache_ticket t;
+    gw_cache_body *b = gw_cache_get(c, key, room, now, &t);
+    if (!b)
+        return false;
+    assert_int_equal(gw_cache_body_len(b), strlen(want));
+    assert_memory_equal(gw_cache_body_data(b), want, strlen(want));
+    gw_cache_body_release(b);
+    return true;
+}
+
+static void test_a_stored_answer_is_served_until_its_room_changes(void **state)
+{
+    (void)state;
+    gw_cache *c = gw_cache_new(100, 1024, 1000);
+    put_after_miss(c, "R\nu1\n/v1/rooms/a", "room-a", "{\"roomId\":\"a\"}", 0);
+    put_after_miss(c, "R\nu1\n/v1/rooms/b", "room-b", "{\"roomId\":\"b\"}", 0);
+    put_after_miss(c, "L\n\n/v1/rooms?status=ACTIVE", NULL, "{\"rooms\":[]}", 0);
+    assert_true(hit(c, "R\nu1\n/v1/rooms/a", "room-a", "{\"roomId\":\"a\"}", 10 * MS));
+    gw_cache_invalidate_room(c, "room-a");
+    assert_false(hit(c, "R\nu1\n/v1/rooms/a", "room-a", "", 10 * MS));
+    /* another room's answer and the listings are not affected by a's change... */
+    assert_true(hit(c, "R\nu1\n/v1/rooms/b", "room-b", "{\"roomId\":\"b\"}", 10 * MS));
+    assert_true(hit(c, "L\n\n/v1/rooms?status=ACTIVE", NULL, "{\"rooms\":[]}", 10 * MS));
+    /* ...and a listing change does not touch rooms' answers */
+    gw_cache_invalidate_listings(c);
+    assert_false(hit(c, "L\n\n/v1/rooms?status=ACTIVE", NULL, "", 10 * MS));
+    assert_true(hit(c, "R\nu1\n/v1/rooms/b", "room-b", "{\"roomId\":\"b\"}", 10 * MS));
+    gw_cache_stats s = gw_cache_stats_get(c);
+    assert_int_equal(s.hits, 4);
+    assert_int_equal(s.misses, 5);
+    gw_cache_free(c);
+}
+
+/* The race the ticket closes: the request misses, the room changes while the RPC is in flight
+ * (its answer may predate the change), the answer comes back: it must not be stored. */
+static void test_an_answer_overtaken_by_a_change_is_not_stored(void **state)
+{
+    (void)state;
+    gw_cache *c = gw_cache_new(100, 1024, 1000);
+    gw_cache_ticket t;
+    assert_null(gw_cache_get(c, "R\n\n/v1/rooms/a", "room-a", 0, &t));
+    gw_cache_invalidate_room(c, "room-a");
+    gw_cache_put(c, "R\n\n/v1/rooms/a", &t, "old", 3, 0);
+    assert_false(hit(c, "R\n\n/v1/rooms/a", "room-a", "", 0));
+    /* the same for a listing */
+    assert_null(gw_cache_get(c, "L\n\n/v1/rooms", NULL, 0, &t));
+    gw_cache_invalidate_listings(c);
+    gw_cache_put(c, "L\n\n/v1/rooms", &t, "old", 3, 0);
+    assert_false(hit(c, "L\n\n/v1/rooms", NULL, "", 0));
+    /* a miss after the change stores normally */
+    put_after_miss(c, "L\n\n/v1/rooms", NULL, "new", 0);
+    assert_true(hit(c, "L\n\n/v1/rooms", NULL, "new", 0));
+    gw_cache_free(c);
+}
+
+static void test_answers_expire_after_the_ttl(void **state)
+{
+    (void)state;
+    gw_cache *c = gw_cache_new(100, 1024, 1000);
+    put_after_miss(c, "L\n\n/v1/rooms", NULL, "x", 5 * MS);
+    assert_true(hit(c, "L\n\n/v1/rooms", NULL, "x", 1004 * MS));
+    assert_false(hit(c, "L\n\n/v1/rooms", NULL, "", 1005 * MS));
+    gw_cache_free(c);
+}
+
+static void test_the_oldest_answer_goes_when_full_and_big_ones_are_not_kept(void **state)
+{
+    (void)state;
+    gw_cache *c = gw_cache_new(3, 8, 1000);
+    put_after_miss(c, "k1", NULL, "1", 0);
+    put_after_miss(c, "k2", NULL, "2", 0);
+    put_after_miss(c, "k3", NULL, "3", 0);
+    put_after_miss(c, "k4", NULL, "4", 0);
+    assert_int_equal(gw_cache_stats_get(c).entries, 3);
+    assert_false(hit(c, "k1", NULL, "", 0));
+    assert_true(hit(c, "k4", NULL, "4", 0));
+    assert_true(hit(c, "k2", NULL, "2", 0));
+    put_after_miss(c, "big", NULL, "123456789", 0); /* 9 bytes > 8 */
+    assert_false(hit(c, "big", NULL, "", 0));
+    /* a body still held by a response outlives its entry's eviction */
+    gw_cache_ticket t;
+    gw_cache_body *b = gw_cache_get(c, "k3", NULL, 0, &t);
+    assert_non_null(b);
+    put_after_miss(c, "k5", NULL, "5", 0);
+    put_after_miss(c, "k6", NULL, "6", 0);
+    put_after_miss(c, "k7", NULL, "7", 0);
+    assert_false(hit(c, "k3", NULL, "", 0));
+    assert_memory_equal(gw_cache_body_data(b), "3", 1);
+    gw_cache_body_release(b);
+    gw_cache_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_stored_answer_is_served_until_its_room_changes),
+        cmocka_unit_test(test_an_answer_overtaken_by_a_change_is_not_stored),
+        cmocka_unit_test(test_answers_expire_after_the_ttl),
+        cmocka_unit_test(test_the_oldest_answer_goes_when_full_and_big_ones_are_not_kept),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
