@@ -1,9 +1,10 @@
 /* rpc_draws.c — DrawWinners and GetDraw.
  *
  * A draw: check the caller's right and the room's status with rooms → replay if the
- * idempotency key is known → read the eligible list from rooms (once) → [remove past winners
- * → digest → fresh 256-bit seed from the OS CSPRNG → select (algorithm.c) → allocate in one
- * short transaction (store_draw_commit)]. Everything in brackets runs before the prize row is
+ * idempotency key is known → read the prize and (same statement) its past winners → read the
+ * eligible list from rooms (once) → [remove past winners → digest → fresh 256-bit seed from
+ * the OS CSPRNG → select (algorithm.c) → allocate in one short transaction
+ * (store_draw_commit)]. Everything in brackets runs before the prize row is
  * locked, so the lock is held only for the allocation's few statements. If a pick won the
  * prize in a concurrent draw meanwhile, the unique index refuses it, the whole transaction
  * rolls back, and the bracket runs again with a fresh exclusion list and a fresh seed
@@ -15,6 +16,7 @@
 #include "base/log.h"
 #include "base/random.h"
 
+#include <assert.h>
 #include <string.h>
 
 enum { MAX_KEY = 128, DRAW_ATTEMPTS = 8, TX_DEFAULT_MS = 10000 };
@@ -55,12 +57,26 @@ static cf_code replay(rpc_call *call, const store_draw *d, const Draw__V1__DrawW
 
 static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req,
                          const draw_room *room, const char *key, const draw_list *L,
-                         Draw__V1__DrawWinnersResponse *resp);
+                         draw_excl *first, Draw__V1__DrawWinnersResponse *resp);
+
+/* base (the prize's cached snapshot, or NULL; its reference is consumed) completed with the
+ * delta add[0..nadd) read at `mark`, and published for the next draw. A new reference. */
+static draw_excl *excluded_advance(draw_excl_cache *c, const char *prize_id, draw_excl *base,
+                                   char **add, size_t nadd, int64_t mark)
+{
+    if (base && nadd == 0)
+        return base;
+    draw_excl *e = draw_excl_merge(base, (const char *const *)add, nadd, mark);
+    draw_excl_release(base);
+    draw_excl_cache_put(c, prize_id, e);
+    return e;
+}
 
 /* The prize's past winners as of a snapshot taken now (ONE_WIN_PER_PRIZE): the cached snapshot
  * plus the winners of the prize's draws numbered past its mark, read in one statement; the
  * result is published for the next draw (excluded.h says why that is the whole set). *out is a
- * new reference. Blocks (one query). */
+ * new reference. Blocks (one query). A draw's first attempt reads the same delta together with
+ * the prize (prize_and_excluded); this is for its retries. */
 static cf_code excluded_now(draw_excl_cache *c, db_conn *db, arena *a, const char *prize_id,
                             draw_excl **out)
 {
@@ -73,14 +89,28 @@ static cf_code excluded_now(draw_excl_cache *c, db_conn *db, arena *a, const cha
         draw_excl_release(base);
         return code;
     }
-    if (base && nadd == 0) {
-        *out = base;
-        return CF_OK;
+    *out = excluded_advance(c, prize_id, base, add, nadd, mark);
+    return CF_OK;
+}
+
+/* The live prize and, as excluded_now, its past winners, in ONE statement (one round trip,
+ * one snapshot taken at draw start: docs/draw.md, "The exclusion cache"). On CF_OK *out is a
+ * new reference; on any error (CF_NOT_FOUND: no such live prize in the room) nothing is held.
+ * Blocks (one query). */
+static cf_code prize_and_excluded(draw_excl_cache *c, db_conn *db, arena *a, const char *room_id,
+                                  const char *prize_id, store_prize *prize, draw_excl **out)
+{
+    draw_excl *base = draw_excl_cache_get(c, prize_id);
+    char **add;
+    size_t nadd;
+    int64_t mark;
+    cf_code code = store_prize_get_since(db, a, room_id, prize_id, base ? base->mark : 0, prize,
+                                         &add, &nadd, &mark);
+    if (code != CF_OK) {
+        draw_excl_release(base);
+        return code;
     }
-    draw_excl *e = draw_excl_merge(base, (const char *const *)add, nadd, mark);
-    draw_excl_release(base);
-    draw_excl_cache_put(c, prize_id, e);
-    *out = e;
+    *out = excluded_advance(c, prize_id, base, add, nadd, mark);
     return CF_OK;
 }
 
@@ -123,30 +153,42 @@ RPC_HANDLER(rpc_draw_draw_winners)
         if (code != CF_NOT_FOUND)
             return draw_store_error(call, code, "draw");
     }
+    /* the prize; under ONE_WIN_PER_PRIZE its exclusions come with it (first attempt's) */
     store_prize prize;
-    if ((code = store_prize_get(db, a, req->room_id, req->prize_id, &prize)) != CF_OK)
+    draw_excl *excl = NULL;
+    if (room.policy == ROOMS__V1__DRAW_POLICY__ONE_WIN_PER_ROOM)
+        code = store_prize_get(db, a, req->room_id, req->prize_id, &prize);
+    else
+        code = prize_and_excluded(ctx->excl, db, a, req->room_id, req->prize_id, &prize, &excl);
+    if (code != CF_OK)
         return draw_store_error(call, code, "prize");
-    if (prize.remaining < req->count)
+    if (prize.remaining < req->count) {
+        draw_excl_release(excl);
         return rpc_error(call, CF_FAILED_PRECONDITION, "only %d of this prize left",
                          (int)prize.remaining);
+    }
 
     /* the eligible list: the cached one if rooms' stamp says it is still the list, else read */
     draw_list *list = draw_cache_get(ctx->cache, req->room_id, room.eligible_version);
     if (!list) {
-        if ((code = draw_room_eligible(call, req->room_id, &list)) != CF_OK)
+        if ((code = draw_room_eligible(call, req->room_id, &list)) != CF_OK) {
+            draw_excl_release(excl);
             return code;
+        }
         draw_cache_put(ctx->cache, req->room_id, list);
     }
-    code = draw_from(call, req, &room, key, list, resp);
+    code = draw_from(call, req, &room, key, list, excl, resp);
     draw_list_release(list);
     return code;
 }
 
 /* Steps 5-7 of docs/draw.md on the eligible list L (borrowed): exclusions, digest, seed,
- * selection and the allocation transaction, retried on a conflicting pick. */
+ * selection and the allocation transaction, retried on a conflicting pick. first (consumed,
+ * ONE_WIN_PER_PRIZE only, else NULL) is the exclusion snapshot read with the prize, used by
+ * the first attempt; a retry reads a fresh one. */
 static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req,
                          const draw_room *room, const char *key, const draw_list *L,
-                         Draw__V1__DrawWinnersResponse *resp)
+                         draw_excl *first, Draw__V1__DrawWinnersResponse *resp)
 {
     draw_ctx *ctx = rpc_service_ctx(call);
     db_conn *db = rpc_worker(call);
@@ -156,6 +198,7 @@ static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req
     char *const *pids = L->pids, *const *uids = L->uids;
     size_t n = L->n;
     bool room_policy = room->policy == ROOMS__V1__DRAW_POLICY__ONE_WIN_PER_ROOM;
+    assert(!room_policy || !first);
     const authn_identity *who = rpc_caller(call);
     size_t k = (size_t)req->count;
     const char **lp = rpc_alloc(call, (n + 1) * sizeof *lp);
@@ -167,13 +210,19 @@ static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req
 
     for (int attempt = 1; attempt <= DRAW_ATTEMPTS; attempt++) {
         /* the eligible list: rooms' list minus the excluded, both sorted bytewise (merge) */
-        char **ex;
-        size_t nex, m = 0;
+        char **ex = NULL;
+        size_t nex = 0, m = 0;
         draw_excl *held = NULL; /* ONE_WIN_PER_PRIZE: the snapshot ex points into */
-        if (room_policy)        /* not monotonic (a revoke frees a participant): read it whole */
+        if (room_policy) {      /* not monotonic (a revoke frees a participant): read it whole */
             code = store_excluded(db, a, req->room_id, req->prize_id, true, &ex, &nex);
-        else if ((code = excluded_now(ctx->excl, db, a, req->prize_id, &held)) == CF_OK)
-            ex = held->ids, nex = held->n;
+        } else {
+            if (first)
+                held = first, first = NULL, code = CF_OK;
+            else
+                code = excluded_now(ctx->excl, db, a, req->prize_id, &held);
+            if (code == CF_OK)
+                ex = held->ids, nex = held->n;
+        }
         if (code != CF_OK)
             return draw_store_error(call, code, "winners");
         draw_digest *dg = draw_digest_new();

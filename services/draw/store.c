@@ -138,6 +138,16 @@ const db_stmt draw_stmts[] = {
      * generic plan with a sequential scan of winners */
     {"excluded_since", "SELECT unnest(winner_participant_ids), draw_number FROM draws "
                        "WHERE prize_id = $1 AND draw_number > $2::bigint"},
+    /* prize_get and excluded_since ($3 = the mark) in one statement: one round trip, one
+     * snapshot. The prize row (id never NULL) and the delta rows (id NULL) in any order; no
+     * prize row = NOT_FOUND, and then no delta is read (the EXISTS) */
+    {"prize_get_since",
+     "WITH p AS (SELECT " PRIZE_COLS " FROM prizes "
+     "WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL) "
+     "SELECT p.*, NULL::text, NULL::bigint FROM p UNION ALL "
+     "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+     "unnest(d.winner_participant_ids), d.draw_number FROM draws d "
+     "WHERE d.prize_id = $1 AND d.draw_number > $3::bigint AND EXISTS (SELECT 1 FROM p)"},
 };
 const size_t draw_nstmts = sizeof draw_stmts / sizeof *draw_stmts;
 
@@ -425,6 +435,41 @@ cf_code store_excluded_since(db_conn *db, arena *a, const char *prize_id, int64_
     }
     PQclear(r);
     return CF_OK;
+}
+
+cf_code store_prize_get_since(db_conn *db, arena *a, const char *room_id, const char *id,
+                              int64_t after, store_prize *out, char ***ids, size_t *n,
+                              int64_t *mark)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%" PRId64, after);
+    const char *p[] = {id, room_id, num};
+    PGresult *r;
+    cf_code code = db_exec(db, "prize_get_since", 3, p, &r);
+    if (code != CF_OK)
+        return code;
+    int rows = PQntuples(r);
+    bool found = false;
+    *ids = arena_alloc(a, (size_t)(rows ? rows : 1) * sizeof **ids);
+    *n = 0;
+    *mark = after;
+    for (int i = 0; i < rows; i++) {
+        if (!PQgetisnull(r, i, 0)) { /* the prize row */
+            read_prize(a, r, i, out);
+            found = true;
+            continue;
+        }
+        (*ids)[(*n)++] = dup(a, r, i, 9);
+        int64_t num_i = i64(r, i, 10);
+        if (num_i > *mark)
+            *mark = num_i;
+    }
+    PQclear(r);
+    if (found)
+        return CF_OK;
+    *n = 0;
+    *mark = after;
+    return CF_NOT_FOUND;
 }
 
 static cf_code one_draw(db_conn *db, arena *a, const char *stmt, const char *const *p,

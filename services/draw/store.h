@@ -74,6 +74,13 @@ cf_code store_excluded(db_conn *db, arena *a, const char *room_id, const char *p
  * (docs/draw.md, "The exclusion cache"). */
 cf_code store_excluded_since(db_conn *db, arena *a, const char *prize_id, int64_t after,
                              char ***ids, size_t *n, int64_t *mark);
+/* store_prize_get and store_excluded_since(id, after) in ONE statement (one round trip, one
+ * snapshot: the delta is exactly what store_excluded_since would read at that moment, and its
+ * *mark carries the same promise). CF_NOT_FOUND, with nothing in *ids, when the room has no
+ * such live prize. */
+cf_code store_prize_get_since(db_conn *db, arena *a, const char *room_id, const char *id,
+                              int64_t after, store_prize *out, char ***ids, size_t *n,
+                              int64_t *mark);
 cf_code store_draw_get(db_conn *db, arena *a, const char *room_id, const char *id, store_draw *out);
 /* The draw recorded under (room, idempotency key); CF_NOT_FOUND if none. */
 cf_code store_draw_by_key(db_conn *db, arena *a, const char *room_id, const char *key,

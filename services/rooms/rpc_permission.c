@@ -34,8 +34,14 @@ RPC_HANDLER(rpc_rooms_check_permission)
     }
     if ((code = rooms_check_id(call, "roomId", req->room_id, ROOMS_ID_MAX)) != CF_OK)
         return code;
+    /* With the stamp: one statement reads the room, the role and the stamp (one snapshot, one
+     * round trip; the draw asks on every call). The stamp is answered to allowed callers only. */
     store_room room;
-    code = store_room_get(rpc_worker(call), rpc_arena(call), req->room_id, user, &room);
+    char *stamp = NULL;
+    code = req->with_eligible_version
+               ? store_room_get_stamped(rpc_worker(call), rpc_arena(call), req->room_id, user,
+                                        &room, &stamp)
+               : store_room_get(rpc_worker(call), rpc_arena(call), req->room_id, user, &room);
     if (code == CF_NOT_FOUND)
         return rpc_error(call, CF_NOT_FOUND, "room not found");
     if (code != CF_OK)
@@ -50,12 +56,8 @@ RPC_HANDLER(rpc_rooms_check_permission)
     resp->role = room.role;
     resp->room = rooms_room_msg(call, &room);
     /* the draw's "is my cached list still the list?" (docs/draw.md): only to allowed callers */
-    if (req->with_eligible_version && resp->allowed) {
-        code = store_eligible_version(rpc_worker(call), rpc_arena(call), room.id,
-                                      &resp->eligible_version);
-        if (code != CF_OK)
-            return rooms_store_error(call, code, "check permission");
-    }
+    if (stamp && resp->allowed)
+        resp->eligible_version = stamp;
     return CF_OK;
 }
 

@@ -95,6 +95,11 @@ const db_stmt rooms_stmts[] = {
     /* point reads: primary key + the (user_id, room_id) unique index; no skew can hurt them */
     {"room_get",
      "SELECT " ROOM_COLS " FROM rooms r " ME_JOIN "WHERE r.id = $1 AND r.deleted_at IS NULL"},
+    /* room_get and the room's eligible-list stamp (schema/005) in one statement: one snapshot,
+     * one round trip (CheckPermission with_eligible_version, the draw's every call) */
+    {"room_get_stamped",
+     "SELECT " ROOM_COLS ", (SELECT v.version FROM eligible_versions v WHERE v.room_id = r.id) "
+     "FROM rooms r " ME_JOIN "WHERE r.id = $1 AND r.deleted_at IS NULL"},
     {"room_insert",
      "INSERT INTO rooms (id, name, description, is_public, app_id, app_manifest_version, "
      "app_settings, draw_policy, created_by, idempotency_key, starts_at, ends_at) "
@@ -241,6 +246,20 @@ cf_code store_room_get(db_conn *db, arena *a, const char *room_id, const char *u
     if (code != CF_OK)
         return code;
     room_read(a, r, 0, out);
+    PQclear(r);
+    return CF_OK;
+}
+
+cf_code store_room_get_stamped(db_conn *db, arena *a, const char *room_id, const char *user_id,
+                               store_room *out, char **version)
+{
+    const char *p[] = {room_id, user_id ? user_id : ""};
+    PGresult *r;
+    cf_code code = db_exec_row(db, "room_get_stamped", 2, p, &r);
+    if (code != CF_OK)
+        return code;
+    room_read(a, r, 0, out);
+    *version = arena_strdup(a, PQgetisnull(r, 0, 15) ? "" : PQgetvalue(r, 0, 15));
     PQclear(r);
     return CF_OK;
 }

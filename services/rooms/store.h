@@ -43,6 +43,13 @@ typedef struct store_participant {
 cf_code store_room_get(db_conn *db, arena *a, const char *room_id, const char *user_id,
                        store_room *out);
 
+/* store_room_get, plus the room's eligible-list stamp into *version (in a; "" when the room
+ * has none yet: "unknown, do not cache"), read by the SAME statement, so in the same snapshot
+ * as the room row and the caller's role (docs/draw.md, "The eligible list cache"). Blocks (one
+ * round trip). */
+cf_code store_room_get_stamped(db_conn *db, arena *a, const char *room_id, const char *user_id,
+                               store_room *out, char **version);
+
 typedef struct store_new_room {
     const char *name, *description;
     bool is_public;

@@ -1,11 +1,9 @@
-/* store_eligible.c — see store_eligible.h. Both statements are sent unprepared (db_exec_sql),
+/* store_eligible.c — see store_eligible.h. The statement is sent unprepared (db_exec_sql),
  * like store.c's member listing: the planner sees the actual room, so a hot room never gets an
  * average room's generic plan (STACK.md). */
 #include "store_eligible.h"
 
 #include <stdio.h>
-
-static const char sql_version[] = "SELECT version FROM eligible_versions WHERE room_id = $1";
 
 /* The stamp row (id NULL) and the page rows, one statement so both come from one snapshot.
  * Served by participants_room_role_idx (room_id, role, id) WHERE live: an index-ordered range
@@ -15,18 +13,6 @@ static const char sql_page[] =
     "UNION ALL (SELECT p.id, p.user_id, NULL FROM participants p WHERE p.room_id = $1 AND "
     "p.role = 'PARTICIPANT' AND p.deleted_at IS NULL AND ($2::text IS NULL OR p.id > $2) "
     "ORDER BY p.id LIMIT $3)";
-
-cf_code store_eligible_version(db_conn *db, arena *a, const char *room_id, char **version)
-{
-    const char *p[] = {room_id};
-    PGresult *r;
-    cf_code code = db_exec_sql(db, sql_version, 1, p, &r);
-    if (code != CF_OK)
-        return code;
-    *version = arena_strdup(a, PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "");
-    PQclear(r);
-    return CF_OK;
-}
 
 cf_code store_eligible_page(db_conn *db, arena *a, const char *room_id, const char *after_id,
                             int limit, char ***ids, char ***user_ids, size_t *n, char **version)

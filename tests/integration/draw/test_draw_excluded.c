@@ -307,6 +307,53 @@ static void test_services_take_turns(void **state)
     free(p);
 }
 
+/* The prize read carries the exclusion delta (one statement, prize_get_since): it still answers
+ * exactly as the prize read alone. A prize of another room, a missing one and a deleted one are
+ * NOT_FOUND on every service — cached (a mark) or not (mark 0: the prize's draws are still in
+ * the database and would match the delta) — and a prize with fewer units left than asked is
+ * FAILED_PRECONDITION with nothing drawn. The records stay exact (check_draws). */
+static void test_prize_read_with_delta(void **state)
+{
+    (void)state;
+    enum { PARTS = 40 };
+    const char *ra = new_room(PARTS), *rb = new_room(PARTS);
+    char *p = create_prize(ra, 10), *other = create_prize(rb, 10);
+    ProtobufCService *all[] = {G.da, G.db, G.dc};
+    char won[3][64];
+    for (int i = 0; i < 3; i++)
+        assert_code(CF_OK, draw_on(all[i], ra, p, 1, won[i]));
+    for (int i = 0; i < 3; i++) {
+        assert_code(CF_NOT_FOUND, draw_on(all[i], rb, p, 1, NULL)); /* another room's prize */
+        assert_code(CF_NOT_FOUND, draw_on(all[i], ra, other, 1, NULL));
+        assert_code(CF_NOT_FOUND, draw_on(all[i], ra, "cnosuchprize", 1, NULL));
+        assert_code(CF_FAILED_PRECONDITION, draw_on(all[i], ra, p, 8, NULL)); /* 7 left */
+    }
+    assert_code(CF_OK, draw_on(G.dc, rb, other, 2, NULL)); /* the other prize is unharmed */
+    for (int i = 0; i < 3; i++) { /* revoked winners restock: then the prize may be deleted */
+        Draw__V1__RevokeWinnerRequest req = DRAW__V1__REVOKE_WINNER_REQUEST__INIT;
+        req.room_id = (char *)ra;
+        req.winner_id = won[i];
+        req.reason = "test";
+        rpc_ccall cc;
+        cc_start(&cc, G.mod);
+        draw__v1__draw__revoke_winner(G.da, &req, NULL, &cc);
+        assert_code(CF_OK, cc.code);
+        rpc_ccall_free(&cc);
+    }
+    Draw__V1__DeletePrizeRequest del = DRAW__V1__DELETE_PRIZE_REQUEST__INIT;
+    del.room_id = (char *)ra;
+    del.prize_id = p;
+    rpc_ccall cc;
+    cc_start(&cc, G.org);
+    draw__v1__draw__delete_prize(G.da, &del, NULL, &cc);
+    assert_code(CF_OK, cc.code);
+    rpc_ccall_free(&cc);
+    for (int i = 0; i < 3; i++)
+        assert_code(CF_NOT_FOUND, draw_on(all[i], ra, p, 1, NULL)); /* deleted */
+    assert_int_equal(check_draws(p, PARTS, 0), 3);
+    free(p), free(other);
+}
+
 typedef struct conc {
     const char *room, *prize;
     ProtobufCService *svc;
@@ -393,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_sequential_draws_cached),
         cmocka_unit_test(test_sequential_draws_cache_off),
         cmocka_unit_test(test_services_take_turns),
+        cmocka_unit_test(test_prize_read_with_delta),
         cmocka_unit_test(test_concurrent_draws_and_revokes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

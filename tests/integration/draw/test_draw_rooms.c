@@ -318,6 +318,105 @@ static void test_stamp_and_compact_listing(void **state)
     free(room);
 }
 
+/* CheckPermission(MANAGE_PRIZES) as org: its code, and the stamp (malloc) when asked for. */
+static cf_code check_as_org(const char *room, bool with_version, char **version)
+{
+    Rooms__V1__CheckPermissionRequest r = ROOMS__V1__CHECK_PERMISSION_REQUEST__INIT;
+    r.room_id = (char *)room;
+    r.action = ROOMS__V1__ACTION__MANAGE_PRIZES;
+    r.with_eligible_version = with_version;
+    rpc_ccall cc;
+    cc_start(&cc, G.org);
+    rooms__v1__rooms__check_permission(G.rs, &r, NULL, &cc);
+    cf_code code = cc.code;
+    if (code == CF_OK) {
+        const Rooms__V1__CheckPermissionResponse *p = (const void *)cc.response;
+        assert_true(p->allowed);
+        assert_string_equal(p->room->room_id, room);
+        *version = xstrdup(p->eligible_version);
+    }
+    rpc_ccall_free(&cc);
+    return code;
+}
+
+/* The room's stamp as the database has it now ("" = no row), malloc'd. */
+static char *db_stamp(const char *room)
+{
+    PGconn *pg = th_pg_connect(G.rooms->dsn);
+    const char *p[] = {room};
+    PGresult *r = PQexecParams(pg, "SELECT version FROM rooms.eligible_versions WHERE room_id = $1",
+                               1, NULL, p, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    char *v = xstrdup(PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    PQfinish(pg);
+    return v;
+}
+
+/* The room's stamp through CheckPermission (one statement with the room row): it is the asked
+ * room's own stamp as the database has it, the one its compact listing carries, new after each
+ * join or leave of THAT room and unchanged by another room's; not asked, none is answered; a
+ * deleted room is NOT_FOUND with or without it. */
+static void test_stamp_is_the_rooms_own(void **state)
+{
+    (void)state;
+    char *ra = room_with("own-a"), *rb = room_with("own-b"), *v;
+    assert_int_equal(check_as_org(ra, true, &v), CF_OK); /* no PARTICIPANT ever: no stamp */
+    char *d = db_stamp(ra);
+    assert_string_equal(v, d);
+    free(v), free(d);
+    member(ra, "own-1", ROOMS__V1__ROLE__PARTICIPANT);
+    member(ra, "own-2", ROOMS__V1__ROLE__PARTICIPANT);
+    member(rb, "own-1", ROOMS__V1__ROLE__PARTICIPANT);
+    char *sa = NULL, *sb = NULL;
+    for (int step = 0; step < 4; step++) {
+        switch (step) {
+        case 1:
+            member(ra, "own-3", ROOMS__V1__ROLE__PARTICIPANT);
+            break;
+        case 2:
+            leave(rb, "own-1");
+            break;
+        case 3:
+            leave(ra, "own-1");
+            break;
+        }
+        char *na, *nb;
+        assert_int_equal(check_as_org(ra, true, &na), CF_OK);
+        assert_int_equal(check_as_org(rb, true, &nb), CF_OK);
+        assert_true(*na && *nb);
+        assert_string_not_equal(na, nb);
+        char *da = db_stamp(ra), *dbs = db_stamp(rb);
+        assert_string_equal(na, da);
+        assert_string_equal(nb, dbs);
+        free(da), free(dbs);
+        char **ids;
+        free_ids(ids, listing(ra, true, 2, &ids, na)); /* every page carries the same stamp */
+        free_ids(ids, listing(rb, true, 2, &ids, nb));
+        if (step > 0) { /* exactly the changed room's stamp moved */
+            assert_true((strcmp(na, sa) != 0) == (step != 2));
+            assert_true((strcmp(nb, sb) != 0) == (step == 2));
+        }
+        free(sa), free(sb);
+        sa = na, sb = nb;
+    }
+    assert_int_equal(check_as_org(ra, false, &v), CF_OK);
+    assert_string_equal(v, "");
+    free(v);
+
+    Rooms__V1__DeleteRoomRequest del = ROOMS__V1__DELETE_ROOM_REQUEST__INIT;
+    del.room_id = rb;
+    rpc_ccall cc;
+    cc_start(&cc, G.org);
+    rooms__v1__rooms__delete_room(G.rs, &del, NULL, &cc);
+    expect_ok(&cc);
+    rpc_ccall_free(&cc);
+    assert_int_equal(check_as_org(rb, true, &v), CF_NOT_FOUND);
+    assert_int_equal(check_as_org(rb, false, &v), CF_NOT_FOUND);
+    assert_int_equal(check_as_org("no-such-room", true, &v), CF_NOT_FOUND);
+    free(sa), free(sb), free(ra), free(rb);
+}
+
 /* the user ids of a draw's winners, and its record's digest against the list we expect */
 static void check_record(const Draw__V1__DrawWinnersResponse *r, char **expect_pids, size_t n)
 {
@@ -488,6 +587,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stamp_and_compact_listing),
+        cmocka_unit_test(test_stamp_is_the_rooms_own),
         cmocka_unit_test(test_cache_follows_membership),
         cmocka_unit_test(test_concurrent_changes_never_win),
     };
