@@ -98,19 +98,18 @@ cf_code db_set_local_timeout(db_conn *c, int64_t ms)
     return db_exec_sql(c, timeout_sql, 1, vals, NULL);
 }
 
-/* Reads the results of a pipeline of two queries and its Sync. The first failure is judged
- * (db__result: logged, recorded) and returned; the second query's result goes to *out on
- * success. Every result is consumed, so the connection can leave pipeline mode. */
-static cf_code pipeline_results(db_conn *c, const char *stmt_name, PGresult **out)
+/* Reads the results of a pipeline (the timeout, then steps[0..n)) and its Sync. The first
+ * failure is judged (db__result: logged, recorded) and returned; each step's result goes to its
+ * out on success. Every result is consumed, so the connection can leave pipeline mode. */
+static cf_code pipeline_results(db_conn *c, const db_step *steps, size_t n)
 {
     cf_code code = CF_OK;
-    const char *what[] = {timeout_sql, stmt_name};
-    int query = 0;
+    size_t query = 0; /* 0: the timeout, then 1 + step index */
     for (;;) {
         PGresult *r = PQgetResult(c->pg);
         if (!r) { /* end of one query's results */
             if (PQstatus(c->pg) != CONNECTION_OK)
-                return code != CF_OK ? code : db__result(c, NULL, stmt_name, NULL);
+                return code != CF_OK ? code : db__result(c, NULL, "pipeline", NULL);
             query++;
             continue;
         }
@@ -119,20 +118,30 @@ static cf_code pipeline_results(db_conn *c, const char *stmt_name, PGresult **ou
             PQclear(r);
             return code;
         }
-        if (st == PGRES_PIPELINE_ABORTED || code != CF_OK || query > 1) {
+        if (st == PGRES_PIPELINE_ABORTED || code != CF_OK || query > n) {
             PQclear(r);
             continue;
         }
-        code = db__result(c, r, what[query], query == 1 ? out : NULL);
+        const db_step *s = query ? &steps[query - 1] : NULL;
+        code = db__result(c, r, s ? s->stmt : timeout_sql, s ? s->out : NULL);
     }
 }
 
-cf_code db_exec_tx(db_conn *c, int64_t ms, const char *stmt_name, int nparams,
-                   const char *const *values, PGresult **out)
+static void clear_outs(const db_step *steps, size_t n)
 {
-    assert(!c->in_tx && "db_exec_tx is a transaction of its own");
-    if (out)
-        *out = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (steps[i].out && *steps[i].out) {
+            PQclear(*steps[i].out);
+            *steps[i].out = NULL;
+        }
+}
+
+cf_code db_pipeline_tx(db_conn *c, int64_t ms, const db_step *steps, size_t n)
+{
+    assert(!c->in_tx && "a pipeline is a transaction of its own");
+    for (size_t i = 0; i < n; i++)
+        if (steps[i].out)
+            *steps[i].out = NULL;
     if (ms <= 0)
         return CF_DEADLINE_EXCEEDED;
     cf_code code = db_conn_ensure(c);
@@ -142,26 +151,33 @@ cf_code db_exec_tx(db_conn *c, int64_t ms, const char *stmt_name, int nparams,
     timeout_text(ms, v);
     const char *const tv[] = {v};
     if (!PQenterPipelineMode(c->pg))
-        return db__result(c, NULL, stmt_name, NULL);
-    if (PQsendQueryParams(c->pg, timeout_sql, 1, NULL, tv, NULL, NULL, 0) &&
-        PQsendQueryPrepared(c->pg, stmt_name, nparams, values, NULL, NULL, 0) &&
-        PQpipelineSync(c->pg))
-        code = pipeline_results(c, stmt_name, out);
+        return db__result(c, NULL, "pipeline", NULL);
+    bool sent = PQsendQueryParams(c->pg, timeout_sql, 1, NULL, tv, NULL, NULL, 0);
+    for (size_t i = 0; sent && i < n; i++) {
+        const db_step *s = &steps[i];
+        sent = s->sql
+                   ? PQsendQueryParams(c->pg, s->stmt, s->nparams, NULL, s->values, NULL, NULL, 0)
+                   : PQsendQueryPrepared(c->pg, s->stmt, s->nparams, s->values, NULL, NULL, 0);
+    }
+    if (sent && PQpipelineSync(c->pg))
+        code = pipeline_results(c, steps, n);
     else
-        code = db__result(c, NULL, stmt_name, NULL);
+        code = db__result(c, NULL, "pipeline", NULL);
     if (!PQexitPipelineMode(c->pg)) {
         log_warn("db: could not leave pipeline mode (schema %s); the connection will be replaced",
                  c->schema);
         c->ready = false;
-        if (out && *out) {
-            PQclear(*out);
-            *out = NULL;
-        }
-        return code != CF_OK ? code : CF_UNAVAILABLE;
+        if (code == CF_OK)
+            code = CF_UNAVAILABLE;
     }
-    if (code != CF_OK && out && *out) {
-        PQclear(*out);
-        *out = NULL;
-    }
+    if (code != CF_OK)
+        clear_outs(steps, n);
     return code;
+}
+
+cf_code db_exec_tx(db_conn *c, int64_t ms, const char *stmt_name, int nparams,
+                   const char *const *values, PGresult **out)
+{
+    db_step s = {.stmt = stmt_name, .nparams = nparams, .values = values, .out = out};
+    return db_pipeline_tx(c, ms, &s, 1);
 }

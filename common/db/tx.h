@@ -3,6 +3,8 @@
 #ifndef CONFETTI_DB_TX_H
 #define CONFETTI_DB_TX_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "db/db.h"
@@ -45,5 +47,22 @@ cf_code db_set_local_timeout(db_conn *c, int64_t ms);
  * dead before sending is re-established once, as db_exec does. Blocks. */
 cf_code db_exec_tx(db_conn *c, int64_t ms, const char *stmt_name, int nparams,
                    const char *const *values, PGresult **out);
+
+/* One statement of db_pipeline_tx: a prepared statement by name, or (sql true) constant SQL
+ * written in the store, never built from input. */
+typedef struct db_step {
+    const char *stmt;
+    bool sql;
+    int nparams;
+    const char *const *values;
+    PGresult **out; /* receives the result on success (the caller PQclear's), or NULL */
+} db_step;
+
+/* db_exec_tx for several statements: steps[0..n) run in order as ONE transaction, sent in ONE
+ * round trip. Each statement takes its own snapshot (READ COMMITTED), after the locks the
+ * earlier ones took, and sees their changes. The first failure rolls everything back and is
+ * returned (its SQLSTATE as db_last_sqlstate); the later steps do not run, and no step's *out
+ * is set. On success every *out is set. The events relay's whole pass is one of these. */
+cf_code db_pipeline_tx(db_conn *c, int64_t ms, const db_step *steps, size_t n);
 
 #endif

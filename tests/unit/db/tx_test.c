@@ -336,6 +336,30 @@ static void test_exec_tx_reconnects_a_connection_found_dead_before_sending(void 
     assert_string_equal(count_items(f), "2");
 }
 
+static void test_pipeline_steps_see_each_other_and_fail_together(void **state)
+{
+    fixture *f = *state;
+    const char *const put5[] = {"5", "five", "1"}, *const take5[] = {"5"};
+    PGresult *a = NULL, *b = NULL;
+    db_step ok[] = {{.stmt = "item_put", .nparams = 3, .values = put5, .out = &a},
+                    {.stmt = "item_take", .nparams = 1, .values = take5, .out = &b},
+                    {.stmt = "SELECT count(*) FROM items", .sql = true, .out = NULL}};
+    assert_code(CF_OK, db_pipeline_tx(f->c, 5000, ok, 3));
+    assert_non_null(a);
+    assert_string_equal(PQgetvalue(b, 0, 0), "0"); /* the second saw the first's row */
+    PQclear(a), PQclear(b);
+    /* the third step fails: the first two are rolled back, and no result is handed out */
+    const char *const put6[] = {"6", "six", "1"}, *const take6[] = {"6"};
+    db_step bad[] = {{.stmt = "item_put", .nparams = 3, .values = put6, .out = &a},
+                     {.stmt = "item_take", .nparams = 1, .values = take6, .out = &b},
+                     {.stmt = "item_put", .nparams = 3, .values = put5, .out = NULL}};
+    assert_code(CF_ALREADY_EXISTS, db_pipeline_tx(f->c, 5000, bad, 3));
+    assert_null(a);
+    assert_null(b);
+    assert_string_equal(count_items(f), "1");
+    assert_int_equal(PQtransactionStatus(db_conn_pg(f->c)), PQTRANS_IDLE);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -354,6 +378,7 @@ int main(void)
         T(test_exec_tx_bounds_the_statement_by_its_timeout_only),
         T(test_exec_tx_holds_no_lock_after_it_returns),
         T(test_exec_tx_reconnects_a_connection_found_dead_before_sending),
+        T(test_pipeline_steps_see_each_other_and_fail_together),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
