@@ -134,6 +134,9 @@ static cf_code conn_open(db_conn *c)
                                 NULL, pv, NULL, NULL, 0),
                    "set search_path", NULL);
     free(path);
+    if (code == CF_OK)
+        code = db__result(c, PQprepare(c->pg, DB_TIMEOUT_STMT, DB_TIMEOUT_SQL, 0, NULL),
+                          "prepare " DB_TIMEOUT_STMT, NULL);
 
     for (size_t i = 0; code == CF_OK && i < c->nstmts; i++) {
         char what[128];

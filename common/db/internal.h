@@ -20,6 +20,11 @@ struct db_conn {
     cf_code tx_code;     /* code of that first failure */
 };
 
+/* Prepared on every connection (conn.c) for tx.c: bounds the statements of the current
+ * transaction ($1 = milliseconds as text). Prepared, because a draw runs it on every call. */
+#define DB_TIMEOUT_STMT "confetti_db_timeout"
+#define DB_TIMEOUT_SQL  "SELECT pg_catalog.set_config('statement_timeout', $1, true)"
+
 /* Judges res (may be NULL) from the statement called `what` (a name or constant SQL, never
  * values): on success hands it to *out or clears it and returns CF_OK; on failure records and
  * logs the SQLSTATE, marks the connection for reconnection if it was lost, clears res and

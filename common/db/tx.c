@@ -79,8 +79,6 @@ cf_code db_tx(db_conn *c, db_tx_fn fn, void *arg)
     return db_tx_level(c, DB_READ_COMMITTED, fn, arg);
 }
 
-static const char timeout_sql[] = "SELECT pg_catalog.set_config('statement_timeout', $1, true)";
-
 /* statement_timeout's text for ms (> 0): an int4 of milliseconds */
 static void timeout_text(int64_t ms, char v[24])
 {
@@ -95,7 +93,7 @@ cf_code db_set_local_timeout(db_conn *c, int64_t ms)
     char v[24];
     timeout_text(ms, v);
     const char *const vals[] = {v};
-    return db_exec_sql(c, timeout_sql, 1, vals, NULL);
+    return db_exec(c, DB_TIMEOUT_STMT, 1, vals, NULL);
 }
 
 /* Reads the results of a pipeline (the timeout, then steps[0..n)) and its Sync. The first
@@ -123,7 +121,7 @@ static cf_code pipeline_results(db_conn *c, const db_step *steps, size_t n)
             continue;
         }
         const db_step *s = query ? &steps[query - 1] : NULL;
-        code = db__result(c, r, s ? s->stmt : timeout_sql, s ? s->out : NULL);
+        code = db__result(c, r, s ? s->stmt : DB_TIMEOUT_STMT, s ? s->out : NULL);
     }
 }
 
@@ -152,7 +150,7 @@ cf_code db_pipeline_tx(db_conn *c, int64_t ms, const db_step *steps, size_t n)
     const char *const tv[] = {v};
     if (!PQenterPipelineMode(c->pg))
         return db__result(c, NULL, "pipeline", NULL);
-    bool sent = PQsendQueryParams(c->pg, timeout_sql, 1, NULL, tv, NULL, NULL, 0);
+    bool sent = PQsendQueryPrepared(c->pg, DB_TIMEOUT_STMT, 1, tv, NULL, NULL, 0);
     for (size_t i = 0; sent && i < n; i++) {
         const db_step *s = &steps[i];
         sent = s->sql

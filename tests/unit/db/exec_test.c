@@ -69,11 +69,15 @@ static void test_ensure_prepares_and_sets_up_the_session(void **state)
     assert_string_equal(dbt_value(f->peek, "SELECT count(*) FROM pg_prepared_statements"),
                         "0"); /* other conn */
     res = NULL;
-    assert_code(CF_OK,
-                db_exec_sql(f->c, "SELECT count(*) FROM pg_prepared_statements", 0, NULL, &res));
+    /* the table's statements, and the statement timeout db_exec_tx/db_tx use */
+    assert_code(CF_OK, db_exec_sql(f->c,
+                                   "SELECT count(*), count(*) FILTER (WHERE name = "
+                                   "'confetti_db_timeout') FROM pg_prepared_statements",
+                                   0, NULL, &res));
     char want[16];
-    snprintf(want, sizeof want, "%zu", NSTMTS);
+    snprintf(want, sizeof want, "%zu", NSTMTS + 1);
     assert_string_equal(PQgetvalue(res, 0, 0), want);
+    assert_string_equal(PQgetvalue(res, 0, 1), "1");
     PQclear(res);
 }
 
