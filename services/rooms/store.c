@@ -237,31 +237,33 @@ static const char *us_param(arena *a, int64_t us)
     return us == STORE_NO_TIME ? NULL : arena_printf(a, "%" PRId64, us);
 }
 
-cf_code store_room_get(db_conn *db, arena *a, const char *room_id, const char *user_id,
-                       store_room *out)
+/* The room row as user_id sees it; with `version`, the statement that also reads the stamp
+ * (column 15) in the same snapshot. */
+static cf_code room_get_by(db_conn *db, arena *a, const char *stmt, const char *room_id,
+                           const char *user_id, store_room *out, char **version)
 {
     const char *p[] = {room_id, user_id ? user_id : ""};
     PGresult *r;
-    cf_code code = db_exec_row(db, "room_get", 2, p, &r);
+    cf_code code = db_exec_row(db, stmt, 2, p, &r);
     if (code != CF_OK)
         return code;
     room_read(a, r, 0, out);
+    if (version)
+        *version = arena_strdup(a, PQgetisnull(r, 0, 15) ? "" : PQgetvalue(r, 0, 15));
     PQclear(r);
     return CF_OK;
+}
+
+cf_code store_room_get(db_conn *db, arena *a, const char *room_id, const char *user_id,
+                       store_room *out)
+{
+    return room_get_by(db, a, "room_get", room_id, user_id, out, NULL);
 }
 
 cf_code store_room_get_stamped(db_conn *db, arena *a, const char *room_id, const char *user_id,
                                store_room *out, char **version)
 {
-    const char *p[] = {room_id, user_id ? user_id : ""};
-    PGresult *r;
-    cf_code code = db_exec_row(db, "room_get_stamped", 2, p, &r);
-    if (code != CF_OK)
-        return code;
-    room_read(a, r, 0, out);
-    *version = arena_strdup(a, PQgetisnull(r, 0, 15) ? "" : PQgetvalue(r, 0, 15));
-    PQclear(r);
-    return CF_OK;
+    return room_get_by(db, a, "room_get_stamped", room_id, user_id, out, version);
 }
 
 typedef struct create_tx {
