@@ -42,13 +42,17 @@ static user u_org = {.sub = "u-org"}, u_adm = {.sub = "u-roomadmin"}, u_mod = {.
 static user *all_users[] = {&u_org,  &u_adm,  &u_mod,      &u_part,
                             &u_view, &u_none, &u_platform, &u_other};
 
+/* Made on first use; threads of one test may ask for the same user at once. */
 static const char *bearer(user *u)
 {
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&mu);
     if (!u->bearer) {
         char *t = th_token(keys, u->sub, 3600, u->admin);
         u->bearer = xasprintf("Bearer %s", t);
         free(t);
     }
+    pthread_mutex_unlock(&mu);
     return u->bearer;
 }
 
