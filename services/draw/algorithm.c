@@ -141,6 +141,18 @@ void draw_digest_add(draw_digest *d, const char *id, size_t len)
     d->len += len + 1;
 }
 
+void draw_digest_add_lines(draw_digest *d, const char *lines, size_t len)
+{
+    if (d->len + len <= DIGEST_BUF) { /* short runs gather in the buffer */
+        memcpy(d->buf + d->len, lines, len);
+        d->len += len;
+        return;
+    }
+    EVP_DigestUpdate(d->ctx, d->buf, d->len);
+    d->len = 0;
+    EVP_DigestUpdate(d->ctx, lines, len);
+}
+
 void draw_digest_finish(draw_digest *d, uint8_t out[DRAW_DIGEST_LEN])
 {
     unsigned len = DRAW_DIGEST_LEN;

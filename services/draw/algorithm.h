@@ -51,6 +51,9 @@ bool draw_select(const uint8_t seed[DRAW_SEED_LEN], uint64_t n, uint64_t k, uint
 typedef struct draw_digest draw_digest;
 draw_digest *draw_digest_new(void);
 void draw_digest_add(draw_digest *d, const char *id, size_t len);
+/* Adds bytes already in the digest's form (ids each followed by LF): a run of a list written
+ * that way hashes in one update. */
+void draw_digest_add_lines(draw_digest *d, const char *lines, size_t len);
 /* Writes the digest and frees d. */
 void draw_digest_finish(draw_digest *d, uint8_t out[DRAW_DIGEST_LEN]);
 /* One-shot form over ids[0..n). */

@@ -93,7 +93,22 @@ draw_list *draw_list_builder_finish(draw_list_builder *b, const char *version)
         l->uids[i] = l->pids[i] + strlen(l->pids[i]) + 1;
     }
     l->pids[n] = l->uids[n] = blob; /* slot n remembers the block for the free */
-    l->bytes = sizeof *l + b->cap + 2 * (n + 1) * sizeof(char *);
+    /* the digest's form of the list, so that a draw hashes runs of it (filter.h) */
+    l->line_off = xmalloc((n + 1) * sizeof *l->line_off);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        l->line_off[i] = total;
+        total += strlen(l->pids[i]) + 1;
+    }
+    l->line_off[n] = total;
+    l->lines = xmalloc(total ? total : 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = l->line_off[i + 1] - l->line_off[i] - 1;
+        memcpy(l->lines + l->line_off[i], l->pids[i], len);
+        l->lines[l->line_off[i] + len] = '\n';
+    }
+    l->bytes =
+        sizeof *l + b->cap + 2 * (n + 1) * sizeof(char *) + total + (n + 1) * sizeof *l->line_off;
     free(b->off);
     free(b);
     return l;
@@ -104,6 +119,8 @@ void draw_list_release(draw_list *l)
     if (!l || atomic_fetch_sub(&l->refs, 1) != 1)
         return;
     free(l->pids[l->n]);
+    free(l->lines);
+    free(l->line_off);
     free(l->pids);
     free(l->uids);
     free(l->version);

@@ -18,7 +18,11 @@ typedef struct draw_list {
     char *version; /* rooms' stamp of exactly this list; "" = unknown (never cached) */
     size_t n;
     char **pids, **uids; /* ordered bytewise by pid, unique; point into the block */
-    size_t bytes;        /* memory held, for the cache's budget */
+    /* the pids again as the digest reads them (filter.h): each pid followed by LF, in order;
+     * pid i is lines[line_off[i]..line_off[i+1]) (n + 1 offsets) */
+    char *lines;
+    size_t *line_off;
+    size_t bytes; /* memory held, for the cache's budget */
 } draw_list;
 
 typedef struct draw_list_builder draw_list_builder;

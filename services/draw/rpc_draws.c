@@ -11,6 +11,7 @@
  * (docs/draw.md, "Why retrying keeps the draw fair"). */
 #include "draw.h"
 #include "algorithm.h"
+#include "filter.h"
 #include "confetti_proto_handlers.h"
 #include "base/cuid.h"
 #include "base/log.h"
@@ -201,17 +202,17 @@ static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req
     assert(!room_policy || !first);
     const authn_identity *who = rpc_caller(call);
     size_t k = (size_t)req->count;
-    const char **lp = rpc_alloc(call, (n + 1) * sizeof *lp);
-    const char **lu = rpc_alloc(call, (n + 1) * sizeof *lu);
     const char **wp = rpc_alloc(call, k * sizeof *wp), **wu = rpc_alloc(call, k * sizeof *wu);
     const char **wid = rpc_alloc(call, k * sizeof *wid);
     uint64_t *pos = rpc_alloc(call, k * sizeof *pos);
     store_winner *winners = rpc_alloc(call, k * sizeof *winners);
 
     for (int attempt = 1; attempt <= DRAW_ATTEMPTS; attempt++) {
-        /* the eligible list: rooms' list minus the excluded, both sorted bytewise (merge) */
+        /* the eligible list: rooms' list minus the excluded, both sorted bytewise. It is never
+         * copied: the excluded ids' places in it give its length, its digest (runs of L->lines)
+         * and the list index of each pick (filter.h) */
         char **ex = NULL;
-        size_t nex = 0, m = 0;
+        size_t nex = 0;
         draw_excl *held = NULL; /* ONE_WIN_PER_PRIZE: the snapshot ex points into */
         if (room_policy) {      /* not monotonic (a revoke frees a participant): read it whole */
             code = store_excluded(db, a, req->room_id, req->prize_id, true, &ex, &nex);
@@ -225,21 +226,13 @@ static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req
         }
         if (code != CF_OK)
             return draw_store_error(call, code, "winners");
-        draw_digest *dg = draw_digest_new();
-        for (size_t i = 0, j = 0; i < n; i++) {
-            int c = 1;
-            while (j < nex && (c = strcmp(ex[j], pids[i])) < 0)
-                j++;
-            if (j < nex && c == 0)
-                continue;
-            lp[m] = pids[i];
-            lu[m] = uids[i];
-            draw_digest_add(dg, pids[i], strlen(pids[i]));
-            m++;
-        }
+        size_t *xpos = rpc_alloc(call, (nex < n ? nex : n) * sizeof *xpos + 1);
+        size_t nx =
+            draw_filter_positions((const char *const *)pids, n, (const char *const *)ex, nex, xpos);
+        size_t m = n - nx;
         draw_excl_release(held);
         uint8_t digest[DRAW_DIGEST_LEN], seed[DRAW_SEED_LEN];
-        draw_digest_finish(dg, digest);
+        draw_filter_digest(L->lines, L->line_off, n, xpos, nx, digest);
         if (m < k)
             return rpc_error(call, CF_FAILED_PRECONDITION,
                              "only %zu eligible participants for %zu winners", m, k);
@@ -250,8 +243,9 @@ static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req
             char *id = rpc_alloc(call, CUID_LEN + 1);
             cuid_new(id);
             wid[i] = id;
-            wp[i] = lp[pos[i]];
-            wu[i] = lu[pos[i]];
+            size_t at = draw_filter_index(xpos, nx, (size_t)pos[i]);
+            wp[i] = pids[at];
+            wu[i] = uids[at];
         }
         char *draw_id = rpc_alloc(call, CUID_LEN + 1), seed_hex[65], digest_hex[65];
         cuid_new(draw_id);
