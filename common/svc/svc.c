@@ -25,11 +25,20 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
     {                                                                                              \
         sec, key, type, offsetof(svc_common_config, field), def, min, max, false, NULL, help       \
     }
+/* rpc.workers 0: the service's workers per core times the cores. */
+static int default_workers(const svc_def *def)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    int per = def->workers_per_core > 0 ? def->workers_per_core : 2;
+    return (int)(n > 0 ? per * n : 2 * per);
+}
+
 static const cfg_field common_fields[] = {
     F("rpc", "listen", CFG_STRLIST, rpc_listen, "tcp://127.0.0.1:7100", 0, 0,
       "nng URLs the RPC server listens on"),
     F("rpc", "workers", CFG_INT, rpc_workers, "0", 0, 1024,
-      "worker threads, each with its own db connection (0 = 2 x cores)"),
+      "worker threads, each with its own db connection (0 = the service's default: 2 x cores, "
+      "draw 8 x cores)"),
     F("rpc", "max_message", CFG_SIZE, rpc_max_message, "4MiB", 1024, 64 << 20,
       "largest request or response payload"),
     F("admin", "listen", CFG_STR, admin_listen, "http://127.0.0.1:9100", 0, 0,
@@ -256,7 +265,8 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
 
     rpc_server_config scfg = {.listen = (const char *const *)rt->cfg.rpc_listen.items,
                               .nlisten = rt->cfg.rpc_listen.n,
-                              .workers = (int)rt->cfg.rpc_workers,
+                              .workers = rt->cfg.rpc_workers > 0 ? (int)rt->cfg.rpc_workers
+                                                                 : default_workers(rt->def),
                               .max_message = (size_t)rt->cfg.rpc_max_message,
                               .verifier = rt->verifier,
                               .metrics = rt->metrics,

@@ -70,6 +70,10 @@ typedef struct svc_def {
      * (schema/NNN_outbox.sql), the process gets the `events` config section, runs the relay
      * thread and serves events.v1.Events/Replay beside `service`. */
     bool publishes;
+    /* Worker threads per core when rpc.workers is 0; 0 means 2. A service whose calls mostly
+     * wait (on other services, on row locks) wants more: draw waits on rooms' CheckPermission
+     * and PostgreSQL for most of a draw. */
+    int workers_per_core;
 } svc_def;
 
 /* What init hooks may read. Borrowed from the runtime. */

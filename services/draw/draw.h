@@ -12,6 +12,7 @@
 #include "draw/v1/draw.pb-c.h"
 #include "rooms/v1/rooms.pb-c.h"
 #include "store.h"
+#include "group.h"
 #include "eligible.h"
 #include "excluded.h"
 
@@ -23,12 +24,14 @@ typedef struct draw_config {
     int64_t max_count;      /* draw.max_count */
     int64_t cache_ids;      /* draw.eligible_cache_ids */
     int64_t excl_ids;       /* draw.excluded_cache_ids */
+    bool group;             /* draw.group_allocation */
 } draw_config;
 
 typedef struct draw_ctx {
     rpc_client *rooms;
     draw_cache *cache;     /* eligible lists by room, checked against rooms' stamp */
     draw_excl_cache *excl; /* each prize's past winners, brought up to date by a delta */
+    draw_group *group;     /* concurrent draws of a prize allocated together, or NULL */
     int64_t max_eligible;
     int32_t max_count;
 } draw_ctx;

@@ -269,7 +269,8 @@ static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req
             .user_ids = wu,
             .timeout_ms = left == INT64_MAX ? TX_DEFAULT_MS : left,
         };
-        code = store_draw_commit(db, a, &nd, &d, winners);
+        /* concurrent draws of this prize may share the allocation statement (group.h) */
+        code = draw_group_commit(ctx->group, db, a, &nd, &d, winners);
         switch (code) {
         case CF_OK:
             return respond(call, &d, winners, k, resp);

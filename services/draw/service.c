@@ -32,6 +32,9 @@ static const cfg_field draw_fields[] = {
               .min = 0, .max = 50000000,
               .help = "past winners kept in all in the per-prize exclusion cache (~40 B each; "
                       "0 = no cache: every draw reads all the prize's winners)"),
+    CFG_FIELD("draw", "group_allocation", CFG_BOOL, draw_config, group, .def = "true",
+              .help = "allocate concurrent draws of one prize (count 1, no idempotency key) "
+                      "with one statement (docs/draw.md, \"Group allocation\")"),
 };
 
 static Draw__V1__Draw_Service draw_binding = DRAW__V1__DRAW__INIT(rpc_draw_);
@@ -56,6 +59,7 @@ static cf_code draw_init(svc_runtime *rt, void **out, char *err, size_t errlen)
     }
     ctx->cache = draw_cache_new((size_t)config.cache_ids);
     ctx->excl = draw_excl_cache_new((size_t)config.excl_ids);
+    ctx->group = config.group ? draw_group_new() : NULL;
     ctx->max_eligible = config.max_eligible;
     ctx->max_count = (int32_t)config.max_count;
     *out = ctx;
@@ -71,6 +75,7 @@ static void draw_fini(svc_runtime *rt, void *p)
     rpc_client_free(ctx->rooms);
     draw_cache_free(ctx->cache);
     draw_excl_cache_free(ctx->excl);
+    draw_group_free(ctx->group);
     free(ctx);
 }
 
@@ -94,6 +99,7 @@ static void draw_def_build(void)
         .init = draw_init,
         .fini = draw_fini,
         .publishes = true,
+        .workers_per_core = 8, /* a draw mostly waits: measured in docs/draw.md */
     };
 }
 

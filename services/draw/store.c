@@ -5,6 +5,7 @@
 #include "emit.h"
 #include "events/events.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -28,7 +29,8 @@
 const db_stmt draw_stmts[] = {
     /* a replayed idempotency key inserts nothing: the caller then reads the first prize */
     {"prize_insert",
-     "INSERT INTO prizes (id, room_id, name, description, quantity, quantity_remaining, metadata, "
+     "INSERT INTO prizes (id, room_id, name, description, quantity, quantity_remaining, "
+     "metadata, "
      "idempotency_key) VALUES ($1, $2, $3, $4, $5::int, $5::int, $6::jsonb, nullif($7, '')) "
      "ON CONFLICT (room_id, idempotency_key) DO NOTHING RETURNING " PRIZE_COLS},
     {"prize_by_key",
@@ -78,7 +80,8 @@ const db_stmt draw_stmts[] = {
          "$9") " AT TIME ZONE 'UTC', "
                "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')), " TS("$9") ", " TS(
                    "$9") " "
-                         "FROM unnest($6::text[], $7::text[], $8::text[]) WITH ORDINALITY AS w(id, "
+                         "FROM unnest($6::text[], $7::text[], $8::text[]) WITH ORDINALITY AS "
+                         "w(id, "
                          "pid, uid, ord) "
                          "ORDER BY w.ord"},
     /* The whole allocation of a ONE_WIN_PER_PRIZE draw as ONE statement, run by db_exec_tx as
@@ -109,6 +112,36 @@ const db_stmt draw_stmts[] = {
      "  WITH ORDINALITY AS w(id, pid, uid, ord) ORDER BY w.ord RETURNING 1), "
      "o AS (INSERT INTO outbox (event_id, body) SELECT $14, $15::bytea FROM d RETURNING 1) "
      "SELECT d.draw_number, " US("d.created_at") ", " EVENTS_OUTBOX_NOTIFY " FROM d, o"},
+    /* draw_alloc for n draws of one winner each (store_draw_commit_group): the guard takes n
+     * units, the counter n numbers (last − n + ord, in array order), then n draws, n winners
+     * and n events, all from the arrays. $1 prize, $2 room, $3 n, $4 draw ids, $5 seeds,
+     * $6 digests, $7 eligible counts, $8 drawn by, $9 winner ids, $10 picks, $11 user ids,
+     * $12/$13 outbox rows, $14 algorithm. */
+    {"draw_alloc_group",
+     "WITH g AS (UPDATE prizes SET quantity_remaining = quantity_remaining - $3::int, "
+     "  updated_at = clock_timestamp() WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL "
+     "  AND quantity_remaining >= $3::int RETURNING 1), "
+     "n AS (INSERT INTO room_draw_counters AS c (room_id, last_number) SELECT $2, $3::bigint "
+     "  FROM g ON CONFLICT (room_id) DO UPDATE SET last_number = c.last_number + $3::bigint "
+     "  RETURNING last_number), "
+     "x AS (SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], "
+     "  $9::text[], $10::text[], $11::text[], $12::text[], $13::text[]) WITH ORDINALITY "
+     "  AS x(id, seed, digest, ecount, drawn_by, wid, pid, uid, ev_id, ev_body, ord)), "
+     "d AS (INSERT INTO draws (id, room_id, prize_id, draw_number, algorithm, seed, "
+     "  eligible_digest, eligible_count, count, winner_participant_ids, idempotency_key, "
+     "  drawn_by) SELECT x.id, $2, $1, n.last_number - $3::bigint + x.ord, $14, x.seed, "
+     "  x.digest, x.ecount, 1, ARRAY[x.pid], NULL, x.drawn_by FROM n, x ORDER BY x.ord "
+     "  RETURNING id, draw_number, created_at), "
+     "w AS (INSERT INTO winners (id, room_id, prize_id, participant_id, user_id, draw_id, "
+     "  metadata, created_at, updated_at) SELECT x.wid, $2, $1, x.pid, x.uid, x.id, "
+     "  jsonb_build_object('algorithm', $14::text, 'drawNumber', d.draw_number, 'timestamp', "
+     "  to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')), "
+     "  d.created_at, d.created_at FROM d JOIN x ON x.id = d.id ORDER BY x.ord RETURNING 1), "
+     "o AS (INSERT INTO outbox (event_id, body) SELECT x.ev_id, x.ev_body::bytea "
+     "  FROM d JOIN x ON x.id = d.id ORDER BY x.ord RETURNING 1) "
+     "SELECT d.draw_number, " US(
+         "d.created_at") ", " EVENTS_OUTBOX_NOTIFY ", "
+                         "  (SELECT count(*) FROM o) FROM d ORDER BY d.draw_number"},
     {"draw_get", "SELECT " DRAW_COLS " FROM draws WHERE id = $1 AND room_id = $2"},
     {"draw_by_key", "SELECT " DRAW_COLS " FROM draws WHERE room_id = $1 AND idempotency_key = $2"},
     {"winners_of_draw", "SELECT " WINNER_COLS " FROM winners w WHERE draw_id = $1 "
@@ -131,16 +164,16 @@ const db_stmt draw_stmts[] = {
     {"prize_restock", "UPDATE prizes SET quantity_remaining = quantity_remaining + 1, "
                       "updated_at = clock_timestamp() WHERE id = $1"},
     {"winner_get_any", "SELECT " WINNER_COLS " FROM winners WHERE id = $1 AND room_id = $2"},
-    /* the exclusion cache's delta (excluded.h): the winners of the prize's draws numbered past
-     * the cache's mark, with the number. A draw's winner_participant_ids are exactly the
-     * winner rows it inserted (same array, same transaction; winner rows are never deleted),
-     * so one index range of draws_prize_number (003) suffices: a join to winners got a
-     * generic plan with a sequential scan of winners */
+    /* the exclusion cache's delta (excluded.h): the winners of the prize's draws numbered
+     * past the cache's mark, with the number. A draw's winner_participant_ids are exactly
+     * the winner rows it inserted (same array, same transaction; winner rows are never
+     * deleted), so one index range of draws_prize_number (003) suffices: a join to
+     * winners got a generic plan with a sequential scan of winners */
     {"excluded_since", "SELECT unnest(winner_participant_ids), draw_number FROM draws "
                        "WHERE prize_id = $1 AND draw_number > $2::bigint"},
     /* prize_get and excluded_since ($3 = the mark) in one statement: one round trip, one
-     * snapshot. The prize row (id never NULL) and the delta rows (id NULL) in any order; no
-     * prize row = NOT_FOUND, and then no delta is read (the EXISTS) */
+     * snapshot. The prize row (id never NULL) and the delta rows (id NULL) in any order;
+     * no prize row = NOT_FOUND, and then no delta is read (the EXISTS) */
     {"prize_get_since",
      "WITH p AS (SELECT " PRIZE_COLS " FROM prizes "
      "WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL) "
@@ -501,7 +534,7 @@ typedef struct commit_arg {
     const store_new_draw *in;
     arena *a;
     const char *pids, *uids, *wids; /* array literals */
-    store_draw *out;
+    int64_t number, created_us;     /* what the allocation returned */
 } commit_arg;
 
 /* Runs a statement that must return one row and reads column 0 as an integer. */
@@ -517,25 +550,6 @@ static cf_code one_int(db_conn *db, const char *stmt, int n, const char *const *
         code = CF_NOT_FOUND;
     PQclear(r);
     return code;
-}
-
-/* The record of a draw that committed with number num at created_us. */
-static void fill_out(commit_arg *c, int64_t num, int64_t created_us)
-{
-    const store_new_draw *in = c->in;
-    store_draw *o = c->out;
-    o->id = arena_strdup(c->a, in->id);
-    o->room_id = arena_strdup(c->a, in->room_id);
-    o->prize_id = arena_strdup(c->a, in->prize_id);
-    o->algorithm = arena_strdup(c->a, in->algorithm);
-    o->seed_hex = arena_strdup(c->a, in->seed_hex);
-    o->digest_hex = arena_strdup(c->a, in->digest_hex);
-    o->idem_key = arena_strdup(c->a, in->idem_key ? in->idem_key : "");
-    o->drawn_by = arena_strdup(c->a, in->drawn_by);
-    o->number = num;
-    o->eligible_count = in->eligible_count;
-    o->count = in->count;
-    o->created_us = created_us;
 }
 
 static cf_code commit_body(db_conn *db, void *p)
@@ -611,7 +625,8 @@ static cf_code commit_body(db_conn *db, void *p)
     if (code != CF_OK)
         return code;
 
-    fill_out(c, num, created_us);
+    c->number = num;
+    c->created_us = created_us;
     return CF_OK;
 }
 
@@ -647,27 +662,28 @@ static cf_code commit_alone(db_conn *db, commit_arg *c)
         PQclear(r);
         return CF_FAILED_PRECONDITION;
     }
-    fill_out(c, i64(r, 0, 0), i64(r, 0, 1));
+    c->number = i64(r, 0, 0);
+    c->created_us = i64(r, 0, 1);
     PQclear(r);
     return CF_OK;
 }
 
-cf_code store_draw_commit(db_conn *db, arena *a, const store_new_draw *in, store_draw *out,
-                          store_winner *winners)
+void store_draw_committed(arena *a, const store_new_draw *in, int64_t number, int64_t created_us,
+                          store_draw *out, store_winner *winners)
 {
     size_t k = (size_t)in->count;
-    commit_arg c = {in,
-                    a,
-                    array_literal(a, in->participant_ids, k),
-                    array_literal(a, in->user_ids, k),
-                    array_literal(a, in->winner_ids, k),
-                    out};
-    /* ONE_WIN_PER_ROOM must see every winner committed in the room before it, which a single
-     * statement's snapshot (taken before it waits for the counter lock) would not: that policy
-     * keeps the transaction form, whose conflict check runs after the lock is granted */
-    cf_code code = in->room_policy ? db_tx(db, commit_body, &c) : commit_alone(db, &c);
-    if (code != CF_OK)
-        return code;
+    out->id = arena_strdup(a, in->id);
+    out->room_id = arena_strdup(a, in->room_id);
+    out->prize_id = arena_strdup(a, in->prize_id);
+    out->algorithm = arena_strdup(a, in->algorithm);
+    out->seed_hex = arena_strdup(a, in->seed_hex);
+    out->digest_hex = arena_strdup(a, in->digest_hex);
+    out->idem_key = arena_strdup(a, in->idem_key ? in->idem_key : "");
+    out->drawn_by = arena_strdup(a, in->drawn_by);
+    out->number = number;
+    out->eligible_count = in->eligible_count;
+    out->count = in->count;
+    out->created_us = created_us;
     out->nwinners = k;
     out->winners = arena_alloc(a, (k + 1) * sizeof *out->winners);
     for (size_t i = 0; i < k; i++) {
@@ -684,6 +700,80 @@ cf_code store_draw_commit(db_conn *db, arena *a, const store_new_draw *in, store
             .created_us = out->created_us,
         };
     }
+}
+
+cf_code store_draw_commit(db_conn *db, arena *a, const store_new_draw *in, store_draw *out,
+                          store_winner *winners)
+{
+    size_t k = (size_t)in->count;
+    commit_arg c = {in,
+                    a,
+                    array_literal(a, in->participant_ids, k),
+                    array_literal(a, in->user_ids, k),
+                    array_literal(a, in->winner_ids, k),
+                    0,
+                    0};
+    /* ONE_WIN_PER_ROOM must see every winner committed in the room before it, which a single
+     * statement's snapshot (taken before it waits for the counter lock) would not: that policy
+     * keeps the transaction form, whose conflict check runs after the lock is granted */
+    cf_code code = in->room_policy ? db_tx(db, commit_body, &c) : commit_alone(db, &c);
+    if (code == CF_OK)
+        store_draw_committed(a, in, c.number, c.created_us, out, winners);
+    return code;
+}
+
+cf_code store_draw_commit_group(db_conn *db, arena *a, const store_new_draw *const *in, size_t n,
+                                int64_t timeout_ms, int64_t *numbers, int64_t *created_us)
+{
+    assert(n >= 1 && n <= STORE_GROUP_MAX);
+    const char *ids[STORE_GROUP_MAX], *seeds[STORE_GROUP_MAX], *digests[STORE_GROUP_MAX];
+    const char *by[STORE_GROUP_MAX], *wids[STORE_GROUP_MAX], *pids[STORE_GROUP_MAX];
+    const char *uids[STORE_GROUP_MAX], *ev_ids[STORE_GROUP_MAX], *ev_bodies[STORE_GROUP_MAX];
+    char *ecounts[STORE_GROUP_MAX];
+    events_outbox_row ev[STORE_GROUP_MAX];
+    for (size_t i = 0; i < n; i++) {
+        assert(in[i]->count == 1 && !in[i]->room_policy && !(in[i]->idem_key && *in[i]->idem_key));
+        ids[i] = in[i]->id, seeds[i] = in[i]->seed_hex, digests[i] = in[i]->digest_hex;
+        by[i] = in[i]->drawn_by, wids[i] = in[i]->winner_ids[0];
+        pids[i] = in[i]->participant_ids[0], uids[i] = in[i]->user_ids[0];
+        ecounts[i] = arena_printf(a, "%" PRId64, in[i]->eligible_count);
+        emit_winner_drawn_row(in[i]->room_id, in[i]->prize_id, in[i]->id, in[i]->winner_ids,
+                              in[i]->user_ids, 1, &ev[i]);
+        ev_ids[i] = ev[i].id, ev_bodies[i] = ev[i].body_hex;
+    }
+    char total[24];
+    snprintf(total, sizeof total, "%zu", n);
+    const char *p[] = {in[0]->prize_id,
+                       in[0]->room_id,
+                       total,
+                       array_literal(a, ids, n),
+                       array_literal(a, seeds, n),
+                       array_literal(a, digests, n),
+                       array_literal(a, (const char *const *)ecounts, n),
+                       array_literal(a, by, n),
+                       array_literal(a, wids, n),
+                       array_literal(a, pids, n),
+                       array_literal(a, uids, n),
+                       array_literal(a, ev_ids, n),
+                       array_literal(a, ev_bodies, n),
+                       in[0]->algorithm};
+    PGresult *r;
+    cf_code code = db_exec_tx(db, timeout_ms, "draw_alloc_group", 14, p, &r);
+    for (size_t i = 0; i < n; i++)
+        events_outbox_row_free(&ev[i]);
+    if (code == CF_ALREADY_EXISTS) /* no keys here: a pick won meanwhile, or two picks agree */
+        return CF_ABORTED;
+    if (code != CF_OK)
+        return code;
+    if ((size_t)PQntuples(r) != n) { /* the guard refused: nothing was written */
+        PQclear(r);
+        return CF_FAILED_PRECONDITION;
+    }
+    for (size_t i = 0; i < n; i++) { /* rows in draw id order of the arrays (ord) */
+        numbers[i] = i64(r, (int)i, 0);
+        created_us[i] = i64(r, (int)i, 1);
+    }
+    PQclear(r);
     return CF_OK;
 }
 

@@ -113,6 +113,21 @@ typedef struct store_new_draw {
 cf_code store_draw_commit(db_conn *db, arena *a, const store_new_draw *in, store_draw *out,
                           store_winner *winners);
 
+/* What store_draw_commit fills on CF_OK, for a draw committed as `number` at created_us. */
+void store_draw_committed(arena *a, const store_new_draw *in, int64_t number, int64_t created_us,
+                          store_draw *out, store_winner *winners);
+
+#define STORE_GROUP_MAX 32
+
+/* The allocation of n (1..STORE_GROUP_MAX) draws of the same prize at once, as ONE statement in
+ * one round trip (group.c gathers them): each ONE_WIN_PER_PRIZE, count 1, no idempotency key.
+ * They take consecutive draw numbers in array order (numbers[i], created_us[i]) and commit
+ * together or not at all. CF_FAILED_PRECONDITION: fewer than n units left (nothing written;
+ * each may still fit alone); CF_ABORTED: a pick won meanwhile, or two picks are the same
+ * participant — which one is not known, so each draws again; else the database's code. */
+cf_code store_draw_commit_group(db_conn *db, arena *a, const store_new_draw *const *in, size_t n,
+                                int64_t timeout_ms, int64_t *numbers, int64_t *created_us);
+
 /* --- winners --- */
 cf_code store_winners_of_draw(db_conn *db, arena *a, const char *draw_id, store_winner **rows,
                               size_t *n);

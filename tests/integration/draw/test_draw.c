@@ -574,6 +574,66 @@ static void test_colliding_picks_are_drawn_again(void **state)
     free(all), free(p);
 }
 
+/* docs/draw.md "Group allocation": concurrent count-1 draws of one prize are committed several
+ * per statement; each still gets its own consecutive number, record, winner row and event, and
+ * the invariants hold. That groups did form is seen in the database: draws sharing a
+ * transaction (xmin). */
+static void *draw_four(void *arg)
+{
+    worker *w = arg;
+    for (int i = 0; i < 4; i++)
+        draw_worker(w);
+    return NULL;
+}
+
+static void test_concurrent_draws_are_allocated_in_groups(void **state)
+{
+    (void)state;
+    enum { THREADS = 32, DRAWS = THREADS * 4 };
+    const char *r = active_room(1000);
+    char *p = create_prize(r, 1000, G.org, CF_OK);
+    PGconn *pg = th_pg_connect(G.svc->dsn);
+    int events0 = sql_int(pg, "SELECT count(*) FROM draw.outbox WHERE $1 <> ''", p);
+    pthread_t t[THREADS];
+    worker w[THREADS];
+    char(*all)[64] = calloc(DRAWS, 64);
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (worker){.room = r, .prize = p, .count = 1, .winners = all + i * 4};
+        pthread_create(&t[i], NULL, draw_four, &w[i]);
+    }
+    int ok = 0, other = 0, n = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        ok += w[i].ok, other += w[i].other + w[i].precondition;
+        for (int j = 0; j < w[i].nwinners; j++)
+            memmove(all[n++], w[i].winners[j], 64);
+    }
+    assert_int_equal(other, 0);
+    assert_int_equal(ok, DRAWS);
+    qsort(all, (size_t)n, 64, cmp_str);
+    for (int i = 1; i < n; i++)
+        assert_true(strcmp(all[i - 1], all[i]) != 0);
+    assert_int_equal(remaining(r, p), 1000 - DRAWS);
+    /* numbers 1..DRAWS of this room, each once; every draw's winner row is its own pick */
+    assert_int_equal(sql_int(pg,
+                             "SELECT count(DISTINCT draw_number) FILTER (WHERE draw_number "
+                             "BETWEEN 1 AND 128) FROM draw.draws WHERE prize_id = $1",
+                             p),
+                     DRAWS);
+    assert_int_equal(sql_int(pg,
+                             "SELECT count(*) FROM draw.draws d JOIN draw.winners w "
+                             "ON w.draw_id = d.id AND w.participant_id = "
+                             "d.winner_participant_ids[1] WHERE d.prize_id = $1",
+                             p),
+                     DRAWS);
+    assert_int_equal(sql_int(pg, "SELECT count(*) FROM draw.outbox WHERE $1 <> ''", p) - events0,
+                     DRAWS);
+    assert_true(sql_int(pg, "SELECT count(DISTINCT xmin::text) FROM draw.draws WHERE prize_id = $1",
+                        p) < DRAWS);
+    PQfinish(pg);
+    free(all), free(p);
+}
+
 typedef struct mixed {
     const char *room, *prize;
     atomic_bool stop;
@@ -996,6 +1056,7 @@ int main(void)
         cmocka_unit_test(test_bad_input_every_method),
         cmocka_unit_test(test_32_concurrent_draws_one_prize),
         cmocka_unit_test(test_colliding_picks_are_drawn_again),
+        cmocka_unit_test(test_concurrent_draws_are_allocated_in_groups),
         cmocka_unit_test(test_concurrent_draws_and_revokes_keep_invariant),
         cmocka_unit_test(test_idempotent_replay),
         cmocka_unit_test(test_draw_rules),
