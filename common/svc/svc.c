@@ -38,7 +38,7 @@ static const cfg_field common_fields[] = {
       "nng URLs the RPC server listens on"),
     F("rpc", "workers", CFG_INT, rpc_workers, "0", 0, 1024,
       "worker threads, each with its own db connection (0 = the service's default: 2 x cores, "
-      "draw 8 x cores)"),
+      "draw 16 x cores)"),
     F("rpc", "max_message", CFG_SIZE, rpc_max_message, "4MiB", 1024, 64 << 20,
       "largest request or response payload"),
     F("admin", "listen", CFG_STR, admin_listen, "http://127.0.0.1:9100", 0, 0,

@@ -14,15 +14,15 @@
 typedef struct item {
     const store_new_draw *in;
     struct item *next;
-    bool done; /* the allocation ran: code, number, created_us are set */
-    bool lead; /* handed the stripe: run the next groups */
+    bool done;         /* the allocation ran: code, number, created_us are set */
+    bool lead;         /* handed the stripe: run the next groups */
+    pthread_cond_t cv; /* its worker waits here: woken alone, not with every waiter */
     cf_code code;
     int64_t number, created_us;
 } item;
 
 typedef struct stripe {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     item *head; /* waiting, oldest first */
     bool running;
 } stripe;
@@ -35,10 +35,8 @@ struct draw_group {
 draw_group *draw_group_new(void)
 {
     draw_group *g = xcalloc(1, sizeof *g);
-    for (size_t i = 0; i < STRIPES; i++) {
+    for (size_t i = 0; i < STRIPES; i++)
         pthread_mutex_init(&g->s[i].mu, NULL);
-        pthread_cond_init(&g->s[i].cv, NULL);
-    }
     return g;
 }
 
@@ -46,10 +44,8 @@ void draw_group_free(draw_group *g)
 {
     if (!g)
         return;
-    for (size_t i = 0; i < STRIPES; i++) {
+    for (size_t i = 0; i < STRIPES; i++)
         pthread_mutex_destroy(&g->s[i].mu);
-        pthread_cond_destroy(&g->s[i].cv);
-    }
     free(g);
 }
 
@@ -140,13 +136,14 @@ cf_code draw_group_commit(draw_group *g, db_conn *db, arena *a, const store_new_
         return store_draw_commit(db, a, in, out, winners);
     stripe *s = stripe_of(g, in->prize_id);
     item me = {.in = in};
+    pthread_cond_init(&me.cv, NULL);
     pthread_mutex_lock(&s->mu);
     item **tail = &s->head;
     while (*tail)
         tail = &(*tail)->next;
     *tail = &me;
     while (!me.done && !me.lead && s->running)
-        pthread_cond_wait(&s->cv, &s->mu);
+        pthread_cond_wait(&me.cv, &s->mu);
     if (!me.done) { /* this worker runs groups until its own draw is allocated */
         s->running = true;
         me.lead = false;
@@ -156,17 +153,21 @@ cf_code draw_group_commit(draw_group *g, db_conn *db, arena *a, const store_new_
             pthread_mutex_unlock(&s->mu);
             run(g, db, a, batch, n);
             pthread_mutex_lock(&s->mu);
-            for (size_t i = 0; i < n; i++)
+            for (size_t i = 0; i < n; i++) {
                 batch[i]->done = true;
-            pthread_cond_broadcast(&s->cv);
+                if (batch[i] != &me)
+                    pthread_cond_signal(&batch[i]->cv);
+            }
         }
-        if (s->head) /* the oldest waiting draw runs the next groups */
+        if (s->head) { /* the oldest waiting draw runs the next groups */
             s->head->lead = true;
-        else
+            pthread_cond_signal(&s->head->cv);
+        } else {
             s->running = false;
-        pthread_cond_broadcast(&s->cv);
+        }
     }
     pthread_mutex_unlock(&s->mu);
+    pthread_cond_destroy(&me.cv);
     if (me.code == CF_OK)
         store_draw_committed(a, in, me.number, me.created_us, out, winners);
     return me.code;

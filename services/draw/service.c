@@ -99,7 +99,7 @@ static void draw_def_build(void)
         .init = draw_init,
         .fini = draw_fini,
         .publishes = true,
-        .workers_per_core = 8, /* a draw mostly waits: measured in docs/draw.md */
+        .workers_per_core = 16, /* a draw mostly waits: measured in docs/draw.md */
     };
 }
 

@@ -52,18 +52,18 @@ CONFETTI_RPC_LISTEN=$draw_url CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
     CONFETTI_ROOMS_URLS=$rooms_url CONFETTI_EVENTS_BUS=$bus_pub "$build/services/draw/confetti-draw" \
     2>>"$work/draw.log" &
 pids+=($!)
-gateway() { # url name cache-ttl
+gateway() { # url name cache-ttl events-subscribe
     CONFETTI_HTTP_LISTEN=$1 CONFETTI_RPC_LISTEN=ipc://$work/$2.sock \
         CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) CONFETTI_SERVICES_ROOMS=$rooms_url \
         CONFETTI_SERVICES_DRAW=$draw_url CONFETTI_RATELIMIT_RATE=0 CONFETTI_AUTH_REVOKED_REFRESH=0 \
-        CONFETTI_EVENTS_SUBSCRIBE=$bus_sub CONFETTI_CACHE_TTL=$3 \
+        CONFETTI_EVENTS_SUBSCRIBE=$4 CONFETTI_CACHE_TTL=$3 \
         "$build/services/gateway/confetti-gateway" 2>>"$work/$2.log" &
     pids+=($!)
     for _ in $(seq 100); do curl -sf "$1/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 }
 gw=http://127.0.0.1:$(port) gw_nocache=http://127.0.0.1:$(port)
-gateway "$gw" gateway 1s
-gateway "$gw_nocache" gateway-nocache 0
+gateway "$gw" gateway 1s "$bus_sub"
+gateway "$gw_nocache" gateway-nocache 0 "" # no feed: it would only add the events' work
 
 hot=$(psql "$dsn" -tAc "SELECT id FROM rooms.rooms WHERE name = 'seed-hot-room' OR id = 'seed-hot-room' LIMIT 1")
 tok=$("$build/tools/confetti-devtoken" mint "$work/dev" hot-0)
