@@ -16,9 +16,18 @@
 #ifndef CONFETTI_DRAW_EXCLUDED_H
 #define CONFETTI_DRAW_EXCLUDED_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* Where a snapshot's ids stand in one eligible list (filter.h), for the list whose stamp is
+ * `version`. */
+typedef struct draw_excl_pos {
+    char *version;
+    size_t nx;
+    size_t xpos[]; /* strictly increasing */
+} draw_excl_pos;
 
 typedef struct draw_excl {
     atomic_size_t refs;
@@ -27,13 +36,30 @@ typedef struct draw_excl {
     char **ids;   /* participant ids ordered bytewise (strcmp), unique; point into one block */
     size_t blob;  /* bytes of the id block (each id and its NUL) */
     size_t bytes; /* memory held, for reports */
+    /* The only mutable part, under mu: the ids' places in one list, computed once
+     * (draw_excl_positions) from the parent's (a reference, dropped then) and the ids this
+     * snapshot added to it (`added`, ordered, into the block). */
+    pthread_mutex_t mu;
+    draw_excl_pos *pos;
+    struct draw_excl *parent;
+    char **added;
+    size_t nadded;
 } draw_excl;
 
 /* A new snapshot (refs 1): base's ids (base may be NULL: none) plus add[0..nadd) (any order,
  * duplicates and ids already in base allowed; strings copied), with mark
- * max(base's mark, mark). base is only read. */
-draw_excl *draw_excl_merge(const draw_excl *base, const char *const *add, size_t nadd,
-                           int64_t mark);
+ * max(base's mark, mark). base is only read (and referenced when it knows its places in a
+ * list: the new snapshot's are then found from them). Copies base's ids in runs: one binary
+ * search per addition, no comparison per kept id. */
+draw_excl *draw_excl_merge(draw_excl *base, const char *const *add, size_t nadd, int64_t mark);
+
+/* The places of e's ids in the list ids[0..n) whose stamp is `version` (what
+ * draw_filter_positions gives), into xpos (at least min(n, e->n) entries); returns how many.
+ * Computed once per snapshot and list and kept with the snapshot: from the parent's places and
+ * the added ids (a binary search each) when the parent has them for this list, else by
+ * draw_filter_positions. An empty version (unknown list) is computed and not kept. */
+size_t draw_excl_positions(draw_excl *e, const char *const *ids, size_t n, const char *version,
+                           size_t *xpos);
 /* Drops one reference; the last one frees the snapshot. NULL is a no-op. */
 void draw_excl_release(draw_excl *e);
 

@@ -227,8 +227,11 @@ static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req
         if (code != CF_OK)
             return draw_store_error(call, code, "winners");
         size_t *xpos = rpc_alloc(call, (nex < n ? nex : n) * sizeof *xpos + 1);
-        size_t nx =
-            draw_filter_positions((const char *const *)pids, n, (const char *const *)ex, nex, xpos);
+        /* a prize's snapshot keeps its places in the list: found once, then carried from one
+         * snapshot to the next with the delta (excluded.h) */
+        size_t nx = held ? draw_excl_positions(held, (const char *const *)pids, n, L->version, xpos)
+                         : draw_filter_positions((const char *const *)pids, n,
+                                                 (const char *const *)ex, nex, xpos);
         size_t m = n - nx;
         draw_excl_release(held);
         uint8_t digest[DRAW_DIGEST_LEN], seed[DRAW_SEED_LEN];

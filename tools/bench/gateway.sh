@@ -106,12 +106,20 @@ echo "## Gateway under load (wrk on loopback, $dur per row; 100,000 rooms, hot r
 echo
 echo "| endpoint | conns | req/s | p50 | p99 | non-2xx |"
 echo "|---|---:|---:|---:|---:|---:|"
+# Like the peer's run.sh, each endpoint is warmed up at 32 connections before it is measured
+# (BENCH_GATEWAY_WARMUP, 2 s; the draw's on the previous prize, the row then on a fresh one).
+warm() { wrk -t2 -c32 -d"${BENCH_GATEWAY_WARMUP:-2s}" ${2:+-s "$2"} "$1" >/dev/null 2>&1 || true; }
+list_q="/v1/rooms?status=ACTIVE&pageSize=20"
 for c in 32 1; do
-    run "GET /v1/rooms?status=ACTIVE&pageSize=20 (anonymous)" $c "" "$gw/v1/rooms?status=ACTIVE&pageSize=20"
-    run "GET /v1/rooms?status=ACTIVE&pageSize=20 (anonymous), no cache" $c "" \
-        "$gw_nocache/v1/rooms?status=ACTIVE&pageSize=20"
+    warm "$gw$list_q"
+    run "GET $list_q (anonymous)" $c "" "$gw$list_q"
+    warm "$gw_nocache$list_q"
+    run "GET $list_q (anonymous), no cache" $c "" "$gw_nocache$list_q"
+    warm "$gw/v1/rooms/$hot" "$work/get.lua"
     run "GET /v1/rooms/{hot} (JWT)" $c "$work/get.lua" "$gw/v1/rooms/$hot"
+    warm "$gw_nocache/v1/rooms/$hot" "$work/get.lua"
     run "GET /v1/rooms/{hot} (JWT), no cache" $c "$work/get.lua" "$gw_nocache/v1/rooms/$hot"
+    warm "$gw/v1/rooms/$hot/draws" "$work/draw.lua"
     new_prize
     run "POST /v1/rooms/{hot}/draws count 1 (JWT), fresh prize, $draw_dur" $c "$work/draw.lua" \
         "$gw/v1/rooms/$hot/draws" "$draw_dur"
