@@ -25,6 +25,7 @@ typedef struct events_publisher_config {
     int64_t retention_ms; /* events.retention: how long published rows stay replayable */
     int64_t poll_ms;      /* events.poll: pass interval when no NOTIFY wakes the relay */
     int64_t batch;        /* events.batch: rows per pass */
+    int64_t gap_ms;       /* events.pass_gap: least time between the starts of two passes */
 } events_publisher_config;
 
 extern const cfg_field events_publisher_fields[];
@@ -36,6 +37,7 @@ typedef struct events_relay_config {
     const char *source; /* the service's name, the bus topic */
     const char *bus;    /* URL to dial; "" = do not publish (rows are still sequenced) */
     int64_t retention_ms, poll_ms;
+    int64_t gap_ms; /* a pass starts at least this long after the previous one started */
     int batch;
 } events_relay_config;
 
@@ -60,11 +62,6 @@ void events_relay_stats_get(events_relay *r, events_relay_stats *out);
 /* --- a pass and its two steps, on the caller's connection (the relay's, or a test's) ---
  * Each is one transaction sent in one round trip (db_pipeline_tx) under the outbox_state row
  * lock. Blocks. */
-
-/* The statements a pass runs: the connection must have been made with them
- * (db_conn_new(…, events_relay_stmts, events_relay_nstmts)). */
-extern const db_stmt events_relay_stmts[];
-extern const size_t events_relay_nstmts;
 
 /* Numbers up to batch unsequenced committed rows; *n (may be NULL) = how many. */
 cf_code events_sequence(db_conn *c, int batch, int *n);

@@ -287,6 +287,7 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
                                   .bus = rt->events_cfg.bus,
                                   .retention_ms = rt->events_cfg.retention_ms,
                                   .poll_ms = rt->events_cfg.poll_ms,
+                                  .gap_ms = rt->events_cfg.gap_ms,
                                   .batch = (int)rt->events_cfg.batch};
         if (events_relay_start(&ec, &rt->relay, why, sizeof why) != CF_OK) {
             snprintf(err, errlen, "%s", why);

@@ -8,7 +8,6 @@
 
 #include "db/tx.h"
 #include "events/events.h"
-#include "events/relay.h"
 
 DB_MIGRATIONS_DECLARE(pubsvc_migrations);
 
@@ -40,7 +39,7 @@ void pubsvc_migrate(const char *dsn)
 
 db_conn *pubsvc_conn(const char *dsn)
 {
-    return db_conn_new(dsn, PUBSVC_SCHEMA, events_relay_stmts, events_relay_nstmts);
+    return db_conn_new(dsn, PUBSVC_SCHEMA, NULL, 0);
 }
 
 typedef struct write_tx {
