@@ -330,7 +330,9 @@ char *metrics_render(metrics *m, size_t *len_out)
 
     for (metrics_gauge *g = atomic_load_explicit(&m->gauges, memory_order_acquire); g != NULL;
          g = atomic_load_explicit(&g->next, memory_order_acquire)) {
-        render_family(&b, g->name, "gauge", g->help);
+        size_t nl = strlen(g->name); /* Prometheus: the _total suffix is a counter's */
+        bool counter = nl > 6 && strcmp(g->name + nl - 6, "_total") == 0;
+        render_family(&b, g->name, counter ? "counter" : "gauge", g->help);
         strbuf_printf(&b, "%s{service=\"%s\"} ", g->name, m->service_label);
         render_double(&b, g->fn(g->arg));
         strbuf_puts(&b, "\n");

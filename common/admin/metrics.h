@@ -54,7 +54,8 @@ void metrics_observe(metrics_method *mm, int code, int64_t latency_ns);
 /* Adds delta (+1 when a call starts, -1 when it ends) to the in-flight gauge. Wait-free. */
 void metrics_inflight_add(metrics *m, int delta);
 
-/* Registers an extra gauge, rendered as `name{service="..."} fn(arg)` with its HELP line.
+/* Registers an extra gauge, rendered as `name{service="..."} fn(arg)` with its HELP line; a
+ * name ending in `_total` is typed as a counter (fn must then never go down).
  * name must be a valid Prometheus metric name (asserted: it is a programmer's constant); name
  * and help are copied, arg is borrowed. fn runs inside metrics_render, on the admin server's
  * nng thread: it must be cheap and must not block (read an atomic, do not query the database).

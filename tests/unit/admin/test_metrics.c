@@ -305,6 +305,7 @@ static void test_render_is_prometheus_text(void **state)
                      gauge_value, &up);
     metrics_gauge_fn(m, "confetti_test_nan", "A NaN.", gauge_value, &nan);
     metrics_gauge_fn(m, "confetti_test_inf", "An infinity.", gauge_value, &inf);
+    metrics_gauge_fn(m, "confetti_test_things_total", "Things so far.", gauge_value, &up);
 
     prom_page p;
     render_parse(m, &p);
@@ -328,6 +329,8 @@ static void test_render_is_prometheus_text(void **state)
 
     char *text = metrics_render(m, NULL);
     assert_non_null(strstr(text, "# TYPE confetti_rpc_requests_total counter\n"));
+    assert_non_null(strstr(text, "# TYPE confetti_test_things_total counter\n"));
+    assert_non_null(strstr(text, "# TYPE confetti_db_pool_up gauge\n"));
     assert_non_null(strstr(text, "# TYPE confetti_rpc_request_duration_seconds histogram\n"));
     assert_non_null(strstr(text, "# TYPE confetti_rpc_inflight gauge\n"));
     assert_non_null(strstr(text, "# HELP confetti_db_pool_up Database pool can serve.\\nSecond "
