@@ -62,7 +62,8 @@ typedef struct db_step {
  * round trip. Each statement takes its own snapshot (READ COMMITTED), after the locks the
  * earlier ones took, and sees their changes. The first failure rolls everything back and is
  * returned (its SQLSTATE as db_last_sqlstate); the later steps do not run, and no step's *out
- * is set. On success every *out is set. The events relay's whole pass is one of these. */
+ * is set. On success every *out is set. Not for a connection that LISTENs: the events relay
+ * tried it and lost notifications under load (docs/events.md). */
 cf_code db_pipeline_tx(db_conn *c, int64_t ms, const db_step *steps, size_t n);
 
 #endif

@@ -42,40 +42,59 @@ const size_t events_publisher_nfields =
 
 /* ---- the steps ---- */
 
-/* A pass is one transaction sent in one round trip (db_pipeline_tx), of these statements:
- *
- * LOCK: the outbox_state row lock makes relays of every replica take turns. Bitmap scans are
- *   turned off for the pass (same statement): numbering a row leaves a dead entry in
- *   outbox_unsequenced until vacuum, and the planner, expecting few rows, chose a bitmap scan,
- *   which visits every dead entry's heap page on every pass and never marks them (measured:
- *   12,000 dead entries, 0.8 ms a pass at 1,000 events/s). An index scan in id order marks them
- *   dead as it passes, so the next pass skips them.
- * NUMBER: at READ COMMITTED this statement's snapshot is taken after LOCK was granted, so it
- *   sees every row committed before this pass and none of those still in flight; it numbers up
- *   to $1 of them from last_seq, in id order, and advances last_seq by as many; returns k.
- * PUBLISH: the numbered rows past published_seq, in seq order (up to $1), and published_seq
- *   advanced past them. They are handed to the caller after the commit (docs/events.md). */
-static const char lock_sql[] = "SELECT last_seq, pg_catalog.set_config('enable_bitmapscan', "
-                               "'off', true) FROM outbox_state WHERE one FOR UPDATE";
-static const char number_sql[] =
-    "WITH st AS (SELECT last_seq FROM outbox_state WHERE one), "
-    "todo AS (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM outbox WHERE seq IS NULL "
-    "  ORDER BY id LIMIT $1::int), "
-    "upd AS (UPDATE outbox o SET seq = st.last_seq + todo.rn FROM todo, st WHERE o.id = todo.id "
-    "  RETURNING 1) "
-    "UPDATE outbox_state SET last_seq = last_seq + (SELECT count(*) FROM upd) WHERE one "
-    "RETURNING (SELECT count(*) FROM upd)";
-static const char publish_sql[] =
-    "WITH r AS (SELECT seq, body FROM outbox WHERE seq > (SELECT published_seq FROM outbox_state "
-    "  WHERE one) ORDER BY seq LIMIT $1::int), "
-    "u AS (UPDATE outbox_state SET published_seq = (SELECT max(seq) FROM r) WHERE one "
-    "  AND EXISTS (SELECT 1 FROM r)) "
-    "SELECT seq, body FROM r ORDER BY seq";
+typedef struct seq_tx {
+    int batch, n;
+} seq_tx;
 
-/* Sent unprepared (a custom plan each pass, ~0.3 ms of planning): prepared, their generic plans,
- * made while the outbox was small, halved the events bench's throughput (6–8k against 16–21k
- * events/s, session 3) as the table grew. */
-enum { PASS_TIMEOUT_MS = 30000 }; /* a pass that takes this long has gone wrong */
+static cf_code sequence_body(db_conn *c, void *arg)
+{
+    seq_tx *t = arg;
+    t->n = 0;
+    PGresult *r = NULL;
+    /* the row lock serializes relays; the UPDATE below then takes its snapshot after it, so it
+     * sees every row committed before this pass and none of those still in flight.
+     * Bitmap scans are turned off for the pass (same round trip): numbering a row leaves a dead
+     * entry in outbox_unsequenced until vacuum, and the planner, expecting few rows, chose a
+     * bitmap scan, which visits every dead entry's heap page on every pass and never marks them
+     * (measured: 12,000 dead entries, 0.8 ms a pass at 1,000 events/s). An index scan in id
+     * order marks them dead as it passes, so the next pass skips them. */
+    cf_code code = db_exec_sql(c,
+                               "SELECT last_seq, pg_catalog.set_config('enable_bitmapscan', 'off', "
+                               "true) FROM outbox_state WHERE one FOR UPDATE",
+                               0, NULL, &r);
+    if (code != CF_OK)
+        return code;
+    char base[24], lim[16];
+    snprintf(base, sizeof base, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    snprintf(lim, sizeof lim, "%d", t->batch);
+    const char *p[2] = {base, lim};
+    code =
+        db_exec_sql(c,
+                    "WITH todo AS (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM outbox "
+                    "WHERE seq IS NULL ORDER BY id LIMIT $2::int) "
+                    "UPDATE outbox o SET seq = $1::bigint + todo.rn FROM todo WHERE o.id = todo.id",
+                    2, p, &r);
+    if (code != CF_OK)
+        return code;
+    t->n = atoi(PQcmdTuples(r));
+    PQclear(r);
+    if (t->n == 0)
+        return CF_OK;
+    char n[16];
+    snprintf(n, sizeof n, "%d", t->n);
+    const char *q[2] = {base, n};
+    return db_exec_sql(c, "UPDATE outbox_state SET last_seq = $1::bigint + $2::bigint", 2, q, NULL);
+}
+
+cf_code events_sequence(db_conn *c, int batch, int *n)
+{
+    seq_tx t = {.batch = batch};
+    cf_code code = db_tx(c, sequence_body, &t);
+    if (n)
+        *n = code == CF_OK ? t.n : 0;
+    return code;
+}
 
 /* The stored event is packed with seq 0 (absent). Appending field 2 as a varint sets it: a
  * protobuf parser keeps the last value of a scalar field, so no unpack/repack is needed. */
@@ -91,53 +110,57 @@ static size_t append_seq(uint8_t *buf, size_t n, int64_t seq)
     return n;
 }
 
-/* One pass: numbering (fn NULL: only that), publishing (number false: only that), or both. */
-static cf_code pass(db_conn *c, int batch, bool number, events_publish_fn fn, void *arg, int *ns,
-                    int *np)
+typedef struct pub_tx {
+    int batch, n;
+    events_publish_fn fn;
+    void *arg;
+} pub_tx;
+
+static cf_code publish_body(db_conn *c, void *arg)
 {
+    pub_tx *t = arg;
+    t->n = 0;
+    PGresult *r = NULL;
     char lim[16];
-    snprintf(lim, sizeof lim, "%d", batch);
-    const char *const p[1] = {lim};
-    PGresult *numbered = NULL, *rows = NULL;
-    db_step steps[3] = {{.stmt = lock_sql, .sql = true}};
-    size_t n = 1;
-    if (number)
-        steps[n++] =
-            (db_step){.stmt = number_sql, .sql = true, .nparams = 1, .values = p, .out = &numbered};
-    if (fn)
-        steps[n++] =
-            (db_step){.stmt = publish_sql, .sql = true, .nparams = 1, .values = p, .out = &rows};
-    cf_code code = db_pipeline_tx(c, PASS_TIMEOUT_MS, steps, n);
-    if (ns)
-        *ns = code == CF_OK && numbered ? atoi(PQgetvalue(numbered, 0, 0)) : 0;
-    if (np)
-        *np = code == CF_OK && rows ? PQntuples(rows) : 0;
-    PQclear(numbered);
-    for (int i = 0; rows && i < PQntuples(rows); i++) {
-        int64_t seq = strtoll(PQgetvalue(rows, i, 0), NULL, 10);
-        const char *hex = PQgetvalue(rows, i, 1);
+    snprintf(lim, sizeof lim, "%d", t->batch);
+    const char *p[1] = {lim};
+    cf_code code = db_exec_sql(c, "SELECT published_seq FROM outbox_state WHERE one FOR UPDATE", 0,
+                               NULL, NULL);
+    if (code == CF_OK)
+        code = db_exec_sql(c,
+                           "SELECT seq, body FROM outbox WHERE seq > (SELECT published_seq FROM "
+                           "outbox_state) ORDER BY seq LIMIT $1::int",
+                           1, p, &r);
+    if (code != CF_OK)
+        return code;
+    int rows = PQntuples(r);
+    int64_t last = 0;
+    for (int i = 0; i < rows; i++) {
+        last = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        const char *hex = PQgetvalue(r, i, 1);
         uint8_t *buf = xmalloc(strlen(hex) / 2 + 16);
-        size_t len = append_seq(buf, events__unhex(hex, buf), seq);
-        fn(arg, seq, buf, len);
+        size_t n = events__unhex(hex, buf);
+        n = append_seq(buf, n, last);
+        t->fn(t->arg, last, buf, n);
         free(buf);
     }
-    PQclear(rows);
-    return code;
-}
-
-cf_code events_sequence(db_conn *c, int batch, int *n)
-{
-    return pass(c, batch, true, NULL, NULL, n, NULL);
+    PQclear(r);
+    t->n = rows;
+    if (rows == 0)
+        return CF_OK;
+    char s[24];
+    snprintf(s, sizeof s, "%" PRId64, last);
+    const char *q[1] = {s};
+    return db_exec_sql(c, "UPDATE outbox_state SET published_seq = $1::bigint", 1, q, NULL);
 }
 
 cf_code events_publish_pending(db_conn *c, int batch, events_publish_fn fn, void *arg, int *n)
 {
-    return pass(c, batch, false, fn, arg, NULL, n);
-}
-
-cf_code events_relay_pass(db_conn *c, int batch, events_publish_fn fn, void *arg, int *ns, int *np)
-{
-    return pass(c, batch, true, fn, arg, ns, np);
+    pub_tx t = {.batch = batch, .fn = fn, .arg = arg};
+    cf_code code = db_tx(c, publish_body, &t);
+    if (n)
+        *n = code == CF_OK ? t.n : 0;
+    return code;
 }
 
 cf_code events_prune(db_conn *c, int64_t retention_ms)
@@ -259,7 +282,9 @@ static void *relay_main(void *arg)
         if (atomic_load(&r->stop))
             break;
         last_start = cf_mono_ns();
-        cf_code code = events_relay_pass(c, r->batch, publish_one, r, &ns, &np);
+        cf_code code = events_sequence(c, r->batch, &ns);
+        if (code == CF_OK)
+            code = events_publish_pending(c, r->batch, publish_one, r, &np);
         if (code != CF_OK) {
             atomic_fetch_add(&r->failed_passes, 1);
             log_warn("events relay (%s): pass failed: %s", r->source, cf_code_name(code));

@@ -59,25 +59,20 @@ typedef struct events_relay_stats {
 
 void events_relay_stats_get(events_relay *r, events_relay_stats *out);
 
-/* --- a pass and its two steps, on the caller's connection (the relay's, or a test's) ---
- * Each is one transaction sent in one round trip (db_pipeline_tx) under the outbox_state row
- * lock. Blocks. */
+/* --- the two steps of a pass, on the caller's connection (the relay's, or a test's) --- */
 
-/* Numbers up to batch unsequenced committed rows; *n (may be NULL) = how many. */
+/* Numbers up to batch unsequenced committed rows in one transaction; *n (may be NULL) = how
+ * many. Blocks. */
 cf_code events_sequence(db_conn *c, int batch, int *n);
 
 /* Called for each row to publish, in seq order: the packed event with its seq set. Must not
  * block for long (nng pub send). */
 typedef void (*events_publish_fn)(void *arg, int64_t seq, const uint8_t *event, size_t len);
 
-/* Records up to batch sequenced-but-unpublished rows as published, then, once that committed,
- * hands them to fn in seq order (a crash in between loses them from the bus only: subscribers
- * fetch them from Replay, as any gap). *n (may be NULL) = how many. */
+/* Hands up to batch sequenced-but-unpublished rows to fn in seq order and records them as
+ * published, in one transaction under the outbox_state lock (a failure after fn ran means they
+ * are handed again: subscribers drop duplicates). *n (may be NULL) = how many. Blocks. */
 cf_code events_publish_pending(db_conn *c, int batch, events_publish_fn fn, void *arg, int *n);
-
-/* Both in one transaction, the relay thread's pass: numbers up to batch rows (*ns), then
- * publishes up to batch rows (*np) as events_publish_pending. */
-cf_code events_relay_pass(db_conn *c, int batch, events_publish_fn fn, void *arg, int *ns, int *np);
 
 /* Deletes published rows older than retention_ms. Blocks. */
 cf_code events_prune(db_conn *c, int64_t retention_ms);
