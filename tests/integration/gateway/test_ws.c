@@ -47,6 +47,11 @@ typedef struct gwi {
     int port;
 } gwi;
 static gwi main_gw, small_gw; /* ws.ring 10000 / ws.ring 1 (resumes through Replay) */
+/* follows a bus nobody publishes on: its cache is kept fresh only by its own writes (and by
+ * the subscriber's catch-up from Replay, once a second) */
+static gwi lonely_gw;
+static metrics *mx_lonely;
+static char bus_none[128];
 
 /* ---------------------------------------------------------------- HTTP (curl) */
 
@@ -370,7 +375,7 @@ static json_t *wsc_joined(wsc *c, const char *user)
 
 /* ---------------------------------------------------------------- setup */
 
-static void start_gw(gwi *x, const char *const *extra)
+static void start_gw(gwi *x, const char *subscribe, const char *const *extra)
 {
     const char *env[16];
     char e[6][256];
@@ -378,7 +383,7 @@ static void start_gw(gwi *x, const char *const *extra)
     snprintf(e[0], 256, "CONFETTI_HTTP_LISTEN=http://127.0.0.1:%d", th_free_port());
     snprintf(e[1], 256, "CONFETTI_SERVICES_ROOMS=%s", rooms->url);
     snprintf(e[2], 256, "CONFETTI_SERVICES_DRAW=%s", draw->url);
-    snprintf(e[3], 256, "CONFETTI_EVENTS_SUBSCRIBE=%s", bus_sub);
+    snprintf(e[3], 256, "CONFETTI_EVENTS_SUBSCRIBE=%s", subscribe);
     snprintf(e[4], 256, "CONFETTI_RATELIMIT_RATE=0");
     snprintf(e[5], 256, "CONFETTI_AUTH_REVOKED_REFRESH=0");
     for (size_t i = 0; i < 6; i++)
@@ -399,7 +404,9 @@ static void start_gw(gwi *x, const char *const *extra)
                    .backends = b,
                    .nbackends = gw_default_backends(&x->cfg, b),
                    .verifier = verifier,
-                   .metrics = x == &main_gw ? mx : NULL,
+                   .metrics = x == &main_gw     ? mx
+                              : x == &lonely_gw ? mx_lonely
+                                                : NULL,
                    .ws_stats = x == &main_gw ? &stats : NULL};
     if (gw_new(&p, &x->g, err, sizeof err) != CF_OK || gw_start(x->g, err, sizeof err) != CF_OK)
         fail_msg("%s", err);
@@ -445,11 +452,14 @@ static int setup(void **state)
     const char *small[] = {"CONFETTI_WS_RING=1", "CONFETTI_WS_AUTH_TIMEOUT=300ms",
                            "CONFETTI_WS_SEND_QUEUE=8", "CONFETTI_WS_MAX_MESSAGE=4KiB", NULL};
     const char *long_cache[] = {"CONFETTI_CACHE_TTL=60s", NULL}; /* only events keep it fresh */
-    start_gw(&main_gw, long_cache);
+    start_gw(&main_gw, bus_sub, long_cache);
     for (int i = 0; i < 200 && !gw_ready(main_gw.g); i++)
         usleep(50000); /* the services' first database probe */
     assert_true(gw_ready(main_gw.g));
-    start_gw(&small_gw, small);
+    start_gw(&small_gw, bus_sub, small);
+    mx_lonely = metrics_new("gateway");
+    th_ipc_url(bus_none, sizeof bus_none, "ws-bus-none");
+    start_gw(&lonely_gw, bus_none, long_cache);
     return 0;
 }
 
@@ -458,11 +468,13 @@ static int teardown(void **state)
     (void)state;
     if (small_gw.g)
         stop_gw(&small_gw);
+    stop_gw(&lonely_gw);
     stop_gw(&main_gw);
     th_service_stop(draw);
     th_service_stop(rooms);
     th_service_free(bus);
     metrics_free(mx);
+    metrics_free(mx_lonely);
     authn_verifier_free(verifier);
     th_keys_free(keys);
     curl_global_cleanup();
@@ -1089,13 +1101,18 @@ static void gw_ok(const gwi *x, const char *method, const char *path, const char
     th_http_free(&r);
 }
 
-static double cache_hits(void)
+static double hits_of(metrics *m)
 {
-    char *text = metrics_render(mx, NULL);
+    char *text = metrics_render(m, NULL);
     const char *p = strstr(text, "confetti_gateway_cache_hits_total{");
     double v = p ? atof(strchr(p, '}') + 1) : -1;
     free(text);
     return v;
+}
+
+static double cache_hits(void)
+{
+    return hits_of(mx);
 }
 
 /* GET path from main_gw until one answer comes from the cache (the events of earlier changes
@@ -1169,14 +1186,34 @@ static void cache_listing_follows_events(void **state)
     gw_ok(&small_gw, "PATCH", path, org, "{\"isPublic\":false}");
     eventually(list, NULL, 200, NULL, has); /* gone from the anonymous listing */
 
-    /* read-your-writes through the same gateway: no wait at all */
-    char mine[64];
-    make_room(org, true, false, mine); /* through main_gw */
-    free(cached(list, NULL));          /* the listing without it, cached */
-    snprintf(path, sizeof path, "/v1/rooms/%s:activate", mine);
-    gw_ok(&main_gw, "POST", path, org, NULL);
-    snprintf(has, sizeof has, "\"roomId\":\"%s\"", mine);
-    r = gw_call(&main_gw, "GET", list, NULL, NULL); /* before the activation's event arrives */
+    free(org);
+}
+
+/* Read-your-writes through one gateway: a change made through it drops its cached answers at
+ * once, before any event. lonely_gw hears no events on the bus, so nothing else can make its
+ * listing fresh within the test (bar the subscriber's Replay catch-up, once a second). */
+static void cache_read_your_writes(void **state)
+{
+    (void)state;
+    char *org = th_token(keys, "cache-org-w", 600, false);
+    const char *list = "/v1/rooms?status=ACTIVE&pageSize=100&isPublic=true";
+    th_http_resp r =
+        gw_call(&lonely_gw, "POST", "/v1/rooms", org, "{\"name\":\"CacheMine\",\"isPublic\":true}");
+    assert_int_equal(r.status, 200);
+    json_t *j = json_loads(r.body, 0, NULL);
+    char room[64], path[128], has[96];
+    snprintf(room, sizeof room, "%s", json_string_value(json_object_get(j, "roomId")));
+    json_decref(j);
+    th_http_free(&r);
+    /* the listing without it, answered from the cache */
+    gw_ok(&lonely_gw, "GET", list, NULL, NULL);
+    double h = hits_of(mx_lonely);
+    gw_ok(&lonely_gw, "GET", list, NULL, NULL);
+    assert_true(hits_of(mx_lonely) == h + 1);
+    snprintf(path, sizeof path, "/v1/rooms/%s:activate", room);
+    gw_ok(&lonely_gw, "POST", path, org, NULL);
+    snprintf(has, sizeof has, "\"roomId\":\"%s\"", room);
+    r = gw_call(&lonely_gw, "GET", list, NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, has));
     th_http_free(&r);
@@ -1261,6 +1298,7 @@ int main(void)
         cmocka_unit_test(resume_too_old),
         cmocka_unit_test(cache_listing_follows_events),
         cmocka_unit_test(cache_room_follows_events),
+        cmocka_unit_test(cache_read_your_writes),
         cmocka_unit_test(metrics_exposed),
         cmocka_unit_test(shutdown_going_away),
     };
