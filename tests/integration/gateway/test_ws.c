@@ -1101,6 +1101,19 @@ static void gw_ok(const gwi *x, const char *method, const char *path, const char
     th_http_free(&r);
 }
 
+/* A public DRAFT room made through gateway x; its id into room. */
+static void public_room_via(const gwi *x, const char *org, const char *name, char room[64])
+{
+    char body[128];
+    snprintf(body, sizeof body, "{\"name\":\"%s\",\"isPublic\":true}", name);
+    th_http_resp r = gw_call(x, "POST", "/v1/rooms", org, body);
+    assert_int_equal(r.status, 200);
+    json_t *j = json_loads(r.body, 0, NULL);
+    snprintf(room, 64, "%s", json_string_value(json_object_get(j, "roomId")));
+    json_decref(j);
+    th_http_free(&r);
+}
+
 static double hits_of(metrics *m)
 {
     char *text = metrics_render(m, NULL);
@@ -1168,14 +1181,8 @@ static void cache_listing_follows_events(void **state)
     free(cached(list, NULL));
 
     /* created and activated through the other replica */
-    th_http_resp r = gw_call(&small_gw, "POST", "/v1/rooms", org,
-                             "{\"name\":\"CacheListed\",\"isPublic\":true}");
-    assert_int_equal(r.status, 200);
-    json_t *j = json_loads(r.body, 0, NULL);
     char room[64], path[128], has[96];
-    snprintf(room, sizeof room, "%s", json_string_value(json_object_get(j, "roomId")));
-    json_decref(j);
-    th_http_free(&r);
+    public_room_via(&small_gw, org, "CacheListed", room);
     snprintf(path, sizeof path, "/v1/rooms/%s:activate", room);
     gw_ok(&small_gw, "POST", path, org, NULL);
     snprintf(has, sizeof has, "\"roomId\":\"%s\"", room);
@@ -1197,14 +1204,8 @@ static void cache_read_your_writes(void **state)
     (void)state;
     char *org = th_token(keys, "cache-org-w", 600, false);
     const char *list = "/v1/rooms?status=ACTIVE&pageSize=100&isPublic=true";
-    th_http_resp r =
-        gw_call(&lonely_gw, "POST", "/v1/rooms", org, "{\"name\":\"CacheMine\",\"isPublic\":true}");
-    assert_int_equal(r.status, 200);
-    json_t *j = json_loads(r.body, 0, NULL);
     char room[64], path[128], has[96];
-    snprintf(room, sizeof room, "%s", json_string_value(json_object_get(j, "roomId")));
-    json_decref(j);
-    th_http_free(&r);
+    public_room_via(&lonely_gw, org, "CacheMine", room);
     /* the listing without it, answered from the cache */
     gw_ok(&lonely_gw, "GET", list, NULL, NULL);
     double h = hits_of(mx_lonely);
@@ -1213,7 +1214,7 @@ static void cache_read_your_writes(void **state)
     snprintf(path, sizeof path, "/v1/rooms/%s:activate", room);
     gw_ok(&lonely_gw, "POST", path, org, NULL);
     snprintf(has, sizeof has, "\"roomId\":\"%s\"", room);
-    r = gw_call(&lonely_gw, "GET", list, NULL, NULL);
+    th_http_resp r = gw_call(&lonely_gw, "GET", list, NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, has));
     th_http_free(&r);
