@@ -84,59 +84,41 @@ const db_stmt draw_stmts[] = {
                          "w(id, "
                          "pid, uid, ord) "
                          "ORDER BY w.ord"},
-    /* The whole allocation of a ONE_WIN_PER_PRIZE draw as ONE statement, run by db_exec_tx as
-     * its own transaction in one round trip, so the prize row lock (g) and the room counter
-     * lock (n, taken after it: the same order as the transaction form) are held only while the
-     * server executes it (docs/draw.md, "The allocation"). Each step selects FROM the one
-     * before, so a guard that refuses (no row) makes every step write nothing and the
-     * statement return no row; a pick that won meanwhile is a unique violation of the winners
-     * insert, which fails the statement whole. $1 prize, $2 room, $3 count, $4 draw id,
-     * $5 algorithm, $6 seed, $7 digest, $8 eligible count, $9 picks (participant ids),
-     * $10 idempotency key, $11 drawn by, $12 winner ids, $13 user ids, $14/$15 outbox row. */
+    /* The allocation of n ONE_WIN_PER_PRIZE draws of one prize (one alone, or a group:
+     * group.c) as ONE statement, run by db_exec_tx as its own transaction in one round trip,
+     * so the prize row lock (g) and the room counter lock (n, taken after it: the same order
+     * as the transaction form) are held only while the server executes it (docs/draw.md,
+     * "The allocation"). Each step selects FROM the one before, so a guard that refuses (no
+     * row) makes every step write nothing and the statement return no row; a pick that won
+     * meanwhile is a unique violation of the winners insert, which fails the statement whole.
+     * The guard takes all the units, the counter n numbers (last − n + ord, in array order).
+     * $1 prize, $2 room, $3 units, $4 n; per draw: $5 ids, $6 seeds, $7 digests, $8 eligible
+     * counts, $9 drawn by, $10 counts, $11 idempotency keys ('' = none), $12/$13 outbox rows;
+     * per winner: $14 ids, $15 picks, $16 user ids, $17 their draw's ordinal; $18 algorithm. */
     {"draw_alloc",
      "WITH g AS (UPDATE prizes SET quantity_remaining = quantity_remaining - $3::int, "
      "  updated_at = clock_timestamp() WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL "
      "  AND quantity_remaining >= $3::int RETURNING 1), "
-     "n AS (INSERT INTO room_draw_counters AS c (room_id, last_number) SELECT $2, 1 FROM g "
-     "  ON CONFLICT (room_id) DO UPDATE SET last_number = c.last_number + 1 "
+     "n AS (INSERT INTO room_draw_counters AS c (room_id, last_number) SELECT $2, $4::bigint "
+     "  FROM g ON CONFLICT (room_id) DO UPDATE SET last_number = c.last_number + $4::bigint "
      "  RETURNING last_number), "
+     "x AS (SELECT * FROM unnest($5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], "
+     "  $10::int[], $11::text[], $12::text[], $13::text[]) WITH ORDINALITY "
+     "  AS x(id, seed, digest, ecount, drawn_by, cnt, idem, ev_id, ev_body, ord)), "
+     "y AS (SELECT * FROM unnest($14::text[], $15::text[], $16::text[], $17::bigint[]) "
+     "  WITH ORDINALITY AS y(wid, pid, uid, dord, ord)), "
      "d AS (INSERT INTO draws (id, room_id, prize_id, draw_number, algorithm, seed, "
      "  eligible_digest, eligible_count, count, winner_participant_ids, idempotency_key, "
-     "  drawn_by) SELECT $4, $2, $1, n.last_number, $5, $6, $7, $8::bigint, $3::int, "
-     "  $9::text[], nullif($10, ''), $11 FROM n RETURNING draw_number, created_at), "
-     "w AS (INSERT INTO winners (id, room_id, prize_id, participant_id, user_id, draw_id, "
-     "  metadata, created_at, updated_at) SELECT w.id, $2, $1, w.pid, w.uid, $4, "
-     "  jsonb_build_object('algorithm', $5::text, 'drawNumber', d.draw_number, 'timestamp', "
-     "  to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')), "
-     "  d.created_at, d.created_at FROM d, unnest($12::text[], $9::text[], $13::text[]) "
-     "  WITH ORDINALITY AS w(id, pid, uid, ord) ORDER BY w.ord RETURNING 1), "
-     "o AS (INSERT INTO outbox (event_id, body) SELECT $14, $15::bytea FROM d RETURNING 1) "
-     "SELECT d.draw_number, " US("d.created_at") ", " EVENTS_OUTBOX_NOTIFY " FROM d, o"},
-    /* draw_alloc for n draws of one winner each (store_draw_commit_group): the guard takes n
-     * units, the counter n numbers (last − n + ord, in array order), then n draws, n winners
-     * and n events, all from the arrays. $1 prize, $2 room, $3 n, $4 draw ids, $5 seeds,
-     * $6 digests, $7 eligible counts, $8 drawn by, $9 winner ids, $10 picks, $11 user ids,
-     * $12/$13 outbox rows, $14 algorithm. */
-    {"draw_alloc_group",
-     "WITH g AS (UPDATE prizes SET quantity_remaining = quantity_remaining - $3::int, "
-     "  updated_at = clock_timestamp() WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL "
-     "  AND quantity_remaining >= $3::int RETURNING 1), "
-     "n AS (INSERT INTO room_draw_counters AS c (room_id, last_number) SELECT $2, $3::bigint "
-     "  FROM g ON CONFLICT (room_id) DO UPDATE SET last_number = c.last_number + $3::bigint "
-     "  RETURNING last_number), "
-     "x AS (SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], "
-     "  $9::text[], $10::text[], $11::text[], $12::text[], $13::text[]) WITH ORDINALITY "
-     "  AS x(id, seed, digest, ecount, drawn_by, wid, pid, uid, ev_id, ev_body, ord)), "
-     "d AS (INSERT INTO draws (id, room_id, prize_id, draw_number, algorithm, seed, "
-     "  eligible_digest, eligible_count, count, winner_participant_ids, idempotency_key, "
-     "  drawn_by) SELECT x.id, $2, $1, n.last_number - $3::bigint + x.ord, $14, x.seed, "
-     "  x.digest, x.ecount, 1, ARRAY[x.pid], NULL, x.drawn_by FROM n, x ORDER BY x.ord "
+     "  drawn_by) SELECT x.id, $2, $1, n.last_number - $4::bigint + x.ord, $18, x.seed, "
+     "  x.digest, x.ecount, x.cnt, ARRAY(SELECT y.pid FROM y WHERE y.dord = x.ord "
+     "  ORDER BY y.ord), nullif(x.idem, ''), x.drawn_by FROM n, x ORDER BY x.ord "
      "  RETURNING id, draw_number, created_at), "
      "w AS (INSERT INTO winners (id, room_id, prize_id, participant_id, user_id, draw_id, "
-     "  metadata, created_at, updated_at) SELECT x.wid, $2, $1, x.pid, x.uid, x.id, "
-     "  jsonb_build_object('algorithm', $14::text, 'drawNumber', d.draw_number, 'timestamp', "
+     "  metadata, created_at, updated_at) SELECT y.wid, $2, $1, y.pid, y.uid, x.id, "
+     "  jsonb_build_object('algorithm', $18::text, 'drawNumber', d.draw_number, 'timestamp', "
      "  to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')), "
-     "  d.created_at, d.created_at FROM d JOIN x ON x.id = d.id ORDER BY x.ord RETURNING 1), "
+     "  d.created_at, d.created_at FROM y JOIN x ON x.ord = y.dord JOIN d ON d.id = x.id "
+     "  ORDER BY y.ord RETURNING 1), "
      "o AS (INSERT INTO outbox (event_id, body) SELECT x.ev_id, x.ev_body::bytea "
      "  FROM d JOIN x ON x.id = d.id ORDER BY x.ord RETURNING 1) "
      "SELECT d.draw_number, " US(
@@ -630,40 +612,83 @@ static cf_code commit_body(db_conn *db, void *p)
     return CF_OK;
 }
 
-/* ONE_WIN_PER_PRIZE: the allocation as one statement (draw_alloc), one round trip. */
-static cf_code commit_alone(db_conn *db, commit_arg *c)
+/* ONE_WIN_PER_PRIZE: draws in[0..n) of one prize allocated by one statement (draw_alloc) in
+ * one round trip; numbers[i], created_us[i] on CF_OK. */
+static cf_code alloc(db_conn *db, arena *a, const store_new_draw *const *in, size_t n,
+                     int64_t timeout_ms, int64_t *numbers, int64_t *created_us)
 {
-    const store_new_draw *in = c->in;
-    char count[16], ecount[24];
-    snprintf(count, sizeof count, "%" PRId32, in->count);
-    snprintf(ecount, sizeof ecount, "%" PRId64, in->eligible_count);
-    events_outbox_row ev;
-    emit_winner_drawn_row(in->room_id, in->prize_id, in->id, in->winner_ids, in->user_ids,
-                          (size_t)in->count, &ev);
-    const char *p[] = {
-        in->prize_id, in->room_id,    count,   in->id,  in->algorithm,
-        in->seed_hex, in->digest_hex, ecount,  c->pids, in->idem_key ? in->idem_key : "",
-        in->drawn_by, c->wids,        c->uids, ev.id,   ev.body_hex};
+    assert(n >= 1 && n <= STORE_GROUP_MAX);
+    const char *ids[STORE_GROUP_MAX], *seeds[STORE_GROUP_MAX], *digests[STORE_GROUP_MAX];
+    const char *by[STORE_GROUP_MAX], *keys[STORE_GROUP_MAX], *ev_ids[STORE_GROUP_MAX];
+    const char *ev_bodies[STORE_GROUP_MAX];
+    char *ecounts[STORE_GROUP_MAX], *counts[STORE_GROUP_MAX];
+    events_outbox_row ev[STORE_GROUP_MAX];
+    size_t nw = 0, units = 0;
+    for (size_t i = 0; i < n; i++)
+        nw += (size_t)in[i]->count;
+    const char **wids = arena_alloc(a, (nw + 1) * sizeof *wids);
+    const char **pids = arena_alloc(a, (nw + 1) * sizeof *pids);
+    const char **uids = arena_alloc(a, (nw + 1) * sizeof *uids);
+    const char **words = arena_alloc(a, (nw + 1) * sizeof *words);
+    for (size_t i = 0; i < n; i++) {
+        const store_new_draw *d = in[i];
+        ids[i] = d->id, seeds[i] = d->seed_hex, digests[i] = d->digest_hex, by[i] = d->drawn_by;
+        keys[i] = d->idem_key ? d->idem_key : "";
+        ecounts[i] = arena_printf(a, "%" PRId64, d->eligible_count);
+        counts[i] = arena_printf(a, "%" PRId32, d->count);
+        char *ord = arena_printf(a, "%zu", i + 1);
+        for (size_t j = 0; j < (size_t)d->count; j++, units++) {
+            wids[units] = d->winner_ids[j], pids[units] = d->participant_ids[j];
+            uids[units] = d->user_ids[j], words[units] = ord;
+        }
+        emit_winner_drawn_row(d->room_id, d->prize_id, d->id, d->winner_ids, d->user_ids,
+                              (size_t)d->count, &ev[i]);
+        ev_ids[i] = ev[i].id, ev_bodies[i] = ev[i].body_hex;
+    }
+    char total[24], ndraws[24];
+    snprintf(total, sizeof total, "%zu", units);
+    snprintf(ndraws, sizeof ndraws, "%zu", n);
+    const char *p[] = {in[0]->prize_id,
+                       in[0]->room_id,
+                       total,
+                       ndraws,
+                       array_literal(a, ids, n),
+                       array_literal(a, seeds, n),
+                       array_literal(a, digests, n),
+                       array_literal(a, (const char *const *)ecounts, n),
+                       array_literal(a, by, n),
+                       array_literal(a, (const char *const *)counts, n),
+                       array_literal(a, keys, n),
+                       array_literal(a, ev_ids, n),
+                       array_literal(a, ev_bodies, n),
+                       array_literal(a, wids, nw),
+                       array_literal(a, pids, nw),
+                       array_literal(a, uids, nw),
+                       array_literal(a, words, nw),
+                       in[0]->algorithm};
     PGresult *r;
-    cf_code code = db_exec_tx(db, in->timeout_ms, "draw_alloc", 15, p, &r);
-    events_outbox_row_free(&ev);
+    cf_code code = db_exec_tx(db, timeout_ms, "draw_alloc", 18, p, &r);
+    for (size_t i = 0; i < n; i++)
+        events_outbox_row_free(&ev[i]);
     if (code == CF_ALREADY_EXISTS) {
         /* the idempotency key (draws) or a pick that won meanwhile (winners): a draw under the
-         * key tells which, without reading constraint names */
+         * key tells which, without reading constraint names (a group holds no keys) */
         store_draw first;
-        if (!in->idem_key || !*in->idem_key)
+        if (n > 1 || !*keys[0])
             return CF_ABORTED;
-        cf_code k = store_draw_by_key(db, c->a, in->room_id, in->idem_key, &first);
+        cf_code k = store_draw_by_key(db, a, in[0]->room_id, keys[0], &first);
         return k == CF_OK ? CF_ALREADY_EXISTS : k == CF_NOT_FOUND ? CF_ABORTED : k;
     }
     if (code != CF_OK)
         return code;
-    if (PQntuples(r) != 1) { /* the guard refused: nothing was written */
+    if ((size_t)PQntuples(r) != n) { /* the guard refused: nothing was written */
         PQclear(r);
         return CF_FAILED_PRECONDITION;
     }
-    c->number = i64(r, 0, 0);
-    c->created_us = i64(r, 0, 1);
+    for (size_t i = 0; i < n; i++) { /* in draw number order = array order */
+        numbers[i] = i64(r, (int)i, 0);
+        created_us[i] = i64(r, (int)i, 1);
+    }
     PQclear(r);
     return CF_OK;
 }
@@ -705,76 +730,36 @@ void store_draw_committed(arena *a, const store_new_draw *in, int64_t number, in
 cf_code store_draw_commit(db_conn *db, arena *a, const store_new_draw *in, store_draw *out,
                           store_winner *winners)
 {
-    size_t k = (size_t)in->count;
-    commit_arg c = {in,
-                    a,
-                    array_literal(a, in->participant_ids, k),
-                    array_literal(a, in->user_ids, k),
-                    array_literal(a, in->winner_ids, k),
-                    0,
-                    0};
-    /* ONE_WIN_PER_ROOM must see every winner committed in the room before it, which a single
-     * statement's snapshot (taken before it waits for the counter lock) would not: that policy
-     * keeps the transaction form, whose conflict check runs after the lock is granted */
-    cf_code code = in->room_policy ? db_tx(db, commit_body, &c) : commit_alone(db, &c);
+    int64_t number = 0, created_us = 0;
+    cf_code code;
+    if (in->room_policy) {
+        /* ONE_WIN_PER_ROOM must see every winner committed in the room before it, which a
+         * single statement's snapshot (taken before it waits for the counter lock) would not:
+         * that policy keeps the transaction form, whose conflict check runs after the lock */
+        size_t k = (size_t)in->count;
+        commit_arg c = {in,
+                        a,
+                        array_literal(a, in->participant_ids, k),
+                        array_literal(a, in->user_ids, k),
+                        array_literal(a, in->winner_ids, k),
+                        0,
+                        0};
+        code = db_tx(db, commit_body, &c);
+        number = c.number, created_us = c.created_us;
+    } else {
+        code = alloc(db, a, &in, 1, in->timeout_ms, &number, &created_us);
+    }
     if (code == CF_OK)
-        store_draw_committed(a, in, c.number, c.created_us, out, winners);
+        store_draw_committed(a, in, number, created_us, out, winners);
     return code;
 }
 
 cf_code store_draw_commit_group(db_conn *db, arena *a, const store_new_draw *const *in, size_t n,
                                 int64_t timeout_ms, int64_t *numbers, int64_t *created_us)
 {
-    assert(n >= 1 && n <= STORE_GROUP_MAX);
-    const char *ids[STORE_GROUP_MAX], *seeds[STORE_GROUP_MAX], *digests[STORE_GROUP_MAX];
-    const char *by[STORE_GROUP_MAX], *wids[STORE_GROUP_MAX], *pids[STORE_GROUP_MAX];
-    const char *uids[STORE_GROUP_MAX], *ev_ids[STORE_GROUP_MAX], *ev_bodies[STORE_GROUP_MAX];
-    char *ecounts[STORE_GROUP_MAX];
-    events_outbox_row ev[STORE_GROUP_MAX];
-    for (size_t i = 0; i < n; i++) {
-        assert(in[i]->count == 1 && !in[i]->room_policy && !(in[i]->idem_key && *in[i]->idem_key));
-        ids[i] = in[i]->id, seeds[i] = in[i]->seed_hex, digests[i] = in[i]->digest_hex;
-        by[i] = in[i]->drawn_by, wids[i] = in[i]->winner_ids[0];
-        pids[i] = in[i]->participant_ids[0], uids[i] = in[i]->user_ids[0];
-        ecounts[i] = arena_printf(a, "%" PRId64, in[i]->eligible_count);
-        emit_winner_drawn_row(in[i]->room_id, in[i]->prize_id, in[i]->id, in[i]->winner_ids,
-                              in[i]->user_ids, 1, &ev[i]);
-        ev_ids[i] = ev[i].id, ev_bodies[i] = ev[i].body_hex;
-    }
-    char total[24];
-    snprintf(total, sizeof total, "%zu", n);
-    const char *p[] = {in[0]->prize_id,
-                       in[0]->room_id,
-                       total,
-                       array_literal(a, ids, n),
-                       array_literal(a, seeds, n),
-                       array_literal(a, digests, n),
-                       array_literal(a, (const char *const *)ecounts, n),
-                       array_literal(a, by, n),
-                       array_literal(a, wids, n),
-                       array_literal(a, pids, n),
-                       array_literal(a, uids, n),
-                       array_literal(a, ev_ids, n),
-                       array_literal(a, ev_bodies, n),
-                       in[0]->algorithm};
-    PGresult *r;
-    cf_code code = db_exec_tx(db, timeout_ms, "draw_alloc_group", 14, p, &r);
     for (size_t i = 0; i < n; i++)
-        events_outbox_row_free(&ev[i]);
-    if (code == CF_ALREADY_EXISTS) /* no keys here: a pick won meanwhile, or two picks agree */
-        return CF_ABORTED;
-    if (code != CF_OK)
-        return code;
-    if ((size_t)PQntuples(r) != n) { /* the guard refused: nothing was written */
-        PQclear(r);
-        return CF_FAILED_PRECONDITION;
-    }
-    for (size_t i = 0; i < n; i++) { /* rows in draw id order of the arrays (ord) */
-        numbers[i] = i64(r, (int)i, 0);
-        created_us[i] = i64(r, (int)i, 1);
-    }
-    PQclear(r);
-    return CF_OK;
+        assert(in[i]->count == 1 && !in[i]->room_policy && !(in[i]->idem_key && *in[i]->idem_key));
+    return alloc(db, a, in, n, timeout_ms, numbers, created_us);
 }
 
 /* --- winners --- */
