@@ -574,10 +574,11 @@ static void test_colliding_picks_are_drawn_again(void **state)
     free(all), free(p);
 }
 
-/* docs/draw.md "Group allocation": concurrent count-1 draws of one prize are committed several
- * per statement; each still gets its own consecutive number, record, winner row and event, and
- * the invariants hold. That groups did form is seen in the database: draws sharing a
- * transaction (xmin). */
+/* SPEC §3 "Prizes and winners" (no unit twice, under any concurrency) and "Auditable draws"
+ * (each draw its own number and record), through docs/draw.md "Group allocation": concurrent
+ * count-1 draws of one prize are committed several per statement; each still gets its own
+ * consecutive number, record, winner row and event, and the invariants hold. That groups did form
+ * is seen in the database: draws sharing a transaction (xmin). */
 static void *draw_four(void *arg)
 {
     worker *w = arg;

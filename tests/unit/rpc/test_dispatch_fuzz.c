@@ -15,10 +15,7 @@ ProtobufCService *th_echo_service(void);
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint64_t next(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return th_xorshift(&rng);
 }
 
 static size_t valid_envelope(uint8_t *buf, size_t cap)
