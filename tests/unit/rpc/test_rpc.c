@@ -348,8 +348,21 @@ static void test_client_spreads_over_endpoints(void **state)
     rpc_server *s2 = th_echo_server(th_ipc_url(u2, sizeof u2, "lb"), 2, &id2, NULL, NULL);
     const char *urls[] = {u1, u2};
     rpc_client *c = th_client(urls, 2, 2000);
-    nng_msleep(200); /* both connections up */
     int seen[3] = {0};
+    /* both connections up: call until each endpoint has answered once (a fixed 200 ms sleep was
+     * not always enough on a loaded machine, and every call then went to the first) */
+    for (int i = 0; i < 500 && !(seen[1] && seen[2]); i++) {
+        Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
+        rpc_ccall cc;
+        rpc_ccall_init(&cc, NULL);
+        testsvc__v1__echo__echo(echo_svc(c), &req, NULL, &cc);
+        if (cc.code == CF_OK)
+            seen[((Testsvc__V1__EchoReply *)cc.response)->worker]++;
+        rpc_ccall_free(&cc);
+        if (!(seen[1] && seen[2]))
+            nng_msleep(10);
+    }
+    seen[1] = seen[2] = 0;
     for (int i = 0; i < 100; i++) {
         Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
         rpc_ccall cc;
