@@ -24,7 +24,8 @@ function(confetti_proto_library name)
       COMMAND ${PROTOC_C} --proto_path=${P_ROOT} --proto_path=${CONFETTI_ROOT}/proto
               --proto_path=${CONFETTI_WKT_DIR} --c_out=${CONFETTI_GEN_DIR} ${abs}
       DEPENDS ${abs}
-      COMMENT "protoc-c ${rel}")
+      COMMENT "protoc-c ${rel}"
+      VERBATIM)
     list(APPEND srcs ${out_c})
   endforeach()
   add_library(${name} STATIC ${srcs})
@@ -83,6 +84,6 @@ ${entries}    NULL,
   target_link_libraries(${gen} PRIVATE ${lib})
   set(hdr ${CONFETTI_GEN_DIR}/${lib}_handlers.h)
   add_custom_command(OUTPUT ${hdr} COMMAND ${gen} ${hdr} DEPENDS ${gen}
-                     COMMENT "handler prototypes for ${lib}")
+                     COMMENT "handler prototypes for ${lib}" VERBATIM)
   add_custom_target(${lib}_handlers DEPENDS ${hdr})
 endfunction()

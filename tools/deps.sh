@@ -11,8 +11,8 @@ PACKAGES=(
   libpq-dev libjwt-dev libyaml-dev libjansson-dev libcurl4-openssl-dev libssl-dev
   # tests: cmocka, a real PostgreSQL server (run privately, never the system one)
   libcmocka-dev postgresql-15
-  # scripts
-  procps util-linux
+  # scripts (shellcheck: every script is checked in make test)
+  procps util-linux shellcheck
   # the test OpenID provider (tests/oidc: oidc-provider, jose)
   nodejs npm
   # the page at / in a real headless browser (tests/browser: playwright-core drives it)

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # setup.sh SRC DEST — the browser test's node modules (playwright-core, pinned by
 # package-lock.json): copies package.json, the lockfile and page.mjs to DEST (a build directory)
 # and runs `npm ci` there once (ctest fixture browser_npm). Never touches the source tree.
@@ -15,6 +15,10 @@ if [ ! -d "$dest/node_modules/playwright-core" ] || [ "$src/package-lock.json" -
   if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -r /etc/ssl/certs/ca-certificates.crt ]; then
     export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
   fi
+  # npm's cache in the temporary directory, not in HOME: the suite writes nothing outside
+  # the checkout and /tmp (an unprivileged user's HOME may not even be writable)
+  export npm_config_cache="${npm_config_cache:-/tmp/confetti-npm-cache-$(id -u)}"
+  export npm_config_update_notifier=false
   (cd "$dest" && { npm ci --no-audit --no-fund --ignore-scripts ||
                    { sleep 5; npm ci --no-audit --no-fund --ignore-scripts; }; })
   touch "$dest/node_modules/.stamp"

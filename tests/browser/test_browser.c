@@ -21,6 +21,7 @@
 #include "base/xmalloc.h"
 
 #include <curl/curl.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -135,6 +136,18 @@ static int teardown(void **state)
 }
 
 /* Runs page.mjs with env; fails the test unless it exits 0 within timeout_s. */
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    (void)remove(path); /* best effort: what cannot go stays in /tmp */
+    return 0;
+}
+
+static void remove_tree(const char *dir)
+{
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void run_page(char *const *env, int timeout_s)
 {
     pid_t pid = fork();
@@ -182,8 +195,12 @@ static void test_the_page_shows_a_room_live(void **state)
     json_decref(call("POST", path, carol, "{\"role\":\"PARTICIPANT\"}"));
 
     const char *chromium = getenv("CHROMIUM") ? getenv("CHROMIUM") : "/usr/bin/chromium";
+    /* Chromium and node write under HOME (~/.pki, caches): a throwaway one in /tmp, so that the
+     * suite writes nothing outside the checkout and the temporary directory */
+    char home[] = "/tmp/confetti-browser-home-XXXXXX";
+    assert_non_null(mkdtemp(home));
     char *env[] = {xasprintf("PATH=%s", getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin"),
-                   xasprintf("HOME=%s", getenv("HOME") ? getenv("HOME") : "/tmp"),
+                   xasprintf("HOME=%s", home),
                    xasprintf("BASE=%s", base),
                    xasprintf("ROOM_ID=%s", room),
                    xasprintf("PRIZE_ID=%s", prize),
@@ -193,6 +210,7 @@ static void test_the_page_shows_a_room_live(void **state)
                    xasprintf("SCREENSHOT=%s", getenv("SCREENSHOT") ? getenv("SCREENSHOT") : ""),
                    NULL};
     run_page(env, 150);
+    remove_tree(home);
     for (size_t i = 0; env[i]; i++)
         free(env[i]);
     free(room);

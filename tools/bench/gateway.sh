@@ -19,10 +19,14 @@ command -v wrk >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq wrk 
 command -v wrk >/dev/null || { echo "gateway bench: wrk is not installed (apt-get install wrk)"; exit 0; }
 
 rm -rf "$work" && mkdir -p "$work"
+# ipc:// sockets live in a short directory of their own: a unix socket path holds 107 bytes at
+# most, and BUILD_DIR may be deep.
+sock=$(mktemp -d /tmp/confetti-gwbench.XXXXXX)
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf -- "$sock"
     "$root/tests/harness/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -34,9 +38,9 @@ dsn=${admin/dbname=postgres/dbname=gwbench}
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 export CONFETTI_DB_DSN=$dsn CONFETTI_AUTH_JWKS_FILE=$work/dev/jwks.json CONFETTI_LOG_LEVEL=warn
-rooms_url=ipc://$work/rooms.sock draw_url=ipc://$work/draw.sock
-bus_pub=ipc://$work/bus-pub.sock bus_sub=ipc://$work/bus-sub.sock
-CONFETTI_RPC_LISTEN=ipc://$work/bus.sock CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
+rooms_url=ipc://$sock/rooms.sock draw_url=ipc://$sock/draw.sock
+bus_pub=ipc://$sock/bus-pub.sock bus_sub=ipc://$sock/bus-sub.sock
+CONFETTI_RPC_LISTEN=ipc://$sock/bus.sock CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
     CONFETTI_BUS_PUBLISHERS=$bus_pub CONFETTI_BUS_SUBSCRIBERS=$bus_sub \
     "$build/services/bus/confetti-bus" 2>>"$work/bus.log" &
 pids+=($!)
@@ -45,7 +49,7 @@ CONFETTI_RPC_LISTEN=$rooms_url CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
 "$build/tools/seed/confetti-seed-rooms" --dsn "$dsn" --rooms 100000 --participants 1010000 \
     --hot 10000 >/dev/null
 CONFETTI_RPC_LISTEN=$rooms_url CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
-    CONFETTI_EVENTS_BUS=$bus_pub CONFETTI_EVENTS_SUBSCRIBE= \
+    CONFETTI_EVENTS_BUS=$bus_pub CONFETTI_EVENTS_SUBSCRIBE='' \
     "$build/services/rooms/confetti-rooms" 2>>"$work/rooms.log" &
 pids+=($!)
 CONFETTI_RPC_LISTEN=$draw_url CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
@@ -53,7 +57,7 @@ CONFETTI_RPC_LISTEN=$draw_url CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
     2>>"$work/draw.log" &
 pids+=($!)
 gateway() { # url name cache-ttl events-subscribe
-    CONFETTI_HTTP_LISTEN=$1 CONFETTI_RPC_LISTEN=ipc://$work/$2.sock \
+    CONFETTI_HTTP_LISTEN=$1 CONFETTI_RPC_LISTEN=ipc://$sock/$2.sock \
         CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) CONFETTI_SERVICES_ROOMS=$rooms_url \
         CONFETTI_SERVICES_DRAW=$draw_url CONFETTI_RATELIMIT_RATE=0 CONFETTI_AUTH_REVOKED_REFRESH=0 \
         CONFETTI_EVENTS_SUBSCRIBE=$4 CONFETTI_CACHE_TTL=$3 \

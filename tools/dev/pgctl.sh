@@ -6,7 +6,8 @@
 #   pgctl.sh               status DIR          exit 0 if running (prints the conninfo), 3 if not
 #
 # Layout: DIR/data (PGDATA), DIR/log (server log), DIR/port (the chosen port), DIR/env (one
-# line: the libpq conninfo clients use), and the unix socket DIR/.s.PGSQL.PORT. The server also
+# line: the libpq conninfo clients use), and the unix socket DIR/.s.PGSQL.PORT (or, when DIR is
+# too long a path for a socket, /tmp/confetti-pg-HASH/.s.PGSQL.PORT). The server also
 # listens on 127.0.0.1:PORT; authentication is `trust` on the socket and 127.0.0.1 only, so the
 # cluster must never listen anywhere else. PORT defaults to the one remembered in DIR/port, or a
 # free one picked at random in 20000-40000.
@@ -44,8 +45,14 @@ cmd=${args[0]}
 dir=$(realpath -m -- "${args[1]}")
 want_port=${args[2]:-}
 data=$dir/data
-# The socket path must fit sockaddr_un (107 bytes): DIR/.s.PGSQL.NNNNN
-[ $((${#dir} + 15)) -le 107 ] || die "$dir is too long a path for the unix socket (max 92 bytes)"
+# The unix socket DIR/.s.PGSQL.NNNNN must fit sockaddr_un (107 bytes). A cluster under a longer
+# path (a deep checkout) keeps its socket in a short directory of its own in /tmp instead, named
+# after DIR so that every start and client finds the same one.
+if [ $((${#dir} + 15)) -le 107 ]; then
+    sockdir=$dir
+else
+    sockdir=/tmp/confetti-pg-$(printf '%s' "$dir" | sha1sum | cut -c1-16)
+fi
 
 [ -x "$PGBIN/pg_ctl" ] || die "PostgreSQL 15 binaries not found in $PGBIN (apt-get install postgresql-15)"
 
@@ -95,7 +102,7 @@ cq() {
 
 write_env() {
     local port=$1
-    printf 'host=%s port=%s user=%s dbname=postgres\n' "$(cq "$dir")" "$port" \
+    printf 'host=%s port=%s user=%s dbname=postgres\n' "$(cq "$sockdir")" "$port" \
         "$(cq "$(superuser)")" >"$dir/env.tmp"
     mv -f "$dir/env.tmp" "$dir/env"
 }
@@ -124,11 +131,13 @@ EOF
 # Settings rewritten on every start, so the port and the fsync flag follow the command line.
 write_conf() {
     local port=$1 sync=on
+    # a quoted string in postgresql.conf: a quote inside is doubled
+    local conf_sockdir=${sockdir//\'/\'\'}
     [ "$fsync_off" -eq 1 ] && sync=off
     as_owner tee "$data/confetti.conf" >/dev/null <<EOF
 listen_addresses = '127.0.0.1'
 port = $port
-unix_socket_directories = '$dir'
+unix_socket_directories = '$conf_sockdir'
 max_connections = 200
 shared_buffers = 64MB
 fsync = $sync
@@ -139,8 +148,25 @@ log_line_prefix = '%m [%p] %a '
 EOF
 }
 
+# The short socket directory in /tmp, when DIR is too long for the socket to live there.
+make_sockdir() {
+    [ "$sockdir" != "$dir" ] || return 0
+    local owner
+    owner=$(id -un)
+    [ "$(id -u)" -eq 0 ] && owner=postgres
+    if [ ! -e "$sockdir" ]; then
+        mkdir -m 0700 -- "$sockdir"
+        [ "$owner" = "$(id -un)" ] || chown "$owner:" -- "$sockdir"
+    fi
+    # a predictable name in /tmp: refuse one that someone else made (or a link to elsewhere)
+    if [ ! -d "$sockdir" ] || [ -L "$sockdir" ] || [ "$(stat -c %U -- "$sockdir")" != "$owner" ]; then
+        die "$sockdir exists and is not a directory of $owner's: remove it"
+    fi
+}
+
 do_start() {
     [ -f "$data/PG_VERSION" ] || init_cluster
+    make_sockdir
     local port=$want_port fixed=1 attempt
     if [ -z "$port" ] && [ -f "$dir/port" ]; then
         port=$(cat "$dir/port")
@@ -169,7 +195,7 @@ do_start() {
     done
     echo "$port" >"$dir/port"
     for _ in $(seq 1 $((START_TIMEOUT * 10))); do
-        if "$PGBIN/pg_isready" -q -h "$dir" -p "$port" -U "$(superuser)" -d postgres; then
+        if "$PGBIN/pg_isready" -q -h "$sockdir" -p "$port" -U "$(superuser)" -d postgres; then
             write_env "$port"
             return 0
         fi
@@ -179,15 +205,14 @@ do_start() {
 }
 
 do_stop() {
-    if [ ! -f "$data/postmaster.pid" ]; then
-        return 0
+    if [ -f "$data/postmaster.pid" ] && running; then
+        as_owner "$PGBIN/pg_ctl" stop -D "$data" -m fast -w -t "$START_TIMEOUT" >/dev/null ||
+            as_owner "$PGBIN/pg_ctl" stop -D "$data" -m immediate -w -t "$START_TIMEOUT" >/dev/null ||
+            die "could not stop PostgreSQL in $dir"
     fi
-    if ! running; then
-        return 0
+    if [ "$sockdir" != "$dir" ]; then
+        rm -rf -- "$sockdir"
     fi
-    as_owner "$PGBIN/pg_ctl" stop -D "$data" -m fast -w -t "$START_TIMEOUT" >/dev/null ||
-        as_owner "$PGBIN/pg_ctl" stop -D "$data" -m immediate -w -t "$START_TIMEOUT" >/dev/null ||
-        die "could not stop PostgreSQL in $dir"
 }
 
 do_status() {

@@ -1,20 +1,44 @@
 #!/usr/bin/env bash
 # tools/dev/run.sh foreground|background|stop — the whole platform on this machine (make run,
 # make up, make down): a private PostgreSQL cluster under var/pg, migrations, every service
-# that has been built, in dependency order. Logs in var/log/, pids in var/run/.
+# that has been built, in dependency order. Logs in var/log/, pids in var/run/, the config each
+# process runs with in var/config/.
+#
+# Settings (environment, or make variables: `make run CONFETTI_PORT_OFFSET=1000`):
+#   CONFETTI_PORT_OFFSET  added to every port of the local platform (default 0: the gateway on
+#                         8080, RPC 7100-7111, admin 9100-9105, OpenID 7190, PostgreSQL 55432)
+#   CONFETTI_VAR          the state directory (default var/ in the checkout)
+#   BUILD                 the build directory (default build/ in the checkout)
+#
+# Every address the platform will listen on is checked before anything starts: a taken port is
+# one line naming it, the process that wanted it and CONFETTI_PORT_OFFSET, and nothing runs.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD:-$root/build}
-var=$root/var
-pgdir=$var/pg
-pgport=${CONFETTI_PG_PORT:-55432}
+case $build in /*) ;; *) build=$root/$build ;; esac
+var=${CONFETTI_VAR:-$root/var}
+off=${CONFETTI_PORT_OFFSET:-0}
 # Start order: a service is started after those it calls. Not yet built → skipped.
 SERVICES=(bus catalog auth rooms draw gateway)
 
-mkdir -p "$var/log" "$var/run"
+if ! [[ $off =~ ^[0-9]{1,4}$ ]] || [ "$off" -gt 9000 ]; then
+    echo "confetti: CONFETTI_PORT_OFFSET must be a number from 0 to 9000 (got '$off')" >&2
+    exit 2
+fi
+pgdir=$var/pg
+pgport=${CONFETTI_PG_PORT:-$((55432 + off))}
+oidc_port=$((7190 + off))
+http_port=$((8080 + off))
+
+# A value quoted for pasting into a POSIX shell, whatever it holds (spaces, quotes, é).
+shq() {
+    local v=${1//\'/\'\\\'\'}
+    printf "'%s'" "$v"
+}
 
 running_services() {
+    local f
     for f in "$var"/run/*.pid; do
         [ -e "$f" ] || continue
         basename "$f" .pid
@@ -22,9 +46,8 @@ running_services() {
 }
 
 stop_all() {
-    local pids=() s
+    local pids=() s pid
     for s in $(running_services); do
-        local pid
         pid=$(cat "$var/run/$s.pid")
         if kill -0 "$pid" 2>/dev/null; then
             kill -TERM "$pid" && pids+=("$pid")
@@ -32,11 +55,73 @@ stop_all() {
     done
     for pid in "${pids[@]}"; do
         for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
     done
     rm -f "$var"/run/*.pid
     "$root/tools/dev/pgctl.sh" stop "$pgdir" >/dev/null 2>&1 || true
     echo "confetti: stopped"
+}
+
+# var/config/SVC.yaml: deploy/config/SVC.yaml with every loopback port moved by the offset and
+# every var/ path (the development keys) made absolute, quoted for YAML's double-quoted strings.
+write_configs() {
+    mkdir -p "$var/config"
+    local s esc
+    esc=${var//\\/\\\\}
+    esc=${esc//\"/\\\"}
+    for s in "${SERVICES[@]}"; do
+        OFF=$off VARDIR=$esc perl -pe '
+            next if /^\s*#/;
+            s/\b(127\.0\.0\.1|localhost):(\d{4,5})\b/"$1:" . ($2 + $ENV{OFF})/ge;
+            s/^(\s*[\w]+:\s*)var\/(\S*)\s*$/$1"$ENV{VARDIR}\/$2"\n/;
+            s/(?<=["=])var\//$ENV{VARDIR}\//g;
+        ' "$root/deploy/config/$s.yaml" >"$var/config/$s.yaml.tmp"
+        mv -f "$var/config/$s.yaml.tmp" "$var/config/$s.yaml"
+    done
+}
+
+# True if something accepts connections on 127.0.0.1:$1.
+port_busy() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Every address this platform listens on, "PORT PROCESS WHAT", one a line.
+listen_ports() {
+    local s line key
+    for s in "${SERVICES[@]}"; do
+        [ -x "$build/services/$s/confetti-$s" ] || continue
+        while IFS= read -r line; do
+            # "section:" lines set the context for "  listen:" lines below them
+            if [[ $line =~ ^([a-z_]+): ]]; then
+                key=${BASH_REMATCH[1]}
+                continue
+            fi
+            if [[ $line =~ ^[[:space:]]+(listen|publishers|subscribers):.*:([0-9]{2,5}) ]]; then
+                echo "${BASH_REMATCH[2]} confetti-$s $key.${BASH_REMATCH[1]}"
+            fi
+        done <"$var/config/$s.yaml"
+    done
+    if [ -x "$build/services/auth/confetti-auth" ] && command -v node >/dev/null; then
+        echo "$oidc_port openid-provider listen"
+    fi
+    if ! "$root/tools/dev/pgctl.sh" status "$pgdir" >/dev/null 2>&1; then
+        echo "$pgport postgresql listen"
+    fi
+}
+
+# Refuses to start when any address is taken: one line, before anything runs.
+check_ports() {
+    local port proc what
+    while read -r port proc what; do
+        if port_busy "$port"; then
+            echo "confetti: port $port ($proc $what) is already in use on 127.0.0.1;" \
+                "stop what holds it or move every port with CONFETTI_PORT_OFFSET" \
+                "(make run CONFETTI_PORT_OFFSET=1000 puts the gateway on $((8080 + 1000)))" >&2
+            exit 1
+        fi
+    done < <(listen_ports)
 }
 
 start_all() {
@@ -44,6 +129,9 @@ start_all() {
         echo "confetti: already running (make down first)" >&2
         exit 1
     fi
+    mkdir -p "$var/log" "$var/run"
+    write_configs
+    check_ports
     "$root/tools/dev/pgctl.sh" start "$pgdir" "$pgport" >/dev/null
     local admin_dsn dsn
     admin_dsn=$(cat "$pgdir/env")
@@ -62,23 +150,27 @@ start_all() {
     # person can log in from a browser without Google; confetti-auth's provider_dev points at it.
     if [ -x "$build/services/auth/confetti-auth" ] && command -v node >/dev/null; then
         "$root/tests/oidc/setup.sh" "$root/tests/oidc" "$var/oidc" >>"$var/log/oidc.log" 2>&1
-        (cd "$var/oidc" && exec node server.mjs 7190 \
-            http://127.0.0.1:8080/v1/auth/dev/callback,http://127.0.0.1:8080/,http://localhost:8080/ \
+        local gw=http://127.0.0.1:$http_port
+        (cd "$var/oidc" && exec node server.mjs "$oidc_port" \
+            "$gw/v1/auth/dev/callback,$gw/,http://localhost:$http_port/" \
             >>"$var/log/oidc.log" 2>&1) &
         echo $! >"$var/run/oidc.pid"
-        echo "confetti: OpenID provider http://127.0.0.1:7190 (user alice)"
+        echo "confetti: OpenID provider http://127.0.0.1:$oidc_port (user alice)"
     fi
     local s bin cfg
     for s in "${SERVICES[@]}"; do
         bin=$build/services/$s/confetti-$s
-        cfg=$root/deploy/config/$s.yaml
+        cfg=$var/config/$s.yaml
         [ -x "$bin" ] || continue
-        "$bin" --config "$cfg" --migrate-only >>"$var/log/$s.log" 2>&1 ||
-            { echo "confetti: $s migrations failed, see var/log/$s.log" >&2; stop_all; exit 1; }
+        "$bin" --config "$cfg" --migrate-only >>"$var/log/$s.log" 2>&1 || {
+            echo "confetti: $s migrations failed, see $var/log/$s.log" >&2
+            stop_all
+            exit 1
+        }
         "$bin" --config "$cfg" >>"$var/log/$s.log" 2>&1 &
         echo $! >"$var/run/$s.pid"
         echo "confetti: $s  rpc $(grep -m1 -A1 '^rpc:' "$cfg" | grep -o '[a-z]*://[^] "]*' | head -1)" \
-             " admin $(grep -m1 -A1 '^admin:' "$cfg" | grep -o 'http://[^ "]*' | head -1)"
+            " admin $(grep -m1 -A1 '^admin:' "$cfg" | grep -o 'http://[^ "]*' | head -1)"
     done
     sleep 0.5
     for s in $(running_services); do
@@ -90,12 +182,15 @@ start_all() {
         fi
     done
     [ -n "$(running_services)" ] || echo "confetti: no service is built yet; only PostgreSQL runs"
-    echo "confetti: logs in var/log/; a dev token: $build/tools/confetti-devtoken mint var/dev <user> [--admin]"
+    # Hints are printed quoted, so that they paste from a checkout at any path.
+    local mint
+    mint="$(shq "$build/tools/confetti-devtoken") mint $(shq "$var/dev")"
+    echo "confetti: logs in $var/log/; a dev token: $mint <user> [--admin]"
     if [ -f "$var/run/gateway.pid" ]; then
-        echo "confetti: open http://127.0.0.1:8080/ in a browser (the page: sign in as alice, rooms, live feed)"
-        echo "confetti: WebSocket feed ws://127.0.0.1:8080/v1/ws (docs/gateway.md#websocket-feed)"
+        echo "confetti: open http://127.0.0.1:$http_port/ in a browser (the page: sign in as alice, rooms, live feed)"
+        echo "confetti: WebSocket feed ws://127.0.0.1:$http_port/v1/ws (docs/gateway.md#websocket-feed)"
         echo "confetti: try the HTTP API:"
-        echo "  curl -s -H \"Authorization: Bearer \$($build/tools/confetti-devtoken mint $var/dev alice)\" 'http://127.0.0.1:8080/v1/rooms?pageSize=5'"
+        echo "  curl -s -H \"Authorization: Bearer \$($mint alice)\" 'http://127.0.0.1:$http_port/v1/rooms?pageSize=5'"
     fi
 }
 

@@ -3,6 +3,7 @@
  * injected clock for the secret grace period. Rules are tables where the spec is a table
  * (callers × methods, version order, bad inputs). */
 #include "th.h"
+#include "th_proc.h"
 #include "pg.h"
 #include "service.h"
 #include "catalog.h"
@@ -1029,16 +1030,13 @@ static void test_non_json_through_the_cli(void **state)
          CF_OK, "appSecret"},
     };
     for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
-        char cmd[1024], out[8192];
-        snprintf(cmd, sizeof cmd,
-                 "CONFETTI_TOKEN='%s' %s call %s catalog.v1.Catalog/RegisterApp '%s' 2>&1",
-                 tok_alice, CLI_BIN, svc->url, table[i].body);
-        FILE *p = popen(cmd, "r");
-        assert_non_null(p);
-        size_t n = fread(out, 1, sizeof out - 1, p);
-        out[n] = '\0';
-        int st = pclose(p);
-        int rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        char out[8192];
+        char *tok = xasprintf("CONFETTI_TOKEN=%s", tok_alice);
+        const char *argv[] = {CLI_BIN,       "call", svc->url, "catalog.v1.Catalog/RegisterApp",
+                              table[i].body, NULL};
+        const char *env[] = {tok, NULL};
+        int rc = th_run(argv, env, out, sizeof out);
+        free(tok);
         if (rc != table[i].code || !strstr(out, table[i].says))
             fail_msg("row %zu: exit %d, expected %d mentioning %s; output:\n%s", i, rc,
                      table[i].code, table[i].says, out);

@@ -4,6 +4,7 @@
  * record checked by `confetti draw verify`, and rooms or PostgreSQL failing mid-draw.
  * rooms.v1 is fake_rooms (a real nng server; only the rooms logic comes from a table). */
 #include "th.h"
+#include "th_proc.h"
 #include "pg.h"
 #include "service.h"
 #include "tokens.h"
@@ -878,11 +879,10 @@ static int run_verify(const char *record_json, const char *eligible)
     assert_true(write(fr, record_json, strlen(record_json)) == (ssize_t)strlen(record_json));
     assert_true(write(fl, eligible, strlen(eligible)) == (ssize_t)strlen(eligible));
     close(fr), close(fl);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "%s draw verify %s %s >/dev/null 2>&1", CLI_BIN, rec, lst);
-    int st = system(cmd);
+    const char *argv[] = {CLI_BIN, "draw", "verify", rec, lst, NULL};
+    int rc = th_run(argv, NULL, NULL, 0);
     unlink(rec), unlink(lst);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return rc;
 }
 
 static void test_audit_record_verifies(void **state)

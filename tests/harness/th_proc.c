@@ -1,0 +1,90 @@
+/* th_proc.c — see th_proc.h. */
+#include "th_proc.h"
+#include "th.h"
+
+#include <errno.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static size_t count(const char *const *v)
+{
+    size_t n = 0;
+    while (v && v[n])
+        n++;
+    return n;
+}
+
+/* environ with extra's entries replacing or added; the array is the caller's to free (the
+ * strings are borrowed). */
+static char **merged_env(const char *const extra[])
+{
+    size_t ne = count((const char *const *)environ), nx = count(extra), n = 0;
+    char **env = calloc(ne + nx + 1, sizeof *env);
+    if (!env)
+        fail_msg("th_run: out of memory");
+    for (size_t i = 0; i < ne; i++) {
+        const char *eq = strchr(environ[i], '=');
+        size_t klen = eq ? (size_t)(eq - environ[i]) + 1 : strlen(environ[i]);
+        int replaced = 0;
+        for (size_t j = 0; j < nx && !replaced; j++)
+            replaced = strncmp(environ[i], extra[j], klen) == 0;
+        if (!replaced)
+            env[n++] = environ[i];
+    }
+    for (size_t j = 0; j < nx; j++)
+        env[n++] = (char *)extra[j];
+    return env;
+}
+
+int th_run(const char *const argv[], const char *const extra_env[], char *out, size_t cap)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        fail_msg("th_run: pipe: %s", strerror(errno));
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+    posix_spawn_file_actions_addclose(&fa, fds[1]);
+    char **env = merged_env(extra_env);
+    pid_t pid;
+    int rv = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    free(env);
+    close(fds[1]);
+    if (rv != 0) {
+        close(fds[0]);
+        if (out && cap)
+            out[0] = '\0';
+        return -1;
+    }
+    char sink[4096];
+    size_t len = 0;
+    for (;;) {
+        char *dst = sink;
+        size_t room = sizeof sink;
+        if (out && cap && len < cap - 1)
+            dst = out + len, room = cap - 1 - len;
+        ssize_t n = read(fds[0], dst, room);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (dst != sink)
+            len += (size_t)n;
+    }
+    close(fds[0]);
+    if (out && cap)
+        out[len] = '\0';
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            fail_msg("th_run: waitpid: %s", strerror(errno));
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}

@@ -1,0 +1,18 @@
+/* th_proc.h — running a program from a test without a shell.
+ *
+ * A command line built as one string and handed to system()/popen() breaks as soon as a path
+ * holds a space or a quote (a checkout in "~/my projects/l'été/…"). Tests run programs through
+ * th_run instead: an argv array, posix_spawnp, the output read back through a pipe. */
+#ifndef CONFETTI_TESTS_TH_PROC_H
+#define CONFETTI_TESTS_TH_PROC_H
+
+#include <stddef.h>
+
+/* Runs argv[0] (a path, or a name looked up in PATH) with argv (NULL-ended) and the test's
+ * environment plus extra_env ("NAME=value" strings, NULL-ended; may be NULL; an entry replaces
+ * the variable of the same name). Its stdout and stderr, merged, go to out (NUL-terminated,
+ * truncated to cap - 1 bytes; out may be NULL to discard them). Returns the exit status, or -1
+ * when the program could not start or died of a signal. Fails the test on a harness error. */
+int th_run(const char *const argv[], const char *const extra_env[], char *out, size_t cap);
+
+#endif
