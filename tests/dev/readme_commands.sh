@@ -6,6 +6,7 @@
 # command must exit 0, and when the README shows its output in a comment below it
 # (`# {"roomId":…,"status":"DRAFT",…}`), every field named there must be in what it printed.
 # Then the hint that `make up` printed is pasted as it is: it must work from this checkout's path.
+# Last, tests run beside the platform (make test while make up runs).
 # shellcheck disable=SC2016 # the $ in single quotes belong to the script this one writes
 set -euo pipefail
 SRC_DIR=$1 BUILD_DIR=$2
@@ -86,4 +87,12 @@ hint=$(grep -A1 'try the HTTP API' "$var.up.log" | tail -1)
 echo "--- the printed hint: $hint"
 out=$(bash -c "$hint")
 grep -q '"rooms"' <<<"$out" || { echo "FAIL: the hint printed: $out" >&2; exit 1; }
+
+# make test beside a running platform: the suite picks free ports (kernel-chosen for services,
+# a random free one for its PostgreSQL), so a test process and a fixture cluster start and pass
+# while this platform holds its ports.
+"$BUILD_DIR/tests/integration/integration_cli" >"$var/beside.log" 2>&1 ||
+    { cat "$var/beside.log" >&2; echo "FAIL: a test failed beside the platform" >&2; exit 1; }
+"$SRC_DIR/tests/harness/pg.sh" start "$var/beside-pg" >/dev/null
+"$SRC_DIR/tests/harness/pg.sh" stop "$var/beside-pg" >/dev/null
 echo ok
