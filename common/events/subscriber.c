@@ -15,6 +15,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/pbwire.h"
 #include "base/xmalloc.h"
 #include "rpc/client.h"
 
@@ -130,11 +131,14 @@ static void on_message(events_sub *s, nng_msg *m)
     source *src = find(s, name);
     if (!src)
         return;
-    Events__V1__Event *ev = events__v1__event__unpack(NULL, blen, body);
-    if (!ev) {
-        log_warn("events: undecodable event from %s dropped", src->name);
+    /* bus frames come from anyone who can reach the bus: bounded like any request */
+    ProtobufCMessage *pm;
+    const char *why;
+    if (pb_unpack(&events__v1__event__descriptor, NULL, body, blen, &pm, &why) != CF_OK) {
+        log_warn("events: undecodable event from %s dropped (%s)", src->name, why);
         return;
     }
+    Events__V1__Event *ev = (Events__V1__Event *)pm;
     src->heard_ms = now_ms();
     src->tail = true;
     int64_t last = atomic_load(&src->last);
