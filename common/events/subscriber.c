@@ -42,6 +42,14 @@ struct events_sub {
     _Atomic uint64_t delivered, duplicates, gaps, replayed, lost;
 };
 
+/* A sequence number a publisher can have given: 1, 2, 3 … Anything else (0, negative, or
+ * INT64_MAX, after which "the next one" does not exist and last + 1 overflows everywhere
+ * positions are kept) comes from a broken or hostile peer and is refused. */
+static bool seq_ok(int64_t seq)
+{
+    return seq >= 1 && seq < INT64_MAX;
+}
+
 static int64_t now_ms(void)
 {
     return cf_mono_ns() / 1000000;
@@ -99,6 +107,14 @@ static void catch_up(events_sub *s, source *src, int64_t until)
         bool progress = false;
         for (size_t i = 0; i < resp->n_events && !atomic_load(&s->stop); i++) {
             Events__V1__Event *ev = resp->events[i];
+            if (!seq_ok(ev->seq)) {
+                if (!src->failing)
+                    log_warn("events: replay from %s answered sequence %" PRId64 ": refused",
+                             src->name, ev->seq);
+                src->failing = true;
+                rpc_ccall_free(&cc);
+                return;
+            }
             int64_t have = atomic_load(&src->last);
             if (ev->seq <= have)
                 continue;
@@ -139,6 +155,11 @@ static void on_message(events_sub *s, nng_msg *m)
         return;
     }
     Events__V1__Event *ev = (Events__V1__Event *)pm;
+    if (!seq_ok(ev->seq)) {
+        log_warn("events: event from %s with sequence %" PRId64 " dropped", src->name, ev->seq);
+        events__v1__event__free_unpacked(ev, NULL);
+        return;
+    }
     src->heard_ms = now_ms();
     src->tail = true;
     int64_t last = atomic_load(&src->last);
