@@ -186,6 +186,7 @@ static void malformed_wire_data_is_refused(void **state)
         size_t len;
     } cases[] = {
         {"tag varint cut short", {0x80}, 1},
+        {"field number 0", {0x02, 0x00}, 2},
         {"tag varint of 11 bytes",
          {0x88, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00},
          11},
@@ -222,10 +223,19 @@ static void malformed_wire_data_is_refused(void **state)
 }
 
 /* Well-formed wire data protobuf-c refuses (a message field sent as a varint) passes the scan
- * and pb_unpack still reports "malformed" from protobuf-c. Empty input is an empty message. */
+ * and pb_unpack still reports "malformed" from protobuf-c. Empty input is an empty message.
+ * Field numbers: 2^29 - 1 is the largest protobuf allows. */
 static void what_protobuf_c_refuses_after_the_scan_is_malformed_too(void **state)
 {
     (void)state;
+    /* the one place the scan is stricter: field numbers past 2^29 - 1, which protobuf forbids
+     * and protobuf-c keeps as an unknown field */
+    static const uint8_t big_field[] = {0xfa, 0xff, 0xff, 0xff, 0x1f, 0x00};
+    assert_int_equal(pbwire_scan(KITCHEN, big_field, sizeof big_field, PB_MAX_DEPTH),
+                     PBWIRE_MALFORMED);
+    static const uint8_t max_field[] = {0xfa, 0xff, 0xff, 0xff, 0x0f, 0x00}; /* 2^29 - 1 */
+    assert_int_equal(pbwire_scan(KITCHEN, max_field, sizeof max_field, PB_MAX_DEPTH), PBWIRE_OK);
+
     static const uint8_t inner_as_varint[] = {0x88, 0x01, 0x05}; /* inner = 5 */
     assert_int_equal(pbwire_scan(KITCHEN, inner_as_varint, sizeof inner_as_varint, PB_MAX_DEPTH),
                      PBWIRE_OK);
