@@ -100,21 +100,24 @@ static void catch_up(events_sub *s, source *src, int64_t until)
             rpc_ccall_free(&cc);
             return;
         }
-        if (src->failing)
-            log_info("events: replay from %s works again", src->name);
-        src->failing = false;
         const Events__V1__ReplayResponse *resp = (const Events__V1__ReplayResponse *)cc.response;
-        bool progress = false;
-        for (size_t i = 0; i < resp->n_events && !atomic_load(&s->stop); i++) {
-            Events__V1__Event *ev = resp->events[i];
-            if (!seq_ok(ev->seq)) {
+        /* an answer with an impossible number is not trusted at all: a failed Replay */
+        for (size_t i = 0; i < resp->n_events; i++) {
+            if (!seq_ok(resp->events[i]->seq)) {
                 if (!src->failing)
                     log_warn("events: replay from %s answered sequence %" PRId64 ": refused",
-                             src->name, ev->seq);
+                             src->name, resp->events[i]->seq);
                 src->failing = true;
                 rpc_ccall_free(&cc);
                 return;
             }
+        }
+        if (src->failing)
+            log_info("events: replay from %s works again", src->name);
+        src->failing = false;
+        bool progress = false;
+        for (size_t i = 0; i < resp->n_events && !atomic_load(&s->stop); i++) {
+            Events__V1__Event *ev = resp->events[i];
             int64_t have = atomic_load(&src->last);
             if (ev->seq <= have)
                 continue;
