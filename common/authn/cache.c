@@ -65,7 +65,11 @@ bool tcache_get(tcache *c, const unsigned char digest[32], uint64_t gen, int64_t
     pthread_mutex_lock(mu);
     slot *s = &c->slots[i];
     if (s->gen == gen && memcmp(s->digest, digest, 32) == 0) {
-        if (now < s->id.exp + leeway) {
+        /* exp is a verified claim, but nothing stops it being INT64_MAX: saturate */
+        int64_t until;
+        if (__builtin_add_overflow(s->id.exp, leeway, &until))
+            until = leeway > 0 ? INT64_MAX : INT64_MIN;
+        if (now < until) {
             *out = s->id;
             hit = true;
         } else {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/pbwire.h"
 #include "confetti_proto_handlers.h"
 #include "db/db.h"
 #include "events/v1/events.pb-c.h"
@@ -52,12 +53,17 @@ RPC_HANDLER(rpc_events_replay)
         size_t hl = strlen(hex);
         uint8_t *buf = rpc_alloc(call, hl / 2 + 1);
         size_t n = events__unhex(hex, buf);
-        Events__V1__Event *ev = events__v1__event__unpack(arena_allocator(rpc_arena(call)), n, buf);
+        ProtobufCMessage *m;
+        const char *why;
+        cf_code dc = pb_unpack(&events__v1__event__descriptor, arena_allocator(rpc_arena(call)),
+                               buf, n, &m, &why);
         int64_t seq = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-        if (!ev) {
+        if (dc != CF_OK) {
             PQclear(r);
-            return rpc_error(call, CF_INTERNAL, "outbox row %" PRId64 " does not decode", seq);
+            return rpc_error(call, CF_INTERNAL, "outbox row %" PRId64 " does not decode: %s", seq,
+                             why);
         }
+        Events__V1__Event *ev = (Events__V1__Event *)m;
         ev->seq = seq;
         if (ev->seq > resp->last_seq) /* numbered after we read last_seq */
             resp->last_seq = ev->seq;

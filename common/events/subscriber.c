@@ -15,6 +15,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/pbwire.h"
 #include "base/xmalloc.h"
 #include "rpc/client.h"
 
@@ -40,6 +41,14 @@ struct events_sub {
     pthread_t thread;
     _Atomic uint64_t delivered, duplicates, gaps, replayed, lost;
 };
+
+/* A sequence number a publisher can have given: 1, 2, 3 … Anything else (0, negative, or
+ * INT64_MAX, after which "the next one" does not exist and last + 1 overflows everywhere
+ * positions are kept) comes from a broken or hostile peer and is refused. */
+static bool seq_ok(int64_t seq)
+{
+    return seq >= 1 && seq < INT64_MAX;
+}
 
 static int64_t now_ms(void)
 {
@@ -91,10 +100,21 @@ static void catch_up(events_sub *s, source *src, int64_t until)
             rpc_ccall_free(&cc);
             return;
         }
+        const Events__V1__ReplayResponse *resp = (const Events__V1__ReplayResponse *)cc.response;
+        /* an answer with an impossible number is not trusted at all: a failed Replay */
+        for (size_t i = 0; i < resp->n_events; i++) {
+            if (!seq_ok(resp->events[i]->seq)) {
+                if (!src->failing)
+                    log_warn("events: replay from %s answered sequence %" PRId64 ": refused",
+                             src->name, resp->events[i]->seq);
+                src->failing = true;
+                rpc_ccall_free(&cc);
+                return;
+            }
+        }
         if (src->failing)
             log_info("events: replay from %s works again", src->name);
         src->failing = false;
-        const Events__V1__ReplayResponse *resp = (const Events__V1__ReplayResponse *)cc.response;
         bool progress = false;
         for (size_t i = 0; i < resp->n_events && !atomic_load(&s->stop); i++) {
             Events__V1__Event *ev = resp->events[i];
@@ -130,9 +150,17 @@ static void on_message(events_sub *s, nng_msg *m)
     source *src = find(s, name);
     if (!src)
         return;
-    Events__V1__Event *ev = events__v1__event__unpack(NULL, blen, body);
-    if (!ev) {
-        log_warn("events: undecodable event from %s dropped", src->name);
+    /* bus frames come from anyone who can reach the bus: bounded like any request */
+    ProtobufCMessage *pm;
+    const char *why;
+    if (pb_unpack(&events__v1__event__descriptor, NULL, body, blen, &pm, &why) != CF_OK) {
+        log_warn("events: undecodable event from %s dropped (%s)", src->name, why);
+        return;
+    }
+    Events__V1__Event *ev = (Events__V1__Event *)pm;
+    if (!seq_ok(ev->seq)) {
+        log_warn("events: event from %s with sequence %" PRId64 " dropped", src->name, ev->seq);
+        events__v1__event__free_unpacked(ev, NULL);
         return;
     }
     src->heard_ms = now_ms();

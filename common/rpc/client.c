@@ -2,6 +2,7 @@
 #include "client.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/pbwire.h"
 #include "base/xmalloc.h"
 
 #include <nng/nng.h>
@@ -283,20 +284,29 @@ static void finish_reply(rpc_client *c, const ProtobufCMethodDescriptor *md, rpc
         return fail(cc, rv == NNG_ECLOSED ? CF_CANCELLED : CF_UNAVAILABLE, nng_strerror(rv));
 
     ProtobufCAllocator *alloc = arena_allocator(&cc->arena);
-    Rpc__V1__Reply *rep = rpc__v1__reply__unpack(alloc, nng_msg_len(in), nng_msg_body(in));
-    if (!rep) {
+    /* a reply is not trusted more than a request: its nesting is bounded too (base/pbwire.h),
+     * and a refused one is the callee's fault, so INTERNAL, as gRPC reports a reply that does
+     * not parse */
+    ProtobufCMessage *m;
+    const char *why;
+    if (pb_unpack(&rpc__v1__reply__descriptor, alloc, nng_msg_body(in), nng_msg_len(in), &m,
+                  &why) != CF_OK) {
         nng_msg_free(in);
-        return fail(cc, CF_INTERNAL, "malformed reply envelope");
+        cc->code = CF_INTERNAL;
+        cc->message = arena_printf(&cc->arena, "reply envelope: %s", why);
+        return;
     }
+    Rpc__V1__Reply *rep = (Rpc__V1__Reply *)m;
     cc->code = cf_code_from_int(rep->code);
     cc->message = rep->message;
     cc->details = rep->details;
     cc->ndetails = rep->n_details;
     if (cc->code == CF_OK) {
-        cc->response =
-            protobuf_c_message_unpack(md->output, alloc, rep->payload.len, rep->payload.data);
-        if (!cc->response)
-            fail(cc, CF_INTERNAL, "malformed reply payload");
+        if (pb_unpack(md->output, alloc, rep->payload.data, rep->payload.len, &cc->response,
+                      &why) != CF_OK) {
+            cc->code = CF_INTERNAL;
+            cc->message = arena_printf(&cc->arena, "%s reply: %s", md->output->name, why);
+        }
     }
     nng_msg_free(in);
 }

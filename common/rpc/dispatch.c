@@ -4,6 +4,7 @@
 #include "base/clock.h"
 #include "base/cuid.h"
 #include "base/log.h"
+#include "base/pbwire.h"
 #include "base/xmalloc.h"
 
 #include <stdio.h>
@@ -124,9 +125,11 @@ static cf_code run(rpc_dispatcher *d, rpc_call *call, const uint8_t *data, size_
     if (len > d->max_message + 4096)
         return rpc_error(call, CF_RESOURCE_EXHAUSTED, "request of %zu bytes exceeds the %zu limit",
                          len, d->max_message);
-    Rpc__V1__Request *req = rpc__v1__request__unpack(alloc, len, data);
-    if (!req)
-        return rpc_error(call, CF_INVALID_ARGUMENT, "malformed request envelope");
+    ProtobufCMessage *m;
+    const char *why;
+    if (pb_unpack(&rpc__v1__request__descriptor, alloc, data, len, &m, &why) != CF_OK)
+        return rpc_error(call, CF_INVALID_ARGUMENT, "request envelope: %s", why);
+    Rpc__V1__Request *req = (Rpc__V1__Request *)m;
     call->req = req;
     call->method = req->method;
 
@@ -157,10 +160,10 @@ static cf_code run(rpc_dispatcher *d, rpc_call *call, const uint8_t *data, size_
     if (code != CF_OK)
         return code;
 
-    ProtobufCMessage *input =
-        protobuf_c_message_unpack(md->input, alloc, req->payload.len, req->payload.data);
-    if (!input)
-        return rpc_error(call, CF_INVALID_ARGUMENT, "malformed %s message", md->input->name);
+    /* the payload's nesting is checked before protobuf-c recurses into it (base/pbwire.h) */
+    ProtobufCMessage *input;
+    if (pb_unpack(md->input, alloc, req->payload.data, req->payload.len, &input, &why) != CF_OK)
+        return rpc_error(call, CF_INVALID_ARGUMENT, "%s message: %s", md->input->name, why);
 
     call->response = arena_alloc(&call->arena, md->output->sizeof_message);
     protobuf_c_message_init(md->output, call->response);

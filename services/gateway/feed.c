@@ -456,7 +456,7 @@ static void on_replay(rpc_ccall *cc, void *arg)
             got = xcalloc(r->n_events, sizeof *got);
             for (size_t k = 0; k < r->n_events; k++) {
                 const Events__V1__Event *ev = r->events[k];
-                if (ev->seq < next)
+                if (ev->seq < next || ev->seq == INT64_MAX) /* INT64_MAX: no next one */
                     continue;
                 if (strcmp(ev->room_id, s->room) == 0) {
                     gw_frame *fr = event_frame(ev);

@@ -48,6 +48,14 @@ RPC_HANDLER(rpc_echo_fail)
     return rpc_error(call, cf_code_from_int(req->fail_code), "%s", req->text);
 }
 
+/* The request, as the response: a message with a Struct both ways (nesting tests). */
+RPC_HANDLER(rpc_echo_mirror)
+{
+    (void)call;
+    *resp = *req;
+    return CF_OK;
+}
+
 static Testsvc__V1__Echo_Service echo_service = TESTSVC__V1__ECHO__INIT(rpc_echo_);
 
 ProtobufCService *th_echo_service(void)

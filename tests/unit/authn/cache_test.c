@@ -196,11 +196,52 @@ static void full_cache_never_answers_with_another_identity(void **state)
     authn_verifier_free(v);
 }
 
+/* Issue 13 item 5: exp is a verified claim but may sit at the top of int64; the cache compares
+ * it with the leeway added, which overflowed (UBSan: signed integer overflow in cache.c). Each
+ * token is verified twice: the full path, then the cache; both accept it. */
+static void cached_exp_near_int64_max_does_not_overflow(void **state)
+{
+    fixture *f = *state;
+    static const int64_t exps[] = {
+        INT64_MAX,
+        INT64_MAX - 1,
+        INT64_MAX - AUTHN_LEEWAY_DEFAULT + 1,
+        INT64_MAX - AUTHN_LEEWAY_DEFAULT,
+        INT64_MAX - AUTHN_LEEWAY_DEFAULT - 1,
+        T0 + 1,
+    };
+    char header[160];
+    snprintf(header, sizeof header, "{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"%s\"}",
+             th_keys_kid(f->keys));
+    for (size_t i = 0; i < sizeof exps / sizeof *exps; i++) {
+        char payload[256];
+        snprintf(payload, sizeof payload,
+                 "{\"iss\":\"%s\",\"aud\":\"%s\",\"sub\":\"edge\",\"sid\":\"s\","
+                 "\"jti\":\"edge-%zu\",\"iat\":%d,\"exp\":%lld}",
+                 TH_ISSUER, TH_AUDIENCE, i, T0, (long long)exps[i]);
+        char *tok = th_token_raw(f->keys, header, payload);
+        uint64_t hits0, hits1;
+        authn_verifier_stats(f->v, &hits0, NULL);
+        for (int k = 0; k < 2; k++) {
+            authn_identity id;
+            const char *why = NULL;
+            if (authn_verify(f->v, tok, &id, &why) != CF_OK)
+                fail_msg("exp %lld, pass %d: refused (%s)", (long long)exps[i], k, why);
+            assert_int_equal(id.exp, exps[i]);
+        }
+        authn_verifier_stats(f->v, &hits1, NULL);
+        assert_int_equal(hits1, hits0 + 1); /* the second answer came from the cache */
+        free(tok);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(repeated_token_is_answered_from_the_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(cached_token_expires_with_its_exp, setup, teardown),
+        cmocka_unit_test_setup_teardown(cached_exp_near_int64_max_does_not_overflow, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(revoked_jti_fails_even_when_cached, setup, teardown),
         cmocka_unit_test_setup_teardown(revoked_jti_fails_on_first_sight_without_cache, setup,
                                         teardown),
