@@ -88,10 +88,22 @@ typedef struct cfg_schema {
  * file) for an unknown section or key, wrong shape, bad value, duplicate key, a secret set both
  * directly and as _file in one layer, an unreadable or oversized file, a YAML syntax error or
  * alias. CONFETTI_* variables whose section is in no schema are ignored (other tools use the
- * prefix); one naming a known section but no known key is an error. Secret values never appear in
- * err. */
+ * prefix, other processes have other sections); one naming a known section but no known key is an
+ * error (in an environment shared by several processes, give such keys their process's scope:
+ * cfg_load_scoped). Secret values never appear in err. */
 cf_code cfg_load(const cfg_schema *schemas, size_t nschemas, const char *path, char *const *env,
                  char *err, size_t errlen);
+
+/* cfg_load for the process whose environment scope is `scope` ("catalog"), among `scopes` (every
+ * process's, NULL-terminated; NULL = only scope). Besides CONFETTI_<SECTION>_<KEY>, which every
+ * process reads, the environment may address one process: CONFETTI_<SCOPE>__<SECTION>_<KEY>
+ * (scope upper-cased, two underscores), so one env file or ConfigMap can hold every process's
+ * overrides. Such a variable wins over the unscoped one; the process it names refuses it if it
+ * names no known section or key, the others ignore it; a scope in no process's list is refused
+ * by all. cfg_load is this with no scope: scoped variables are ignored. */
+cf_code cfg_load_scoped(const char *scope, const char *const *scopes, const cfg_schema *schemas,
+                        size_t nschemas, const char *path, char *const *env, char *err,
+                        size_t errlen);
 
 /* Frees the strings and lists cfg_load put in the targets and resets them to NULL/empty (secret
  * strings are wiped first). Safe to call twice, or after a failed cfg_load. */
