@@ -360,6 +360,45 @@ static void test_join_needs_open_room(void **state)
 
 /* ---- lifecycle ---- */
 
+static long count_rows(const char *sql);
+
+/* The room's updated_at (µs) and the rooms outbox size: what a write or an event would move. */
+static void room_marks(const char *room_id, long *updated_us, long *events)
+{
+    char *sql = xasprintf("SELECT (extract(epoch FROM updated_at) * 1000000)::bigint "
+                          "FROM rooms.rooms WHERE id = '%s'",
+                          room_id);
+    *updated_us = count_rows(sql);
+    free(sql);
+    *events = count_rows("SELECT count(*) FROM rooms.outbox");
+}
+
+/* SPEC §3 (retries are safe): asking for the status the room is already in succeeds with no
+ * write and no event, and answers exactly what GetRoom answers. */
+static void expect_idempotent(const char *method, const char *room_id, Rooms__V1__RoomStatus st)
+{
+    long upd0, ev0, upd1, ev1;
+    room_marks(room_id, &upd0, &ev0);
+    rpc_ccall *cc = status_op(method, &u_org, room_id);
+    expect(CF_OK, cc);
+    room_marks(room_id, &upd1, &ev1);
+    if (upd1 != upd0 || ev1 != ev0)
+        fail_msg("%s on a %d room wrote (updated_at %ld -> %ld) or emitted (%ld -> %ld events)",
+                 method, st, upd0, upd1, ev0, ev1);
+    rpc_ccall *got = get_room(&u_org, room_id);
+    expect(CF_OK, got);
+    const ProtobufCMessage *a = cc->response, *b = got->response;
+    size_t la = protobuf_c_message_get_packed_size(a), lb = protobuf_c_message_get_packed_size(b);
+    uint8_t *pa = xmalloc(la + 1), *pb = xmalloc(lb + 1);
+    protobuf_c_message_pack(a, pa);
+    protobuf_c_message_pack(b, pb);
+    if (la != lb || memcmp(pa, pb, la) != 0)
+        fail_msg("%s on a %d room: the answer differs from GetRoom's", method, st);
+    free(pa);
+    free(pb);
+    assert_int_equal(((Rooms__V1__Room *)cc->response)->status, st);
+}
+
 static void test_lifecycle_table(void **state)
 {
     (void)state;
@@ -383,13 +422,18 @@ static void test_lifecycle_table(void **state)
             if (table[op].allowed[from - 1] == 'y') {
                 expect(CF_OK, cc);
                 assert_int_equal(((Rooms__V1__Room *)cc->response)->status, table[op].to);
-                /* a resend of the same request answers the same */
-                cc = status_op(ops[op], &u_org, r->room_id);
-                expect(CF_OK, cc);
-                assert_int_equal(((Rooms__V1__Room *)cc->response)->status, table[op].to);
+                /* a resend of the same request answers the same, changing nothing */
+                expect_idempotent(ops[op], r->room_id, table[op].to);
             } else if ((Rooms__V1__RoomStatus)from == table[op].to) {
-                expect(CF_OK, cc); /* already there: the idempotent answer */
+                /* already there: the idempotent answer */
+                expect(CF_OK, cc);
+                expect_idempotent(ops[op], r->room_id, table[op].to);
             } else {
+                long upd0, ev0, upd1, ev1;
+                room_marks(r->room_id, &upd0, &ev0);
+                cc = status_op(ops[op], &u_org, r->room_id);
+                room_marks(r->room_id, &upd1, &ev1);
+                assert_true(upd0 == upd1 && ev0 == ev1);
                 expect(CF_FAILED_PRECONDITION, cc);
                 if (!strstr(cc->message, names[from]))
                     fail_msg("%s from %s: message does not name the status: %s", ops[op],
