@@ -126,7 +126,8 @@ static cf_code run(rpc_dispatcher *d, rpc_call *call, const uint8_t *data, size_
                          len, d->max_message);
     Rpc__V1__Request *req = rpc__v1__request__unpack(alloc, len, data);
     if (!req)
-        return rpc_error(call, CF_INVALID_ARGUMENT, "malformed request envelope");
+        return rpc_refuse(call, CF_INVALID_ARGUMENT, "envelope",
+                          "malformed request envelope (not an rpc.v1.Request)");
     call->req = req;
     call->method = req->method;
 
@@ -160,7 +161,8 @@ static cf_code run(rpc_dispatcher *d, rpc_call *call, const uint8_t *data, size_
     ProtobufCMessage *input =
         protobuf_c_message_unpack(md->input, alloc, req->payload.len, req->payload.data);
     if (!input)
-        return rpc_error(call, CF_INVALID_ARGUMENT, "malformed %s message", md->input->name);
+        return rpc_refuse(call, CF_INVALID_ARGUMENT, "payload", "malformed %s message",
+                          md->input->name);
 
     call->response = arena_alloc(&call->arena, md->output->sizeof_message);
     protobuf_c_message_init(md->output, call->response);

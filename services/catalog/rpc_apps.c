@@ -166,7 +166,8 @@ RPC_HANDLER(rpc_catalog_delete_app)
     if (code != CF_OK)
         return rpc_error(call, code, "cannot ask rooms whether the app is in use");
     if (in_use)
-        return rpc_error(call, CF_FAILED_PRECONDITION, "the app is used by live rooms");
+        return rpc_refuse(call, CF_FAILED_PRECONDITION, "appId",
+                          "the app is used by live rooms: delete or cancel them first");
     code = store_app_delete(rpc_worker(call), row.pk);
     return code == CF_OK ? CF_OK : catalog_store_error(call, code, "deleting the app");
 }

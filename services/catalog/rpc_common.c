@@ -22,6 +22,8 @@ cf_code catalog_store_error(rpc_call *call, cf_code code, const char *what)
 {
     if (code == CF_NOT_FOUND)
         return rpc_error(call, code, "app not found");
+    if (code == CF_INVALID_ARGUMENT || code == CF_FAILED_PRECONDITION)
+        return rpc_refuse(call, code, "app", "%s: refused by a database rule", what);
     return rpc_error(call, code, "%s failed", what);
 }
 

@@ -278,10 +278,10 @@ static cf_code transition(rpc_call *call, const char *room_id, policy_op op, Roo
         if (!policy_op_allowed(op, room.status)) {
             char next[96];
             policy_next_statuses(room.status, next, sizeof next);
-            return rpc_error(call, CF_FAILED_PRECONDITION,
-                             "cannot %s a %s room (from %s it may go to: %s)", policy_op_name(op),
-                             policy_status_name(room.status), policy_status_name(room.status),
-                             next);
+            return rpc_refuse(call, CF_FAILED_PRECONDITION, "status",
+                              "cannot %s a %s room (from %s it may go to: %s)", policy_op_name(op),
+                              policy_status_name(room.status), policy_status_name(room.status),
+                              next);
         }
         code = store_room_set_status(rpc_worker(call), room.id, room.status, to);
         if (code != CF_OK && code != CF_ABORTED)

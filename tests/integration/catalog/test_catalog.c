@@ -161,6 +161,9 @@ static cf_code verify(const char *app_id, const char *secret)
     return code;
 }
 
+/* The last publish()'s first detail, "field: description" ("" if none). */
+static char last_detail[512];
+
 static cf_code publish(const char *app_id, const char *version, const char *schema,
                        const char *token)
 {
@@ -172,6 +175,8 @@ static cf_code publish(const char *app_id, const char *version, const char *sche
     cf_code code = call("PublishManifest", &req, token, &r);
     if (code == CF_OK)
         assert_string_equal(((Catalog__V1__App *)r.cc.response)->manifest_version, version);
+    snprintf(last_detail, sizeof last_detail, "%s%s%s", r.cc.ndetails ? r.cc.details[0]->field : "",
+             r.cc.ndetails ? ": " : "", r.cc.ndetails ? r.cc.details[0]->description : "");
     done(&r);
     free_struct(req.manifest);
     free(mj);
@@ -406,11 +411,22 @@ static void test_publish_version_order(void **state)
         {"2.0.0", 0, CF_OK},
     };
     const char *toks[] = {tok_alice, tok_bob, tok_admin};
+    const char *current = "1.0.0";
     for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
         cf_code got = publish(a.id, table[i].version, NULL, toks[table[i].who]);
         if (got != table[i].code)
             fail_msg("row %zu (%s): %s, expected %s", i, table[i].version, cf_code_name(got),
                      cf_code_name(table[i].code));
+        if (got == CF_OK)
+            current = table[i].version;
+        /* a version not above the current one: details name `version` and both versions */
+        if ((got == CF_FAILED_PRECONDITION || got == CF_ALREADY_EXISTS) &&
+            (strncmp(last_detail, "version: ", 9) != 0 || !strstr(last_detail, current) ||
+             !strstr(last_detail + 9, table[i].version)))
+            fail_msg("row %zu (%s): details \"%s\" do not name version, %s and the current %s", i,
+                     table[i].version, last_detail, table[i].version, current);
+        if (got == CF_INVALID_ARGUMENT && !*last_detail)
+            fail_msg("row %zu (%s): INVALID_ARGUMENT without details", i, table[i].version);
     }
     assert_code(CF_NOT_FOUND, publish("cnosuchapp000000000000000", "9.0.0", NULL, tok_alice));
     assert_code(CF_UNAUTHENTICATED, publish(a.id, "9.0.0", NULL, NULL));

@@ -98,13 +98,10 @@ static void free_calls(void)
     arena_reset(&test_arena);
 }
 
-#define expect(want_, call_)                                                                       \
-    do {                                                                                           \
-        rpc_ccall *cc_ = (call_);                                                                  \
-        if (cc_->code != (want_))                                                                  \
-            fail_msg("line %d: %s expected, got %s: %s", __LINE__, cf_code_name(want_),            \
-                     cf_code_name(cc_->code), cc_->message);                                       \
-    } while (0)
+/* Every refusal (FAILED_PRECONDITION, INVALID_ARGUMENT) must also name its field or rule. */
+#define expect(want_, call_) assert_refusal((call_), (want_), NULL)
+/* …and this field or rule. */
+#define expect_field(want_, field_, call_) assert_refusal((call_), (want_), (field_))
 
 static Google__Protobuf__Struct *js(const char *text)
 {
@@ -312,7 +309,7 @@ static void test_role_table(void **state)
                     if (!member)
                         break;
                     if (roles[s] == R(ORGANIZER)) { /* the * of the table: the last one stays */
-                        expect(CF_FAILED_PRECONDITION, leave(u, room, ""));
+                        expect_field(CF_FAILED_PRECONDITION, "userId", leave(u, room, ""));
                         break;
                     }
                     expect(CF_OK, leave(u, room, ""));
@@ -337,7 +334,8 @@ static void test_join_needs_open_room(void **state)
     expect(CF_OK, add(&u_none, r->room_id, NULL, R(VIEWER)));
     expect(CF_OK, leave(&u_none, r->room_id, ""));
     expect(CF_OK, status_op("CancelRoom", &u_org, r->room_id));
-    expect(CF_FAILED_PRECONDITION, add(&u_none, r->room_id, NULL, R(PARTICIPANT)));
+    expect_field(CF_FAILED_PRECONDITION, "room.status",
+                 add(&u_none, r->room_id, NULL, R(PARTICIPANT)));
     const Rooms__V1__CheckPermissionResponse *cp =
         (const void *)check(&u_none, r->room_id, NULL, A(JOIN))->response;
     assert_false(cp->allowed);
@@ -434,7 +432,7 @@ static void test_lifecycle_table(void **state)
                 cc = status_op(ops[op], &u_org, r->room_id);
                 room_marks(r->room_id, &upd1, &ev1);
                 assert_true(upd0 == upd1 && ev0 == ev1);
-                expect(CF_FAILED_PRECONDITION, cc);
+                expect_field(CF_FAILED_PRECONDITION, "status", cc);
                 if (!strstr(cc->message, names[from]))
                     fail_msg("%s from %s: message does not name the status: %s", ops[op],
                              names[from], cc->message);
@@ -534,7 +532,7 @@ static void test_settings_stay_locked_to_their_version(void **state)
     de.app_id = app->app_id;
     expect(CF_OK,
            invoke(catalog, &catalog__v1__catalog__descriptor, "DeactivateApp", &u_org, &de, NULL));
-    expect(CF_FAILED_PRECONDITION, create_app_room(&u_org, app->app_id, NULL));
+    expect_field(CF_FAILED_PRECONDITION, "appId", create_app_room(&u_org, app->app_id, NULL));
     expect(CF_OK, get_room(&u_org, room->room_id));
     /* …including edits, still validated against the locked v1 */
     expect(CF_OK, set_settings(&u_org, room->room_id, "{\"maxWinners\":7}"));
@@ -709,7 +707,7 @@ static void test_last_organizer_stays(void **state)
     (void)state;
     Rooms__V1__Room *r = create_room(&u_org, "organizers", false);
     assert_int_equal(r->my_role, R(ORGANIZER));
-    expect(CF_FAILED_PRECONDITION, leave(&u_org, r->room_id, ""));
+    expect_field(CF_FAILED_PRECONDITION, "userId", leave(&u_org, r->room_id, ""));
     Rooms__V1__UpdateParticipantRequest up = ROOMS__V1__UPDATE_PARTICIPANT_REQUEST__INIT;
     char *paths[] = {"role"};
     Google__Protobuf__FieldMask mask = {
@@ -718,15 +716,15 @@ static void test_last_organizer_stays(void **state)
     up.user_id = (char *)u_org.sub;
     up.role = R(PARTICIPANT);
     up.update_mask = &mask;
-    expect(CF_FAILED_PRECONDITION, rc("UpdateParticipant", &u_org, &up));
-    expect(CF_FAILED_PRECONDITION, rc("UpdateParticipant", &u_platform, &up));
+    expect_field(CF_FAILED_PRECONDITION, "role", rc("UpdateParticipant", &u_org, &up));
+    expect_field(CF_FAILED_PRECONDITION, "role", rc("UpdateParticipant", &u_platform, &up));
     /* with a second organizer, the first may step down */
     expect(CF_OK, add(&u_org, r->room_id, &u_other, R(ORGANIZER)));
     rpc_ccall *cc = rc("UpdateParticipant", &u_org, &up);
     expect(CF_OK, cc);
     assert_int_equal(((Rooms__V1__Participant *)cc->response)->role, R(PARTICIPANT));
     /* now u_other is the last one */
-    expect(CF_FAILED_PRECONDITION, leave(&u_other, r->room_id, ""));
+    expect_field(CF_FAILED_PRECONDITION, "userId", leave(&u_other, r->room_id, ""));
     /* metadata, by someone allowed; the member lists and eligibility follow roles */
     Rooms__V1__UpdateParticipantRequest meta = ROOMS__V1__UPDATE_PARTICIPANT_REQUEST__INIT;
     char *mpaths[] = {"metadata"};
