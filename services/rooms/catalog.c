@@ -58,6 +58,10 @@ cf_code rooms_catalog_current_version(rpc_call *call, const char *app_id, char *
         if (!app->is_active)
             code = rpc_refuse(call, CF_FAILED_PRECONDITION, "appId",
                               "app %s is not active: it cannot be attached to new rooms", app_id);
+        else if (app->deleting)
+            code =
+                rpc_refuse(call, CF_FAILED_PRECONDITION, "appId",
+                           "app %s is being deleted: it cannot be attached to new rooms", app_id);
         else if (!app->manifest_version || !*app->manifest_version)
             code = rpc_error(call, CF_INTERNAL, "catalog returned an app without a version");
         else {
