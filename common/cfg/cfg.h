@@ -110,7 +110,10 @@ cf_code cfg_load_scoped(const char *scope, const char *const *scopes, const cfg_
 void cfg_free(const cfg_schema *schemas, size_t nschemas);
 
 /* Writes the effective configuration to out as YAML, grouped by section in schema order, each key
- * preceded by its help as a comment; secrets appear as "<redacted>", unset strings as a comment. */
+ * preceded by comments: its help, then its default and environment names
+ * ("# default 4MiB; env CONFETTI_RPC_MAX_MESSAGE or CONFETTI_CATALOG__RPC_MAX_MESSAGE" with
+ * cfg_dump_scoped's scope); secrets appear as "<redacted>", unset strings as a comment. */
 void cfg_dump(const cfg_schema *schemas, size_t nschemas, FILE *out);
+void cfg_dump_scoped(const char *scope, const cfg_schema *schemas, size_t nschemas, FILE *out);
 
 #endif

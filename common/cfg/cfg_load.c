@@ -51,10 +51,7 @@ static bool fail(loader *ld, const char *where, const yaml_mark_t *m, const char
 
 static char *env_name(const cfg_field *f, const char *key, const char *suffix)
 {
-    char *s = xasprintf("CONFETTI_%s_%s%s", f->section, key, suffix);
-    for (char *p = s; *p; p++)
-        *p = (*p == '.' || *p == '-') ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-    return s;
+    return cfgv_env_name(NULL, f->section, key, suffix);
 }
 
 /* Reads a whole file of at most CFG_MAX_FILE_BYTES; NUL-terminated, caller frees. On failure

@@ -430,7 +430,7 @@ int svc_main(const svc_def *def, int argc, char **argv)
         svc_runtime *rt = runtime_new(def, NULL);
         cf_code code = load_config(rt, opts.config_path, environ, err, sizeof err);
         if (code == CF_OK)
-            cfg_dump(rt->schemas, rt->nschemas, stdout);
+            cfg_dump_scoped(def->name, rt->schemas, rt->nschemas, stdout);
         else
             log_error("configuration: %s", err);
         cfg_free(rt->schemas, rt->nschemas);
