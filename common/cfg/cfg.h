@@ -88,17 +88,32 @@ typedef struct cfg_schema {
  * file) for an unknown section or key, wrong shape, bad value, duplicate key, a secret set both
  * directly and as _file in one layer, an unreadable or oversized file, a YAML syntax error or
  * alias. CONFETTI_* variables whose section is in no schema are ignored (other tools use the
- * prefix); one naming a known section but no known key is an error. Secret values never appear in
- * err. */
+ * prefix, other processes have other sections); one naming a known section but no known key is an
+ * error (in an environment shared by several processes, give such keys their process's scope:
+ * cfg_load_scoped). Secret values never appear in err. */
 cf_code cfg_load(const cfg_schema *schemas, size_t nschemas, const char *path, char *const *env,
                  char *err, size_t errlen);
+
+/* cfg_load for the process whose environment scope is `scope` ("catalog"), among `scopes` (every
+ * process's, NULL-terminated; NULL = only scope). Besides CONFETTI_<SECTION>_<KEY>, which every
+ * process reads, the environment may address one process: CONFETTI_<SCOPE>__<SECTION>_<KEY>
+ * (scope upper-cased, two underscores), so one env file or ConfigMap can hold every process's
+ * overrides. Such a variable wins over the unscoped one; the process it names refuses it if it
+ * names no known section or key, the others ignore it; a scope in no process's list is refused
+ * by all. cfg_load is this with no scope: scoped variables are ignored. */
+cf_code cfg_load_scoped(const char *scope, const char *const *scopes, const cfg_schema *schemas,
+                        size_t nschemas, const char *path, char *const *env, char *err,
+                        size_t errlen);
 
 /* Frees the strings and lists cfg_load put in the targets and resets them to NULL/empty (secret
  * strings are wiped first). Safe to call twice, or after a failed cfg_load. */
 void cfg_free(const cfg_schema *schemas, size_t nschemas);
 
 /* Writes the effective configuration to out as YAML, grouped by section in schema order, each key
- * preceded by its help as a comment; secrets appear as "<redacted>", unset strings as a comment. */
+ * preceded by comments: its help, then its default and environment names
+ * ("# default 4MiB; env CONFETTI_RPC_MAX_MESSAGE or CONFETTI_CATALOG__RPC_MAX_MESSAGE" with
+ * cfg_dump_scoped's scope); secrets appear as "<redacted>", unset strings as a comment. */
 void cfg_dump(const cfg_schema *schemas, size_t nschemas, FILE *out);
+void cfg_dump_scoped(const char *scope, const cfg_schema *schemas, size_t nschemas, FILE *out);
 
 #endif

@@ -1,6 +1,7 @@
 /* cfg_dump.c — cfg_dump: the effective configuration as YAML, secrets redacted (for
  * `confetti config check` and the startup log). */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cfg_value.h"
@@ -20,12 +21,37 @@ static void put_quoted(FILE *out, const char *s)
     fputc('"', out);
 }
 
-static void put_field(FILE *out, const cfg_field *f, const void *target)
+/* "  # default 4MiB; env CONFETTI_RPC_MAX_MESSAGE or CONFETTI_<SCOPE>__RPC_MAX_MESSAGE" (and
+ * the _FILE forms of a secret): where a newcomer finds how to set the key. */
+static void put_origin(FILE *out, const cfg_field *f, const char *scope)
+{
+    fputs("  # default ", out);
+    if (!f->def)
+        fputs(f->required ? "none (required)" : "none", out);
+    else if (!*f->def)
+        fputs(f->type == CFG_STRLIST ? "[]" : "\"\"", out);
+    else if (f->type == CFG_SECRET)
+        fputs("<redacted>", out);
+    else
+        fputs(f->def, out);
+    char *plain = cfgv_env_name(NULL, f->section, f->key, "");
+    char *scoped = scope ? cfgv_env_name(scope, f->section, f->key, "") : NULL;
+    const char *file = f->type == CFG_SECRET ? "[_FILE]" : "";
+    fprintf(out, "; env %s%s", plain, file);
+    if (scoped)
+        fprintf(out, " or %s%s", scoped, file);
+    fputc('\n', out);
+    free(plain);
+    free(scoped);
+}
+
+static void put_field(FILE *out, const cfg_field *f, const void *target, const char *scope)
 {
     const void *p = (const char *)target + f->offset;
     char buf[32];
     if (f->help)
         fprintf(out, "  # %s\n", f->help);
+    put_origin(out, f, scope);
     switch (f->type) {
     case CFG_STR:
     case CFG_SECRET:
@@ -64,6 +90,11 @@ static void put_field(FILE *out, const cfg_field *f, const void *target)
 
 void cfg_dump(const cfg_schema *schemas, size_t nschemas, FILE *out)
 {
+    cfg_dump_scoped(NULL, schemas, nschemas, out);
+}
+
+void cfg_dump_scoped(const char *scope, const cfg_schema *schemas, size_t nschemas, FILE *out)
+{
     for (size_t s = 0; s < nschemas; s++) {
         for (size_t i = 0; i < schemas[s].nfields; i++) {
             const char *section = schemas[s].fields[i].section;
@@ -78,7 +109,7 @@ void cfg_dump(const cfg_schema *schemas, size_t nschemas, FILE *out)
             for (size_t t = s; t < nschemas; t++)
                 for (size_t j = 0; j < schemas[t].nfields; j++)
                     if (strcmp(schemas[t].fields[j].section, section) == 0)
-                        put_field(out, &schemas[t].fields[j], schemas[t].target);
+                        put_field(out, &schemas[t].fields[j], schemas[t].target, scope);
         }
     }
 }

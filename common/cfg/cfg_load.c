@@ -24,6 +24,8 @@ typedef struct loader {
     unsigned char *mark;    /* per field, for the current layer */
     bool *set;              /* per field, by any layer */
     const char *path;
+    const char *scope;         /* this process's env scope ("catalog"); NULL = none */
+    const char *const *scopes; /* every process's scope, NULL-terminated (may be NULL) */
     char *err;
     size_t errlen;
 } loader;
@@ -49,10 +51,7 @@ static bool fail(loader *ld, const char *where, const yaml_mark_t *m, const char
 
 static char *env_name(const cfg_field *f, const char *key, const char *suffix)
 {
-    char *s = xasprintf("CONFETTI_%s_%s%s", f->section, key, suffix);
-    for (char *p = s; *p; p++)
-        *p = (*p == '.' || *p == '-') ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-    return s;
+    return cfgv_env_name(NULL, f->section, key, suffix);
 }
 
 /* Reads a whole file of at most CFG_MAX_FILE_BYTES; NUL-terminated, caller frees. On failure
@@ -362,13 +361,15 @@ static bool name_is(const char *s, size_t n, const char *name)
     return name && strlen(name) == n && memcmp(s, name, n) == 0;
 }
 
-static bool load_env_var(loader *ld, const char *var)
+/* One variable in the unscoped form CONFETTI_<SECTION>_<KEY>[_FILE]=value. shown is the name to
+ * put in errors (the variable as the operator wrote it). scoped: the variable was addressed to
+ * this process by its scope, so a section it does not know is an error too, not someone else's. */
+static bool load_env_var(loader *ld, const char *var, const char *shown, size_t shown_len,
+                         bool scoped)
 {
     const char *eq = strchr(var, '=');
-    if (!eq || strncmp(var, "CONFETTI_", 9) != 0)
-        return true;
     size_t n = (size_t)(eq - var), i;
-    char *where = xasprintf("env %.*s", (int)n, var), known[512];
+    char *where = xasprintf("env %.*s", (int)shown_len, shown), known[512];
     bool ok = true;
     for (i = 0; i < ld->n; i++) {
         int bit = name_is(var, n, ld->env[i])        ? MARK_VALUE
@@ -382,17 +383,111 @@ static bool load_env_var(loader *ld, const char *var)
         }
     }
     /* Not a known key: a typo if the variable names a known section, else someone else's. */
+    bool section = false;
     for (size_t j = 0; i == ld->n && j < ld->n; j++) {
         size_t sl = strlen(ld->env_section[j]);
         if (n > sl && memcmp(var, ld->env_section[j], sl) == 0) {
             list_known(ld, ld->fields[j]->section, known, sizeof known);
-            ok = fail(ld, where, NULL, ld->fields[j]->section, NULL, "unknown key %.*s (known: %s)",
-                      (int)(n - sl), var + sl, known);
+            ok = fail(ld, where, NULL, ld->fields[j]->section, NULL,
+                      "unknown key %.*s (known: %s)%s%.*s", (int)(n - sl), var + sl, known,
+                      scoped ? "" : "; another process's key takes its scope: CONFETTI_<SERVICE>__",
+                      scoped ? 0 : (int)(n - 9), var + 9);
+            section = true;
             break;
         }
     }
+    if (i == ld->n && !section && scoped) {
+        list_known(ld, NULL, known, sizeof known);
+        ok = fail(ld, where, NULL, NULL, NULL, "names no section of %s (sections: %s)", ld->scope,
+                  known);
+    }
     free(where);
     return ok;
+}
+
+/* CONFETTI_<SCOPE>__<SECTION>_<KEY>: sets 1 and the scope's span if var has that form (section
+ * and key names never contain "__", loader_init checks). */
+static bool scope_of(const char *var, size_t n, const char **scope, size_t *scope_len)
+{
+    const char *s = var + 9, *dbl = NULL;
+    for (const char *p = s; p + 1 < var + n; p++) {
+        if (p[0] == '_' && p[1] == '_') {
+            dbl = p;
+            break;
+        }
+    }
+    if (!dbl)
+        return false;
+    *scope = s;
+    *scope_len = (size_t)(dbl - s);
+    return true;
+}
+
+/* "AUTH, BUS, …": the known scopes, upper-cased as in variable names. */
+static void list_scopes(const loader *ld, char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (const char *const *k = ld->scopes; k && *k && off < len; k++) {
+        off += (size_t)snprintf(buf + off, len - off, "%s", off ? ", " : "");
+        for (const char *c = *k; *c && off + 1 < len; c++)
+            buf[off++] = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+        buf[off < len ? off : len - 1] = '\0';
+    }
+}
+
+static bool scope_is(const char *s, size_t n, const char *name)
+{
+    if (!name || strlen(name) != n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i] >= 'a' && name[i] <= 'z' ? (char)(name[i] - 32) : name[i];
+        if (s[i] != c)
+            return false;
+    }
+    return true;
+}
+
+/* The environment: the unscoped variables first, then this process's scoped ones, which win. */
+static bool load_env(loader *ld, char *const *env)
+{
+    char known[256];
+    for (int pass = 0; pass < 2; pass++) {
+        memset(ld->mark, 0, ld->n);
+        for (char *const *e = env; e && *e; e++) {
+            const char *var = *e, *eq = strchr(var, '='), *scope;
+            size_t scope_len;
+            if (!eq || strncmp(var, "CONFETTI_", 9) != 0)
+                continue;
+            size_t n = (size_t)(eq - var);
+            bool scoped = scope_of(var, n, &scope, &scope_len);
+            if (!scoped) {
+                if (pass == 0 && !load_env_var(ld, var, var, n, false))
+                    return false;
+                continue;
+            }
+            if (pass == 0 || !ld->scope)
+                continue; /* no scope (a tool, a test): scoped variables are for processes */
+            if (!scope_is(scope, scope_len, ld->scope)) {
+                bool other = false;
+                for (const char *const *k = ld->scopes; k && *k && !other; k++)
+                    other = scope_is(scope, scope_len, *k);
+                if (other)
+                    continue; /* another process's */
+                char where[KEY_MAX * 3 + 16];
+                snprintf(where, sizeof where, "env %.*s", (int)n, var);
+                list_scopes(ld, known, sizeof known);
+                return fail(ld, where, NULL, NULL, NULL, "unknown scope %.*s (known: %s)",
+                            (int)scope_len, scope, known);
+            }
+            char *plain = xasprintf("CONFETTI_%s", scope + scope_len + 2);
+            bool ok = load_env_var(ld, plain, var, n, true);
+            free(plain);
+            if (!ok)
+                return false;
+        }
+    }
+    return true;
 }
 
 /* ---- putting it together ---- */
@@ -418,6 +513,7 @@ static void loader_init(loader *ld, const cfg_schema *schemas, size_t nschemas)
             ld->fields[k] = f;
             ld->targets[k] = schemas[s].target;
             ld->env[k] = env_name(f, f->key, "");
+            assert(!strstr(ld->env[k], "__")); /* "__" separates a scope */
             ld->env_section[k] = env_name(f, "", "");
             if (f->type == CFG_SECRET)
                 ld->env_file[k] = env_name(f, f->key, "_FILE");
@@ -463,10 +559,8 @@ static bool load_layers(loader *ld, char *const *env)
     }
     if (ld->path && !load_file(ld))
         return false;
-    memset(ld->mark, 0, ld->n);
-    for (; env && *env; env++)
-        if (!load_env_var(ld, *env))
-            return false;
+    if (!load_env(ld, env))
+        return false;
     for (size_t i = 0; i < ld->n; i++) {
         const cfg_field *f = ld->fields[i];
         if (f->required && !ld->set[i])
@@ -479,8 +573,19 @@ static bool load_layers(loader *ld, char *const *env)
 cf_code cfg_load(const cfg_schema *schemas, size_t nschemas, const char *path, char *const *env,
                  char *err, size_t errlen)
 {
+    return cfg_load_scoped(NULL, NULL, schemas, nschemas, path, env, err, errlen);
+}
+
+cf_code cfg_load_scoped(const char *scope, const char *const *scopes, const cfg_schema *schemas,
+                        size_t nschemas, const char *path, char *const *env, char *err,
+                        size_t errlen)
+{
     char dummy[1];
-    loader ld = {.path = path, .err = err ? err : dummy, .errlen = err ? errlen : sizeof dummy};
+    loader ld = {.path = path,
+                 .scope = scope,
+                 .scopes = scopes,
+                 .err = err ? err : dummy,
+                 .errlen = err ? errlen : sizeof dummy};
     if (ld.errlen)
         ld.err[0] = '\0';
     loader_init(&ld, schemas, nschemas);

@@ -77,6 +77,15 @@ static bool parse_bool(const char *s, bool *out)
     return false;
 }
 
+char *cfgv_env_name(const char *scope, const char *section, const char *key, const char *suffix)
+{
+    char *s = xasprintf("CONFETTI_%s%s%s_%s%s", scope ? scope : "", scope ? "__" : "", section, key,
+                        suffix);
+    for (char *p = s; *p; p++)
+        *p = (*p == '.' || *p == '-') ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+    return s;
+}
+
 void cfgv_format(cfg_type t, int64_t v, char *buf, size_t len)
 {
     const unit *units = t == CFG_DURATION ? duration_units : t == CFG_SIZE ? size_units : NULL;

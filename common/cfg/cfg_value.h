@@ -28,6 +28,10 @@ void cfgv_zero(const cfg_field *f, void *target);
 /* Frees f's slot (wiping secrets first) and resets it to NULL/empty. */
 void cfgv_clear(const cfg_field *f, void *target);
 
+/* "CONFETTI_[<SCOPE>__]<SECTION>_<KEY><suffix>": the environment name of a key, upper-cased,
+ * '.' and '-' as '_' (scope NULL: none). Caller frees. */
+char *cfgv_env_name(const char *scope, const char *section, const char *key, const char *suffix);
+
 /* Formats v of type t (INT, DURATION or SIZE) as text cfgv_set accepts, in the largest exact
  * unit ("90s", "4MiB"). */
 void cfgv_format(cfg_type t, int64_t v, char *buf, size_t len);

@@ -1,5 +1,6 @@
 /* call.c — the accessors handlers use on their call context. */
 #include "call.h"
+#include "client.h"
 #include "base/clock.h"
 #include "base/log.h"
 
@@ -77,6 +78,29 @@ char *rpc_printf(rpc_call *call, const char *fmt, ...)
     return arena_strdup(&call->arena, buf);
 }
 
+static bool is_refusal(cf_code code)
+{
+    return code == CF_FAILED_PRECONDITION || code == CF_INVALID_ARGUMENT;
+}
+
+/* Appends {field, description} to the call's details. */
+static void add_detail(rpc_call *call, const char *field, const char *description)
+{
+    if (call->ndetails == call->details_cap) {
+        size_t cap = call->details_cap ? call->details_cap * 2 : 4;
+        Rpc__V1__FieldViolation **d = arena_alloc(&call->arena, cap * sizeof *d);
+        if (call->ndetails)
+            memcpy(d, call->details, call->ndetails * sizeof *d);
+        call->details = d;
+        call->details_cap = cap;
+    }
+    Rpc__V1__FieldViolation *v = arena_alloc(&call->arena, sizeof *v);
+    rpc__v1__field_violation__init(v);
+    v->field = arena_strdup(&call->arena, field);
+    v->description = arena_strdup(&call->arena, description);
+    call->details[call->ndetails++] = v;
+}
+
 cf_code rpc_error(rpc_call *call, cf_code code, const char *fmt, ...)
 {
     char buf[1024];
@@ -90,7 +114,34 @@ cf_code rpc_error(rpc_call *call, cf_code code, const char *fmt, ...)
     } else {
         call->message = arena_strdup(&call->arena, buf);
     }
+    if (is_refusal(code) && !call->ndetails) /* a bare refusal: rpc_refuse() names the field */
+        log_rid(LOG_WARN, call->request_id, "%s: %s without details: %s", call->method,
+                cf_code_name(code), buf);
     return code;
+}
+
+cf_code rpc_refuse(rpc_call *call, cf_code code, const char *field, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    add_detail(call, field, buf);
+    call->message = arena_strdup(&call->arena, buf);
+    return code;
+}
+
+cf_code rpc_relay(rpc_call *call, const rpc_ccall *cc, const char *prefix, const char *field)
+{
+    for (size_t i = 0; i < cc->ndetails; i++)
+        add_detail(call, cc->details[i]->field ? cc->details[i]->field : "",
+                   cc->details[i]->description ? cc->details[i]->description : "");
+    if (!cc->ndetails)
+        add_detail(call, field, cc->message);
+    call->message = prefix ? arena_printf(&call->arena, "%s: %s", prefix, cc->message)
+                           : arena_strdup(&call->arena, cc->message);
+    return cc->code;
 }
 
 cf_code rpc_violation(rpc_call *call, const char *field, const char *fmt, ...)
@@ -100,19 +151,7 @@ cf_code rpc_violation(rpc_call *call, const char *field, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    if (call->ndetails == call->details_cap) {
-        size_t cap = call->details_cap ? call->details_cap * 2 : 4;
-        Rpc__V1__FieldViolation **d = arena_alloc(&call->arena, cap * sizeof *d);
-        if (call->ndetails)
-            memcpy(d, call->details, call->ndetails * sizeof *d);
-        call->details = d;
-        call->details_cap = cap;
-    }
-    Rpc__V1__FieldViolation *v = arena_alloc(&call->arena, sizeof *v);
-    rpc__v1__field_violation__init(v);
-    v->field = arena_strdup(&call->arena, field);
-    v->description = arena_strdup(&call->arena, buf);
-    call->details[call->ndetails++] = v;
+    add_detail(call, field, buf);
     if (!call->message)
         call->message = arena_printf(&call->arena, "invalid %s: %s", field, buf);
     return CF_INVALID_ARGUMENT;

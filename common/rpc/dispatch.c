@@ -128,7 +128,7 @@ static cf_code run(rpc_dispatcher *d, rpc_call *call, const uint8_t *data, size_
     ProtobufCMessage *m;
     const char *why;
     if (pb_unpack(&rpc__v1__request__descriptor, alloc, data, len, &m, &why) != CF_OK)
-        return rpc_error(call, CF_INVALID_ARGUMENT, "request envelope: %s", why);
+        return rpc_refuse(call, CF_INVALID_ARGUMENT, "envelope", "request envelope: %s", why);
     Rpc__V1__Request *req = (Rpc__V1__Request *)m;
     call->req = req;
     call->method = req->method;
@@ -163,7 +163,8 @@ static cf_code run(rpc_dispatcher *d, rpc_call *call, const uint8_t *data, size_
     /* the payload's nesting is checked before protobuf-c recurses into it (base/pbwire.h) */
     ProtobufCMessage *input;
     if (pb_unpack(md->input, alloc, req->payload.data, req->payload.len, &input, &why) != CF_OK)
-        return rpc_error(call, CF_INVALID_ARGUMENT, "%s message: %s", md->input->name, why);
+        return rpc_refuse(call, CF_INVALID_ARGUMENT, "payload", "%s message: %s", md->input->name,
+                          why);
 
     call->response = arena_alloc(&call->arena, md->output->sizeof_message);
     protobuf_c_message_init(md->output, call->response);

@@ -69,6 +69,19 @@ cf_code rpc_error(rpc_call *call, cf_code code, const char *fmt, ...)
  * defaults to "invalid <field>: <description>" for the first one. */
 cf_code rpc_violation(rpc_call *call, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A refusal that says what was wrong (issue 21 item 5): sets the message (printf) and adds one
+ * detail {field, description = the message}, and returns code. `field` names the request field
+ * at fault ("version", "count") or, when no field is, the rule or state that refuses
+ * ("room.status", "app.inUse"). Every FAILED_PRECONDITION and INVALID_ARGUMENT a handler returns
+ * goes through this or rpc_violation(); tools/check_refusals.sh (ctest check_refusals) fails on
+ * an rpc_error() with either code, and rpc_error() logs a warning if one is left bare. */
+cf_code rpc_refuse(rpc_call *call, cf_code code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Passes on another service's refusal cc (its code, "prefix: message" and its details; a
+ * refusal without details gets one {field, its message}). Returns cc's code. */
+struct rpc_ccall;
+cf_code rpc_relay(rpc_call *call, const struct rpc_ccall *cc, const char *prefix,
+                  const char *field);
 /* Requires a verified caller: CF_OK, or CF_UNAUTHENTICATED with a message. */
 cf_code rpc_require_caller(rpc_call *call);
 

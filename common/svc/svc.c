@@ -59,6 +59,12 @@ static const cfg_field common_fields[] = {
 };
 #undef F
 
+/* Every Confetti process's environment scope (its svc_def.name): CONFETTI_<SCOPE>__<SECTION>_<KEY>
+ * addresses one process, and a scope in none of them is a typo every process refuses
+ * (docs/operations.md, "One environment for every process"). */
+static const char *const svc_scopes[] = {"auth",    "bus",   "catalog", "draw",
+                                         "gateway", "rooms", NULL};
+
 struct svc_runtime {
     const svc_def *def;
     svc_common_config cfg;
@@ -332,6 +338,13 @@ void svc_stop(svc_runtime *rt)
     free(rt);
 }
 
+static cf_code load_config(svc_runtime *rt, const char *path, char *const *env, char *err,
+                           size_t errlen)
+{
+    return cfg_load_scoped(rt->def->name, svc_scopes, rt->schemas, rt->nschemas, path, env, err,
+                           errlen);
+}
+
 static svc_runtime *runtime_new(const svc_def *def, const cf_clock *clock)
 {
     svc_runtime *rt = xcalloc(1, sizeof *rt);
@@ -353,8 +366,8 @@ cf_code svc_start(const svc_def *def, const svc_options *opts, svc_runtime **out
 {
     svc_runtime *rt = runtime_new(def, opts->clock);
     char why[1024];
-    if (cfg_load(rt->schemas, rt->nschemas, opts->config_path, opts->env ? opts->env : environ, why,
-                 sizeof why) != CF_OK) {
+    if (load_config(rt, opts->config_path, opts->env ? opts->env : environ, why, sizeof why) !=
+        CF_OK) {
         snprintf(err, errlen, "configuration: %s", why);
         free(rt);
         return CF_INVALID_ARGUMENT;
@@ -374,7 +387,7 @@ static int run_task(const svc_def *def, const char *config_path)
 {
     svc_runtime *rt = runtime_new(def, NULL);
     char err[1024];
-    if (cfg_load(rt->schemas, rt->nschemas, config_path, environ, err, sizeof err) != CF_OK) {
+    if (load_config(rt, config_path, environ, err, sizeof err) != CF_OK) {
         log_error("configuration: %s", err);
         free(rt);
         return 1;
@@ -415,10 +428,9 @@ int svc_main(const svc_def *def, int argc, char **argv)
     char err[1024];
     if (check_only) {
         svc_runtime *rt = runtime_new(def, NULL);
-        cf_code code =
-            cfg_load(rt->schemas, rt->nschemas, opts.config_path, environ, err, sizeof err);
+        cf_code code = load_config(rt, opts.config_path, environ, err, sizeof err);
         if (code == CF_OK)
-            cfg_dump(rt->schemas, rt->nschemas, stdout);
+            cfg_dump_scoped(def->name, rt->schemas, rt->nschemas, stdout);
         else
             log_error("configuration: %s", err);
         cfg_free(rt->schemas, rt->nschemas);

@@ -130,7 +130,8 @@ cf_code auth_cleanup(auth_ctx *ctx, db_conn *db, int64_t now)
 }
 
 /* The blacklist into this process's verifier, so a token revoked through another replica is
- * refused here too (until events carry revocations, SPEC §5). */
+ * refused here too: auth reads its own database (the source of truth) rather than its own
+ * token.revoked events, which the gateway follows. */
 cf_code auth_sync_revocations(auth_ctx *ctx, db_conn *db, int64_t now)
 {
     authn_verifier *v = svc_verifier(ctx->rt);
@@ -159,7 +160,7 @@ cf_code auth_sync_revocations(auth_ctx *ctx, db_conn *db, int64_t now)
     return code;
 }
 
-/* How often the revocation list is re-read from the database (until events carry it). */
+/* How often the revocation list is re-read from the database. */
 #define AUTH_SYNC_SECONDS 2
 
 static void *cleaner(void *arg)

@@ -6,6 +6,7 @@
 #include "base/cuid.h"
 #include "base/random.h"
 #include "base/b64url.h"
+#include "base/log.h"
 #include "page/page.h"
 
 #include <stdlib.h>
@@ -160,15 +161,35 @@ RPC_HANDLER(rpc_catalog_delete_app)
     cf_code code = catalog_load_changeable(call, req->app_id, &row);
     if (code != CF_OK)
         return code;
+    /* No room may be created with the app between rooms' answer and the delete: the lease
+     * makes GetApp say `deleting` (rooms refuses to attach it) before rooms is asked, and rooms
+     * answers AppInUse only after every creation that read the app before the lease has
+     * committed (docs/catalog.md, "Rooms check"). */
     catalog_ctx *ctx = rpc_service_ctx(call);
+    db_conn *db = rpc_worker(call);
+    if ((code = store_app_mark_deleting(db, row.pk)) != CF_OK)
+        return catalog_store_error(call, code, "marking the app for deletion");
     bool in_use = false;
     code = ctx->rooms->app_in_use(ctx->rooms, call, row.app_id, &in_use);
-    if (code != CF_OK)
-        return rpc_error(call, code, "cannot ask rooms whether the app is in use");
+    if (code == CF_OK && !in_use) {
+        code = store_app_delete(db, row.pk);
+        if (code == CF_OK)
+            return CF_OK;
+    }
+    cf_code restored = store_app_unmark_deleting(db, row.pk);
+    if (restored != CF_OK)
+        log_rid(LOG_WARN, rpc_request_id(call),
+                "app %s: the deletion lease stays until it runs "
+                "out: %s",
+                row.app_id, cf_code_name(restored));
     if (in_use)
-        return rpc_error(call, CF_FAILED_PRECONDITION, "the app is used by live rooms");
-    code = store_app_delete(rpc_worker(call), row.pk);
-    return code == CF_OK ? CF_OK : catalog_store_error(call, code, "deleting the app");
+        return rpc_refuse(call, CF_FAILED_PRECONDITION, "appId",
+                          "the app is used by live rooms: delete or cancel them first");
+    if (code == CF_NOT_FOUND) /* deleted meanwhile, or the lease ran short: judge again */
+        return rpc_error(call, CF_ABORTED, "the app changed while being deleted; retry");
+    if (code == CF_UNAVAILABLE || code == CF_DEADLINE_EXCEEDED)
+        return rpc_error(call, code, "cannot ask rooms whether the app is in use");
+    return catalog_store_error(call, code, "deleting the app");
 }
 
 static cf_code set_active(rpc_call *call, const char *app_id, bool active, Catalog__V1__App *resp)

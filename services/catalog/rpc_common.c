@@ -22,6 +22,8 @@ cf_code catalog_store_error(rpc_call *call, cf_code code, const char *what)
 {
     if (code == CF_NOT_FOUND)
         return rpc_error(call, code, "app not found");
+    if (code == CF_INVALID_ARGUMENT || code == CF_FAILED_PRECONDITION)
+        return rpc_refuse(call, code, "app", "%s: refused by a database rule", what);
     return rpc_error(call, code, "%s failed", what);
 }
 
@@ -103,6 +105,7 @@ cf_code catalog_fill_app(rpc_call *call, const store_app *row, Catalog__V1__App 
     out->owner_user_id = rpc_strdup(call, row->owner);
     out->manifest_version = rpc_strdup(call, row->manifest_version);
     out->is_active = row->is_active;
+    out->deleting = row->deleting;
     out->created_at = catalog_ts_us(call, row->created_us);
     out->updated_at = catalog_ts_us(call, row->updated_us);
     return catalog_struct_from_text(call, row->manifest_json, &out->manifest);

@@ -20,16 +20,18 @@ static cf_code version_order(rpc_call *call, const store_app *app, const catalog
         return rpc_error(call, CF_INTERNAL, "stored version %s is not semver", app->pk);
     int c = semver_cmp(&cm->sv, &cur);
     if (c == 0 && strcmp(cm->version, app->manifest_version) == 0)
-        return rpc_error(call, CF_ALREADY_EXISTS, "version %s is already published", cm->version);
+        return rpc_refuse(call, CF_ALREADY_EXISTS, "version",
+                          "version %s is already published (the current version is %s)",
+                          cm->version, app->manifest_version);
     if (c == 0)
-        return rpc_error(call, CF_ALREADY_EXISTS,
-                         "version %s has the precedence of the current version %s (build "
-                         "metadata does not count)",
-                         cm->version, app->manifest_version);
+        return rpc_refuse(call, CF_ALREADY_EXISTS, "version",
+                          "version %s has the precedence of the current version %s (build "
+                          "metadata does not count)",
+                          cm->version, app->manifest_version);
     if (c < 0)
-        return rpc_error(call, CF_FAILED_PRECONDITION,
-                         "version %s is lower than the current version %s; publish a greater one",
-                         cm->version, app->manifest_version);
+        return rpc_refuse(call, CF_FAILED_PRECONDITION, "version",
+                          "version %s is not above the current version %s; publish a greater one",
+                          cm->version, app->manifest_version);
     return CF_OK;
 }
 
@@ -60,7 +62,7 @@ RPC_HANDLER(rpc_catalog_publish_manifest)
         code = store_manifest_publish(rpc_worker(call), rpc_arena(call), app.pk, app.manifest_seq,
                                       version, json, rpc_caller(call)->sub, &app);
         if (code == CF_ALREADY_EXISTS)
-            return rpc_error(call, code, "version %s is already published", version);
+            return rpc_refuse(call, code, "version", "version %s is already published", version);
         if (code != CF_ABORTED)
             break;
         /* Another publication won the guard: judge ours again against what it left. */

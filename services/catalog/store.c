@@ -12,8 +12,9 @@
 #define APP_COLS                                                                                   \
     "id, app_id, name, owner_user_id, manifest::text, manifest_version, manifest_seq, "            \
     "is_active, floor(extract(epoch FROM created_at) * 1000000)::bigint, "                         \
-    "floor(extract(epoch FROM updated_at) * 1000000)::bigint"
-#define APP_NCOLS 10
+    "floor(extract(epoch FROM updated_at) * 1000000)::bigint, "                                    \
+    "coalesce(deleting_until > clock_timestamp(), false)"
+#define APP_NCOLS 11
 
 #define MANIFEST_COLS                                                                              \
     "version, manifest::text, published_by, seq, "                                                 \
@@ -28,8 +29,14 @@ const db_stmt catalog_stmts[] = {
     {"app_set_active",
      "UPDATE apps SET is_active = $2::bool, updated_at = clock_timestamp() "
      "WHERE id = $1 AND deleted_at IS NULL AND is_active <> $2::bool RETURNING " APP_COLS},
+    /* DeleteApp: the lease first, the delete only while the lease has 30 s left (003_deleting) */
+    {"app_mark_deleting",
+     "UPDATE apps SET deleting_until = clock_timestamp() + interval '60 seconds' "
+     "WHERE id = $1 AND deleted_at IS NULL"},
+    {"app_unmark_deleting", "UPDATE apps SET deleting_until = NULL WHERE id = $1"},
     {"app_delete", "UPDATE apps SET deleted_at = clock_timestamp(), updated_at = clock_timestamp() "
-                   "WHERE id = $1 AND deleted_at IS NULL"},
+                   "WHERE id = $1 AND deleted_at IS NULL "
+                   "AND deleting_until > clock_timestamp() + interval '30 seconds'"},
     /* the guard: only if no other publication happened since the caller read manifest_seq */
     {"app_publish",
      "UPDATE apps SET manifest = $3::jsonb, manifest_version = $4, manifest_seq = manifest_seq + "
@@ -104,6 +111,7 @@ static void read_app(arena *a, const PGresult *r, int row, store_app *out)
     out->is_active = PQgetvalue(r, row, 7)[0] == 't';
     out->created_us = strtoll(PQgetvalue(r, row, 8), NULL, 10);
     out->updated_us = strtoll(PQgetvalue(r, row, 9), NULL, 10);
+    out->deleting = PQgetvalue(r, row, 10)[0] == 't';
 }
 
 static void read_manifest(arena *a, const PGresult *r, int row, store_manifest *out)
@@ -269,16 +277,33 @@ cf_code store_app_set_active(db_conn *db, arena *a, const char *pk, bool active,
     return code;
 }
 
-cf_code store_app_delete(db_conn *db, const char *pk)
+/* One UPDATE by pk: CF_OK if it changed a row, CF_NOT_FOUND if none. */
+static cf_code update_one(db_conn *db, const char *stmt, const char *pk)
 {
     const char *p[] = {pk};
     PGresult *r;
-    cf_code code = db_exec(db, "app_delete", 1, p, &r);
+    cf_code code = db_exec(db, stmt, 1, p, &r);
     if (code != CF_OK)
         return code;
     code = strcmp(PQcmdTuples(r), "1") == 0 ? CF_OK : CF_NOT_FOUND;
     PQclear(r);
     return code;
+}
+
+cf_code store_app_mark_deleting(db_conn *db, const char *pk)
+{
+    return update_one(db, "app_mark_deleting", pk);
+}
+
+cf_code store_app_unmark_deleting(db_conn *db, const char *pk)
+{
+    cf_code code = update_one(db, "app_unmark_deleting", pk);
+    return code == CF_NOT_FOUND ? CF_OK : code;
+}
+
+cf_code store_app_delete(db_conn *db, const char *pk)
+{
+    return update_one(db, "app_delete", pk);
 }
 
 /* --- manifests --- */

@@ -23,6 +23,7 @@ typedef struct store_app {
     int manifest_seq;
     bool is_active;
     int64_t created_us, updated_us; /* microseconds since the epoch */
+    bool deleting;                  /* a DeleteApp holds its lease (003_deleting.sql) */
 } store_app;
 
 /* One published manifest. */
@@ -70,8 +71,14 @@ cf_code store_app_list(db_conn *db, arena *a, const store_app_filter *f, store_a
 /* Sets is_active if it differs (updated_at moves only then); out is the row afterwards. */
 cf_code store_app_set_active(db_conn *db, arena *a, const char *pk, bool active, store_app *out);
 
-/* Soft-deletes a live app: CF_NOT_FOUND if it is not (or no longer) live. */
+/* DeleteApp's three steps (docs/catalog.md, "Rooms check"): mark takes a 60 s lease during
+ * which GetApp reports the app `deleting` (CF_NOT_FOUND if the app is not live); delete
+ * soft-deletes it only while the lease has 30 s left (CF_NOT_FOUND if not live, or the lease
+ * ran short or was cleared: the caller unmarks and the client retries); unmark clears the
+ * lease (the app stays). */
+cf_code store_app_mark_deleting(db_conn *db, const char *pk);
 cf_code store_app_delete(db_conn *db, const char *pk);
+cf_code store_app_unmark_deleting(db_conn *db, const char *pk);
 
 /* Makes manifest_json (version) the current manifest if the app's publication count is still
  * expected_seq, and records it as publication expected_seq + 1 by `by`, in one transaction.

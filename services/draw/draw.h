@@ -68,6 +68,8 @@ cf_code draw_room_check_draw(rpc_call *call, const char *room_id, draw_room *out
  * stamp when every page carried the same one, else "". FAILED_PRECONDITION past
  * ctx->max_eligible; rooms' errors as draw_room_check. Blocks. */
 cf_code draw_room_eligible(rpc_call *call, const char *room_id, draw_list **out);
+/* "ACTIVE": a room status's proto name, for refusals ("?" if unknown). */
+const char *draw_status_name(int status);
 
 /* --- conversions (rpc_prizes.c) --- */
 Google__Protobuf__Timestamp *draw_ts(rpc_call *call, int64_t us);

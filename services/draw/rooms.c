@@ -7,17 +7,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *draw_status_name(int status)
+{
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&rooms__v1__room_status__descriptor, status);
+    return v ? v->name : "?";
+}
+
 /* Rooms' answer as our caller sees it. */
 static cf_code rooms_error(rpc_call *call, const rpc_ccall *cc)
 {
     switch (cc->code) {
     case CF_NOT_FOUND:
         return rpc_error(call, CF_NOT_FOUND, "room not found");
+    case CF_INVALID_ARGUMENT:
+    case CF_FAILED_PRECONDITION: /* rooms' details come along */
+        return rpc_relay(call, cc, NULL, "roomId");
     case CF_PERMISSION_DENIED:
     case CF_UNAUTHENTICATED:
-    case CF_INVALID_ARGUMENT:
     case CF_DEADLINE_EXCEEDED:
-    case CF_FAILED_PRECONDITION:
         return rpc_error(call, cc->code, "%s", cc->message);
     case CF_UNAVAILABLE:
         return rpc_error(call, CF_UNAVAILABLE, "rooms service unavailable: %s", cc->message);
@@ -123,9 +131,9 @@ cf_code draw_room_eligible(rpc_call *call, const char *room_id, draw_list **out)
         }
         if (draw_list_builder_count(b) + got > (size_t)ctx->max_eligible) {
             rpc_ccall_free(&cc);
-            code = rpc_error(call, CF_FAILED_PRECONDITION,
-                             "the room has more than %lld eligible participants",
-                             (long long)ctx->max_eligible);
+            code = rpc_refuse(call, CF_FAILED_PRECONDITION, "draw.max_eligible",
+                              "the room has more than %lld eligible participants",
+                              (long long)ctx->max_eligible);
             break;
         }
         if (!version)

@@ -145,7 +145,9 @@ RPC_HANDLER(rpc_draw_draw_winners)
     if ((code = draw_room_check_draw(call, req->room_id, &room)) != CF_OK)
         return code;
     if (room.status != ROOMS__V1__ROOM_STATUS__ACTIVE)
-        return rpc_error(call, CF_FAILED_PRECONDITION, "draws happen only in an ACTIVE room");
+        return rpc_refuse(call, CF_FAILED_PRECONDITION, "room.status",
+                          "draws happen only in an ACTIVE room (it is %s)",
+                          draw_status_name(room.status));
     store_draw d;
     if (key && *key) {
         code = store_draw_by_key(db, a, req->room_id, key, &d);
@@ -165,8 +167,9 @@ RPC_HANDLER(rpc_draw_draw_winners)
         return draw_store_error(call, code, "prize");
     if (prize.remaining < req->count) {
         draw_excl_release(excl);
-        return rpc_error(call, CF_FAILED_PRECONDITION, "only %d of this prize left",
-                         (int)prize.remaining);
+        return rpc_refuse(call, CF_FAILED_PRECONDITION, "count",
+                          "%d asked, only %d of this prize left", (int)req->count,
+                          (int)prize.remaining);
     }
 
     /* the eligible list: the cached one if rooms' stamp says it is still the list, else read */
@@ -237,8 +240,8 @@ static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req
         uint8_t digest[DRAW_DIGEST_LEN], seed[DRAW_SEED_LEN];
         draw_filter_digest(L->lines, L->line_off, n, xpos, nx, digest);
         if (m < k)
-            return rpc_error(call, CF_FAILED_PRECONDITION,
-                             "only %zu eligible participants for %zu winners", m, k);
+            return rpc_refuse(call, CF_FAILED_PRECONDITION, "count",
+                              "only %zu eligible participants for %zu winners", m, k);
         cf_random_bytes(seed, sizeof seed);
         if (!draw_select(seed, m, k, pos))
             return rpc_error(call, CF_INTERNAL, "draw_select refused n=%zu k=%zu", m, k);
@@ -286,7 +289,7 @@ static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req
                 return draw_store_error(call, code, "draw");
             return replay(call, &d, req, resp);
         case CF_FAILED_PRECONDITION:
-            return rpc_error(call, code, "fewer than %zu of this prize left", k);
+            return rpc_refuse(call, code, "count", "fewer than %zu of this prize left", k);
         default:
             return draw_store_error(call, code, "draw");
         }

@@ -96,8 +96,10 @@ cf_code draw_store_error(rpc_call *call, cf_code code, const char *what)
         return rpc_error(call, CF_UNAVAILABLE, "database unavailable");
     case CF_DEADLINE_EXCEEDED:
         return rpc_error(call, CF_DEADLINE_EXCEEDED, "deadline exceeded");
-    case CF_INVALID_ARGUMENT:
-        return rpc_error(call, CF_INVALID_ARGUMENT, "invalid value");
+    case CF_INVALID_ARGUMENT: /* the database refused a value (a CHECK, a range) */
+    case CF_FAILED_PRECONDITION:
+        return rpc_refuse(call, code, what, "the %s was refused by a database rule (%s)", what,
+                          code == CF_INVALID_ARGUMENT ? "a value out of range" : "a reference");
     default:
         return rpc_error(call, code == CF_OK ? CF_INTERNAL : code, "%s: store error %s", what,
                          cf_code_name(code));
@@ -140,8 +142,9 @@ static cf_code manage(rpc_call *call, const char *room_id)
         return code;
     if (room.status != ROOMS__V1__ROOM_STATUS__DRAFT &&
         room.status != ROOMS__V1__ROOM_STATUS__ACTIVE)
-        return rpc_error(call, CF_FAILED_PRECONDITION,
-                         "prizes change only while the room is DRAFT or ACTIVE");
+        return rpc_refuse(call, CF_FAILED_PRECONDITION, "room.status",
+                          "prizes change only while the room is DRAFT or ACTIVE (it is %s)",
+                          draw_status_name(room.status));
     return CF_OK;
 }
 
@@ -298,7 +301,7 @@ RPC_HANDLER(rpc_draw_update_prize)
     store_prize out;
     code = store_prize_update(rpc_worker(call), rpc_arena(call), p->room_id, &in, set, &out);
     if (code == CF_FAILED_PRECONDITION)
-        return rpc_error(call, code, "quantity cannot go below the %s already allocated", "units");
+        return rpc_refuse(call, code, "quantity", "cannot go below the units already allocated");
     if (code != CF_OK)
         return draw_store_error(call, code, "prize");
     prize_msg(call, &out, resp);
@@ -318,7 +321,8 @@ RPC_HANDLER(rpc_draw_delete_prize)
         return code;
     code = store_prize_delete(rpc_worker(call), req->room_id, req->prize_id);
     if (code == CF_FAILED_PRECONDITION)
-        return rpc_error(call, code, "the prize has live winners: revoke them first");
+        return rpc_refuse(call, code, "prize.winners",
+                          "the prize has live winners: revoke them first");
     if (code != CF_OK)
         return draw_store_error(call, code, "prize");
     return CF_OK;

@@ -20,9 +20,10 @@ static cf_code catalog_failure(rpc_call *call, const rpc_ccall *cc)
         return rpc_violation(call, "appId", "app not found");
     case CF_INVALID_ARGUMENT:
         return rpc_violation(call, "appId", "%s", cc->message);
+    case CF_FAILED_PRECONDITION: /* catalog's details come along */
+        return rpc_relay(call, cc, "catalog", "appId");
     case CF_PERMISSION_DENIED:
     case CF_UNAUTHENTICATED:
-    case CF_FAILED_PRECONDITION:
         return rpc_error(call, cc->code, "catalog: %s", cc->message);
     default:
         return rpc_error(call, CF_INTERNAL, "catalog answered %s: %s", cf_code_name(cc->code),
@@ -55,8 +56,12 @@ cf_code rooms_catalog_current_version(rpc_call *call, const char *app_id, char *
     } else {
         const Catalog__V1__App *app = (const Catalog__V1__App *)cc.response;
         if (!app->is_active)
-            code = rpc_error(call, CF_FAILED_PRECONDITION,
-                             "app %s is not active: it cannot be attached to new rooms", app_id);
+            code = rpc_refuse(call, CF_FAILED_PRECONDITION, "appId",
+                              "app %s is not active: it cannot be attached to new rooms", app_id);
+        else if (app->deleting)
+            code =
+                rpc_refuse(call, CF_FAILED_PRECONDITION, "appId",
+                           "app %s is being deleted: it cannot be attached to new rooms", app_id);
         else if (!app->manifest_version || !*app->manifest_version)
             code = rpc_error(call, CF_INTERNAL, "catalog returned an app without a version");
         else {

@@ -38,7 +38,7 @@ cf_code rooms_store_error(rpc_call *call, cf_code code, const char *what)
     case CF_ABORTED:
         return rpc_error(call, code, "%s: changed concurrently, retry", what);
     case CF_INVALID_ARGUMENT:
-        return rpc_error(call, code, "%s: a value is out of range", what);
+        return rpc_refuse(call, code, what, "%s: a value is out of range", what);
     default:
         return rpc_error(call, CF_INTERNAL, "%s: store %s", what, cf_code_name(code));
     }
@@ -69,16 +69,17 @@ cf_code rooms_gate(rpc_call *call, const char *room_id, Rooms__V1__Action action
     case POLICY_HIDDEN:
         return rpc_error(call, CF_NOT_FOUND, "room not found");
     case POLICY_CLOSED:
-        return rpc_error(call, CF_FAILED_PRECONDITION,
-                         "the room is %s; only DRAFT and ACTIVE "
-                         "rooms can be joined",
-                         policy_status_name(room->status));
+        return rpc_refuse(call, CF_FAILED_PRECONDITION, "room.status",
+                          "the room is %s; only DRAFT and ACTIVE rooms can be joined",
+                          policy_status_name(room->status));
     case POLICY_DENY:
     default:
         break;
     }
     if (ask == ROOMS__V1__ACTION__JOIN)
-        return rpc_error(call, CF_FAILED_PRECONDITION, "already a member of this room");
+        return rpc_refuse(call, CF_FAILED_PRECONDITION, "userId",
+                          "already a member of this room (as %s)",
+                          policy_role_name(who->role) ? policy_role_name(who->role) : "?");
     return rpc_error(
         call, CF_PERMISSION_DENIED, "%s in this room is not allowed to your role (%s)",
         protobuf_c_enum_descriptor_get_value(&rooms__v1__action__descriptor, ask)->name,

@@ -69,9 +69,9 @@ RPC_HANDLER(rpc_rooms_add_participant)
             policy_verdict v =
                 policy_check(ROOMS__V1__ACTION__JOIN, who, room.is_public, room.status);
             if (v == POLICY_CLOSED)
-                return rpc_error(call, CF_FAILED_PRECONDITION,
-                                 "the room is %s; only DRAFT and ACTIVE rooms can be joined",
-                                 policy_status_name(room.status));
+                return rpc_refuse(call, CF_FAILED_PRECONDITION, "room.status",
+                                  "the room is %s; only DRAFT and ACTIVE rooms can be joined",
+                                  policy_status_name(room.status));
             if (v != POLICY_ALLOW)
                 return rpc_error(call, CF_NOT_FOUND, "room not found");
         }
@@ -185,7 +185,7 @@ RPC_HANDLER(rpc_rooms_update_participant)
     code = store_participant_update(rpc_worker(call), rpc_arena(call), room.id, user, cur.role,
                                     set_role, new_role, metadata, &p);
     if (code == CF_FAILED_PRECONDITION)
-        return rpc_error(call, code, "the room's last ORGANIZER cannot be demoted");
+        return rpc_refuse(call, code, "role", "the room's last ORGANIZER cannot be demoted");
     if (code != CF_OK)
         return rooms_store_error(call, code, "update participant");
     *resp = *rooms_participant_msg(call, &p);
@@ -223,7 +223,7 @@ RPC_HANDLER(rpc_rooms_remove_participant)
         return refuse_change(call, cur.role, ROOMS__V1__ROLE__ROLE_UNSPECIFIED);
     code = store_participant_remove(db, room.id, user, cur.role, self ? "left" : "removed");
     if (code == CF_FAILED_PRECONDITION)
-        return rpc_error(call, code, "the room's last ORGANIZER cannot %s",
-                         self ? "leave" : "be removed");
+        return rpc_refuse(call, code, "userId", "the room's last ORGANIZER cannot %s",
+                          self ? "leave" : "be removed");
     return rooms_store_error(call, code, "remove participant");
 }

@@ -72,23 +72,37 @@ RPC_HANDLER(rpc_rooms_create_room)
     char *settings;
     if ((code = rooms_struct_text(call, "appSettings", req->app_settings, &settings)) != CF_OK)
         return code;
+    store_room room;
     if (*req->app_id) {
         if ((code = rooms_check_id(call, "appId", req->app_id, ROOMS_ID_MAX)) != CF_OK)
             return code;
+        /* The app fence, shared from before catalog is asked until the room is committed:
+         * catalog's DeleteApp check (AppInUse) waits for it, so a room never outlives its app
+         * (docs/rooms.md, "Creating"). */
+        db_conn *db = rpc_worker(call);
+        if ((code = store_app_fence_share(db, req->app_id)) != CF_OK)
+            return rooms_store_error(call, code, "create room");
         /* Lock the app's current version and validate against exactly that one. Both calls run
          * before the transaction: no database transaction waits on another service. */
         char *version;
-        if ((code = rooms_catalog_current_version(call, req->app_id, &version)) != CF_OK ||
-            (code = rooms_catalog_validate(call, req->app_id, version, req->app_settings)) != CF_OK)
-            return code;
-        in.app_id = req->app_id;
-        in.app_version = version;
-        in.app_settings = settings ? settings : "{}";
+        bool stored = false;
+        if ((code = rooms_catalog_current_version(call, req->app_id, &version)) == CF_OK &&
+            (code = rooms_catalog_validate(call, req->app_id, version, req->app_settings)) ==
+                CF_OK) {
+            in.app_id = req->app_id;
+            in.app_version = version;
+            in.app_settings = settings ? settings : "{}";
+            code = store_room_create(db, rpc_arena(call), &in, &room);
+            stored = true;
+        }
+        store_app_fence_unshare(db, req->app_id);
+        if (code != CF_OK && !stored)
+            return code; /* catalog's answer, explained already */
     } else if (req->app_settings) {
         return rpc_violation(call, "appSettings", "needs an appId");
+    } else {
+        code = store_room_create(rpc_worker(call), rpc_arena(call), &in, &room);
     }
-    store_room room;
-    code = store_room_create(rpc_worker(call), rpc_arena(call), &in, &room);
     if (code == CF_NOT_FOUND) /* a replayed key whose room was deleted since */
         return rpc_error(call, CF_NOT_FOUND, "the room created with this idempotency-key is gone");
     if (code != CF_OK)
@@ -278,10 +292,10 @@ static cf_code transition(rpc_call *call, const char *room_id, policy_op op, Roo
         if (!policy_op_allowed(op, room.status)) {
             char next[96];
             policy_next_statuses(room.status, next, sizeof next);
-            return rpc_error(call, CF_FAILED_PRECONDITION,
-                             "cannot %s a %s room (from %s it may go to: %s)", policy_op_name(op),
-                             policy_status_name(room.status), policy_status_name(room.status),
-                             next);
+            return rpc_refuse(call, CF_FAILED_PRECONDITION, "status",
+                              "cannot %s a %s room (from %s it may go to: %s)", policy_op_name(op),
+                              policy_status_name(room.status), policy_status_name(room.status),
+                              next);
         }
         code = store_room_set_status(rpc_worker(call), room.id, room.status, to);
         if (code != CF_OK && code != CF_ABORTED)

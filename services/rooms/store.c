@@ -152,6 +152,18 @@ const db_stmt rooms_stmts[] = {
      "WHERE user_id = $2 AND room_id = $1 AND deleted_at IS NULL AND role = $3"},
     /* (app_id, created_at, id) index: one probe */
     {"app_in_use", "SELECT EXISTS (SELECT 1 FROM rooms WHERE app_id = $1 AND deleted_at IS NULL)"},
+    /* The app fence (docs/rooms.md, "Creating"): creations with an app hold it shared from
+     * their GetApp to their commit; AppInUse takes it exclusively before counting. Advisory
+     * keys: (hashtext('confetti.app'), hashtext(app id)); a hash collision only makes one wait
+     * for the other. */
+    {"app_fence_share", "SELECT pg_advisory_lock_shared(hashtext('confetti.app'), hashtext($1))"},
+    {"app_fence_unshare",
+     "SELECT pg_advisory_unlock_shared(hashtext('confetti.app'), hashtext($1))"},
+    {"app_fence_held",
+     "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND "
+     "pid = pg_backend_pid() AND granted AND mode = 'ShareLock' AND "
+     "classid = hashtext('confetti.app')::oid AND objid = hashtext($1)::oid AND objsubid = 2)"},
+    {"app_fence_close", "SELECT pg_advisory_xact_lock(hashtext('confetti.app'), hashtext($1))"},
     {"user_deleted",
      "UPDATE participants SET deleted_at = clock_timestamp(), updated_at = clock_timestamp() "
      "WHERE user_id = $1 AND deleted_at IS NULL RETURNING room_id"},
@@ -292,7 +304,17 @@ static cf_code create_body(db_conn *db, void *arg)
                        us_param(t->a, in->starts_at_us),
                        us_param(t->a, in->ends_at_us)};
     PGresult *r;
-    cf_code code = db_exec(db, "room_insert", 12, p, &r);
+    cf_code code;
+    if (in->app_id) { /* the fence taken before GetApp must still be ours (docs/rooms.md) */
+        const char *f[] = {in->app_id};
+        if ((code = db_exec(db, "app_fence_held", 1, f, &r)) != CF_OK)
+            return code;
+        bool held = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        PQclear(r);
+        if (!held)
+            return CF_ABORTED; /* the connection was replaced since: read the app again */
+    }
+    code = db_exec(db, "room_insert", 12, p, &r);
     if (code != CF_OK)
         return code;
     bool inserted = PQntuples(r) == 1;
@@ -633,16 +655,42 @@ cf_code store_participant_ever(db_conn *db, const char *room_id, const char *use
     return CF_OK;
 }
 
-cf_code store_app_in_use(db_conn *db, const char *app_id, bool *in_use)
+typedef struct in_use_tx {
+    const char *app_id;
+    bool *in_use;
+} in_use_tx;
+
+/* The exclusive fence first (it waits for creations in flight), then the count: READ COMMITTED
+ * gives the count a snapshot taken after they committed. */
+static cf_code in_use_body(db_conn *db, void *arg)
 {
+    in_use_tx *t = arg;
+    const char *p[] = {t->app_id};
     PGresult *r;
-    const char *p[] = {app_id};
-    cf_code code = db_exec(db, "app_in_use", 1, p, &r);
-    if (code != CF_OK)
+    cf_code code = db_exec(db, "app_fence_close", 1, p, NULL);
+    if (code != CF_OK || (code = db_exec(db, "app_in_use", 1, p, &r)) != CF_OK)
         return code;
-    *in_use = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    *t->in_use = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
     PQclear(r);
     return CF_OK;
+}
+
+cf_code store_app_in_use(db_conn *db, const char *app_id, bool *in_use)
+{
+    in_use_tx t = {app_id, in_use};
+    return db_tx(db, in_use_body, &t);
+}
+
+cf_code store_app_fence_share(db_conn *db, const char *app_id)
+{
+    const char *p[] = {app_id};
+    return db_exec(db, "app_fence_share", 1, p, NULL);
+}
+
+void store_app_fence_unshare(db_conn *db, const char *app_id)
+{
+    const char *p[] = {app_id};
+    (void)db_exec(db, "app_fence_unshare", 1, p, NULL); /* a lost session released it anyway */
 }
 
 typedef struct user_deleted_tx {

@@ -133,6 +133,15 @@ cf_code store_participant_ever(db_conn *db, const char *room_id, const char *use
 /* *in_use = some live (not deleted) room uses app_id. */
 cf_code store_app_in_use(db_conn *db, const char *app_id, bool *in_use);
 
+/* The app fence that makes DeleteApp's check exact (docs/rooms.md, "Creating"): a CreateRoom
+ * with an app shares it on its worker connection (session-level) from before it asks catalog
+ * about the app until its transaction committed; store_app_in_use takes it exclusively, so it
+ * counts every creation that read the app before catalog's deletion lease. store_room_create
+ * with an app_id checks the fence is still held by its session (CF_ABORTED if the connection
+ * was replaced meanwhile). Every share must be unshared, on every path. Block. */
+cf_code store_app_fence_share(db_conn *db, const char *app_id);
+void store_app_fence_unshare(db_conn *db, const char *app_id);
+
 /* The `user.deleted` reaction (SPEC §1): every live participation of user_id is marked left,
  * each with its participant.left event, in one transaction. *n = how many. */
 cf_code store_user_deleted(db_conn *db, const char *user_id, long *n);

@@ -14,6 +14,11 @@ for svc in bus catalog auth rooms draw gateway; do
     [ -x "$bin" ] || { echo "k8s: $bin not built"; exit 1; }
     # the Deployment's container env: "- {name: X, value: Y}" lines up to the container's ports
     envs=()
+    # the ConfigMap every pod loads with envFrom first (the Deployment's env wins over it)
+    while IFS= read -r line; do
+        case $line in '#'* | '') continue ;; esac
+        envs+=("$line")
+    done <"$root/deploy/k8s/base/overrides.env"
     while IFS= read -r line; do
         name=$(sed -E 's/.*name: *([A-Z0-9_]+).*/\1/' <<<"$line")
         value=$(sed -E 's/.*value: *"?([^"}]*)"?\}.*/\1/' <<<"$line")

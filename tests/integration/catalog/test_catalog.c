@@ -162,6 +162,9 @@ static cf_code verify(const char *app_id, const char *secret)
     return code;
 }
 
+/* The last publish()'s first detail, "field: description" ("" if none). */
+static char last_detail[512];
+
 static cf_code publish(const char *app_id, const char *version, const char *schema,
                        const char *token)
 {
@@ -173,6 +176,8 @@ static cf_code publish(const char *app_id, const char *version, const char *sche
     cf_code code = call("PublishManifest", &req, token, &r);
     if (code == CF_OK)
         assert_string_equal(((Catalog__V1__App *)r.cc.response)->manifest_version, version);
+    snprintf(last_detail, sizeof last_detail, "%s%s%s", r.cc.ndetails ? r.cc.details[0]->field : "",
+             r.cc.ndetails ? ": " : "", r.cc.ndetails ? r.cc.details[0]->description : "");
     done(&r);
     free_struct(req.manifest);
     free(mj);
@@ -407,11 +412,22 @@ static void test_publish_version_order(void **state)
         {"2.0.0", 0, CF_OK},
     };
     const char *toks[] = {tok_alice, tok_bob, tok_admin};
+    const char *current = "1.0.0";
     for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
         cf_code got = publish(a.id, table[i].version, NULL, toks[table[i].who]);
         if (got != table[i].code)
             fail_msg("row %zu (%s): %s, expected %s", i, table[i].version, cf_code_name(got),
                      cf_code_name(table[i].code));
+        if (got == CF_OK)
+            current = table[i].version;
+        /* a version not above the current one: details name `version` and both versions */
+        if ((got == CF_FAILED_PRECONDITION || got == CF_ALREADY_EXISTS) &&
+            (strncmp(last_detail, "version: ", 9) != 0 || !strstr(last_detail, current) ||
+             !strstr(last_detail + 9, table[i].version)))
+            fail_msg("row %zu (%s): details \"%s\" do not name version, %s and the current %s", i,
+                     table[i].version, last_detail, table[i].version, current);
+        if (got == CF_INVALID_ARGUMENT && !*last_detail)
+            fail_msg("row %zu (%s): INVALID_ARGUMENT without details", i, table[i].version);
     }
     assert_code(CF_NOT_FOUND, publish("cnosuchapp000000000000000", "9.0.0", NULL, tok_alice));
     assert_code(CF_UNAUTHENTICATED, publish(a.id, "9.0.0", NULL, NULL));
@@ -842,6 +858,86 @@ static void *replay(void *arg)
     return NULL;
 }
 
+/* updated_at (µs) of app_id, or -1 once deleted, and the catalog outbox size. */
+static void app_marks(const char *app_id, long *updated_us, long *events)
+{
+    PGconn *pg = th_pg_connect(svc->dsn);
+    const char *p[] = {app_id};
+    PGresult *res = PQexecParams(pg,
+                                 "SELECT coalesce((SELECT (extract(epoch FROM updated_at) * 1e6)"
+                                 "::bigint FROM catalog.apps WHERE app_id = $1 AND deleted_at IS "
+                                 "NULL), -1), (SELECT count(*) FROM catalog.outbox)",
+                                 1, NULL, p, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    *updated_us = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    *events = strtol(PQgetvalue(res, 0, 1), NULL, 10);
+    PQclear(res);
+    PQfinish(pg);
+}
+
+/* SPEC §3 (retries are safe), every app state × status action: asking for the state the app is
+ * already in succeeds with no write, no event and GetApp's answer; a real change writes (and a
+ * deactivation emits app.deactivated); a deleted app is gone for every action. */
+static void test_status_table(void **state)
+{
+    (void)state;
+    enum { ACTIVE, INACTIVE, DELETED };
+    static const char *const states[] = {"active", "inactive", "deleted"};
+    static const char *const actions[] = {"ActivateApp", "DeactivateApp", "DeleteApp"};
+    /* per state, per action: the code, 'n' no write, 'w' a write, and the events it adds */
+    static const struct {
+        cf_code code;
+        char write;
+        long events;
+    } table[3][3] = {
+        [ACTIVE] = {{CF_OK, 'n', 0}, {CF_OK, 'w', 1}, {CF_OK, 'w', 0}},
+        [INACTIVE] = {{CF_OK, 'w', 0}, {CF_OK, 'n', 0}, {CF_OK, 'w', 0}},
+        [DELETED] = {{CF_NOT_FOUND, 'n', 0}, {CF_NOT_FOUND, 'n', 0}, {CF_NOT_FOUND, 'n', 0}},
+    };
+    for (int st = ACTIVE; st <= DELETED; st++) {
+        for (int ac = 0; ac < 3; ac++) {
+            app a = register_app(tok_alice, NULL);
+            if (st == INACTIVE)
+                assert_code(CF_OK, simple("DeactivateApp", a.id, tok_alice));
+            if (st == DELETED)
+                assert_code(CF_OK, simple("DeleteApp", a.id, tok_alice));
+            long upd0, ev0, upd1, ev1;
+            app_marks(a.id, &upd0, &ev0);
+            Catalog__V1__GetAppRequest g = CATALOG__V1__GET_APP_REQUEST__INIT;
+            g.app_id = a.id;
+            reply r, read;
+            cf_code code = call(actions[ac], &g, tok_alice, &r);
+            app_marks(a.id, &upd1, &ev1);
+            if (code != table[st][ac].code)
+                fail_msg("%s on a %s app: %s (%s), expected %s", actions[ac], states[st],
+                         cf_code_name(code), r.cc.message, cf_code_name(table[st][ac].code));
+            if ((upd0 != upd1) != (table[st][ac].write == 'w'))
+                fail_msg("%s on a %s app: updated_at %ld -> %ld", actions[ac], states[st], upd0,
+                         upd1);
+            if (ev1 - ev0 != table[st][ac].events)
+                fail_msg("%s on a %s app: %ld events, expected %ld", actions[ac], states[st],
+                         ev1 - ev0, table[st][ac].events);
+            if (code == CF_OK && table[st][ac].write == 'n') {
+                /* the idempotent answer is the read's, byte for byte */
+                assert_code(CF_OK, call("GetApp", &g, tok_alice, &read));
+                const ProtobufCMessage *x = r.cc.response, *y = read.cc.response;
+                size_t lx = protobuf_c_message_get_packed_size(x);
+                size_t ly = protobuf_c_message_get_packed_size(y);
+                uint8_t *px = xmalloc(lx + 1), *py = xmalloc(ly + 1);
+                protobuf_c_message_pack(x, px);
+                protobuf_c_message_pack(y, py);
+                if (lx != ly || memcmp(px, py, lx) != 0)
+                    fail_msg("%s on a %s app: the answer differs from GetApp's", actions[ac],
+                             states[st]);
+                free(px);
+                free(py);
+                done(&read);
+            }
+            done(&r);
+        }
+    }
+}
+
 static void test_concurrent_replays_make_one_app(void **state)
 {
     (void)state;
@@ -1083,6 +1179,7 @@ int main(void)
         cmocka_unit_test(test_rights_table),
         cmocka_unit_test(test_list_apps_pages_and_filters),
         cmocka_unit_test(test_safe_to_repeat),
+        cmocka_unit_test(test_status_table),
         cmocka_unit_test(test_concurrent_replays_make_one_app),
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_non_json_through_the_cli),

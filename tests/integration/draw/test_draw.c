@@ -107,7 +107,7 @@ static char *create_prize(const char *room_id, int quantity, const char *tok, cf
     rpc_ccall cc;
     cc_start(&cc, tok);
     draw__v1__draw__create_prize(G.draw, &req, NULL, &cc);
-    assert_code(want, cc.code);
+    assert_refusal(&cc, want, want == CF_FAILED_PRECONDITION ? "room.status" : NULL);
     char *id = NULL;
     if (cc.code == CF_OK) {
         const Draw__V1__Prize *p = (const void *)cc.response;
@@ -234,7 +234,7 @@ static void test_prizes_and_rights(void **state)
     l.room_id = (char *)pub; /* a token for another room's list */
     cc_start(&cc, G.org);
     draw__v1__draw__list_prizes(G.draw, &l, NULL, &cc);
-    assert_code(CF_INVALID_ARGUMENT, cc.code);
+    assert_refusal(&cc, CF_INVALID_ARGUMENT, "pageToken");
     rpc_ccall_free(&cc);
     free(tok);
 
@@ -302,7 +302,7 @@ static void test_quantity_and_delete_guards(void **state)
         np.quantity = steps[i].q;
         cc_start(&cc, G.org);
         draw__v1__draw__update_prize(G.draw, &u, NULL, &cc);
-        assert_code(steps[i].code, cc.code);
+        assert_refusal(&cc, steps[i].code, steps[i].code == CF_OK ? NULL : "quantity");
         if (cc.code == CF_OK)
             assert_int_equal(((const Draw__V1__Prize *)cc.response)->quantity_remaining,
                              steps[i].rem);
@@ -313,7 +313,7 @@ static void test_quantity_and_delete_guards(void **state)
     d.room_id = (char *)r, d.prize_id = p;
     cc_start(&cc, G.org);
     draw__v1__draw__delete_prize(G.draw, &d, NULL, &cc);
-    assert_code(CF_FAILED_PRECONDITION, cc.code);
+    assert_refusal(&cc, CF_FAILED_PRECONDITION, "prize.winners");
     rpc_ccall_free(&cc);
     /* revoke: one unit back; twice: the same answer, no second unit */
     for (int i = 0; i < 2; i++) {
@@ -344,7 +344,7 @@ static void test_bad_input_every_method(void **state)
     do {                                                                                           \
         cc_start(&cc, tok);                                                                        \
         draw__v1__draw__##method(G.draw, reqp, NULL, &cc);                                         \
-        assert_code(code_, cc.code);                                                               \
+        assert_refusal(&cc, code_, NULL);                                                          \
         rpc_ccall_free(&cc);                                                                       \
     } while (0)
     {
@@ -824,14 +824,17 @@ static void test_draw_rules(void **state)
         room(ROOMS__V1__ROOM_STATUS__DRAFT, false, ROOMS__V1__DRAW_POLICY__ONE_WIN_PER_PRIZE, 5);
     char *dp = create_prize(draft, 1, G.org, CF_OK);
     assert_code(CF_FAILED_PRECONDITION, draw_winners(draft, dp, 1, NULL, G.org, &cc));
+    assert_refusal(&cc, CF_FAILED_PRECONDITION, "room.status");
     rpc_ccall_free(&cc);
 
     /* fewer eligible than asked, or too little quantity: nothing allocated */
     const char *r = active_room(3);
     char *p = create_prize(r, 10, G.org, CF_OK), *small = create_prize(r, 1, G.org, CF_OK);
     assert_code(CF_FAILED_PRECONDITION, draw_winners(r, p, 4, NULL, G.org, &cc));
+    assert_refusal(&cc, CF_FAILED_PRECONDITION, "count");
     rpc_ccall_free(&cc);
     assert_code(CF_FAILED_PRECONDITION, draw_winners(r, small, 2, NULL, G.org, &cc));
+    assert_refusal(&cc, CF_FAILED_PRECONDITION, "count");
     rpc_ccall_free(&cc);
     assert_int_equal(remaining(r, p), 10);
     assert_int_equal(remaining(r, small), 1);
@@ -843,6 +846,7 @@ static void test_draw_rules(void **state)
     assert_code(CF_OK, revoke_w(r, w0, "duplicate account", &cc));
     rpc_ccall_free(&cc);
     assert_code(CF_FAILED_PRECONDITION, draw_winners(r, p, 1, NULL, G.org, &cc));
+    assert_refusal(&cc, CF_FAILED_PRECONDITION, "count");
     rpc_ccall_free(&cc);
     assert_int_equal(remaining(r, p), 8);
     /* ONE_WIN_PER_PRIZE: the same people may win another prize */
@@ -857,6 +861,7 @@ static void test_draw_rules(void **state)
     char *aw = strdup(((const Draw__V1__DrawWinnersResponse *)cc.response)->winners[0]->winner_id);
     rpc_ccall_free(&cc);
     assert_code(CF_FAILED_PRECONDITION, draw_winners(one, b, 2, NULL, G.org, &cc));
+    assert_refusal(&cc, CF_FAILED_PRECONDITION, "count");
     rpc_ccall_free(&cc);
     assert_code(CF_OK, draw_winners(one, b, 1, NULL, G.org, &cc));
     assert_int_equal(((const Draw__V1__DrawWinnersResponse *)cc.response)->draw->draw_number, 2);

@@ -484,7 +484,7 @@ static void test_cache_follows_membership(void **state)
     size_t n = eligible_pids(room, &pids);
     assert_int_equal(n, 19);    /* 20 - gone - demoted + new */
     draw(&cc, room, prize, 18); /* 19 minus the two past winners = 17 */
-    assert_int_equal(cc.code, CF_FAILED_PRECONDITION);
+    assert_refusal(&cc, CF_FAILED_PRECONDITION, "count");
     rpc_ccall_free(&cc);
     draw(&cc, room, prize, 17);
     expect_ok(&cc);

@@ -98,13 +98,10 @@ static void free_calls(void)
     arena_reset(&test_arena);
 }
 
-#define expect(want_, call_)                                                                       \
-    do {                                                                                           \
-        rpc_ccall *cc_ = (call_);                                                                  \
-        if (cc_->code != (want_))                                                                  \
-            fail_msg("line %d: %s expected, got %s: %s", __LINE__, cf_code_name(want_),            \
-                     cf_code_name(cc_->code), cc_->message);                                       \
-    } while (0)
+/* Every refusal (FAILED_PRECONDITION, INVALID_ARGUMENT) must also name its field or rule. */
+#define expect(want_, call_) assert_refusal((call_), (want_), NULL)
+/* …and this field or rule. */
+#define expect_field(want_, field_, call_) assert_refusal((call_), (want_), (field_))
 
 static Google__Protobuf__Struct *js(const char *text)
 {
@@ -312,7 +309,7 @@ static void test_role_table(void **state)
                     if (!member)
                         break;
                     if (roles[s] == R(ORGANIZER)) { /* the * of the table: the last one stays */
-                        expect(CF_FAILED_PRECONDITION, leave(u, room, ""));
+                        expect_field(CF_FAILED_PRECONDITION, "userId", leave(u, room, ""));
                         break;
                     }
                     expect(CF_OK, leave(u, room, ""));
@@ -337,7 +334,8 @@ static void test_join_needs_open_room(void **state)
     expect(CF_OK, add(&u_none, r->room_id, NULL, R(VIEWER)));
     expect(CF_OK, leave(&u_none, r->room_id, ""));
     expect(CF_OK, status_op("CancelRoom", &u_org, r->room_id));
-    expect(CF_FAILED_PRECONDITION, add(&u_none, r->room_id, NULL, R(PARTICIPANT)));
+    expect_field(CF_FAILED_PRECONDITION, "room.status",
+                 add(&u_none, r->room_id, NULL, R(PARTICIPANT)));
     const Rooms__V1__CheckPermissionResponse *cp =
         (const void *)check(&u_none, r->room_id, NULL, A(JOIN))->response;
     assert_false(cp->allowed);
@@ -359,6 +357,45 @@ static void test_join_needs_open_room(void **state)
 }
 
 /* ---- lifecycle ---- */
+
+static long count_rows(const char *sql);
+
+/* The room's updated_at (µs) and the rooms outbox size: what a write or an event would move. */
+static void room_marks(const char *room_id, long *updated_us, long *events)
+{
+    char *sql = xasprintf("SELECT (extract(epoch FROM updated_at) * 1000000)::bigint "
+                          "FROM rooms.rooms WHERE id = '%s'",
+                          room_id);
+    *updated_us = count_rows(sql);
+    free(sql);
+    *events = count_rows("SELECT count(*) FROM rooms.outbox");
+}
+
+/* SPEC §3 (retries are safe): asking for the status the room is already in succeeds with no
+ * write and no event, and answers exactly what GetRoom answers. */
+static void expect_idempotent(const char *method, const char *room_id, Rooms__V1__RoomStatus st)
+{
+    long upd0, ev0, upd1, ev1;
+    room_marks(room_id, &upd0, &ev0);
+    rpc_ccall *cc = status_op(method, &u_org, room_id);
+    expect(CF_OK, cc);
+    room_marks(room_id, &upd1, &ev1);
+    if (upd1 != upd0 || ev1 != ev0)
+        fail_msg("%s on a %d room wrote (updated_at %ld -> %ld) or emitted (%ld -> %ld events)",
+                 method, st, upd0, upd1, ev0, ev1);
+    rpc_ccall *got = get_room(&u_org, room_id);
+    expect(CF_OK, got);
+    const ProtobufCMessage *a = cc->response, *b = got->response;
+    size_t la = protobuf_c_message_get_packed_size(a), lb = protobuf_c_message_get_packed_size(b);
+    uint8_t *pa = xmalloc(la + 1), *pb = xmalloc(lb + 1);
+    protobuf_c_message_pack(a, pa);
+    protobuf_c_message_pack(b, pb);
+    if (la != lb || memcmp(pa, pb, la) != 0)
+        fail_msg("%s on a %d room: the answer differs from GetRoom's", method, st);
+    free(pa);
+    free(pb);
+    assert_int_equal(((Rooms__V1__Room *)cc->response)->status, st);
+}
 
 static void test_lifecycle_table(void **state)
 {
@@ -383,14 +420,19 @@ static void test_lifecycle_table(void **state)
             if (table[op].allowed[from - 1] == 'y') {
                 expect(CF_OK, cc);
                 assert_int_equal(((Rooms__V1__Room *)cc->response)->status, table[op].to);
-                /* a resend of the same request answers the same */
-                cc = status_op(ops[op], &u_org, r->room_id);
-                expect(CF_OK, cc);
-                assert_int_equal(((Rooms__V1__Room *)cc->response)->status, table[op].to);
+                /* a resend of the same request answers the same, changing nothing */
+                expect_idempotent(ops[op], r->room_id, table[op].to);
             } else if ((Rooms__V1__RoomStatus)from == table[op].to) {
-                expect(CF_OK, cc); /* already there: the idempotent answer */
+                /* already there: the idempotent answer */
+                expect(CF_OK, cc);
+                expect_idempotent(ops[op], r->room_id, table[op].to);
             } else {
-                expect(CF_FAILED_PRECONDITION, cc);
+                long upd0, ev0, upd1, ev1;
+                room_marks(r->room_id, &upd0, &ev0);
+                cc = status_op(ops[op], &u_org, r->room_id);
+                room_marks(r->room_id, &upd1, &ev1);
+                assert_true(upd0 == upd1 && ev0 == ev1);
+                expect_field(CF_FAILED_PRECONDITION, "status", cc);
                 if (!strstr(cc->message, names[from]))
                     fail_msg("%s from %s: message does not name the status: %s", ops[op],
                              names[from], cc->message);
@@ -490,7 +532,7 @@ static void test_settings_stay_locked_to_their_version(void **state)
     de.app_id = app->app_id;
     expect(CF_OK,
            invoke(catalog, &catalog__v1__catalog__descriptor, "DeactivateApp", &u_org, &de, NULL));
-    expect(CF_FAILED_PRECONDITION, create_app_room(&u_org, app->app_id, NULL));
+    expect_field(CF_FAILED_PRECONDITION, "appId", create_app_room(&u_org, app->app_id, NULL));
     expect(CF_OK, get_room(&u_org, room->room_id));
     /* …including edits, still validated against the locked v1 */
     expect(CF_OK, set_settings(&u_org, room->room_id, "{\"maxWinners\":7}"));
@@ -665,7 +707,7 @@ static void test_last_organizer_stays(void **state)
     (void)state;
     Rooms__V1__Room *r = create_room(&u_org, "organizers", false);
     assert_int_equal(r->my_role, R(ORGANIZER));
-    expect(CF_FAILED_PRECONDITION, leave(&u_org, r->room_id, ""));
+    expect_field(CF_FAILED_PRECONDITION, "userId", leave(&u_org, r->room_id, ""));
     Rooms__V1__UpdateParticipantRequest up = ROOMS__V1__UPDATE_PARTICIPANT_REQUEST__INIT;
     char *paths[] = {"role"};
     Google__Protobuf__FieldMask mask = {
@@ -674,15 +716,15 @@ static void test_last_organizer_stays(void **state)
     up.user_id = (char *)u_org.sub;
     up.role = R(PARTICIPANT);
     up.update_mask = &mask;
-    expect(CF_FAILED_PRECONDITION, rc("UpdateParticipant", &u_org, &up));
-    expect(CF_FAILED_PRECONDITION, rc("UpdateParticipant", &u_platform, &up));
+    expect_field(CF_FAILED_PRECONDITION, "role", rc("UpdateParticipant", &u_org, &up));
+    expect_field(CF_FAILED_PRECONDITION, "role", rc("UpdateParticipant", &u_platform, &up));
     /* with a second organizer, the first may step down */
     expect(CF_OK, add(&u_org, r->room_id, &u_other, R(ORGANIZER)));
     rpc_ccall *cc = rc("UpdateParticipant", &u_org, &up);
     expect(CF_OK, cc);
     assert_int_equal(((Rooms__V1__Participant *)cc->response)->role, R(PARTICIPANT));
     /* now u_other is the last one */
-    expect(CF_FAILED_PRECONDITION, leave(&u_other, r->room_id, ""));
+    expect_field(CF_FAILED_PRECONDITION, "userId", leave(&u_other, r->room_id, ""));
     /* metadata, by someone allowed; the member lists and eligibility follow roles */
     Rooms__V1__UpdateParticipantRequest meta = ROOMS__V1__UPDATE_PARTICIPANT_REQUEST__INIT;
     char *mpaths[] = {"metadata"};

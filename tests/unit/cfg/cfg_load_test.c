@@ -198,8 +198,76 @@ static void test_env_typo_in_known_section_is_an_error(void **state)
     fx f;
     char err[256], *env[] = {"CONFETTI_DB_DSN=x", "CONFETTI_RPC_WORKER=3", NULL};
     assert_code(CF_INVALID_ARGUMENT, fx_load(&f, NULL, env, err, sizeof err, 0, 0));
-    assert_string_equal(err, "env CONFETTI_RPC_WORKER: rpc: unknown key WORKER (known: listen, "
-                             "workers, deadline, max_message, tls, queue)");
+    assert_non_null(strstr(err, "env CONFETTI_RPC_WORKER: rpc: unknown key WORKER (known: listen, "
+                                "workers, deadline, max_message, tls, queue); another process's "
+                                "key takes its scope: CONFETTI_<SERVICE>__RPC_WORKER"));
+}
+
+/* One environment for every process: CONFETTI_<SCOPE>__<SECTION>_<KEY> is read by the process of
+ * that scope only, wins over the unscoped name, and is refused there if it names nothing. */
+static const char *const fx_scopes[] = {"rooms", "catalog", NULL};
+
+static cf_code fx_load_scoped(fx *f, const char *scope, char *const *env, char *err, size_t len)
+{
+    fx_init(f);
+    return cfg_load_scoped(scope, fx_scopes, f->schemas, 2, NULL, env, err, len);
+}
+
+static void test_env_scoped_reaches_its_process_only(void **state)
+{
+    (void)state;
+    fx f;
+    char err[256], *env[] = {"CONFETTI_DB_DSN=x",
+                             "CONFETTI_RPC_WORKERS=5",
+                             "CONFETTI_ROOMS__RPC_WORKERS=7", /* beats the unscoped 5 */
+                             "CONFETTI_ROOMS__APP_MODE=dev",
+                             "CONFETTI_CATALOG__APP_NAME=cat",   /* another process's */
+                             "CONFETTI_CATALOG__CATALOG_X=1",    /* a section only it knows */
+                             "CONFETTI_CATALOG__APP_NAMEE=typo", /* its typo, not ours */
+                             NULL};
+    assert_code(CF_OK, fx_load_scoped(&f, "rooms", env, err, sizeof err));
+    assert_int_equal(f.rpc.workers, 7);
+    assert_string_equal(f.svc.mode, "dev");
+    assert_null(f.svc.name);
+    cfg_free(f.schemas, 2);
+    /* without a scope (tools, tests) scoped variables are ignored */
+    fx_init(&f);
+    assert_code(CF_OK, cfg_load(f.schemas, 2, NULL, env, err, sizeof err));
+    assert_int_equal(f.rpc.workers, 5);
+    assert_string_equal(f.svc.mode, "prod");
+    cfg_free(f.schemas, 2);
+    /* the other process: its own values, and its typo refused naming the variable */
+    char *cat[] = {"CONFETTI_DB_DSN=x", "CONFETTI_ROOMS__RPC_WORKERS=7",
+                   "CONFETTI_CATALOG__APP_NAME=cat", NULL};
+    assert_code(CF_OK, fx_load_scoped(&f, "catalog", cat, err, sizeof err));
+    assert_string_equal(f.svc.name, "cat");
+    assert_int_equal(f.rpc.workers, 4);
+    cfg_free(f.schemas, 2);
+    assert_code(CF_INVALID_ARGUMENT, fx_load_scoped(&f, "catalog", env, err, sizeof err));
+    assert_string_equal(err, "env CONFETTI_CATALOG__CATALOG_X: names no section of catalog "
+                             "(sections: rpc, db, app)");
+}
+
+static void test_env_scoped_typos_are_refused(void **state)
+{
+    (void)state;
+    fx f;
+    char err[256], *key[] = {"CONFETTI_DB_DSN=x", "CONFETTI_ROOMS__APP_MODES=dev", NULL},
+                   *scope[] = {"CONFETTI_DB_DSN=x", "CONFETTI_ROMS__APP_MODE=dev", NULL},
+                   *bad[] = {"CONFETTI_DB_DSN=x", "CONFETTI_ROOMS__APP_MODE=test", NULL},
+                   *twice[] = {"CONFETTI_DB_DSN=x", "CONFETTI_ROOMS__RPC_WORKERS=1",
+                               "CONFETTI_ROOMS__RPC_WORKERS=2", NULL};
+    assert_code(CF_INVALID_ARGUMENT, fx_load_scoped(&f, "rooms", key, err, sizeof err));
+    assert_string_equal(err, "env CONFETTI_ROOMS__APP_MODES: app: unknown key MODES (known: mode, "
+                             "origins, debug, name, api_key, offset)");
+    /* a scope no process has: every process refuses it */
+    assert_code(CF_INVALID_ARGUMENT, fx_load_scoped(&f, "catalog", scope, err, sizeof err));
+    assert_string_equal(err, "env CONFETTI_ROMS__APP_MODE: unknown scope ROMS (known: ROOMS, "
+                             "CATALOG)");
+    assert_code(CF_INVALID_ARGUMENT, fx_load_scoped(&f, "rooms", bad, err, sizeof err));
+    assert_non_null(strstr(err, "env CONFETTI_ROOMS__APP_MODE: app.mode: "));
+    assert_code(CF_INVALID_ARGUMENT, fx_load_scoped(&f, "rooms", twice, err, sizeof err));
+    assert_non_null(strstr(err, "duplicate key"));
 }
 
 static void test_env_of_other_sections_is_ignored(void **state)
@@ -291,6 +359,8 @@ int main(void)
         cmocka_unit_test(test_required_key_missing),
         cmocka_unit_test(test_env_typo_in_known_section_is_an_error),
         cmocka_unit_test(test_env_of_other_sections_is_ignored),
+        cmocka_unit_test(test_env_scoped_reaches_its_process_only),
+        cmocka_unit_test(test_env_scoped_typos_are_refused),
         cmocka_unit_test(test_secret_from_file_in_yaml_and_env),
         cmocka_unit_test(test_secret_set_twice_or_unreadable_in_env),
         cmocka_unit_test(test_secret_never_appears_in_errors),

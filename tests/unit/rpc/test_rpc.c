@@ -188,12 +188,17 @@ static void test_garbage_bytes_are_invalid_argument(void **state)
     Rpc__V1__Reply *r = raw_call(f->url, garbage, sizeof garbage, 2000);
     assert_non_null(r);
     assert_code(CF_INVALID_ARGUMENT, r->code);
+    /* the refusal names what was wrong (issue 21 item 5) */
+    assert_int_equal(r->n_details, 1);
+    assert_string_equal(r->details[0]->field, "envelope");
     rpc__v1__reply__free_unpacked(r, NULL);
 
     /* a valid envelope around a payload that is not the method's request message */
     r = raw_envelope(f->url, "testsvc.v1.Echo/Echo", garbage, sizeof garbage, 0);
     assert_non_null(r);
     assert_code(CF_INVALID_ARGUMENT, r->code);
+    assert_int_equal(r->n_details, 1);
+    assert_string_equal(r->details[0]->field, "payload");
     rpc__v1__reply__free_unpacked(r, NULL);
 
     /* empty message: an empty envelope names no method */
