@@ -35,7 +35,8 @@ struct pattern_cache {
     pthread_mutex_t mu;
     entry *buckets[BUCKETS];
     entry *newest, *oldest;
-    size_t bytes;
+    size_t bytes, entries;
+    uint64_t compiles;
 };
 
 struct pattern_run {
@@ -87,13 +88,17 @@ static bool refused_construct(const char *t, size_t n, char *why, size_t whylen)
         if (t[i] != '(' || i + 1 >= n)
             continue;
         if (t[i + 1] == '*') {
-            snprintf(why, whylen, "uses (*…) at character %zu: PCRE2 verbs and options are not "
-                                  "ECMA-262 regular expression syntax", i);
+            snprintf(why, whylen,
+                     "uses (*…) at character %zu: PCRE2 verbs and options are not "
+                     "ECMA-262 regular expression syntax",
+                     i);
             return true;
         }
         if (t[i + 1] == '?' && i + 2 < n && t[i + 2] == 'C') {
-            snprintf(why, whylen, "uses a callout (?C…) at character %zu: not ECMA-262 regular "
-                                  "expression syntax", i);
+            snprintf(why, whylen,
+                     "uses a callout (?C…) at character %zu: not ECMA-262 regular "
+                     "expression syntax",
+                     i);
             return true;
         }
     }
@@ -198,6 +203,7 @@ static entry *evict(pattern_cache *c, entry *e)
     lru_unlink(c, e);
     e->cached = false;
     c->bytes -= e->bytes;
+    c->entries--;
     return --e->refs == 0 ? e : NULL;
 }
 
@@ -231,6 +237,7 @@ static entry *acquire(pattern_cache *c, const char *text, size_t len, char *why,
         return NULL;
     entry *victims = NULL;
     pthread_mutex_lock(&c->mu);
+    c->compiles++;
     e = lookup(c, text, len, h);
     if (e) {
         e->refs++;
@@ -247,6 +254,7 @@ static entry *acquire(pattern_cache *c, const char *text, size_t len, char *why,
         c->buckets[h & (BUCKETS - 1)] = e;
         lru_push(c, e);
         c->bytes += e->bytes;
+        c->entries++;
         while (c->bytes > (size_t)c->limits.cache_bytes && c->oldest != e) {
             entry *gone = evict(c, c->oldest);
             if (gone) {
@@ -294,6 +302,14 @@ void pattern_cache_free(pattern_cache *c)
     }
     pthread_mutex_destroy(&c->mu);
     free(c);
+}
+
+pattern_stats pattern_cache_stats(pattern_cache *c)
+{
+    pthread_mutex_lock(&c->mu);
+    pattern_stats s = {c->entries, c->bytes, c->compiles};
+    pthread_mutex_unlock(&c->mu);
+    return s;
 }
 
 bool pattern_check(pattern_cache *c, const char *text, size_t len, char *why, size_t whylen)
@@ -377,8 +393,8 @@ static void run_scratch(pattern_run *r)
     pcre2_set_callout(r->mctx, on_step, r);
     pcre2_set_heap_limit(r->mctx, PATTERN_HEAP_LIMIT_KIB);
     /* per starting position in PCRE2; our budget is the real bound, this only repeats it */
-    pcre2_set_match_limit(r->mctx, r->step_limit > UINT32_MAX ? UINT32_MAX
-                                                               : (uint32_t)r->step_limit);
+    pcre2_set_match_limit(r->mctx,
+                          r->step_limit > UINT32_MAX ? UINT32_MAX : (uint32_t)r->step_limit);
     pcre2_jit_stack_assign(r->mctx, NULL, r->jit);
 }
 

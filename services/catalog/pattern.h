@@ -28,7 +28,7 @@
 /* Longest pattern accepted, in bytes. */
 #define PATTERN_MAX_LENGTH 512
 /* Largest compiled pattern accepted (PCRE2_INFO_SIZE): bounds compile and JIT time. */
-#define PATTERN_MAX_COMPILED (64 * 1024)
+#define PATTERN_MAX_COMPILED (32 * 1024)
 /* Memory one match may use: the interpreter's backtracking heap and the JIT's stack. */
 #define PATTERN_HEAP_LIMIT_KIB 4096
 #define PATTERN_JIT_STACK_MAX  (1024 * 1024)
@@ -46,6 +46,13 @@ typedef struct pattern_cache pattern_cache;
 pattern_cache *pattern_cache_new(const pattern_limits *limits);
 /* Frees the cache and every pattern in it; no run may still use it. NULL is a no-op. */
 void pattern_cache_free(pattern_cache *c);
+
+/* What the cache holds now, and how many compilations it has done since it was made. */
+typedef struct pattern_stats {
+    size_t entries, bytes;
+    uint64_t compiles;
+} pattern_stats;
+pattern_stats pattern_cache_stats(pattern_cache *c);
 
 /* Publish-time check: true if text (len bytes, UTF-8) is a pattern we accept, and then it is
  * compiled and cached. Otherwise writes a sentence for a person into why: too long, a

@@ -20,7 +20,7 @@ static const cfg_field catalog_fields[] = {
     CFG_FIELD("catalog", "max_document", CFG_SIZE, catalog_config, max_document, .def = "256KiB",
               .min = 1024, .max = 4 << 20,
               .help = "largest manifest or settings document (protobuf-encoded bytes)"),
-    CFG_FIELD("catalog", "pattern_steps", CFG_INT, catalog_config, pattern_steps, .def = "2000000",
+    CFG_FIELD("catalog", "pattern_steps", CFG_INT, catalog_config, pattern_steps, .def = "1000000",
               .min = 1000, .max = 1000000000,
               .help = "settingsSchema pattern matching work per validation (steps: 1 + characters "
                       "moved); past it the value is reported as not checkable"),
