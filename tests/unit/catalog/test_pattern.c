@@ -57,7 +57,7 @@ static void test_dialect_table(void **state)
         {"^[a-z]+$", "abc", 0, PATTERN_MATCH},
         {"^[a-z]+$", "abC", 0, PATTERN_NO_MATCH},
         {"^\\d{3}-\\d{4}$", "555-1234", 0, PATTERN_MATCH},
-        {"^\\u00e9t\\u00e9$", "\xc3\xa9t\xc3\xa9", 0, PATTERN_MATCH},  /* \uhhhh */
+        {"^\\u00e9t\\u00e9$", "\xc3\xa9t\xc3\xa9", 0, PATTERN_MATCH},   /* \uhhhh */
         {"^\\u{1F600}$", "\xf0\x9f\x98\x80", 0, PATTERN_MATCH},         /* \u{…} (u flag) */
         {"^\\x41$", "A", 0, PATTERN_MATCH},                             /* \xhh */
         {"^.$", "\xf0\x9f\x98\x80", 0, PATTERN_MATCH},                  /* one code point */
@@ -66,16 +66,17 @@ static void test_dialect_table(void **state)
         {"^(?!admin$)", "admin", 0, PATTERN_NO_MATCH},
         {"^(?!admin$)", "admins", 0, PATTERN_MATCH},
         {"(?<=\\$)\\d+", "cost $42", 0, PATTERN_MATCH}, /* lookbehind */
-        {"^(a+)\\1$", "aaaa", 0, PATTERN_MATCH},       /* backreference */
+        {"^(a+)\\1$", "aaaa", 0, PATTERN_MATCH},        /* backreference */
         {"^(a+)\\1$", "aaa", 0, PATTERN_NO_MATCH},
         {"^(?<y>\\d{4})-\\k<y>$", "2024-2024", 0, PATTERN_MATCH}, /* named groups */
         {"^(?:(a)|b)\\1$", "b", 0, PATTERN_MATCH}, /* unset group: matches empty (ECMA) */
         {"^(?:ab)+?c", "ababc", 0, PATTERN_MATCH}, /* lazy */
         {"^abc$", "abc\n", 0, PATTERN_NO_MATCH},   /* $ is the end only (no final newline) */
         {"^a.c$", "a\nc", 0, PATTERN_NO_MATCH},    /* . stops at line terminators */
-        {"^a.c$", "a\xe2\x80\xa8"
-                  "c",
-         0, PATTERN_NO_MATCH},                        /* U+2028 */
+        {"^a.c$",
+         "a\xe2\x80\xa8"
+         "c",
+         0, PATTERN_NO_MATCH},                     /* U+2028 */
         {"^a[^]c$", "a\nc", 0, PATTERN_MATCH},     /* [^] is any character (ECMA) */
         {"a[]", "a", 0, PATTERN_NO_MATCH},         /* [] is the empty class (ECMA) */
         {"\\(\\*", "x(*y", 0, PATTERN_MATCH},      /* escaped: literal, not a verb */
@@ -235,8 +236,8 @@ static void record(void *ud, const char *path, const char *message)
 static double validate_one(pattern_cache *c, const char *pattern, const char *subject, seen *s,
                            bool *valid)
 {
-    json_t *schema = json_pack("{s:{s:{s:s,s:s}}}", "properties", "v", "type", "string",
-                               "pattern", pattern);
+    json_t *schema =
+        json_pack("{s:{s:{s:s,s:s}}}", "properties", "v", "type", "string", "pattern", pattern);
     json_t *value = json_pack("{s:s}", "v", subject);
     assert_non_null(schema);
     assert_non_null(value);
@@ -262,16 +263,11 @@ static void test_catastrophic_patterns_are_bounded(void **state)
         const char *tail; /* … except spread: 19 'a's spread evenly in 'x's */
         bool spread;
     } table[] = {
-        {"(a+)+$", 'a', "!", false},
-        {"(a|a)*$", 'a', "!", false},
-        {"(a|aa)+$", 'a', "!", false},
-        {"(.*a){20}", 'x', "", true},
-        {"(.*a){20}$", 'a', "!", false},
-        {"((a+)+)+b", 'a', "!", false},
-        {"^(\\w+\\s?)*$", 'a', "!", false},
-        {"^(([a-z])+.)+[A-Z]([a-z])+$", 'a', "!", false},
-        {"(?:a|a?)+[cd]", 'a', "", false},
-        {"(a*)*\\1b", 'a', "!", false},
+        {"(a+)+$", 'a', "!", false},         {"(a|a)*$", 'a', "!", false},
+        {"(a|aa)+$", 'a', "!", false},       {"(.*a){20}", 'x', "", true},
+        {"(.*a){20}$", 'a', "!", false},     {"((a+)+)+b", 'a', "!", false},
+        {"^(\\w+\\s?)*$", 'a', "!", false},  {"^(([a-z])+.)+[A-Z]([a-z])+$", 'a', "!", false},
+        {"(?:a|a?)+[cd]", 'a', "", false},   {"(a*)*\\1b", 'a', "!", false},
         {"(a|a){0,12}[cd]", 'a', "", false}, /* within PCRE2's per-start limit, every start */
         {"x*a*[cd]", 'a', "", false},        /* quadratic: one greedy scan per start */
     };
@@ -289,8 +285,7 @@ static void test_catastrophic_patterns_are_bounded(void **state)
         seen s = {.n = 0};
         bool valid;
         double ms = validate_one(c, table[i].pattern, subject, &s, &valid);
-        print_message("  %-30s %7.1f ms  %s\n", table[i].pattern, ms,
-                      valid ? "valid" : s.msg[0]);
+        print_message("  %-30s %7.1f ms  %s\n", table[i].pattern, ms, valid ? "valid" : s.msg[0]);
         if (ms > BOUND_MS)
             fail_msg("/%s/ on %d characters took %.0f ms", table[i].pattern, BIG, ms);
         if (!valid) {
@@ -317,11 +312,8 @@ static void test_ordinary_patterns_on_big_values(void **state)
         const char *pattern;
         bool valid;
     } table[] = {
-        {"^[a-z]+$", true},
-        {"^(a+)+$", true}, /* catastrophic only when it fails */
-        {"^a{10,}$", true},
-        {"b", false},
-        {"^[a-z]*[0-9]$", false},
+        {"^[a-z]+$", true}, {"^(a+)+$", true}, /* catastrophic only when it fails */
+        {"^a{10,}$", true}, {"b", false},      {"^[a-z]*[0-9]$", false},
     };
     for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
         seen s = {.n = 0};
@@ -342,8 +334,8 @@ static void test_budget_is_per_validation(void **state)
 {
     (void)state;
     pattern_cache *c = pattern_cache_new(&defaults);
-    json_t *schema = json_pack("{s:{s:s,s:s}}", "items", "type", "string", "pattern",
-                               "(a|a){0,12}[cd]");
+    json_t *schema =
+        json_pack("{s:{s:s,s:s}}", "items", "type", "string", "pattern", "(a|a){0,12}[cd]");
     json_t *value = json_array();
     char *s4k = xmalloc(4097);
     memset(s4k, 'a', 4096);
