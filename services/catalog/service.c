@@ -24,7 +24,7 @@ static const cfg_field catalog_fields[] = {
               .min = 1000, .max = 1000000000,
               .help = "settingsSchema pattern matching work per validation (steps: 1 + characters "
                       "moved); past it the value is reported as not checkable"),
-    CFG_FIELD("catalog", "pattern_cpu", CFG_DURATION, catalog_config, pattern_cpu, .def = "100ms",
+    CFG_FIELD("catalog", "pattern_cpu", CFG_DURATION, catalog_config, pattern_cpu, .def = "50ms",
               .min = 1, .max = 10000,
               .help = "settingsSchema pattern matching CPU time per validation (backstop to "
                       "pattern_steps)"),

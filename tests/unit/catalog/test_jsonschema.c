@@ -12,7 +12,7 @@
 #define MAX_SEEN 200
 
 /* The service's defaults (deploy/config/catalog.yaml): patterns compile into one cache. */
-static const pattern_limits limits = {.steps = 1000000, .cpu_ms = 100, .cache_bytes = 8 << 20};
+static const pattern_limits limits = {.steps = 1000000, .cpu_ms = 50, .cache_bytes = 8 << 20};
 static pattern_cache *cache;
 
 typedef struct seen {

@@ -154,7 +154,7 @@ static void test_manifest_table(void **state)
         jsonschema_report r = {record, &s, 0};
         catalog_manifest cm = {0};
         pattern_cache *cache = pattern_cache_new(
-            &(pattern_limits){.steps = 1000000, .cpu_ms = 100, .cache_bytes = 1 << 20});
+            &(pattern_limits){.steps = 1000000, .cpu_ms = 50, .cache_bytes = 1 << 20});
         pattern_run *pr = pattern_run_new(cache);
         bool ok = catalog_manifest_check(m, "manifest", &cm, pr, &r);
         pattern_run_free(pr);
