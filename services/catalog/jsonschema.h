@@ -6,7 +6,8 @@
  * settingsSchema is checked when it is published), and jsonschema_validate() checks a value
  * against a schema that passed the check (an app's settings). Both report every problem, each
  * with the JSON path of the offending node and a sentence a person understands, through a
- * callback; neither allocates beyond a path buffer on the stack, nor blocks. Schemas and values
+ * callback; neither blocks, and neither allocates beyond a path buffer on the stack except for
+ * patterns (compiled into the run's cache, matched with the run's scratch). Schemas and values
  * are borrowed jansson trees. Recursion follows the input's nesting, which callers bound
  * (protobuf Struct input: PBJSON_MAX_DEPTH). `pattern` is an ECMA-262 regular expression run by
  * PCRE2 (pattern.h), searched anywhere in the string as JSON Schema does: compiled once into the
