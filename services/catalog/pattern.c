@@ -22,7 +22,8 @@ typedef struct entry {
     char *text;
     size_t len;
     uint64_t hash;
-    pcre2_code *code;
+    pcre2_code *code; /* NULL: refused, and why says why (kept so it is not recompiled) */
+    char *why;
     size_t bytes;       /* charged to the cache: compiled + JIT code + this entry */
     unsigned refs;      /* the table's reference (while cached) + one per search using it */
     bool cached;        /* in the table and the LRU list */
@@ -105,15 +106,33 @@ static bool refused_construct(const char *t, size_t n, char *why, size_t whylen)
     return false;
 }
 
-/* Compiles text into a new entry (refs 0), or NULL with why. */
+static entry *entry_new(const char *text, size_t len, pcre2_code *code, const char *why,
+                        size_t code_bytes)
+{
+    entry *e = xcalloc(1, sizeof *e);
+    e->text = xmalloc(len + 1);
+    memcpy(e->text, text, len);
+    e->text[len] = '\0';
+    e->len = len;
+    e->hash = fnv1a(text, len);
+    e->code = code;
+    e->why = why ? xstrdup(why) : NULL;
+    e->bytes = code_bytes + sizeof *e + len + 1 + (why ? strlen(why) + 1 : 0);
+    return e;
+}
+
+/* Compiles text into a new entry (refs 0): compiled, or refused with the reason (a refusal is
+ * cached too, so a stored pattern that no longer compiles costs one compilation, not one per
+ * value). Text longer than PATTERN_MAX_LENGTH is not compiled nor kept: NULL with why. */
 static entry *compile(const char *text, size_t len, char *why, size_t whylen)
 {
     if (len > PATTERN_MAX_LENGTH) {
         snprintf(why, whylen, "is longer than %d bytes", PATTERN_MAX_LENGTH);
         return NULL;
     }
-    if (refused_construct(text, len, why, whylen))
-        return NULL;
+    char reason[256];
+    if (refused_construct(text, len, reason, sizeof reason))
+        return entry_new(text, len, NULL, reason, 0);
     pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
     if (!cc)
         abort();
@@ -132,36 +151,29 @@ static entry *compile(const char *text, size_t len, char *why, size_t whylen)
         PCRE2_UCHAR msg[160];
         if (pcre2_get_error_message(err, msg, sizeof msg) < 0)
             snprintf((char *)msg, sizeof msg, "error %d", err);
-        snprintf(why, whylen, "is not a valid regular expression: %s at character %zu",
+        snprintf(reason, sizeof reason, "is not a valid regular expression: %s at character %zu",
                  (const char *)msg, (size_t)off);
-        return NULL;
+        return entry_new(text, len, NULL, reason, 0);
     }
     size_t size = 0, jit_size = 0;
     pcre2_pattern_info(code, PCRE2_INFO_SIZE, &size);
     if (size > PATTERN_MAX_COMPILED) {
         pcre2_code_free(code);
-        snprintf(why, whylen, "is too large once compiled (%zu bytes; the limit is %d)", size,
-                 PATTERN_MAX_COMPILED);
-        return NULL;
+        snprintf(reason, sizeof reason, "is too large once compiled (%zu bytes; the limit is %d)",
+                 size, PATTERN_MAX_COMPILED);
+        return entry_new(text, len, NULL, reason, 0);
     }
     /* Where the JIT is missing or refuses the pattern, the interpreter runs it: slower, under
      * the same budget. */
     if (pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0)
         pcre2_pattern_info(code, PCRE2_INFO_JITSIZE, &jit_size);
-    entry *e = xcalloc(1, sizeof *e);
-    e->text = xmalloc(len + 1);
-    memcpy(e->text, text, len);
-    e->text[len] = '\0';
-    e->len = len;
-    e->hash = fnv1a(text, len);
-    e->code = code;
-    e->bytes = size + jit_size + sizeof *e + len + 1;
-    return e;
+    return entry_new(text, len, code, NULL, size + jit_size);
 }
 
 static void entry_free(entry *e)
 {
     pcre2_code_free(e->code);
+    free(e->why);
     free(e->text);
     free(e);
 }
@@ -215,7 +227,8 @@ static entry *lookup(pattern_cache *c, const char *text, size_t len, uint64_t h)
     return NULL;
 }
 
-/* A reference to the compiled text (release with release()), or NULL with why. */
+/* A reference to the text's entry (release with release()) — compiled, or refused with its
+ * reason — or NULL with why when the text is too long to be compiled at all. */
 static entry *acquire(pattern_cache *c, const char *text, size_t len, char *why, size_t whylen)
 {
     uint64_t h = fnv1a(text, len);
@@ -317,8 +330,11 @@ bool pattern_check(pattern_cache *c, const char *text, size_t len, char *why, si
     entry *e = acquire(c, text, len, why, whylen);
     if (!e)
         return false;
+    bool ok = e->code != NULL;
+    if (!ok)
+        snprintf(why, whylen, "%s", e->why);
     release(c, e);
-    return true;
+    return ok;
 }
 
 /* --- matching --- */
@@ -403,10 +419,14 @@ pattern_result pattern_search(pattern_run *r, const char *text, size_t plen, con
 {
     if (r->spent)
         return PATTERN_BUDGET;
-    char why[8];
+    char why[64];
     entry *e = acquire(r->cache, text, plen, why, sizeof why);
     if (!e)
         return PATTERN_INVALID;
+    if (!e->code) {
+        release(r->cache, e);
+        return PATTERN_INVALID;
+    }
     run_scratch(r);
     r->last_pos = 0;
     /* subjects are jansson strings: valid UTF-8 already */

@@ -47,7 +47,8 @@ pattern_cache *pattern_cache_new(const pattern_limits *limits);
 /* Frees the cache and every pattern in it; no run may still use it. NULL is a no-op. */
 void pattern_cache_free(pattern_cache *c);
 
-/* What the cache holds now, and how many compilations it has done since it was made. */
+/* What the cache holds now (compiled and refused patterns), and how many compilations it has
+ * done since it was made. */
 typedef struct pattern_stats {
     size_t entries, bytes;
     uint64_t compiles;
