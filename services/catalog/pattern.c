@@ -46,7 +46,8 @@ struct pattern_run {
     uint64_t step_limit;
     int64_t cpu_deadline_ns;
     unsigned calls;
-    size_t last_pos;
+    size_t last_pos;   /* subject offset at the previous step */
+    size_t last_start; /* where the current match attempt started */
     bool spent;
     pcre2_match_context *mctx;
     pcre2_match_data *md;
@@ -348,14 +349,17 @@ static int64_t cpu_now_ns(void)
 
 /* Runs before every pattern item (PCRE2_AUTO_CALLOUT). A step costs 1 plus the characters the
  * matcher moved since the previous one (a greedy item's scan, a back-reference's compare), so a
- * quadratic rescan of the subject is charged as such; a new starting position (bumpalong) costs
- * 1. Returning a negative value abandons the match with that value. */
+ * quadratic rescan of the subject is charged as such; the first step of a new starting position
+ * (bumpalong) costs 1. The attempt is told by start_match: the JIT does not set
+ * PCRE2_CALLOUT_STARTMATCH. Returning a negative value abandons the match with that value. */
 static int on_step(pcre2_callout_block *cb, void *ud)
 {
     pattern_run *r = ud;
     size_t pos = cb->current_position;
     uint64_t cost = 1;
-    if (!(cb->callout_flags & PCRE2_CALLOUT_STARTMATCH))
+    if (cb->start_match != r->last_start)
+        r->last_start = cb->start_match;
+    else
         cost += pos > r->last_pos ? pos - r->last_pos : r->last_pos - pos;
     r->last_pos = pos;
     r->steps += cost;
@@ -429,6 +433,7 @@ pattern_result pattern_search(pattern_run *r, const char *text, size_t plen, con
     }
     run_scratch(r);
     r->last_pos = 0;
+    r->last_start = SIZE_MAX;
     /* subjects are jansson strings: valid UTF-8 already */
     int rc = pcre2_match(e->code, (PCRE2_SPTR)subject, n, 0, PCRE2_NO_UTF_CHECK, r->md, r->mctx);
     release(r->cache, e);

