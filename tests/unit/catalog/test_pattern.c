@@ -197,7 +197,7 @@ static void *worker(void *p)
 {
     worker_arg *a = p;
     uint64_t rnd = 0x9e3779b97f4a7c15ULL + (uint64_t)a->id;
-    for (int i = 0; i < 3000; i++) {
+    for (int i = 0; i < 1000; i++) {
         int k = (int)(th_xorshift(&rnd) % 40);
         char pat[32], yes[32];
         snprintf(pat, sizeof pat, "^k%d:(?:x|y)+$", k);
