@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include "catalog/v1/catalog.pb-c.h"
 #include "store.h"
+#include "pattern.h"
 
 /* The service as svc_main and the tests run it (built on first call; thread-safe). */
 const svc_def *catalog_service_def(void);
@@ -21,6 +22,9 @@ const svc_def *catalog_service_def(void);
 typedef struct catalog_config {
     int64_t secret_grace;   /* catalog.secret_grace (ms): old secret's validity after a rotation */
     int64_t max_document;   /* catalog.max_document (bytes): a manifest's or settings' JSON */
+    int64_t pattern_steps;  /* catalog.pattern_steps: pattern matching steps per validation */
+    int64_t pattern_cpu;    /* catalog.pattern_cpu (ms): pattern matching CPU per validation */
+    int64_t pattern_cache;  /* catalog.pattern_cache (bytes): compiled patterns kept */
     cfg_strlist rooms_urls; /* rooms.urls: where to ask whether rooms use an app; empty = don't */
 } catalog_config;
 
@@ -49,6 +53,7 @@ typedef struct catalog_ctx {
     int64_t secret_grace_s;
     int64_t max_document;
     catalog_rooms *rooms;
+    pattern_cache *patterns; /* compiled `pattern`s of every schema, shared by the workers */
 } catalog_ctx;
 
 /* Time now by the service clock, epoch seconds. */

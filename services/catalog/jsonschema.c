@@ -4,7 +4,6 @@
 #include "jsonschema.h"
 
 #include <math.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,13 +11,15 @@
 
 typedef struct walk {
     jsonschema_report *r;
+    pattern_run *pr;
     char path[JSONSCHEMA_PATH_MAX];
     size_t len;
 } walk;
 
-static void walk_init(walk *w, jsonschema_report *r, const char *root)
+static void walk_init(walk *w, jsonschema_report *r, pattern_run *pr, const char *root)
 {
     w->r = r;
+    w->pr = pr;
     w->len = (size_t)snprintf(w->path, sizeof w->path, "%s", root ? root : "");
     if (w->len >= sizeof w->path)
         w->len = sizeof w->path - 1;
@@ -257,15 +258,25 @@ static void validate_string(walk *w, const json_t *schema, const json_t *value)
     const json_t *pat = json_object_get(schema, "pattern");
     if (!json_is_string(pat))
         return;
-    regex_t re;
-    if (json_string_length(pat) > JSONSCHEMA_PATTERN_MAX ||
-        regcomp(&re, json_string_value(pat), REG_EXTENDED | REG_NOSUB) != 0) {
-        problem(w, "cannot be checked: the schema's pattern is not a valid regular expression");
-        return;
-    }
-    if (regexec(&re, json_string_value(value), 0, NULL, 0) != 0)
+    switch (pattern_search(w->pr, json_string_value(pat), json_string_length(pat),
+                           json_string_value(value), json_string_length(value))) {
+    case PATTERN_MATCH:
+        break;
+    case PATTERN_NO_MATCH:
         problem(w, "must match the pattern %s", json_string_value(pat));
-    regfree(&re);
+        break;
+    case PATTERN_BUDGET:
+        problem(w, "cannot be checked: matching the pattern on this value needs more work than "
+                   "the service allows (simplify the pattern or shorten the value)");
+        break;
+    case PATTERN_MEMORY:
+        problem(w, "cannot be checked: matching the pattern on this value needs more memory "
+                   "than the service allows (simplify the pattern or shorten the value)");
+        break;
+    case PATTERN_INVALID:
+        problem(w, "cannot be checked: the schema's pattern is not a valid regular expression");
+        break;
+    }
 }
 
 static void validate_number(walk *w, const json_t *schema, const json_t *value)
@@ -341,11 +352,11 @@ static void validate(walk *w, const json_t *schema, const json_t *value)
 }
 
 bool jsonschema_validate(const json_t *schema, const json_t *value, const char *root,
-                         jsonschema_report *r)
+                         pattern_run *pr, jsonschema_report *r)
 {
     size_t before = r->count;
     walk w;
-    walk_init(&w, r, root);
+    walk_init(&w, r, pr, root);
     validate(&w, schema, value);
     return r->count == before;
 }
@@ -408,19 +419,10 @@ static void check_pattern(walk *w, const json_t *p)
         problem(w, "must be a regular expression (a string)");
         return;
     }
-    if (json_string_length(p) > JSONSCHEMA_PATTERN_MAX) {
-        problem(w, "is longer than %d characters", JSONSCHEMA_PATTERN_MAX);
-        return;
-    }
-    regex_t re;
-    int rc = regcomp(&re, json_string_value(p), REG_EXTENDED | REG_NOSUB);
-    if (rc != 0) {
-        char why[128];
-        regerror(rc, &re, why, sizeof why);
-        problem(w, "is not a valid POSIX extended regular expression: %s", why);
-        return;
-    }
-    regfree(&re);
+    char why[256];
+    if (!pattern_check(pattern_run_cache(w->pr), json_string_value(p), json_string_length(p), why,
+                       sizeof why))
+        problem(w, "%s", why);
 }
 
 static void check_keyword(walk *w, const char *k, const json_t *v)
@@ -509,11 +511,11 @@ static void check(walk *w, const json_t *schema)
     }
 }
 
-bool jsonschema_check(const json_t *schema, const char *root, jsonschema_report *r)
+bool jsonschema_check(const json_t *schema, const char *root, pattern_run *pr, jsonschema_report *r)
 {
     size_t before = r->count;
     walk w;
-    walk_init(&w, r, root);
+    walk_init(&w, r, pr, root);
     check(&w, schema);
     return r->count == before;
 }

@@ -108,7 +108,7 @@ static void check_permissions(const json_t *perms, const char *root, jsonschema_
 }
 
 bool catalog_manifest_check(const json_t *m, const char *root, catalog_manifest *out,
-                            jsonschema_report *r)
+                            pattern_run *pr, jsonschema_report *r)
 {
     size_t before = r->count;
     char path[256];
@@ -148,7 +148,7 @@ bool catalog_manifest_check(const json_t *m, const char *root, catalog_manifest 
     snprintf(path, sizeof path, "%s.settingsSchema", root);
     if (!schema) {
         problem(r, path, "is required");
-    } else if (jsonschema_check(schema, path, r)) {
+    } else if (jsonschema_check(schema, path, pr, r)) {
         const json_t *type = json_object_get(schema, "type");
         bool object = !type || (json_is_string(type) && !strcmp(json_string_value(type), "object"));
         size_t i;

@@ -1,6 +1,6 @@
-/* policy.h — the catalog's domain rules as pure functions (no I/O, no allocation): who may do
- * what with an app, what a sound manifest is, which names and keys are acceptable. Handlers call
- * these; unit tests cover them table by table. */
+/* policy.h — the catalog's domain rules as pure functions (no I/O; patterns aside, no allocation):
+ * who may do what with an app, what a sound manifest is, which names and keys are acceptable.
+ * Handlers call these; unit tests cover them table by table. */
 #ifndef CONFETTI_CATALOG_POLICY_H
 #define CONFETTI_CATALOG_POLICY_H
 
@@ -30,10 +30,11 @@ typedef struct catalog_manifest {
  * control characters), `version` (semver 2.0), optional `permissions` (at most
  * CATALOG_PERMISSIONS_MAX distinct scopes, see catalog_scope_ok) and `settingsSchema` (a schema
  * of the jsonschema subset describing an object). Other top-level keys are kept as they are.
- * Every problem is reported through r with its path under root ("manifest.version"). On success
- * fills out and returns true. */
+ * Every problem is reported through r with its path under root ("manifest.version"). The
+ * schema's patterns are compiled into pr's cache (jsonschema_check). On success fills out and
+ * returns true. */
 bool catalog_manifest_check(const json_t *manifest, const char *root, catalog_manifest *out,
-                            jsonschema_report *r);
+                            pattern_run *pr, jsonschema_report *r);
 
 /* App names: 1..CATALOG_NAME_MAX characters of valid UTF-8 without control characters. On
  * false, *why (static text) says what is wrong. */

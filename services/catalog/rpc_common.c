@@ -144,7 +144,11 @@ cf_code catalog_checked_manifest(rpc_call *call, const Google__Protobuf__Struct 
     if (code != CF_OK)
         return code;
     jsonschema_report r = {catalog_emit_violation, call, 0};
-    if (!catalog_manifest_check(*json, "manifest", cm, &r)) {
+    const catalog_ctx *ctx = rpc_service_ctx(call);
+    pattern_run *pr = pattern_run_new(ctx->patterns);
+    bool ok = catalog_manifest_check(*json, "manifest", cm, pr, &r);
+    pattern_run_free(pr);
+    if (!ok) {
         json_decref(*json);
         *json = NULL;
         return CF_INVALID_ARGUMENT;

@@ -201,8 +201,11 @@ RPC_HANDLER(rpc_catalog_validate_settings)
     }
     collected c = {call, rpc_alloc(call, JSONSCHEMA_MAX_ERRORS * sizeof *c.errors), 0};
     jsonschema_report r = {collect, &c, 0};
-    resp->valid =
-        jsonschema_validate(json_object_get(manifest, "settingsSchema"), settings, "settings", &r);
+    const catalog_ctx *ctx = rpc_service_ctx(call);
+    pattern_run *pr = pattern_run_new(ctx->patterns);
+    resp->valid = jsonschema_validate(json_object_get(manifest, "settingsSchema"), settings,
+                                      "settings", pr, &r);
+    pattern_run_free(pr);
     json_decref(manifest);
     json_decref(settings);
     resp->errors = c.errors;

@@ -1,6 +1,6 @@
 /* service.c — confetti-catalog's definition: schema and migrations, statements, its config
  * table, the generated binding of catalog.v1.Catalog to the rpc_catalog_* handlers, and the
- * service context (clock, grace, size limit, rooms hook). */
+ * service context (clock, grace, size limit, rooms hook, compiled patterns). */
 #include "catalog.h"
 #include "confetti_proto_handlers.h"
 #include "base/xmalloc.h"
@@ -20,6 +20,17 @@ static const cfg_field catalog_fields[] = {
     CFG_FIELD("catalog", "max_document", CFG_SIZE, catalog_config, max_document, .def = "256KiB",
               .min = 1024, .max = 4 << 20,
               .help = "largest manifest or settings document (protobuf-encoded bytes)"),
+    CFG_FIELD("catalog", "pattern_steps", CFG_INT, catalog_config, pattern_steps, .def = "1000000",
+              .min = 1000, .max = 1000000000,
+              .help = "settingsSchema pattern matching work per validation (steps: 1 + characters "
+                      "moved); past it the value is reported as not checkable"),
+    CFG_FIELD("catalog", "pattern_cpu", CFG_DURATION, catalog_config, pattern_cpu, .def = "50ms",
+              .min = 1, .max = 10000,
+              .help = "settingsSchema pattern matching CPU time per validation (backstop to "
+                      "pattern_steps)"),
+    CFG_FIELD("catalog", "pattern_cache", CFG_SIZE, catalog_config, pattern_cache, .def = "8MiB",
+              .min = 64 << 10, .max = 1LL << 30,
+              .help = "memory for compiled settingsSchema patterns (least recently used go)"),
     CFG_FIELD("rooms", "urls", CFG_STRLIST, catalog_config, rooms_urls, .def = "",
               .help = "rooms service endpoints DeleteApp asks; empty = no rooms check"),
 };
@@ -62,6 +73,9 @@ static cf_code catalog_init(svc_runtime *rt, void **out, char *err, size_t errle
     ctx->secret_grace_s = config.secret_grace / 1000;
     ctx->max_document = config.max_document;
     ctx->rooms = rooms;
+    ctx->patterns = pattern_cache_new(&(pattern_limits){.steps = config.pattern_steps,
+                                                        .cpu_ms = config.pattern_cpu,
+                                                        .cache_bytes = config.pattern_cache});
     *out = ctx;
     return CF_OK;
 }
@@ -73,6 +87,7 @@ static void catalog_fini(svc_runtime *rt, void *p)
     if (!ctx)
         return;
     ctx->rooms->free(ctx->rooms);
+    pattern_cache_free(ctx->patterns);
     free(ctx);
 }
 

@@ -18,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
 
 static th_keys *keys;
 static th_service *svc;
@@ -1106,6 +1109,154 @@ static void test_bad_inputs(void **state)
     assert_code(CF_PERMISSION_DENIED, publish(a.id, "5.0.0", NULL, tok_bob));
 }
 
+/* --- hostile patterns (issue 13): a catastrophic settingsSchema pattern costs its caller a
+ * bounded slice of one worker, never the service --- */
+
+#define HOSTILE_VALUE (240 * 1024) /* under catalog.max_document (256 KiB) once encoded */
+
+static const char *const hostile_patterns[4] = {"(a+)+$", "(a|aa)+$", "(.*a){20}$",
+                                                "(a|a){0,12}[cd]"};
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+typedef struct hostile_call {
+    const char *app_id;
+    int which; /* settings {"pN": 'a' × HOSTILE_VALUE + "!"} against hostile_patterns[N] */
+    Google__Protobuf__Struct *settings;
+    cf_code code;
+    bool valid;
+    char path[64], message[256];
+    double ms;
+} hostile_call;
+
+static void *hostile_validate(void *p)
+{
+    hostile_call *h = p;
+    Catalog__V1__ValidateSettingsRequest req = CATALOG__V1__VALIDATE_SETTINGS_REQUEST__INIT;
+    req.app_id = (char *)h->app_id;
+    req.settings = h->settings;
+    reply r;
+    double t0 = mono_ms();
+    h->code = call("ValidateSettings", &req, tok_bob, &r);
+    h->ms = mono_ms() - t0;
+    if (h->code == CF_OK) {
+        Catalog__V1__ValidateSettingsResponse *resp = (void *)r.cc.response;
+        h->valid = resp->valid;
+        if (resp->n_errors) {
+            snprintf(h->path, sizeof h->path, "%s", resp->errors[0]->path);
+            snprintf(h->message, sizeof h->message, "%s", resp->errors[0]->message);
+        }
+    }
+    done(&r);
+    return NULL;
+}
+
+/* Four ValidateSettings with catastrophic patterns on 240 KiB values in flight on the four
+ * workers (th_service runs rpc.workers 4): each answers, fast, "cannot be checked" at the
+ * value's path (SPEC §3), and a GetApp sent meanwhile answers in well under a second (SPEC §4:
+ * no input hangs a service). With glibc regexec each call held its worker for minutes. */
+static void test_hostile_patterns_do_not_hold_the_workers(void **state)
+{
+    (void)state;
+    char schema[512];
+    snprintf(schema, sizeof schema,
+             "{\"type\":\"object\",\"properties\":{\"p0\":{\"type\":\"string\",\"pattern\":"
+             "\"%s\"},\"p1\":{\"type\":\"string\",\"pattern\":\"%s\"},\"p2\":{\"type\":"
+             "\"string\",\"pattern\":\"%s\"},\"p3\":{\"type\":\"string\",\"pattern\":\"%s\"}}}",
+             hostile_patterns[0], hostile_patterns[1], hostile_patterns[2], hostile_patterns[3]);
+    app a = register_app(tok_alice, schema);
+
+    char *value = xmalloc(HOSTILE_VALUE + 2);
+    memset(value, 'a', HOSTILE_VALUE);
+    memcpy(value + HOSTILE_VALUE, "!", 2);
+    hostile_call calls[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        calls[i] = (hostile_call){.app_id = a.id, .which = i};
+        json_t *j = json_object();
+        char key[8];
+        snprintf(key, sizeof key, "p%d", i);
+        json_object_set_new(j, key, json_string(value));
+        if (pbjson_struct_from_json(j, NULL, &calls[i].settings, NULL) != CF_OK)
+            fail_msg("test bug: settings are not a Struct");
+        json_decref(j);
+    }
+    free(value);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, hostile_validate, &calls[i]), 0);
+    /* Lets the four calls reach the four workers first, which made the old code fail here;
+     * the assertions below hold whatever the interleaving. */
+    nng_msleep(100);
+    Catalog__V1__GetAppRequest get = CATALOG__V1__GET_APP_REQUEST__INIT;
+    get.app_id = a.id;
+    reply r;
+    double t0 = mono_ms();
+    assert_code(CF_OK, call("GetApp", &get, tok_bob, &r));
+    double get_ms = mono_ms() - t0;
+    done(&r);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        free_struct(calls[i].settings);
+    }
+    print_message("  GetApp during 4 hostile validations: %.1f ms\n", get_ms);
+    assert_true(get_ms < 1000);
+    for (int i = 0; i < 4; i++) {
+        print_message("  /%s/ on %d characters: %.1f ms: %s\n", hostile_patterns[i],
+                      HOSTILE_VALUE + 1, calls[i].ms, calls[i].message);
+        assert_code(CF_OK, calls[i].code);
+        assert_false(calls[i].valid);
+        char want[16];
+        snprintf(want, sizeof want, "settings.p%d", i);
+        assert_string_equal(calls[i].path, want);
+        assert_non_null(strstr(calls[i].message, "cannot be checked"));
+        assert_true(calls[i].ms < 5000); /* no stall (the cost bound is unit-tested as CPU) */
+    }
+}
+
+/* Patterns are ECMA-262, checked at publish: what is refused names the pattern's path. */
+static void test_publish_refuses_patterns_it_cannot_run(void **state)
+{
+    (void)state;
+    app a = register_app(tok_alice, NULL);
+    static const char *const refused[] = {
+        "{\"properties\":{\"x\":{\"type\":\"string\",\"pattern\":\"([a-z\"}}}",
+        "{\"properties\":{\"x\":{\"type\":\"string\",\"pattern\":\"(*NO_JIT)(a+)+$\"}}}",
+        "{\"properties\":{\"x\":{\"type\":\"string\",\"pattern\":\"(?C1)a\"}}}",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        char *mj = manifest_json("2.0.0", refused[i]);
+        Catalog__V1__PublishManifestRequest req = CATALOG__V1__PUBLISH_MANIFEST_REQUEST__INIT;
+        req.app_id = a.id;
+        req.manifest = st(mj);
+        reply r;
+        assert_code(CF_INVALID_ARGUMENT, call("PublishManifest", &req, tok_alice, &r));
+        assert_string_equal(violation(&r), "manifest.settingsSchema.properties.x.pattern");
+        done(&r);
+        free_struct(req.manifest);
+        free(mj);
+    }
+    /* lookahead and backreferences (ECMA-262, not POSIX) are accepted and enforced */
+    assert_code(CF_OK, publish(a.id, "2.0.0",
+                               "{\"properties\":{\"pin\":{\"type\":\"string\",\"pattern\":"
+                               "\"^(?=.*\\\\d)(\\\\w)\\\\1\\\\w{2}$\"}}}",
+                               tok_alice));
+    reply r;
+    assert_code(CF_OK, validate(a.id, "2.0.0", "{\"pin\":\"zz12\"}", tok_bob, &r));
+    assert_true(((Catalog__V1__ValidateSettingsResponse *)r.cc.response)->valid);
+    done(&r);
+    assert_code(CF_OK, validate(a.id, "2.0.0", "{\"pin\":\"zy12\"}", tok_bob, &r));
+    Catalog__V1__ValidateSettingsResponse *resp = (void *)r.cc.response;
+    assert_false(resp->valid);
+    assert_int_equal(resp->n_errors, 1);
+    assert_string_equal(resp->errors[0]->path, "settings.pin");
+    done(&r);
+}
+
 /* Non-JSON as a person sends it: through `confetti call`. */
 static void test_non_json_through_the_cli(void **state)
 {
@@ -1182,6 +1333,8 @@ int main(void)
         cmocka_unit_test(test_status_table),
         cmocka_unit_test(test_concurrent_replays_make_one_app),
         cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_hostile_patterns_do_not_hold_the_workers),
+        cmocka_unit_test(test_publish_refuses_patterns_it_cannot_run),
         cmocka_unit_test(test_non_json_through_the_cli),
         cmocka_unit_test(test_bad_rooms_address_refuses_to_start),
     };

@@ -11,6 +11,10 @@
 
 #define MAX_SEEN 200
 
+/* The service's defaults (deploy/config/catalog.yaml): patterns compile into one cache. */
+static const pattern_limits limits = {.steps = 1000000, .cpu_ms = 50, .cache_bytes = 8 << 20};
+static pattern_cache *cache;
+
 typedef struct seen {
     char path[MAX_SEEN][JSONSCHEMA_PATH_MAX];
     char msg[MAX_SEEN][512];
@@ -204,7 +208,9 @@ static void test_validate_table(void **state)
         json_t *schema = parse(table[i].schema), *value = parse(table[i].value);
         seen s = {.n = 0};
         jsonschema_report r = {record, &s, 0};
-        bool ok = jsonschema_validate(schema, value, "settings", &r);
+        pattern_run *pr = pattern_run_new(cache);
+        bool ok = jsonschema_validate(schema, value, "settings", pr, &r);
+        pattern_run_free(pr);
         char what[64];
         snprintf(what, sizeof what, "validate row %zu", i);
         expect(what, &s, table[i].w);
@@ -224,7 +230,9 @@ static void test_validate_caps_reports(void **state)
         json_array_append_new(value, json_integer(i));
     seen s = {.n = 0};
     jsonschema_report r = {record, &s, 0};
-    assert_false(jsonschema_validate(schema, value, "settings", &r));
+    pattern_run *pr = pattern_run_new(cache);
+    assert_false(jsonschema_validate(schema, value, "settings", pr, &r));
+    pattern_run_free(pr);
     assert_int_equal(s.n, JSONSCHEMA_MAX_ERRORS); /* emitted */
     assert_int_equal(r.count, 150);               /* counted */
     assert_string_equal(s.path[99], "settings[99]");
@@ -252,7 +260,9 @@ static void test_validate_deep_path_is_cut_not_overflowed(void **state)
     json_object_set_new(inner, "aaaaaaaaaaaaaaaaaaaa", json_string("x"));
     seen s = {.n = 0};
     jsonschema_report r = {record, &s, 0};
-    assert_false(jsonschema_validate(schema, value, "settings", &r));
+    pattern_run *pr = pattern_run_new(cache);
+    assert_false(jsonschema_validate(schema, value, "settings", pr, &r));
+    pattern_run_free(pr);
     assert_int_equal(s.n, 1);
     assert_true(strlen(s.path[0]) < JSONSCHEMA_PATH_MAX);
     assert_true(strncmp(s.path[0], "settings.aaaa", 13) == 0);
@@ -299,7 +309,9 @@ static void test_check_table(void **state)
         {"{\"maxLength\":2.0}", {{0}}},
         {"{\"minLength\":3,\"maxLength\":2}",
          {{"settingsSchema.minLength", "greater than maxLength"}}},
-        {"{\"pattern\":\"([a-z\"}", {{"settingsSchema.pattern", "not a valid POSIX extended"}}},
+        {"{\"pattern\":\"([a-z\"}",
+         {{"settingsSchema.pattern", "is not a valid regular expression: missing terminating ] "
+                                     "for character class at character 5"}}},
         {"{\"pattern\":5}", {{"settingsSchema.pattern", "must be a regular expression"}}},
         {"{\"items\":true}", {{"settingsSchema.items", "must be a schema"}}},
         {"{\"items\":{\"type\":\"nope\"}}", {{"settingsSchema.items.type", "is not a type"}}},
@@ -327,7 +339,9 @@ static void test_check_table(void **state)
         json_t *schema = parse(table[i].schema);
         seen s = {.n = 0};
         jsonschema_report r = {record, &s, 0};
-        bool ok = jsonschema_check(schema, "settingsSchema", &r);
+        pattern_run *pr = pattern_run_new(cache);
+        bool ok = jsonschema_check(schema, "settingsSchema", pr, &r);
+        pattern_run_free(pr);
         char what[64];
         snprintf(what, sizeof what, "check row %zu", i);
         expect(what, &s, table[i].w);
@@ -344,5 +358,8 @@ int main(void)
         cmocka_unit_test(test_validate_deep_path_is_cut_not_overflowed),
         cmocka_unit_test(test_check_table),
     };
-    return cmocka_run_group_tests_name("catalog_jsonschema", tests, NULL, NULL);
+    cache = pattern_cache_new(&limits);
+    int failed = cmocka_run_group_tests_name("catalog_jsonschema", tests, NULL, NULL);
+    pattern_cache_free(cache);
+    return failed;
 }

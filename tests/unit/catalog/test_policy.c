@@ -153,7 +153,12 @@ static void test_manifest_table(void **state)
         seen s = {.n = 0};
         jsonschema_report r = {record, &s, 0};
         catalog_manifest cm = {0};
-        bool ok = catalog_manifest_check(m, "manifest", &cm, &r);
+        pattern_cache *cache = pattern_cache_new(
+            &(pattern_limits){.steps = 1000000, .cpu_ms = 50, .cache_bytes = 1 << 20});
+        pattern_run *pr = pattern_run_new(cache);
+        bool ok = catalog_manifest_check(m, "manifest", &cm, pr, &r);
+        pattern_run_free(pr);
+        pattern_cache_free(cache);
         char got[1024] = "";
         for (size_t k = 0; k < s.n; k++)
             snprintf(got + strlen(got), sizeof got - strlen(got), "%s%s", k ? "|" : "", s.path[k]);
