@@ -40,7 +40,7 @@ static void start(th_oidc *o, const char *dir, const char *redirect_uris, bool a
             execlp("node", "node", script, port, redirect_uris, (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 300; i++) { /* 30 s: node starts slowly on a loaded machine */
         if (accepts(o->port))
             return;
         usleep(100000);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static struct {
     th_keys *keys;
@@ -566,6 +567,12 @@ static void test_concurrent_changes_never_win(void **state)
     pthread_t t[DRAWERS];
     for (int i = 0; i < DRAWERS; i++)
         pthread_create(&t[i], NULL, drawer, NULL);
+    /* the changes overlap the draws on purpose, not by luck of the scheduler: a draw has been
+     * answered before the first change and another after the last (60 s: a bound, not a wait) */
+    int64_t end = cf_mono_ns() + 60 * 1000000000LL;
+    while (atomic_load(&C.draws) == 0 && cf_mono_ns() < end)
+        usleep(1000);
+    assert_true(atomic_load(&C.draws) > 0);
     for (int i = 0; i < CHANGED; i++) {
         int u = (i * 37) % USERS;
         snprintf(user, sizeof user, "ux-%03d", u);
@@ -575,11 +582,15 @@ static void test_concurrent_changes_never_win(void **state)
             update(room, user, ROOMS__V1__ROLE__VIEWER);
         atomic_store(&C.gone_at[u], cf_mono_ns());
     }
+    int before = atomic_load(&C.draws);
+    end = cf_mono_ns() + 60 * 1000000000LL;
+    while (atomic_load(&C.draws) == before && cf_mono_ns() < end)
+        usleep(1000);
     atomic_store(&C.stop, true);
     for (int i = 0; i < DRAWERS; i++)
         pthread_join(t[i], NULL);
     assert_int_equal(atomic_load(&C.bad), 0);
-    assert_true(atomic_load(&C.draws) > 0);
+    assert_true(atomic_load(&C.draws) > before);
     free(prize), free(room);
 }
 

@@ -131,7 +131,7 @@ static void test_client_deadline_exceeded(void **state)
 {
     fixture *f = *state;
     Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
-    req.sleep_ms = 400;
+    req.sleep_ms = 2000; /* far past the deadline, so "did not wait" has room on a busy machine */
     rpc_ccall cc;
     rpc_ccall_init(&cc, NULL);
     cc.timeout_ms = 100;
@@ -139,7 +139,7 @@ static void test_client_deadline_exceeded(void **state)
     testsvc__v1__echo__echo(echo_svc(f->client), &req, NULL, &cc);
     nng_time took = nng_clock() - t0;
     assert_code(CF_DEADLINE_EXCEEDED, cc.code);
-    assert_true(took < 350); /* the client did not wait for the handler */
+    assert_true(took < 1500); /* the client did not wait for the handler */
     rpc_ccall_free(&cc);
 }
 
@@ -351,7 +351,7 @@ static void test_client_spreads_over_endpoints(void **state)
     int seen[3] = {0};
     /* both connections up: call until each endpoint has answered once (a fixed 200 ms sleep was
      * not always enough on a loaded machine, and every call then went to the first) */
-    for (int i = 0; i < 500 && !(seen[1] && seen[2]); i++) {
+    for (int i = 0; i < 3000 && !(seen[1] && seen[2]); i++) {
         Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
         rpc_ccall cc;
         rpc_ccall_init(&cc, NULL);
@@ -372,8 +372,10 @@ static void test_client_spreads_over_endpoints(void **state)
         seen[((Testsvc__V1__EchoReply *)cc.response)->worker]++;
         rpc_ccall_free(&cc);
     }
-    assert_true(seen[1] >= 25);
-    assert_true(seen[2] >= 25);
+    /* nng's req socket alternates between idle pipes; one slow to come back lets the other take
+     * a few more, so the bound is a share of the calls far below half, not an exact split */
+    assert_true(seen[1] >= 10);
+    assert_true(seen[2] >= 10);
 
     /* one endpoint down: calls still succeed on the other */
     rpc_server_free(s1);
