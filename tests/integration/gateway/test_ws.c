@@ -334,6 +334,11 @@ static json_t *wsc_subscribe(wsc *c, const char *room, const char *resume, json_
             json_array_append_new(replayed, j);
             continue;
         }
+        if (t && strcmp(t, "ping") == 0) { /* the server's keepalive (a slow run meets one) */
+            wsc_text(c, "{\"type\":\"pong\"}");
+            json_decref(j);
+            continue;
+        }
         return j;
     }
 }

@@ -30,7 +30,7 @@ static int setup(void **state)
     f->id = 1;
     f->server = th_echo_server(f->url, 4, &f->id, NULL, NULL);
     const char *u = f->url;
-    f->client = th_client(&u, 1, 2000);
+    f->client = th_client(&u, 1, 15000);
     if (!f->server || !f->client)
         return -1;
     *state = f;
@@ -176,7 +176,7 @@ static Rpc__V1__Reply *raw_envelope(const char *url, const char *method, const v
     size_t n = rpc__v1__request__get_packed_size(&req);
     uint8_t *buf = malloc(n);
     rpc__v1__request__pack(&req, buf);
-    Rpc__V1__Reply *r = raw_call(url, buf, n, 3000);
+    Rpc__V1__Reply *r = raw_call(url, buf, n, 15000);
     free(buf);
     return r;
 }
@@ -185,7 +185,7 @@ static void test_garbage_bytes_are_invalid_argument(void **state)
 {
     fixture *f = *state;
     const char garbage[] = "\xff\xff\xff\xff\x0f this is not protobuf";
-    Rpc__V1__Reply *r = raw_call(f->url, garbage, sizeof garbage, 2000);
+    Rpc__V1__Reply *r = raw_call(f->url, garbage, sizeof garbage, 15000);
     assert_non_null(r);
     assert_code(CF_INVALID_ARGUMENT, r->code);
     rpc__v1__reply__free_unpacked(r, NULL);
@@ -197,7 +197,7 @@ static void test_garbage_bytes_are_invalid_argument(void **state)
     rpc__v1__reply__free_unpacked(r, NULL);
 
     /* empty message: an empty envelope names no method */
-    r = raw_call(f->url, "", 0, 2000);
+    r = raw_call(f->url, "", 0, 15000);
     assert_non_null(r);
     assert_code(CF_UNIMPLEMENTED, r->code);
     rpc__v1__reply__free_unpacked(r, NULL);
@@ -274,7 +274,7 @@ static void test_caller_identity_is_verified(void **state)
     int id = 7;
     rpc_server *s = th_echo_server(url, 2, &id, v, NULL);
     const char *u = url;
-    rpc_client *c = th_client(&u, 1, 2000);
+    rpc_client *c = th_client(&u, 1, 15000);
 
     char *good = th_token(keys, "user-42", 60, false);
     authn_claims old = {.sub = "user-42", .iat = time(NULL) - 7200, .ttl_seconds = 900};
@@ -347,7 +347,7 @@ static void test_client_spreads_over_endpoints(void **state)
     rpc_server *s1 = th_echo_server(th_ipc_url(u1, sizeof u1, "lb"), 2, &id1, NULL, NULL);
     rpc_server *s2 = th_echo_server(th_ipc_url(u2, sizeof u2, "lb"), 2, &id2, NULL, NULL);
     const char *urls[] = {u1, u2};
-    rpc_client *c = th_client(urls, 2, 2000);
+    rpc_client *c = th_client(urls, 2, 15000);
     int seen[3] = {0};
     /* both connections up: call until each endpoint has answered once (a fixed 200 ms sleep was
      * not always enough on a loaded machine, and every call then went to the first) */
@@ -574,7 +574,7 @@ static void test_async_calls_complete_once_each(void **state)
 {
     fixture *f = *state;
     async_state st;
-    run_async(f->client, 500, 0, 5000, &st);
+    run_async(f->client, 500, 0, 15000, &st);
     assert_int_equal(st.ok, 500);
     assert_int_equal(st.wrong, 0);
 
