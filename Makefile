@@ -1,10 +1,13 @@
 # Confetti — the two commands: `make run` and `make test` (each installs what it needs).
-# Also: make up / make down (the platform in the background), make bench, make format.
+# Also: make up / make down (the platform in the background), make bench, make format,
+# make test-tsan (the threaded tests under ThreadSanitizer).
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build build-asan test test-fast run up down bench format format-check clean
+.PHONY: all deps build build-asan build-tsan test test-fast test-tsan run up down bench format \
+        format-check clean
 
 all: build
 
@@ -24,6 +27,18 @@ test: build build-asan
 	ctest --test-dir $(BUILD) --output-on-failure -j2
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j2
+
+# The tests labelled "threads" (cmake/Testing.cmake) under ThreadSanitizer, in their own build.
+# Not part of `make test`: it takes minutes (docs/operations.md, "Testing"). Any report fails
+# the test; tests/tsan.supp silences only races inside nng and libpq, which are not
+# instrumented. The event-stream test runs 20,000 events here instead of 100,000.
+build-tsan: deps
+	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONFETTI_TSAN=ON >/dev/null
+	@cmake --build $(TSAN_BUILD) -j$(JOBS)
+
+test-tsan: build-tsan
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	  CONFETTI_TEST_EVENTS=20000 ctest --test-dir $(TSAN_BUILD) -L threads --output-on-failure -j2
 
 test-fast: build
 	ctest --test-dir $(BUILD) --output-on-failure -j2
@@ -47,4 +62,4 @@ format-check:
 	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)

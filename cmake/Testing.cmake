@@ -1,17 +1,25 @@
-# confetti_test(NAME SOURCES <src>... LIBS <lib>... [PG])
+# confetti_test(NAME SOURCES <src>... LIBS <lib>... [PG] [THREADS])
 # One test = one process (cmocka). PG marks a test that needs the private PostgreSQL cluster
 # started by the `pg_start` fixture (tests/harness); it then gets CONFETTI_TEST_PG in its env.
+# THREADS marks a test that exercises our threads (label "threads"): `make test-tsan` runs
+# those under ThreadSanitizer (ctest -L threads).
 enable_testing()
 function(confetti_test name)
-  cmake_parse_arguments(T "PG" "TIMEOUT" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(T "PG;THREADS" "TIMEOUT" "SOURCES;LIBS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_LIBS} PkgConfig::CMOCKA confetti_harness)
   add_test(NAME ${name} COMMAND ${name})
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 300)
   endif()
+  if(CONFETTI_TSAN) # ThreadSanitizer runs code 5-15x slower
+    math(EXPR T_TIMEOUT "${T_TIMEOUT} * 4")
+  endif()
   set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT}
                        ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=stdout")
+  if(T_THREADS)
+    set_tests_properties(${name} PROPERTIES LABELS threads)
+  endif()
   if(T_PG)
     set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED pg
                          ENVIRONMENT "CONFETTI_TEST_PG=${CMAKE_BINARY_DIR}/testpg/env;CMOCKA_MESSAGE_OUTPUT=stdout")

@@ -1,15 +1,18 @@
-/* log.c — JSON-lines logger. The service name and level are set once in main (the only
- * process-wide state, written before any thread exists and read-only afterwards). */
+/* log.c — JSON-lines logger. The service name and level are the only process-wide state. They
+ * are set in main before any thread exists, but a process may start several services (the
+ * in-process tests do: each svc_start calls log_setup while the threads of the services started
+ * before it are logging), so both are atomics (ThreadSanitizer found the plain ones). */
 #include "log.h"
 #include "clock.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-static const char *log_service = "confetti";
-static log_level log_min = LOG_INFO;
+static _Atomic(const char *) log_service = "confetti";
+static atomic_int log_min = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 int64_t cf_clock_real_now(const cf_clock *self)
@@ -19,8 +22,8 @@ int64_t cf_clock_real_now(const cf_clock *self)
 
 void log_setup(const char *service, log_level min_level)
 {
-    log_service = service;
-    log_min = min_level;
+    atomic_store_explicit(&log_service, service, memory_order_relaxed);
+    atomic_store_explicit(&log_min, (int)min_level, memory_order_relaxed);
 }
 
 int log_level_parse(const char *s)
@@ -51,7 +54,7 @@ size_t log_json_escape(char *buf, size_t cap, const char *s)
 
 void log_rid(log_level lvl, const char *rid, const char *fmt, ...)
 {
-    if (lvl < log_min)
+    if ((int)lvl < atomic_load_explicit(&log_min, memory_order_relaxed))
         return;
     char msg[2048], line[4096];
     va_list ap;
@@ -66,7 +69,8 @@ void log_rid(log_level lvl, const char *rid, const char *fmt, ...)
     size_t n = strftime(line, sizeof line, "{\"ts\":\"%Y-%m-%dT%H:%M:%S", &tm);
     n += (size_t)snprintf(line + n, sizeof line - n, ".%03dZ\",\"level\":\"%s\",\"svc\":\"",
                           (int)(ms % 1000), level_names[lvl]);
-    n += log_json_escape(line + n, sizeof line - n, log_service);
+    n += log_json_escape(line + n, sizeof line - n,
+                         atomic_load_explicit(&log_service, memory_order_relaxed));
     if (rid) {
         n += (size_t)snprintf(line + n, sizeof line - n, "\",\"rid\":\"");
         n += log_json_escape(line + n, sizeof line - n, rid);

@@ -8,7 +8,9 @@
 
 typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
 
-/* Sets the process-wide service name and threshold; call once in main before threads start. */
+/* Sets the process-wide service name (borrowed: a string that outlives every log call) and
+ * threshold. Meant for main; safe while other threads log (a process starting several services
+ * calls it once per service). */
 void log_setup(const char *service, log_level min_level);
 /* Parses "debug|info|warn|error"; returns -1 if unknown. */
 int log_level_parse(const char *s);

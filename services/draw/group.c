@@ -30,6 +30,7 @@ typedef struct stripe {
 struct draw_group {
     stripe s[STRIPES];
     atomic_uint_fast64_t groups, draws;
+    atomic_int waiting; /* queued, not yet taken by an allocation */
 };
 
 draw_group *draw_group_new(void)
@@ -55,6 +56,36 @@ void draw_group_stats(draw_group *g, uint64_t *groups, uint64_t *draws)
     *draws = atomic_load(&g->draws);
 }
 
+int draw_group_waiting(draw_group *g)
+{
+    return atomic_load(&g->waiting);
+}
+
+static double waiting_fn(void *arg)
+{
+    return (double)draw_group_waiting(arg);
+}
+
+static double groups_fn(void *arg)
+{
+    return (double)atomic_load(&((draw_group *)arg)->groups);
+}
+
+static double grouped_draws_fn(void *arg)
+{
+    return (double)atomic_load(&((draw_group *)arg)->draws);
+}
+
+void draw_group_metrics_register(draw_group *g, metrics *m)
+{
+    metrics_gauge_fn(m, "confetti_draw_group_waiting",
+                     "Draws queued for a group allocation not yet taken.", waiting_fn, g);
+    metrics_gauge_fn(m, "confetti_draw_groups_total", "Allocations that ran grouped (n > 1).",
+                     groups_fn, g);
+    metrics_gauge_fn(m, "confetti_draw_grouped_draws_total",
+                     "Draws committed by grouped allocations.", grouped_draws_fn, g);
+}
+
 static bool groupable(const store_new_draw *in)
 {
     return in->count == 1 && !in->room_policy && !(in->idem_key && *in->idem_key);
@@ -70,7 +101,7 @@ static stripe *stripe_of(draw_group *g, const char *prize_id)
 
 /* Unlinks the oldest waiting draw and up to STORE_GROUP_MAX − 1 more of its prize, in arrival
  * order. Under the stripe's lock; the queue is not empty. */
-static size_t take(stripe *s, item **out)
+static size_t take(draw_group *g, stripe *s, item **out)
 {
     const char *prize = s->head->in->prize_id;
     size_t n = 0;
@@ -83,6 +114,7 @@ static size_t take(stripe *s, item **out)
             pp = &it->next;
         }
     }
+    atomic_fetch_sub(&g->waiting, (int)n);
     return n;
 }
 
@@ -142,6 +174,7 @@ cf_code draw_group_commit(draw_group *g, db_conn *db, arena *a, const store_new_
     while (*tail)
         tail = &(*tail)->next;
     *tail = &me;
+    atomic_fetch_add(&g->waiting, 1);
     while (!me.done && !me.lead && s->running)
         pthread_cond_wait(&me.cv, &s->mu);
     if (!me.done) { /* this worker runs groups until its own draw is allocated */
@@ -149,7 +182,7 @@ cf_code draw_group_commit(draw_group *g, db_conn *db, arena *a, const store_new_
         me.lead = false;
         while (!me.done) {
             item *batch[STORE_GROUP_MAX];
-            size_t n = take(s, batch);
+            size_t n = take(g, s, batch);
             pthread_mutex_unlock(&s->mu);
             run(g, db, a, batch, n);
             pthread_mutex_lock(&s->mu);

@@ -16,6 +16,7 @@
 #ifndef CONFETTI_DRAW_GROUP_H
 #define CONFETTI_DRAW_GROUP_H
 
+#include "admin/metrics.h"
 #include "store.h"
 
 typedef struct draw_group draw_group;
@@ -31,5 +32,12 @@ cf_code draw_group_commit(draw_group *g, db_conn *db, arena *a, const store_new_
 
 /* How many allocations ran grouped, and how many draws they carried (for the bench). */
 void draw_group_stats(draw_group *g, uint64_t *groups, uint64_t *draws);
+
+/* Draws queued for an allocation that has not taken them yet (a test sees a group forming). */
+int draw_group_waiting(draw_group *g);
+
+/* Registers confetti_draw_group_waiting, confetti_draw_groups_total and
+ * confetti_draw_grouped_draws_total on m (start-up only; g must outlive m's rendering). */
+void draw_group_metrics_register(draw_group *g, metrics *m);
 
 #endif

@@ -41,7 +41,6 @@ static Draw__V1__Draw_Service draw_binding = DRAW__V1__DRAW__INIT(rpc_draw_);
 
 static cf_code draw_init(svc_runtime *rt, void **out, char *err, size_t errlen)
 {
-    (void)rt;
     if (config.rooms_urls.n == 0) {
         snprintf(err, errlen, "rooms.urls: at least one rooms endpoint is needed");
         return CF_INVALID_ARGUMENT;
@@ -60,6 +59,8 @@ static cf_code draw_init(svc_runtime *rt, void **out, char *err, size_t errlen)
     ctx->cache = draw_cache_new((size_t)config.cache_ids);
     ctx->excl = draw_excl_cache_new((size_t)config.excl_ids);
     ctx->group = config.group ? draw_group_new() : NULL;
+    if (ctx->group && svc_metrics(rt))
+        draw_group_metrics_register(ctx->group, svc_metrics(rt));
     ctx->max_eligible = config.max_eligible;
     ctx->max_count = (int32_t)config.max_count;
     *out = ctx;

@@ -2,6 +2,7 @@
 #include "oidc.h"
 #include "service.h"
 #include "th.h"
+#include "base/clock.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -40,13 +41,21 @@ static void start(th_oidc *o, const char *dir, const char *redirect_uris, bool a
             execlp("node", "node", script, port, redirect_uris, (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 100; i++) {
+    /* node loading oidc-provider took over 30 s beside a busy loop per core at load 35: the
+     * bound is 180 s, and a provider that exits is reported at once */
+    int64_t end = cf_mono_ns() + 180 * 1000000000LL;
+    while (cf_mono_ns() < end) {
         if (accepts(o->port))
             return;
+        int st;
+        if (waitpid(o->pid, &st, WNOHANG) == o->pid) {
+            o->pid = 0;
+            fail_msg("the OpenID provider (%s) exited (status %d) before listening", script, st);
+        }
         usleep(100000);
     }
     th_oidc_stop(o);
-    fail_msg("the OpenID provider (%s) did not start", script);
+    fail_msg("the OpenID provider (%s) did not listen within 180 s", script);
 }
 
 void th_oidc_start(th_oidc *o, const char *dir, const char *redirect_uri)

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,7 +154,7 @@ static void *slow_call(void *arg)
     rpc_client *c = th_client(&s->url, 1, 5000);
     Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
     req.text = "in flight";
-    req.sleep_ms = 700;
+    req.sleep_ms = 1500; /* long enough to be seen in flight, then signalled, on a busy machine */
     rpc_ccall cc;
     rpc_ccall_init(&cc, NULL);
     testsvc__v1__echo__echo(rpc_client_service(c, &testsvc__v1__echo__descriptor), &req, NULL, &cc);
@@ -175,7 +176,7 @@ static void test_service_serves_migrates_and_drains_on_sigterm(void **state)
 
     char body[4096];
     int status = 0;
-    for (int i = 0; i < 250 && status != 200; i++, nng_msleep(40))
+    for (int i = 0; i < 750 && status != 200; i++, nng_msleep(40))
         status = http_get(p.admin_port, "/readyz", body, sizeof body);
     if (status != 200)
         fail_msg("never ready (last %d); log:\n%s", status, slurp(p.log));
@@ -215,7 +216,18 @@ static void test_service_serves_migrates_and_drains_on_sigterm(void **state)
     slow s = {.url = p.url, .code = CF_UNKNOWN};
     pthread_t t;
     pthread_create(&t, NULL, slow_call, &s);
-    nng_msleep(250);
+    /* the call is in the handler before the signal: read from /metrics, not assumed after a sleep
+     */
+    bool inflight = false;
+    for (int i = 0; i < 1500 && !inflight; i++) {
+        char *g = http_get(p.admin_port, "/metrics", metrics, sizeof metrics) == 200
+                      ? strstr(metrics, "\nconfetti_rpc_inflight{")
+                      : NULL;
+        inflight = g && (g = strchr(g, '}')) && strncmp(g, "} 1\n", 4) == 0;
+        if (!inflight)
+            nng_msleep(20);
+    }
+    assert_true(inflight);
     kill(p.pid, SIGTERM);
     int rc = wait_exit(p.pid, 10000);
     pthread_join(t, NULL);

@@ -12,9 +12,12 @@
 #include "draw.h"
 #include "algorithm.h"
 #include "pbjson/pbjson.h"
+#include "base/clock.h"
+#include "th_http.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -579,7 +582,24 @@ static void test_colliding_picks_are_drawn_again(void **state)
  * (each draw its own number and record), through docs/draw.md "Group allocation": concurrent
  * count-1 draws of one prize are committed several per statement; each still gets its own
  * consecutive number, record, winner row and event, and the invariants hold. That groups did form
- * is seen in the database: draws sharing a transaction (xmin). */
+ * is seen in the database: draws sharing a transaction (xmin). The grouping is made to happen,
+ * not left to the scheduler: the prize row is held locked until the first allocation waits on it
+ * and at least two more draws are queued behind it (confetti_draw_group_waiting); released,
+ * they are allocated together. */
+static double draw_metric(const char *name)
+{
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", G.svc->admin_port);
+    th_http_resp m = th_http(&(th_http_req){.method = "GET", .url = url, .timeout_s = 10});
+    char prefix[96];
+    snprintf(prefix, sizeof prefix, "\n%s{", name);
+    const char *at = m.status == 200 && m.body ? strstr(m.body, prefix) : NULL;
+    const char *v = at ? strchr(at + 1, '}') : NULL;
+    double x = v ? strtod(v + 1, NULL) : -1;
+    th_http_free(&m);
+    return x;
+}
+
 static void *draw_four(void *arg)
 {
     worker *w = arg;
@@ -596,6 +616,15 @@ static void test_concurrent_draws_are_allocated_in_groups(void **state)
     char *p = create_prize(r, 1000, G.org, CF_OK);
     PGconn *pg = th_pg_connect(G.svc->dsn);
     int events0 = sql_int(pg, "SELECT count(*) FROM draw.outbox WHERE $1 <> ''", p);
+    double groups0 = draw_metric("confetti_draw_groups_total");
+    assert_true(groups0 >= 0);
+    PGconn *lock = th_pg_connect(G.svc->dsn);
+    PQclear(PQexec(lock, "BEGIN"));
+    const char *pp[] = {p};
+    PGresult *res = PQexecParams(lock, "SELECT 1 FROM draw.prizes WHERE id = $1 FOR UPDATE", 1,
+                                 NULL, pp, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    PQclear(res);
     pthread_t t[THREADS];
     worker w[THREADS];
     char(*all)[64] = calloc(DRAWS, 64);
@@ -603,6 +632,20 @@ static void test_concurrent_draws_are_allocated_in_groups(void **state)
         w[i] = (worker){.room = r, .prize = p, .count = 1, .winners = all + i * 4};
         pthread_create(&t[i], NULL, draw_four, &w[i]);
     }
+    /* the first allocation waits on the lock, two draws or more queue behind it: then release */
+    bool blocked = false, queued = false;
+    for (int64_t end = cf_mono_ns() + 20 * 1000000000LL; !(blocked && queued) && cf_mono_ns() < end;
+         usleep(5000)) {
+        blocked = blocked || sql_int(pg,
+                                     "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                     "current_database() AND wait_event_type = 'Lock' AND $1 <> ''",
+                                     p) > 0;
+        queued = draw_metric("confetti_draw_group_waiting") >= 2;
+    }
+    PQclear(PQexec(lock, "ROLLBACK"));
+    PQfinish(lock);
+    assert_true(blocked);
+    assert_true(queued);
     int ok = 0, other = 0, n = 0;
     for (int i = 0; i < THREADS; i++) {
         pthread_join(t[i], NULL);
@@ -632,6 +675,7 @@ static void test_concurrent_draws_are_allocated_in_groups(void **state)
                      DRAWS);
     assert_true(sql_int(pg, "SELECT count(DISTINCT xmin::text) FROM draw.draws WHERE prize_id = $1",
                         p) < DRAWS);
+    assert_true(draw_metric("confetti_draw_groups_total") > groups0);
     PQfinish(pg);
     free(all), free(p);
 }
@@ -1011,7 +1055,7 @@ static void test_postgres_lost_mid_draw(void **state)
     pthread_create(&t, NULL, bg_draw_run, &b);
     /* …then kill its backend, as a crashed or restarted server would */
     long long killed = 0;
-    for (int i = 0; i < 200 && !killed; i++) {
+    for (int i = 0; i < 1500 && !killed; i++) { /* up to 30 s */
         usleep(20000);
         killed = sql_int(admin,
                          "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "

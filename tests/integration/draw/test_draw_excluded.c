@@ -14,6 +14,7 @@
 #include "draw.h"
 #include "algorithm.h"
 #include "excluded.h"
+#include "base/clock.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -364,7 +365,10 @@ typedef struct conc {
 static void *drawer(void *arg)
 {
     conc *c = arg;
-    for (int i = 0; i < 30; i++) {
+    /* 30 draws, and on until a revocation has happened among them (not left to the scheduler;
+     * 60 s is only a bound against a hang) */
+    int64_t end = cf_mono_ns() + 60 * 1000000000LL;
+    for (int i = 0; i < 30 || (atomic_load(c->revoked) == 0 && cf_mono_ns() < end); i++) {
         cf_code code = draw_on(c->svc, c->room, c->prize, 1 + i % 2, NULL);
         if (code == CF_OK)
             atomic_fetch_add(c->ok, 1);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static struct {
     th_keys *keys;
@@ -523,7 +524,7 @@ static struct {
     const char *room, *prize;
     _Atomic int64_t gone_at[USERS]; /* monotonic ns when the change was answered; 0 = never */
     atomic_bool stop;
-    atomic_int draws, bad;
+    atomic_int draws, answered, bad; /* answered: OK or FAILED_PRECONDITION (nobody left) */
 } C;
 
 static void *drawer(void *arg)
@@ -533,6 +534,8 @@ static void *drawer(void *arg)
         int64_t t0 = cf_mono_ns();
         rpc_ccall cc;
         draw(&cc, C.room, C.prize, 1);
+        if (cc.code == CF_OK || cc.code == CF_FAILED_PRECONDITION)
+            atomic_fetch_add(&C.answered, 1);
         if (cc.code == CF_OK) {
             atomic_fetch_add(&C.draws, 1);
             const Draw__V1__DrawWinnersResponse *r = (const void *)cc.response;
@@ -566,6 +569,13 @@ static void test_concurrent_changes_never_win(void **state)
     pthread_t t[DRAWERS];
     for (int i = 0; i < DRAWERS; i++)
         pthread_create(&t[i], NULL, drawer, NULL);
+    /* the changes overlap the draws on purpose, not by luck of the scheduler: a draw has won
+     * before the first change, and one is answered after the last (by then everybody may have
+     * won: FAILED_PRECONDITION counts) (60 s: a bound, not a wait) */
+    int64_t end = cf_mono_ns() + 60 * 1000000000LL;
+    while (atomic_load(&C.draws) == 0 && cf_mono_ns() < end)
+        usleep(1000);
+    assert_true(atomic_load(&C.draws) > 0);
     for (int i = 0; i < CHANGED; i++) {
         int u = (i * 37) % USERS;
         snprintf(user, sizeof user, "ux-%03d", u);
@@ -575,11 +585,15 @@ static void test_concurrent_changes_never_win(void **state)
             update(room, user, ROOMS__V1__ROLE__VIEWER);
         atomic_store(&C.gone_at[u], cf_mono_ns());
     }
+    int before = atomic_load(&C.answered);
+    end = cf_mono_ns() + 60 * 1000000000LL;
+    while (atomic_load(&C.answered) == before && cf_mono_ns() < end)
+        usleep(1000);
     atomic_store(&C.stop, true);
     for (int i = 0; i < DRAWERS; i++)
         pthread_join(t[i], NULL);
     assert_int_equal(atomic_load(&C.bad), 0);
-    assert_true(atomic_load(&C.draws) > 0);
+    assert_true(atomic_load(&C.answered) > before);
     free(prize), free(room);
 }
 

@@ -39,7 +39,7 @@ static void expect_events(th_service *s, const char *const *types, size_t n)
 {
     Events__V1__ReplayResponse *r = NULL;
     rpc_ccall cc;
-    for (int tries = 0; tries < 300; tries++) {
+    for (int tries = 0; tries < 3000; tries++) {
         Events__V1__ReplayRequest req = EVENTS__V1__REPLAY_REQUEST__INIT;
         req.limit = 100;
         rpc_ccall_init(&cc, NULL);
@@ -120,7 +120,7 @@ static void test_room_life(void **state)
     expect_events(s, want, sizeof want / sizeof *want);
     /* the relay's progress is on the admin port: all 10 published, a recent successful pass */
     double seq = 0, last = 0, failed = -1;
-    for (int tries = 0; tries < 200 && seq < 10; tries++) {
+    for (int tries = 0; tries < 1500 && seq < 10; tries++) {
         th_http_resp m = admin_metrics(s->admin_port);
         seq = metric_value(m.body, "confetti_events_published_seq{");
         last = metric_value(m.body, "confetti_events_relay_last_pass_timestamp_seconds{");
@@ -182,13 +182,13 @@ static void test_user_deleted_consumed(void **state)
     db_conn *ac = pubsvc_conn(auth->dsn);
     assert_code(CF_OK, db_tx(ac, user_deleted_body, "u-9"));
     cf_code code = CF_OK;
-    for (int i = 0; i < 500 && code == CF_OK; i++) {
+    for (int i = 0; i < 3000 && code == CF_OK; i++) {
         code = store_participant_get(db, &a, room.id, "u-9", &p);
         usleep(10000);
     }
     assert_code(CF_NOT_FOUND, code);
     int64_t pos = 0;
-    for (int i = 0; i < 100 && pos != 1; i++) {
+    for (int i = 0; i < 3000 && pos != 1; i++) {
         assert_code(CF_OK, store_event_position(db, "auth", &pos));
         usleep(10000);
     }

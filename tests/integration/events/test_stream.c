@@ -55,6 +55,8 @@ typedef struct producer {
     int64_t n;
     atomic_bool *pause;
     _Atomic int64_t written;
+    atomic_bool idle;   /* paused (or finished): it writes nothing until pause is cleared */
+    atomic_bool failed; /* a write failed (fail_msg belongs to the test's thread) */
 } producer;
 
 /* One writer per source, so commit order = the n in the names = the expected seq. */
@@ -64,13 +66,18 @@ static void *produce(void *arg)
     db_conn *c = pubsvc_conn(p->dsn);
     for (int64_t i = 1; i <= p->n; i += PER_TX) {
         int count = (int)(p->n - i + 1 < PER_TX ? p->n - i + 1 : PER_TX);
-        while (atomic_load(p->pause))
-            usleep(1000);
+        if (atomic_load(p->pause)) {
+            atomic_store(&p->idle, true);
+            while (atomic_load(p->pause))
+                usleep(1000);
+            atomic_store(&p->idle, false);
+        }
         if (pubsvc_write(c, p->source, p->source, i, count, -1) != CF_OK)
-            fail_msg("write failed");
+            atomic_store(&p->failed, true);
         atomic_fetch_add(&p->written, count);
     }
     db_conn_free(c);
+    atomic_store(&p->idle, true);
     return NULL;
 }
 
@@ -136,8 +143,8 @@ static void test_stream_with_restarts(void **state)
     events_sub *sub = sub_start(&c, alpha, beta, subp);
     int64_t t0 = cf_mono_ns();
     atomic_bool pause = false;
-    producer pa = {alpha->dsn, "alpha", total / 2, &pause, 0},
-             pb = {beta->dsn, "beta", total - total / 2, &pause, 0};
+    producer pa = {.dsn = alpha->dsn, .source = "alpha", .n = total / 2, .pause = &pause},
+             pb = {.dsn = beta->dsn, .source = "beta", .n = total - total / 2, .pause = &pause};
     pthread_t ta, tb;
     pthread_create(&ta, NULL, produce, &pa);
     pthread_create(&tb, NULL, produce, &pb);
@@ -149,8 +156,14 @@ static void test_stream_with_restarts(void **state)
 
     wait_total(&c, total / 2, 60);
     atomic_store(&pause, true); /* quiet bus: see the top of the file */
-    usleep(100000);
-    wait_total(&c, atomic_load(&pa.written) + atomic_load(&pb.written), 30);
+    /* both producers have seen the pause (a write in progress is finished and counted) */
+    for (int64_t end = cf_mono_ns() + 60 * 1000000000LL;
+         !(atomic_load(&pa.idle) && atomic_load(&pb.idle));)
+        if (cf_mono_ns() > end)
+            fail_msg("the producers did not pause within 60 s");
+        else
+            usleep(1000);
+    wait_total(&c, atomic_load(&pa.written) + atomic_load(&pb.written), 300);
     events_sub_stats st1;
     events_sub_stats_get(sub, &st1);
     events_sub_stop(sub); /* the subscriber dies mid-stream … */
@@ -160,7 +173,8 @@ static void test_stream_with_restarts(void **state)
 
     pthread_join(ta, NULL);
     pthread_join(tb, NULL);
-    wait_total(&c, total, 120);
+    assert_false(atomic_load(&pa.failed) || atomic_load(&pb.failed));
+    wait_total(&c, total, 600); /* a bound for a starved machine; ~30 s when idle */
     double secs = (double)(cf_mono_ns() - t0) / 1e9;
     events_sub_stats st2;
     events_sub_stats_get(sub, &st2);

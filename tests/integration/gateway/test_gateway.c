@@ -216,7 +216,7 @@ static int setup(void **state)
                    envbuf[4], envbuf[5], envbuf[6], NULL};
     g = start_gateway((const char *const *)env, &port);
     /* like Kubernetes: traffic once /readyz is green (the services warm up their databases) */
-    for (int i = 0; i < 200 && !gw_ready(g); i++)
+    for (int i = 0; i < 600 && !gw_ready(g); i++)
         usleep(50000);
     assert_true(gw_ready(g));
     return 0;
@@ -484,6 +484,10 @@ static void deadlines_and_failures(void **state)
     expect_error(&r, 504, "DEADLINE_EXCEEDED");
     assert_true(ms < 1500);
     resp_free(&r);
+    /* the abandoned handler finishes before the next test counts calls in flight */
+    for (int i = 0; i < 3000 && rpc_server_inflight(echo) > 0; i++)
+        usleep(10000);
+    assert_int_equal(rpc_server_inflight(echo), 0);
 
     r = call("POST", "/test/fail/x", NULL, "{\"failCode\":9}");
     expect_error(&r, 409, "FAILED_PRECONDITION");
@@ -544,7 +548,10 @@ static void dead_backends(void **state)
             expect_status(r, 503);
             resp_free(&r);
         } else {
-            usleep(300000);
+            /* ready once its first probe found the backends: polled, not assumed after a sleep */
+            for (int i = 0; i < 600 && !gw_ready(x); i++)
+                usleep(50000);
+            assert_true(gw_ready(x));
             for (int i = 0; i < 6; i++) {
                 resp r = call("GET", "/e/x", NULL, NULL);
                 expect_status(r, 200);
@@ -712,7 +719,7 @@ static void slow_clients(void **state)
 static void *slow_call(void *arg)
 {
     resp *r = arg;
-    *r = call("POST", "/test/echo", NULL, "{\"text\":\"late\",\"sleepMs\":400}");
+    *r = call("POST", "/test/echo", NULL, "{\"text\":\"late\",\"sleepMs\":1000}");
     return NULL;
 }
 
@@ -722,7 +729,10 @@ static void graceful_drain(void **state)
     pthread_t t;
     resp r = {0};
     pthread_create(&t, NULL, slow_call, &r);
-    usleep(100000);
+    /* the call is in the backend's handler (so in flight at the gateway) before the drain */
+    for (int i = 0; i < 3000 && rpc_server_inflight(echo) == 0; i++)
+        usleep(10000);
+    assert_int_equal(rpc_server_inflight(echo), 1);
     gw_drain(g); /* returns once the request in flight was answered */
     pthread_join(t, NULL);
     expect_status(r, 200);

@@ -140,7 +140,7 @@ static int setup(void **state)
     char ready[128];
     snprintf(ready, sizeof ready, "%s/readyz", base2);
     long st = 0;
-    for (int i = 0; i < 200 && st != 200; i++) {
+    for (int i = 0; i < 600 && st != 200; i++) {
         CURL *hh = curl_easy_init();
         curl_easy_setopt(hh, CURLOPT_URL, ready);
         curl_easy_setopt(hh, CURLOPT_NOBODY, 1L);

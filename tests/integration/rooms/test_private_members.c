@@ -9,8 +9,10 @@
 #include "service.h"
 #include "testsvc.h"
 #include "rooms.h"
+#include "base/clock.h"
 #include "base/xmalloc.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,7 +289,27 @@ static void race(const char *room, const char *first, const char *second)
     sql = xasprintf(second, room);
     assert_int_equal(PQsendQuery(other, sql), 1);
     free(sql);
-    usleep(300 * 1000); /* let `second` run as far as it can before `first` commits */
+    /* `second` is waiting for `first`'s lock before `first` commits: seen in pg_stat_activity
+     * (from a third connection: a transaction sees one snapshot of it), not assumed after a
+     * sleep */
+    PGconn *watch = th_pg_connect(rooms->dsn);
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", PQbackendPID(other));
+    const char *pv[] = {pid};
+    bool waiting = false;
+    for (int64_t end = cf_mono_ns() + 30 * 1000000000LL; !waiting && cf_mono_ns() < end;) {
+        PGresult *w = PQexecParams(watch,
+                                   "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int "
+                                   "AND wait_event_type = 'Lock'",
+                                   1, NULL, pv, NULL, NULL, 0);
+        waiting = PQresultStatus(w) == PGRES_TUPLES_OK && atoi(PQgetvalue(w, 0, 0)) == 1;
+        PQclear(w);
+        if (!waiting)
+            usleep(10000);
+    }
+    PQfinish(watch);
+    if (!waiting)
+        fail_msg("the second transaction never waited for the first's lock on the room");
     sql_ok("COMMIT");
     PGresult *r;
     while ((r = PQgetResult(other))) {

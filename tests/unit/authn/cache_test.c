@@ -4,6 +4,8 @@
 #include "th.h"
 #include "tokens.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,6 +237,73 @@ static void cached_exp_near_int64_max_does_not_overflow(void **state)
     }
 }
 
+/* Threads verifying through a tiny cache while another revokes (what the gateway's workers and
+ * its revocation-list follower do at once): every answer is the token's own identity, and a
+ * token revoked before a verify starts is refused by it. Run under ThreadSanitizer by
+ * `make test-tsan`. */
+enum { CT_THREADS = 4, CT_TOKENS = 64, CT_ROUNDS = 40 };
+
+typedef struct conc {
+    fixture *f;
+    authn_verifier *v;
+    char *toks[CT_TOKENS];
+    atomic_bool revoked[CT_TOKENS];
+    atomic_int wrong;
+} conc;
+
+static void *verify_many(void *arg)
+{
+    conc *c = arg;
+    for (int r = 0; r < CT_ROUNDS; r++)
+        for (int i = 0; i < CT_TOKENS; i++) {
+            bool was_revoked = atomic_load(&c->revoked[i]);
+            authn_identity id;
+            const char *why = NULL;
+            char sub[16];
+            snprintf(sub, sizeof sub, "user-%d", i);
+            cf_code code = authn_verify(c->v, c->toks[i], &id, &why);
+            if (code == CF_OK ? was_revoked || strcmp(id.sub, sub) != 0
+                              : strcmp(why, "token revoked") != 0)
+                atomic_fetch_add(&c->wrong, 1);
+        }
+    return NULL;
+}
+
+static void concurrent_verifies_and_revocations(void **state)
+{
+    fixture *f = *state;
+    conc *c = xcalloc(1, sizeof *c);
+    authn_config cfg = th_keys_config(f->keys);
+    cfg.cache_entries = 1; /* the smallest cache: evictions all the time */
+    cfg.clock = &f->clock;
+    assert_code(CF_OK, authn_verifier_new(&cfg, th_keys_keyset(f->keys), &c->v));
+    for (int i = 0; i < CT_TOKENS; i++) {
+        char sub[16], jti[16];
+        snprintf(sub, sizeof sub, "user-%d", i);
+        snprintf(jti, sizeof jti, "cj-%d", i);
+        c->toks[i] = token(f, sub, jti, 600);
+    }
+    pthread_t t[CT_THREADS];
+    for (int i = 0; i < CT_THREADS; i++)
+        assert_int_equal(0, pthread_create(&t[i], NULL, verify_many, c));
+    for (int i = 0; i < CT_TOKENS; i += 2) { /* every other token, while they verify */
+        char jti[16];
+        snprintf(jti, sizeof jti, "cj-%d", i);
+        assert_code(CF_OK, authn_verifier_revoke(c->v, jti, T0 + 600));
+        atomic_store(&c->revoked[i], true);
+    }
+    for (int i = 0; i < CT_THREADS; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(atomic_load(&c->wrong), 0);
+    for (int i = 0; i < CT_TOKENS; i++) { /* afterwards: exactly the revoked ones refused */
+        authn_identity id;
+        assert_code(i % 2 ? CF_OK : CF_UNAUTHENTICATED, authn_verify(c->v, c->toks[i], &id, NULL));
+        free(c->toks[i]);
+    }
+    authn_verifier_free(c->v);
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +317,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(revoke_rejects_bad_jti, setup, teardown),
         cmocka_unit_test_setup_teardown(full_cache_never_answers_with_another_identity, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(concurrent_verifies_and_revocations, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

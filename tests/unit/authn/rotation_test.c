@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/xmalloc.h"
 
 typedef struct fixture {
@@ -128,7 +129,14 @@ static void concurrent_verifies_survive_key_set_swaps(void **state)
     pthread_t t[THREADS];
     for (int i = 0; i < THREADS; i++)
         assert_int_equal(0, pthread_create(&t[i], NULL, verifier_thread, r));
-    for (int i = 0; i < 100 || atomic_load(&r->verifies) < 2000; i++) {
+    /* swap until the verifiers have seen both states (a pass must not depend on the scheduler
+     * letting them run during the first swaps); 60 s is only a bound against a hang */
+    int64_t end = cf_mono_ns() + 60 * 1000000000LL;
+    for (int i = 0; i < 100 || atomic_load(&r->verifies) < 2000 || atomic_load(&r->a_ok) == 0 ||
+                    atomic_load(&r->a_gone) == 0;
+         i++) {
+        if (cf_mono_ns() > end)
+            break;
         const char *doc = i % 2 ? f->jwks_ab : f->jwks_b;
         assert_code(CF_OK, authn_keyset_load_json(f->ks, doc, strlen(doc), NULL, 0));
     }

@@ -2,10 +2,12 @@
 #include "th.h"
 #include "base/arena.h"
 #include "base/cuid.h"
+#include "base/log.h"
 #include "base/random.h"
 #include "base/status.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -105,6 +107,34 @@ static void test_cuids_unique_across_threads_and_time_ordered(void **state)
     assert_false(cuid_valid(NULL));
 }
 
+/* A process that starts several services (the in-process tests) calls log_setup while the
+ * threads of the services started before are logging: no data race (ThreadSanitizer reported
+ * one on the plain globals; `make test-tsan` runs this). */
+static atomic_bool log_stop;
+
+static void *log_a_lot(void *arg)
+{
+    (void)arg;
+    for (int i = 0; !atomic_load(&log_stop); i++)
+        log_rid(i % 2000 ? LOG_DEBUG : LOG_ERROR, "rid", "line %d", i); /* a few lines */
+    return NULL;
+}
+
+static void test_log_setup_while_others_log(void **state)
+{
+    (void)state;
+    atomic_store(&log_stop, false);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(0, pthread_create(&t[i], NULL, log_a_lot, NULL));
+    for (int i = 0; i < 2000; i++)
+        log_setup(i % 2 ? "one" : "two", i % 3 ? LOG_INFO : LOG_WARN);
+    atomic_store(&log_stop, true);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    log_setup("confetti", LOG_INFO);
+}
+
 static void test_arena_allocations_are_aligned_and_survive_growth(void **state)
 {
     (void)state;
@@ -158,6 +188,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_codes_have_grpc_numbers_names_and_http),
         cmocka_unit_test(test_cuids_unique_across_threads_and_time_ordered),
+        cmocka_unit_test(test_log_setup_while_others_log),
         cmocka_unit_test(test_arena_allocations_are_aligned_and_survive_growth),
         cmocka_unit_test(test_random_below_is_in_range_and_covers_it),
     };

@@ -3,6 +3,9 @@
  * stored), expiry, eviction and the body limit. */
 #include "th.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,6 +116,90 @@ static void test_the_oldest_answer_goes_when_full_and_big_ones_are_not_kept(void
     gw_cache_free(c);
 }
 
+/* The gateway's HTTP workers and its event thread use one cache at once: gets, puts,
+ * invalidations and evictions from several threads, bodies held across their eviction. Every
+ * hit is the body stored under that key (never another's, never freed). Run under
+ * ThreadSanitizer by `make test-tsan`. */
+enum { CC_THREADS = 4, CC_ROUNDS = 20000, CC_ROOMS = 16 };
+
+typedef struct cc_shared {
+    gw_cache *c;
+    atomic_int wrong, hits;
+} cc_shared;
+
+typedef struct cc_thread {
+    cc_shared *sh;
+    uint64_t seed;
+} cc_thread;
+
+static void *cache_user(void *arg)
+{
+    cc_thread *t = arg;
+    gw_cache_body *held = NULL;
+    char held_room[16] = "";
+    for (int i = 0; i < CC_ROUNDS; i++) {
+        uint64_t x = th_xorshift(&t->seed);
+        int r = (int)(x % CC_ROOMS);
+        char key[64], room[16], body[64];
+        snprintf(room, sizeof room, "r%d", r);
+        bool listing = (x >> 8) % 4 == 0;
+        snprintf(key, sizeof key, listing ? "L\n\n/v1/rooms?r=%d" : "R\n\n/v1/rooms/r%d", r);
+        switch ((x >> 16) % 16) {
+        case 0:
+            gw_cache_invalidate_room(t->sh->c, room);
+            continue;
+        case 1:
+            gw_cache_invalidate_listings(t->sh->c);
+            continue;
+        default:
+            break;
+        }
+        gw_cache_ticket tk;
+        gw_cache_body *b = gw_cache_get(t->sh->c, key, listing ? NULL : room, 0, &tk);
+        if (!b) {
+            int n = snprintf(body, sizeof body, "%s|%d", key, i);
+            gw_cache_put(t->sh->c, key, &tk, body, (size_t)n, 0);
+            continue;
+        }
+        atomic_fetch_add(&t->sh->hits, 1);
+        size_t kl = strlen(key);
+        if (gw_cache_body_len(b) <= kl || memcmp(gw_cache_body_data(b), key, kl) != 0 ||
+            gw_cache_body_data(b)[kl] != '|')
+            atomic_fetch_add(&t->sh->wrong, 1);
+        if (!held && (x >> 24) % 8 == 0) { /* keep one across later evictions */
+            held = b;
+            snprintf(held_room, sizeof held_room, "%s", key);
+            continue;
+        }
+        gw_cache_body_release(b);
+    }
+    if (held) {
+        size_t kl = strlen(held_room);
+        if (memcmp(gw_cache_body_data(held), held_room, kl) != 0)
+            atomic_fetch_add(&t->sh->wrong, 1);
+        gw_cache_body_release(held);
+    }
+    return NULL;
+}
+
+static void test_concurrent_users_see_only_their_keys_bodies(void **state)
+{
+    (void)state;
+    cc_shared sh = {.c = gw_cache_new(8, 64, 1000)}; /* 8 entries for 32 keys: evictions */
+    cc_thread ts[CC_THREADS];
+    pthread_t t[CC_THREADS];
+    for (int i = 0; i < CC_THREADS; i++) {
+        ts[i] = (cc_thread){&sh, 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)};
+        assert_int_equal(0, pthread_create(&t[i], NULL, cache_user, &ts[i]));
+    }
+    for (int i = 0; i < CC_THREADS; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(atomic_load(&sh.wrong), 0);
+    print_message("%d hits\n", atomic_load(&sh.hits));
+    assert_true(gw_cache_stats_get(sh.c).entries <= 8);
+    gw_cache_free(sh.c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -120,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_an_answer_overtaken_by_a_change_is_not_stored),
         cmocka_unit_test(test_answers_expire_after_the_ttl),
         cmocka_unit_test(test_the_oldest_answer_goes_when_full_and_big_ones_are_not_kept),
+        cmocka_unit_test(test_concurrent_users_see_only_their_keys_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,7 +30,7 @@ static int setup(void **state)
     f->id = 1;
     f->server = th_echo_server(f->url, 4, &f->id, NULL, NULL);
     const char *u = f->url;
-    f->client = th_client(&u, 1, 2000);
+    f->client = th_client(&u, 1, 15000);
     if (!f->server || !f->client)
         return -1;
     *state = f;
@@ -131,7 +131,7 @@ static void test_client_deadline_exceeded(void **state)
 {
     fixture *f = *state;
     Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
-    req.sleep_ms = 400;
+    req.sleep_ms = 2000; /* far past the deadline, so "did not wait" has room on a busy machine */
     rpc_ccall cc;
     rpc_ccall_init(&cc, NULL);
     cc.timeout_ms = 100;
@@ -139,7 +139,7 @@ static void test_client_deadline_exceeded(void **state)
     testsvc__v1__echo__echo(echo_svc(f->client), &req, NULL, &cc);
     nng_time took = nng_clock() - t0;
     assert_code(CF_DEADLINE_EXCEEDED, cc.code);
-    assert_true(took < 350); /* the client did not wait for the handler */
+    assert_true(took < 1500); /* the client did not wait for the handler */
     rpc_ccall_free(&cc);
 }
 
@@ -176,7 +176,7 @@ static Rpc__V1__Reply *raw_envelope(const char *url, const char *method, const v
     size_t n = rpc__v1__request__get_packed_size(&req);
     uint8_t *buf = malloc(n);
     rpc__v1__request__pack(&req, buf);
-    Rpc__V1__Reply *r = raw_call(url, buf, n, 3000);
+    Rpc__V1__Reply *r = raw_call(url, buf, n, 15000);
     free(buf);
     return r;
 }
@@ -185,7 +185,7 @@ static void test_garbage_bytes_are_invalid_argument(void **state)
 {
     fixture *f = *state;
     const char garbage[] = "\xff\xff\xff\xff\x0f this is not protobuf";
-    Rpc__V1__Reply *r = raw_call(f->url, garbage, sizeof garbage, 2000);
+    Rpc__V1__Reply *r = raw_call(f->url, garbage, sizeof garbage, 15000);
     assert_non_null(r);
     assert_code(CF_INVALID_ARGUMENT, r->code);
     /* the refusal names what was wrong (issue 21 item 5) */
@@ -202,7 +202,7 @@ static void test_garbage_bytes_are_invalid_argument(void **state)
     rpc__v1__reply__free_unpacked(r, NULL);
 
     /* empty message: an empty envelope names no method */
-    r = raw_call(f->url, "", 0, 2000);
+    r = raw_call(f->url, "", 0, 15000);
     assert_non_null(r);
     assert_code(CF_UNIMPLEMENTED, r->code);
     rpc__v1__reply__free_unpacked(r, NULL);
@@ -279,7 +279,7 @@ static void test_caller_identity_is_verified(void **state)
     int id = 7;
     rpc_server *s = th_echo_server(url, 2, &id, v, NULL);
     const char *u = url;
-    rpc_client *c = th_client(&u, 1, 2000);
+    rpc_client *c = th_client(&u, 1, 15000);
 
     char *good = th_token(keys, "user-42", 60, false);
     authn_claims old = {.sub = "user-42", .iat = time(NULL) - 7200, .ttl_seconds = 900};
@@ -352,11 +352,11 @@ static void test_client_spreads_over_endpoints(void **state)
     rpc_server *s1 = th_echo_server(th_ipc_url(u1, sizeof u1, "lb"), 2, &id1, NULL, NULL);
     rpc_server *s2 = th_echo_server(th_ipc_url(u2, sizeof u2, "lb"), 2, &id2, NULL, NULL);
     const char *urls[] = {u1, u2};
-    rpc_client *c = th_client(urls, 2, 2000);
+    rpc_client *c = th_client(urls, 2, 15000);
     int seen[3] = {0};
     /* both connections up: call until each endpoint has answered once (a fixed 200 ms sleep was
      * not always enough on a loaded machine, and every call then went to the first) */
-    for (int i = 0; i < 500 && !(seen[1] && seen[2]); i++) {
+    for (int i = 0; i < 3000 && !(seen[1] && seen[2]); i++) {
         Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
         rpc_ccall cc;
         rpc_ccall_init(&cc, NULL);
@@ -377,8 +377,10 @@ static void test_client_spreads_over_endpoints(void **state)
         seen[((Testsvc__V1__EchoReply *)cc.response)->worker]++;
         rpc_ccall_free(&cc);
     }
-    assert_true(seen[1] >= 25);
-    assert_true(seen[2] >= 25);
+    /* nng's req socket alternates between idle pipes; one slow to come back lets the other take
+     * a few more, so the bound is a share of the calls far below half, not an exact split */
+    assert_true(seen[1] >= 10);
+    assert_true(seen[2] >= 10);
 
     /* one endpoint down: calls still succeed on the other */
     rpc_server_free(s1);
@@ -577,7 +579,7 @@ static void test_async_calls_complete_once_each(void **state)
 {
     fixture *f = *state;
     async_state st;
-    run_async(f->client, 500, 0, 5000, &st);
+    run_async(f->client, 500, 0, 15000, &st);
     assert_int_equal(st.ok, 500);
     assert_int_equal(st.wrong, 0);
 
