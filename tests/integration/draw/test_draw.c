@@ -50,7 +50,9 @@ static int setup(void **state)
     G.rooms = fake_rooms_start(G.verifier);
     static char addr[160];
     snprintf(addr, sizeof addr, "CONFETTI_ROOMS_URLS=%s", fake_rooms_url(G.rooms));
-    const char *env[] = {addr, "CONFETTI_ROOMS_TIMEOUT=2s", NULL};
+    /* max_eligible just above the largest room the other tests draw in (25,000) */
+    const char *env[] = {addr, "CONFETTI_ROOMS_TIMEOUT=2s", "CONFETTI_DRAW_MAX_ELIGIBLE=30000",
+                         NULL};
     G.svc = th_service_start(draw_service_def(), &(th_service_opts){.keys = G.keys, .env = env});
     G.draw = rpc_client_service(G.svc->client, &draw__v1__draw__descriptor);
     G.org = bearer("org-1");
@@ -1076,6 +1078,21 @@ static void test_postgres_lost_mid_draw(void **state)
     free(p);
 }
 
+/* A room over draw.max_eligible: refused, naming the rule, nothing allocated. */
+static void test_too_many_eligible(void **state)
+{
+    (void)state;
+    const char *r = active_room(30001);
+    char *p = create_prize(r, 2, G.org, CF_OK);
+    rpc_ccall cc;
+    assert_code(CF_FAILED_PRECONDITION, draw_winners(r, p, 1, NULL, G.org, &cc));
+    assert_refusal(&cc, CF_FAILED_PRECONDITION, "draw.max_eligible");
+    assert_non_null(strstr(cc.message, "30000"));
+    rpc_ccall_free(&cc);
+    assert_nothing_written(r, p, 2);
+    free(p);
+}
+
 static void test_rooms_lost_mid_draw(void **state)
 {
     (void)state;
@@ -1112,6 +1129,7 @@ int main(void)
         cmocka_unit_test(test_draw_rules),
         cmocka_unit_test(test_audit_record_verifies),
         cmocka_unit_test(test_postgres_lost_mid_draw),
+        cmocka_unit_test(test_too_many_eligible),
         cmocka_unit_test(test_rooms_lost_mid_draw), /* stops the fake rooms: keep last */
     };
     return cmocka_run_group_tests(tests, setup, teardown);
