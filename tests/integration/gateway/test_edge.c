@@ -190,7 +190,10 @@ typedef struct row {
     size_t pad;
 } row;
 
-#define ROW(n, b, s, c) {n, b, s, c, 0}
+#define ROW(n, b, s, c)                                                                            \
+    {                                                                                              \
+        n, b, s, c, 0                                                                              \
+    }
 
 /* bytes with its %s replaced by pad 'a's (owned) */
 static char *padded(const char *fmt, size_t pad)
@@ -224,8 +227,8 @@ static const row framing[] = {
         400, true),
     ROW("Content-Length not a number",
         "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Length: 3x\r\n\r\nabc", 400, true),
-    ROW("Content-Length negative", "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Length: -3\r\n\r\n",
-        400, true),
+    ROW("Content-Length negative",
+        "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Length: -3\r\n\r\n", 400, true),
     ROW("Content-Length with Transfer-Encoding",
         "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: "
         "chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
@@ -352,7 +355,7 @@ static void test_slow_clients_get_408_and_close(void **state)
     (void)state;
     static const char *const sends[] = {
         "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: 1\r\n", /* never ends its head */
-        "",                                                 /* says nothing */
+        "",                                                  /* says nothing */
         "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{\"a\":", /* body */
     };
     for (size_t i = 0; i < 3; i++) {
