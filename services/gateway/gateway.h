@@ -1,14 +1,15 @@
 /* gateway.h — confetti-gateway's internals: the HTTP/JSON API of SPEC §6 in front of the RPC
  * services (docs/gateway.md). It owns no data.
  *
- * Pieces: http.c (thin wrapper over nng's HTTP server), routes.c (the route table as data and
- * the matcher), transcode.c (the one generic HTTP ⇄ RPC transcoder), errors.c (the SPEC error
- * shape), ratelimit.c (per-client token buckets), edge.c (auth at the edge, CORS, readiness and
- * the revocation list), service.c (the svc_def that runs it all in the service runtime).
+ * Pieces: http.c (the HTTP edge on libmicrohttpd), clientaddr.c (the client's address), routes.c
+ * (the route table as data and the matcher), transcode.c (the one generic HTTP ⇄ RPC transcoder),
+ * errors.c (the SPEC error shape), ratelimit.c (per-client token buckets), edge.c (auth at the
+ * edge, CORS, readiness and the revocation list), service.c (the svc_def that runs it all in the
+ * service runtime).
  *
  * Lifetime: gw_new (config copied or borrowed as documented) → gw_start (binds the HTTP port)
- * → requests on nng's threads → gw_drain (stop taking requests, finish those in flight) →
- * gw_free. */
+ * → requests on the HTTP server's threads → gw_drain (stop taking requests, finish those in flight)
+ * → gw_free. */
 #ifndef CONFETTI_GATEWAY_H
 #define CONFETTI_GATEWAY_H
 
