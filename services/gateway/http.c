@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -413,9 +414,9 @@ void gw_http_respond(gw_http_req *r, int status, const char *const *headers, con
         abort();
     for (size_t i = 0; headers && headers[i]; i += 2)
         MHD_add_response_header(resp, headers[i], headers[i + 1]);
-    /* a refusal of the request itself (framing, limits, deadlines): nothing behind it on the
-     * connection can be trusted to be a request, so nothing pipelined is answered */
-    if (close || q->r.early_status)
+    /* after any 4xx (and a refusal of the request itself) nothing pipelined behind it is
+     * answered (issue 13): the connection closes once the answer is out */
+    if (close || q->r.early_status || (status >= 400 && status < 500))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     answer(q, (unsigned)status, resp);
 }
@@ -611,7 +612,7 @@ static bool parse_listen(const char *url, struct sockaddr_storage *ss, socklen_t
     memset(ss, 0, sizeof *ss);
     struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-    if (strcmp(host, "localhost") == 0)
+    if (strcmp(host, "localhost") == 0) /* not ::1 first: clients dial 127.0.0.1 */
         snprintf(host, sizeof host, "127.0.0.1");
     if (!*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "*") == 0) {
         a4->sin_family = AF_INET;
@@ -626,8 +627,17 @@ static bool parse_listen(const char *url, struct sockaddr_storage *ss, socklen_t
         a6->sin6_family = AF_INET6;
         a6->sin6_port = htons((uint16_t)port);
         *len = sizeof *a6;
-    } else {
-        return false;
+    } else { /* a name: its first address */
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+        if (getaddrinfo(host, NULL, &hints, &ai) != 0 || !ai)
+            return false;
+        memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+        *len = ai->ai_addrlen;
+        if (ss->ss_family == AF_INET)
+            a4->sin_port = htons((uint16_t)port);
+        else
+            a6->sin6_port = htons((uint16_t)port);
+        freeaddrinfo(ai);
     }
     return true;
 }
@@ -637,7 +647,7 @@ cf_code gw_http_start(const gw_http_config *cfg, gw_http **out, char *err, size_
     struct sockaddr_storage ss;
     socklen_t sslen;
     if (!parse_listen(cfg->url, &ss, &sslen)) {
-        snprintf(err, errlen, "%s: not an http://host:port URL (host: an IP address)", cfg->url);
+        snprintf(err, errlen, "%s: not an http://host:port URL with a known host", cfg->url);
         return CF_INVALID_ARGUMENT;
     }
     /* bound here, so that a busy port is a clear error and port 0 is known */

@@ -6,8 +6,8 @@
  * socket over (gw_http_upgrade). The edge's own checks that MHD does not do (RFC 9112 framing,
  * the header deadline, the connection cap's answer) live here too: see gw_http_config.
  *
- * Keep-alive: HTTP/1.1 persistent unless "Connection: close"; HTTP/1.0 closes. After any 4xx
- * the gateway closes, so nothing pipelined behind a refused request is answered.
+ * Keep-alive: HTTP/1.1 persistent unless "Connection: close"; HTTP/1.0 closes. Every 4xx and
+ * every refusal by the edge closes, so nothing pipelined behind them is answered.
  *
  * Lifetime: gw_http_start → handler calls (MHD threads) → gw_http_stop. */
 #ifndef CONFETTI_GATEWAY_HTTP_H
@@ -77,8 +77,8 @@ const char *gw_http_header(const gw_http_req *r, const char *name);
 char *gw_http_header_all(const gw_http_req *r, const char *name);
 
 /* Answers r: status, headers as NULL-terminated name/value pairs, body (copied). close adds
- * "Connection: close" (every 4xx closes anyway). r must not be used after. Any thread; never
- * blocks. */
+ * "Connection: close" (every 4xx and edge refusal closes anyway). r must not be used after. Any
+ * thread; never blocks. */
 void gw_http_respond(gw_http_req *r, int status, const char *const *headers, const char *body,
                      size_t len, bool close);
 
