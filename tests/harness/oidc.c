@@ -40,7 +40,8 @@ static void start(th_oidc *o, const char *dir, const char *redirect_uris, bool a
             execlp("node", "node", script, port, redirect_uris, (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 100; i++) {
+    /* node starting oidc-provider takes seconds on a loaded machine: a generous 30 s */
+    for (int i = 0; i < 300; i++) {
         if (accepts(o->port))
             return;
         usleep(100000);
