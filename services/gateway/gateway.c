@@ -882,6 +882,7 @@ cf_code gw_start(gw *g, char *err, size_t errlen)
                          .max_header = (size_t)g->cfg->max_header,
                          .body_timeout_ms = (int)g->cfg->body_timeout,
                          .header_timeout_ms = (int)g->cfg->header_timeout,
+                         .idle_timeout_ms = (int)g->cfg->idle_timeout,
                          .max_conns = (unsigned)g->cfg->max_conns,
                          .max_conns_peer = (unsigned)g->cfg->max_conns_peer,
                          .threads = (unsigned)g->cfg->threads,

@@ -184,7 +184,8 @@ typedef struct gw_config {
     int64_t max_uri;             /* http.max_uri (bytes) */
     int64_t body_timeout;        /* http.body_timeout (ms): reading a request body */
     int64_t max_header;          /* http.max_header (bytes): request line + header fields */
-    int64_t header_timeout;      /* http.header_timeout (ms): receiving a request head */
+    int64_t header_timeout;      /* http.header_timeout (ms): the head after its first line */
+    int64_t idle_timeout;        /* http.idle_timeout (ms): no request line yet */
     int64_t max_drain;           /* http.max_drain (bytes): refused bodies read up to this */
     int64_t max_conns;           /* http.max_connections */
     int64_t max_conns_peer;      /* http.max_connections_per_peer (0 = no cap) */

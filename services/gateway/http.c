@@ -34,7 +34,10 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef enum { PH_IDLE, PH_BODY, PH_APP, PH_UPGRADED } phase;
+/* IDLE: no request line yet (new connection, or after the last answer); HEAD: the request line
+ * is in (MHD's URI callback), the fields are not; BODY: the head is in, the body is being read;
+ * APP: the application has the request. */
+typedef enum { PH_IDLE, PH_HEAD, PH_BODY, PH_APP, PH_UPGRADED } phase;
 
 /* One TCP connection (MHD's socket context): from NOTIFY_STARTED to NOTIFY_CLOSED. */
 typedef struct hconn {
@@ -241,6 +244,10 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
     q->r.uri = q->uri;
     q->r.method = q->method;
     q->r.start_ns = cf_mono_ns();
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci && ci->socket_context) /* the head has begun: http.header_timeout from now */
+        set_phase(s, ci->socket_context, PH_HEAD);
     return q;
 }
 
@@ -557,6 +564,7 @@ static void *sweeper(void *arg)
 {
     gw_http *s = arg;
     int64_t head_ns = (int64_t)s->cfg.header_timeout_ms * 1000000;
+    int64_t idle_ns = (int64_t)s->cfg.idle_timeout_ms * 1000000;
     int64_t body_ns = (int64_t)s->cfg.body_timeout_ms * 1000000;
     int64_t tick_ms = (s->cfg.header_timeout_ms < s->cfg.body_timeout_ms ? s->cfg.header_timeout_ms
                                                                          : s->cfg.body_timeout_ms) /
@@ -568,7 +576,9 @@ static void *sweeper(void *arg)
         for (hconn *hc = s->conns; hc; hc = hc->next) {
             if (hc->timed_out || hc->fd < 0)
                 continue;
-            if (hc->ph == PH_IDLE && now - hc->since_ns > head_ns)
+            if (hc->ph == PH_IDLE && now - hc->since_ns > idle_ns)
+                time_out_locked(hc, "no request within the idle timeout");
+            else if (hc->ph == PH_HEAD && now - hc->since_ns > head_ns)
                 time_out_locked(hc, "request head not received in time");
             else if (hc->ph == PH_BODY && now - hc->since_ns > body_ns)
                 time_out_locked(hc, "request body not received in time");
@@ -672,8 +682,8 @@ cf_code gw_http_start(const gw_http_config *cfg, gw_http **out, char *err, size_
     unsigned hard = cfg->max_conns + cfg->max_conns / 4 + 16;
     size_t mem = cfg->max_header + cfg->max_uri + 16384;
     unsigned backstop_s =
-        (unsigned)((cfg->header_timeout_ms > cfg->body_timeout_ms ? cfg->header_timeout_ms
-                                                                  : cfg->body_timeout_ms) /
+        (unsigned)((cfg->idle_timeout_ms > cfg->body_timeout_ms ? cfg->idle_timeout_ms
+                                                                : cfg->body_timeout_ms) /
                        1000 +
                    30);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE;

@@ -53,8 +53,8 @@ typedef struct gw_http_config {
     size_t max_uri;      /* request target (414 above) */
     size_t max_header;   /* request line + header fields (431 above) */
     int body_timeout_ms; /* receiving a request body (408) */
-    int header_timeout_ms;   /* receiving a request's head once its first byte came (408) */
-    int idle_timeout_ms;     /* a keep-alive connection with no request (closed silently) */
+    int header_timeout_ms;   /* the rest of a request head once its request line came (408) */
+    int idle_timeout_ms;     /* no request line: a new or keep-alive connection (408) */
     unsigned max_conns;      /* open connections (a clear 503 and close above) */
     unsigned max_conns_peer; /* open connections per peer address (0 = no cap) */
     unsigned threads;        /* MHD worker threads (epoll each) */

@@ -26,8 +26,12 @@ const cfg_field gw_config_fields[] = {
               .max = 1 << 20, .help = "request line and header fields together (431 above)"),
     CFG_FIELD("http", "header_timeout", CFG_DURATION, gw_config, header_timeout, .def = "10s",
               .min = 100, .max = 300000,
-              .help = "time allowed for a request head, on a new connection or after the last "
-                      "answer (408 and close)"),
+              .help = "time allowed for the rest of a request head once its request line came "
+                      "(408 and close)"),
+    CFG_FIELD("http", "idle_timeout", CFG_DURATION, gw_config, idle_timeout, .def = "75s",
+              .min = 100, .max = 3600000,
+              .help = "a connection with no request line (new, or kept alive after an answer): "
+                      "408 and close; above a proxy's own keep-alive timeout"),
     CFG_FIELD("http", "max_drain", CFG_SIZE, gw_config, max_drain, .def = "4MiB", .min = 0,
               .max = 1 << 30,
               .help = "a refused body up to this size is read and dropped so the client sees "
@@ -47,7 +51,8 @@ const cfg_field gw_config_fields[] = {
               .min = 0, .max = 600000,
               .help = "at shutdown, how long requests in flight may take to finish"),
     CFG_FIELD("http", "access_log", CFG_BOOL, gw_config, access_log, .def = "true",
-              .help = "one log line per request (method, path, status, latency, request id)"),
+              .help =
+                  "one log line per request (method, path, status, latency, client, request id)"),
     CFG_FIELD("ratelimit", "rate", CFG_INT, gw_config, rate_per_s, .def = "50", .min = 0,
               .max = 1000000, .help = "requests per second per client (0 = no limit)"),
     CFG_FIELD("ratelimit", "burst", CFG_INT, gw_config, burst, .def = "100", .min = 1,

@@ -22,6 +22,7 @@
 #define MAX_BODY    1024
 #define MAX_CONNS   8
 #define HEAD_MS     300
+#define IDLE_MS     400
 #define BODY_MS     3000
 #define READ_WAIT_S 10 /* generous: an answer that does not come fails, it never hangs */
 
@@ -112,6 +113,7 @@ static int setup(void **state)
                    xasprintf("CONFETTI_HTTP_MAX_URI=1KiB"),
                    xasprintf("CONFETTI_HTTP_MAX_HEADER=4KiB"),
                    xasprintf("CONFETTI_HTTP_HEADER_TIMEOUT=%dms", HEAD_MS),
+                   xasprintf("CONFETTI_HTTP_IDLE_TIMEOUT=%dms", IDLE_MS),
                    xasprintf("CONFETTI_HTTP_BODY_TIMEOUT=%dms", BODY_MS),
                    xasprintf("CONFETTI_HTTP_MAX_CONNECTIONS=%d", MAX_CONNS),
                    xasprintf("CONFETTI_RATELIMIT_RATE=0"),
@@ -348,23 +350,28 @@ static void test_413_reaches_the_client_every_time(void **state)
     assert_still_answers();
 }
 
-/* Slowloris: a head not finished within http.header_timeout gets 408 (SPEC shape) and the
- * connection closes; so does a connection that sends nothing, and a body that stops coming
+/* Slowloris: a head not finished within http.header_timeout of its request line gets 408 (SPEC
+ * shape) and the connection closes; so does a connection without a whole request line within
+ * http.idle_timeout (one that sends nothing, or trickles the line), and a body that stops coming
  * within http.body_timeout. */
 static void test_slow_clients_get_408_and_close(void **state)
 {
     (void)state;
-    static const char *const sends[] = {
-        "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: 1\r\n", /* never ends its head */
-        "",                                                  /* says nothing */
-        "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{\"a\":", /* body */
+    static const struct {
+        const char *send, *why; /* what the client sends, which deadline answers */
+    } cases[] = {
+        {"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: 1\r\n", "request head not received"},
+        {"", "no request within the idle timeout"},
+        {"GET /heal", "no request within the idle timeout"},
+        {"POST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{\"a\":",
+         "request body not received"},
     };
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int fd = dial();
-        send_all(fd, sends[i], strlen(sends[i]));
+        send_all(fd, cases[i].send, strlen(cases[i].send));
         reply r = read_reply(fd, true);
-        if (status_of(&r) != 408)
-            fail_msg("case %zu: %.200s", i, r.data);
+        if (status_of(&r) != 408 || !strstr(r.data, cases[i].why))
+            fail_msg("case %zu: %.300s", i, r.data);
         assert_non_null(strstr(r.data, "\"status\":\"DEADLINE_EXCEEDED\""));
         assert_true(r.closed);
         free(r.data);
