@@ -42,6 +42,7 @@ struct gw {
     backend b[MAX_BACKENDS];
     size_t nb;
     gw_ratelimit *rl;
+    gw_proxies *proxies; /* http.trusted_proxies */
     gw_http *http;
     metrics_method *mm_other;
     atomic_int inflight;
@@ -72,7 +73,8 @@ typedef struct gw_tx {
     bool have_id;
     const char *origin; /* the allowed Origin to echo, or NULL (borrowed from config) */
     char *origin_copy;
-    char path[256]; /* for the access log (no query: it may carry OAuth codes) */
+    char path[256];                /* for the access log (no query: it may carry OAuth codes) */
+    char client[GW_HTTP_ADDR_MAX]; /* the client's address (clientaddr.c) */
     rpc_ccall cc;
     bool cc_used;
     char *cache_key; /* a cacheable request that missed: store its answer under this */
@@ -138,6 +140,10 @@ cf_code gw_new(const gw_params *p, gw **out, char *err, size_t errlen)
                 metrics_method_get(p->metrics, g->router.routes[i].metric_name);
         g->mm_other = metrics_other(p->metrics);
     }
+    if (gw_proxies_new(&g->cfg->trusted_proxies, &g->proxies, err, errlen) != CF_OK) {
+        gw_free(g);
+        return CF_INVALID_ARGUMENT;
+    }
     g->rl = gw_ratelimit_new((double)g->cfg->rate_per_s, (double)g->cfg->burst, 1 << 14);
     *out = g;
     return CF_OK;
@@ -186,7 +192,8 @@ static void finish(gw_tx *tx, int status, cf_code code, const char *ctype, const
     int64_t lat = cf_mono_ns() - tx->r->start_ns;
     const char *method = tx->r->method;
     if (g->cfg->access_log)
-        log_rid(LOG_INFO, tx->rid, "%s %s %d %.3fms", method, tx->path, status, (double)lat / 1e6);
+        log_rid(LOG_INFO, tx->rid, "%s %s %d %.3fms %s", method, tx->path, status,
+                (double)lat / 1e6, tx->client[0] ? tx->client : "-");
     metrics_method *mm = tx->rt && tx->rt->mm ? tx->rt->mm : g->mm_other;
     if (mm)
         metrics_observe(mm, code, lat);
@@ -326,18 +333,34 @@ static const char *allowed_origin(const gw *g, const char *origin)
     return NULL;
 }
 
-static void client_ip(const gw *g, const gw_http_req *r, char *out, size_t len)
+/* The client's address: the peer, or what trusted proxies say (clientaddr.c). */
+static void client_addr(const gw *g, const gw_http_req *r, char *out, size_t len)
 {
-    out[0] = '\0';
-    if (!g->cfg->trust_forwarded)
-        return;
-    const char *xff = gw_http_header(r, "X-Forwarded-For");
-    if (!xff)
-        return;
-    while (*xff == ' ')
-        xff++;
-    size_t n = strcspn(xff, ", ");
-    snprintf(out, len, "%.*s", (int)(n < 64 ? n : 64), xff);
+    char *xff = NULL, *fwd = NULL;
+    if (g->cfg->trusted_proxies.n) { /* headers read only when the peer may be a proxy */
+        xff = gw_http_header_all(r, "X-Forwarded-For");
+        if (!xff)
+            fwd = gw_http_header_all(r, "Forwarded");
+    }
+    gw_client_addr(g->proxies, r->peer, xff, fwd, out, len);
+    free(xff);
+    free(fwd);
+}
+
+/* The anonymous caller's token bucket, keyed by its address: false (and the 429 sent) when it
+ * is empty. */
+static bool anonymous_allowed(gw_tx *tx)
+{
+    char key[80];
+    snprintf(key, sizeof key, "a:%s", tx->client);
+    int retry = 0;
+    if (gw_ratelimit_take(tx->g->rl, key, cf_mono_ns(), &retry))
+        return true;
+    char ra[16];
+    snprintf(ra, sizeof ra, "%d", retry);
+    const char *hdr[] = {"Retry-After", ra, NULL};
+    finish_error(tx, 429, CF_RESOURCE_EXHAUSTED, "too many requests", NULL, 0, hdr, false);
+    return false;
 }
 
 static void ops(gw_tx *tx, const char *path)
@@ -422,11 +445,14 @@ static void handle(gw_http_req *r, void *arg)
     }
     size_t plen = strcspn(r->uri, "?");
     snprintf(tx->path, sizeof tx->path, "%.*s", (int)(plen < 255 ? plen : 255), r->uri);
+    client_addr(g, r, tx->client, sizeof tx->client);
 
     if (atomic_load(&g->draining)) {
         const char *retry[] = {"Retry-After", "1", NULL};
         return finish_error(tx, 503, CF_UNAVAILABLE, "shutting down", NULL, 0, retry, true);
     }
+    /* refused by the HTTP layer (http.h): answered in the SPEC shape, and the connection
+     * closes */
     switch (r->early_status) {
     case 0:
         break;
@@ -436,20 +462,22 @@ static void handle(gw_http_req *r, void *arg)
                  (long long)g->cfg->max_body);
         return finish_error(tx, 413, CF_RESOURCE_EXHAUSTED, msg, NULL, 0, NULL, true);
     }
-    case 411:
-        return finish_error(tx, 411, CF_INVALID_ARGUMENT, "a Content-Length is required", NULL, 0,
-                            NULL, true);
     case 408:
-        return finish_error(tx, 408, CF_DEADLINE_EXCEEDED, "request body not received in time",
-                            NULL, 0, NULL, true);
-    default:
-        return finish_error(tx, 400, CF_INVALID_ARGUMENT, "bad Content-Length", NULL, 0, NULL,
+        return finish_error(tx, 408, CF_DEADLINE_EXCEEDED, r->early_why, NULL, 0, NULL, true);
+    case 431:
+    case 414:
+        return finish_error(tx, r->early_status, CF_RESOURCE_EXHAUSTED, r->early_why, NULL, 0, NULL,
                             true);
+    case 501:
+        return finish_error(tx, 501, CF_UNIMPLEMENTED, r->early_why, NULL, 0, NULL, true);
+    case 503: {
+        const char *retry[] = {"Retry-After", "1", NULL};
+        return finish_error(tx, 503, CF_UNAVAILABLE, r->early_why, NULL, 0, retry, true);
     }
-    size_t urilen = strlen(r->uri);
-    if ((int64_t)urilen > g->cfg->max_uri)
-        return finish_error(tx, 414, CF_INVALID_ARGUMENT, "request URI too long", NULL, 0, NULL,
-                            false);
+    default:
+        return finish_error(tx, 400, CF_INVALID_ARGUMENT, r->early_why ? r->early_why : "", NULL, 0,
+                            NULL, true);
+    }
     char *path = xstrndup(r->uri, plen);
     const char *query = r->uri[plen] == '?' ? r->uri + plen + 1 : NULL;
 
@@ -460,6 +488,8 @@ static void handle(gw_http_req *r, void *arg)
     }
     if (strcmp(path, "/v1/ws") == 0 && strcmp(r->method, "GET") == 0 && g->ws) {
         free(path);
+        if (!anonymous_allowed(tx)) /* the token comes after the upgrade */
+            return;
         const char *why = "";
         int st = gw_ws_upgrade(g->ws, r, &why); /* 0: the connection is the feed's now */
         if (st != 0)
@@ -551,22 +581,22 @@ static void handle(gw_http_req *r, void *arg)
                             0, hdr, false);
     }
 
-    /* rate limit per client: the verified subject, else the forwarded address, else one
-     * bucket for all anonymous callers (nng 1.5 does not tell a handler the peer address) */
-    char key[160], ip[72];
-    client_ip(g, r, ip, sizeof ip);
-    if (tx->have_id)
+    /* rate limit per client: the verified subject, else the client's address (clientaddr.c) */
+    if (tx->have_id) {
+        char key[160];
         snprintf(key, sizeof key, "u:%s", tx->id.sub);
-    else
-        snprintf(key, sizeof key, "a:%s", ip);
-    int retry = 0;
-    if (!gw_ratelimit_take(g->rl, key, cf_mono_ns(), &retry)) {
+        int retry = 0;
+        if (!gw_ratelimit_take(g->rl, key, cf_mono_ns(), &retry)) {
+            free(pbuf);
+            char ra[16];
+            snprintf(ra, sizeof ra, "%d", retry);
+            const char *hdr[] = {"Retry-After", ra, NULL};
+            return finish_error(tx, 429, CF_RESOURCE_EXHAUSTED, "too many requests", NULL, 0, hdr,
+                                false);
+        }
+    } else if (!anonymous_allowed(tx)) {
         free(pbuf);
-        char ra[16];
-        snprintf(ra, sizeof ra, "%d", retry);
-        const char *hdr[] = {"Retry-After", ra, NULL};
-        return finish_error(tx, 429, CF_RESOURCE_EXHAUSTED, "too many requests", NULL, 0, hdr,
-                            false);
+        return;
     }
 
     if (g->cache && (flags & (GW_CACHE_LISTING | GW_CACHE_ROOM)) &&
@@ -601,8 +631,9 @@ static void handle(gw_http_req *r, void *arg)
         return finish_error(tx, 400, CF_INVALID_ARGUMENT, "invalid request", &v, 1, NULL, false);
     if (flags & GW_CLIENT) {
         const char *ua = gw_http_header(r, "User-Agent");
-        json_object_set_new(j, "client",
-                            json_pack("{s:s,s:s}", "userAgent", ua ? ua : "", "ipAddress", ip));
+        json_object_set_new(
+            j, "client",
+            json_pack("{s:s,s:s}", "userAgent", ua ? ua : "", "ipAddress", tx->client));
         if (!json_object_get(j, "client")) /* a User-Agent that is not UTF-8 */
             json_object_set_new(j, "client", json_object());
     }
@@ -846,7 +877,15 @@ cf_code gw_start(gw *g, char *err, size_t errlen)
     g->ws = gw_ws_new(&wc);
     gw_http_config hc = {.url = g->cfg->http_listen,
                          .max_body = (size_t)g->cfg->max_body,
+                         .max_drain = (size_t)g->cfg->max_drain,
+                         .max_uri = (size_t)g->cfg->max_uri,
+                         .max_header = (size_t)g->cfg->max_header,
                          .body_timeout_ms = (int)g->cfg->body_timeout,
+                         .header_timeout_ms = (int)g->cfg->header_timeout,
+                         .idle_timeout_ms = (int)g->cfg->idle_timeout,
+                         .max_conns = (unsigned)g->cfg->max_conns,
+                         .max_conns_peer = (unsigned)g->cfg->max_conns_peer,
+                         .threads = (unsigned)g->cfg->threads,
                          .fn = handle,
                          .arg = g};
     cf_code c = gw_http_start(&hc, &g->http, err, errlen);
@@ -914,6 +953,7 @@ void gw_free(gw *g)
     gw_cache_free(g->cache); /* after the last completion and the last invalidation */
     gw_router_free(&g->router);
     gw_ratelimit_free(g->rl);
+    gw_proxies_free(g->proxies);
     pthread_mutex_destroy(&g->mu);
     pthread_cond_destroy(&g->cv);
     free(g);

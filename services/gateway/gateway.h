@@ -1,14 +1,15 @@
 /* gateway.h — confetti-gateway's internals: the HTTP/JSON API of SPEC §6 in front of the RPC
  * services (docs/gateway.md). It owns no data.
  *
- * Pieces: http.c (thin wrapper over nng's HTTP server), routes.c (the route table as data and
- * the matcher), transcode.c (the one generic HTTP ⇄ RPC transcoder), errors.c (the SPEC error
- * shape), ratelimit.c (per-client token buckets), edge.c (auth at the edge, CORS, readiness and
- * the revocation list), service.c (the svc_def that runs it all in the service runtime).
+ * Pieces: http.c (the HTTP edge on libmicrohttpd), clientaddr.c (the client's address), routes.c
+ * (the route table as data and the matcher), transcode.c (the one generic HTTP ⇄ RPC transcoder),
+ * errors.c (the SPEC error shape), ratelimit.c (per-client token buckets), edge.c (auth at the
+ * edge, CORS, readiness and the revocation list), service.c (the svc_def that runs it all in the
+ * service runtime).
  *
  * Lifetime: gw_new (config copied or borrowed as documented) → gw_start (binds the HTTP port)
- * → requests on nng's threads → gw_drain (stop taking requests, finish those in flight) →
- * gw_free. */
+ * → requests on the HTTP server's threads → gw_drain (stop taking requests, finish those in flight)
+ * → gw_free. */
 #ifndef CONFETTI_GATEWAY_H
 #define CONFETTI_GATEWAY_H
 
@@ -158,38 +159,61 @@ void gw_ratelimit_free(gw_ratelimit *rl);
  * the limit, *retry_after_s the whole seconds until a token is back (>= 1). */
 bool gw_ratelimit_take(gw_ratelimit *rl, const char *key, int64_t now_ns, int *retry_after_s);
 
+/* ---- the client's address (clientaddr.c) ---- */
+
+/* The proxies whose forwarding headers are believed (http.trusted_proxies). */
+typedef struct gw_proxies gw_proxies;
+
+/* Parses CIDRs ("10.0.0.0/8", "::1", "2001:db8::/32"); INVALID_ARGUMENT naming a bad one. */
+cf_code gw_proxies_new(const cfg_strlist *cidrs, gw_proxies **out, char *err, size_t errlen);
+void gw_proxies_free(gw_proxies *p);
+
+/* The client's address into out: peer (the TCP peer, text) unless peer is a trusted proxy; then
+ * the rightmost address of xff (X-Forwarded-For, all its lines joined; else forwarded, the
+ * Forwarded header) that is not a trusted proxy (the leftmost if all are; the last trusted one
+ * when a hop is not an address). Headers from an untrusted peer are ignored. Pure. */
+void gw_client_addr(const gw_proxies *p, const char *peer, const char *xff, const char *forwarded,
+                    char *out, size_t outlen);
+
 /* ---- the gateway (gateway.c, http.c) ---- */
 
 /* The gateway's own configuration table target (service.c declares the table). */
 typedef struct gw_config {
-    char *http_listen;        /* http.listen */
-    int64_t max_body;         /* http.max_body (bytes) */
-    int64_t max_uri;          /* http.max_uri (bytes) */
-    int64_t body_timeout;     /* http.body_timeout (ms): reading a request body */
-    int64_t default_timeout;  /* http.default_timeout (ms): routes without their own */
-    int64_t drain_timeout;    /* http.drain_timeout (ms) */
-    bool access_log;          /* http.access_log */
-    int64_t rate_per_s;       /* ratelimit.rate: requests/s per client; 0 = off */
-    int64_t burst;            /* ratelimit.burst */
-    bool trust_forwarded;     /* ratelimit.trust_forwarded: key anonymous clients by XFF */
-    cfg_strlist cors_origins; /* cors.allowed_origins ("*" = any) */
-    char *cors_headers;       /* cors.allowed_headers */
-    int64_t cors_max_age;     /* cors.max_age (ms) */
-    cfg_strlist catalog_urls; /* services.catalog */
-    cfg_strlist auth_urls;    /* services.auth */
-    cfg_strlist rooms_urls;   /* services.rooms */
-    cfg_strlist draw_urls;    /* services.draw */
-    int64_t health_interval;  /* services.health_interval (ms) */
-    int64_t revoked_refresh;  /* auth.revoked_refresh (ms; 0 = never fetch the list) */
-    char *events_subscribe;   /* events.subscribe: the bus's subscriber URL ("" = poll only) */
-    int64_t ws_ping_interval; /* ws.ping_interval (ms) */
-    int64_t ws_auth_timeout;  /* ws.auth_timeout (ms) */
-    int64_t ws_send_queue;    /* ws.send_queue (messages per connection) */
-    int64_t ws_max_conns;     /* ws.max_connections */
-    int64_t ws_max_message;   /* ws.max_message (bytes) */
-    int64_t ws_ring;          /* ws.ring (recent events kept per source, for resumes) */
-    int64_t cache_ttl;        /* cache.ttl (ms; 0 = no response cache) */
-    int64_t cache_entries;    /* cache.max_entries */
+    char *http_listen;           /* http.listen */
+    int64_t max_body;            /* http.max_body (bytes) */
+    int64_t max_uri;             /* http.max_uri (bytes) */
+    int64_t body_timeout;        /* http.body_timeout (ms): reading a request body */
+    int64_t max_header;          /* http.max_header (bytes): request line + header fields */
+    int64_t header_timeout;      /* http.header_timeout (ms): the head after its first line */
+    int64_t idle_timeout;        /* http.idle_timeout (ms): no request line yet */
+    int64_t max_drain;           /* http.max_drain (bytes): refused bodies read up to this */
+    int64_t max_conns;           /* http.max_connections */
+    int64_t max_conns_peer;      /* http.max_connections_per_peer (0 = no cap) */
+    int64_t threads;             /* http.threads */
+    cfg_strlist trusted_proxies; /* http.trusted_proxies (CIDRs) */
+    int64_t default_timeout;     /* http.default_timeout (ms): routes without their own */
+    int64_t drain_timeout;       /* http.drain_timeout (ms) */
+    bool access_log;             /* http.access_log */
+    int64_t rate_per_s;          /* ratelimit.rate: requests/s per client; 0 = off */
+    int64_t burst;               /* ratelimit.burst */
+    cfg_strlist cors_origins;    /* cors.allowed_origins ("*" = any) */
+    char *cors_headers;          /* cors.allowed_headers */
+    int64_t cors_max_age;        /* cors.max_age (ms) */
+    cfg_strlist catalog_urls;    /* services.catalog */
+    cfg_strlist auth_urls;       /* services.auth */
+    cfg_strlist rooms_urls;      /* services.rooms */
+    cfg_strlist draw_urls;       /* services.draw */
+    int64_t health_interval;     /* services.health_interval (ms) */
+    int64_t revoked_refresh;     /* auth.revoked_refresh (ms; 0 = never fetch the list) */
+    char *events_subscribe;      /* events.subscribe: the bus's subscriber URL ("" = poll only) */
+    int64_t ws_ping_interval;    /* ws.ping_interval (ms) */
+    int64_t ws_auth_timeout;     /* ws.auth_timeout (ms) */
+    int64_t ws_send_queue;       /* ws.send_queue (messages per connection) */
+    int64_t ws_max_conns;        /* ws.max_connections */
+    int64_t ws_max_message;      /* ws.max_message (bytes) */
+    int64_t ws_ring;             /* ws.ring (recent events kept per source, for resumes) */
+    int64_t cache_ttl;           /* cache.ttl (ms; 0 = no response cache) */
+    int64_t cache_entries;       /* cache.max_entries */
 } gw_config;
 
 /* Follows auth's token.revoked / session.revoked events from the bus into v (revocations.c).

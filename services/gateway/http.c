@@ -1,188 +1,729 @@
-/* http.c — see http.h. */
+/* http.c — see http.h. libmicrohttpd (MHD) 0.9.75 runs the sockets: epoll, a thread pool, the
+ * HTTP/1.1 parser, keep-alive, chunked request bodies, suspend/resume and the upgrade. What it
+ * does not do, we add here (docs/gateway.md, "The HTTP edge"):
+ *   - strict framing (RFC 9112): MHD 0.9.75 keeps "Name : value" as a field named "Name ",
+ *     accepts a repeated Content-Length (using the first) and Content-Length with
+ *     Transfer-Encoding; check_head() refuses those with 400 before any body is read;
+ *   - 414 / 431 in the SPEC error shape (MHD's own, HTML, only past its memory limit);
+ *   - 413 that the client reads: a refused body is read and dropped up to max_drain;
+ *   - the header and body deadlines with a 408 (MHD's timeout closes silently): the sweeper;
+ *   - the connection cap with a clear 503 (MHD's limit drops silently): the cap is ours, MHD's
+ *     a hard backstop above it.
+ *
+ * Threads: MHD's pool threads call on_access / the notifications; gw_http_respond may come from
+ * any thread and meets the handler under the request's mutex (suspend / resume). The sweeper
+ * thread walks the connections under the server's mutex. Lock order: server → request. */
 #include "http.h"
+#include "gateway.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* IDLE: no request line yet (new connection, or after the last answer); HEAD: the request line
+ * is in (MHD's URI callback), the fields are not; BODY: the head is in, the body is being read;
+ * APP: the application has the request. */
+typedef enum { PH_IDLE, PH_HEAD, PH_BODY, PH_APP, PH_UPGRADED } phase;
+
+/* One TCP connection (MHD's socket context): from NOTIFY_STARTED to NOTIFY_CLOSED. */
+typedef struct hconn {
+    struct hconn *prev, *next; /* s->conns (s->mu) */
+    int fd;
+    char peer[GW_HTTP_ADDR_MAX];
+    bool refused; /* over the connection cap: its first request is answered 503 */
+    /* under s->mu */
+    phase ph;
+    int64_t since_ns; /* when ph began */
+    bool timed_out;   /* the sweeper answered 408 and shut the socket */
+} hconn;
 
 struct gw_http {
-    nng_http_server *server;
-    nng_http_handler *handler;
+    struct MHD_Daemon *d;
     gw_http_config cfg;
+    int port;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    hconn *conns;
+    size_t nconns;
+    bool stop;
+    pthread_t sweeper;
 };
 
-static void req_free(gw_http_req *r)
+/* One request. refs: MHD's (until the request completes) and the application's (until it
+ * answers); the last one frees. */
+typedef struct hreq {
+    gw_http_req r; /* first: the handler sees &q->r */
+    gw_http *s;
+    struct MHD_Connection *mc;
+    hconn *hc;
+    char method[16];
+    char *uri;
+    atomic_int refs;
+    pthread_mutex_t mu;
+    bool started, dispatched, discard;
+    size_t cap;      /* body buffer size */
+    size_t received; /* body bytes seen (kept or dropped) */
+    /* under mu */
+    bool suspended, mhd_done;
+    struct MHD_Response *resp;
+    unsigned status;
+    gw_http_upgrade_cb up;
+    bool upgrade, upgraded;
+} hreq;
+
+static void req_unref(hreq *q)
 {
-    if (r->rxaio)
-        nng_aio_reap(r->rxaio); /* may be inside its own callback */
-    free(r->body);
-    free(r);
+    if (atomic_fetch_sub(&q->refs, 1) != 1)
+        return;
+    if (q->resp)
+        MHD_destroy_response(q->resp);
+    pthread_mutex_destroy(&q->mu);
+    free(q->uri);
+    free(q->r.body);
+    free(q);
 }
 
-static void dispatch(gw_http_req *r)
+static void set_phase(gw_http *s, hconn *hc, phase ph)
 {
-    r->server->cfg.fn(r, r->server->cfg.arg);
+    if (!hc)
+        return;
+    pthread_mutex_lock(&s->mu);
+    hc->ph = ph;
+    hc->since_ns = cf_mono_ns();
+    pthread_mutex_unlock(&s->mu);
 }
 
-static void body_done(void *arg)
+void gw_http_addr_text(const void *sockaddr, char *out)
 {
-    gw_http_req *r = arg;
-    int rv = nng_aio_result(r->rxaio);
-    if (rv != 0) {
-        /* timeout or a connection closed mid-body: answer (if it is still there) and close */
-        r->early_status = 408;
+    const struct sockaddr *sa = sockaddr;
+    out[0] = '\0';
+    if (!sa)
+        return;
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, GW_HTTP_ADDR_MAX);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a)) /* ::ffff:1.2.3.4 is the IPv4 client 1.2.3.4 */
+            inet_ntop(AF_INET, &a->s6_addr[12], out, GW_HTTP_ADDR_MAX);
+        else
+            inet_ntop(AF_INET6, a, out, GW_HTTP_ADDR_MAX);
     }
-    r->body[r->body_len] = '\0';
-    dispatch(r);
 }
 
-static void on_request(nng_aio *aio)
-{
-    nng_http_handler *h = nng_aio_get_input(aio, 1);
-    gw_http *s = nng_http_handler_get_data(h);
-    gw_http_req *r = xcalloc(1, sizeof *r);
-    r->aio = aio;
-    r->req = nng_aio_get_input(aio, 0);
-    r->conn = nng_aio_get_input(aio, 2);
-    r->server = s;
-    r->method = nng_http_req_get_method(r->req);
-    r->uri = nng_http_req_get_uri(r->req);
-    r->start_ns = cf_mono_ns();
+/* ---------------------------------------------------------------- strict framing */
 
-    if (nng_http_req_get_header(r->req, "Transfer-Encoding")) {
-        r->early_status = 411; /* chunked request bodies: not supported by nng 1.5 */
-        return dispatch(r);
+static bool is_tchar(unsigned char c)
+{
+    /* RFC 9110 §5.6.2 token characters */
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+typedef struct head_scan {
+    size_t bytes;
+    int ncl, nte;
+    const char *cl, *te;
+    const char *why;
+} head_scan;
+
+static enum MHD_Result scan_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    head_scan *h = cls;
+    h->bytes += key_size + value_size + 4;
+    if (key_size == 0 || strlen(key) != key_size) {
+        h->why = "malformed header field name";
+        return MHD_YES;
     }
-    const char *cl = nng_http_req_get_header(r->req, "Content-Length");
-    if (!cl)
-        return dispatch(r);
-    char *end;
-    errno = 0;
-    unsigned long long len = strtoull(cl, &end, 10);
-    if (!*cl || *end || errno || cl[0] == '-' || cl[0] == '+') {
-        r->early_status = 400;
-        return dispatch(r);
+    for (size_t i = 0; i < key_size; i++)
+        if (!is_tchar((unsigned char)key[i])) {
+            /* "Transfer-Encoding : chunked" arrives as the name "Transfer-Encoding " */
+            h->why = "malformed header field name (whitespace or a separator in it)";
+            return MHD_YES;
+        }
+    if (!value || strlen(value) != value_size) {
+        h->why = "NUL in a header field value";
+        return MHD_YES;
     }
-    if (len > s->cfg.max_body) {
-        r->early_status = 413;
-        return dispatch(r);
+    for (size_t i = 0; i < value_size; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            h->why = "control character in a header field value";
+            return MHD_YES;
+        }
     }
-    if (len == 0)
-        return dispatch(r);
-    r->body = xmalloc((size_t)len + 1);
-    r->body_len = (size_t)len;
-    if (nng_aio_alloc(&r->rxaio, body_done, r) != 0)
+    if (strcasecmp(key, "Content-Length") == 0) {
+        h->ncl++;
+        h->cl = value;
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        h->nte++;
+        h->te = value;
+    }
+    return MHD_YES;
+}
+
+/* The request head against RFC 9112 and our limits: 0, or the status to refuse it with (and
+ * r->early_why). *content_length is set when a valid one is present, else -1. */
+static int check_head(hreq *q, const char *version, long long *content_length)
+{
+    gw_http *s = q->s;
+    *content_length = -1;
+    head_scan h = {0};
+    MHD_get_connection_values_n(q->mc, MHD_HEADER_KIND, scan_field, &h);
+    size_t line = strlen(q->method) + strlen(q->uri) + strlen(version) + 4;
+    if (h.why) {
+        q->r.early_why = h.why;
+        return 400;
+    }
+    if (strlen(q->uri) > s->cfg.max_uri) {
+        q->r.early_why = "request target too long";
+        return 414;
+    }
+    if (line + h.bytes > s->cfg.max_header) {
+        q->r.early_why = "request header fields too large";
+        return 431;
+    }
+    if (h.ncl > 1) {
+        q->r.early_why = "more than one Content-Length";
+        return 400;
+    }
+    if (h.nte > 0 && h.ncl > 0) {
+        q->r.early_why = "Transfer-Encoding together with Content-Length";
+        return 400;
+    }
+    if (h.nte > 1 || (h.nte == 1 && strcasecmp(h.te, "chunked") != 0)) {
+        q->r.early_why = "only the chunked transfer coding is supported";
+        return 501;
+    }
+    if (h.ncl == 1) {
+        const char *p = h.cl;
+        unsigned long long v = 0;
+        if (!*p) {
+            q->r.early_why = "malformed Content-Length";
+            return 400;
+        }
+        for (; *p; p++) {
+            if (*p < '0' || *p > '9' || v > (1ull << 53)) {
+                q->r.early_why = "malformed Content-Length";
+                return 400;
+            }
+            v = v * 10 + (unsigned)(*p - '0');
+        }
+        *content_length = (long long)v;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the request path */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
+{
+    gw_http *s = cls;
+    hreq *q = xcalloc(1, sizeof *q);
+    q->s = s;
+    q->mc = mc;
+    q->uri = xstrdup(uri ? uri : "");
+    atomic_init(&q->refs, 2);
+    pthread_mutex_init(&q->mu, NULL);
+    q->r.server = s;
+    q->r.uri = q->uri;
+    q->r.method = q->method;
+    q->r.start_ns = cf_mono_ns();
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci && ci->socket_context) /* the head has begun: http.header_timeout from now */
+        set_phase(s, ci->socket_context, PH_HEAD);
+    return q;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    gw_http *s = cls;
+    (void)mc;
+    (void)toe;
+    hreq *q = *con_cls;
+    if (!q)
+        return;
+    *con_cls = NULL;
+    pthread_mutex_lock(&q->mu);
+    q->mhd_done = true;
+    bool failed_upgrade = q->upgrade && !q->upgraded;
+    bool upgraded = q->upgraded;
+    pthread_mutex_unlock(&q->mu);
+    if (!upgraded)
+        set_phase(s, q->hc, PH_IDLE);
+    if (failed_upgrade && q->up.on_failed)
+        q->up.on_failed(q->up.arg);
+    if (!q->dispatched)
+        req_unref(q); /* the application's reference: it never got the request */
+    req_unref(q);
+}
+
+static enum MHD_Result queue(hreq *q)
+{
+    pthread_mutex_lock(&q->mu);
+    struct MHD_Response *resp = q->resp;
+    unsigned status = q->status;
+    q->resp = NULL;
+    pthread_mutex_unlock(&q->mu);
+    enum MHD_Result rv = MHD_queue_response(q->mc, status, resp);
+    MHD_destroy_response(resp);
+    return rv;
+}
+
+static enum MHD_Result dispatch(hreq *q)
+{
+    gw_http *s = q->s;
+    set_phase(s, q->hc, PH_APP);
+    q->dispatched = true;
+    if (q->r.body)
+        q->r.body[q->r.body_len] = '\0';
+    s->cfg.fn(&q->r, s->cfg.arg);
+    pthread_mutex_lock(&q->mu);
+    if (q->resp) {
+        pthread_mutex_unlock(&q->mu);
+        return queue(q);
+    }
+    MHD_suspend_connection(q->mc); /* gw_http_respond resumes it */
+    q->suspended = true;
+    pthread_mutex_unlock(&q->mu);
+    return MHD_YES;
+}
+
+static void body_take(hreq *q, const char *data, size_t n)
+{
+    gw_http *s = q->s;
+    q->received += n;
+    if (q->discard)
+        return;
+    if (q->received > s->cfg.max_body) { /* chunked: found out on the way */
+        q->discard = true;
+        q->r.early_status = 413;
+        free(q->r.body);
+        q->r.body = NULL;
+        q->r.body_len = 0;
+        return;
+    }
+    if (q->r.body_len + n + 1 > q->cap) {
+        size_t ncap = q->cap ? q->cap : 4096;
+        while (ncap < q->r.body_len + n + 1)
+            ncap *= 2;
+        if (ncap > s->cfg.max_body + 1)
+            ncap = s->cfg.max_body + 1;
+        q->r.body = xrealloc(q->r.body, ncap);
+        q->cap = ncap;
+    }
+    memcpy(q->r.body + q->r.body_len, data, n);
+    q->r.body_len += n;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_size, void **con_cls)
+{
+    gw_http *s = cls;
+    hreq *q = *con_cls;
+    if (!q) /* no URI callback ran (never seen): make one */
+        *con_cls = q = on_uri(s, url, mc);
+    if (!q->started) {
+        q->started = true;
+        q->mc = mc;
+        snprintf(q->method, sizeof q->method, "%s", method);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        q->hc = ci ? ci->socket_context : NULL;
+        if (q->hc)
+            memcpy(q->r.peer, q->hc->peer, sizeof q->r.peer);
+        set_phase(s, q->hc, PH_BODY);
+        long long cl;
+        int st = check_head(q, version, &cl);
+        if (!st && q->hc && q->hc->refused) {
+            st = 503;
+            q->r.early_why = "too many connections";
+        }
+        if (st) {
+            q->r.early_status = st;
+            return dispatch(q); /* answered now; MHD closes (the body, if any, unread) */
+        }
+        if (cl > (long long)s->cfg.max_body) {
+            q->r.early_status = 413;
+            q->discard = true;
+            const char *expect = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Expect");
+            /* too large to drain, or the client waits for "100 Continue": answer at once */
+            if (cl > (long long)s->cfg.max_drain || expect)
+                return dispatch(q);
+        } else if (cl > 0) {
+            q->cap = (size_t)cl + 1;
+            q->r.body = xmalloc(q->cap);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        body_take(q, upload_data, *upload_size);
+        *upload_size = 0;
+        if (q->discard && q->received > s->cfg.max_drain && !q->dispatched)
+            return dispatch(q); /* a chunked body past the drain bound */
+        return MHD_YES;
+    }
+    if (q->dispatched) {
+        pthread_mutex_lock(&q->mu);
+        bool have = q->resp != NULL;
+        pthread_mutex_unlock(&q->mu);
+        return have ? queue(q) : MHD_NO; /* resumed without an answer: the server stops */
+    }
+    return dispatch(q);
+}
+
+/* ---------------------------------------------------------------- answering */
+
+static void answer(hreq *q, unsigned status, struct MHD_Response *resp)
+{
+    pthread_mutex_lock(&q->mu);
+    if (q->mhd_done) { /* the connection is gone (shutdown): nothing to answer */
+        pthread_mutex_unlock(&q->mu);
+        MHD_destroy_response(resp);
+        req_unref(q);
+        return;
+    }
+    q->resp = resp;
+    q->status = status;
+    if (q->suspended) {
+        q->suspended = false;
+        MHD_resume_connection(q->mc);
+    }
+    pthread_mutex_unlock(&q->mu);
+    req_unref(q);
+}
+
+void gw_http_respond(gw_http_req *r, int status, const char *const *headers, const char *body,
+                     size_t len, bool close)
+{
+    hreq *q = (hreq *)r;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)(len ? body : ""), MHD_RESPMEM_MUST_COPY);
+    if (!resp)
         abort();
-    nng_iov iov = {.iov_buf = r->body, .iov_len = (size_t)len};
-    nng_aio_set_iov(r->rxaio, 1, &iov);
-    nng_aio_set_timeout(r->rxaio, s->cfg.body_timeout_ms);
-    nng_http_conn_read_all(r->conn, r->rxaio);
+    for (size_t i = 0; headers && headers[i]; i += 2)
+        MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    /* after any 4xx (and a refusal of the request itself) nothing pipelined behind it is
+     * answered (issue 13): the connection closes once the answer is out */
+    if (close || q->r.early_status || (status >= 400 && status < 500))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    answer(q, (unsigned)status, resp);
+}
+
+static void on_upgrade(void *cls, struct MHD_Connection *mc, void *con_cls, const char *extra_in,
+                       size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+    (void)mc;
+    (void)con_cls;
+    hreq *q = cls;
+    pthread_mutex_lock(&q->mu);
+    q->upgraded = true;
+    pthread_mutex_unlock(&q->mu);
+    set_phase(q->s, q->hc, PH_UPGRADED);
+    gw_http_upgraded u = {
+        .fd = sock, .extra = (const uint8_t *)extra_in, .nextra = extra_in_size, .urh = urh};
+    q->up.on_upgraded(q->up.arg, &u);
+}
+
+void gw_http_upgrade(gw_http_req *r, const char *const *headers, const gw_http_upgrade_cb *cb)
+{
+    hreq *q = (hreq *)r;
+    struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgrade, q);
+    if (!resp)
+        abort();
+    for (size_t i = 0; headers && headers[i]; i += 2)
+        MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    pthread_mutex_lock(&q->mu);
+    q->up = *cb;
+    q->upgrade = true;
+    pthread_mutex_unlock(&q->mu);
+    answer(q, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+}
+
+void gw_http_upgraded_close(void *urh)
+{
+    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+const char *gw_http_header(const gw_http_req *r, const char *name)
+{
+    const hreq *q = (const hreq *)r;
+    return MHD_lookup_connection_value(q->mc, MHD_HEADER_KIND, name);
+}
+
+typedef struct join_ctx {
+    const char *name;
+    char *out;
+    size_t len;
+} join_ctx;
+
+static enum MHD_Result join_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    join_ctx *j = cls;
+    if (strcasecmp(key, j->name) != 0 || !value)
+        return MHD_YES;
+    size_t n = strlen(value);
+    j->out = xrealloc(j->out, j->len + n + 3);
+    if (j->len) {
+        memcpy(j->out + j->len, ", ", 2);
+        j->len += 2;
+    }
+    memcpy(j->out + j->len, value, n + 1);
+    j->len += n;
+    return MHD_YES;
+}
+
+char *gw_http_header_all(const gw_http_req *r, const char *name)
+{
+    const hreq *q = (const hreq *)r;
+    join_ctx j = {.name = name};
+    MHD_get_connection_values(q->mc, MHD_HEADER_KIND, join_field, &j);
+    return j.out;
+}
+
+/* ---------------------------------------------------------------- connections */
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    gw_http *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        hconn *hc = xcalloc(1, sizeof *hc);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+        hc->fd = ci ? ci->connect_fd : -1;
+        ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        gw_http_addr_text(ci ? ci->client_addr : NULL, hc->peer);
+        hc->ph = PH_IDLE;
+        hc->since_ns = cf_mono_ns();
+        pthread_mutex_lock(&s->mu);
+        hc->next = s->conns;
+        if (s->conns)
+            s->conns->prev = hc;
+        s->conns = hc;
+        s->nconns++;
+        hc->refused = s->nconns > s->cfg.max_conns;
+        pthread_mutex_unlock(&s->mu);
+        *socket_context = hc;
+        return;
+    }
+    hconn *hc = *socket_context;
+    if (!hc)
+        return;
+    pthread_mutex_lock(&s->mu);
+    if (hc->prev)
+        hc->prev->next = hc->next;
+    else
+        s->conns = hc->next;
+    if (hc->next)
+        hc->next->prev = hc->prev;
+    s->nconns--;
+    pthread_mutex_unlock(&s->mu);
+    *socket_context = NULL;
+    free(hc);
+}
+
+/* The 408 for a head or a body not received in time: written on MHD's socket while MHD has
+ * nothing to write on it (no request in the application), then the socket is shut so that MHD
+ * closes it. Under s->mu. */
+static void time_out_locked(hconn *hc, const char *why)
+{
+    char *body = gw_error_json(408, CF_DEADLINE_EXCEEDED, why, NULL, 0);
+    char *msg = xasprintf("HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+                          "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                          strlen(body), body);
+    ssize_t n = send(hc->fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)n; /* best effort: the socket is shut either way */
+    free(msg);
+    free(body);
+    shutdown(hc->fd, SHUT_RDWR);
+    hc->timed_out = true;
+}
+
+static void *sweeper(void *arg)
+{
+    gw_http *s = arg;
+    int64_t head_ns = (int64_t)s->cfg.header_timeout_ms * 1000000;
+    int64_t idle_ns = (int64_t)s->cfg.idle_timeout_ms * 1000000;
+    int64_t body_ns = (int64_t)s->cfg.body_timeout_ms * 1000000;
+    int64_t tick_ms = (s->cfg.header_timeout_ms < s->cfg.body_timeout_ms ? s->cfg.header_timeout_ms
+                                                                         : s->cfg.body_timeout_ms) /
+                      10;
+    tick_ms = tick_ms < 10 ? 10 : tick_ms > 250 ? 250 : tick_ms;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stop) {
+        int64_t now = cf_mono_ns();
+        for (hconn *hc = s->conns; hc; hc = hc->next) {
+            if (hc->timed_out || hc->fd < 0)
+                continue;
+            if (hc->ph == PH_IDLE && now - hc->since_ns > idle_ns)
+                time_out_locked(hc, "no request within the idle timeout");
+            else if (hc->ph == PH_HEAD && now - hc->since_ns > head_ns)
+                time_out_locked(hc, "request head not received in time");
+            else if (hc->ph == PH_BODY && now - hc->since_ns > body_ns)
+                time_out_locked(hc, "request body not received in time");
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += tick_ms * 1000000;
+        ts.tv_sec += ts.tv_nsec / 1000000000;
+        ts.tv_nsec %= 1000000000;
+        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- the server */
+
+static bool parse_listen(const char *url, struct sockaddr_storage *ss, socklen_t *len)
+{
+    if (strncmp(url, "http://", 7) != 0)
+        return false;
+    const char *h = url + 7;
+    char host[256];
+    const char *colon;
+    if (*h == '[') {
+        const char *end = strchr(h, ']');
+        if (!end || end[1] != ':' || (size_t)(end - h - 1) >= sizeof host)
+            return false;
+        snprintf(host, sizeof host, "%.*s", (int)(end - h - 1), h + 1);
+        colon = end + 1;
+    } else {
+        colon = strrchr(h, ':');
+        if (!colon || (size_t)(colon - h) >= sizeof host)
+            return false;
+        snprintf(host, sizeof host, "%.*s", (int)(colon - h), h);
+    }
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if ((*end && strcmp(end, "/") != 0) || port < 0 || port > 65535 || end == colon + 1)
+        return false;
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    if (strcmp(host, "localhost") == 0) /* not ::1 first: clients dial 127.0.0.1 */
+        snprintf(host, sizeof host, "127.0.0.1");
+    if (!*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "*") == 0) {
+        a4->sin_family = AF_INET;
+        a4->sin_addr.s_addr = htonl(INADDR_ANY);
+        a4->sin_port = htons((uint16_t)port);
+        *len = sizeof *a4;
+    } else if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        *len = sizeof *a4;
+    } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *a6;
+    } else { /* a name: its first address */
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+        if (getaddrinfo(host, NULL, &hints, &ai) != 0 || !ai)
+            return false;
+        memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+        *len = ai->ai_addrlen;
+        if (ss->ss_family == AF_INET)
+            a4->sin_port = htons((uint16_t)port);
+        else
+            a6->sin6_port = htons((uint16_t)port);
+        freeaddrinfo(ai);
+    }
+    return true;
 }
 
 cf_code gw_http_start(const gw_http_config *cfg, gw_http **out, char *err, size_t errlen)
 {
-    gw_http *s = xcalloc(1, sizeof *s);
-    s->cfg = *cfg;
-    nng_url *url = NULL;
-    int rv = nng_url_parse(&url, cfg->url);
-    if (rv != 0 || strcmp(url->u_scheme, "http") != 0) {
-        snprintf(err, errlen, "%s: not an http:// URL", cfg->url);
-        nng_url_free(url);
-        free(s);
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    if (!parse_listen(cfg->url, &ss, &sslen)) {
+        snprintf(err, errlen, "%s: not an http://host:port URL with a known host", cfg->url);
         return CF_INVALID_ARGUMENT;
     }
-    if ((rv = nng_http_server_hold(&s->server, url)) != 0 ||
-        (rv = nng_http_handler_alloc(&s->handler, "/", on_request)) != 0) {
-        snprintf(err, errlen, "%s: %s", cfg->url, nng_strerror(rv));
-        goto fail;
+    /* bound here, so that a busy port is a clear error and port 0 is known */
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, (struct sockaddr *)&ss, sslen) != 0 || listen(fd, 1024) != 0) {
+        snprintf(err, errlen, "%s: %s", cfg->url, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return CF_UNAVAILABLE;
     }
-    nng_http_handler_set_method(s->handler, NULL);
-    nng_http_handler_set_tree(s->handler);
-    nng_http_handler_collect_body(s->handler, false, 0);
-    nng_http_handler_set_data(s->handler, s, NULL);
-    if ((rv = nng_http_server_add_handler(s->server, s->handler)) != 0) {
-        nng_http_handler_free(s->handler);
-        snprintf(err, errlen, "%s: %s", cfg->url, nng_strerror(rv));
-        goto fail;
+    socklen_t l = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &l);
+    gw_http *s = xcalloc(1, sizeof *s);
+    s->cfg = *cfg;
+    s->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                            : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    /* MHD's own limits are backstops above ours: it refuses silently */
+    unsigned hard = cfg->max_conns + cfg->max_conns / 4 + 16;
+    size_t mem = cfg->max_header + cfg->max_uri + 16384;
+    unsigned backstop_s =
+        (unsigned)((cfg->idle_timeout_ms > cfg->body_timeout_ms ? cfg->idle_timeout_ms
+                                                                : cfg->body_timeout_ms) /
+                       1000 +
+                   30);
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE;
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s, MHD_OPTION_LISTEN_SOCKET, fd,
+                            MHD_OPTION_THREAD_POOL_SIZE, cfg->threads ? cfg->threads : 2u,
+                            MHD_OPTION_CONNECTION_LIMIT, hard, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                            cfg->max_conns_peer, MHD_OPTION_CONNECTION_TIMEOUT, backstop_s,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_STRICT_FOR_CLIENT,
+                            1, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED,
+                            on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                            MHD_OPTION_END);
+    if (!s->d) {
+        snprintf(err, errlen, "%s: libmicrohttpd did not start", cfg->url);
+        close(fd);
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->cv);
+        free(s);
+        return CF_UNAVAILABLE;
     }
-    if ((rv = nng_http_server_start(s->server)) != 0) {
-        snprintf(err, errlen, "%s: %s", cfg->url, nng_strerror(rv));
-        goto fail;
-    }
-    nng_url_free(url);
+    pthread_create(&s->sweeper, NULL, sweeper, s);
     *out = s;
     return CF_OK;
-fail:
-    if (s->server)
-        nng_http_server_release(s->server);
-    nng_url_free(url);
-    free(s);
-    return CF_UNAVAILABLE;
 }
 
 int gw_http_port(gw_http *h)
 {
-    nng_sockaddr sa;
-    if (nng_http_server_get_addr(h->server, &sa) != 0)
-        return -1;
-    if (sa.s_family == NNG_AF_INET)
-        return ntohs(sa.s_in.sa_port);
-    if (sa.s_family == NNG_AF_INET6)
-        return ntohs(sa.s_in6.sa_port);
-    return -1;
+    return h->port;
 }
 
 void gw_http_stop(gw_http *h)
 {
     if (!h)
         return;
-    nng_http_server_stop(h->server);
-    nng_http_server_release(h->server);
+    pthread_mutex_lock(&h->mu);
+    h->stop = true;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(h->sweeper, NULL);
+    MHD_stop_daemon(h->d); /* closes the listening socket too */
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
     free(h);
-}
-
-const char *gw_http_header(const gw_http_req *r, const char *name)
-{
-    return nng_http_req_get_header(r->req, name);
-}
-
-void gw_http_respond(gw_http_req *r, int status, const char *const *headers, const char *body,
-                     size_t len, bool close)
-{
-    nng_http_res *res;
-    if (nng_http_res_alloc(&res) != 0)
-        abort();
-    nng_http_res_set_status(res, (uint16_t)status);
-    for (size_t i = 0; headers && headers[i]; i += 2)
-        nng_http_res_set_header(res, headers[i], headers[i + 1]);
-    if (close)
-        nng_http_res_set_header(res, "Connection", "close");
-    if (len)
-        nng_http_res_copy_data(res, body, len);
-    else if (status != 204 && status != 304)
-        /* Without it an empty 302 leaves a keep-alive client waiting for a body forever
-         * (nng adds no Content-Length when no data was set). */
-        nng_http_res_set_header(res, "Content-Length", "0");
-    nng_aio *aio = r->aio;
-    req_free(r);
-    nng_aio_set_output(aio, 0, res);
-    nng_aio_finish(aio, 0);
-}
-
-nng_http_conn *gw_http_take(gw_http_req *r, nng_http_req **req)
-{
-    nng_http_conn *conn = r->conn;
-    nng_aio *aio = r->aio;
-    *req = r->req;
-    nng_http_hijack(conn);
-    req_free(r);
-    nng_aio_set_output(aio, 0, NULL);
-    nng_aio_finish(aio, 0);
-    return conn;
 }

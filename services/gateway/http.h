@@ -1,50 +1,63 @@
-/* http.h — the thin wrapper over nng's supplemental HTTP server that the gateway uses: one
- * handler for the whole tree at "/", every method; the request body read by us (not by nng) so
- * that an oversized one gets a proper 413 and a slow one a 408 instead of nng's HTML pages;
- * responses finished from any thread (an RPC completion), never blocking one. Keep-alive is
- * nng's (HTTP/1.1 persistent unless "Connection: close"; HTTP/1.0 closes).
+/* http.h — the gateway's public HTTP edge: a thin wrapper over libmicrohttpd (docs/gateway.md,
+ * "The HTTP edge"; docs/decisions.md says why MHD). One handler for every request and method;
+ * the request body read by us so that an oversized one gets the gateway's own 413 (and is read
+ * up to http.max_drain so that the client sees it); responses finished from any thread (an RPC
+ * completion) through MHD's suspend/resume, never blocking one; the WebSocket upgrade hands the
+ * socket over (gw_http_upgrade). The edge's own checks that MHD does not do (RFC 9112 framing,
+ * the header deadline, the connection cap's answer) live here too: see gw_http_config.
  *
- * Lifetime: gw_http_start → handler calls (nng threads) → gw_http_stop. */
+ * Keep-alive: HTTP/1.1 persistent unless "Connection: close"; HTTP/1.0 closes. Every 4xx and
+ * every refusal by the edge closes, so nothing pipelined behind them is answered.
+ *
+ * Lifetime: gw_http_start → handler calls (MHD threads) → gw_http_stop. */
 #ifndef CONFETTI_GATEWAY_HTTP_H
 #define CONFETTI_GATEWAY_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <nng/nng.h>
-#include <nng/supplemental/http/http.h>
 
 #include "base/status.h"
 
 typedef struct gw_http gw_http;
 
+#define GW_HTTP_ADDR_MAX 64 /* an IPv6 address in text, NUL included */
+
 /* One request being handled. Fields are read-only for the handler. */
 typedef struct gw_http_req {
-    nng_aio *aio; /* the server's handler aio: finished by gw_http_respond */
-    nng_http_req *req;
-    nng_http_conn *conn;
     gw_http *server;
     const char *method;
     const char *uri; /* raw request target: path and query, still percent-encoded */
     char *body;      /* NUL-terminated (owned; NULL when there is none) */
     size_t body_len;
-    /* Non-zero when the wrapper already knows the answer: 413 (body over the limit),
-     * 411 (chunked body), 400 (bad Content-Length), 408 (body not received in time). The
-     * handler still answers, so the response carries the gateway's error shape. */
+    /* Non-zero when the wrapper already knows the answer: 413 (body over the limit), 400 (bad
+     * framing: see http.c), 408 (body not received in time), 414 (request target too long),
+     * 431 (header fields too large). The handler still answers (with close), so the response
+     * carries the gateway's error shape; early_why says what was wrong. */
     int early_status;
+    const char *early_why;
     int64_t start_ns;
-    nng_aio *rxaio;
-    void *user; /* the handler's per-request state */
+    char peer[GW_HTTP_ADDR_MAX]; /* the TCP peer's address ("127.0.0.1", "::1"); "" if unknown */
+    void *user;                  /* the handler's per-request state */
 } gw_http_req;
 
-/* Called once per request, on an nng thread: must not block; must eventually call
- * gw_http_respond exactly once (from any thread). */
+/* Called once per request, on an MHD thread: must not block; must eventually call
+ * gw_http_respond or gw_http_upgrade exactly once (from any thread). */
 typedef void (*gw_http_fn)(gw_http_req *r, void *arg);
 
 typedef struct gw_http_config {
     const char *url; /* "http://127.0.0.1:8080" (port 0 = any free port) */
     size_t max_body;
-    int body_timeout_ms;
+    size_t max_drain;    /* a refused body up to this size is read and dropped, so the client reads
+                            the 413; above it the answer goes out at once and the socket closes */
+    size_t max_uri;      /* request target (414 above) */
+    size_t max_header;   /* request line + header fields (431 above) */
+    int body_timeout_ms; /* receiving a request body (408) */
+    int header_timeout_ms;   /* the rest of a request head once its request line came (408) */
+    int idle_timeout_ms;     /* no request line: a new or keep-alive connection (408) */
+    unsigned max_conns;      /* open connections (a clear 503 and close above) */
+    unsigned max_conns_peer; /* open connections per peer address (0 = no cap) */
+    unsigned threads;        /* MHD worker threads (epoll each) */
     gw_http_fn fn;
     void *arg;
 } gw_http_config;
@@ -53,21 +66,47 @@ typedef struct gw_http_config {
  * bad URL). */
 cf_code gw_http_start(const gw_http_config *cfg, gw_http **out, char *err, size_t errlen);
 int gw_http_port(gw_http *h);
-/* Stops listening and closes every connection (nng's stop is a hard stop: drain first). */
+/* Stops listening and closes every connection (drain first). Blocks. */
 void gw_http_stop(gw_http *h);
 
-/* A request header (case-insensitive name) or NULL. */
+/* A request header (case-insensitive name) or NULL. Valid until r is answered. */
 const char *gw_http_header(const gw_http_req *r, const char *name);
 
+/* Every field named name (case-insensitive), joined with ", " in the order received (a list
+ * header sent on several lines, RFC 9110 §5.3), or NULL. The caller frees. */
+char *gw_http_header_all(const gw_http_req *r, const char *name);
+
 /* Answers r: status, headers as NULL-terminated name/value pairs, body (copied). close adds
- * "Connection: close". Frees r. Any thread; never blocks. */
+ * "Connection: close" (every 4xx and edge refusal closes anyway). r must not be used after. Any
+ * thread; never blocks. */
 void gw_http_respond(gw_http_req *r, int status, const char *const *headers, const char *body,
                      size_t len, bool close);
 
-/* Takes the connection over from nng's HTTP server (nng_http_hijack, for the WebSocket
- * upgrade): the handler is finished without a response and r is freed. The caller owns the
- * returned connection (nng_http_conn_close) and *req (nng_http_req_free); it writes any answer
- * itself. Any thread; never blocks. */
-nng_http_conn *gw_http_take(gw_http_req *r, nng_http_req **req);
+/* The socket of an upgraded connection (the WebSocket feed): ws.c reads and writes it
+ * (non-blocking) and gives it back with gw_http_upgraded_close. */
+typedef struct gw_http_upgraded {
+    int fd;
+    const uint8_t *extra; /* bytes the client sent after the request head (feed them first) */
+    size_t nextra;        /* valid only inside the on_upgraded callback */
+    void *urh;            /* MHD's handle */
+} gw_http_upgraded;
+
+/* on_upgraded: the 101 went out; u is borrowed for the call (copy fd and urh). Runs on an MHD
+ * thread: must not block. on_failed: the connection ended before the upgrade (never both). */
+typedef struct gw_http_upgrade_cb {
+    void (*on_upgraded)(void *arg, const gw_http_upgraded *u);
+    void (*on_failed)(void *arg);
+    void *arg;
+} gw_http_upgrade_cb;
+
+/* Answers r with 101 Switching Protocols and headers (NULL-terminated pairs); the socket is
+ * handed over through cb. r must not be used after. Any thread; never blocks. */
+void gw_http_upgrade(gw_http_req *r, const char *const *headers, const gw_http_upgrade_cb *cb);
+/* Closes an upgraded connection's socket (through MHD). Blocks briefly; not on an MHD thread
+ * while MHD waits on it. */
+void gw_http_upgraded_close(void *urh);
+
+/* Formats a socket address as text (no port) into out (GW_HTTP_ADDR_MAX). */
+void gw_http_addr_text(const void *sockaddr, char *out);
 
 #endif

@@ -2,9 +2,15 @@
  * message handled at a time; it parks while a subscribe's GetRoom is in flight), the writer (one
  * write in flight, up to TX_BATCH queued frames per write) and a timer (auth deadline, pings,
  * token re-check, close linger). Each holds a reference while armed; the last reference hands
- * the connection to the reaper thread, which closes the socket and frees — nng_http_conn_close
- * and nng_aio_free wait for nng, so they never run in a callback. */
+ * the connection to the reaper thread, which closes the socket and frees — nng_aio_free waits
+ * for nng, so it never runs in a callback. The socket is the one the HTTP server hands over
+ * after the 101 (http.h, gw_http_upgrade); fdio.c reads and writes it with the same aios.
+ *
+ * Memory before authentication: the read buffer and the largest message are bounded by
+ * PREAUTH_MAX_MESSAGE (an auth message with the longest token), not ws.max_message; they grow
+ * to ws.max_message once the client has authenticated. */
 #include "ws.h"
+#include "fdio.h"
 #include "base/clock.h"
 #include "base/cuid.h"
 #include "base/log.h"
@@ -26,6 +32,9 @@
 #define TX_BATCH        4 /* frames per write (nng guarantees 4 iovs) */
 #define CLOSE_LINGER_MS 1000
 #define GETROOM_MS      5000
+/* {"type":"auth","token":"…"} with the longest token we accept */
+#define PREAUTH_MAX_MESSAGE (AUTHN_TOKEN_MAX + 256)
+#define FRAME_SLACK         (14 + 256)
 
 typedef struct wsub {
     char room[ROOM_ID_MAX + 1];
@@ -37,8 +46,7 @@ typedef struct wconn {
     struct wconn *prev, *next; /* w's list (w->mu) */
     struct wconn *reap_next;
     atomic_int refs;
-    nng_http_conn *conn;
-    nng_http_res *res; /* the 101, until written */
+    gw_fdconn *fc; /* the upgraded socket (NULL until the 101 went out) */
     nng_aio *rxaio, *txaio, *tmaio;
     pthread_mutex_t mu;
 
@@ -83,6 +91,7 @@ struct gw_ws {
     wconn *reapq;
     bool shutting, stop;
     pthread_t reaper;
+    gw_fdloop *loop; /* the upgraded sockets' reads and writes */
 };
 
 static void process(wconn *c);
@@ -109,12 +118,11 @@ static void conn_unref(wconn *c)
 
 static void conn_destroy(wconn *c)
 {
-    nng_http_conn_close(c->conn);
     nng_aio_free(c->rxaio);
     nng_aio_free(c->txaio);
     nng_aio_free(c->tmaio);
-    if (c->res)
-        nng_http_res_free(c->res);
+    if (c->fc) /* every operation finished: the socket goes back to the HTTP server */
+        gw_fdconn_close(c->fc);
     for (size_t i = 0; i < c->qn; i++)
         gw_frame_unref(c->q[(c->qhead + i) % c->qcap]);
     for (size_t i = 0; i < c->ntx; i++)
@@ -189,8 +197,7 @@ static void kick_locked(wconn *c)
     c->ntx = k;
     c->tx_busy = true;
     conn_ref(c);
-    nng_aio_set_iov(c->txaio, (unsigned)k, iov);
-    nng_http_conn_write_all(c->conn, c->txaio);
+    gw_fdconn_write_all(c->fc, iov, (unsigned)k, c->txaio);
 }
 
 static void push_locked(wconn *c, gw_frame *f)
@@ -232,8 +239,8 @@ static void close_locked(wconn *c, int code, const char *reason)
     push_locked(c, gw_frame_close((uint16_t)code, reason));
     if (code == GW_WS_TOO_SLOW)
         atomic_fetch_add(&c->w->st->dropped_slow, 1);
-    /* The read stays: cancelling a read makes nng close the HTTP connection, and the close
-     * frames with it. The reader ends at the hard close (or the next frame). */
+    /* The read stays (the client's close frame may come): the reader ends at the hard close
+     * (or the next frame). */
     kick_locked(c);
 }
 
@@ -292,26 +299,6 @@ static void on_tx(void *arg)
     int rv = nng_aio_result(c->txaio);
     pthread_mutex_lock(&c->mu);
     c->tx_busy = false;
-    if (!c->handshake_done) {
-        nng_http_res_free(c->res);
-        c->res = NULL;
-        if (rv != 0) {
-            hard_locked(c);
-            pthread_mutex_unlock(&c->mu);
-            conn_unref(c); /* the reader flow never started */
-            conn_unref(c);
-            return;
-        }
-        c->handshake_done = true;
-        c->opened_ns = cf_mono_ns();
-        conn_ref(c); /* the timer */
-        nng_sleep_aio((nng_duration)c->w->tick_ms, c->tmaio);
-        kick_locked(c);
-        pthread_mutex_unlock(&c->mu);
-        process(c); /* the bearer token first, then the reader */
-        conn_unref(c);
-        return;
-    }
     bool closed = false;
     long texts = 0;
     for (size_t i = 0; i < c->ntx; i++) {
@@ -677,10 +664,14 @@ static void process(wconn *c)
         reader_end(c);
         return;
     }
-    nng_iov iov = {.iov_buf = c->rbuf + c->rlen, .iov_len = c->rcap - c->rlen};
-    nng_aio_set_iov(c->rxaio, 1, &iov);
-    nng_http_conn_read(c->conn, c->rxaio);
+    bool grow = c->authed && c->dec.max_message < c->w->cfg.max_message;
     pthread_mutex_unlock(&c->mu);
+    if (grow) { /* authenticated: ws.max_message from now on */
+        c->dec.max_message = c->w->cfg.max_message;
+        c->rcap = c->w->cfg.max_message + FRAME_SLACK;
+        c->rbuf = xrealloc(c->rbuf, c->rcap);
+    }
+    gw_fdconn_read(c->fc, c->rbuf + c->rlen, c->rcap - c->rlen, c->rxaio);
 }
 
 static void on_rx(void *arg)
@@ -695,7 +686,7 @@ static void on_rx(void *arg)
         reader_end(c);
         return;
     }
-    c->rlen += nng_aio_count(c->rxaio);
+    c->rlen += gw_fdconn_nread(c->fc);
     atomic_store(&c->last_rx_ns, cf_mono_ns());
     process(c);
 }
@@ -771,6 +762,37 @@ static bool has_word(const char *header, const char *word)
     return false;
 }
 
+/* The 101 went out (an HTTP server thread): the connection starts as the handshake write's
+ * completion used to start it. */
+static void on_upgraded(void *arg, const gw_http_upgraded *u)
+{
+    wconn *c = arg;
+    c->fc = gw_fdconn_new(c->w->loop, u->fd, gw_http_upgraded_close, u->urh);
+    size_t n = u->nextra < c->rcap ? u->nextra : c->rcap; /* frames sent before the 101 */
+    memcpy(c->rbuf, u->extra, n);
+    c->rlen = n;
+    pthread_mutex_lock(&c->mu);
+    c->handshake_done = true;
+    c->opened_ns = cf_mono_ns();
+    conn_ref(c); /* the timer */
+    nng_sleep_aio((nng_duration)c->w->tick_ms, c->tmaio);
+    kick_locked(c);
+    pthread_mutex_unlock(&c->mu);
+    process(c); /* the bearer token first, then the reader */
+    conn_unref(c);
+}
+
+/* The connection ended before the 101 went out. */
+static void on_upgrade_failed(void *arg)
+{
+    wconn *c = arg;
+    pthread_mutex_lock(&c->mu);
+    hard_locked(c);
+    pthread_mutex_unlock(&c->mu);
+    conn_unref(c); /* the reader flow never started */
+    conn_unref(c);
+}
+
 int gw_ws_upgrade(gw_ws *w, gw_http_req *r, const char **why)
 {
     const char *upgrade = gw_http_header(r, "Upgrade");
@@ -813,21 +835,17 @@ int gw_ws_upgrade(gw_ws *w, gw_http_req *r, const char **why)
     wconn *c = xcalloc(1, sizeof *c);
     c->w = w;
     pthread_mutex_init(&c->mu, NULL);
-    atomic_init(&c->refs, 2); /* the reader flow, and the handshake write */
-    c->rcap = w->cfg.max_message + 14 + 256;
+    atomic_init(&c->refs, 2); /* the reader flow, and the handshake */
+    size_t first =
+        w->cfg.max_message < PREAUTH_MAX_MESSAGE ? w->cfg.max_message : PREAUTH_MAX_MESSAGE;
+    c->rcap = first + FRAME_SLACK;
     c->rbuf = xmalloc(c->rcap);
-    ws_decoder_init(&c->dec, w->cfg.max_message);
+    ws_decoder_init(&c->dec, first);
     if (bearer && blen <= AUTHN_TOKEN_MAX)
         c->bearer = xstrndup(bearer, blen);
     if (nng_aio_alloc(&c->rxaio, on_rx, c) != 0 || nng_aio_alloc(&c->txaio, on_tx, c) != 0 ||
-        nng_aio_alloc(&c->tmaio, on_timer, c) != 0 || nng_http_res_alloc(&c->res) != 0)
+        nng_aio_alloc(&c->tmaio, on_timer, c) != 0)
         abort();
-    nng_http_res_set_status(c->res, 101);
-    nng_http_res_set_reason(c->res, "Switching Protocols");
-    nng_http_res_set_header(c->res, "Upgrade", "websocket");
-    nng_http_res_set_header(c->res, "Connection", "Upgrade");
-    nng_http_res_set_header(c->res, "Sec-WebSocket-Accept", accept);
-    nng_http_res_set_header(c->res, "Sec-WebSocket-Protocol", SUBPROTOCOL);
 
     pthread_mutex_lock(&w->mu);
     c->next = w->conns;
@@ -839,13 +857,11 @@ int gw_ws_upgrade(gw_ws *w, gw_http_req *r, const char **why)
     atomic_fetch_add(&w->st->open, 1);
     atomic_fetch_add(&w->st->accepted, 1);
 
-    nng_http_req *req;
-    c->conn = gw_http_take(r, &req);
-    nng_http_req_free(req);
-    pthread_mutex_lock(&c->mu);
-    c->tx_busy = true;
-    nng_http_conn_write_res(c->conn, c->res, c->txaio);
-    pthread_mutex_unlock(&c->mu);
+    const char *hdr[] = {
+        "Upgrade",   "websocket", "Sec-WebSocket-Accept", accept, "Sec-WebSocket-Protocol",
+        SUBPROTOCOL, NULL};
+    gw_http_upgrade_cb cb = {.on_upgraded = on_upgraded, .on_failed = on_upgrade_failed, .arg = c};
+    gw_http_upgrade(r, hdr, &cb);
     return 0;
 }
 
@@ -889,6 +905,7 @@ gw_ws *gw_ws_new(const gw_ws_config *cfg)
     w->tick_ms = t < 10 ? 10 : t > 1000 ? 1000 : t;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
+    w->loop = gw_fdloop_new();
     pthread_create(&w->reaper, NULL, reaper, w);
     return w;
 }
@@ -939,6 +956,7 @@ void gw_ws_free(gw_ws *w)
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->reaper, NULL);
+    gw_fdloop_free(w->loop);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
     free(w);

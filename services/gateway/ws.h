@@ -1,16 +1,17 @@
 /* ws.h — GET /v1/ws, the gateway's WebSocket feed (docs/gateway.md, "WebSocket feed"): the
- * upgrade on the gateway's own HTTP port (the connection is taken over from nng's HTTP server),
+ * upgrade on the gateway's own HTTP port (the HTTP server hands the socket over: gw_http_upgrade),
  * authentication (subprotocol "bearer.<token>" or a first {"type":"auth"} message, verified by
  * the gateway's verifier incl. its revocation list, re-checked at every ping), subscribe /
  * unsubscribe with visibility checked by rooms.v1.Rooms/GetRoom under the caller's token, the
  * room's events from the feed (feed.h), JSON ping/pong keepalive, a bounded send queue per
  * connection (a client that falls behind is dropped with 4029) and close codes that say why.
  *
- * Threads: everything runs in nng callbacks and never blocks there; a connection's own state is
- * guarded by its mutex (lock order: feed → connection). gw_ws_shutdown/free block.
+ * Threads: everything runs in nng callbacks (fdio.c completes the socket's aios) and never blocks;
+ * a connection's own state is guarded by its mutex (lock order: feed → connection).
+ * gw_ws_shutdown/free block.
  *
- * Lifetime: gw_ws_new → gw_ws_upgrade per request (nng threads) → gw_ws_shutdown (1001 to every
- * client, waits for them to go) → gw_ws_free. */
+ * Lifetime: gw_ws_new → gw_ws_upgrade per request (HTTP server threads) → gw_ws_shutdown (1001 to
+ * every client, waits for them to go) → gw_ws_free. */
 #ifndef CONFETTI_GATEWAY_WS_H
 #define CONFETTI_GATEWAY_WS_H
 

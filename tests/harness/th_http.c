@@ -3,6 +3,7 @@
 #include "th.h"
 
 #include <curl/curl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -40,6 +41,11 @@ th_http_resp th_http(const th_http_req *req)
     for (size_t i = 0; req->headers && req->headers[i]; i++)
         hdr = curl_slist_append(hdr, req->headers[i]);
     curl_easy_setopt(h, CURLOPT_URL, req->url);
+    char iface[80];
+    if (req->source) { /* Linux routes all of 127/8 to lo: a second client address */
+        snprintf(iface, sizeof iface, "host!%s", req->source);
+        curl_easy_setopt(h, CURLOPT_INTERFACE, iface);
+    }
     if (req->session)
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L); /* reset what the previous request set */
     if (strcmp(req->method, "HEAD") == 0) {

@@ -17,6 +17,7 @@ typedef struct th_http_req {
     bool follow;                /* follow redirects */
     void *session;              /* a CURL * from th_http_session (cookies kept), or NULL */
     long timeout_s;             /* 0 = 20 s: a hang fails the test instead of blocking it */
+    const char *source;         /* local address to connect from ("127.0.0.2"), or NULL */
 } th_http_req;
 
 typedef struct th_http_resp {

@@ -2,7 +2,10 @@
  * real OpenID provider (the oidc-provider npm package, --auto logs alice in) on loopback.
  * GET /v1/auth/dev/login → 302 to the provider (an empty body that says so: Content-Length 0)
  * → provider → 302 to /v1/auth/dev/callback → tokens; then /v1/users/me, refresh rotation,
- * logout, and the logged-out token refused right away. */
+ * logout, and the logged-out token refused right away. Also the client's address (issue 21
+ * item 2: sessions record it; forwarded headers count only from http.trusted_proxies) and the
+ * anonymous rate limit per address (issue 13 item 4: a flooding client does not lock out
+ * another one's login and refresh), with client sockets bound to 127.0.0.2 and 127.0.0.3. */
 #include "th.h"
 #include "service.h"
 #include "th_http.h"
@@ -39,23 +42,36 @@ typedef struct resp {
     bool content_length_zero;
 } resp;
 
-/* One request (th_http.h), with what these tests look at picked out of the headers. session:
- * a th_http_session() handle keeping the provider's cookies, or NULL. */
-static resp http(const char *method, const char *url, const char *token, const char *body,
-                 bool follow, void *session)
+/* One request (th_http.h) from source (a local address, NULL = the default) with extra header
+ * lines, with what these tests look at picked out of the headers. */
+static resp http_from(const char *source, const char *const *headers, const char *method,
+                      const char *url, const char *token, const char *body, bool follow,
+                      void *session, char *retry_after)
 {
     th_http_resp t = th_http(&(th_http_req){.method = method,
                                             .url = url,
                                             .bearer = token,
                                             .body = body,
+                                            .headers = headers,
                                             .follow = follow,
-                                            .session = session});
+                                            .session = session,
+                                            .source = source});
+    if (retry_after)
+        th_http_header(&t, "Retry-After", retry_after, 16);
     resp r = {.status = t.status, .body = t.body, .len = t.len};
     th_http_header(&t, "Location", r.location, sizeof r.location);
     char cl[32];
     r.content_length_zero = th_http_header(&t, "Content-Length", cl, sizeof cl) && !strcmp(cl, "0");
     free(t.headers);
     return r;
+}
+
+/* One request (th_http.h) from the default address. session: a th_http_session() handle
+ * keeping the provider's cookies, or NULL. */
+static resp http(const char *method, const char *url, const char *token, const char *body,
+                 bool follow, void *session)
+{
+    return http_from(NULL, NULL, method, url, token, body, follow, session, NULL);
 }
 
 static char *json_str(const char *body, const char *key)
@@ -101,7 +117,11 @@ static int setup(void **state)
     auth = th_service_start(auth_service_def(),
                             &(th_service_opts){.keys = keys, .env = (const char *const *)aenv});
     char *genv[] = {xasprintf("CONFETTI_HTTP_LISTEN=%s", base),
-                    xasprintf("CONFETTI_SERVICES_AUTH=%s", auth->url), NULL};
+                    xasprintf("CONFETTI_SERVICES_AUTH=%s", auth->url),
+                    xasprintf("CONFETTI_HTTP_TRUSTED_PROXIES=127.0.0.2/32,10.0.0.0/8"),
+                    /* low, so that a flood empties a bucket however slow the machine is */
+                    xasprintf("CONFETTI_RATELIMIT_RATE=5"),
+                    xasprintf("CONFETTI_RATELIMIT_BURST=30"), NULL};
     gwsvc = th_service_start(gateway_service_def(),
                              &(th_service_opts){.keys = keys, .env = (const char *const *)genv});
     char *renv[] = {xasprintf("CONFETTI_EVENTS_BUS=%s", bus_pub), NULL};
@@ -333,12 +353,132 @@ static void test_logout_reaches_a_second_gateway_within_a_second(void **state)
     free(access);
 }
 
+/* The browser dance from the default address: the new token pair. */
+static void login(char **access, char **refresh)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s/v1/auth/dev/login?redirect_uri=%s/v1/auth/dev/callback", base,
+             base);
+    void *h = th_http_session();
+    resp r = http("GET", url, NULL, NULL, true, h);
+    th_http_session_free(h);
+    if (r.status != 200)
+        fail_msg("login ended with %ld: %s", r.status, r.body ? r.body : "");
+    *access = json_str(r.body, "accessToken");
+    *refresh = json_str(r.body, "refreshToken");
+    assert_non_null(*access);
+    assert_non_null(*refresh);
+    free(r.body);
+}
+
+/* Refreshes (rotating *access and *refresh) from source with header, or fails the test. */
+static void refresh_from(const char *source, const char *header, char **access, char **refresh)
+{
+    char url[128], *body = xasprintf("{\"refreshToken\":\"%s\"}", *refresh);
+    snprintf(url, sizeof url, "%s/v1/auth/refresh", base);
+    const char *hs[] = {header, NULL};
+    resp r = http_from(source, header ? hs : NULL, "POST", url, NULL, body, false, NULL, NULL);
+    if (r.status != 200)
+        fail_msg("refresh from %s: %ld %s", source ? source : "default", r.status, r.body);
+    free(*access);
+    free(*refresh);
+    *access = json_str(r.body, "accessToken");
+    *refresh = json_str(r.body, "refreshToken");
+    free(r.body);
+    free(body);
+}
+
+/* GET /v1/auth/sessions (the caller's sessions, with ipAddress). */
+static char *sessions(const char *access)
+{
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1/auth/sessions", base);
+    resp r = http("GET", url, access, NULL, false, NULL);
+    assert_int_equal(r.status, 200);
+    return r.body;
+}
+
+/* Issue 21 item 2: a session records the address its client connected from — 127.0.0.1 for a
+ * direct local login; a forwarded header is believed only from http.trusted_proxies
+ * (127.0.0.2/32 and 10.0.0.0/8 here), taking the rightmost address not in them; from anyone
+ * else it is ignored. Refresh records the address again (auth keeps the latest). */
+static void test_sessions_record_the_client_address(void **state)
+{
+    (void)state;
+    char *access, *refresh;
+    login(&access, &refresh);
+    char *list = sessions(access);
+    assert_non_null(strstr(list, "\"ipAddress\":\"127.0.0.1\""));
+    free(list);
+
+    /* a spoofed header from an untrusted peer: ignored */
+    refresh_from("127.0.0.1", "X-Forwarded-For: 6.6.6.6", &access, &refresh);
+    refresh_from("127.0.0.1", "Forwarded: for=6.6.6.7", &access, &refresh);
+    list = sessions(access);
+    assert_null(strstr(list, "6.6.6."));
+    free(list);
+
+    /* through one trusted proxy */
+    refresh_from("127.0.0.2", "X-Forwarded-For: 203.0.113.9", &access, &refresh);
+    list = sessions(access);
+    assert_non_null(strstr(list, "\"ipAddress\":\"203.0.113.9\""));
+    free(list);
+
+    /* through two (the client's own claim on the left is not believed) */
+    refresh_from("127.0.0.2", "X-Forwarded-For: 6.6.6.8, 198.51.100.4, 10.1.2.3", &access,
+                 &refresh);
+    list = sessions(access);
+    assert_non_null(strstr(list, "\"ipAddress\":\"198.51.100.4\""));
+    assert_null(strstr(list, "6.6.6."));
+    free(list);
+    free(access);
+    free(refresh);
+}
+
+/* Issue 13 item 4: anonymous callers are limited per address. A client on 127.0.0.3 flooding
+ * an anonymous route gets 429 with Retry-After (its WebSocket upgrades too), while a client on
+ * 127.0.0.1 still logs in and refreshes. (One shared bucket, as before, fails this.) */
+static void test_a_flooding_client_does_not_lock_out_another(void **state)
+{
+    (void)state;
+    char url[128], ws[128], ra[16] = "";
+    snprintf(url, sizeof url, "%s/v1/rooms?pageSize=1", base);
+    snprintf(ws, sizeof ws, "%s/v1/ws", base);
+    bool limited = false;
+    /* the bucket holds ratelimit.burst (30) and refills 5/s: 400 calls empty it */
+    for (int i = 0; i < 400 && !limited; i++) {
+        resp r = http_from("127.0.0.3", NULL, "GET", url, NULL, NULL, false, NULL, ra);
+        limited = r.status == 429;
+        if (limited)
+            assert_non_null(strstr(r.body, "RESOURCE_EXHAUSTED"));
+        free(r.body);
+    }
+    assert_true(limited);
+    assert_true(atoi(ra) >= 1);
+    /* upgrades take from the same bucket (each try takes a token when one is back) */
+    long st = 0;
+    for (int i = 0; i < 100 && st != 429; i++) {
+        resp r = http_from("127.0.0.3", NULL, "GET", ws, NULL, NULL, false, NULL, NULL);
+        st = r.status;
+        free(r.body);
+    }
+    assert_int_equal(st, 429);
+
+    char *access, *refresh;
+    login(&access, &refresh);
+    refresh_from("127.0.0.1", NULL, &access, &refresh);
+    free(access);
+    free(refresh);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_browser_login_refresh_logout_through_the_gateway),
         cmocka_unit_test(test_callback_refusals),
         cmocka_unit_test(test_logout_reaches_a_second_gateway_within_a_second),
+        cmocka_unit_test(test_sessions_record_the_client_address),
+        cmocka_unit_test(test_a_flooding_client_does_not_lock_out_another),
     };
     return cmocka_run_group_tests_name("gateway_login", tests, setup, teardown);
 }

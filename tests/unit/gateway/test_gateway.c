@@ -309,6 +309,61 @@ static void bad_tables_are_refused(void **state)
     }
 }
 
+/* Issue 21 item 2: the client's address is the peer, unless the peer is a trusted proxy; then
+ * the rightmost forwarded address not in http.trusted_proxies (nginx real_ip_recursive, Envoy
+ * trusted hops). A header from an untrusted peer is ignored. */
+static void client_address_table(void **state)
+{
+    (void)state;
+    char *nets[] = {"127.0.0.2/32", "10.0.0.0/8", "2001:db8:1::/48"};
+    cfg_strlist l = {.items = nets, .n = 3};
+    gw_proxies *p;
+    char err[256];
+    assert_code(CF_OK, gw_proxies_new(&l, &p, err, sizeof err));
+    static const struct {
+        const char *peer, *xff, *fwd, *want;
+    } rows[] = {
+        {"127.0.0.1", NULL, NULL, "127.0.0.1"},                        /* direct */
+        {"127.0.0.1", "6.6.6.6", NULL, "127.0.0.1"},                   /* spoofed, untrusted peer */
+        {"127.0.0.1", NULL, "for=6.6.6.6", "127.0.0.1"},               /* the same with Forwarded */
+        {"127.0.0.2", "203.0.113.9", NULL, "203.0.113.9"},             /* one trusted proxy */
+        {"127.0.0.2", "198.51.100.4, 10.1.2.3", NULL, "198.51.100.4"}, /* two */
+        {"127.0.0.2", "6.6.6.6, 198.51.100.4, 10.1.2.3", NULL, "198.51.100.4"}, /* client lied */
+        {"127.0.0.2", "10.9.9.9, 10.1.2.3", NULL, "10.9.9.9"}, /* all trusted: leftmost */
+        {"127.0.0.2", "garbage, 10.1.2.3", NULL, "10.1.2.3"},  /* stops at what is known */
+        {"127.0.0.2", "unknown", NULL, "127.0.0.2"},
+        {"127.0.0.2", "203.0.113.9:4711", NULL, "203.0.113.9"}, /* with a port */
+        {"127.0.0.2", "[2001:db8::7]:80", NULL, "2001:db8::7"},
+        {"127.0.0.2", "::ffff:192.0.2.1", NULL, "192.0.2.1"}, /* IPv4-mapped */
+        {"127.0.0.2", NULL, "for=192.0.2.60;proto=http;by=203.0.113.43", "192.0.2.60"},
+        {"127.0.0.2", NULL, "for=\"[2001:db8:cafe::17]:4711\", for=10.0.0.1", "2001:db8:cafe::17"},
+        {"127.0.0.2", NULL, "for=_hidden, for=10.0.0.1", "10.0.0.1"},
+        {"2001:db8:1::5", "192.0.2.77", NULL, "192.0.2.77"},    /* an IPv6 proxy network */
+        {"2001:db8:2::5", "192.0.2.77", NULL, "2001:db8:2::5"}, /* outside it */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char out[64];
+        gw_client_addr(p, rows[i].peer, rows[i].xff, rows[i].fwd, out, sizeof out);
+        if (strcmp(out, rows[i].want) != 0)
+            fail_msg("row %zu (%s | %s | %s): got %s, want %s", i, rows[i].peer,
+                     rows[i].xff ? rows[i].xff : "-", rows[i].fwd ? rows[i].fwd : "-", out,
+                     rows[i].want);
+    }
+    /* no trusted proxies at all: headers never count */
+    gw_proxies_free(p);
+    cfg_strlist none = {0};
+    assert_code(CF_OK, gw_proxies_new(&none, &p, err, sizeof err));
+    char out[64];
+    gw_client_addr(p, "127.0.0.2", "203.0.113.9", NULL, out, sizeof out);
+    assert_string_equal(out, "127.0.0.2");
+    gw_proxies_free(p);
+    /* a bad entry is refused, naming it */
+    char *bad[] = {"10.0.0.0/33"};
+    cfg_strlist b = {.items = bad, .n = 1};
+    assert_code(CF_INVALID_ARGUMENT, gw_proxies_new(&b, &p, err, sizeof err));
+    assert_non_null(strstr(err, "10.0.0.0/33"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -319,6 +374,7 @@ int main(void)
         cmocka_unit_test(status_mapping),
         cmocka_unit_test(token_bucket),
         cmocka_unit_test(bad_tables_are_refused),
+        cmocka_unit_test(client_address_table),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,393 @@
+/* test_edge.c — the gateway's HTTP edge (http.c on libmicrohttpd) from raw sockets: the framing
+ * table of RFC 9112 (issue 13 item 3) with the exact status and whether the connection stays,
+ * refusals the client actually reads (issue 21 item 3: a body 4× http.max_body reads 413 on
+ * every one of 50 tries), the header and body deadlines (408 and close), the connection cap (503
+ * and close), nothing answered behind a refused request, and the gateway answering after all
+ * of it. A gateway with no backends: every refusal here comes before any RPC. */
+#include "th.h"
+#include "service.h"
+#include "gateway.h"
+#include "base/xmalloc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_BODY    1024
+#define MAX_CONNS   8
+#define HEAD_MS     300
+#define IDLE_MS     400
+#define BODY_MS     3000
+#define READ_WAIT_S 10 /* generous: an answer that does not come fails, it never hangs */
+
+static th_service *gwsvc;
+static int port;
+
+static int dial(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+static void send_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        assert_true(n > 0);
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+typedef struct reply {
+    char *data; /* everything read, NUL-terminated */
+    size_t len;
+    bool closed; /* end of stream (or reset) seen */
+} reply;
+
+/* Reads until the peer closes, or until one whole response is in (headers and Content-Length
+ * bytes) when !to_eof, or READ_WAIT_S pass. */
+static reply read_reply(int fd, bool to_eof)
+{
+    reply r = {.data = xmalloc(1)};
+    size_t cap = 1;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, READ_WAIT_S * 1000) <= 0)
+            break;
+        if (r.len + 4097 > cap) {
+            cap = (r.len + 4097) * 2;
+            r.data = xrealloc(r.data, cap);
+        }
+        ssize_t n = recv(fd, r.data + r.len, 4096, 0);
+        if (n <= 0) {
+            r.closed = true;
+            break;
+        }
+        r.len += (size_t)n;
+        r.data[r.len] = '\0';
+        const char *end = strstr(r.data, "\r\n\r\n");
+        const char *cl = strcasestr(r.data, "\r\nContent-Length:");
+        if (!to_eof && end && cl && cl < end &&
+            r.len >= (size_t)(end + 4 - r.data) + strtoul(cl + 17, NULL, 10))
+            break;
+    }
+    r.data[r.len] = '\0';
+    return r;
+}
+
+static int status_of(const reply *r)
+{
+    if (strncmp(r->data, "HTTP/1.1 ", 9) != 0)
+        return -1;
+    return atoi(r->data + 9);
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    port = th_free_port();
+    char *env[] = {xasprintf("CONFETTI_HTTP_LISTEN=http://127.0.0.1:%d", port),
+                   xasprintf("CONFETTI_HTTP_MAX_BODY=%d", MAX_BODY),
+                   xasprintf("CONFETTI_HTTP_MAX_URI=1KiB"),
+                   xasprintf("CONFETTI_HTTP_MAX_HEADER=4KiB"),
+                   xasprintf("CONFETTI_HTTP_HEADER_TIMEOUT=%dms", HEAD_MS),
+                   xasprintf("CONFETTI_HTTP_IDLE_TIMEOUT=%dms", IDLE_MS),
+                   xasprintf("CONFETTI_HTTP_BODY_TIMEOUT=%dms", BODY_MS),
+                   xasprintf("CONFETTI_HTTP_MAX_CONNECTIONS=%d", MAX_CONNS),
+                   xasprintf("CONFETTI_RATELIMIT_RATE=0"),
+                   NULL};
+    gwsvc = th_service_start(gateway_service_def(),
+                             &(th_service_opts){.dsn = "n/a", .env = (const char *const *)env});
+    for (int i = 0; env[i]; i++)
+        free(env[i]);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    th_service_stop(gwsvc);
+    return 0;
+}
+
+/* One GET /healthz on a fresh connection: 200 (the gateway still answers). */
+static void assert_still_answers(void)
+{
+    int fd = dial();
+    const char req[] = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    send_all(fd, req, sizeof req - 1);
+    reply r = read_reply(fd, false);
+    assert_int_equal(status_of(&r), 200);
+    free(r.data);
+    close(fd);
+}
+
+/* The cap on open connections (http.max_connections): past it a request is answered 503 with
+ * Retry-After in the SPEC error shape, and that connection closes. First in this file, so no
+ * other test's connection is still counted. The held connections are in the middle of a body
+ * (http.body_timeout is long), so none of them times out while the test runs. */
+static void test_connection_cap_answers_503_and_closes(void **state)
+{
+    (void)state;
+    int held[MAX_CONNS];
+    const char partial[] = "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nx";
+    for (int i = 0; i < MAX_CONNS; i++) {
+        held[i] = dial();
+        send_all(held[i], partial, sizeof partial - 1);
+    }
+    int fd = dial();
+    const char req[] = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    send_all(fd, req, sizeof req - 1);
+    reply r = read_reply(fd, true);
+    assert_int_equal(status_of(&r), 503);
+    assert_non_null(strstr(r.data, "Retry-After: 1"));
+    assert_non_null(strstr(r.data, "\"status\":\"UNAVAILABLE\""));
+    assert_true(r.closed);
+    free(r.data);
+    close(fd);
+    for (int i = 0; i < MAX_CONNS; i++)
+        close(held[i]);
+    /* the closes free the slots once the server has seen them: answered again within 10 s */
+    int st = 0;
+    for (int i = 0; i < 200 && st != 200; i++) {
+        int c = dial();
+        send_all(c, req, sizeof req - 1);
+        reply rr = read_reply(c, false);
+        st = status_of(&rr);
+        free(rr.data);
+        close(c);
+        if (st != 200)
+            usleep(50000);
+    }
+    assert_int_equal(st, 200);
+}
+
+typedef struct row {
+    const char *name;
+    const char *bytes; /* sent at once; with pad, a format whose %s becomes pad 'a's */
+    int status;
+    bool closes; /* the connection ends after the answer */
+    size_t pad;
+} row;
+
+#define ROW(n, b, s, c)                                                                            \
+    {                                                                                              \
+        n, b, s, c, 0                                                                              \
+    }
+
+/* bytes with its %s replaced by pad 'a's (owned) */
+static char *padded(const char *fmt, size_t pad)
+{
+    char *a = xmalloc(pad + 1);
+    memset(a, 'a', pad);
+    a[pad] = '\0';
+    char *out = xasprintf(fmt, a);
+    free(a);
+    return out;
+}
+
+/* RFC 9112 framing and the edge's limits, one raw request each. "closes": the answer carries
+ * Connection: close and the stream ends; nothing behind the request is read as a request. */
+static const row framing[] = {
+    ROW("well-formed GET keeps the connection", "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 200,
+        false),
+    ROW("whitespace before the colon (Transfer-Encoding : chunked)",
+        "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nTransfer-Encoding : chunked\r\nContent-Length: "
+        "3\r\n\r\nabc",
+        400, true),
+    ROW("tab before the colon", "GET /healthz HTTP/1.1\r\nHost: t\r\nX-A\t: b\r\n\r\n", 400, true),
+    ROW("space inside a field name", "GET /healthz HTTP/1.1\r\nHost: t\r\nX A: b\r\n\r\n", 400,
+        true),
+    ROW("two Content-Length, different",
+        "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: "
+        "4\r\n\r\nabcd",
+        400, true),
+    ROW("two Content-Length, equal",
+        "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+        400, true),
+    ROW("Content-Length not a number",
+        "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Length: 3x\r\n\r\nabc", 400, true),
+    ROW("Content-Length negative",
+        "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Length: -3\r\n\r\n", 400, true),
+    ROW("Content-Length with Transfer-Encoding",
+        "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: "
+        "chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        400, true),
+    ROW("a transfer coding other than chunked",
+        "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501, true),
+    ROW("HTTP/1.1 without Host", "GET /healthz HTTP/1.1\r\n\r\n", 400, true),
+    {"request target over http.max_uri", "GET /%s HTTP/1.1\r\nHost: t\r\n\r\n", 414, true, 1100},
+    {"header fields over http.max_header", "GET /healthz HTTP/1.1\r\nHost: t\r\nX-A: %s\r\n\r\n",
+     431, true, 4200},
+    {"header fields past the server's memory (its own 431)",
+     "GET /healthz HTTP/1.1\r\nHost: t\r\nX-A: %s\r\n\r\n", 431, true, 60000},
+};
+
+static void test_framing_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof framing / sizeof framing[0]; i++) {
+        const row *w = &framing[i];
+        char *bytes = w->pad ? padded(w->bytes, w->pad) : xstrdup(w->bytes);
+        size_t len = strlen(bytes);
+        int fd = dial();
+        send_all(fd, bytes, len);
+        reply r = read_reply(fd, w->closes);
+        if (status_of(&r) != w->status)
+            fail_msg("%s: expected %d, got: %.200s", w->name, w->status, r.data);
+        if (w->closes) {
+            if (!r.closed)
+                fail_msg("%s: the connection stayed open", w->name);
+            if (!strcasestr(r.data, "Connection: close"))
+                fail_msg("%s: no Connection: close", w->name);
+        } else {
+            /* keep-alive: a second request on the same connection is answered */
+            send_all(fd, bytes, len);
+            reply r2 = read_reply(fd, false);
+            if (status_of(&r2) != w->status || r2.closed)
+                fail_msg("%s: the connection did not stay: %.200s", w->name, r2.data);
+            free(r2.data);
+        }
+        /* ours (not MHD's own pages) carry the SPEC error shape */
+        if (w->status >= 400 && strstr(r.data, "application/json") &&
+            !strstr(r.data, "{\"error\":{\"code\":"))
+            fail_msg("%s: not the SPEC error shape: %.300s", w->name, r.data);
+        free(r.data);
+        free(bytes);
+        close(fd);
+    }
+    assert_still_answers();
+}
+
+/* After any 4xx nothing pipelined behind it is answered: one response, then the end of the
+ * stream (a smuggled second request never reaches a route). */
+static void test_nothing_answered_behind_a_refusal(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "GET /no-such-route HTTP/1.1\r\nHost: t\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nX A: b\r\n\r\nGET /healthz HTTP/1.1\r\nHost: "
+        "t\r\n\r\n",
+        "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nTransfer-Encoding : chunked\r\nContent-Length: "
+        "40\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+        "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Length: 2000\r\n\r\n%s"
+        "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *bytes = padded(bad[i], i == 3 ? 2000 : 0);
+        int fd = dial();
+        send_all(fd, bytes, strlen(bytes));
+        free(bytes);
+        reply r = read_reply(fd, true);
+        assert_true(status_of(&r) >= 400 && status_of(&r) < 500);
+        if (count(r.data, "HTTP/1.1 2") != 0)
+            fail_msg("case %zu: a request behind the refusal was answered: %.400s", i, r.data);
+        assert_true(r.closed);
+        free(r.data);
+        close(fd);
+    }
+}
+
+/* Issue 21 item 3: a body 4× http.max_body is answered 413 in the SPEC shape, and the client
+ * reads it (the body is read and dropped, so closing does not reset the answer away) — on every
+ * one of 50 tries; the gateway still answers after. Content-Length and chunked. */
+static void test_413_reaches_the_client_every_time(void **state)
+{
+    (void)state;
+    size_t n = 4 * MAX_BODY;
+    char *big = xmalloc(n);
+    memset(big, 'x', n);
+    for (int i = 0; i < 50; i++) {
+        int fd = dial();
+        char head[128];
+        if (i % 2 == 0) {
+            int hl = snprintf(head, sizeof head,
+                              "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Type: "
+                              "application/json\r\nContent-Length: %zu\r\n\r\n",
+                              n);
+            send_all(fd, head, (size_t)hl);
+            send_all(fd, big, n);
+        } else {
+            int hl = snprintf(head, sizeof head,
+                              "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+                              "chunked\r\n\r\n%zx\r\n",
+                              n);
+            send_all(fd, head, (size_t)hl);
+            send_all(fd, big, n);
+            send_all(fd, "\r\n0\r\n\r\n", 7);
+        }
+        reply r = read_reply(fd, true);
+        if (strncmp(r.data, "HTTP/1.1 413", 12) != 0)
+            fail_msg("try %d: %.200s", i, r.len ? r.data : "(nothing read)");
+        assert_non_null(strstr(r.data, "\"status\":\"RESOURCE_EXHAUSTED\""));
+        assert_true(r.closed);
+        free(r.data);
+        close(fd);
+    }
+    free(big);
+    assert_still_answers();
+}
+
+/* Slowloris: a head not finished within http.header_timeout of its request line gets 408 (SPEC
+ * shape) and the connection closes; so does a connection without a whole request line within
+ * http.idle_timeout (one that sends nothing, or trickles the line), and a body that stops coming
+ * within http.body_timeout. */
+static void test_slow_clients_get_408_and_close(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *send, *why; /* what the client sends, which deadline answers */
+    } cases[] = {
+        {"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: 1\r\n", "request head not received"},
+        {"", "no request within the idle timeout"},
+        {"GET /heal", "no request within the idle timeout"},
+        {"POST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{\"a\":",
+         "request body not received"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int fd = dial();
+        send_all(fd, cases[i].send, strlen(cases[i].send));
+        reply r = read_reply(fd, true);
+        if (status_of(&r) != 408 || !strstr(r.data, cases[i].why))
+            fail_msg("case %zu: %.300s", i, r.data);
+        assert_non_null(strstr(r.data, "\"status\":\"DEADLINE_EXCEEDED\""));
+        assert_true(r.closed);
+        free(r.data);
+        close(fd);
+    }
+    assert_still_answers();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_connection_cap_answers_503_and_closes),
+        cmocka_unit_test(test_framing_table),
+        cmocka_unit_test(test_nothing_answered_behind_a_refusal),
+        cmocka_unit_test(test_413_reaches_the_client_every_time),
+        cmocka_unit_test(test_slow_clients_get_408_and_close),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
