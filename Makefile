@@ -1,10 +1,14 @@
 # Confetti — the two commands: `make run` and `make test` (each installs what it needs).
-# Also: make up / make down (the platform in the background), make bench, make format.
+# Also: make up / make down (the platform in the background), make bench, make format,
+# make fuzz (every libFuzzer target for FUZZ_SECONDS each; docs/testing.md).
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build build-asan test test-fast run up down bench format format-check clean
+.PHONY: all deps build build-asan build-fuzz test test-fast fuzz fuzz-seeds run up down bench \
+	format format-check clean
 
 all: build
 
@@ -19,11 +23,29 @@ build-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCONFETTI_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 
-# The whole suite twice: an optimized build, then under AddressSanitizer + UBSan.
-test: build build-asan
+# The libFuzzer targets (tests/fuzz): clang, its own build directory, nothing else built there.
+build-fuzz: deps
+	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCONFETTI_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_all
+
+# The whole suite twice: an optimized build, then under AddressSanitizer + UBSan; then every
+# fuzz target for a few seconds from its seed corpus.
+test: build build-asan build-fuzz
 	ctest --test-dir $(BUILD) --output-on-failure -j2
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j2
+	ctest --test-dir $(FUZZ_BUILD) --output-on-failure -j2
+
+# Every fuzz target for FUZZ_SECONDS (default 60) each; the corpus grows in $(FUZZ_BUILD).
+fuzz: build-fuzz
+	@tools/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# Rewrites the committed seed corpora (tests/fuzz/corpus) from real messages (tests/fuzz/seeds.c).
+fuzz-seeds: build-fuzz
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target confetti-fuzz-seeds
+	rm -rf tests/fuzz/corpus
+	$(FUZZ_BUILD)/tests/fuzz/confetti-fuzz-seeds tests/fuzz/corpus
 
 test-fast: build
 	ctest --test-dir $(BUILD) --output-on-failure -j2
@@ -47,4 +69,4 @@ format-check:
 	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
