@@ -7,8 +7,11 @@
  * database): it re-encodes the decoded request and checks that the encoding decodes again, then
  * answers with an empty response.
  *
- * Checked on every input: no crash, leak or UB (ASan/UBSan); the reply envelope decodes; its
- * code is a known status; an undecodable envelope is INVALID_ARGUMENT. */
+ * Checked on every input (SPEC §4: malformed input gets a status, a service never crashes, leaks
+ * or hangs): no crash, leak or UB (ASan/UBSan); the reply envelope decodes; its code is a known
+ * status; an undecodable envelope is INVALID_ARGUMENT; the reply is OK only when the handler ran,
+ * and a handler that ran (the stand-in always answers OK) gives OK, or DEADLINE_EXCEEDED when the
+ * deadline passed meanwhile: no refused call runs, no handler's answer is lost. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,9 +27,14 @@
 
 extern const ProtobufCServiceDescriptor *const confetti_services[];
 
-/* The largest request payload, as rpc.max_message defaults to (4 MiB); inputs stay far below
- * it (-max_len), so every path past the size checks is reached. */
-#define FUZZ_MAX_MESSAGE (4u << 20)
+/* rpc.max_message for this dispatcher: below -max_len (4096), so "exceeds the limit" is reached,
+ * and above most inputs, so decoding is too. */
+#define FUZZ_MAX_MESSAGE 3000
+/* The request "arrived" this long before dispatch, so a timeout_ms of 1 or 2 has always expired
+ * and "deadline expired before the call started" is reached on purpose. */
+#define FUZZ_QUEUED_NS 2000000
+
+static bool invoked;
 
 static void stand_in_invoke(ProtobufCService *service, unsigned method_index,
                             const ProtobufCMessage *input, ProtobufCClosure closure,
@@ -53,6 +61,7 @@ static void stand_in_invoke(ProtobufCService *service, unsigned method_index,
         abort();
     protobuf_c_message_free_unpacked(again, NULL);
 
+    invoked = true;
     rpc_call_set_code(call, CF_OK);
     closure(rpc_call_response(call), closure_data);
 }
@@ -93,7 +102,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         envelope_ok = req != NULL;
         rpc__v1__request__free_unpacked(req, NULL);
     }
-    rpc_dispatch(&dispatcher, data, size, cf_mono_ns(), NULL, &worker_arena, reply);
+    invoked = false;
+    rpc_dispatch(&dispatcher, data, size, cf_mono_ns() - FUZZ_QUEUED_NS, NULL, &worker_arena,
+                 reply);
     arena_reset(&worker_arena);
 
     Rpc__V1__Reply *r = rpc__v1__reply__unpack(NULL, nng_msg_len(reply), nng_msg_body(reply));
@@ -102,6 +113,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (r->code < 0 || r->code > CF_UNAUTHENTICATED || !r->message)
         abort();
     if (!envelope_ok && r->code != CF_INVALID_ARGUMENT)
+        abort();
+    if ((r->code == CF_OK && !invoked) ||
+        (invoked && r->code != CF_OK && r->code != CF_DEADLINE_EXCEEDED)) /* ran past it */
         abort();
     rpc__v1__reply__free_unpacked(r, NULL);
     nng_msg_free(reply);
