@@ -1,6 +1,6 @@
 # Confetti — the two commands: `make run` and `make test` (each installs what it needs).
 # Also: make up / make down (the platform in the background), make bench, make format,
-# make fuzz (every libFuzzer target for FUZZ_SECONDS each; docs/testing.md).
+# make fuzz (every libFuzzer target for FUZZ_SECONDS each; docs/fuzzing.md).
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
