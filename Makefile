@@ -1,13 +1,16 @@
 # Confetti — the two commands: `make run` and `make test` (each installs what it needs).
 # Also: make up / make down (the platform in the background), make bench, make format,
-# make test-tsan (the threaded tests under ThreadSanitizer).
+# make test-tsan (the threaded tests under ThreadSanitizer), make fuzz (every libFuzzer target for
+# FUZZ_SECONDS each; docs/fuzzing.md).
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build build-asan build-tsan test test-fast test-tsan run up down bench format \
-        format-check clean
+.PHONY: all deps build build-asan build-tsan build-fuzz test test-fast test-tsan fuzz fuzz-seeds \
+        run up down bench format format-check clean
 
 all: build
 
@@ -22,11 +25,29 @@ build-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCONFETTI_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 
-# The whole suite twice: an optimized build, then under AddressSanitizer + UBSan.
-test: build build-asan
+# The libFuzzer targets (tests/fuzz): clang, its own build directory, nothing else built there.
+build-fuzz: deps
+	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCONFETTI_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_all
+
+# The whole suite twice: an optimized build, then under AddressSanitizer + UBSan; then every
+# fuzz target for a few seconds from its seed corpus.
+test: build build-asan build-fuzz
 	ctest --test-dir $(BUILD) --output-on-failure -j2
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j2
+	ctest --test-dir $(FUZZ_BUILD) --output-on-failure -j2
+
+# Every fuzz target for FUZZ_SECONDS (default 60) each; the corpus grows in $(FUZZ_BUILD).
+fuzz: build-fuzz
+	@tools/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# Rewrites the committed seed corpora (tests/fuzz/corpus) from real messages (tests/fuzz/seeds.c).
+fuzz-seeds: build-fuzz
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target confetti-fuzz-seeds
+	rm -rf tests/fuzz/corpus
+	$(FUZZ_BUILD)/tests/fuzz/confetti-fuzz-seeds tests/fuzz/corpus
 
 # The tests labelled "threads" (cmake/Testing.cmake) under ThreadSanitizer, in their own build.
 # Not part of `make test`: it takes minutes (docs/operations.md, "Testing"). Any report fails
@@ -62,4 +83,4 @@ format-check:
 	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   gcc make cmake pkg-config
+  # the libFuzzer build (tests/fuzz): clang 14 and its runtime (libFuzzer, ASan, UBSan)
+  clang libclang-rt-14-dev
   # libraries (see docs/decisions.md for why each)
   libnng-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
   libpq-dev libjwt-dev libyaml-dev libjansson-dev libcurl4-openssl-dev libssl-dev

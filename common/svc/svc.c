@@ -33,7 +33,7 @@ static int default_workers(const svc_def *def)
     return (int)(n > 0 ? per * n : 2 * per);
 }
 
-static const cfg_field common_fields[] = {
+const cfg_field svc_common_fields[] = {
     F("rpc", "listen", CFG_STRLIST, rpc_listen, "tcp://127.0.0.1:7100", 0, 0,
       "nng URLs the RPC server listens on"),
     F("rpc", "workers", CFG_INT, rpc_workers, "0", 0, 1024,
@@ -58,6 +58,7 @@ static const cfg_field common_fields[] = {
     F("auth", "leeway", CFG_DURATION, auth_leeway, "60s", 0, 300000, "allowed clock skew"),
 };
 #undef F
+const size_t svc_common_nfields = sizeof svc_common_fields / sizeof *svc_common_fields;
 
 /* Every Confetti process's environment scope (its svc_def.name): CONFETTI_<SCOPE>__<SECTION>_<KEY>
  * addresses one process, and a scope in none of them is a typo every process refuses
@@ -349,8 +350,7 @@ static svc_runtime *runtime_new(const svc_def *def, const cf_clock *clock)
 {
     svc_runtime *rt = xcalloc(1, sizeof *rt);
     rt->def = def;
-    rt->schemas[0] =
-        (cfg_schema){common_fields, sizeof common_fields / sizeof *common_fields, &rt->cfg};
+    rt->schemas[0] = (cfg_schema){svc_common_fields, svc_common_nfields, &rt->cfg};
     rt->schemas[1] = (cfg_schema){def->fields, def->nfields, def->config};
     rt->nschemas = def->nfields ? 2 : 1;
     if (def->publishes)

@@ -40,6 +40,11 @@ typedef struct svc_common_config {
     int64_t auth_leeway;        /* auth.leeway (ms; whole seconds used) */
 } svc_common_config;
 
+/* The config table of svc_common_config (the keys above; the fuzz target of the loader uses
+ * it). */
+extern const cfg_field svc_common_fields[];
+extern const size_t svc_common_nfields;
+
 typedef struct svc_runtime svc_runtime;
 
 typedef struct svc_def {

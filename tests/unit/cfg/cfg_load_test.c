@@ -306,6 +306,51 @@ static void test_secret_from_file_in_yaml_and_env(void **state)
     free(secret);
 }
 
+/* Secret files are read whole at every size up to the bound: around each step where the read
+ * buffer grows (4 KiB doubling) and at CFG_MAX_FILE_BYTES itself, one byte more is refused. */
+static void test_secret_file_read_whole_at_every_size(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {1,
+                                   4095,
+                                   4096,
+                                   4097,
+                                   8191,
+                                   8192,
+                                   8193,
+                                   65536,
+                                   524288,
+                                   524289,
+                                   CFG_MAX_FILE_BYTES - 1,
+                                   CFG_MAX_FILE_BYTES};
+    char *text = xmalloc(CFG_MAX_FILE_BYTES + 2), yaml[256], err[256];
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        size_t n = sizes[i];
+        for (size_t k = 0; k < n; k++)
+            text[k] = (char)('a' + (k * 7 + k / 4096) % 26); /* no two blocks alike */
+        text[n] = '\0';
+        char *secret = fx_tmpfile(text);
+        snprintf(yaml, sizeof yaml, "db:\n  dsn_file: %s\n", secret);
+        fx f;
+        assert_code(CF_OK, fx_load(&f, yaml, NULL, err, sizeof err, 0, 0));
+        assert_int_equal(strlen(f.svc.dsn), n);
+        assert_memory_equal(f.svc.dsn, text, n);
+        cfg_free(f.schemas, 2);
+        unlink(secret);
+        free(secret);
+    }
+    memset(text, 'x', CFG_MAX_FILE_BYTES + 1);
+    text[CFG_MAX_FILE_BYTES + 1] = '\0';
+    char *secret = fx_tmpfile(text);
+    snprintf(yaml, sizeof yaml, "db:\n  dsn_file: %s\n", secret);
+    fx f;
+    assert_code(CF_INVALID_ARGUMENT, fx_load(&f, yaml, NULL, err, sizeof err, 0, 0));
+    assert_non_null(strstr(err, "larger than 1048576 bytes"));
+    unlink(secret);
+    free(secret);
+    free(text);
+}
+
 static void test_secret_set_twice_or_unreadable_in_env(void **state)
 {
     (void)state;
@@ -362,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_env_scoped_reaches_its_process_only),
         cmocka_unit_test(test_env_scoped_typos_are_refused),
         cmocka_unit_test(test_secret_from_file_in_yaml_and_env),
+        cmocka_unit_test(test_secret_file_read_whole_at_every_size),
         cmocka_unit_test(test_secret_set_twice_or_unreadable_in_env),
         cmocka_unit_test(test_secret_never_appears_in_errors),
     };
