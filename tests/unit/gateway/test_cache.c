@@ -136,7 +136,7 @@ static void *cache_user(void *arg)
 {
     cc_thread *t = arg;
     gw_cache_body *held = NULL;
-    char held_room[16] = "";
+    char held_room[64] = "";
     for (int i = 0; i < CC_ROUNDS; i++) {
         uint64_t x = th_xorshift(&t->seed);
         int r = (int)(x % CC_ROOMS);
