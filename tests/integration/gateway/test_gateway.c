@@ -798,6 +798,74 @@ static void size_is_413_never_429(void **state)
     gw_free(x);
 }
 
+/* The one rule for names (issue 24 item 5, base/name.h), over every name field of every create
+ * and update behind this gateway (rooms, prizes, apps, an app's manifest; a user's name is in
+ * tests/integration/auth): a blank name, null, a line break or a control character is 400
+ * naming the field; a name kept is trimmed and in NFC. */
+static void names_one_rule(void **state)
+{
+    (void)state;
+    char *tok = th_token(keys, "names-org", 600, false);
+    static const char manifest[] = "{\"name\":\"Wheel\",\"version\":\"1.0.0\",\"permissions\":["
+                                   "\"rooms:read\"],\"settingsSchema\":{\"type\":\"object\"}}";
+    const char *cafe = "\"  Cafe\\u0301 \""; /* decomposed, padded */
+    char body[1024], path[256], room[64], prize[64];
+    resp r = call("POST", "/v1/rooms", tok, "{\"name\":\"  Cafe\\u0301 \"}");
+    expect_status(r, 200);
+    assert_string_equal(jstr(&r, "name"), "Caf\xc3\xa9");
+    snprintf(room, sizeof room, "%s", jstr(&r, "roomId"));
+    resp_free(&r);
+    snprintf(path, sizeof path, "/v1/rooms/%s/prizes", room);
+    snprintf(body, sizeof body, "{\"name\":%s,\"quantity\":1}", cafe);
+    r = call("POST", path, tok, body);
+    expect_status(r, 200);
+    assert_string_equal(jstr(&r, "name"), "Caf\xc3\xa9");
+    snprintf(prize, sizeof prize, "%s", jstr(&r, "prizeId"));
+    resp_free(&r);
+    snprintf(body, sizeof body, "{\"name\":%s,\"manifest\":%s}", cafe, manifest);
+    r = call("POST", "/v1/apps", tok, body);
+    expect_status(r, 200);
+    assert_string_equal(jstr(&r, "app.name"), "Caf\xc3\xa9");
+    resp_free(&r);
+
+    char p_room[128], p_prizes[128], p_prize[192];
+    snprintf(p_room, sizeof p_room, "/v1/rooms/%s", room);
+    snprintf(p_prizes, sizeof p_prizes, "/v1/rooms/%s/prizes", room);
+    snprintf(p_prize, sizeof p_prize, "/v1/rooms/%s/prizes/%s", room, prize);
+    const struct {
+        const char *method, *path, *body, *field; /* body: %s is the name's JSON */
+    } writes[] = {
+        {"POST", "/v1/rooms", "{\"name\":%s}", "name"},
+        {"PATCH", p_room, "{\"name\":%s}", "room.name"},
+        {"POST", p_prizes, "{\"name\":%s,\"quantity\":1}", "name"},
+        {"PATCH", p_prize, "{\"name\":%s}", "name"},
+        {"POST", "/v1/apps", "{\"name\":%s,\"manifest\":{\"type\":\"x\"}}", "name"},
+        {"POST", "/v1/apps",
+         "{\"name\":\"Wheel\",\"manifest\":{\"name\":%s,\"version\":\"1.0.0\",\"permissions\":"
+         "[\"rooms:read\"],\"settingsSchema\":{\"type\":\"object\"}}}",
+         "manifest.name"},
+    };
+    const char *bad[] = {"\"\"",          "\"   \"",       "\"\\t\\n\"", "\"a\\nb\"",
+                         "\"a\\u0001b\"", "\"a\\u2028b\"", "null"};
+    for (size_t w = 0; w < sizeof writes / sizeof *writes; w++)
+        for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
+            snprintf(body, sizeof body, writes[w].body, bad[b]);
+            r = call(writes[w].method, writes[w].path, tok, body);
+            if (r.status != 400)
+                fail_msg("%s %s %s: HTTP %ld %s", writes[w].method, writes[w].path, body, r.status,
+                         r.body);
+            expect_error(&r, 400, "INVALID_ARGUMENT");
+            const char *f = jstr(&r, "error.details.0.field");
+            /* a PATCH of null names no field to change: refused for its mask */
+            bool null_patch = strcmp(bad[b], "null") == 0 && strcmp(writes[w].method, "PATCH") == 0;
+            if (!null_patch && (!f || !strstr(f, writes[w].field)))
+                fail_msg("%s %s %s: field %s, want %s", writes[w].method, writes[w].path, body,
+                         f ? f : "(none)", writes[w].field);
+            resp_free(&r);
+        }
+    free(tok);
+}
+
 static void ops_endpoints(void **state)
 {
     (void)state;
@@ -921,6 +989,7 @@ int main(void)
         cmocka_unit_test(every_429_has_retry_after),
         cmocka_unit_test(page_token_out_of_range),
         cmocka_unit_test(size_is_413_never_429),
+        cmocka_unit_test(names_one_rule),
         cmocka_unit_test(ops_endpoints),
         cmocka_unit_test(slow_clients),
         cmocka_unit_test(graceful_drain),
