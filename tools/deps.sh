@@ -11,7 +11,7 @@ PACKAGES=(
   # libraries (see docs/decisions.md for why each)
   libnng-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
   libpq-dev libjwt-dev libyaml-dev libjansson-dev libcurl4-openssl-dev libssl-dev
-  libpcre2-dev libmicrohttpd-dev
+  libpcre2-dev libmicrohttpd-dev libutf8proc-dev
   # tests: cmocka, a real PostgreSQL server (run privately, never the system one)
   libcmocka-dev postgresql-15
   # scripts (shellcheck: every script is checked in make test)

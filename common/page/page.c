@@ -3,6 +3,7 @@
 #include "page.h"
 #include "base/b64url.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,8 +91,11 @@ cf_code page_keyset_decode(arena *a, const char *token, const char *filters, int
     if (code != CF_OK)
         return code;
     char *end;
+    errno = 0;
     long long us = strtoll(parts[0], &end, 10);
-    if (end == parts[0] || *end || us < 0 || !*parts[1])
+    /* a position a store can hold: a token forged with a time past PAGE_KEYSET_MAX_US reached
+     * the database as "a value is out of range" (issue 24 item 4); it is a bad token */
+    if (end == parts[0] || *end || errno || us < 0 || us > PAGE_KEYSET_MAX_US || !*parts[1])
         return CF_INVALID_ARGUMENT;
     *after_us = us;
     *after_id = parts[1];

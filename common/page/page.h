@@ -31,6 +31,11 @@ cf_code page_token_decode(arena *a, const char *token, const char *filters, char
 
 /* The keyset most lists use: a creation time in epoch microseconds and an id (the sort key of
  * the last row returned). */
+/* The latest keyset time a token may name: 9999-12-31T23:59:59.999999Z, within every store's
+ * timestamp range (PostgreSQL's timestamptz ends in 294276 AD, but its microsecond arithmetic
+ * overflows near INT64_MAX). A token past it is CF_INVALID_ARGUMENT. */
+#define PAGE_KEYSET_MAX_US 253402300799999999LL
+
 char *page_keyset_encode(arena *a, const char *filters, int64_t after_us, const char *after_id);
 
 /* Decodes such a token: CF_OK with *after_us >= 0 and a non-empty *after_id (in `a`);

@@ -412,3 +412,8 @@ void rpc_client_invoke_async(rpc_client *c, const ProtobufCServiceDescriptor *d,
     nng_aio_set_msg(a->aio, msg);
     nng_ctx_send(a->ctx, a->aio);
 }
+
+size_t rpc_client_max_message(const rpc_client *c)
+{
+    return c->max_message;
+}

@@ -39,6 +39,9 @@ typedef struct rpc_client_config {
 } rpc_client_config;
 
 cf_code rpc_client_new(const rpc_client_config *cfg, rpc_client **out, char *err, size_t errlen);
+/* The largest request payload this client sends (rpc_client_config.max_message, 4 MiB when 0):
+ * a caller checks a message against it to refuse with its own answer (the gateway's 413). */
+size_t rpc_client_max_message(const rpc_client *c);
 void rpc_client_free(rpc_client *c);
 
 /* The service view the generated stubs take. Borrowed from the client (lives as long as it);

@@ -1,5 +1,6 @@
 /* rpc_users.c — GetMe, UpdateMe (FieldMask: name, avatar_url), DeleteMe (soft delete, every
  * session revoked and its access token blacklisted), GetUser (admins, or oneself). */
+#include "base/name.h"
 #include "auth.h"
 #include "store.h"
 #include "confetti_proto_handlers.h"
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #define PROFILE_FIELD_MAX 1024
+#define USER_NAME_MAX     200 /* characters */
 
 static cf_code require_user(rpc_call *call)
 {
@@ -52,8 +54,11 @@ RPC_HANDLER(rpc_auth_update_me)
         else
             return rpc_violation(call, "updateMask", "unknown or read-only field \"%.64s\"", p);
     }
-    if (name && strlen(name) > PROFILE_FIELD_MAX)
-        return rpc_violation(call, "user.name", "at most %d bytes", PROFILE_FIELD_MAX);
+    const char *why;
+    char *canon = NULL; /* the one rule for names (base/name.h): not blank, trimmed, NFC */
+    if (name && !cf_name_check(rpc_arena(call), name, USER_NAME_MAX, &canon, &why))
+        return rpc_violation(call, "user.name", "%s", why);
+    name = canon;
     if (avatar && strlen(avatar) > PROFILE_FIELD_MAX)
         return rpc_violation(call, "user.avatarUrl", "at most %d bytes", PROFILE_FIELD_MAX);
     if (avatar && *avatar && strncmp(avatar, "https://", 8) != 0)

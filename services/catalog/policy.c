@@ -1,4 +1,5 @@
 /* policy.c — the catalog's domain rules (see policy.h). */
+#include "base/name.h"
 #include "policy.h"
 
 #include <stdarg.h>
@@ -18,43 +19,22 @@ __attribute__((format(printf, 3, 4))) static void problem(jsonschema_report *r, 
     r->emit(r->ud, path, msg);
 }
 
-/* Counts the code points of valid UTF-8 without control characters; -1 otherwise. */
-static long text_length(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    long n = 0;
-    while (*p) {
-        unsigned char c = *p;
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (len == 0 || (len == 2 && c < 0xC2))
-            return -1;
-        for (size_t i = 1; i < len; i++)
-            if ((p[i] & 0xC0) != 0x80)
-                return -1;
-        if (c < 0x20 || c == 0x7F || (c == 0xC2 && p[1] < 0xA0)) /* C0, DEL, C1 */
-            return -1;
-        p += len;
-        n++;
-    }
-    return n;
-}
-
 bool catalog_name_ok(const char *name, const char **why)
 {
-    long n = text_length(name ? name : "");
-    if (n < 0) {
-        *why = "must be valid UTF-8 without control characters";
-        return false;
+    /* the one rule for names (base/name.h); a manifest is stored as sent, so its name must
+     * already be in the canonical form (trimmed, NFC) rather than be rewritten */
+    arena a;
+    arena_init(&a, 1024);
+    char *canon;
+    bool ok = cf_name_check(&a, name, CATALOG_NAME_MAX, &canon, why);
+    if (ok && strcmp(canon, name) != 0) {
+        *why = "must not begin or end with white space and must be in Unicode NFC";
+        ok = false;
     }
-    if (n == 0) {
-        *why = "must not be empty";
-        return false;
-    }
-    if (n > CATALOG_NAME_MAX) {
+    if (!ok && strncmp(*why, "must be at most", 15) == 0)
         *why = "must be at most 100 characters long";
-        return false;
-    }
-    return true;
+    arena_release(&a);
+    return ok;
 }
 
 bool catalog_scope_ok(const char *s)

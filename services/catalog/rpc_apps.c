@@ -1,5 +1,6 @@
 /* rpc_apps.c — catalog.v1.Catalog app methods: RegisterApp, GetApp, ListApps, DeleteApp,
  * ActivateApp, DeactivateApp. */
+#include "base/name.h"
 #include "catalog.h"
 #include "policy.h"
 #include "confetti_proto_handlers.h"
@@ -47,9 +48,10 @@ RPC_HANDLER(rpc_catalog_register_app)
     if (!catalog_can_register(rpc_caller(call)))
         return rpc_error(call, CF_PERMISSION_DENIED, "apps are registered by users, not by apps");
     const char *why;
-    if (!catalog_name_ok(req->name, &why))
+    char *name; /* the one rule for names (base/name.h): trimmed, NFC */
+    if (!cf_name_check(rpc_arena(call), req->name, CATALOG_NAME_MAX, &name, &why))
         return rpc_violation(call, "name", "%s", why);
-    store_new_app in = {.owner = rpc_caller(call)->sub, .name = req->name};
+    store_new_app in = {.owner = rpc_caller(call)->sub, .name = name};
     code = read_idempotency_key(call, "RegisterApp", &in.idem);
     if (code != CF_OK)
         return code;
@@ -63,9 +65,9 @@ RPC_HANDLER(rpc_catalog_register_app)
     in.version = rpc_strdup(call, cm.version);
     json_decref(manifest);
     /* the request's fingerprint: a key replayed with another request is refused */
-    size_t namelen = strlen(req->name);
+    size_t namelen = strlen(name);
     char *buf = rpc_alloc(call, namelen + 1 + strlen(text) + 1);
-    memcpy(buf, req->name, namelen + 1);
+    memcpy(buf, name, namelen + 1);
     memcpy(buf + namelen + 1, text, strlen(text) + 1);
     catalog_sha256(buf, namelen + 1 + strlen(text), in.idem.request_hash);
     free(text);

@@ -1,5 +1,6 @@
 /* rpc_prizes.c — CreatePrize, GetPrize, ListPrizes, UpdatePrize, DeletePrize, and the
  * conversions every handler of the service shares (store rows → draw.v1 messages). */
+#include "base/name.h"
 #include "draw.h"
 #include "confetti_proto_handlers.h"
 #include "base/cuid.h"
@@ -148,12 +149,12 @@ static cf_code manage(rpc_call *call, const char *room_id)
     return CF_OK;
 }
 
-static cf_code check_name(rpc_call *call, const char *name)
+/* The one rule for names (base/name.h): *out is the canonical name. */
+static cf_code check_name(rpc_call *call, const char *field, const char *name, char **out)
 {
-    if (!*name)
-        return rpc_violation(call, "name", "must not be empty");
-    if (strlen(name) > MAX_NAME)
-        return rpc_violation(call, "name", "must be at most %d bytes", MAX_NAME);
+    const char *why;
+    if (!cf_name_check(rpc_arena(call), name, MAX_NAME, out, &why))
+        return rpc_violation(call, field, "%s", why);
     return CF_OK;
 }
 
@@ -171,8 +172,9 @@ RPC_HANDLER(rpc_draw_create_prize)
     cf_code code;
     if ((code = rpc_require_caller(call)) != CF_OK)
         return code;
+    char *name;
     if ((code = draw_check_id(call, "roomId", req->room_id)) != CF_OK ||
-        (code = check_name(call, req->name)) != CF_OK ||
+        (code = check_name(call, "name", req->name, &name)) != CF_OK ||
         (code = check_description(call, req->description)) != CF_OK)
         return code;
     if (req->quantity < 1)
@@ -181,7 +183,7 @@ RPC_HANDLER(rpc_draw_create_prize)
     if (key && strlen(key) > MAX_KEY)
         return rpc_violation(call, "idempotency-key", "must be at most %d bytes", MAX_KEY);
     store_prize in = {.room_id = req->room_id,
-                      .name = req->name,
+                      .name = name,
                       .description = req->description,
                       .quantity = req->quantity};
     if ((code = metadata_json(call, req->metadata, &in.metadata_json)) != CF_OK)
@@ -272,10 +274,9 @@ RPC_HANDLER(rpc_draw_update_prize)
     for (size_t i = 0; i < req->update_mask->n_paths; i++) {
         const char *path = req->update_mask->paths[i];
         if (strcmp(path, "name") == 0) {
-            if ((code = check_name(call, p->name)) != CF_OK)
+            if ((code = check_name(call, "name", p->name, &in.name)) != CF_OK)
                 return code;
             set |= STORE_SET_NAME;
-            in.name = p->name;
         } else if (strcmp(path, "description") == 0) {
             if ((code = check_description(call, p->description)) != CF_OK)
                 return code;

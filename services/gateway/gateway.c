@@ -163,6 +163,14 @@ static void tx_free(gw_tx *tx)
     free(tx);
 }
 
+static bool extra_has(const char *const *extra, const char *name)
+{
+    for (size_t i = 0; extra && extra[i]; i += 2)
+        if (strcasecmp(extra[i], name) == 0)
+            return true;
+    return false;
+}
+
 /* Sends the answer, logs, counts; frees tx. code is the RPC-level outcome for the metrics. */
 static void finish(gw_tx *tx, int status, cf_code code, const char *ctype, const char *body,
                    size_t len, const char *const *extra, bool close)
@@ -179,10 +187,31 @@ static void finish(gw_tx *tx, int status, cf_code code, const char *ctype, const
     if (tx->origin) {
         h[n++] = "Access-Control-Allow-Origin";
         h[n++] = tx->origin;
-        h[n++] = "Vary";
-        h[n++] = "Origin";
         h[n++] = "Access-Control-Expose-Headers";
         h[n++] = "X-Request-Id, Retry-After";
+    }
+    /* answers clients and caches can trust (issue 24 item 4; docs/gateway.md, "Answer
+     * headers"): the answer depends on Origin whenever CORS is configured, even for an origin
+     * not allowed (a shared cache must not hand one origin's answer to another) */
+    if (g->cfg->cors_origins.n > 0) {
+        h[n++] = "Vary";
+        h[n++] = "Origin";
+    }
+    if (!extra_has(extra, "X-Content-Type-Options")) {
+        h[n++] = "X-Content-Type-Options";
+        h[n++] = "nosniff";
+    }
+    /* a signed-in caller's answer (or one to a request that carried credentials) is never
+     * stored by a shared cache */
+    if ((tx->have_id || gw_http_header(tx->r, "Authorization")) &&
+        !extra_has(extra, "Cache-Control")) {
+        h[n++] = "Cache-Control";
+        h[n++] = "no-store";
+    }
+    /* every 429 says when to come back (RFC 6585 §4) */
+    if (status == 429 && !extra_has(extra, "Retry-After")) {
+        h[n++] = "Retry-After";
+        h[n++] = "1";
     }
     for (size_t i = 0; extra && extra[i] && n < 30; i += 2) {
         h[n++] = extra[i];
@@ -311,6 +340,22 @@ static void on_rpc_done(rpc_ccall *cc, void *arg)
 }
 
 /* ---------------------------------------------------------------- the request path */
+
+/* Content-Type names application/json (RFC 9110 §8.3.1: the type and subtype are
+ * case-insensitive; parameters such as charset=utf-8 follow a ';'). */
+static bool is_json_type(const char *ct)
+{
+    if (!ct)
+        return false;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    if (strncasecmp(ct, "application/json", 16) != 0)
+        return false;
+    ct += 16;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == '\0' || *ct == ';';
+}
 
 static bool rid_ok(const char *s)
 {
@@ -549,6 +594,15 @@ static void handle(gw_http_req *r, void *arg)
     tx->rt = rt;
     unsigned flags = rt->def->flags;
 
+    /* a body is JSON and says so (issue 24 item 4): text/plain, form and multipart bodies are
+     * what any web page may send cross-origin without a preflight */
+    if (r->body_len > 0 && !is_json_type(gw_http_header(r, "Content-Type"))) {
+        free(pbuf);
+        gw_violation ct = {.field = "Content-Type", .description = "must be application/json"};
+        return finish_error(tx, 415, CF_INVALID_ARGUMENT, "request body must be application/json",
+                            &ct, 1, NULL, false);
+    }
+
     /* edge authentication: a token present must verify; some routes require one */
     const char *authz = gw_http_header(r, "Authorization");
     if (authz) {
@@ -642,6 +696,19 @@ static void handle(gw_http_req *r, void *arg)
     json_decref(j);
     if (c != CF_OK)
         return finish_error(tx, 400, CF_INVALID_ARGUMENT, "invalid request", &v, 1, NULL, false);
+    /* a body within http.max_body can still transcode past what the services take (a long
+     * array of small numbers grows): a size problem is 413 naming the limit, never the
+     * RESOURCE_EXHAUSTED (429) of the RPC client (issue 24 item 4) */
+    size_t packed = protobuf_c_message_get_packed_size(msg);
+    size_t limit = rpc_client_max_message(g->b[rt->backend].client);
+    if (packed > limit) {
+        protobuf_c_message_free_unpacked(msg, NULL);
+        char m[160];
+        snprintf(m, sizeof m,
+                 "request too large: it makes a %zu-byte service message, over the %zu-byte limit",
+                 packed, limit);
+        return finish_error(tx, 413, CF_RESOURCE_EXHAUSTED, m, NULL, 0, NULL, false);
+    }
 
     rpc_ccall_init(&tx->cc, NULL);
     tx->cc_used = true;

@@ -1,5 +1,6 @@
 /* rpc_rooms.c — rooms.v1 room methods: create, read, list, edit, delete, and the status
  * workflow (SPEC §3 "Room lifecycle"). */
+#include "base/name.h"
 #include "rooms.h"
 #include "page/page.h"
 #include "confetti_proto_handlers.h"
@@ -49,12 +50,15 @@ RPC_HANDLER(rpc_rooms_create_room)
     cf_code code = rpc_require_caller(call);
     if (code != CF_OK)
         return code;
-    if ((code = check_text(call, "name", req->name, ROOMS_NAME_MAX, true)) != CF_OK ||
-        (code = check_text(call, "description", req->description, ROOMS_DESCRIPTION_MAX, false)) !=
+    char *name;
+    const char *why;
+    if (!cf_name_check(rpc_arena(call), req->name, ROOMS_NAME_MAX, &name, &why))
+        return rpc_violation(call, "name", "%s", why);
+    if ((code = check_text(call, "description", req->description, ROOMS_DESCRIPTION_MAX, false)) !=
             CF_OK ||
         (code = check_draw_policy(call, req->draw_policy)) != CF_OK)
         return code;
-    store_new_room in = {.name = req->name,
+    store_new_room in = {.name = name,
                          .description = req->description,
                          .is_public = req->is_public,
                          .draw_policy = draw_policy_or_default(req->draw_policy),
@@ -217,9 +221,10 @@ RPC_HANDLER(rpc_rooms_update_room)
         else
             return rpc_violation(call, "updateMask", "%.64s cannot be changed", path);
     }
-    if (p.set_name &&
-        (code = check_text(call, "room.name", in->name, ROOMS_NAME_MAX, true)) != CF_OK)
-        return code;
+    char *name = NULL;
+    const char *why;
+    if (p.set_name && !cf_name_check(rpc_arena(call), in->name, ROOMS_NAME_MAX, &name, &why))
+        return rpc_violation(call, "room.name", "%s", why);
     if (p.set_description && (code = check_text(call, "room.description", in->description,
                                                 ROOMS_DESCRIPTION_MAX, false)) != CF_OK)
         return code;
@@ -234,7 +239,7 @@ RPC_HANDLER(rpc_rooms_update_room)
     int64_t ends = p.set_ends ? p.ends_at_us : room.ends_at_us;
     if (starts != STORE_NO_TIME && ends != STORE_NO_TIME && ends <= starts)
         return rpc_violation(call, "room.endsAt", "must be after startsAt");
-    p.name = in->name;
+    p.name = name;
     p.description = in->description;
     p.is_public = in->is_public;
     p.draw_policy = draw_policy_or_default(in->draw_policy);

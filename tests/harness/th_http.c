@@ -36,7 +36,10 @@ th_http_resp th_http(const th_http_req *req)
     char *auth = req->bearer ? xasprintf("Authorization: Bearer %s", req->bearer) : NULL;
     if (auth)
         hdr = curl_slist_append(hdr, auth);
-    if (req->body)
+    bool own_type = false; /* the caller's Content-Type replaces the JSON default */
+    for (size_t i = 0; req->headers && req->headers[i]; i++)
+        own_type = own_type || strncasecmp(req->headers[i], "Content-Type:", 13) == 0;
+    if (req->body && !own_type)
         hdr = curl_slist_append(hdr, "Content-Type: application/json");
     for (size_t i = 0; req->headers && req->headers[i]; i++)
         hdr = curl_slist_append(hdr, req->headers[i]);

@@ -11,8 +11,9 @@
 typedef struct th_http_req {
     const char *method; /* "GET", "POST", ...; "HEAD" asks for no body */
     const char *url;
-    const char *bearer;         /* access token sent as "Authorization: Bearer …", or NULL */
-    const char *body;           /* request body, or NULL; sent as application/json */
+    const char *bearer; /* access token sent as "Authorization: Bearer …", or NULL */
+    const char *body;   /* request body, or NULL; sent as application/json unless headers name a
+                           Content-Type */
     const char *const *headers; /* extra "Name: value" lines, NULL-terminated, or NULL */
     bool follow;                /* follow redirects */
     void *session;              /* a CURL * from th_http_session (cookies kept), or NULL */

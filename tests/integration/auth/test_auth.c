@@ -414,6 +414,21 @@ static void test_users(void **state)
     assert_string_equal(((const Auth__V1__User *)cc.response)->name, "Alice Renamed");
     assert_string_equal(((const Auth__V1__User *)cc.response)->email, "alice@example.test");
     rpc_ccall_free(&cc);
+    /* the one rule for names (issue 24 item 5, base/name.h): trimmed and NFC when kept ... */
+    user.name = "  Jose\xcc\x81 ";
+    assert_code(CF_OK, call("UpdateMe", &u.base, l.access, &cc));
+    assert_string_equal(((const Auth__V1__User *)cc.response)->name, "Jos\xc3\xa9");
+    rpc_ccall_free(&cc);
+    /* ... and a blank one (null arrives as ""), a line break or a control character refused */
+    const char *bad[] = {"", "   ", "\t\n", "a\nb", "a\x01", NULL};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        user.name = (char *)bad[i];
+        assert_code(CF_INVALID_ARGUMENT, call("UpdateMe", &u.base, l.access, &cc));
+        assert_true(cc.ndetails == 1);
+        assert_string_equal(cc.details[0]->field, "user.name");
+        rpc_ccall_free(&cc);
+    }
+    user.name = "Alice Renamed";
     paths[0] = "email";
     assert_code(CF_INVALID_ARGUMENT, call("UpdateMe", &u.base, l.access, &cc));
     rpc_ccall_free(&cc);

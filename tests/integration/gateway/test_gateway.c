@@ -12,6 +12,7 @@
 #include "catalog.h"
 #include "rooms.h"
 #include "draw.h"
+#include "base/b64url.h"
 #include "base/xmalloc.h"
 #include "base/clock.h"
 
@@ -58,7 +59,8 @@ typedef struct resp {
     long status;
     char *body;
     size_t len;
-    char rid[160], retry_after[16], allow[128], location[512], acao[128];
+    char rid[160], retry_after[16], allow[128], location[512], acao[128], nosniff[32], vary[64],
+        cache[64];
     json_t *json;
 } resp;
 
@@ -80,6 +82,9 @@ static resp call_h(const char *method, const char *path, const char *token, cons
     th_http_header(&t, "Allow", r.allow, sizeof r.allow);
     th_http_header(&t, "Location", r.location, sizeof r.location);
     th_http_header(&t, "Access-Control-Allow-Origin", r.acao, sizeof r.acao);
+    th_http_header(&t, "X-Content-Type-Options", r.nosniff, sizeof r.nosniff);
+    th_http_header(&t, "Vary", r.vary, sizeof r.vary);
+    th_http_header(&t, "Cache-Control", r.cache, sizeof r.cache);
     free(t.headers);
     if (r.len)
         r.json = json_loads(r.body, 0, NULL);
@@ -633,6 +638,234 @@ static void cors(void **state)
     resp_free(&r);
 }
 
+/* ---- answers clients and browsers can trust (issue 24 item 4) ---- */
+
+/* route's template with every {param} filled with "x1" */
+static void concrete_path(const char *tmpl, char *out, size_t len)
+{
+    size_t n = 0;
+    for (const char *p = tmpl; *p && n + 3 < len;) {
+        if (*p == '{') {
+            memcpy(out + n, "x1", 2);
+            n += 2;
+            p = strchr(p, '}') + 1;
+        } else {
+            out[n++] = *p++;
+        }
+    }
+    out[n] = '\0';
+}
+
+/* Every route (gw_routes): a body that is not application/json is 415 in the SPEC shape naming
+ * Content-Type, before authentication and before any backend; application/json with a charset
+ * parameter passes that check; every answer has X-Content-Type-Options: nosniff and, CORS being
+ * configured here, Vary: Origin (an allowed Origin or not); a signed-in caller's answer has
+ * Cache-Control: no-store. */
+static void answers_every_route(void **state)
+{
+    (void)state;
+    char *tok = th_token(keys, "headers-user", 600, false);
+    const char *plain[] = {"Content-Type: text/plain", "Origin: https://evil.example", NULL};
+    const char *form[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+    const char *json[] = {"Content-Type: Application/JSON ; charset=utf-8",
+                          "Origin: https://app.example", NULL};
+    for (size_t i = 0; i < gw_nroutes; i++) {
+        char path[512];
+        concrete_path(gw_routes[i].path, path, sizeof path);
+        const char *m = gw_routes[i].method;
+        resp r = call_h(m, path, NULL, "{}", plain);
+        if (r.status != 415)
+            fail_msg("%s %s text/plain: HTTP %ld %s", m, path, r.status, r.body);
+        expect_error(&r, 415, "INVALID_ARGUMENT");
+        assert_string_equal(jstr(&r, "error.details.0.field"), "Content-Type");
+        assert_string_equal(r.nosniff, "nosniff");
+        assert_non_null(strstr(r.vary, "Origin"));
+        resp_free(&r);
+        r = call_h(m, path, tok, "{}", form);
+        expect_error(&r, 415, "INVALID_ARGUMENT");
+        assert_string_equal(r.cache, "no-store");
+        resp_free(&r);
+        r = call_h(m, path, tok, "{}", json);
+        if (r.status == 415 || r.status == 0 || strcmp(r.nosniff, "nosniff") != 0 ||
+            strcmp(r.cache, "no-store") != 0 || !strstr(r.vary, "Origin"))
+            fail_msg("%s %s signed in, JSON: HTTP %ld nosniff=%s cache=%s vary=%s %s", m, path,
+                     r.status, r.nosniff, r.cache, r.vary, r.body);
+        resp_free(&r);
+    }
+    /* anonymous, no body: still nosniff and Vary; the operational endpoints too */
+    const char *anon[] = {"/v1/rooms", "/healthz", "/no-such-route"};
+    for (size_t i = 0; i < 3; i++) {
+        resp r = call("GET", anon[i], NULL, NULL);
+        assert_string_equal(r.nosniff, "nosniff");
+        assert_non_null(strstr(r.vary, "Origin"));
+        resp_free(&r);
+    }
+    free(tok);
+}
+
+/* Every 429 says when to come back, whoever produced it: a service's RESOURCE_EXHAUSTED too. */
+static void every_429_has_retry_after(void **state)
+{
+    (void)state;
+    resp r = call("POST", "/test/fail/x", NULL, "{\"failCode\":8}");
+    expect_error(&r, 429, "RESOURCE_EXHAUSTED");
+    assert_true(atoi(r.retry_after) >= 1);
+    resp_free(&r);
+}
+
+/* A page token that decodes to a position no store holds is INVALID_ARGUMENT naming pageToken
+ * (SPEC §6), not the store's "a value is out of range". The token is a real one with its time
+ * replaced (its filter fingerprint kept). */
+static void page_token_out_of_range(void **state)
+{
+    (void)state;
+    char *tok = th_token(keys, "pager", 600, false);
+    for (int i = 0; i < 2; i++) {
+        resp r = call("POST", "/v1/rooms", tok, "{\"name\":\"Pager room\"}");
+        expect_status(r, 200);
+        resp_free(&r);
+    }
+    resp r = call("GET", "/v1/rooms?pageSize=1", tok, NULL);
+    expect_status(r, 200);
+    const char *next = jstr(&r, "nextPageToken");
+    assert_non_null(next);
+    unsigned char raw[512];
+    size_t len = 0;
+    assert_true(b64url_decode(next, strlen(next), raw, &len));
+    unsigned char *sep = memchr(raw, 0x1f, len);
+    assert_non_null(sep);
+    const char *times[] = {"9223372036854775807", "253402300800000000"};
+    for (size_t k = 0; k < 2; k++) {
+        unsigned char forged[600];
+        size_t fl = strlen(times[k]);
+        memcpy(forged, times[k], fl);
+        memcpy(forged + fl, sep, len - (size_t)(sep - raw));
+        fl += len - (size_t)(sep - raw);
+        char enc[900], path[1024];
+        b64url_encode(enc, forged, fl);
+        snprintf(path, sizeof path, "/v1/rooms?pageSize=1&pageToken=%s", enc);
+        resp f = call("GET", path, tok, NULL);
+        expect_error(&f, 400, "INVALID_ARGUMENT");
+        assert_string_equal(jstr(&f, "error.details.0.field"), "pageToken");
+        resp_free(&f);
+    }
+    resp_free(&r);
+    free(tok);
+}
+
+/* A body within http.max_body that makes a service message over the RPC limit (4 MiB) is 413
+ * naming the limit, not the RPC client's 429 "request exceeds the message size limit". */
+static void size_is_413_never_429(void **state)
+{
+    (void)state;
+    gw_config c = cfg;
+    char listen[64];
+    int p2 = th_free_port();
+    snprintf(listen, sizeof listen, "http://127.0.0.1:%d", p2);
+    c.http_listen = listen;
+    c.max_body = 8 << 20;
+    static const ProtobufCServiceDescriptor *const *const registries[] = {confetti_test_services,
+                                                                          NULL};
+    static const gw_route routes[] = {{"POST", "/e", "testsvc.v1.Echo/Echo", "*", 5000, 0}};
+    gw_backend_def b[] = {{"echo", "testsvc.v1.", &echo_urls}};
+    gw_params p = {.cfg = &c,
+                   .routes = routes,
+                   .nroutes = 1,
+                   .registries = registries,
+                   .backends = b,
+                   .nbackends = 1,
+                   .verifier = verifier};
+    gw *x;
+    char err[256];
+    assert_code(CF_OK, gw_new(&p, &x, err, sizeof err));
+    assert_code(CF_OK, gw_start(x, err, sizeof err));
+    int saved = port;
+    port = p2;
+    size_t n = 6u << 20; /* 6 MiB of base64: 4.5 MiB of bytes */
+    char *body = xmalloc(n + 32);
+    int w = snprintf(body, 32, "{\"blob\":\"");
+    memset(body + w, 'A', n);
+    snprintf(body + w + n, 32, "\"}");
+    resp r = call("POST", "/e", NULL, body);
+    expect_error(&r, 413, "RESOURCE_EXHAUSTED");
+    assert_non_null(strstr(jstr(&r, "error.message"), "4194304-byte limit"));
+    resp_free(&r);
+    r = call("POST", "/e", NULL, "{\"text\":\"small\"}"); /* the limit is the size, nothing else */
+    expect_status(r, 200);
+    resp_free(&r);
+    free(body);
+    port = saved;
+    gw_free(x);
+}
+
+/* The one rule for names (issue 24 item 5, base/name.h), over every name field of every create
+ * and update behind this gateway (rooms, prizes, apps, an app's manifest; a user's name is in
+ * tests/integration/auth): a blank name, null, a line break or a control character is 400
+ * naming the field; a name kept is trimmed and in NFC. */
+static void names_one_rule(void **state)
+{
+    (void)state;
+    char *tok = th_token(keys, "names-org", 600, false);
+    static const char manifest[] = "{\"name\":\"Wheel\",\"version\":\"1.0.0\",\"permissions\":["
+                                   "\"rooms:read\"],\"settingsSchema\":{\"type\":\"object\"}}";
+    const char *cafe = "\"  Cafe\\u0301 \""; /* decomposed, padded */
+    char body[1024], path[256], room[64], prize[64];
+    resp r = call("POST", "/v1/rooms", tok, "{\"name\":\"  Cafe\\u0301 \"}");
+    expect_status(r, 200);
+    assert_string_equal(jstr(&r, "name"), "Caf\xc3\xa9");
+    snprintf(room, sizeof room, "%s", jstr(&r, "roomId"));
+    resp_free(&r);
+    snprintf(path, sizeof path, "/v1/rooms/%s/prizes", room);
+    snprintf(body, sizeof body, "{\"name\":%s,\"quantity\":1}", cafe);
+    r = call("POST", path, tok, body);
+    expect_status(r, 200);
+    assert_string_equal(jstr(&r, "name"), "Caf\xc3\xa9");
+    snprintf(prize, sizeof prize, "%s", jstr(&r, "prizeId"));
+    resp_free(&r);
+    snprintf(body, sizeof body, "{\"name\":%s,\"manifest\":%s}", cafe, manifest);
+    r = call("POST", "/v1/apps", tok, body);
+    expect_status(r, 200);
+    assert_string_equal(jstr(&r, "app.name"), "Caf\xc3\xa9");
+    resp_free(&r);
+
+    char p_room[128], p_prizes[128], p_prize[192];
+    snprintf(p_room, sizeof p_room, "/v1/rooms/%s", room);
+    snprintf(p_prizes, sizeof p_prizes, "/v1/rooms/%s/prizes", room);
+    snprintf(p_prize, sizeof p_prize, "/v1/rooms/%s/prizes/%s", room, prize);
+    const struct {
+        const char *method, *path, *body, *field; /* body: %s is the name's JSON */
+    } writes[] = {
+        {"POST", "/v1/rooms", "{\"name\":%s}", "name"},
+        {"PATCH", p_room, "{\"name\":%s}", "room.name"},
+        {"POST", p_prizes, "{\"name\":%s,\"quantity\":1}", "name"},
+        {"PATCH", p_prize, "{\"name\":%s}", "name"},
+        {"POST", "/v1/apps", "{\"name\":%s,\"manifest\":{\"type\":\"x\"}}", "name"},
+        {"POST", "/v1/apps",
+         "{\"name\":\"Wheel\",\"manifest\":{\"name\":%s,\"version\":\"1.0.0\",\"permissions\":"
+         "[\"rooms:read\"],\"settingsSchema\":{\"type\":\"object\"}}}",
+         "manifest.name"},
+    };
+    const char *bad[] = {"\"\"",          "\"   \"",       "\"\\t\\n\"", "\"a\\nb\"",
+                         "\"a\\u0001b\"", "\"a\\u2028b\"", "null"};
+    for (size_t w = 0; w < sizeof writes / sizeof *writes; w++)
+        for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
+            snprintf(body, sizeof body, writes[w].body, bad[b]);
+            r = call(writes[w].method, writes[w].path, tok, body);
+            if (r.status != 400)
+                fail_msg("%s %s %s: HTTP %ld %s", writes[w].method, writes[w].path, body, r.status,
+                         r.body);
+            expect_error(&r, 400, "INVALID_ARGUMENT");
+            const char *f = jstr(&r, "error.details.0.field");
+            /* a PATCH of null names no field to change: refused for its mask */
+            bool null_patch = strcmp(bad[b], "null") == 0 && strcmp(writes[w].method, "PATCH") == 0;
+            if (!null_patch && (!f || !strstr(f, writes[w].field)))
+                fail_msg("%s %s %s: field %s, want %s", writes[w].method, writes[w].path, body,
+                         f ? f : "(none)", writes[w].field);
+            resp_free(&r);
+        }
+    free(tok);
+}
+
 static void ops_endpoints(void **state)
 {
     (void)state;
@@ -752,6 +985,11 @@ int main(void)
         cmocka_unit_test(dead_backends),
         cmocka_unit_test(rate_limit),
         cmocka_unit_test(cors),
+        cmocka_unit_test(answers_every_route),
+        cmocka_unit_test(every_429_has_retry_after),
+        cmocka_unit_test(page_token_out_of_range),
+        cmocka_unit_test(size_is_413_never_429),
+        cmocka_unit_test(names_one_rule),
         cmocka_unit_test(ops_endpoints),
         cmocka_unit_test(slow_clients),
         cmocka_unit_test(graceful_drain),

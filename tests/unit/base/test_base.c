@@ -3,6 +3,7 @@
 #include "base/arena.h"
 #include "base/cuid.h"
 #include "base/log.h"
+#include "base/name.h"
 #include "base/random.h"
 #include "base/status.h"
 
@@ -183,6 +184,66 @@ static void test_random_below_is_in_range_and_covers_it(void **state)
             strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", *p));
 }
 
+/* The one rule for names (issue 24 item 5, base/name.h), as a table: what is refused and why,
+ * and the canonical form of what is accepted. */
+static void test_names_one_rule(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        const char *out; /* NULL: refused */
+        const char *why; /* a word of the refusal */
+    } cases[] = {
+        {"Gala", "Gala", NULL},
+        {"  Gala\t\n", "Gala", NULL},                   /* trimmed */
+        {"\xc2\xa0Gala\xe3\x80\x80", "Gala", NULL},     /* NBSP, ideographic space */
+        {"Caf\x65\xcc\x81", "Caf\xc3\xa9", NULL},       /* e + U+0301 -> U+00E9 (NFC) */
+        {"Jos\xc3\xa9 & co", "Jos\xc3\xa9 & co", NULL}, /* already NFC */
+        {"", NULL, "empty"},
+        {"   ", NULL, "empty"},
+        {"\t\r\n", NULL, "empty"},
+        {NULL, NULL, "empty"},     /* JSON null */
+        {"a\nb", NULL, "control"}, /* a line break inside */
+        {"a\x01"
+         "b",
+         NULL, "control"},
+        {"a\x7f"
+         "b",
+         NULL, "control"},
+        {"a\xc2\x85"
+         "b",
+         NULL, "control"}, /* U+0085 (C1) */
+        {"a\xe2\x80\xa8"
+         "b",
+         NULL, "control"}, /* U+2028 line separator */
+        {"\xff\xfe", NULL, "UTF-8"},
+        {"\xc0\xaf", NULL, "UTF-8"},        /* overlong */
+        {"0123456789", "0123456789", NULL}, /* exactly the bound */
+        {"01234567890", NULL, "at most 10"},
+        {"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
+         "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
+         NULL}, /* the bound counts characters, not bytes */
+    };
+    arena a;
+    arena_init(&a, 1024);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *out = NULL;
+        const char *why = NULL;
+        bool ok = cf_name_check(&a, cases[i].in, 10, &out, &why);
+        if (cases[i].out) {
+            if (!ok)
+                fail_msg("case %zu refused: %s", i, why);
+            assert_string_equal(out, cases[i].out);
+        } else {
+            if (ok)
+                fail_msg("case %zu accepted as \"%s\"", i, out);
+            if (!strstr(why, cases[i].why))
+                fail_msg("case %zu: \"%s\" does not say %s", i, why, cases[i].why);
+        }
+    }
+    arena_release(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_log_setup_while_others_log),
         cmocka_unit_test(test_arena_allocations_are_aligned_and_survive_growth),
         cmocka_unit_test(test_random_below_is_in_range_and_covers_it),
+        cmocka_unit_test(test_names_one_rule),
     };
     return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }

@@ -70,11 +70,22 @@ static void test_keyset_token_round_trip_and_refusals(void **state)
     assert_code(CF_OK, page_keyset_decode(&a, tok, "rooms|ACTIVE", &us, &id));
     assert_int_equal(us, 1795779098123456);
     assert_string_equal(id, "cmwyso1c10004jenlxbqgh2te");
+    tok = page_keyset_encode(&a, "f", PAGE_KEYSET_MAX_US, "c1"); /* the last one that is */
+    assert_code(CF_OK, page_keyset_decode(&a, tok, "f", &us, &id));
+    tok = page_keyset_encode(&a, "rooms|ACTIVE", 1795779098123456, "cmwyso1c10004jenlxbqgh2te");
     assert_code(CF_NOT_FOUND, page_keyset_decode(&a, "", "rooms|ACTIVE", &us, &id));
     assert_code(CF_INVALID_ARGUMENT, page_keyset_decode(&a, tok, "rooms|DRAFT", &us, &id));
     /* well-formed tokens whose parts are not a keyset */
-    const char *bad[][2] = {{"-5", "c1"}, {"12x", "c1"}, {"", "c1"}, {"12", ""}};
-    for (size_t i = 0; i < 4; i++) {
+    /* ... and positions no store holds (issue 24 item 4: a forged one reached the database as
+     * "a value is out of range"): past year 9999, past INT64_MAX */
+    const char *bad[][2] = {{"-5", "c1"},
+                            {"12x", "c1"},
+                            {"", "c1"},
+                            {"12", ""},
+                            {"253402300800000000", "c1"},
+                            {"9223372036854775807", "c1"},
+                            {"99999999999999999999", "c1"}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char *t = page_token_encode(&a, "f", bad[i], 2);
         assert_code(CF_INVALID_ARGUMENT, page_keyset_decode(&a, t, "f", &us, &id));
     }
