@@ -30,7 +30,8 @@
 
 typedef struct rpc_call rpc_call;
 
-/* Metadata pair as carried in the envelope (keys lower-case). Borrowed from the call. */
+/* Metadata pair as carried in the envelope. Keys are case-insensitive: the dispatcher
+ * lower-cases received keys before anything reads them. Borrowed from the call. */
 typedef struct rpc_md {
     const char *key, *value;
 } rpc_md;
@@ -41,7 +42,7 @@ typedef struct rpc_md {
 const char *rpc_method(const rpc_call *call);
 /* The request id: the caller's x-request-id if it sent a sane one, else a new CUID. */
 const char *rpc_request_id(const rpc_call *call);
-/* Value of metadata key (lower-case), or NULL. */
+/* Value of metadata key (matched case-insensitively), or NULL. */
 const char *rpc_md_get(const rpc_call *call, const char *key);
 /* The verified caller, or NULL when the call carried no token. Never an unverified identity. */
 const authn_identity *rpc_caller(const rpc_call *call);
