@@ -291,6 +291,7 @@ static cf_code create_body(db_conn *db, void *arg)
 {
     create_tx *t = arg;
     const store_new_room *in = t->in;
+    t->key_reused = false; /* db_tx may run this again */
     char room_id[CUID_LEN + 1], part_id[CUID_LEN + 1];
     cuid_new(room_id);
     cuid_new(part_id);
