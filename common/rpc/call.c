@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 const char *rpc_method(const rpc_call *call)
 {
@@ -21,7 +22,7 @@ const char *rpc_request_id(const rpc_call *call)
 const char *rpc_md_get(const rpc_call *call, const char *key)
 {
     for (size_t i = 0; i < call->req->n_metadata; i++)
-        if (strcmp(call->req->metadata[i]->key, key) == 0)
+        if (strcasecmp(call->req->metadata[i]->key, key) == 0)
             return call->req->metadata[i]->value;
     return NULL;
 }

@@ -141,6 +141,7 @@ void rpc_ccall_init(rpc_ccall *cc, const rpc_call *parent)
     memset(cc, 0, sizeof *cc);
     cc->parent = parent;
     cc->message = "";
+    cc->request_id = "";
     arena_init(&cc->arena, 4096);
 }
 
@@ -299,6 +300,7 @@ static void finish_reply(rpc_client *c, const ProtobufCMethodDescriptor *md, rpc
     Rpc__V1__Reply *rep = (Rpc__V1__Reply *)m;
     cc->code = cf_code_from_int(rep->code);
     cc->message = rep->message;
+    cc->request_id = rep->request_id;
     cc->details = rep->details;
     cc->ndetails = rep->n_details;
     if (cc->code == CF_OK) {

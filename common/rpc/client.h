@@ -64,6 +64,8 @@ typedef struct rpc_ccall {
     Rpc__V1__FieldViolation **details;
     size_t ndetails;
     ProtobufCMessage *response; /* on CF_OK; owned by the ccall */
+    const char *request_id;     /* the id the callee answered with (its logs name the call by
+                                   it); "" when no reply arrived */
     arena arena;
 } rpc_ccall;
 

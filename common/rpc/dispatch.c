@@ -132,15 +132,18 @@ static cf_code run(rpc_dispatcher *d, rpc_call *call, const uint8_t *data, size_
     Rpc__V1__Request *req = (Rpc__V1__Request *)m;
     call->req = req;
     call->method = req->method;
+    /* metadata keys are case-insensitive, as in HTTP/2 and gRPC (issue 25 item 3): stored
+     * lower-case here, so "Authorization" authenticates like "authorization" and no reader of
+     * metadata can miss a key by its case */
+    for (size_t i = 0; i < req->n_metadata; i++)
+        for (char *k = req->metadata[i]->key; *k; k++)
+            if (*k >= 'A' && *k <= 'Z')
+                *k = (char)(*k - 'A' + 'a');
 
+    /* the caller's id replaces the one rpc_dispatch() made, if it is sane */
     const char *rid = rpc_md_get(call, "x-request-id");
-    if (rid && sane_request_id(rid)) {
+    if (rid && sane_request_id(rid))
         call->request_id = rid;
-    } else {
-        char *id = arena_alloc(&call->arena, CUID_LEN + 1);
-        cuid_new(id);
-        call->request_id = id;
-    }
     if (req->timeout_ms)
         call->deadline_ns = recv_ns + (int64_t)req->timeout_ms * 1000000;
     if (req->payload.len > d->max_message)
@@ -195,7 +198,11 @@ void rpc_dispatch(rpc_dispatcher *d, const uint8_t *data, size_t len, int64_t re
     call.arena = *a; /* the worker's arena, handed back below */
     call.worker = worker;
     call.method = "?";
-    call.request_id = "-";
+    /* an id from the start, so even a refusal before the envelope is read names its request
+     * in the reply and the log (issue 25 item 4); run() swaps in the caller's x-request-id */
+    char made_id[CUID_LEN + 1];
+    cuid_new(made_id);
+    call.request_id = made_id;
 
     const rpc_service_entry *e = NULL;
     unsigned midx = 0;
@@ -205,6 +212,7 @@ void rpc_dispatch(rpc_dispatcher *d, const uint8_t *data, size_t len, int64_t re
     Rpc__V1__Reply r = RPC__V1__REPLY__INIT;
     r.code = code;
     r.message = (char *)(call.message ? call.message : (code == CF_OK ? "" : cf_code_name(code)));
+    r.request_id = (char *)call.request_id;
     r.n_details = call.ndetails;
     r.details = call.details;
     if (code == CF_OK)

@@ -30,7 +30,8 @@
 
 typedef struct rpc_call rpc_call;
 
-/* Metadata pair as carried in the envelope (keys lower-case). Borrowed from the call. */
+/* Metadata pair as carried in the envelope. Keys are case-insensitive: the dispatcher
+ * lower-cases received keys before anything reads them. Borrowed from the call. */
 typedef struct rpc_md {
     const char *key, *value;
 } rpc_md;
@@ -41,7 +42,7 @@ typedef struct rpc_md {
 const char *rpc_method(const rpc_call *call);
 /* The request id: the caller's x-request-id if it sent a sane one, else a new CUID. */
 const char *rpc_request_id(const rpc_call *call);
-/* Value of metadata key (lower-case), or NULL. */
+/* Value of metadata key (matched case-insensitively), or NULL. */
 const char *rpc_md_get(const rpc_call *call, const char *key);
 /* The verified caller, or NULL when the call carried no token. Never an unverified identity. */
 const authn_identity *rpc_caller(const rpc_call *call);
@@ -84,6 +85,24 @@ cf_code rpc_relay(rpc_call *call, const struct rpc_ccall *cc, const char *prefix
                   const char *field);
 /* Requires a verified caller: CF_OK, or CF_UNAUTHENTICATED with a message. */
 cf_code rpc_require_caller(rpc_call *call);
+
+/* --- idempotency: one rule for every creating method (idem.c; docs/api.md) ---
+ * A creating handler reads the key with rpc_idempotency_key(), stores it with the request's
+ * rpc_idempotency_fingerprint() next to what it created, and on a known key answers the first
+ * result when the fingerprints match, rpc_idempotency_reused() when they do not. */
+#define RPC_IDEMPOTENCY_KEY_MAX 128 /* bytes */
+#define RPC_FINGERPRINT_HEX     64  /* hex characters of a SHA-256 */
+/* 1..RPC_IDEMPOTENCY_KEY_MAX printable ASCII characters, no spaces. */
+bool rpc_idempotency_key_ok(const char *key);
+/* The call's idempotency-key metadata into *key (NULL when absent); INVALID_ARGUMENT naming
+ * `idempotency-key` when it is malformed. */
+cf_code rpc_idempotency_key(rpc_call *call, const char **key);
+/* The request's fingerprint: SHA-256 of its canonical encoding, lower-case hex, in the call's
+ * arena. */
+char *rpc_idempotency_fingerprint(rpc_call *call, const ProtobufCMessage *req);
+/* The refusal of a key already used for a different request: INVALID_ARGUMENT naming
+ * `idempotency-key`. */
+cf_code rpc_idempotency_reused(rpc_call *call);
 
 /* --- for the dispatcher and the macro below; not for handlers --- */
 void *rpc_call_response(rpc_call *call);

@@ -66,6 +66,14 @@ void rpc_server_add_service(rpc_server *s, ProtobufCService *service, void *ctx)
     rpc_dispatcher_add(&s->dispatcher, service, ctx);
 }
 
+bool rpc_server_serves(const rpc_server *s, const char *service)
+{
+    for (size_t i = 0; i < s->dispatcher.nservices; i++)
+        if (strcmp(s->dispatcher.services[i].service->descriptor->name, service) == 0)
+            return true;
+    return false;
+}
+
 bool rpc_server_ready(rpc_server *s)
 {
     return !atomic_load(&s->draining) && (!s->cfg.ready || s->cfg.ready(s->cfg.ready_arg));

@@ -50,13 +50,7 @@ bool catalog_scope_ok(const char *s)
 
 bool catalog_idempotency_key_ok(const char *k)
 {
-    size_t n = strlen(k);
-    if (n == 0 || n > CATALOG_IDEMPOTENCY_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (k[i] < 0x21 || k[i] > 0x7E)
-            return false;
-    return true;
+    return rpc_idempotency_key_ok(k); /* the one rule, common/rpc/idem.c */
 }
 
 static void check_permissions(const json_t *perms, const char *root, jsonschema_report *r)

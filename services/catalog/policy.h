@@ -8,14 +8,15 @@
 #include <jansson.h>
 
 #include "authn/authn.h"
+#include "rpc/rpc.h"
 #include "jsonschema.h"
 #include "semver.h"
 
-#define CATALOG_NAME_MAX        100 /* app and manifest names, in characters */
-#define CATALOG_SCOPE_MAX       64  /* one permission scope, in bytes */
-#define CATALOG_PERMISSIONS_MAX 64  /* scopes per manifest */
-#define CATALOG_IDEMPOTENCY_MAX 128 /* an idempotency-key, in bytes */
-#define CATALOG_SECRET_BYTES    32  /* 256-bit app secrets */
+#define CATALOG_NAME_MAX        100                     /* app and manifest names, in characters */
+#define CATALOG_SCOPE_MAX       64                      /* one permission scope, in bytes */
+#define CATALOG_PERMISSIONS_MAX 64                      /* scopes per manifest */
+#define CATALOG_IDEMPOTENCY_MAX RPC_IDEMPOTENCY_KEY_MAX /* an idempotency-key, in bytes */
+#define CATALOG_SECRET_BYTES    32                      /* 256-bit app secrets */
 
 /* The parts of a sound manifest the service uses; pointers borrow from the checked tree. */
 typedef struct catalog_manifest {

@@ -18,17 +18,9 @@
 /* Reads and checks the optional idempotency-key metadata into idem (key NULL if absent). */
 static cf_code read_idempotency_key(rpc_call *call, const char *method, store_idem *idem)
 {
-    const char *key = rpc_md_get(call, "idempotency-key");
     idem->caller = rpc_caller(call)->sub;
     idem->method = method;
-    idem->key = NULL;
-    if (!key)
-        return CF_OK;
-    if (!catalog_idempotency_key_ok(key))
-        return rpc_violation(call, "idempotency-key", "must be 1 to %d printable ASCII characters",
-                             CATALOG_IDEMPOTENCY_MAX);
-    idem->key = key;
-    return CF_OK;
+    return rpc_idempotency_key(call, &idem->key);
 }
 
 /* A new secret: 256 CSPRNG bits as base64url text (what the app presents) and its SHA-256. */
@@ -83,7 +75,7 @@ RPC_HANDLER(rpc_catalog_register_app)
     bool replayed = false, mismatch = false;
     code = store_app_register(rpc_worker(call), rpc_arena(call), &in, &row, &replayed, &mismatch);
     if (mismatch)
-        return rpc_violation(call, "idempotency-key", "was already used for a different request");
+        return rpc_idempotency_reused(call);
     if (code == CF_ALREADY_EXISTS) /* a secret hash collision: 2^-256; a retry is enough */
         return rpc_error(call, CF_ABORTED, "registration collided; retry");
     if (code != CF_OK)

@@ -17,10 +17,8 @@ RPC_HANDLER(rpc_catalog_regenerate_secret)
     if (code != CF_OK)
         return code;
     store_idem idem = {.caller = rpc_caller(call)->sub, .method = "RegenerateSecret"};
-    idem.key = rpc_md_get(call, "idempotency-key");
-    if (idem.key && !catalog_idempotency_key_ok(idem.key))
-        return rpc_violation(call, "idempotency-key", "must be 1 to %d printable ASCII characters",
-                             CATALOG_IDEMPOTENCY_MAX);
+    if ((code = rpc_idempotency_key(call, &idem.key)) != CF_OK)
+        return code;
     catalog_sha256(app.app_id, strlen(app.app_id), idem.request_hash);
 
     const catalog_ctx *ctx = rpc_service_ctx(call);
@@ -33,7 +31,7 @@ RPC_HANDLER(rpc_catalog_regenerate_secret)
     code = store_secret_rotate(rpc_worker(call), app.pk, hash, until, &idem, &replayed, &mismatch,
                                &prev_until);
     if (mismatch)
-        return rpc_violation(call, "idempotency-key", "was already used for a different request");
+        return rpc_idempotency_reused(call);
     if (code == CF_ALREADY_EXISTS) /* a secret hash collision: 2^-256; a retry is enough */
         return rpc_error(call, CF_ABORTED, "secret collided; retry");
     if (code != CF_OK)

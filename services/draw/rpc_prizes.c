@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAX_NAME = 200, MAX_DESCRIPTION = 4000, MAX_METADATA = 16384, MAX_KEY = 128 };
+enum { MAX_NAME = 200, MAX_DESCRIPTION = 4000, MAX_METADATA = 16384 };
 
 /* --- shared conversions --- */
 
@@ -179,9 +179,9 @@ RPC_HANDLER(rpc_draw_create_prize)
         return code;
     if (req->quantity < 1)
         return rpc_violation(call, "quantity", "must be at least 1");
-    const char *key = rpc_md_get(call, "idempotency-key");
-    if (key && strlen(key) > MAX_KEY)
-        return rpc_violation(call, "idempotency-key", "must be at most %d bytes", MAX_KEY);
+    const char *key;
+    if ((code = rpc_idempotency_key(call, &key)) != CF_OK)
+        return code;
     store_prize in = {.room_id = req->room_id,
                       .name = name,
                       .description = req->description,
@@ -194,7 +194,12 @@ RPC_HANDLER(rpc_draw_create_prize)
     cuid_new(id);
     in.id = id;
     store_prize p;
-    code = store_prize_create(rpc_worker(call), rpc_arena(call), &in, key, &p);
+    bool key_reused;
+    code = store_prize_create(rpc_worker(call), rpc_arena(call), &in, key,
+                              key ? rpc_idempotency_fingerprint(call, &req->base) : NULL, &p,
+                              &key_reused);
+    if (key_reused)
+        return rpc_idempotency_reused(call);
     if (code != CF_OK)
         return draw_store_error(call, code, "prize");
     prize_msg(call, &p, resp);

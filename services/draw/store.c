@@ -30,11 +30,13 @@ const db_stmt draw_stmts[] = {
     /* a replayed idempotency key inserts nothing: the caller then reads the first prize */
     {"prize_insert",
      "INSERT INTO prizes (id, room_id, name, description, quantity, quantity_remaining, "
-     "metadata, "
-     "idempotency_key) VALUES ($1, $2, $3, $4, $5::int, $5::int, $6::jsonb, nullif($7, '')) "
+     "metadata, idempotency_key, idempotency_fingerprint) "
+     "VALUES ($1, $2, $3, $4, $5::int, $5::int, $6::jsonb, nullif($7, ''), nullif($8, '')) "
      "ON CONFLICT (room_id, idempotency_key) DO NOTHING RETURNING " PRIZE_COLS},
     {"prize_by_key",
      "SELECT " PRIZE_COLS " FROM prizes WHERE room_id = $1 AND idempotency_key = $2"},
+    {"prize_key_fingerprint", "SELECT coalesce(idempotency_fingerprint, '') FROM prizes "
+                              "WHERE room_id = $1 AND idempotency_key = $2"},
     {"prize_get", "SELECT " PRIZE_COLS " FROM prizes "
                   "WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL"},
     {"prize_list", "SELECT " PRIZE_COLS " FROM prizes WHERE room_id = $1 AND deleted_at IS NULL "
@@ -303,8 +305,9 @@ static cf_code prize_body(db_conn *db, void *arg)
 }
 
 cf_code store_prize_create(db_conn *db, arena *a, const store_prize *in, const char *idem_key,
-                           store_prize *out)
+                           const char *fingerprint, store_prize *out, bool *key_reused)
 {
+    *key_reused = false;
     char q[16];
     snprintf(q, sizeof q, "%" PRId32, in->quantity);
     const char *p[] = {in->id,
@@ -313,12 +316,24 @@ cf_code store_prize_create(db_conn *db, arena *a, const store_prize *in, const c
                        in->description,
                        q,
                        in->metadata_json,
-                       idem_key ? idem_key : ""};
-    prize_tx t = {a, "prize_insert", 7, p, true, out};
+                       idem_key ? idem_key : "",
+                       idem_key && fingerprint ? fingerprint : ""};
+    prize_tx t = {a, "prize_insert", 8, p, true, out};
     cf_code code = db_tx(db, prize_body, &t);
     if (code != CF_NOT_FOUND || !idem_key || !*idem_key)
         return code;
     const char *k[] = {in->room_id, idem_key};
+    PGresult *r;
+    if ((code = db_exec(db, "prize_key_fingerprint", 2, k, &r)) != CF_OK)
+        return code;
+    /* '' = made before fingerprints were kept: replayed as before */
+    bool other = PQntuples(r) == 1 && *PQgetvalue(r, 0, 0) && fingerprint &&
+                 strcmp(PQgetvalue(r, 0, 0), fingerprint) != 0;
+    PQclear(r);
+    if (other) {
+        *key_reused = true;
+        return CF_INVALID_ARGUMENT;
+    }
     code = one_prize(db, a, "prize_by_key", 2, k, out);
     return code == CF_NOT_FOUND ? CF_ABORTED : code; /* the first one vanished: retry */
 }

@@ -36,9 +36,11 @@ typedef struct store_draw {
 
 /* --- prizes --- */
 /* Inserts in->…; with an idempotency key (may be NULL or ""), a key already used in the room
- * returns the prize it made first instead (even if since deleted). */
+ * for the same request (fingerprint, rpc_idempotency_fingerprint()) returns the prize it made
+ * first instead (even if since deleted); for another request, CF_INVALID_ARGUMENT with
+ * *key_reused set. */
 cf_code store_prize_create(db_conn *db, arena *a, const store_prize *in, const char *idem_key,
-                           store_prize *out);
+                           const char *fingerprint, store_prize *out, bool *key_reused);
 /* A live prize of the room; CF_NOT_FOUND otherwise. */
 cf_code store_prize_get(db_conn *db, arena *a, const char *room_id, const char *id,
                         store_prize *out);

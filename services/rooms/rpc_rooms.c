@@ -63,20 +63,22 @@ RPC_HANDLER(rpc_rooms_create_room)
                          .is_public = req->is_public,
                          .draw_policy = draw_policy_or_default(req->draw_policy),
                          .created_by = rooms_caller_id(call),
-                         .idempotency_key = rpc_md_get(call, "idempotency-key")};
+                         .fingerprint = NULL};
     if ((code = rooms_ts_us(call, "startsAt", req->starts_at, &in.starts_at_us)) != CF_OK ||
         (code = rooms_ts_us(call, "endsAt", req->ends_at, &in.ends_at_us)) != CF_OK)
         return code;
     if (in.starts_at_us != STORE_NO_TIME && in.ends_at_us != STORE_NO_TIME &&
         in.ends_at_us <= in.starts_at_us)
         return rpc_violation(call, "endsAt", "must be after startsAt");
-    if (in.idempotency_key &&
-        (code = rooms_check_id(call, "idempotency-key", in.idempotency_key, 128)) != CF_OK)
+    if ((code = rpc_idempotency_key(call, &in.idempotency_key)) != CF_OK)
         return code;
+    if (in.idempotency_key)
+        in.fingerprint = rpc_idempotency_fingerprint(call, &req->base);
     char *settings;
     if ((code = rooms_struct_text(call, "appSettings", req->app_settings, &settings)) != CF_OK)
         return code;
     store_room room;
+    bool key_reused = false;
     if (*req->app_id) {
         if ((code = rooms_check_id(call, "appId", req->app_id, ROOMS_ID_MAX)) != CF_OK)
             return code;
@@ -96,7 +98,7 @@ RPC_HANDLER(rpc_rooms_create_room)
             in.app_id = req->app_id;
             in.app_version = version;
             in.app_settings = settings ? settings : "{}";
-            code = store_room_create(db, rpc_arena(call), &in, &room);
+            code = store_room_create(db, rpc_arena(call), &in, &room, &key_reused);
             stored = true;
         }
         store_app_fence_unshare(db, req->app_id);
@@ -105,8 +107,10 @@ RPC_HANDLER(rpc_rooms_create_room)
     } else if (req->app_settings) {
         return rpc_violation(call, "appSettings", "needs an appId");
     } else {
-        code = store_room_create(rpc_worker(call), rpc_arena(call), &in, &room);
+        code = store_room_create(rpc_worker(call), rpc_arena(call), &in, &room, &key_reused);
     }
+    if (key_reused)
+        return rpc_idempotency_reused(call);
     if (code == CF_NOT_FOUND) /* a replayed key whose room was deleted since */
         return rpc_error(call, CF_NOT_FOUND, "the room created with this idempotency-key is gone");
     if (code != CF_OK)

@@ -102,13 +102,15 @@ const db_stmt rooms_stmts[] = {
      "FROM rooms r " ME_JOIN "WHERE r.id = $1 AND r.deleted_at IS NULL"},
     {"room_insert",
      "INSERT INTO rooms (id, name, description, is_public, app_id, app_manifest_version, "
-     "app_settings, draw_policy, created_by, idempotency_key, starts_at, ends_at) "
+     "app_settings, draw_policy, created_by, idempotency_key, starts_at, ends_at, "
+     "idempotency_fingerprint) "
      "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, " TS("$11") ", " TS(
-         "$12") ") "
+         "$12") ", $13) "
                 "ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO "
                 "NOTHING "
                 "RETURNING id"},
-    {"room_by_key", "SELECT id FROM rooms WHERE created_by = $1 AND idempotency_key = $2"},
+    {"room_by_key", "SELECT id, coalesce(idempotency_fingerprint, '') FROM rooms "
+                    "WHERE created_by = $1 AND idempotency_key = $2"},
     {"room_update",
      "UPDATE rooms SET name = CASE WHEN $2 THEN $3 ELSE name END, "
      "description = CASE WHEN $4 THEN $5 ELSE description END, "
@@ -282,12 +284,14 @@ typedef struct create_tx {
     arena *a;
     const store_new_room *in;
     char id[CUID_LEN + 1];
+    bool key_reused; /* the key made a room from another request */
 } create_tx;
 
 static cf_code create_body(db_conn *db, void *arg)
 {
     create_tx *t = arg;
     const store_new_room *in = t->in;
+    t->key_reused = false; /* db_tx may run this again */
     char room_id[CUID_LEN + 1], part_id[CUID_LEN + 1];
     cuid_new(room_id);
     cuid_new(part_id);
@@ -302,7 +306,8 @@ static cf_code create_body(db_conn *db, void *arg)
                        in->created_by,
                        in->idempotency_key,
                        us_param(t->a, in->starts_at_us),
-                       us_param(t->a, in->ends_at_us)};
+                       us_param(t->a, in->ends_at_us),
+                       in->idempotency_key ? in->fingerprint : NULL};
     PGresult *r;
     cf_code code;
     if (in->app_id) { /* the fence taken before GetApp must still be ours (docs/rooms.md) */
@@ -314,7 +319,7 @@ static cf_code create_body(db_conn *db, void *arg)
         if (!held)
             return CF_ABORTED; /* the connection was replaced since: read the app again */
     }
-    code = db_exec(db, "room_insert", 12, p, &r);
+    code = db_exec(db, "room_insert", 13, p, &r);
     if (code != CF_OK)
         return code;
     bool inserted = PQntuples(r) == 1;
@@ -323,9 +328,14 @@ static cf_code create_body(db_conn *db, void *arg)
         const char *k[] = {in->created_by, in->idempotency_key};
         if ((code = db_exec(db, "room_by_key", 2, k, &r)) != CF_OK)
             return code;
-        if (PQntuples(r) == 1)
+        if (PQntuples(r) == 1) {
             snprintf(t->id, sizeof t->id, "%s", PQgetvalue(r, 0, 0));
-        else
+            const char *first = PQgetvalue(r, 0, 1); /* '' = made before fingerprints */
+            if (*first && in->fingerprint && strcmp(first, in->fingerprint) != 0) {
+                t->key_reused = true;
+                code = CF_INVALID_ARGUMENT;
+            }
+        } else
             code = CF_ABORTED; /* cannot happen under the unique index; retry is safe */
         PQclear(r);
         return code;
@@ -340,10 +350,13 @@ static cf_code create_body(db_conn *db, void *arg)
     return CF_OK;
 }
 
-cf_code store_room_create(db_conn *db, arena *a, const store_new_room *in, store_room *out)
+cf_code store_room_create(db_conn *db, arena *a, const store_new_room *in, store_room *out,
+                          bool *key_reused)
 {
     create_tx t = {.a = a, .in = in};
     cf_code code = db_tx(db, create_body, &t);
+    if (key_reused)
+        *key_reused = t.key_reused;
     if (code != CF_OK)
         return code;
     return store_room_get(db, a, t.id, in->created_by, out);

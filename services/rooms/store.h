@@ -57,13 +57,16 @@ typedef struct store_new_room {
     Rooms__V1__DrawPolicy draw_policy;
     const char *created_by;
     const char *idempotency_key; /* NULL = none */
+    const char *fingerprint;     /* the request's rpc_idempotency_fingerprint(); NULL = none */
     int64_t starts_at_us, ends_at_us;
 } store_new_room;
 
 /* Creates the room (DRAFT) and its creator's ORGANIZER row in one transaction. A key already
- * used by the same creator returns the room that key made (a replay). Out: the room as its
- * creator sees it. */
-cf_code store_room_create(db_conn *db, arena *a, const store_new_room *in, store_room *out);
+ * used by the same creator for the same request (fingerprint) returns the room that key made
+ * (a replay); for another request, CF_INVALID_ARGUMENT with *key_reused set (may be NULL).
+ * Out: the room as its creator sees it. */
+cf_code store_room_create(db_conn *db, arena *a, const store_new_room *in, store_room *out,
+                          bool *key_reused);
 
 typedef struct store_room_query {
     const char *user_id; /* the caller: their private rooms join the public ones */

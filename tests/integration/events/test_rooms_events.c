@@ -84,7 +84,7 @@ static void test_room_life(void **state)
                          .ends_at_us = STORE_NO_TIME,
                          .draw_policy = ROOMS__V1__DRAW_POLICY__ONE_WIN_PER_PRIZE};
     store_room room;
-    assert_code(CF_OK, store_room_create(db, &a, &in, &room));
+    assert_code(CF_OK, store_room_create(db, &a, &in, &room, NULL));
     store_room_patch patch = {.set_name = true, .name = "launch party"};
     assert_code(CF_OK, store_room_update(db, &a, room.id, "u-org", &patch, &room));
     assert_code(CF_OK, store_room_set_status(db, room.id, ROOMS__V1__ROOM_STATUS__DRAFT,
@@ -173,7 +173,7 @@ static void test_user_deleted_consumed(void **state)
                          .ends_at_us = STORE_NO_TIME,
                          .draw_policy = ROOMS__V1__DRAW_POLICY__ONE_WIN_PER_PRIZE};
     store_room room;
-    assert_code(CF_OK, store_room_create(db, &a, &in, &room));
+    assert_code(CF_OK, store_room_create(db, &a, &in, &room, NULL));
     store_participant p;
     bool existed;
     assert_code(CF_OK, store_participant_join(db, &a, room.id, "u-9", ROOMS__V1__ROLE__PARTICIPANT,

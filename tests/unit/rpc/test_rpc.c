@@ -316,6 +316,27 @@ static void test_caller_identity_is_verified(void **state)
             assert_string_equal(((Testsvc__V1__EchoReply *)cc.response)->subject, cases[i].sub);
         rpc_ccall_free(&cc);
     }
+    /* metadata keys are case-insensitive (issue 25 item 3): a token under "Authorization"
+     * authenticates, never silently anonymous; a bad one under any case is refused */
+    const char *keys_cased[] = {"Authorization", "AUTHORIZATION", "aUtHoRiZaTiOn"};
+    for (size_t i = 0; i < 3; i++) {
+        Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
+        rpc_ccall cc;
+        rpc_ccall_init(&cc, NULL);
+        rpc_ccall_md(&cc, keys_cased[i], bearer_good);
+        rpc_ccall_md(&cc, "X-Request-Id", "cased-key-id");
+        testsvc__v1__echo__echo(echo_svc(c), &req, NULL, &cc);
+        assert_code(CF_OK, cc.code);
+        assert_string_equal(((Testsvc__V1__EchoReply *)cc.response)->subject, "user-42");
+        assert_string_equal(((Testsvc__V1__EchoReply *)cc.response)->request_id, "cased-key-id");
+        rpc_ccall_free(&cc);
+
+        rpc_ccall_init(&cc, NULL);
+        rpc_ccall_md(&cc, keys_cased[i], bearer_foreign);
+        testsvc__v1__echo__echo(echo_svc(c), &req, NULL, &cc);
+        assert_code(CF_UNAUTHENTICATED, cc.code);
+        rpc_ccall_free(&cc);
+    }
     free(bearer_good);
     free(bearer_expired);
     free(bearer_foreign);
@@ -344,6 +365,111 @@ static void test_health_check_serving_then_not_while_draining(void **state)
 }
 
 /* One client dialing two endpoints of a service spreads calls over both. */
+/* gRPC's health protocol (issue 25 item 2): "" and the server's own full service names are
+ * answered, any other name is NOT_FOUND (names are exact, as gRPC's). */
+static void test_health_check_knows_its_service_names(void **state)
+{
+    fixture *f = *state;
+    struct {
+        const char *service;
+        cf_code code;
+    } cases[] = {
+        {"", CF_OK},
+        {"testsvc.v1.Echo", CF_OK},
+        {"health.v1.Health", CF_OK},
+        {"no.such.Service", CF_NOT_FOUND},
+        {"testsvc.v1.echo", CF_NOT_FOUND},
+        {"testsvc.v1.Echo/Echo", CF_NOT_FOUND},
+        {"testsvc.v1", CF_NOT_FOUND},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        Health__V1__CheckRequest req = HEALTH__V1__CHECK_REQUEST__INIT;
+        req.service = (char *)cases[i].service;
+        rpc_ccall cc;
+        rpc_ccall_init(&cc, NULL);
+        health__v1__health__check(rpc_client_service(f->client, &health__v1__health__descriptor),
+                                  &req, NULL, &cc);
+        assert_code(cases[i].code, cc.code);
+        if (cases[i].code == CF_OK)
+            assert_int_equal(((Health__V1__CheckResponse *)cc.response)->status,
+                             HEALTH__V1__CHECK_RESPONSE__SERVING_STATUS__SERVING);
+        rpc_ccall_free(&cc);
+    }
+}
+
+static bool is_cuid(const char *s)
+{
+    return s && strlen(s) == 25 && s[0] == 'c';
+}
+
+/* Every reply envelope names its request (issue 25 item 4): the caller's x-request-id when it
+ * sent a sane one, else the id the service made (the one its handler and its log line use) —
+ * on success, on every failed status, and on refusals before the method is known. */
+static void test_every_reply_carries_the_request_id(void **state)
+{
+    fixture *f = *state;
+    for (int code = 0; code < CF_CODE_COUNT; code++) {
+        for (int sent = 0; sent < 2; sent++) {
+            Testsvc__V1__EchoRequest req = TESTSVC__V1__ECHO_REQUEST__INIT;
+            req.fail_code = code;
+            req.text = "reason";
+            char rid[32];
+            snprintf(rid, sizeof rid, "rid-%d", code);
+            rpc_ccall cc;
+            rpc_ccall_init(&cc, NULL);
+            if (sent)
+                rpc_ccall_md(&cc, "x-request-id", rid);
+            if (code == CF_OK)
+                testsvc__v1__echo__echo(echo_svc(f->client), &req, NULL, &cc);
+            else
+                testsvc__v1__echo__fail(echo_svc(f->client), &req, NULL, &cc);
+            assert_code(code, cc.code);
+            if (sent)
+                assert_string_equal(cc.request_id, rid);
+            else
+                assert_true(is_cuid(cc.request_id));
+            if (code == CF_OK) /* the id the handler saw, which the service logs with */
+                assert_string_equal(((Testsvc__V1__EchoReply *)cc.response)->request_id,
+                                    cc.request_id);
+            rpc_ccall_free(&cc);
+        }
+    }
+
+    /* refusals before method lookup: an envelope that does not parse, an unknown method, a
+     * malformed payload, an insane x-request-id */
+    const char garbage[] = "\xff\xff\xff\xff\x0f not protobuf";
+    Rpc__V1__Reply *r = raw_call(f->url, garbage, sizeof garbage, 15000);
+    assert_non_null(r);
+    assert_code(CF_INVALID_ARGUMENT, r->code);
+    assert_true(is_cuid(r->request_id));
+    rpc__v1__reply__free_unpacked(r, NULL);
+    r = raw_envelope(f->url, "nope.v1.Nope/Nope", NULL, 0, 0);
+    assert_non_null(r);
+    assert_code(CF_UNIMPLEMENTED, r->code);
+    assert_true(is_cuid(r->request_id));
+    rpc__v1__reply__free_unpacked(r, NULL);
+    r = raw_envelope(f->url, "testsvc.v1.Echo/Echo", garbage, sizeof garbage, 0);
+    assert_non_null(r);
+    assert_code(CF_INVALID_ARGUMENT, r->code);
+    assert_true(is_cuid(r->request_id));
+    rpc__v1__reply__free_unpacked(r, NULL);
+
+    Rpc__V1__MetadataEntry md = RPC__V1__METADATA_ENTRY__INIT, *mdp = &md;
+    md.key = "X-Request-Id";
+    md.value = "caller-id-on-an-unknown-method";
+    Rpc__V1__Request req = RPC__V1__REQUEST__INIT;
+    req.method = "nope.v1.Nope/Nope";
+    req.metadata = &mdp;
+    req.n_metadata = 1;
+    uint8_t buf[256];
+    size_t n = rpc__v1__request__pack(&req, buf);
+    r = raw_call(f->url, buf, n, 15000);
+    assert_non_null(r);
+    assert_code(CF_UNIMPLEMENTED, r->code);
+    assert_string_equal(r->request_id, "caller-id-on-an-unknown-method");
+    rpc__v1__reply__free_unpacked(r, NULL);
+}
+
 static void test_client_spreads_over_endpoints(void **state)
 {
     (void)state;
@@ -616,6 +742,8 @@ int main(void)
         cmocka_unit_test(test_caller_identity_is_verified),
         cmocka_unit_test_setup_teardown(test_health_check_serving_then_not_while_draining, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_health_check_knows_its_service_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_reply_carries_the_request_id, setup, teardown),
         cmocka_unit_test(test_client_spreads_over_endpoints),
         cmocka_unit_test(test_no_server_is_unavailable),
         cmocka_unit_test_setup_teardown(test_32_concurrent_clients_1000_calls_each, setup,
