@@ -14,7 +14,7 @@ mkdir -p "$out"
 failed=()
 printf '%-12s %8s %10s %8s %7s %7s %s\n' target seconds execs exec/s cov ft result
 for bin in "$build"/tests/fuzz/fuzz_*; do
-  [ -x "$bin" ] && [ -f "$bin" ] || continue
+  if [ ! -x "$bin" ] || [ ! -f "$bin" ]; then continue; fi
   name=${bin##*/fuzz_}
   log=$out/$name.log
   "$root/tests/fuzz/run.sh" "$bin" "$name" "$secs" "$out/$name" >"$log" 2>&1

@@ -40,7 +40,7 @@ for svc in "${services[@]}"; do
     [ -x "$build/services/$svc/confetti-$svc" ] || { echo "$svc not built"; exit 1; }
     IFS='|' read -r var section key want <<<"${override[$svc]}"
     check "$svc"
-    if [ $rc -ne 0 ]; then
+    if [ "$rc" -ne 0 ]; then
         echo "FAIL: $svc refuses the shared environment:"; echo "$out"; fail=1; continue
     fi
     got=$(value "$section" "$key" <<<"$out")
@@ -51,10 +51,10 @@ for svc in "${services[@]}"; do
     for other in "${services[@]}"; do
         check "$other" "$typo"
         if [ "$other" = "$svc" ]; then
-            if [ $rc -eq 0 ] || ! grep -q "env ${typo%%=*}: " <<<"$out"; then
+            if [ "$rc" -eq 0 ] || ! grep -q "env ${typo%%=*}: " <<<"$out"; then
                 echo "FAIL: $svc does not refuse its misspelled ${typo%%=*}:"; echo "$out"; fail=1
             fi
-        elif [ $rc -ne 0 ]; then
+        elif [ "$rc" -ne 0 ]; then
             echo "FAIL: $other refuses $svc's ${typo%%=*}:"; echo "$out"; fail=1
         fi
     done
@@ -62,7 +62,7 @@ for svc in "${services[@]}"; do
 done
 for svc in "${services[@]}"; do
     check "$svc" "CONFETTI_CATLOG__CATALOG_SECRET_GRACE=1h"
-    if [ $rc -eq 0 ] || ! grep -q "env CONFETTI_CATLOG__CATALOG_SECRET_GRACE: unknown scope" <<<"$out"; then
+    if [ "$rc" -eq 0 ] || ! grep -q "env CONFETTI_CATLOG__CATALOG_SECRET_GRACE: unknown scope" <<<"$out"; then
         echo "FAIL: $svc accepts the misspelled scope CATLOG:"; echo "$out"; fail=1
     fi
 done

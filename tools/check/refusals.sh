@@ -6,10 +6,11 @@
 # rpc_error()'s run-time warning ("… without details") and the services' table tests.
 set -euo pipefail
 root=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
-bare=$(cd "$root" && grep -rnE --include='*.c' \
+cd "$root"
+bare=$(grep -rnE --include='*.c' \
     'rpc_error\([^,]+,[[:space:]]*CF_(FAILED_PRECONDITION|INVALID_ARGUMENT)' services common || true)
 # a call split over lines: "rpc_error(call," then the code on the next line
-split=$(cd "$root" && grep -rnE --include='*.c' -A1 'rpc_error\([^,]+,[[:space:]]*$' services common |
+split=$(grep -rnE --include='*.c' -A1 'rpc_error\([^,]+,[[:space:]]*$' services common |
     grep -E 'CF_(FAILED_PRECONDITION|INVALID_ARGUMENT)' || true)
 if [ -n "$bare$split" ]; then
     echo "bare refusals (use rpc_refuse(call, code, \"field or rule\", ...) or rpc_violation):"

@@ -8,6 +8,7 @@ set -euo pipefail
 build=${1:?usage: tools/dev/stress.sh BUILD_DIR [RUNS]}
 runs=${2:-5}
 pids=()
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 for _ in $(seq "$(nproc)"); do
