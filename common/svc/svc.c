@@ -44,6 +44,9 @@ static const cfg_field common_fields[] = {
     F("admin", "listen", CFG_STR, admin_listen, "http://127.0.0.1:9100", 0, 0,
       "admin HTTP: /healthz /readyz /metrics"),
     F("db", "dsn", CFG_SECRET, db_dsn, "", 0, 0, "libpq connection string (or db.dsn_file)"),
+    F("db", "admin_dsn", CFG_SECRET, db_admin_dsn, "", 0, 0,
+      "administrator DSN: before migrating, create db.dsn's role owning the service's schema "
+      "(or db.admin_dsn_file; migration Jobs only)"),
     {"log", "level", CFG_ENUM, offsetof(svc_common_config, log_level), "info", 0, 0, false,
      log_levels, "debug, info, warn or error"},
     F("auth", "jwks_file", CFG_STR, auth_jwks_file, "", 0, 0,
@@ -203,6 +206,12 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
         if (!*rt->cfg.db_dsn) {
             snprintf(err, errlen, "db.dsn is required");
             return CF_INVALID_ARGUMENT;
+        }
+        if (*rt->cfg.db_admin_dsn &&
+            db_ensure_owner(rt->cfg.db_admin_dsn, rt->cfg.db_dsn, def->schema, why, sizeof why) !=
+                CF_OK) {
+            snprintf(err, errlen, "db.admin_dsn: %s", why);
+            return CF_UNAVAILABLE;
         }
         if (db_migrate(rt->cfg.db_dsn, def->schema, def->migrations, def->nmigrations, why,
                        sizeof why) != CF_OK) {

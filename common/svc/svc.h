@@ -31,6 +31,7 @@ typedef struct svc_common_config {
     int64_t rpc_max_message;    /* rpc.max_message */
     char *admin_listen;         /* admin.listen: http://host:port */
     char *db_dsn;               /* db.dsn (secret: db.dsn_file) */
+    char *db_admin_dsn;         /* db.admin_dsn (secret: db.admin_dsn_file): migration Jobs */
     char *log_level;            /* log.level */
     char *auth_jwks_file;       /* auth.jwks_file: public keys that verify access tokens */
     cfg_strlist auth_jwks_urls; /* auth.jwks_urls: confetti-auth endpoints serving GetJwks */
