@@ -138,7 +138,17 @@ static cf_code migrate_in_tx(migrator *mg, const db_migration *m, size_t n)
                                    ident);
     char *path = xasprintf("%s, public", ident);
     const char *const pv[] = {path};
-    code = step(mg, PQexec(mg->pg, create_schema), "creating the schema", NULL);
+    /* CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists: a
+     * service's own role (db_ensure_owner) owns its schema but may not create schemas */
+    PGresult *res = NULL;
+    code = exec_params(mg, "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", 1, sv,
+                       "looking up the schema", &res);
+    if (code == CF_OK) {
+        bool exists = PQntuples(res) > 0;
+        PQclear(res);
+        if (!exists)
+            code = step(mg, PQexec(mg->pg, create_schema), "creating the schema", NULL);
+    }
     if (code == CF_OK)
         code = step(mg, PQexec(mg->pg, create_table), "creating schema_migrations", NULL);
     if (code == CF_OK)
