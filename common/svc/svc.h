@@ -77,6 +77,11 @@ typedef struct svc_def {
     int workers_per_core;
 } svc_def;
 
+/* rpc.workers when it is 0: def->workers_per_core (2 when 0) times the CPUs this process may
+ * use, i.e. the container's cgroup CPU limit rounded up (base/cpus.h). cgroup_root NULL = this
+ * process's own cgroup; tests pass a directory laid out like /sys/fs/cgroup. */
+int svc_default_workers(const svc_def *def, const char *cgroup_root, const char *cgroup_path);
+
 /* What init hooks may read. Borrowed from the runtime. */
 const svc_common_config *svc_config(const svc_runtime *rt);
 /* The clock services must use for time-dependent rules (tests inject one). Never NULL. */
