@@ -257,17 +257,17 @@ cf_code db_ensure_owner(const char *admin_conninfo, const char *service_conninfo
     code = step(&mg, PQexec(mg.pg, "BEGIN"), "BEGIN", NULL);
     /* two migration Jobs of one service may race on CREATE ROLE: serialize on the role */
     if (code == CF_OK)
-        code = exec_params(&mg, "SELECT pg_advisory_xact_lock(hashtext('confetti-role:' || $1))",
-                           1, uv, "locking the role", NULL);
+        code = exec_params(&mg, "SELECT pg_advisory_xact_lock(hashtext('confetti-role:' || $1))", 1,
+                           uv, "locking the role", NULL);
     if (code == CF_OK)
         code = exec_params(&mg, "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", 1, uv,
                            "looking up the role", &res);
     if (code == CF_OK) {
         bool exists = PQntuples(res) > 0;
         PQclear(res);
-        char *sql = xasprintf("%s ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE%s%s",
-                              exists ? "ALTER" : "CREATE", role, lit ? " PASSWORD " : "",
-                              lit ? lit : "");
+        char *sql =
+            xasprintf("%s ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE%s%s",
+                      exists ? "ALTER" : "CREATE", role, lit ? " PASSWORD " : "", lit ? lit : "");
         code = step(&mg, PQexec(mg.pg, sql), exists ? "ALTER ROLE" : "CREATE ROLE", NULL);
         free(sql);
     }

@@ -250,8 +250,8 @@ static void test_each_service_role_owns_only_its_schema(void **state)
     snprintf(svc, sizeof svc, "%s user=%s password=second-secret", admin, role);
     assert_code(CF_OK, db_ensure_owner(admin, svc, "mine", err, sizeof err));
     assert_code(CF_OK, db_migrate(svc, "mine", m, 1, err, sizeof err));
-    snprintf(q, sizeof q, "SELECT rolpassword <> '%s' FROM pg_authid WHERE rolname = '%s'",
-             first, role);
+    snprintf(q, sizeof q, "SELECT rolpassword <> '%s' FROM pg_authid WHERE rolname = '%s'", first,
+             role);
     assert_string_equal(value(pg, q), "t");
     free(first);
 
