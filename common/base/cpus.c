@@ -127,8 +127,7 @@ int cf_usable_cpus(const char *root, const char *cgpath)
     if (n < 1)
         n = 1;
     cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0 &&
-        CPU_COUNT(&set) < n)
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0 && CPU_COUNT(&set) < n)
         n = CPU_COUNT(&set);
     char self[4096];
     if (!root) {
