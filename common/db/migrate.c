@@ -138,7 +138,17 @@ static cf_code migrate_in_tx(migrator *mg, const db_migration *m, size_t n)
                                    ident);
     char *path = xasprintf("%s, public", ident);
     const char *const pv[] = {path};
-    code = step(mg, PQexec(mg->pg, create_schema), "creating the schema", NULL);
+    /* CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists: a
+     * service's own role (db_ensure_owner) owns its schema but may not create schemas */
+    PGresult *res = NULL;
+    code = exec_params(mg, "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", 1, sv,
+                       "looking up the schema", &res);
+    if (code == CF_OK) {
+        bool exists = PQntuples(res) > 0;
+        PQclear(res);
+        if (!exists)
+            code = step(mg, PQexec(mg->pg, create_schema), "creating the schema", NULL);
+    }
     if (code == CF_OK)
         code = step(mg, PQexec(mg->pg, create_table), "creating schema_migrations", NULL);
     if (code == CF_OK)
@@ -189,5 +199,119 @@ cf_code db_migrate(const char *conninfo, const char *schema, const db_migration 
             PQclear(PQexec(mg.pg, "ROLLBACK"));
     }
     PQfinish(mg.pg);
+    return code;
+}
+
+/* The role named by the service's DSN (user=, password=), created or updated over the
+ * administrator's connection, owning `schema` (issue 15: one role per service, owning only its
+ * schema). The password travels as a SCRAM verifier (PQencryptPasswordConn), never in clear
+ * text in a statement the server might log. */
+cf_code db_ensure_owner(const char *admin_conninfo, const char *service_conninfo,
+                        const char *schema, char *err, size_t errlen)
+{
+    assert(admin_conninfo && service_conninfo && schema && *schema);
+    if (err && errlen)
+        err[0] = '\0';
+    migrator mg = {.schema = schema, .err = err, .errlen = errlen};
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(service_conninfo, &perr);
+    if (!opts) {
+        set_err(&mg, "db.dsn: %s", perr ? perr : "cannot parse");
+        PQfreemem(perr);
+        return CF_INVALID_ARGUMENT;
+    }
+    const char *user = NULL, *password = NULL;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (strcmp(o->keyword, "user") == 0 && o->val && *o->val)
+            user = o->val;
+        else if (strcmp(o->keyword, "password") == 0 && o->val && *o->val)
+            password = o->val;
+    }
+    if (!user) {
+        set_err(&mg, "db.dsn names no user: the service's own role must be explicit");
+        PQconninfoFree(opts);
+        return CF_INVALID_ARGUMENT;
+    }
+    const char *const keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
+    const char *const vals[] = {"10", "confetti-migrate", admin_conninfo, NULL};
+    mg.pg = PQconnectdbParams(keys, vals, 1);
+    if (PQstatus(mg.pg) != CONNECTION_OK) {
+        const char *msg = PQerrorMessage(mg.pg);
+        set_err(&mg, "db.admin_dsn: cannot connect: %.*s", (int)strcspn(msg, "\n"), msg);
+        PQfinish(mg.pg);
+        PQconninfoFree(opts);
+        return CF_UNAVAILABLE;
+    }
+    PQsetNoticeProcessor(mg.pg, ignore_notice, NULL);
+    char *role = PQescapeIdentifier(mg.pg, user, strlen(user));
+    char *sch = PQescapeIdentifier(mg.pg, schema, strlen(schema));
+    char *verifier = password ? PQencryptPasswordConn(mg.pg, password, user, NULL) : NULL;
+    char *lit = verifier ? PQescapeLiteral(mg.pg, verifier, strlen(verifier)) : NULL;
+    cf_code code = CF_INTERNAL;
+    const char *const uv[] = {user};
+    PGresult *res = NULL;
+    if (!role || !sch || (password && !lit)) {
+        set_err(&mg, "cannot quote the role, schema or password");
+        goto out;
+    }
+    code = step(&mg, PQexec(mg.pg, "BEGIN"), "BEGIN", NULL);
+    /* two migration Jobs of one service may race on CREATE ROLE: serialize on the role */
+    if (code == CF_OK)
+        code = exec_params(&mg, "SELECT pg_advisory_xact_lock(hashtext('confetti-role:' || $1))", 1,
+                           uv, "locking the role", NULL);
+    if (code == CF_OK)
+        code = exec_params(&mg, "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", 1, uv,
+                           "looking up the role", &res);
+    if (code == CF_OK) {
+        bool exists = PQntuples(res) > 0;
+        PQclear(res);
+        char *sql =
+            xasprintf("%s ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE%s%s",
+                      exists ? "ALTER" : "CREATE", role, lit ? " PASSWORD " : "", lit ? lit : "");
+        code = step(&mg, PQexec(mg.pg, sql), exists ? "ALTER ROLE" : "CREATE ROLE", NULL);
+        free(sql);
+    }
+    /* a non-superuser administrator (CREATEROLE) must be a member to hand the schema over */
+    if (code == CF_OK)
+        code = step(&mg,
+                    PQexec(mg.pg, "SELECT rolsuper FROM pg_catalog.pg_roles "
+                                  "WHERE rolname = current_user"),
+                    "checking the administrator", &res);
+    if (code == CF_OK) {
+        bool super = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        PQclear(res);
+        if (!super) {
+            char *sql = xasprintf("GRANT %s TO CURRENT_USER", role);
+            code = step(&mg, PQexec(mg.pg, sql), "GRANT the role to the administrator", NULL);
+            free(sql);
+        }
+    }
+    if (code == CF_OK) {
+        char *sql = xasprintf("CREATE SCHEMA IF NOT EXISTS %s AUTHORIZATION %s", sch, role);
+        code = step(&mg, PQexec(mg.pg, sql), "CREATE SCHEMA", NULL);
+        free(sql);
+    }
+    if (code == CF_OK) {
+        char *sql = xasprintf("ALTER SCHEMA %s OWNER TO %s", sch, role);
+        code = step(&mg, PQexec(mg.pg, sql), "ALTER SCHEMA OWNER", NULL);
+        free(sql);
+    }
+    if (code == CF_OK) {
+        char *sql = xasprintf("REVOKE ALL ON SCHEMA %s FROM PUBLIC", sch);
+        code = step(&mg, PQexec(mg.pg, sql), "REVOKE", NULL);
+        free(sql);
+    }
+    code = code == CF_OK ? step(&mg, PQexec(mg.pg, "COMMIT"), "COMMIT", NULL) : code;
+    if (code != CF_OK && PQstatus(mg.pg) == CONNECTION_OK)
+        PQclear(PQexec(mg.pg, "ROLLBACK"));
+    if (code == CF_OK)
+        log_info("db: role %s owns schema %s", user, schema);
+out:
+    PQfreemem(role);
+    PQfreemem(sch);
+    PQfreemem(lit);
+    PQfreemem(verifier);
+    PQfinish(mg.pg);
+    PQconninfoFree(opts);
     return code;
 }

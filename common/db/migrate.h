@@ -32,4 +32,16 @@ typedef struct db_migration {
 cf_code db_migrate(const char *conninfo, const char *schema, const db_migration *m, size_t n,
                    char *err, size_t errlen);
 
+/* Least privilege (one PostgreSQL role per service): over the administrator's connection
+ * (admin_conninfo: a role that may CREATE ROLE, or a superuser), creates the role named by
+ * service_conninfo's user= if missing, else updates it, setting its password= (as a SCRAM
+ * verifier) when the DSN has one, with LOGIN and no other attribute; creates `schema` owned
+ * by it (an existing schema is handed to it) and revokes PUBLIC's rights on the schema. The
+ * role gets nothing on other schemas. Then db_migrate(service_conninfo, ...) creates the
+ * tables as that role. One transaction, serialized per role. CF_INVALID_ARGUMENT when the
+ * service DSN names no user or does not parse, CF_UNAVAILABLE when the server cannot be
+ * reached, CF_INTERNAL for a refused statement (err says which). Blocks. */
+cf_code db_ensure_owner(const char *admin_conninfo, const char *service_conninfo,
+                        const char *schema, char *err, size_t errlen);
+
 #endif

@@ -1,5 +1,6 @@
 /* svc.c — process lifecycle of a service (see svc.h). */
 #include "svc.h"
+#include "base/cpus.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "admin/admin.h"
@@ -25,12 +26,12 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
     {                                                                                              \
         sec, key, type, offsetof(svc_common_config, field), def, min, max, false, NULL, help       \
     }
-/* rpc.workers 0: the service's workers per core times the cores. */
-static int default_workers(const svc_def *def)
+/* rpc.workers 0: the service's workers per core times the cores this process may use: the
+ * container's cgroup CPU limit, not the node's cores (cpus.h). */
+int svc_default_workers(const svc_def *def, const char *cgroup_root, const char *cgroup_path)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
     int per = def->workers_per_core > 0 ? def->workers_per_core : 2;
-    return (int)(n > 0 ? per * n : 2 * per);
+    return per * cf_usable_cpus(cgroup_root, cgroup_path);
 }
 
 const cfg_field svc_common_fields[] = {
@@ -44,6 +45,9 @@ const cfg_field svc_common_fields[] = {
     F("admin", "listen", CFG_STR, admin_listen, "http://127.0.0.1:9100", 0, 0,
       "admin HTTP: /healthz /readyz /metrics"),
     F("db", "dsn", CFG_SECRET, db_dsn, "", 0, 0, "libpq connection string (or db.dsn_file)"),
+    F("db", "admin_dsn", CFG_SECRET, db_admin_dsn, "", 0, 0,
+      "administrator DSN: before migrating, create db.dsn's role owning the service's schema "
+      "(or db.admin_dsn_file; migration Jobs only)"),
     {"log", "level", CFG_ENUM, offsetof(svc_common_config, log_level), "info", 0, 0, false,
      log_levels, "debug, info, warn or error"},
     F("auth", "jwks_file", CFG_STR, auth_jwks_file, "", 0, 0,
@@ -211,6 +215,11 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
             snprintf(err, errlen, "db.dsn is required");
             return CF_INVALID_ARGUMENT;
         }
+        if (*rt->cfg.db_admin_dsn && db_ensure_owner(rt->cfg.db_admin_dsn, rt->cfg.db_dsn,
+                                                     def->schema, why, sizeof why) != CF_OK) {
+            snprintf(err, errlen, "db.admin_dsn: %s", why);
+            return CF_UNAVAILABLE;
+        }
         if (db_migrate(rt->cfg.db_dsn, def->schema, def->migrations, def->nmigrations, why,
                        sizeof why) != CF_OK) {
             snprintf(err, errlen, "migrations failed: %s", why);
@@ -270,10 +279,13 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
         return CF_UNAVAILABLE;
     }
 
+    int workers = rt->cfg.rpc_workers > 0 ? (int)rt->cfg.rpc_workers
+                                          : svc_default_workers(rt->def, NULL, NULL);
+    log_info("rpc: %d workers (%s)", workers,
+             rt->cfg.rpc_workers > 0 ? "rpc.workers" : "per core x usable CPUs (cgroup limit)");
     rpc_server_config scfg = {.listen = (const char *const *)rt->cfg.rpc_listen.items,
                               .nlisten = rt->cfg.rpc_listen.n,
-                              .workers = rt->cfg.rpc_workers > 0 ? (int)rt->cfg.rpc_workers
-                                                                 : default_workers(rt->def),
+                              .workers = workers,
                               .max_message = (size_t)rt->cfg.rpc_max_message,
                               .verifier = rt->verifier,
                               .metrics = rt->metrics,

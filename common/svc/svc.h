@@ -31,6 +31,7 @@ typedef struct svc_common_config {
     int64_t rpc_max_message;    /* rpc.max_message */
     char *admin_listen;         /* admin.listen: http://host:port */
     char *db_dsn;               /* db.dsn (secret: db.dsn_file) */
+    char *db_admin_dsn;         /* db.admin_dsn (secret: db.admin_dsn_file): migration Jobs */
     char *log_level;            /* log.level */
     char *auth_jwks_file;       /* auth.jwks_file: public keys that verify access tokens */
     cfg_strlist auth_jwks_urls; /* auth.jwks_urls: confetti-auth endpoints serving GetJwks */
@@ -80,6 +81,11 @@ typedef struct svc_def {
      * and PostgreSQL for most of a draw. */
     int workers_per_core;
 } svc_def;
+
+/* rpc.workers when it is 0: def->workers_per_core (2 when 0) times the CPUs this process may
+ * use, i.e. the container's cgroup CPU limit rounded up (base/cpus.h). cgroup_root NULL = this
+ * process's own cgroup; tests pass a directory laid out like /sys/fs/cgroup. */
+int svc_default_workers(const svc_def *def, const char *cgroup_root, const char *cgroup_path);
 
 /* What init hooks may read. Borrowed from the runtime. */
 const svc_common_config *svc_config(const svc_runtime *rt);

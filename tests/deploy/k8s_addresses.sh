@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/deploy/k8s_addresses.sh BUILD_DIR — the Kubernetes manifests wire the services together:
 # for every Deployment in deploy/k8s/base, the process's effective configuration (its ConfigMap
-# file, deploy/config/<svc>.yaml, plus the Deployment's CONFETTI_* environment, as the pod gets
+# file, deploy/k8s/base/config/<svc>.yaml, plus the Deployment's CONFETTI_* environment, as the pod gets
 # them) listens on and dials no loopback address. A pod that listens on 127.0.0.1 is unreachable
 # and one that dials 127.0.0.1 finds nothing: the defaults are for `make run`, not for a cluster.
 set -euo pipefail
@@ -26,7 +26,7 @@ for svc in bus catalog auth rooms draw gateway; do
         envs+=("$name=$value")
     done < <(awk '/kind: Deployment/ {d=1} d && /ports:/ {exit} d && /- \{name: CONFETTI_/' "$manifest")
     [ ${#envs[@]} -gt 0 ] || { echo "k8s: no CONFETTI_ environment found in $manifest"; fail=1; }
-    out=$(env -i PATH="$PATH" "${envs[@]}" "$bin" --config "$root/deploy/config/$svc.yaml" \
+    out=$(env -i PATH="$PATH" "${envs[@]}" "$bin" --config "$root/deploy/k8s/base/config/$svc.yaml" \
         --check-config 2>&1) || { echo "k8s: $svc --check-config failed:"; echo "$out"; fail=1; continue; }
     # every address the process listens on or dials (rpc/admin/http listen, peer urls, the bus)
     bad=$(grep -E '^ *(listen|urls|jwks_urls|bus|subscribe|publishers|subscribers|catalog|auth|rooms|draw): .*(127\.0\.0\.1|localhost|ipc://)' <<<"$out" || true)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "db/migrate.h"
 #include "pg.h"
@@ -195,6 +196,83 @@ static void test_schema_name_is_an_identifier_not_sql(void **state)
     free(ci);
 }
 
+/* Issue 15, least privilege: db_ensure_owner makes the service's role (from its DSN's user and
+ * password) the owner of its schema only; the migrations then create the tables as that role;
+ * the role cannot read another service's schema; rerunning changes the password and keeps
+ * everything else. */
+static void test_each_service_role_owns_only_its_schema(void **state)
+{
+    (void)state;
+    static const db_migration m[] = {{1, "001_t.sql", "CREATE TABLE t (x int);"}};
+    char *admin = th_pg_fresh_db("mig_owner");
+    char role[64], svc[1024], err[512];
+    snprintf(role, sizeof role, "confetti_test_%ld", (long)getpid());
+    snprintf(svc, sizeof svc, "%s user=%s password=first-secret", admin, role);
+    /* another service's schema and table, owned by the administrator */
+    PGconn *pg = th_pg_connect(admin);
+    PQclear(PQexec(pg, "CREATE SCHEMA other; CREATE TABLE other.secret (x int)"));
+
+    assert_code(CF_OK, db_ensure_owner(admin, svc, "mine", err, sizeof err));
+    assert_code(CF_OK, db_migrate(svc, "mine", m, 1, err, sizeof err));
+    char q[512];
+    snprintf(q, sizeof q,
+             "SELECT nspowner::regrole::text = '%s' FROM pg_namespace WHERE nspname = 'mine'",
+             role);
+    assert_string_equal(value(pg, q), "t");
+    snprintf(q, sizeof q,
+             "SELECT count(*) = 2 AND bool_and(tableowner = '%s') FROM pg_tables"
+             " WHERE schemaname = 'mine'",
+             role);
+    assert_string_equal(value(pg, q), "t"); /* t and schema_migrations */
+    snprintf(q, sizeof q,
+             "SELECT rolcanlogin AND NOT rolsuper AND NOT rolcreaterole AND NOT rolcreatedb"
+             " AND rolpassword LIKE 'SCRAM-SHA-256$%%' FROM pg_authid WHERE rolname = '%s'",
+             role);
+    assert_string_equal(value(pg, q), "t");
+    char *first = strdup(value(pg, "SELECT rolpassword FROM pg_authid WHERE rolname ~ "
+                                   "'^confetti_test_' ORDER BY oid DESC LIMIT 1"));
+
+    /* as the role: its own table yes, the other schema no (42501 insufficient_privilege) */
+    PGconn *as = th_pg_connect(svc);
+    PGresult *r = PQexec(as, "SELECT count(*) FROM mine.t");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    r = PQexec(as, "SELECT count(*) FROM other.secret");
+    assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+    assert_string_equal(PQresultErrorField(r, PG_DIAG_SQLSTATE), "42501");
+    PQclear(r);
+    r = PQexec(as, "CREATE TABLE public.intruder (x int)");
+    assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+    PQclear(r);
+    PQfinish(as);
+
+    /* rerun with a new password (rotation): same owner, new verifier, migrations a no-op */
+    snprintf(svc, sizeof svc, "%s user=%s password=second-secret", admin, role);
+    assert_code(CF_OK, db_ensure_owner(admin, svc, "mine", err, sizeof err));
+    assert_code(CF_OK, db_migrate(svc, "mine", m, 1, err, sizeof err));
+    snprintf(q, sizeof q, "SELECT rolpassword <> '%s' FROM pg_authid WHERE rolname = '%s'", first,
+             role);
+    assert_string_equal(value(pg, q), "t");
+    free(first);
+
+    /* a DSN without user= is refused, naming why */
+    assert_code(CF_INVALID_ARGUMENT, db_ensure_owner(admin, "dbname=x", "mine", err, sizeof err));
+    assert_non_null(strstr(err, "no user"));
+
+    PQfinish(pg);
+    th_pg_drop_db(admin);
+    free(admin);
+    /* the cluster outlives the database: drop the role too */
+    char drop[128];
+    snprintf(drop, sizeof drop, "DROP ROLE IF EXISTS %s", role);
+    char *postgres = th_pg_fresh_db("mig_owner_drop");
+    pg = th_pg_connect(postgres);
+    PQclear(PQexec(pg, drop));
+    PQfinish(pg);
+    th_pg_drop_db(postgres);
+    free(postgres);
+}
+
 static void test_unreachable_server_is_unavailable(void **state)
 {
     (void)state;
@@ -214,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_failing_migration_rolls_back_the_run_and_names_the_file),
         cmocka_unit_test(test_concurrent_migrators_apply_once_and_both_succeed),
         cmocka_unit_test(test_schema_name_is_an_identifier_not_sql),
+        cmocka_unit_test(test_each_service_role_owns_only_its_schema),
         cmocka_unit_test(test_unreachable_server_is_unavailable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
