@@ -1,6 +1,6 @@
 // render.mjs DIR — renders the kustomization in DIR to stdout (YAML documents), offline, with
 // only the kustomize fields deploy/k8s uses: resources (files or directories), namespace,
-// generatorOptions.disableNameSuffixHash, configMapGenerator/secretGenerator (files, literals),
+// generatorOptions.disableNameSuffixHash, configMapGenerator/secretGenerator (files, envs, literals),
 // images (newName, newTag), patches (inline JSON 6902, target kind + name regex). Any other
 // field is an error rather than silently ignored, so the overlays cannot drift from what this
 // renders; kube.sh compares it with `kubectl kustomize` where kubectl is installed.
@@ -48,13 +48,25 @@ function generate(dir, gen, kind, ns) {
     const [k, buf] = fileSource(dir, f);
     data[k] = kind === "Secret" ? buf.toString("base64") : buf.toString("utf8");
   }
+  // envs: KEY=VALUE lines of env files (blank lines and # comments skipped), as kustomize reads them
+  for (const f of gen.envs || []) {
+    const [, buf] = fileSource(dir, f);
+    for (const line of buf.toString("utf8").split("\n")) {
+      const t = line.trim();
+      if (!t || t.startsWith("#")) continue;
+      const eq = t.indexOf("=");
+      if (eq <= 0) fail(`${dir}: ${f}: not KEY=VALUE: ${t}`);
+      const k = t.slice(0, eq), v = t.slice(eq + 1);
+      data[k] = kind === "Secret" ? Buffer.from(v).toString("base64") : v;
+    }
+  }
   for (const l of gen.literals || []) {
     const eq = l.indexOf("=");
     const k = l.slice(0, eq), v = l.slice(eq + 1);
     data[k] = kind === "Secret" ? Buffer.from(v).toString("base64") : v;
   }
   for (const key of Object.keys(gen))
-    if (!["name", "files", "literals", "type"].includes(key))
+    if (!["name", "files", "envs", "literals", "type"].includes(key))
       fail(`${dir}: ${kind} generator field ${key} is not supported`);
   const obj = { apiVersion: "v1", kind, metadata: { name: gen.name }, data };
   if (ns) obj.metadata.namespace = ns;
