@@ -36,7 +36,7 @@ static void test_call_maps_json_both_ways_and_exit_codes(void **state)
 
     /* the proto field name is accepted as well as its JSON name */
     assert_int_equal(run(out, sizeof out, "call", url, "health.v1.Health/Check",
-                         "{\"service\":\"rooms\"}", NULL),
+                         "{\"service\":\"health.v1.Health\"}", NULL),
                      0);
 
     /* wrong JSON type: INVALID_ARGUMENT (3), naming the field */
