@@ -192,7 +192,7 @@ static void test_the_page_shows_a_room_live(void **state)
                    xasprintf("CHROMIUM=%s", chromium),
                    xasprintf("SCREENSHOT=%s", getenv("SCREENSHOT") ? getenv("SCREENSHOT") : ""),
                    NULL};
-    run_page(env, 150);
+    run_page(env, 400); /* a bound: ~20 s idle, far more on a starved machine */
     for (size_t i = 0; env[i]; i++)
         free(env[i]);
     free(room);
