@@ -209,7 +209,7 @@ static void test_the_page_shows_a_room_live(void **state)
                    xasprintf("CHROMIUM=%s", chromium),
                    xasprintf("SCREENSHOT=%s", getenv("SCREENSHOT") ? getenv("SCREENSHOT") : ""),
                    NULL};
-    run_page(env, 150);
+    run_page(env, 400); /* a bound: ~20 s idle, far more on a starved machine */
     remove_tree(home);
     for (size_t i = 0; env[i]; i++)
         free(env[i]);
