@@ -16,6 +16,8 @@ PACKAGES=(
   libcmocka-dev postgresql-15
   # scripts (shellcheck: every script is checked in make test)
   procps util-linux shellcheck
+  # the README's commands (tests/dev/readme_commands.sh runs them) and the bench
+  curl
   # the test OpenID provider (tests/oidc: oidc-provider, jose)
   nodejs npm
   # the page at / in a real headless browser (tests/browser: playwright-core drives it)
