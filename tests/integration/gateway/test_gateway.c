@@ -510,6 +510,44 @@ static void deadlines_and_failures(void **state)
     resp_free(&r);
 }
 
+/* A second gateway on a free port of its own: cfg with changes (c, whose http_listen is set
+ * here into listen), one route to the echo service at urls. The test's `port` points at it
+ * until stop_second_gateway. */
+typedef struct second_gw {
+    gw *x;
+    int saved_port;
+    char listen[64];
+} second_gw;
+
+static void start_second_gateway(second_gw *s, gw_config *c, const gw_route *route,
+                                 const cfg_strlist *urls)
+{
+    static const ProtobufCServiceDescriptor *const *const registries[] = {confetti_test_services,
+                                                                          NULL};
+    int p2 = th_free_port();
+    snprintf(s->listen, sizeof s->listen, "http://127.0.0.1:%d", p2);
+    c->http_listen = s->listen;
+    gw_backend_def b[] = {{"echo", "testsvc.v1.", urls}}; /* copied by gw_new */
+    gw_params p = {.cfg = c,
+                   .routes = route,
+                   .nroutes = 1,
+                   .registries = registries,
+                   .backends = b,
+                   .nbackends = 1,
+                   .verifier = verifier};
+    char err[256];
+    assert_code(CF_OK, gw_new(&p, &s->x, err, sizeof err));
+    assert_code(CF_OK, gw_start(s->x, err, sizeof err));
+    s->saved_port = port;
+    port = p2;
+}
+
+static void stop_second_gateway(second_gw *s)
+{
+    port = s->saved_port;
+    gw_free(s->x);
+}
+
 /* A dead service gives 503 quickly; a dead replica beside a live one is skipped. */
 static void dead_backends(void **state)
 {
@@ -519,30 +557,13 @@ static void dead_backends(void **state)
     th_ipc_url(dead2, sizeof dead2, "gw-dead2");
     char *du[] = {dead};
     char *mixed[] = {dead2, echo_url};
-    static const ProtobufCServiceDescriptor *const *const registries[] = {confetti_test_services,
-                                                                          NULL};
     static const gw_route routes[] = {{"GET", "/e/{text}", "testsvc.v1.Echo/Echo", NULL, 300, 0}};
     for (int k = 0; k < 2; k++) {
         cfg_strlist urls = k == 0 ? (cfg_strlist){du, 1} : (cfg_strlist){mixed, 2};
         gw_config c = cfg;
-        char listen[64];
-        int p2 = th_free_port();
-        snprintf(listen, sizeof listen, "http://127.0.0.1:%d", p2);
-        c.http_listen = listen;
-        gw_backend_def b[] = {{"echo", "testsvc.v1.", &urls}};
-        gw_params p = {.cfg = &c,
-                       .routes = routes,
-                       .nroutes = 1,
-                       .registries = registries,
-                       .backends = b,
-                       .nbackends = 1,
-                       .verifier = verifier};
-        gw *x;
-        char err[256];
-        assert_code(CF_OK, gw_new(&p, &x, err, sizeof err));
-        assert_code(CF_OK, gw_start(x, err, sizeof err));
-        int saved = port;
-        port = p2;
+        second_gw g;
+        start_second_gateway(&g, &c, routes, &urls);
+        gw *x = g.x;
         if (k == 0) {
             assert_false(gw_ready(x));
             resp r = call("GET", "/e/x", NULL, NULL);
@@ -563,8 +584,7 @@ static void dead_backends(void **state)
                 resp_free(&r);
             }
         }
-        port = saved;
-        gw_free(x);
+        stop_second_gateway(&g);
     }
 }
 
@@ -572,29 +592,11 @@ static void rate_limit(void **state)
 {
     (void)state;
     gw_config c = cfg;
-    char listen[64];
-    int p2 = th_free_port();
-    snprintf(listen, sizeof listen, "http://127.0.0.1:%d", p2);
-    c.http_listen = listen;
     c.rate_per_s = 1;
     c.burst = 3;
-    static const ProtobufCServiceDescriptor *const *const registries[] = {confetti_test_services,
-                                                                          NULL};
     static const gw_route routes[] = {{"GET", "/e/{text}", "testsvc.v1.Echo/Echo", NULL, 300, 0}};
-    gw_backend_def b[] = {{"echo", "testsvc.v1.", &echo_urls}};
-    gw_params p = {.cfg = &c,
-                   .routes = routes,
-                   .nroutes = 1,
-                   .registries = registries,
-                   .backends = b,
-                   .nbackends = 1,
-                   .verifier = verifier};
-    gw *x;
-    char err[256];
-    assert_code(CF_OK, gw_new(&p, &x, err, sizeof err));
-    assert_code(CF_OK, gw_start(x, err, sizeof err));
-    int saved = port;
-    port = p2;
+    second_gw g;
+    start_second_gateway(&g, &c, routes, &echo_urls);
     int ok = 0, limited = 0;
     for (int i = 0; i < 5; i++) {
         resp r = call("GET", "/e/x", NULL, NULL);
@@ -615,8 +617,7 @@ static void rate_limit(void **state)
     expect_status(r, 200);
     resp_free(&r);
     free(tok);
-    port = saved;
-    gw_free(x);
+    stop_second_gateway(&g);
 }
 
 static void cors(void **state)
@@ -759,28 +760,10 @@ static void size_is_413_never_429(void **state)
 {
     (void)state;
     gw_config c = cfg;
-    char listen[64];
-    int p2 = th_free_port();
-    snprintf(listen, sizeof listen, "http://127.0.0.1:%d", p2);
-    c.http_listen = listen;
     c.max_body = 8 << 20;
-    static const ProtobufCServiceDescriptor *const *const registries[] = {confetti_test_services,
-                                                                          NULL};
     static const gw_route routes[] = {{"POST", "/e", "testsvc.v1.Echo/Echo", "*", 5000, 0}};
-    gw_backend_def b[] = {{"echo", "testsvc.v1.", &echo_urls}};
-    gw_params p = {.cfg = &c,
-                   .routes = routes,
-                   .nroutes = 1,
-                   .registries = registries,
-                   .backends = b,
-                   .nbackends = 1,
-                   .verifier = verifier};
-    gw *x;
-    char err[256];
-    assert_code(CF_OK, gw_new(&p, &x, err, sizeof err));
-    assert_code(CF_OK, gw_start(x, err, sizeof err));
-    int saved = port;
-    port = p2;
+    second_gw g;
+    start_second_gateway(&g, &c, routes, &echo_urls);
     size_t n = 6u << 20; /* 6 MiB of base64: 4.5 MiB of bytes */
     char *body = xmalloc(n + 32);
     int w = snprintf(body, 32, "{\"blob\":\"");
@@ -794,8 +777,7 @@ static void size_is_413_never_429(void **state)
     expect_status(r, 200);
     resp_free(&r);
     free(body);
-    port = saved;
-    gw_free(x);
+    stop_second_gateway(&g);
 }
 
 /* The one rule for names (issue 24 item 5, base/name.h), over every name field of every create
