@@ -3,7 +3,9 @@
 #include "th.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -87,4 +89,29 @@ int th_run(const char *const argv[], const char *const extra_env[], char *out, s
         if (errno != EINTR)
             fail_msg("th_run: waitpid: %s", strerror(errno));
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+pid_t th_spawn_logged(const char *const argv[], const char *dsn, const char *log)
+{
+    size_t ne = count((const char *const *)environ), n = 0;
+    char **env = calloc(ne + 2, sizeof *env);
+    char *dsn_env = NULL;
+    if (!env || asprintf(&dsn_env, "CONFETTI_DB_DSN=%s", dsn) < 0)
+        fail_msg("th_spawn_logged: out of memory");
+    for (size_t i = 0; i < ne; i++)
+        if (strncmp(environ[i], "CONFETTI_", 9) != 0)
+            env[n++] = environ[i];
+    env[n++] = dsn_env;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 2, 1);
+    pid_t pid;
+    int rv = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    free(env);
+    free(dsn_env);
+    if (rv != 0)
+        fail_msg("th_spawn_logged: %s: %s", argv[0], strerror(rv));
+    return pid;
 }

@@ -7,6 +7,7 @@
 #define CONFETTI_TESTS_TH_PROC_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Runs argv[0] (a path, or a name looked up in PATH) with argv (NULL-ended) and the test's
  * environment plus extra_env ("NAME=value" strings, NULL-ended; may be NULL; an entry replaces
@@ -14,5 +15,12 @@
  * truncated to cap - 1 bytes; out may be NULL to discard them). Returns the exit status, or -1
  * when the program could not start or died of a signal. Fails the test on a harness error. */
 int th_run(const char *const argv[], const char *const extra_env[], char *out, size_t cap);
+
+/* Starts a service process the way a deployment would, without waiting for it: argv (NULL-ended,
+ * argv[0] the binary's path), the test's environment without any CONFETTI_* variable (the test's
+ * own settings must not leak into the service) plus CONFETTI_DB_DSN=dsn, stdout and stderr to
+ * log (truncated; stdout too, so that a child left behind never holds ctest's pipe open).
+ * Returns its pid; fails the test when it cannot start. */
+pid_t th_spawn_logged(const char *const argv[], const char *dsn, const char *log);
 
 #endif

@@ -6,6 +6,7 @@
  * ASan/UBSan report, no leak"). SPEC §4: "a service never crashes, leaks or hangs on any
  * input". */
 #include "th.h"
+#include "th_proc.h"
 #include "pbdeep.h"
 #include "pg.h"
 #include "service.h"
@@ -142,24 +143,9 @@ static void start(proc *p, const target *t, th_keys *keys)
     write_file(p->cfg, yaml);
     free(yaml);
 
-    char *dsn_env = xasprintf("CONFETTI_DB_DSN=%s", p->dsn);
-    char *envp[128];
-    size_t n = 0;
-    for (char **e = environ; *e && n < 120; e++)
-        if (strncmp(*e, "CONFETTI_", 9) != 0)
-            envp[n++] = *e;
-    envp[n++] = dsn_env;
-    envp[n] = NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    /* stdout too: a child left behind must not hold ctest's pipe open */
-    posix_spawn_file_actions_addopen(&fa, 2, p->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 2, 1);
-    char *argv[] = {(char *)t->bin, "--config", p->cfg, NULL};
-    assert_int_equal(posix_spawn(&p->pid, t->bin, &fa, NULL, argv, envp), 0);
+    const char *argv[] = {t->bin, "--config", p->cfg, NULL};
+    p->pid = th_spawn_logged(argv, p->dsn, p->log);
     running = p->pid;
-    posix_spawn_file_actions_destroy(&fa);
-    free(dsn_env);
 
     long st = 0;
     for (int i = 0; i < 500 && st != 200 && alive(p); i++, nng_msleep(40))

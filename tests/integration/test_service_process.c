@@ -3,6 +3,7 @@
  * connection per worker, /readyz and /metrics, SIGTERM draining a call in flight, exit codes,
  * and config errors naming file, line and key. */
 #include "th.h"
+#include "th_proc.h"
 #include "pg.h"
 #include "testsvc.h"
 #include "base/xmalloc.h"
@@ -85,23 +86,8 @@ static void write_file(const char *path, const char *text)
 
 static pid_t spawn(proc *p, const char *dsn, const char *extra_arg)
 {
-    char *dsn_env = xasprintf("CONFETTI_DB_DSN=%s", dsn);
-    char *envp[64];
-    size_t n = 0;
-    for (char **e = environ; *e && n < 60; e++)
-        if (strncmp(*e, "CONFETTI_", 9) != 0)
-            envp[n++] = *e;
-    envp[n++] = dsn_env;
-    envp[n] = NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, p->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    char *argv[] = {ECHO_BIN, "--config", p->cfg, (char *)extra_arg, NULL};
-    pid_t pid;
-    assert_int_equal(posix_spawn(&pid, ECHO_BIN, &fa, NULL, argv, envp), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    free(dsn_env);
-    return pid;
+    const char *argv[] = {ECHO_BIN, "--config", p->cfg, extra_arg, NULL};
+    return th_spawn_logged(argv, dsn, p->log);
 }
 
 static void make_config(proc *p, const char *extra_yaml)
