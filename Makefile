@@ -10,7 +10,7 @@ FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 
 .PHONY: all deps build build-asan build-tsan build-fuzz test test-fast test-tsan fuzz fuzz-seeds \
-        run up down bench format format-check clean
+        run up down bench bench-peer format format-check clean
 
 all: build
 
@@ -75,6 +75,11 @@ down:
 
 bench: build
 	@tools/bench/run.sh $(BUILD)
+
+# The same benchmarks, with the Node.js peer (../shared/peers/fastify) measured first in this same
+# invocation and printed beside the gateway rows with ratios (PEER_RUNS, PEER_DUR: tools/bench/peer.sh).
+bench-peer: build
+	@runs=$$(tools/bench/peer.sh $(BUILD)) && CONFETTI_PEER_RUNS=$$runs tools/bench/run.sh $(BUILD)
 
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i

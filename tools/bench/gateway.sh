@@ -105,7 +105,12 @@ run() { # name conns script url
     p99=$(awk '$1=="99%" {print $2}' <<<"$out")
     non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
     printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$2" "$rps" "$p50" "$p99" "${non2xx:-0}"
+    [ -z "${6:-}" ] || printf '%s\t%s\t%s\t%s\n' "$6" "$2" "$rps" "$(to_ms "$p99")" >>"$work/rows.tsv"
 }
+to_ms() { # wrk's "5.83ms" / "830.00us" / "1.20s" → milliseconds
+    awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.3f", v}' <<<"$1"
+}
+: >"$work/rows.tsv"
 echo "## Gateway under load (wrk on loopback, $dur per row; 100,000 rooms, hot room of 10,000)"
 echo
 echo "| endpoint | conns | req/s | p50 | p99 | non-2xx |"
@@ -116,18 +121,41 @@ warm() { wrk -t2 -c32 -d"${BENCH_GATEWAY_WARMUP:-2s}" ${2:+-s "$2"} "$1" >/dev/n
 list_q="/v1/rooms?status=ACTIVE&pageSize=20"
 for c in 32 1; do
     warm "$gw$list_q"
-    run "GET $list_q (anonymous)" $c "" "$gw$list_q"
+    run "GET $list_q (anonymous)" $c "" "$gw$list_q" "" list
     warm "$gw_nocache$list_q"
-    run "GET $list_q (anonymous), no cache" $c "" "$gw_nocache$list_q"
+    run "GET $list_q (anonymous), no cache" $c "" "$gw_nocache$list_q" "" list-nocache
     warm "$gw/v1/rooms/$hot" "$work/get.lua"
-    run "GET /v1/rooms/{hot} (JWT)" $c "$work/get.lua" "$gw/v1/rooms/$hot"
+    run "GET /v1/rooms/{hot} (JWT)" $c "$work/get.lua" "$gw/v1/rooms/$hot" "" get
     warm "$gw_nocache/v1/rooms/$hot" "$work/get.lua"
-    run "GET /v1/rooms/{hot} (JWT), no cache" $c "$work/get.lua" "$gw_nocache/v1/rooms/$hot"
+    run "GET /v1/rooms/{hot} (JWT), no cache" $c "$work/get.lua" "$gw_nocache/v1/rooms/$hot" "" get-nocache
     warm "$gw/v1/rooms/$hot/draws" "$work/draw.lua"
     new_prize
     run "POST /v1/rooms/{hot}/draws count 1 (JWT), fresh prize, $draw_dur" $c "$work/draw.lua" \
-        "$gw/v1/rooms/$hot/draws" "$draw_dur"
+        "$gw/v1/rooms/$hot/draws" "$draw_dur" draw
 done
 echo
-echo "Peer: ../shared/peers/README.md (Fastify + node-postgres): list 8,506 / 3,975 req/s, get"
-echo "5,126 / 2,008, draw 236 / 241 at 32 / 1 connections (p50 3.74 / 6.19 / 123 ms at 32)."
+# The peer's figures are printed only from a run made in this same invocation (make bench-peer
+# sets CONFETTI_PEER_RUNS to the TSV it just wrote): a figure copied from elsewhere is not a
+# side-by-side measurement.
+if [ -n "${CONFETTI_PEER_RUNS:-}" ] && [ -r "$CONFETTI_PEER_RUNS" ]; then
+    echo "### Side by side with the Node.js peer, measured in this invocation (../shared/peers/fastify, 1 worker)"
+    echo
+    echo "| row | conns | Confetti req/s | p99 ms | peer req/s | peer p99 ms | ratio |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    awk -F'\t' '
+        NR == FNR { if (FNR > 1 && $1 == "1w") { n = ++cnt[$2 SUBSEP $3]; rps[$2 SUBSEP $3, n] = $5; p99[$2 SUBSEP $3, n] = $7 } next }
+        function med(arr, k, n,   i, j, t, a) {
+            for (i = 1; i <= n; i++) a[i] = arr[k, i]
+            for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+        }
+        {
+            ep = $1; sub(/-nocache$/, "", ep); k = ep SUBSEP $2; n = cnt[k]
+            if (!n) { printf "| %s | %s | %s | %s | (no peer row) | | |\n", $1, $2, $3, $4; next }
+            pr = med(rps, k, n); pp = med(p99, k, n)
+            printf "| %s | %s | %.0f | %.2f | %.0f | %.2f | %.2f |\n", $1, $2, $3, $4, pr, pp, $3 / pr
+        }' "$CONFETTI_PEER_RUNS" "$work/rows.tsv"
+else
+    echo "Peer: none measured in this invocation (make bench-peer runs ../shared/peers/fastify first"
+    echo "and prints it beside these rows; figures from another run are not a side-by-side)."
+fi
