@@ -966,6 +966,11 @@ static void cache_start(gw *g)
                      g->cache);
 }
 
+static double feed_ring_bytes(void *arg)
+{
+    return (double)gw_feed_ring_bytes(arg);
+}
+
 /* ---------------------------------------------------------------- lifetime */
 
 cf_code gw_start(gw *g, char *err, size_t errlen)
@@ -993,6 +998,8 @@ cf_code gw_start(gw *g, char *err, size_t errlen)
             .replay_urls = {&g->cfg->rooms_urls, &g->cfg->draw_urls},
             .replay = {backend_client(g, "rooms.v1."), backend_client(g, "draw.v1.")},
             .ring = (size_t)g->cfg->ws_ring,
+            .ring_bytes = (size_t)g->cfg->ws_ring_bytes,
+            .resume_max = (size_t)g->cfg->ws_send_queue,
             .on_event = g->cache ? cache_on_event : NULL,
             .on_event_arg = g};
         char why[256];
@@ -1000,6 +1007,11 @@ cf_code gw_start(gw *g, char *err, size_t errlen)
             snprintf(err, errlen, "events.subscribe: %s", why);
             return CF_INVALID_ARGUMENT;
         }
+        if (g->p.metrics)
+            metrics_gauge_fn(g->p.metrics, "confetti_ws_ring_bytes",
+                             "Bytes of the recent events the WebSocket feed keeps for resumes "
+                             "(at most ws.ring_bytes per source).",
+                             feed_ring_bytes, g->feed);
     }
     gw_ws_config wc = {.ping_ms = g->cfg->ws_ping_interval,
                        .auth_ms = g->cfg->ws_auth_timeout,

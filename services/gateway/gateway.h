@@ -223,6 +223,7 @@ typedef struct gw_config {
     int64_t cache_ttl;           /* cache.ttl (ms; 0 = no response cache) */
     int64_t cache_entries;       /* cache.max_entries */
     int64_t cache_bytes;         /* cache.max_bytes */
+    int64_t ws_ring_bytes;       /* ws.ring_bytes */
 } gw_config;
 
 /* Follows auth's token.revoked / session.revoked events from the bus into v (revocations.c).

@@ -103,6 +103,10 @@ const cfg_field gw_config_fields[] = {
     CFG_FIELD("ws", "ring", CFG_INT, gw_config, ws_ring, .def = "10000", .min = 1, .max = 10000000,
               .help = "WebSocket feed: recent events kept per source for resumes (older ones "
                       "come from the source's Replay)"),
+    CFG_FIELD("ws", "ring_bytes", CFG_SIZE, gw_config, ws_ring_bytes, .def = "64MiB",
+              .min = 64 << 10, .max = (int64_t)1 << 40,
+              .help = "WebSocket feed: bytes of those recent events per source (the oldest go "
+                      "first)"),
     CFG_FIELD("cache", "ttl", CFG_DURATION, gw_config, cache_ttl, .def = "1s", .min = 0,
               .max = 60000,
               .help = "response cache (anonymous room listings, public rooms; needs "

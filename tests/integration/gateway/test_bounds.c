@@ -43,8 +43,8 @@ static int port;
 
 /* ---------------------------------------------------------------- helpers */
 
-static th_http_resp call(const char *method, const char *path, const char *token,
-                         const char *body, const char *source)
+static th_http_resp call(const char *method, const char *path, const char *token, const char *body,
+                         const char *source)
 {
     char url[1024];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
@@ -255,9 +255,8 @@ static void distinct_requests_stay_within_the_byte_budget(void **state)
         if (bytes > MAX_BYTES || bytes < 0)
             fail_msg("pageSize=%d: the cache holds %.0f bytes, budget %d", i, bytes, MAX_BYTES);
     }
-    print_message("answers %zu bytes, cache %.0f bytes in %.0f entries, %.0f evictions\n",
-                  answered, metric("confetti_gateway_cache_bytes"),
-                  metric("confetti_gateway_cache_entries"),
+    print_message("answers %zu bytes, cache %.0f bytes in %.0f entries, %.0f evictions\n", answered,
+                  metric("confetti_gateway_cache_bytes"), metric("confetti_gateway_cache_entries"),
                   metric("confetti_gateway_cache_evictions_total") - ev0);
     assert_true(answered > 4 * MAX_BYTES); /* the test did go past the budget */
     assert_true(metric("confetti_gateway_cache_evictions_total") > ev0);
