@@ -8,7 +8,8 @@
  *   key is the transcoded request); an unknown parameter is 400 naming it; distinct requests
  *   never hold more than cache.max_bytes; expired entries are freed with nobody asking;
  * - the rate-limit buckets (ratelimit.c): clients from 200 addresses never make more than
- *   ratelimit.max_clients buckets. */
+ *   ratelimit.max_clients buckets;
+ * - the WebSocket feed's resume ring (feed.c): never more than ws.ring_bytes of events. */
 #include "th.h"
 #include "service.h"
 #include "tokens.h"
@@ -29,7 +30,7 @@
 
 extern const ProtobufCServiceDescriptor *const confetti_services[];
 
-enum { WAIT_MS = 15000, MAX_BYTES = 64 << 10, MAX_CLIENTS = 64 };
+enum { WAIT_MS = 15000, MAX_BYTES = 64 << 10, MAX_CLIENTS = 64, RING_BYTES = 64 << 10 };
 
 static th_keys *keys;
 static authn_verifier *verifier;
@@ -98,7 +99,7 @@ static int setup(void **state)
         free(renv[i]);
 
     mx = metrics_new("gateway");
-    char e[10][256];
+    char e[11][256];
     snprintf(e[0], 256, "CONFETTI_HTTP_LISTEN=http://127.0.0.1:%d", th_free_port());
     snprintf(e[1], 256, "CONFETTI_SERVICES_ROOMS=%s", rooms->url);
     snprintf(e[2], 256, "CONFETTI_EVENTS_SUBSCRIBE=%s", bus_sub);
@@ -109,10 +110,11 @@ static int setup(void **state)
     snprintf(e[7], 256, "CONFETTI_RATELIMIT_MAX_CLIENTS=%d", MAX_CLIENTS);
     snprintf(e[8], 256, "CONFETTI_RATELIMIT_RATE=1000");
     snprintf(e[9], 256, "CONFETTI_RATELIMIT_BURST=100000");
-    const char *env[11];
-    for (int i = 0; i < 10; i++)
+    snprintf(e[10], 256, "CONFETTI_WS_RING_BYTES=%d", RING_BYTES);
+    const char *env[12];
+    for (int i = 0; i < 11; i++)
         env[i] = e[i];
-    env[10] = NULL;
+    env[11] = NULL;
     static const ProtobufCServiceDescriptor *const *const registries[] = {confetti_services, NULL};
     schema = (cfg_schema){gw_config_fields, gw_config_nfields, &cfg};
     char err[512];
@@ -301,6 +303,37 @@ static void rate_limit_buckets_stay_within_their_bound(void **state)
     assert_true(metric("confetti_gateway_ratelimit_evictions_total") >= 200 - MAX_CLIENTS);
 }
 
+/* ws.ring_bytes: the recent events the WebSocket feed keeps for resumes (one frame each,
+ * ~0.5 KB here) never hold more than 64 KiB (plus the event being added) however many changes
+ * clients make: 300 renames are ~150 KB of events. */
+static void the_resume_ring_stays_within_its_bytes(void **state)
+{
+    (void)state;
+    char *org = th_token(keys, "bounds-ring", 600, false);
+    json_t *j = ok("POST", "/v1/rooms", org, "{\"name\":\"Ring\",\"isPublic\":true}");
+    char path[128];
+    snprintf(path, sizeof path, "/v1/rooms/%s", json_string_value(json_object_get(j, "roomId")));
+    json_decref(j);
+    double max_seen = 0;
+    for (int i = 0; i < 300; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"name\":\"Ring %03d %0180d\"}", i, i);
+        json_decref(ok("PATCH", path, org, body));
+        double b = metric("confetti_ws_ring_bytes");
+        max_seen = b > max_seen ? b : max_seen;
+        if (b > RING_BYTES + 4096)
+            fail_msg("after %d renames the ring holds %.0f bytes, bound %d", i + 1, b, RING_BYTES);
+    }
+    /* the events reached the feed: the ring did fill up to its bound */
+    int64_t end = cf_mono_ns() + WAIT_MS * 1000000LL;
+    while (metric("confetti_ws_ring_bytes") < RING_BYTES / 2 && cf_mono_ns() < end)
+        usleep(50000);
+    print_message("ring %.0f bytes (max seen %.0f)\n", metric("confetti_ws_ring_bytes"), max_seen);
+    assert_true(metric("confetti_ws_ring_bytes") >= RING_BYTES / 2);
+    assert_true(metric("confetti_ws_ring_bytes") <= RING_BYTES + 4096);
+    free(org);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,6 +342,7 @@ int main(void)
         cmocka_unit_test(distinct_requests_stay_within_the_byte_budget),
         cmocka_unit_test(expired_entries_are_freed_unasked),
         cmocka_unit_test(rate_limit_buckets_stay_within_their_bound),
+        cmocka_unit_test(the_resume_ring_stays_within_its_bytes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
