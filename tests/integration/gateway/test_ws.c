@@ -1174,6 +1174,35 @@ static void resume_longer_than_the_send_queue(void **state)
     free(org);
 }
 
+/* Issue 24 item 1: a connection holds at most 100 subscriptions (docs/operations.md, "Memory a
+ * client can grow"); the 101st is an error naming the bound and makes nothing. */
+static void subscriptions_per_connection_are_bounded(void **state)
+{
+    (void)state;
+    char *org = th_token(keys, "ws-org-many", 600, false);
+    wsc c;
+    assert_int_equal(wsc_open(&c, main_gw.port, "confetti.v1", 0), 101);
+    wsc_auth(&c, org, "ws-org-many");
+    char room[64];
+    json_t *events = json_array(); /* the live events of rooms already subscribed, skipped */
+    for (int i = 0; i < 100; i++) {
+        make_room(org, true, false, room);
+        json_t *j = wsc_subscribe(&c, room, NULL, events);
+        if (strcmp(json_string_value(json_object_get(j, "type")), "subscribed") != 0)
+            fail_msg("subscription %d: %s", i + 1, json_dumps(j, 0));
+        json_decref(j);
+    }
+    make_room(org, true, false, room);
+    json_t *j = wsc_subscribe(&c, room, NULL, events);
+    json_decref(events);
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "error");
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "RESOURCE_EXHAUSTED");
+    assert_string_equal(json_string_value(json_object_get(j, "message")), "too many subscriptions");
+    json_decref(j);
+    wsc_close(&c);
+    free(org);
+}
+
 /* ---------------------------------------------------------------- the response cache */
 
 /* The gateway's response cache (services/gateway/cache.h) is kept exact by the events this feed
@@ -1397,6 +1426,7 @@ int main(void)
         cmocka_unit_test(removed_member_unsubscribed),
         cmocka_unit_test(made_private_and_deleted),
         cmocka_unit_test(resume_longer_than_the_send_queue),
+        cmocka_unit_test(subscriptions_per_connection_are_bounded),
         cmocka_unit_test(resume_too_old),
         cmocka_unit_test(cache_listing_follows_events),
         cmocka_unit_test(cache_room_follows_events),
