@@ -42,6 +42,7 @@ typedef struct auth_config {
     char *secret;             /* tokens.secret: derives refresh successors, PKCE, nonce */
     cfg_strlist admin_emails; /* admins.emails */
     int64_t state_ttl;        /* oauth.state_ttl (ms) */
+    int64_t max_pending;      /* oauth.max_pending: logins begun and not yet expired */
     int64_t http_timeout;     /* oauth.http_timeout (ms) */
     int64_t throttle_max, throttle_window; /* failures per key within window (ms) */
     int64_t cleanup_interval;              /* ms; 0 = no periodic cleanup */

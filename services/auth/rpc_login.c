@@ -84,7 +84,10 @@ RPC_HANDLER(rpc_auth_begin_login)
     b64url_encode(challenge, d, sizeof d);
     auth_sha256_hex(state, hash);
     int64_t now = auth_now(ctx), exp = now + ctx->cfg->state_ttl / 1000;
-    cf_code code = store_state_create(rpc_worker(call), hash, c->name, redirect, now, exp);
+    cf_code code = store_state_create(rpc_worker(call), hash, c->name, redirect, now, exp,
+                                      ctx->cfg->max_pending);
+    if (code == CF_RESOURCE_EXHAUSTED) /* oauth.max_pending (issue 24 item 1) */
+        return rpc_error(call, code, "too many logins in progress; try again in a minute");
     if (code != CF_OK)
         return rpc_error(call, code, "cannot record the login");
 

@@ -72,6 +72,9 @@ static const cfg_field auth_fields[] = {
       .help = "verified e-mails that become platform admins at login"),
     F("oauth", "state_ttl", CFG_DURATION, state_ttl, .def = "10m", .min = 10000, .max = 3600000,
       .help = "how long a login may take"),
+    F("oauth", "max_pending", CFG_INT, max_pending, .def = "100000", .min = 1, .max = 100000000,
+      .help = "logins begun and not yet expired, platform-wide (BeginLogin past it: "
+              "RESOURCE_EXHAUSTED, HTTP 429)"),
     F("oauth", "http_timeout", CFG_DURATION, http_timeout, .def = "5s", .min = 100, .max = 60000,
       .help = "timeout of calls to providers"),
     F("throttle", "max_failures", CFG_INT, throttle_max, .def = "10", .min = 0, .max = 1000000,

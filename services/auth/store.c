@@ -97,9 +97,17 @@ const db_stmt auth_stmts[] = {
      "(to_timestamp(nullif($2, '')::bigint), $3)) ORDER BY expires_at, id LIMIT $4"},
 
     /* OAuth states */
+    /* issue 24 item 1: at most $6 logins not yet expired (a row each), and each insert frees up
+     * to 16 expired rows, so expired ones never pile up between cleanups; nothing inserted =
+     * the bound is reached */
     {"state_insert",
+     "WITH purged AS (DELETE FROM login_states WHERE state_hash IN (SELECT state_hash FROM "
+     "login_states WHERE expires_at <= to_timestamp($4) ORDER BY expires_at LIMIT 16 FOR UPDATE "
+     "SKIP LOCKED)) "
      "INSERT INTO login_states (state_hash, provider, redirect_uri, expires_at, created_at) "
-     "VALUES ($1, $2, $3, to_timestamp($5), to_timestamp($4))"},
+     "SELECT $1, $2, $3, to_timestamp($5), to_timestamp($4) WHERE (SELECT count(*) FROM "
+     "(SELECT 1 FROM login_states WHERE expires_at > to_timestamp($4) LIMIT $6::bigint) live) "
+     "< $6::bigint"},
     {"state_take", "UPDATE login_states SET used_at = to_timestamp($2), updated_at = now() "
                    "WHERE state_hash = $1 AND used_at IS NULL AND expires_at > to_timestamp($2) "
                    "RETURNING provider, redirect_uri"},
@@ -504,11 +512,18 @@ cf_code store_revoked_list(db_conn *db, arena *a, int64_t now, const char *after
 /* ---- OAuth states ---- */
 
 cf_code store_state_create(db_conn *db, const char *state_hash, const char *provider,
-                           const char *redirect_uri, int64_t now, int64_t expires_at)
+                           const char *redirect_uri, int64_t now, int64_t expires_at,
+                           int64_t max_pending)
 {
-    num t = N(now), e = N(expires_at);
-    const char *p[] = {state_hash, provider, redirect_uri, t.s, e.s};
-    return db_exec(db, "state_insert", 5, p, NULL);
+    num t = N(now), e = N(expires_at), m = N(max_pending);
+    const char *p[] = {state_hash, provider, redirect_uri, t.s, e.s, m.s};
+    PGresult *r = NULL;
+    cf_code code = db_exec(db, "state_insert", 6, p, &r);
+    if (code != CF_OK)
+        return code;
+    bool inserted = strtoll(PQcmdTuples(r), NULL, 10) == 1;
+    PQclear(r);
+    return inserted ? CF_OK : CF_RESOURCE_EXHAUSTED;
 }
 
 cf_code store_state_take(db_conn *db, arena *a, const char *state_hash, int64_t now,

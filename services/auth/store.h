@@ -90,8 +90,11 @@ cf_code store_revoked_list(db_conn *db, arena *a, int64_t now, const char *after
 
 /* ---- OAuth states ---- */
 
+/* Records a login begun at now, if fewer than max_pending logins are not yet expired
+ * (RESOURCE_EXHAUSTED otherwise, nothing recorded); frees up to 16 expired ones on the way. */
 cf_code store_state_create(db_conn *db, const char *state_hash, const char *provider,
-                           const char *redirect_uri, int64_t now, int64_t expires_at);
+                           const char *redirect_uri, int64_t now, int64_t expires_at,
+                           int64_t max_pending);
 /* Consumes a state once: CF_OK with its provider and redirect_uri (arena); UNAUTHENTICATED
  * for a state unknown, used already or expired. */
 cf_code store_state_take(db_conn *db, arena *a, const char *state_hash, int64_t now,

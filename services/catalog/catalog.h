@@ -20,12 +20,13 @@ const svc_def *catalog_service_def(void);
 
 /* The catalog's own keys (deploy/config/catalog.yaml; env CONFETTI_CATALOG_*, CONFETTI_ROOMS_*). */
 typedef struct catalog_config {
-    int64_t secret_grace;   /* catalog.secret_grace (ms): old secret's validity after a rotation */
-    int64_t max_document;   /* catalog.max_document (bytes): a manifest's or settings' JSON */
-    int64_t pattern_steps;  /* catalog.pattern_steps: pattern matching steps per validation */
-    int64_t pattern_cpu;    /* catalog.pattern_cpu (ms): pattern matching CPU per validation */
-    int64_t pattern_cache;  /* catalog.pattern_cache (bytes): compiled patterns kept */
-    cfg_strlist rooms_urls; /* rooms.urls: where to ask whether rooms use an app; empty = don't */
+    int64_t secret_grace;    /* catalog.secret_grace (ms): old secret's validity after a rotation */
+    int64_t idempotency_ttl; /* catalog.idempotency_ttl (ms): how long a key is remembered */
+    int64_t max_document;    /* catalog.max_document (bytes): a manifest's or settings' JSON */
+    int64_t pattern_steps;   /* catalog.pattern_steps: pattern matching steps per validation */
+    int64_t pattern_cpu;     /* catalog.pattern_cpu (ms): pattern matching CPU per validation */
+    int64_t pattern_cache;   /* catalog.pattern_cache (bytes): compiled patterns kept */
+    cfg_strlist rooms_urls;  /* rooms.urls: where to ask whether rooms use an app; empty = don't */
 } catalog_config;
 
 /* DeleteApp's question to the rooms service: does any live room use this app?
@@ -51,6 +52,7 @@ cf_code catalog_rooms_client_new(const cfg_strlist *urls, catalog_rooms **out, c
 typedef struct catalog_ctx {
     const cf_clock *clock; /* svc_clock: every time rule reads it */
     int64_t secret_grace_s;
+    int64_t idempotency_ttl_s; /* catalog.idempotency_ttl */
     int64_t max_document;
     catalog_rooms *rooms;
     pattern_cache *patterns; /* compiled `pattern`s of every schema, shared by the workers */

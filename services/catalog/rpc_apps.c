@@ -20,6 +20,9 @@ static cf_code read_idempotency_key(rpc_call *call, const char *method, store_id
 {
     idem->caller = rpc_caller(call)->sub;
     idem->method = method;
+    const catalog_ctx *ctx = rpc_service_ctx(call);
+    idem->now_s = catalog_now(ctx);
+    idem->expired_before = idem->now_s - ctx->idempotency_ttl_s;
     return rpc_idempotency_key(call, &idem->key);
 }
 

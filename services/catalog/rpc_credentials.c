@@ -16,12 +16,15 @@ RPC_HANDLER(rpc_catalog_regenerate_secret)
     cf_code code = catalog_load_changeable(call, req->app_id, &app);
     if (code != CF_OK)
         return code;
-    store_idem idem = {.caller = rpc_caller(call)->sub, .method = "RegenerateSecret"};
+    const catalog_ctx *ctx = rpc_service_ctx(call);
+    store_idem idem = {.caller = rpc_caller(call)->sub,
+                       .method = "RegenerateSecret",
+                       .now_s = catalog_now(ctx),
+                       .expired_before = catalog_now(ctx) - ctx->idempotency_ttl_s};
     if ((code = rpc_idempotency_key(call, &idem.key)) != CF_OK)
         return code;
     catalog_sha256(app.app_id, strlen(app.app_id), idem.request_hash);
 
-    const catalog_ctx *ctx = rpc_service_ctx(call);
     char *secret = rpc_alloc(call, 64);
     cf_random_token(secret, CATALOG_SECRET_BYTES);
     unsigned char hash[STORE_HASH_LEN];

@@ -17,6 +17,10 @@ static const cfg_field catalog_fields[] = {
     CFG_FIELD("catalog", "secret_grace", CFG_DURATION, catalog_config, secret_grace, .def = "24h",
               .min = 0, .max = 30LL * 24 * 3600 * 1000,
               .help = "how long the previous app secret keeps working after RegenerateSecret"),
+    CFG_FIELD("catalog", "idempotency_ttl", CFG_DURATION, catalog_config, idempotency_ttl,
+              .def = "24h", .min = 60000, .max = 30LL * 24 * 3600 * 1000,
+              .help = "how long an idempotency key of RegisterApp/RegenerateSecret is remembered "
+                      "(older ones are forgotten: the same key then makes a new call)"),
     CFG_FIELD("catalog", "max_document", CFG_SIZE, catalog_config, max_document, .def = "256KiB",
               .min = 1024, .max = 4 << 20,
               .help = "largest manifest or settings document (protobuf-encoded bytes)"),
@@ -71,6 +75,7 @@ static cf_code catalog_init(svc_runtime *rt, void **out, char *err, size_t errle
     catalog_ctx *ctx = xcalloc(1, sizeof *ctx);
     ctx->clock = svc_clock(rt);
     ctx->secret_grace_s = config.secret_grace / 1000;
+    ctx->idempotency_ttl_s = config.idempotency_ttl / 1000;
     ctx->max_document = config.max_document;
     ctx->rooms = rooms;
     ctx->patterns = pattern_cache_new(&(pattern_limits){.steps = config.pattern_steps,

@@ -58,8 +58,16 @@ const db_stmt catalog_stmts[] = {
                         "encode(prev_secret_hash, 'hex'), "
                         "extract(epoch FROM prev_secret_valid_until)::bigint "
                         "FROM apps WHERE app_id = $1 AND deleted_at IS NULL"},
-    {"idem_claim", "INSERT INTO idempotency_keys (caller, method, key, request_hash, app_pk) "
-                   "VALUES ($1, $2, $3, $4::bytea, $5) ON CONFLICT DO NOTHING RETURNING app_pk"},
+    /* issue 24 item 1: keys live catalog.idempotency_ttl; each claim first forgets this key if
+     * it expired and the 16 oldest expired keys, so they never pile up (rows another claim is
+     * freeing are skipped: no waiting, no deadlock) */
+    {"idem_purge", "DELETE FROM idempotency_keys WHERE created_at < to_timestamp($4) AND "
+                   "((caller = $1 AND method = $2 AND key = $3) OR (caller, method, key) IN "
+                   "(SELECT caller, method, key FROM idempotency_keys WHERE created_at < "
+                   "to_timestamp($4) ORDER BY created_at LIMIT 16 FOR UPDATE SKIP LOCKED))"},
+    {"idem_claim", "INSERT INTO idempotency_keys (caller, method, key, request_hash, app_pk, "
+                   "created_at, updated_at) VALUES ($1, $2, $3, $4::bytea, $5, to_timestamp($6), "
+                   "to_timestamp($6)) ON CONFLICT DO NOTHING RETURNING app_pk"},
     {"idem_get", "SELECT encode(request_hash, 'hex'), app_pk FROM idempotency_keys "
                  "WHERE caller = $1 AND method = $2 AND key = $3"},
 };
@@ -145,9 +153,16 @@ static cf_code idem_claim(db_conn *db, arena *a, const store_idem *idem, const c
 {
     char hash[2 + 2 * STORE_HASH_LEN + 1];
     hex_param(hash, idem->request_hash);
-    const char *p[] = {idem->caller, idem->method, idem->key, hash, pk};
+    char before[24], now[24];
+    snprintf(before, sizeof before, "%lld", (long long)idem->expired_before);
+    snprintf(now, sizeof now, "%lld", (long long)idem->now_s);
+    const char *purge[] = {idem->caller, idem->method, idem->key, before};
+    cf_code code = db_exec(db, "idem_purge", 4, purge, NULL);
+    if (code != CF_OK)
+        return code;
+    const char *p[] = {idem->caller, idem->method, idem->key, hash, pk, now};
     PGresult *r;
-    cf_code code = db_exec(db, "idem_claim", 5, p, &r);
+    code = db_exec(db, "idem_claim", 6, p, &r);
     if (code != CF_OK)
         return code;
     *claimed = PQntuples(r) == 1;

@@ -37,6 +37,8 @@ typedef struct store_manifest {
 typedef struct store_idem {
     const char *caller, *method, *key;
     unsigned char request_hash[STORE_HASH_LEN];
+    int64_t now_s;          /* epoch s by the service clock: the key's created_at */
+    int64_t expired_before; /* epoch s: a key recorded before this is forgotten (now - TTL) */
 } store_idem;
 
 /* What RegisterApp writes. */

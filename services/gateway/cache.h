@@ -11,6 +11,13 @@
  * back: an invalidation that lands while the RPC is in flight makes the answer stale on
  * arrival, so it is never served. Entries also expire after ttl (the bound when events stop).
  *
+ * Memory (issue 24 item 1): at most max_entries entries and max_bytes bytes as charged by
+ * gw_cache_entry_cost (key, body, bookkeeping); a store past either evicts the least recently
+ * used entries first. gw_cache_reap frees what expired or was invalidated without waiting for
+ * its key to be asked again (the gateway's monitor calls it every health interval). Keys are
+ * the caller's: the gateway makes them canonical (gateway.c, cache_key) so that one answer is
+ * held once however its request was spelled.
+ *
  * Threads: every function may be called from any thread (one mutex; nothing blocks). */
 #ifndef CONFETTI_GATEWAY_CACHE_H
 #define CONFETTI_GATEWAY_CACHE_H
@@ -35,8 +42,12 @@ typedef struct gw_cache_ticket {
     unsigned stripe; /* the room's stripe; GW_CACHE_STRIPES for listings */
 } gw_cache_ticket;
 
-/* max_entries > 0 entries of at most max_body bytes each, each kept at most ttl_ms. */
-gw_cache *gw_cache_new(size_t max_entries, size_t max_body, int64_t ttl_ms);
+/* max_entries > 0 entries, max_bytes in all (gw_cache_entry_cost each), bodies of at most
+ * max_body bytes, each kept at most ttl_ms. */
+gw_cache *gw_cache_new(size_t max_entries, size_t max_bytes, size_t max_body, int64_t ttl_ms);
+/* What one entry is charged against max_bytes: key and body, their terminators, the entry's and
+ * the body's headers and the allocator's. */
+size_t gw_cache_entry_cost(size_t key_len, size_t body_len);
 /* NULL is a no-op. Bodies still referenced stay valid until released. */
 void gw_cache_free(gw_cache *c);
 
@@ -46,9 +57,12 @@ void gw_cache_free(gw_cache *c);
 gw_cache_body *gw_cache_get(gw_cache *c, const char *key, const char *room_id, int64_t now_ns,
                             gw_cache_ticket *t);
 /* Stores the answer of a missed request under its ticket (replacing an older entry of the same
- * key). A body larger than max_body is not stored. When full, the oldest entry goes. */
+ * key). A body larger than max_body (or an entry larger than max_bytes) is not stored. When
+ * the entries or the bytes would pass their budget, the least recently used entries go. */
 void gw_cache_put(gw_cache *c, const char *key, const gw_cache_ticket *t, const char *body,
                   size_t len, int64_t now_ns);
+/* Frees every entry that expired by now_ns or was invalidated; returns how many. */
+size_t gw_cache_reap(gw_cache *c, int64_t now_ns);
 
 /* A room changed: its entries are stale. */
 void gw_cache_invalidate_room(gw_cache *c, const char *room_id);
@@ -57,7 +71,10 @@ void gw_cache_invalidate_listings(gw_cache *c);
 
 /* Counters for /metrics. */
 typedef struct gw_cache_stats {
-    uint64_t hits, misses, entries;
+    uint64_t hits, misses;   /* lookups */
+    uint64_t entries, bytes; /* held now (bytes as charged against max_bytes) */
+    uint64_t evictions;      /* entries dropped for the entry or byte budget */
+    uint64_t expired;        /* entries freed expired or invalidated (lookup or sweep) */
 } gw_cache_stats;
 gw_cache_stats gw_cache_stats_get(gw_cache *c);
 

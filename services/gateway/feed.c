@@ -36,7 +36,8 @@ typedef struct ring_ent {
 
 typedef struct ring {
     ring_ent *e;
-    size_t cap, head, n; /* head: the oldest entry */
+    size_t cap, head, n;     /* head: the oldest entry */
+    size_t bytes, max_bytes; /* the frames' bytes; at most max_bytes (0 = no cap) */
 } ring;
 
 typedef struct room_node {
@@ -81,6 +82,7 @@ struct gw_feed {
     uint64_t stamps[NBUCKETS]; /* access stamps, per bucket of room ids (gw_feed_stamp) */
     size_t inflight;           /* subscriptions with rpc_busy: gw_feed_stop waits for none */
     unsigned getroom_index;
+    size_t resume_max; /* gw_feed_config.resume_max */
     void (*on_event)(void *arg, const Events__V1__Event *ev);
     void *on_event_arg;
 };
@@ -169,9 +171,11 @@ static gw_frame *event_frame(const Events__V1__Event *ev)
 static void ring_push(gw_feed *f, size_t si, int64_t seq, const char *room, gw_frame *fr)
 {
     ring *r = &f->rings[si];
-    if (r->n == r->cap) {
+    /* the oldest go when the ring is full in entries or in bytes (ws.ring, ws.ring_bytes) */
+    while (r->n > 0 && (r->n == r->cap || (r->max_bytes && r->bytes + fr->len > r->max_bytes))) {
         ring_ent *old = &r->e[r->head];
         f->covered_from[si] = old->seq + 1;
+        r->bytes -= old->frame->len;
         gw_frame_unref(old->frame);
         r->head = (r->head + 1) % r->cap;
         r->n--;
@@ -180,6 +184,7 @@ static void ring_push(gw_feed *f, size_t si, int64_t seq, const char *room, gw_f
     e->seq = seq;
     snprintf(e->room, sizeof e->room, "%s", room);
     e->frame = gw_frame_ref(fr);
+    r->bytes += fr->len;
     r->n++;
 }
 
@@ -499,6 +504,19 @@ static void on_replay(rpc_ccall *cc, void *arg)
         pthread_mutex_unlock(&f->mu);
         return;
     }
+    if (f->resume_max && s->npend + ngot > f->resume_max) { /* issue 24 item 1 */
+        for (size_t k = 0; k < ngot; k++)
+            gw_frame_unref(got[k]);
+        free(got);
+        char why[160];
+        snprintf(why, sizeof why,
+                 "more than %zu events to resume: subscribe without resume and read the room's "
+                 "state",
+                 f->resume_max);
+        fail_locked(s, CF_OUT_OF_RANGE, why);
+        pthread_mutex_unlock(&f->mu);
+        return;
+    }
     if (s->npend + ngot > s->cappend) {
         s->cappend = s->npend + ngot + 16;
         s->pend = xrealloc(s->pend, s->cappend * sizeof *s->pend);
@@ -659,6 +677,16 @@ void gw_feed_unsubscribe(gw_feed *f, gw_feed_sub *s)
     sub_free(s);
 }
 
+size_t gw_feed_ring_bytes(gw_feed *f)
+{
+    pthread_mutex_lock(&f->mu);
+    size_t v = 0;
+    for (size_t i = 0; i < GW_FEED_NSRC; i++)
+        v += f->rings[i].bytes;
+    pthread_mutex_unlock(&f->mu);
+    return v;
+}
+
 int64_t gw_feed_position(gw_feed *f, size_t i)
 {
     pthread_mutex_lock(&f->mu);
@@ -691,6 +719,7 @@ cf_code gw_feed_start(const gw_feed_config *cfg, gw_feed **out, char *err, size_
     gw_feed *f = xcalloc(1, sizeof *f);
     f->on_event = cfg->on_event;
     f->on_event_arg = cfg->on_event_arg;
+    f->resume_max = cfg->resume_max;
     pthread_mutex_init(&f->mu, NULL);
     const ProtobufCMethodDescriptor *md =
         protobuf_c_service_descriptor_get_method_by_name(&rooms__v1__rooms__descriptor, "GetRoom");
@@ -701,6 +730,7 @@ cf_code gw_feed_start(const gw_feed_config *cfg, gw_feed **out, char *err, size_
         f->replay[i] = cfg->replay[i];
         f->rings[i].cap = cfg->ring ? cfg->ring : 1;
         f->rings[i].e = xcalloc(f->rings[i].cap, sizeof *f->rings[i].e);
+        f->rings[i].max_bytes = cfg->ring_bytes;
         int64_t pos = probe_position(cfg->replay[i]);
         f->hi[i] = pos > 0 ? pos : 0;
         f->covered_from[i] = f->hi[i] + 1;

@@ -69,6 +69,10 @@ typedef struct gw_feed_config {
     rpc_client *replay[GW_FEED_NSRC]; /* borrowed: async Replay for resumes; replay[0] (rooms)
                                        * also answers the re-checks' GetRoom */
     size_t ring;                      /* events kept per source (>= 1) */
+    size_t ring_bytes;                /* and their frames' bytes per source at most (0 = no cap) */
+    size_t resume_max; /* events one resume may replay (0 = no cap): past it the subscription
+                        * fails CF_OUT_OF_RANGE before more is fetched (the gateway passes
+                        * ws.send_queue: a longer resume could not be queued anyway) */
     /* Called once for every new event of a followed source, in seq order per source, on the
      * bus thread, without the feed's lock (the response cache's invalidation); may be NULL.
      * Must not block. */
@@ -97,6 +101,9 @@ gw_feed_sub *gw_feed_subscribe(gw_feed *f, const char *room_id, const char *user
 bool gw_feed_ended(gw_feed *f, gw_feed_sub *s);
 /* Ends the subscription: after this returns the feed never calls its sink again. */
 void gw_feed_unsubscribe(gw_feed *f, gw_feed_sub *s);
+
+/* Bytes of the frames the rings hold now, all sources (for /metrics). */
+size_t gw_feed_ring_bytes(gw_feed *f);
 
 /* The last seq of source i the feed has handed out (for tests and the bench). */
 int64_t gw_feed_position(gw_feed *f, size_t i);

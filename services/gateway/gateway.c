@@ -10,6 +10,7 @@
 #include "ws.h"
 #include "static.h"
 #include "base/clock.h"
+#include "base/b64url.h"
 #include "base/cuid.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
@@ -19,6 +20,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +94,27 @@ static size_t backend_of(const char *service, void *arg)
     return (size_t)-1;
 }
 
+#define RL_STAT(field)                                                                             \
+    static double rl_##field(void *arg)                                                            \
+    {                                                                                              \
+        return (double)gw_ratelimit_stats_get(arg).field;                                          \
+    }
+RL_STAT(clients)
+RL_STAT(bytes)
+RL_STAT(evictions)
+
+static void ratelimit_metrics(gw *g)
+{
+    metrics_gauge_fn(g->p.metrics, "confetti_gateway_ratelimit_clients",
+                     "Clients with a rate-limit bucket now (at most ratelimit.max_clients).",
+                     rl_clients, g->rl);
+    metrics_gauge_fn(g->p.metrics, "confetti_gateway_ratelimit_bytes",
+                     "Bytes of the rate-limit table (fixed at start).", rl_bytes, g->rl);
+    metrics_gauge_fn(g->p.metrics, "confetti_gateway_ratelimit_evictions_total",
+                     "Rate-limit buckets forgotten to make room for another client.", rl_evictions,
+                     g->rl);
+}
+
 size_t gw_default_backends(const gw_config *cfg, gw_backend_def out[4])
 {
     out[0] = (gw_backend_def){"catalog", "catalog.v1.", &cfg->catalog_urls};
@@ -144,7 +167,10 @@ cf_code gw_new(const gw_params *p, gw **out, char *err, size_t errlen)
         gw_free(g);
         return CF_INVALID_ARGUMENT;
     }
-    g->rl = gw_ratelimit_new((double)g->cfg->rate_per_s, (double)g->cfg->burst, 1 << 14);
+    g->rl = gw_ratelimit_new((double)g->cfg->rate_per_s, (double)g->cfg->burst,
+                             g->cfg->rate_clients > 0 ? (size_t)g->cfg->rate_clients : 1 << 14);
+    if (p->metrics)
+        ratelimit_metrics(g);
     *out = g;
     return CF_OK;
 }
@@ -443,22 +469,39 @@ static const char *room_param(const gw_param *params, size_t nparams)
     return NULL;
 }
 
-/* The response cache (cache.h) for a GW_CACHE_* route: true when the request was answered from
- * it. A listing is shared by anonymous callers only; a room's answer is kept per caller (its
- * my_role). Only an answer the same URI once got with 200 can be a hit, so the transcoder's
- * checks stand. On a miss, tx->cache_key and tx->ticket say where the answer goes. */
-static bool cache_lookup(gw_tx *tx, const gw_param *params, size_t nparams)
+/* The response cache's key for a request (cache.h; issue 24 item 1): the route, the caller (a
+ * room's answer carries the caller's my_role) and the request message as the transcoder built
+ * it, packed. protobuf-c packs fields in number order and omits defaults, and the transcoder
+ * refuses unknown query parameters (400 naming them) and skips empty ones, so every spelling of
+ * one request (`&&&`, `pageSize=050`, parameters in another order) has one key and one answer
+ * is held once. */
+static char *cache_key(const gw_tx *tx, const ProtobufCMessage *msg)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    uint8_t *packed = xmalloc(n ? n : 1);
+    protobuf_c_message_pack(msg, packed);
+    char *enc = b64url_encode_new(packed, n);
+    free(packed);
+    char *key = xasprintf("%s\n%s\n%s", tx->rt->def->rpc, tx->have_id ? tx->id.sub : "", enc);
+    free(enc);
+    return key;
+}
+
+/* The response cache (cache.h) for a GW_CACHE_* route, once the request is transcoded: true
+ * when the request was answered from it. A listing is shared by anonymous callers only; a
+ * room's answer is kept per caller. Only an answer the same request once got with 200 can be a
+ * hit. On a miss, tx->cache_key and tx->ticket say where the answer goes. */
+static bool cache_lookup(gw_tx *tx, const char *room, const ProtobufCMessage *msg)
 {
     unsigned flags = tx->rt->def->flags;
-    const char *room = NULL;
     if (flags & GW_CACHE_LISTING) {
         if (tx->authz)
             return false;
-    } else if (!(room = room_param(params, nparams))) {
+        room = NULL;
+    } else if (!room) {
         return false;
     }
-    char *key =
-        xasprintf("%c\n%s\n%s", room ? 'R' : 'L', tx->have_id ? tx->id.sub : "", tx->r->uri);
+    char *key = cache_key(tx, msg);
     gw_cache_body *b = gw_cache_get(tx->g->cache, key, room, cf_mono_ns(), &tx->ticket);
     if (!b) {
         tx->cache_key = key;
@@ -653,36 +696,24 @@ static void handle(gw_http_req *r, void *arg)
         return;
     }
 
-    if (g->cache && (flags & (GW_CACHE_LISTING | GW_CACHE_ROOM)) &&
-        cache_lookup(tx, params, nparams)) {
-        free(pbuf);
-        return;
-    }
+    bool cacheable = g->cache && (flags & (GW_CACHE_LISTING | GW_CACHE_ROOM));
+    char *cache_room = NULL; /* the room a cacheable answer depends on (params die with pbuf) */
+    if (cacheable && room_param(params, nparams))
+        cache_room = xstrdup(room_param(params, nparams));
     if (g->cache && strcmp(r->method, "GET") != 0 && strncmp(rt->def->rpc, "rooms.v1.", 9) == 0) {
         tx->rooms_write = true;
         const char *room = room_param(params, nparams);
         tx->write_room = room ? xstrdup(room) : NULL;
     }
 
-    if (rt->backend == (size_t)-1 || !g->b[rt->backend].client) {
-        free(pbuf);
-        return finish_error(tx, 503, CF_UNAVAILABLE, "service not configured", NULL, 0, NULL,
-                            false);
-    }
-
-    /* a backend the monitor found down answers at once rather than at the deadline */
-    if (atomic_load(&g->b[rt->backend].down)) {
-        free(pbuf);
-        const char *retry[] = {"Retry-After", "1", NULL};
-        return finish_error(tx, 503, CF_UNAVAILABLE, "service unavailable", NULL, 0, retry, false);
-    }
-
     /* the one transcoder */
     gw_violation v;
     json_t *j = gw_request_json(rt, r->body, r->body_len, query, params, nparams, &v);
     free(pbuf);
-    if (!j)
+    if (!j) {
+        free(cache_room);
         return finish_error(tx, 400, CF_INVALID_ARGUMENT, "invalid request", &v, 1, NULL, false);
+    }
     if (flags & GW_CLIENT) {
         const char *ua = gw_http_header(r, "User-Agent");
         json_object_set_new(
@@ -694,20 +725,46 @@ static void handle(gw_http_req *r, void *arg)
     ProtobufCMessage *msg = NULL;
     cf_code c = gw_request_message(rt, j, &msg, &v);
     json_decref(j);
-    if (c != CF_OK)
+    if (c != CF_OK) {
+        free(cache_room);
         return finish_error(tx, 400, CF_INVALID_ARGUMENT, "invalid request", &v, 1, NULL, false);
+    }
     /* a body within http.max_body can still transcode past what the services take (a long
      * array of small numbers grows): a size problem is 413 naming the limit, never the
      * RESOURCE_EXHAUSTED (429) of the RPC client (issue 24 item 4) */
     size_t packed = protobuf_c_message_get_packed_size(msg);
-    size_t limit = rpc_client_max_message(g->b[rt->backend].client);
+    size_t limit = rt->backend == (size_t)-1 || !g->b[rt->backend].client
+                       ? SIZE_MAX
+                       : rpc_client_max_message(g->b[rt->backend].client);
     if (packed > limit) {
+        free(cache_room);
         protobuf_c_message_free_unpacked(msg, NULL);
         char m[160];
         snprintf(m, sizeof m,
                  "request too large: it makes a %zu-byte service message, over the %zu-byte limit",
                  packed, limit);
         return finish_error(tx, 413, CF_RESOURCE_EXHAUSTED, m, NULL, 0, NULL, false);
+    }
+
+    /* the response cache, keyed by the transcoded request (cache_key) */
+    bool hit = cacheable && cache_lookup(tx, cache_room, msg);
+    free(cache_room);
+    if (hit) {
+        protobuf_c_message_free_unpacked(msg, NULL);
+        return;
+    }
+
+    if (rt->backend == (size_t)-1 || !g->b[rt->backend].client) {
+        protobuf_c_message_free_unpacked(msg, NULL);
+        return finish_error(tx, 503, CF_UNAVAILABLE, "service not configured", NULL, 0, NULL,
+                            false);
+    }
+
+    /* a backend the monitor found down answers at once rather than at the deadline */
+    if (atomic_load(&g->b[rt->backend].down)) {
+        protobuf_c_message_free_unpacked(msg, NULL);
+        const char *retry[] = {"Retry-After", "1", NULL};
+        return finish_error(tx, 503, CF_UNAVAILABLE, "service unavailable", NULL, 0, retry, false);
     }
 
     rpc_ccall_init(&tx->cc, NULL);
@@ -825,6 +882,8 @@ static void *monitor(void *arg)
     while (!g->stop) {
         pthread_mutex_unlock(&g->mu);
         check_backends(g);
+        if (g->cache) /* what expired or went stale, even if nobody asks for it again */
+            gw_cache_reap(g->cache, cf_mono_ns());
         int64_t now = cf_mono_ns() / 1000000;
         if (g->cfg->revoked_refresh > 0 && now >= next_revoked) {
             gw_refresh_revoked(g);
@@ -867,26 +926,26 @@ static void cache_on_event(void *arg, const Events__V1__Event *ev)
         gw_cache_invalidate_listings(g->cache);
 }
 
-static double cache_hits(void *arg)
-{
-    return (double)gw_cache_stats_get(arg).hits;
-}
-
-static double cache_misses(void *arg)
-{
-    return (double)gw_cache_stats_get(arg).misses;
-}
-
-static double cache_entries(void *arg)
-{
-    return (double)gw_cache_stats_get(arg).entries;
-}
+#define CACHE_STAT(field)                                                                          \
+    static double cache_##field(void *arg)                                                         \
+    {                                                                                              \
+        return (double)gw_cache_stats_get(arg).field;                                              \
+    }
+CACHE_STAT(hits)
+CACHE_STAT(misses)
+CACHE_STAT(entries)
+CACHE_STAT(bytes)
+CACHE_STAT(evictions)
+CACHE_STAT(expired)
 
 enum { CACHE_MAX_BODY = 256 << 10 };
 
 static void cache_start(gw *g)
 {
-    g->cache = gw_cache_new((size_t)g->cfg->cache_entries, CACHE_MAX_BODY, g->cfg->cache_ttl);
+    size_t max_bytes = (size_t)g->cfg->cache_bytes;
+    g->cache =
+        gw_cache_new((size_t)g->cfg->cache_entries, max_bytes,
+                     CACHE_MAX_BODY < max_bytes ? CACHE_MAX_BODY : max_bytes, g->cfg->cache_ttl);
     if (!g->p.metrics)
         return;
     metrics_gauge_fn(g->p.metrics, "confetti_gateway_cache_hits_total",
@@ -895,6 +954,21 @@ static void cache_start(gw *g)
                      "Cacheable requests that went to the service.", cache_misses, g->cache);
     metrics_gauge_fn(g->p.metrics, "confetti_gateway_cache_entries",
                      "Answers in the response cache now.", cache_entries, g->cache);
+    metrics_gauge_fn(g->p.metrics, "confetti_gateway_cache_bytes",
+                     "Bytes the response cache holds now (answers, keys, bookkeeping); at most "
+                     "cache.max_bytes.",
+                     cache_bytes, g->cache);
+    metrics_gauge_fn(g->p.metrics, "confetti_gateway_cache_evictions_total",
+                     "Answers dropped from the response cache for its entry or byte budget.",
+                     cache_evictions, g->cache);
+    metrics_gauge_fn(g->p.metrics, "confetti_gateway_cache_expired_total",
+                     "Answers freed from the response cache expired or invalidated.", cache_expired,
+                     g->cache);
+}
+
+static double feed_ring_bytes(void *arg)
+{
+    return (double)gw_feed_ring_bytes(arg);
 }
 
 /* ---------------------------------------------------------------- lifetime */
@@ -924,6 +998,8 @@ cf_code gw_start(gw *g, char *err, size_t errlen)
             .replay_urls = {&g->cfg->rooms_urls, &g->cfg->draw_urls},
             .replay = {backend_client(g, "rooms.v1."), backend_client(g, "draw.v1.")},
             .ring = (size_t)g->cfg->ws_ring,
+            .ring_bytes = (size_t)g->cfg->ws_ring_bytes,
+            .resume_max = (size_t)g->cfg->ws_send_queue,
             .on_event = g->cache ? cache_on_event : NULL,
             .on_event_arg = g};
         char why[256];
@@ -931,6 +1007,11 @@ cf_code gw_start(gw *g, char *err, size_t errlen)
             snprintf(err, errlen, "events.subscribe: %s", why);
             return CF_INVALID_ARGUMENT;
         }
+        if (g->p.metrics)
+            metrics_gauge_fn(g->p.metrics, "confetti_ws_ring_bytes",
+                             "Bytes of the recent events the WebSocket feed keeps for resumes "
+                             "(at most ws.ring_bytes per source).",
+                             feed_ring_bytes, g->feed);
     }
     gw_ws_config wc = {.ping_ms = g->cfg->ws_ping_interval,
                        .auth_ms = g->cfg->ws_auth_timeout,

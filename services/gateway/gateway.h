@@ -159,6 +159,13 @@ void gw_ratelimit_free(gw_ratelimit *rl);
  * the limit, *retry_after_s the whole seconds until a token is back (>= 1). */
 bool gw_ratelimit_take(gw_ratelimit *rl, const char *key, int64_t now_ns, int *retry_after_s);
 
+/* For /metrics: clients tracked now, the table's slots and bytes (fixed at creation: all the
+ * memory it ever uses), buckets evicted to make room for another client. */
+typedef struct gw_ratelimit_stats {
+    uint64_t clients, slots, bytes, evictions;
+} gw_ratelimit_stats;
+gw_ratelimit_stats gw_ratelimit_stats_get(gw_ratelimit *rl);
+
 /* ---- the client's address (clientaddr.c) ---- */
 
 /* The proxies whose forwarding headers are believed (http.trusted_proxies). */
@@ -196,6 +203,7 @@ typedef struct gw_config {
     bool access_log;             /* http.access_log */
     int64_t rate_per_s;          /* ratelimit.rate: requests/s per client; 0 = off */
     int64_t burst;               /* ratelimit.burst */
+    int64_t rate_clients;        /* ratelimit.max_clients */
     cfg_strlist cors_origins;    /* cors.allowed_origins ("*" = any) */
     char *cors_headers;          /* cors.allowed_headers */
     int64_t cors_max_age;        /* cors.max_age (ms) */
@@ -214,6 +222,8 @@ typedef struct gw_config {
     int64_t ws_ring;             /* ws.ring (recent events kept per source, for resumes) */
     int64_t cache_ttl;           /* cache.ttl (ms; 0 = no response cache) */
     int64_t cache_entries;       /* cache.max_entries */
+    int64_t cache_bytes;         /* cache.max_bytes */
+    int64_t ws_ring_bytes;       /* ws.ring_bytes */
 } gw_config;
 
 /* Follows auth's token.revoked / session.revoked events from the bus into v (revocations.c).

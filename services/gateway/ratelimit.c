@@ -1,12 +1,15 @@
 /* ratelimit.c — per-client token buckets in a fixed-size table (memory bounded whatever the
  * clients do): a key hashes to a slot and probes a few neighbours; when all are taken by other
  * keys, the fullest bucket is evicted (a full bucket is one whose client has been quiet, so
- * forgetting it loses nothing). Striped mutexes keep threads apart. */
+ * forgetting it loses nothing). Striped mutexes keep threads apart. The table is allocated
+ * whole at start (ratelimit.max_clients slots): its bytes never change, and the clients it
+ * tracks and the buckets it had to evict are counted for /metrics (issue 24 item 1). */
 #include "gateway.h"
 #include "base/xmalloc.h"
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +29,7 @@ struct gw_ratelimit {
     size_t mask;
     bucket *slots;
     pthread_mutex_t locks[STRIPES];
+    atomic_ullong used, evictions;
 };
 
 gw_ratelimit *gw_ratelimit_new(double rate, double burst, size_t slots)
@@ -94,6 +98,10 @@ bool gw_ratelimit_take(gw_ratelimit *rl, const char *key, int64_t now_ns, int *r
     }
     if (!b) {
         b = victim;
+        if (b->key[0])
+            atomic_fetch_add(&rl->evictions, 1);
+        else
+            atomic_fetch_add(&rl->used, 1);
         memcpy(b->key, k, sizeof k);
         b->tokens = rl->burst;
         b->last_ns = now_ns;
@@ -109,4 +117,12 @@ bool gw_ratelimit_take(gw_ratelimit *rl, const char *key, int64_t now_ns, int *r
         *retry_after_s = s < 1 ? 1 : s;
     }
     return ok;
+}
+
+gw_ratelimit_stats gw_ratelimit_stats_get(gw_ratelimit *rl)
+{
+    return (gw_ratelimit_stats){.clients = atomic_load(&rl->used),
+                                .slots = rl->mask + 1,
+                                .bytes = sizeof *rl + (rl->mask + 1) * sizeof(bucket),
+                                .evictions = atomic_load(&rl->evictions)};
 }

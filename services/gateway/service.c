@@ -57,6 +57,10 @@ const cfg_field gw_config_fields[] = {
               .max = 1000000, .help = "requests per second per client (0 = no limit)"),
     CFG_FIELD("ratelimit", "burst", CFG_INT, gw_config, burst, .def = "100", .min = 1,
               .max = 1000000, .help = "bucket size: requests a quiet client may send at once"),
+    CFG_FIELD("ratelimit", "max_clients", CFG_INT, gw_config, rate_clients, .def = "16384",
+              .min = 64, .max = 1 << 24,
+              .help = "clients (addresses, subjects) with a bucket, a power of two (rounded up); "
+                      "past it the quietest of 8 neighbours is forgotten (112 bytes each)"),
     CFG_FIELD("cors", "allowed_origins", CFG_STRLIST, gw_config, cors_origins, .def = "",
               .help = "origins allowed cross-origin (\"*\" = any; empty = no CORS)"),
     CFG_FIELD("cors", "allowed_headers", CFG_STR, gw_config, cors_headers,
@@ -99,13 +103,22 @@ const cfg_field gw_config_fields[] = {
     CFG_FIELD("ws", "ring", CFG_INT, gw_config, ws_ring, .def = "10000", .min = 1, .max = 10000000,
               .help = "WebSocket feed: recent events kept per source for resumes (older ones "
                       "come from the source's Replay)"),
+    CFG_FIELD("ws", "ring_bytes", CFG_SIZE, gw_config, ws_ring_bytes, .def = "64MiB",
+              .min = 64 << 10, .max = (int64_t)1 << 40,
+              .help = "WebSocket feed: bytes of those recent events per source (the oldest go "
+                      "first)"),
     CFG_FIELD("cache", "ttl", CFG_DURATION, gw_config, cache_ttl, .def = "1s", .min = 0,
               .max = 60000,
               .help = "response cache (anonymous room listings, public rooms; needs "
                       "events.subscribe): longest an answer is reused when no event says it "
                       "changed; 0 turns the cache off"),
     CFG_FIELD("cache", "max_entries", CFG_INT, gw_config, cache_entries, .def = "10000", .min = 1,
-              .max = 10000000, .help = "response cache: answers kept (the oldest goes first)"),
+              .max = 10000000,
+              .help = "response cache: answers kept (the least recently used goes first)"),
+    CFG_FIELD("cache", "max_bytes", CFG_SIZE, gw_config, cache_bytes, .def = "32MiB",
+              .min = 64 << 10, .max = (int64_t)1 << 40,
+              .help = "response cache: memory for answers, keys and bookkeeping (the least "
+                      "recently used go first)"),
 };
 const size_t gw_config_nfields = sizeof gw_config_fields / sizeof *gw_config_fields;
 

@@ -861,6 +861,63 @@ static void *replay(void *arg)
     return NULL;
 }
 
+/* How many idempotency keys of `caller` for `method` whose key starts with `prefix` are kept. */
+static long idem_rows(const char *caller, const char *method, const char *prefix)
+{
+    PGconn *pg = th_pg_connect(svc->dsn);
+    const char *p[] = {caller, method, prefix};
+    PGresult *res = PQexecParams(pg,
+                                 "SELECT count(*) FROM catalog.idempotency_keys WHERE caller = $1 "
+                                 "AND method = $2 AND starts_with(key, $3)",
+                                 3, NULL, p, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    long n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    PQfinish(pg);
+    return n;
+}
+
+static cf_code regenerate(const char *app_id, const char *key, bool *secret_shown)
+{
+    Catalog__V1__RegenerateSecretRequest rq = CATALOG__V1__REGENERATE_SECRET_REQUEST__INIT;
+    rq.app_id = (char *)app_id;
+    reply r;
+    cf_code c = call_idem("RegenerateSecret", &rq, tok_alice, key, &r);
+    if (c == CF_OK && secret_shown)
+        *secret_shown = *((Catalog__V1__RegenerateSecretResponse *)r.cc.response)->app_secret;
+    done(&r);
+    return c;
+}
+
+/* Issue 24 item 1 (docs/api.md "Idempotency", docs/catalog.md): every RegenerateSecret with a
+ * new key is a row; rows live catalog.idempotency_ttl (24 h) and each later claim frees the
+ * oldest expired ones, so they never pile up. A key past its TTL is forgotten: the same key
+ * then makes a new call. */
+static void test_idempotency_keys_expire_and_are_freed(void **state)
+{
+    (void)state;
+    app a = register_app(tok_alice, NULL);
+    char key[32];
+    for (int i = 0; i < 30; i++) {
+        snprintf(key, sizeof key, "age-%d", i);
+        assert_code(CF_OK, regenerate(a.id, key, NULL));
+    }
+    assert_int_equal(idem_rows("user-alice", "RegenerateSecret", "age-"), 30);
+    bool shown = true;
+    assert_code(CF_OK, regenerate(a.id, "age-7", &shown)); /* within the TTL: a replay */
+    assert_false(shown);
+
+    test_clock.offset = 25 * 3600;                         /* a day and an hour later */
+    assert_code(CF_OK, regenerate(a.id, "age-7", &shown)); /* forgotten: a new rotation */
+    assert_true(shown);
+    assert_code(CF_OK, regenerate(a.id, "later-1", NULL));
+    assert_code(CF_OK, regenerate(a.id, "later-2", NULL));
+    /* 16 expired rows freed per claim: the 30 old ones are gone, the new age-7 is kept */
+    assert_int_equal(idem_rows("user-alice", "RegenerateSecret", "age-"), 1);
+    assert_int_equal(idem_rows("user-alice", "RegenerateSecret", "later-"), 2);
+    test_clock.offset = 0;
+}
+
 /* updated_at (µs) of app_id, or -1 once deleted, and the catalog outbox size. */
 static void app_marks(const char *app_id, long *updated_us, long *events)
 {
@@ -1337,6 +1394,7 @@ int main(void)
         cmocka_unit_test(test_publish_refuses_patterns_it_cannot_run),
         cmocka_unit_test(test_non_json_through_the_cli),
         cmocka_unit_test(test_bad_rooms_address_refuses_to_start),
+        cmocka_unit_test(test_idempotency_keys_expire_and_are_freed),
     };
     return cmocka_run_group_tests_name("catalog", tests, setup, teardown);
 }

@@ -1126,6 +1126,83 @@ static void resume_too_old(void **state)
 }
 
 /* The gateway's /metrics shows the feed's counters. */
+/* Issue 24 item 1: a resume is held in memory until it is sent, and more events than the send
+ * queue holds (ws.send_queue, 8 on small_gw) could not be sent anyway: such a resume ends with
+ * 4010 and a reason as soon as the replay passes the bound, instead of collecting every event
+ * and then dropping the client as too slow (4029). */
+static void resume_longer_than_the_send_queue(void **state)
+{
+    (void)state;
+    char *org = th_token(keys, "ws-org-long", 600, false);
+    char room[64];
+    make_room(org, true, true, room);
+    Events__V1__ReplayRequest req = EVENTS__V1__REPLAY_REQUEST__INIT;
+    req.from_seq = INT64_MAX / 2;
+    req.limit = 1;
+    rpc_ccall cc;
+    rpc_ccall_init(&cc, NULL);
+    rpc_client_invoke(rooms->client, &events__v1__events__descriptor, 0, &req.base, &cc);
+    assert_int_equal(cc.code, CF_OK);
+    int64_t from = ((const Events__V1__ReplayResponse *)cc.response)->last_seq;
+    rpc_ccall_free(&cc);
+
+    /* 12 joins after `from`, seen live by a reader on small_gw (so its feed has them too) */
+    wsc live;
+    assert_int_equal(wsc_open(&live, small_gw.port, "confetti.v1", 0), 101);
+    wsc_auth(&live, org, "ws-org-long");
+    json_decref(wsc_subscribe(&live, room, NULL, NULL));
+    for (int i = 0; i < 12; i++) {
+        char sub[32];
+        snprintf(sub, sizeof sub, "ws-long-%d", i);
+        char *t = th_token(keys, sub, 600, false);
+        join(room, t);
+        json_decref(wsc_joined(&live, sub));
+        free(t);
+    }
+    wsc_close(&live);
+
+    wsc c;
+    assert_int_equal(wsc_open(&c, small_gw.port, "confetti.v1", 0), 101);
+    wsc_auth(&c, org, "ws-org-long");
+    char m[256];
+    snprintf(m, sizeof m,
+             "{\"type\":\"subscribe\",\"roomId\":\"%s\",\"resume\":{\"rooms\":\"%lld\"}}", room,
+             (long long)from);
+    wsc_text(&c, m);
+    wsc_expect_close(&c, GW_WS_RESUME_TOO_OLD, WAIT_MS);
+    wsc_close(&c);
+    free(org);
+}
+
+/* Issue 24 item 1: a connection holds at most 100 subscriptions (docs/operations.md, "Memory a
+ * client can grow"); the 101st is an error naming the bound and makes nothing. */
+static void subscriptions_per_connection_are_bounded(void **state)
+{
+    (void)state;
+    char *org = th_token(keys, "ws-org-many", 600, false);
+    wsc c;
+    assert_int_equal(wsc_open(&c, main_gw.port, "confetti.v1", 0), 101);
+    wsc_auth(&c, org, "ws-org-many");
+    char room[64];
+    json_t *events = json_array(); /* the live events of rooms already subscribed, skipped */
+    for (int i = 0; i < 100; i++) {
+        make_room(org, true, false, room);
+        json_t *j = wsc_subscribe(&c, room, NULL, events);
+        if (strcmp(json_string_value(json_object_get(j, "type")), "subscribed") != 0)
+            fail_msg("subscription %d: %s", i + 1, json_dumps(j, 0));
+        json_decref(j);
+    }
+    make_room(org, true, false, room);
+    json_t *j = wsc_subscribe(&c, room, NULL, events);
+    json_decref(events);
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "error");
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "RESOURCE_EXHAUSTED");
+    assert_string_equal(json_string_value(json_object_get(j, "message")), "too many subscriptions");
+    json_decref(j);
+    wsc_close(&c);
+    free(org);
+}
+
 /* ---------------------------------------------------------------- the response cache */
 
 /* The gateway's response cache (services/gateway/cache.h) is kept exact by the events this feed
@@ -1348,6 +1425,8 @@ int main(void)
         cmocka_unit_test(unauthenticated_is_small),
         cmocka_unit_test(removed_member_unsubscribed),
         cmocka_unit_test(made_private_and_deleted),
+        cmocka_unit_test(resume_longer_than_the_send_queue),
+        cmocka_unit_test(subscriptions_per_connection_are_bounded),
         cmocka_unit_test(resume_too_old),
         cmocka_unit_test(cache_listing_follows_events),
         cmocka_unit_test(cache_room_follows_events),

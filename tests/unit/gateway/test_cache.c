@@ -1,6 +1,6 @@
 /* test_cache.c — the gateway's response cache (services/gateway/cache.h): hits, invalidation by
  * room and of listings, the ticket taken at the miss (an answer overtaken by a change is never
- * stored), expiry, eviction and the body limit. */
+ * stored), expiry, eviction under the entry and byte budgets, the sweep and the body limit. */
 #include "th.h"
 
 #include <pthread.h>
@@ -37,7 +37,7 @@ static bool hit(gw_cache *c, const char *key, const char *room, const char *want
 static void test_a_stored_answer_is_served_until_its_room_changes(void **state)
 {
     (void)state;
-    gw_cache *c = gw_cache_new(100, 1024, 1000);
+    gw_cache *c = gw_cache_new(100, 1 << 20, 1024, 1000);
     put_after_miss(c, "R\nu1\n/v1/rooms/a", "room-a", "{\"roomId\":\"a\"}", 0);
     put_after_miss(c, "R\nu1\n/v1/rooms/b", "room-b", "{\"roomId\":\"b\"}", 0);
     put_after_miss(c, "L\n\n/v1/rooms?status=ACTIVE", NULL, "{\"rooms\":[]}", 0);
@@ -62,7 +62,7 @@ static void test_a_stored_answer_is_served_until_its_room_changes(void **state)
 static void test_an_answer_overtaken_by_a_change_is_not_stored(void **state)
 {
     (void)state;
-    gw_cache *c = gw_cache_new(100, 1024, 1000);
+    gw_cache *c = gw_cache_new(100, 1 << 20, 1024, 1000);
     gw_cache_ticket t;
     assert_null(gw_cache_get(c, "R\n\n/v1/rooms/a", "room-a", 0, &t));
     gw_cache_invalidate_room(c, "room-a");
@@ -82,7 +82,7 @@ static void test_an_answer_overtaken_by_a_change_is_not_stored(void **state)
 static void test_answers_expire_after_the_ttl(void **state)
 {
     (void)state;
-    gw_cache *c = gw_cache_new(100, 1024, 1000);
+    gw_cache *c = gw_cache_new(100, 1 << 20, 1024, 1000);
     put_after_miss(c, "L\n\n/v1/rooms", NULL, "x", 5 * MS);
     assert_true(hit(c, "L\n\n/v1/rooms", NULL, "x", 1004 * MS));
     assert_false(hit(c, "L\n\n/v1/rooms", NULL, "", 1005 * MS));
@@ -92,7 +92,7 @@ static void test_answers_expire_after_the_ttl(void **state)
 static void test_the_oldest_answer_goes_when_full_and_big_ones_are_not_kept(void **state)
 {
     (void)state;
-    gw_cache *c = gw_cache_new(3, 8, 1000);
+    gw_cache *c = gw_cache_new(3, 1 << 20, 8, 1000);
     put_after_miss(c, "k1", NULL, "1", 0);
     put_after_miss(c, "k2", NULL, "2", 0);
     put_after_miss(c, "k3", NULL, "3", 0);
@@ -113,6 +113,70 @@ static void test_the_oldest_answer_goes_when_full_and_big_ones_are_not_kept(void
     assert_false(hit(c, "k3", NULL, "", 0));
     assert_memory_equal(gw_cache_body_data(b), "3", 1);
     gw_cache_body_release(b);
+    gw_cache_free(c);
+}
+
+/* Issue 24 item 1: the cache holds at most max_bytes (key, body and bookkeeping as charged by
+ * gw_cache_entry_cost) however many distinct keys come; past it the least recently used entry
+ * goes, and each eviction is counted. */
+static void test_the_byte_budget_holds_and_the_least_recently_used_goes(void **state)
+{
+    (void)state;
+    char body[1000];
+    memset(body, 'x', sizeof body - 1);
+    body[sizeof body - 1] = '\0';
+    size_t one = gw_cache_entry_cost(2, strlen(body)); /* keys "k0".."k9" */
+    gw_cache *c = gw_cache_new(1000, 3 * one, 4096, 1000);
+    for (int i = 0; i < 3; i++) {
+        char k[8];
+        snprintf(k, sizeof k, "k%d", i);
+        put_after_miss(c, k, NULL, body, 0);
+    }
+    gw_cache_stats s = gw_cache_stats_get(c);
+    assert_int_equal(s.entries, 3);
+    assert_int_equal(s.bytes, 3 * one);
+    assert_int_equal(s.evictions, 0);
+    assert_true(hit(c, "k0", NULL, body, 0)); /* k0 used: k1 is now the least recently used */
+    put_after_miss(c, "k3", NULL, body, 0);
+    assert_true(hit(c, "k0", NULL, body, 0));
+    assert_false(hit(c, "k1", NULL, "", 0));
+    /* a flood of distinct keys: the bytes never pass the budget */
+    for (int i = 0; i < 10000; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "f%d", i % 10);
+        put_after_miss(c, k, NULL, body, 0);
+        assert_true(gw_cache_stats_get(c).bytes <= 3 * one);
+    }
+    s = gw_cache_stats_get(c);
+    assert_true(s.evictions >= 10000 - 3);
+    assert_int_equal(s.entries, 3);
+    /* an entry that alone is over the budget is not kept (and evicts nothing) */
+    gw_cache *tiny = gw_cache_new(10, one - 1, 4096, 1000);
+    put_after_miss(tiny, "k0", NULL, body, 0);
+    assert_int_equal(gw_cache_stats_get(tiny).entries, 0);
+    assert_int_equal(gw_cache_stats_get(tiny).bytes, 0);
+    gw_cache_free(tiny);
+    gw_cache_free(c);
+}
+
+/* Issue 24 item 1: what expired or was invalidated is freed by the sweep, without anyone asking
+ * for its key again. */
+static void test_the_sweep_frees_expired_and_invalidated_entries(void **state)
+{
+    (void)state;
+    gw_cache *c = gw_cache_new(100, 1 << 20, 1024, 1000);
+    put_after_miss(c, "L\n\n/v1/rooms?a", NULL, "listing", 0);
+    put_after_miss(c, "R\n\n/v1/rooms/a", "room-a", "room a", 0);
+    put_after_miss(c, "R\n\n/v1/rooms/b", "room-b", "room b", 500 * MS);
+    assert_int_equal(gw_cache_reap(c, 999 * MS), 0);
+    assert_int_equal(gw_cache_stats_get(c).entries, 3);
+    gw_cache_invalidate_room(c, "room-b");
+    assert_int_equal(gw_cache_reap(c, 999 * MS), 1);  /* b: invalidated */
+    assert_int_equal(gw_cache_reap(c, 1000 * MS), 2); /* the others: expired */
+    gw_cache_stats s = gw_cache_stats_get(c);
+    assert_int_equal(s.entries, 0);
+    assert_int_equal(s.bytes, 0);
+    assert_int_equal(s.expired, 3);
     gw_cache_free(c);
 }
 
@@ -185,7 +249,7 @@ static void *cache_user(void *arg)
 static void test_concurrent_users_see_only_their_keys_bodies(void **state)
 {
     (void)state;
-    cc_shared sh = {.c = gw_cache_new(8, 64, 1000)}; /* 8 entries for 32 keys: evictions */
+    cc_shared sh = {.c = gw_cache_new(8, 1 << 20, 64, 1000)}; /* 8 entries for 32 keys: evictions */
     cc_thread ts[CC_THREADS];
     pthread_t t[CC_THREADS];
     for (int i = 0; i < CC_THREADS; i++) {
@@ -207,6 +271,8 @@ int main(void)
         cmocka_unit_test(test_an_answer_overtaken_by_a_change_is_not_stored),
         cmocka_unit_test(test_answers_expire_after_the_ttl),
         cmocka_unit_test(test_the_oldest_answer_goes_when_full_and_big_ones_are_not_kept),
+        cmocka_unit_test(test_the_byte_budget_holds_and_the_least_recently_used_goes),
+        cmocka_unit_test(test_the_sweep_frees_expired_and_invalidated_entries),
         cmocka_unit_test(test_concurrent_users_see_only_their_keys_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -277,12 +277,22 @@ static void token_bucket(void **state)
     assert_true(gw_ratelimit_take(rl, "u:b", t, &retry)); /* another client is not affected */
     assert_true(gw_ratelimit_take(rl, "u:a", t + 100000000, &retry)); /* 0.1 s = 1 token */
     assert_false(gw_ratelimit_take(rl, "u:a", t + 100000000, &retry));
-    /* many keys: memory stays bounded, a quiet key is forgotten at worst (full bucket) */
+    /* many keys (issue 24 item 1): the table's bytes never change, it tracks at most its slots
+     * and counts what it had to forget; a quiet key is forgotten at worst (full bucket) */
+    gw_ratelimit_stats s0 = gw_ratelimit_stats_get(rl);
+    assert_int_equal(s0.slots, 64);
+    assert_int_equal(s0.clients, 2);
+    assert_int_equal(s0.evictions, 0);
     char k[32];
     for (int i = 0; i < 10000; i++) {
         snprintf(k, sizeof k, "k%d", i);
         gw_ratelimit_take(rl, k, t, NULL);
     }
+    gw_ratelimit_stats s1 = gw_ratelimit_stats_get(rl);
+    assert_true(s1.clients <= 64);
+    assert_int_equal(s1.bytes, s0.bytes);
+    assert_true(s1.bytes < 16 << 10); /* 64 slots of a 96-byte key and its level */
+    assert_true(s1.evictions >= 10000 - 64);
     gw_ratelimit_free(rl);
     gw_ratelimit *off = gw_ratelimit_new(0, 1, 64);
     for (int i = 0; i < 100; i++)
