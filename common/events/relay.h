@@ -33,6 +33,7 @@ extern const size_t events_publisher_nfields;
 
 typedef struct events_relay_config {
     const char *dsn;    /* libpq connection string (borrowed for start only) */
+    const db_limits *db_limits; /* copied; NULL = DB_LIMITS_DEFAULT */
     const char *schema; /* the service's schema, holding outbox and outbox_state */
     const char *source; /* the service's name, the bus topic */
     const char *bus;    /* URL to dial; "" = do not publish (rows are still sequenced) */
