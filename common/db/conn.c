@@ -42,6 +42,7 @@ void db__close(db_conn *c)
     PQfinish(c->pg);
     c->pg = NULL;
     c->ready = false;
+    c->connecting = false;
 }
 
 void db_conn_free(db_conn *c)
@@ -128,10 +129,8 @@ static void secs(char *buf, size_t len, int64_t ms)
     snprintf(buf, len, "%lld", (long long)(s < 1 ? 1 : s));
 }
 
-/* Starts a non-blocking connect with the limits as connection parameters, and drives it with
- * poll() until end_ns: PQconnectdb would wait on a server that accepted the TCP connection but
- * never answers the startup packet (a stopped postmaster) for libpq's own connect_timeout. */
-static bool connect_until(db_conn *c, const char *app, int64_t end_ns)
+/* Starts a non-blocking connect with the limits as connection parameters. */
+static bool connect_start(db_conn *c, const char *app)
 {
     char ct[24], idle[24], intvl[24], cnt[24], uto[24], opts[128];
     secs(ct, sizeof ct, c->limits.connect_timeout_ms);
@@ -158,10 +157,27 @@ static bool connect_until(db_conn *c, const char *app, int64_t end_ns)
     c->pg = PQconnectStartParams(keys, vals, 1);
     if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD)
         return false;
-    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    c->connecting = true;
+    c->connect_poll = PGRES_POLLING_WRITING;
+    c->connect_start_ns = cf_mono_ns();
+    return true;
+}
+
+/* Drives the connect with poll() until end_ns: PQconnectdb would wait on a server that accepted
+ * the TCP connection but never answers the startup packet (a stopped postmaster) for libpq's
+ * own connect_timeout. A connect still unanswered at end_ns is KEPT (c->connecting) and the
+ * next call goes on polling it: starting a new one per call would pile up, in a frozen
+ * server's accept queue, one connection per call, each to be forked and set up when it thaws
+ * before the connection that matters. */
+static bool connect_until(db_conn *c, const char *app, int64_t end_ns)
+{
+    if (!c->connecting && !connect_start(c, app))
+        return false;
+    PostgresPollingStatusType st = (PostgresPollingStatusType)c->connect_poll;
     while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
         int64_t left = end_ns - cf_mono_ns();
         if (left <= 0) {
+            c->connect_poll = (int)st;
             c->timed_out = true;
             return false;
         }
@@ -169,10 +185,11 @@ static bool connect_until(db_conn *c, const char *app, int64_t end_ns)
                            .events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT};
         int r = poll(&p, 1, (int)((left + 999999) / 1000000));
         if (r < 0 && errno != EINTR)
-            return false;
+            break;
         if (r > 0)
             st = PQconnectPoll(c->pg);
     }
+    c->connecting = false;
     return st == PGRES_POLLING_OK && PQsetnonblocking(c->pg, 1) == 0;
 }
 
@@ -190,11 +207,15 @@ static cf_code conn_setup(db_conn *c, int64_t end_ns)
     snprintf(app, sizeof app, "confetti-%s", c->schema);
     c->timed_out = false;
     if (!connect_until(c, app, end_ns)) {
-        const char *m = c->timed_out ? "no answer within the connect bound"
+        bool gave_up = c->timed_out && cf_mono_ns() - c->connect_start_ns >=
+                                           c->limits.connect_timeout_ms * 1000000;
+        const char *m = c->timed_out ? "no answer from the server yet"
                         : c->pg      ? PQerrorMessage(c->pg)
                                      : "out of memory";
-        log_error("db: cannot connect (schema %s): %.*s", c->schema, (int)strcspn(m, "\n"), m);
-        db__close(c);
+        log_error("db: cannot connect (schema %s): %.*s%s", c->schema, (int)strcspn(m, "\n"), m,
+                  c->timed_out && !gave_up ? " (the attempt goes on with the next call)" : "");
+        if (!c->timed_out || gave_up)
+            db__close(c);
         return c->timed_out ? CF_DEADLINE_EXCEEDED : CF_UNAVAILABLE;
     }
 
@@ -242,7 +263,8 @@ static cf_code conn_open(db_conn *c)
 {
     if (db__expired(c))
         return CF_DEADLINE_EXCEEDED;
-    int64_t end = cf_mono_ns() + c->limits.connect_timeout_ms * 1000000;
+    int64_t end = (c->connecting ? c->connect_start_ns : cf_mono_ns()) +
+                  c->limits.connect_timeout_ms * 1000000;
     bool by_deadline = c->deadline_ns && c->deadline_ns < end;
     if (by_deadline)
         end = c->deadline_ns;
@@ -266,6 +288,8 @@ cf_code db_conn_ensure(db_conn *c)
         if (c->ready && ts == PQTRANS_IDLE)
             return CF_OK;
     }
+    if (c->connecting) /* an attempt an earlier call left unanswered: go on with it */
+        return conn_open(c);
     if (c->pg)
         log_warn("db: connection lost (schema %s); reconnecting", c->schema);
     db__close(c);

@@ -21,6 +21,11 @@ struct db_conn {
     db_limits limits;
     int64_t deadline_ns; /* monotonic; 0 = none (db_conn_set_deadline) */
     bool timed_out;      /* the last wait ended at the deadline (the connection was closed) */
+    /* A connect the server has not answered yet, kept across calls (conn.c): c->pg is then a
+     * connection in progress, polled from where the last call left it. */
+    bool connecting;
+    int connect_poll;          /* the PostgresPollingStatusType to wait for next */
+    int64_t connect_start_ns; /* when the attempt began: it is given up past connect_timeout */
 };
 
 /* The instant the current operation must end by: the deadline, or statement_timeout_ms from

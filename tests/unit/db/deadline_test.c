@@ -234,6 +234,61 @@ static void test_connect_failures_are_unavailable(void **state)
     db_conn_free(c);
 }
 
+/* A listening socket nobody accepts on: the kernel completes TCP handshakes into its backlog
+ * and nothing ever answers, as with a SIGSTOPped postmaster. */
+static int silent_server(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 16), 0);
+    socklen_t len = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* Connections waiting in the silent server's backlog (accepted and closed here). */
+static int drain_backlog(int fd)
+{
+    int n = 0;
+    for (int c; (c = accept(fd, NULL, NULL)) >= 0; n++)
+        close(c);
+    return n;
+}
+
+/* A connect the server does not answer ends at the call's deadline, and the next call goes on
+ * with the same attempt instead of queueing another connection at the frozen server; past
+ * connect_timeout the attempt is given up (UNAVAILABLE) and the next call starts a fresh one. */
+static void test_an_unanswered_connect_is_resumed_not_repeated(void **state)
+{
+    (void)state;
+    int port, srv = silent_server(&port);
+    char dsn[128];
+    snprintf(dsn, sizeof dsn, "host=127.0.0.1 port=%d dbname=x user=x", port);
+    db_conn *c = db_conn_new(dsn, "app", NULL, 0);
+    db_limits l = DB_LIMITS_DEFAULT;
+    l.connect_timeout_ms = 1500;
+    db_conn_set_limits(c, &l);
+    for (int i = 0; i < 3; i++) {
+        int64_t t0 = cf_mono_ns();
+        db_conn_set_deadline(c, t0 + 200 * 1000000LL);
+        assert_code(CF_DEADLINE_EXCEEDED, db_exec_sql(c, "SELECT 1", 0, NULL, NULL));
+        assert_true(ms_since(t0) < 1400);
+    }
+    db_conn_set_deadline(c, 0);
+    assert_int_equal(drain_backlog(srv), 1); /* three calls, one connection */
+    int64_t t0 = cf_mono_ns();
+    assert_code(CF_UNAVAILABLE, db_conn_ensure(c)); /* the rest of connect_timeout, then given up */
+    assert_true(ms_since(t0) < 1400);
+    db_conn_set_deadline(c, cf_mono_ns() + 100 * 1000000LL);
+    assert_code(CF_DEADLINE_EXCEEDED, db_conn_ensure(c)); /* a fresh attempt */
+    usleep(100000);
+    assert_int_equal(drain_backlog(srv), 1);
+    db_conn_free(c);
+    close(srv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +302,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_pipeline_bound_is_capped_by_the_deadline, setup,
                                         teardown),
         cmocka_unit_test(test_connect_failures_are_unavailable),
+        cmocka_unit_test(test_an_unanswered_connect_is_resumed_not_repeated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
