@@ -106,8 +106,8 @@ void db__rollback(db_conn *c)
     /* a rollback after the deadline still gets a moment: on a live server it takes well under
      * a millisecond, and keeps the connection; a silent one costs the connection instead */
     int64_t end = db__op_end(c), least = cf_mono_ns() + ROLLBACK_LEAST_MS * 1000000;
-    PGresult *res = PQsendQuery(c->pg, "ROLLBACK") ? db__wait_result(c, end > least ? end : least)
-                                                   : NULL;
+    PGresult *res =
+        PQsendQuery(c->pg, "ROLLBACK") ? db__wait_result(c, end > least ? end : least) : NULL;
     if (PQresultStatus(res) != PGRES_COMMAND_OK || PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
         log_warn("db: ROLLBACK failed (schema %s); the connection will be replaced", c->schema);
         c->ready = false;
@@ -138,21 +138,17 @@ static bool connect_start(db_conn *c, const char *app)
     secs(intvl, sizeof intvl, c->limits.keepalives_interval_ms);
     snprintf(cnt, sizeof cnt, "%lld", (long long)c->limits.keepalives_count);
     snprintf(uto, sizeof uto, "%lld", (long long)c->limits.tcp_user_timeout_ms);
-    snprintf(opts, sizeof opts, "-c statement_timeout=%lld -c client_connection_check_interval=%lld",
+    snprintf(opts, sizeof opts,
+             "-c statement_timeout=%lld -c client_connection_check_interval=%lld",
              (long long)c->limits.statement_timeout_ms, (long long)c->limits.client_check_ms);
     /* dbname is expanded as a connection string; its settings override the earlier defaults,
      * so a conninfo may still choose its own keepalives or application_name (keepalives apply
      * to TCP only: a unix socket has none and needs none). */
-    const char *const keys[] = {"connect_timeout",
-                                "keepalives",
-                                "keepalives_idle",
-                                "keepalives_interval",
-                                "keepalives_count",
-                                "tcp_user_timeout",
-                                "options",
-                                "fallback_application_name",
-                                "dbname",
-                                NULL};
+    const char *const keys[] = {"connect_timeout",  "keepalives",
+                                "keepalives_idle",  "keepalives_interval",
+                                "keepalives_count", "tcp_user_timeout",
+                                "options",          "fallback_application_name",
+                                "dbname",           NULL};
     const char *const vals[] = {ct, "1", idle, intvl, cnt, uto, opts, app, c->conninfo, NULL};
     c->pg = PQconnectStartParams(keys, vals, 1);
     if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD)
@@ -207,8 +203,8 @@ static cf_code conn_setup(db_conn *c, int64_t end_ns)
     snprintf(app, sizeof app, "confetti-%s", c->schema);
     c->timed_out = false;
     if (!connect_until(c, app, end_ns)) {
-        bool gave_up = c->timed_out && cf_mono_ns() - c->connect_start_ns >=
-                                           c->limits.connect_timeout_ms * 1000000;
+        bool gave_up = c->timed_out &&
+                       cf_mono_ns() - c->connect_start_ns >= c->limits.connect_timeout_ms * 1000000;
         const char *m = c->timed_out ? "no answer from the server yet"
                         : c->pg      ? PQerrorMessage(c->pg)
                                      : "out of memory";

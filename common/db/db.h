@@ -50,7 +50,7 @@ typedef struct db_limits {
 
 #define DB_LIMITS_DEFAULT                                                                          \
     {                                                                                              \
-        .connect_timeout_ms = 5000, .statement_timeout_ms = 30000, .keepalives_idle_ms = 30000,     \
+        .connect_timeout_ms = 5000, .statement_timeout_ms = 30000, .keepalives_idle_ms = 30000,    \
         .keepalives_interval_ms = 10000, .keepalives_count = 3, .tcp_user_timeout_ms = 30000,      \
         .client_check_ms = 1000                                                                    \
     }

@@ -24,7 +24,7 @@ struct db_conn {
     /* A connect the server has not answered yet, kept across calls (conn.c): c->pg is then a
      * connection in progress, polled from where the last call left it. */
     bool connecting;
-    int connect_poll;          /* the PostgresPollingStatusType to wait for next */
+    int connect_poll;         /* the PostgresPollingStatusType to wait for next */
     int64_t connect_start_ns; /* when the attempt began: it is given up past connect_timeout */
 };
 

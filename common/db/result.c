@@ -44,7 +44,10 @@ cf_code db__result(db_conn *c, PGresult *res, const char *what, PGresult **out)
         code = CF_INTERNAL; /* empty query, COPY: not something a store may run */
     /* 08006 connection_failure stands in when libpq itself noticed the loss (no SQLSTATE). */
     snprintf(c->sqlstate, sizeof c->sqlstate, "%s",
-             state ? state : c->timed_out ? "57014" : lost ? "08006" : "XX000");
+             state          ? state
+             : c->timed_out ? "57014"
+             : lost         ? "08006"
+                            : "XX000");
     if (c->in_tx && c->tx_code == CF_OK) {
         c->tx_code = code;
         memcpy(c->tx_sqlstate, c->sqlstate, sizeof c->tx_sqlstate);

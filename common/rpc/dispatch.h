@@ -17,7 +17,7 @@
 typedef struct rpc_service_entry {
     ProtobufCService *service;
     void *ctx;
-    metrics_method **mm; /* per method index; NULL when metrics are off */
+    metrics_method **mm;           /* per method index; NULL when metrics are off */
     const rpc_scope_table *scopes; /* what app tokens may call; NULL = nothing */
 } rpc_service_entry;
 

@@ -40,13 +40,13 @@ typedef struct svc_common_config {
     int64_t db_keepalives_count;    /* db.keepalives_count */
     int64_t db_tcp_user_timeout;    /* db.tcp_user_timeout (ms) */
     int64_t db_client_check;        /* db.client_check_interval (ms) */
-    char *log_level;            /* log.level */
-    char *auth_jwks_file;       /* auth.jwks_file: public keys that verify access tokens */
-    cfg_strlist auth_jwks_urls; /* auth.jwks_urls: confetti-auth endpoints serving GetJwks */
-    int64_t auth_jwks_refetch;  /* auth.jwks_refetch (ms): least time between miss refetches */
-    char *auth_issuer;          /* auth.issuer */
-    char *auth_audience;        /* auth.audience */
-    int64_t auth_leeway;        /* auth.leeway (ms; whole seconds used) */
+    char *log_level;                /* log.level */
+    char *auth_jwks_file;           /* auth.jwks_file: public keys that verify access tokens */
+    cfg_strlist auth_jwks_urls;     /* auth.jwks_urls: confetti-auth endpoints serving GetJwks */
+    int64_t auth_jwks_refetch;      /* auth.jwks_refetch (ms): least time between miss refetches */
+    char *auth_issuer;              /* auth.issuer */
+    char *auth_audience;            /* auth.audience */
+    int64_t auth_leeway;            /* auth.leeway (ms; whole seconds used) */
 } svc_common_config;
 
 /* The config table of svc_common_config (the keys above; the fuzz target of the loader uses

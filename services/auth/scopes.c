@@ -5,9 +5,9 @@
 #include "auth/v1/auth.pb-c.h"
 
 static const rpc_scope_rule rules[] = {
-    {"ListProviders", RPC_SCOPE_OPEN}, {"BeginLogin", RPC_SCOPE_OPEN},
-    {"FinishLogin", RPC_SCOPE_OPEN},   {"Refresh", RPC_SCOPE_OPEN},
-    {"IssueAppToken", RPC_SCOPE_OPEN}, {"GetJwks", RPC_SCOPE_OPEN},
+    {"ListProviders", RPC_SCOPE_OPEN},     {"BeginLogin", RPC_SCOPE_OPEN},
+    {"FinishLogin", RPC_SCOPE_OPEN},       {"Refresh", RPC_SCOPE_OPEN},
+    {"IssueAppToken", RPC_SCOPE_OPEN},     {"GetJwks", RPC_SCOPE_OPEN},
     {"ListRevokedTokens", RPC_SCOPE_OPEN},
 };
 

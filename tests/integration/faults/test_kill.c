@@ -94,9 +94,8 @@ static void start_proc(proc *p, const char *name, const char *extra_yaml)
     if (!p->client) {
         const char *urls[] = {p->url};
         char err[256];
-        assert_code(CF_OK,
-                    rpc_client_new(&(rpc_client_config){.urls = urls, .nurls = 1}, &p->client,
-                                   err, sizeof err));
+        assert_code(CF_OK, rpc_client_new(&(rpc_client_config){.urls = urls, .nurls = 1},
+                                          &p->client, err, sizeof err));
     }
     spawn(p);
     wait_serving(p);
@@ -131,8 +130,9 @@ static PGconn *lock_apps(void)
 static void wait_blocked(PGconn *pg)
 {
     for (int i = 0; i < 300; i++) {
-        PGresult *r = PQexec(pg, "SELECT count(*) FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_class "
-                                 "c ON c.oid = l.relation WHERE c.relname = 'apps' AND NOT l.granted");
+        PGresult *r =
+            PQexec(pg, "SELECT count(*) FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_class "
+                       "c ON c.oid = l.relation WHERE c.relname = 'apps' AND NOT l.granted");
         bool waiting = PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "0");
         PQclear(r);
         if (waiting)
@@ -152,8 +152,8 @@ static void unlock_apps(PGconn *pg)
 
 typedef struct pending {
     pthread_t t;
-    proc *target;         /* a process, or NULL for rooms (in-process) */
-    const char *method;   /* IssueAppToken or CreateRoom */
+    proc *target;       /* a process, or NULL for rooms (in-process) */
+    const char *method; /* IssueAppToken or CreateRoom */
     cf_code code;
     char message[256];
     int64_t ms;
@@ -277,8 +277,9 @@ static int setup(void **state)
     char *cy = xasprintf("rooms:\n  urls: [\"%s\"]\n", rooms_url);
     start_proc(&catalog, "catalog", cy);
     free(cy);
-    char *ay = xasprintf("signing:\n  keys: [\"%s=%s\"]\ncatalog:\n  urls: [\"%s\"]\n  timeout: 4s\n",
-                         th_keys_kid(keys), key_path, catalog.url);
+    char *ay =
+        xasprintf("signing:\n  keys: [\"%s=%s\"]\ncatalog:\n  urls: [\"%s\"]\n  timeout: 4s\n",
+                  th_keys_kid(keys), key_path, catalog.url);
     start_proc(&auth, "auth", ay);
     free(ay);
     char *a1 = xasprintf("CONFETTI_CATALOG_URLS=%s", catalog.url);

@@ -40,11 +40,9 @@ static const grant granted[] = {
     {"rooms:read", "Rooms/GetRoom Rooms/ListRooms Rooms/ListParticipants Rooms/CheckPermission"},
     {"rooms:write", "Rooms/CreateRoom Rooms/UpdateRoom Rooms/DeleteRoom Rooms/ActivateRoom "
                     "Rooms/CompleteRoom Rooms/CancelRoom Catalog/GetApp Catalog/ValidateSettings"},
-    {"participants:write",
-     "Rooms/AddParticipant Rooms/UpdateParticipant Rooms/RemoveParticipant"},
+    {"participants:write", "Rooms/AddParticipant Rooms/UpdateParticipant Rooms/RemoveParticipant"},
     {"prizes:read", "Draw/GetPrize Draw/ListPrizes Rooms/CheckPermission"},
-    {"prizes:write",
-     "Draw/CreatePrize Draw/UpdatePrize Draw/DeletePrize Rooms/CheckPermission"},
+    {"prizes:write", "Draw/CreatePrize Draw/UpdatePrize Draw/DeletePrize Rooms/CheckPermission"},
     {"winners:read", "Draw/GetDraw Draw/ListWinners Rooms/CheckPermission"},
     {"winners:draw", "Draw/DrawWinners Draw/RevokeWinner Rooms/CheckPermission "
                      "Rooms/ListEligibleParticipants"},
@@ -85,8 +83,8 @@ static char *app_token(const char *scope)
 /* The refusal the scope check gives (common/rpc/dispatch.c): PERMISSION_DENIED, saying so. */
 static bool refused_by_scope(const rpc_ccall *cc)
 {
-    return cc->code == CF_PERMISSION_DENIED &&
-           (strstr(cc->message, "scopes do not grant") || strstr(cc->message, "app tokens may not"));
+    return cc->code == CF_PERMISSION_DENIED && (strstr(cc->message, "scopes do not grant") ||
+                                                strstr(cc->message, "app tokens may not"));
 }
 
 static void call(th_service *s, const ProtobufCServiceDescriptor *d, const char *method,
@@ -127,9 +125,9 @@ static int setup(void **state)
                     xasprintf("CONFETTI_SERVICES_DRAW=%s", draw->url),
                     xasprintf("CONFETTI_RATELIMIT_RATE=0"),
                     NULL};
-    gwsvc = th_service_start(gateway_service_def(),
-                             &(th_service_opts){.dsn = "n/a", .keys = keys,
-                                                .env = (const char *const *)genv});
+    gwsvc = th_service_start(
+        gateway_service_def(),
+        &(th_service_opts){.dsn = "n/a", .keys = keys, .env = (const char *const *)genv});
     for (int i = 0; genv[i]; i++)
         free(genv[i]);
     free(a1);
@@ -241,8 +239,8 @@ static void test_each_scope_does_its_work_on_the_service_port(void **state)
     expect_scope_refusal(&cc);
     rpc_ccall_free(&cc);
 
-    snprintf(json, sizeof json, "{\"roomId\":\"%s\",\"userId\":\"winner-1\",\"role\":\"PARTICIPANT\"}",
-             room);
+    snprintf(json, sizeof json,
+             "{\"roomId\":\"%s\",\"userId\":\"winner-1\",\"role\":\"PARTICIPANT\"}", room);
     call(rooms, R, "AddParticipant", json, t_rw, &cc);
     expect_scope_refusal(&cc);
     rpc_ccall_free(&cc);
@@ -296,8 +294,7 @@ static void test_each_scope_does_its_work_on_the_service_port(void **state)
 
     free(room);
     free(prize);
-    free(t_rw), free(t_rr), free(t_pw), free(t_zr), free(t_zw), free(t_wr), free(t_wd),
-        free(t_ar);
+    free(t_rw), free(t_rr), free(t_pw), free(t_zr), free(t_zw), free(t_wr), free(t_wd), free(t_ar);
 }
 
 /* ---- the same through the gateway: the HTTP status of each step ---- */
@@ -388,8 +385,7 @@ static void test_each_scope_through_the_gateway(void **state)
 
     free(room);
     free(prize);
-    free(t_rw), free(t_rr), free(t_pw), free(t_zr), free(t_zw), free(t_wr), free(t_wd),
-        free(t_ar);
+    free(t_rw), free(t_rr), free(t_pw), free(t_zr), free(t_zw), free(t_wr), free(t_wd), free(t_ar);
 }
 
 int main(void)

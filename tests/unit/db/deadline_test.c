@@ -225,8 +225,7 @@ static void test_connect_failures_are_unavailable(void **state)
 {
     (void)state;
     char dsn[128];
-    snprintf(dsn, sizeof dsn, "host=127.0.0.1 port=%d dbname=x connect_timeout=60",
-             closed_port());
+    snprintf(dsn, sizeof dsn, "host=127.0.0.1 port=%d dbname=x connect_timeout=60", closed_port());
     db_conn *c = db_conn_new(dsn, "app", NULL, 0);
     int64_t t0 = cf_mono_ns();
     assert_code(CF_UNAVAILABLE, db_conn_ensure(c));
