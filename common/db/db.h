@@ -26,6 +26,35 @@ typedef struct db_stmt {
 
 typedef struct db_conn db_conn;
 
+/* How long the database may make a caller wait (docs/operations.md, "Database timeouts"; the
+ * db.* config keys of svc). Every connection gets them; what the conninfo string says itself
+ * wins (a DSN with its own `options` replaces the server settings below).
+ *   connect_timeout_ms    establishing a connection (TCP, startup, session setup, prepares)
+ *   statement_timeout_ms  the server's statement_timeout, and how long the client waits for a
+ *                         result when no call deadline is set (db_conn_set_deadline)
+ *   keepalives_*          TCP keepalives: a peer gone silent (host down, network black hole)
+ *                         is found on an idle connection after idle + interval × count
+ *   tcp_user_timeout_ms   data sent but unacknowledged that long drops the connection
+ *   client_check_ms       the server's client_connection_check_interval: a backend whose
+ *                         client went away (we close the connection at a deadline) stops its
+ *                         statement within this interval instead of running it to the end */
+typedef struct db_limits {
+    int64_t connect_timeout_ms;
+    int64_t statement_timeout_ms;
+    int64_t keepalives_idle_ms;
+    int64_t keepalives_interval_ms;
+    int64_t keepalives_count;
+    int64_t tcp_user_timeout_ms;
+    int64_t client_check_ms;
+} db_limits;
+
+#define DB_LIMITS_DEFAULT                                                                          \
+    {                                                                                              \
+        .connect_timeout_ms = 5000, .statement_timeout_ms = 30000, .keepalives_idle_ms = 30000,    \
+        .keepalives_interval_ms = 10000, .keepalives_count = 3, .tcp_user_timeout_ms = 30000,      \
+        .client_check_ms = 1000                                                                    \
+    }
+
 /* Makes a connection handle; no I/O happens until db_conn_ensure or the first db_exec.
  * conninfo is a libpq connection string (copied). schema is the service's own schema, put first
  * on search_path (copied). stmts is borrowed and must outlive the handle (a static table).
@@ -37,8 +66,24 @@ db_conn *db_conn_new(const char *conninfo, const char *schema, const db_stmt *st
  * prepares every statement of the table by name; on a healthy connection it only rolls back a
  * transaction left open by an earlier caller. CF_UNAVAILABLE if the server cannot be reached;
  * if a statement does not prepare, logs its name and the SQLSTATE and returns the mapped code
- * (so /readyz stays red). Blocks (connect: up to connect_timeout, 10 s unless conninfo says). */
+ * (so /readyz stays red). Blocks: the whole connect and setup up to connect_timeout_ms, and
+ * never past the deadline (CF_DEADLINE_EXCEEDED then). */
 cf_code db_conn_ensure(db_conn *c);
+
+/* Replaces the limits (DB_LIMITS_DEFAULT until then); they apply from the next connect. l is
+ * copied. */
+void db_conn_set_limits(db_conn *c, const db_limits *l);
+
+/* Bounds everything the connection does from now on, until changed, by deadline_ns (monotonic,
+ * cf_mono_ns; 0 = no deadline: each operation then waits at most statement_timeout_ms, and a
+ * connect at most connect_timeout_ms). Past it, an operation not yet sent returns
+ * CF_DEADLINE_EXCEEDED without asking the server; one in flight (a stopped or black-holed
+ * server that does not answer) is abandoned: the connection is closed, which makes the server
+ * roll back whatever it had not committed, and CF_DEADLINE_EXCEEDED is returned. A db_tx
+ * started with a deadline also carries it to the server as its statement_timeout, so a
+ * statement that is merely slow (a lock wait) is stopped there without losing the connection.
+ * The RPC server sets it for each call from the call's deadline (svc). No I/O. */
+void db_conn_set_deadline(db_conn *c, int64_t deadline_ns);
 
 /* Closes the connection and frees the handle. NULL is a no-op. */
 void db_conn_free(db_conn *c);

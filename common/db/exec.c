@@ -1,4 +1,5 @@
-/* exec.c — running one statement, prepared or not, with text parameters. */
+/* exec.c — running one statement, prepared or not, with text parameters, sent without
+ * blocking and awaited until the deadline (wait.c). */
 #include "db/internal.h"
 
 #include <string.h>
@@ -14,6 +15,8 @@
  * statements already run, so a lost connection is CF_UNAVAILABLE and the transaction is gone. */
 static cf_code ready_to_send(db_conn *c)
 {
+    if (db__expired(c))
+        return CF_DEADLINE_EXCEEDED;
     if (!c->in_tx)
         return db_conn_ensure(c);
     if (db_conn_ok(c))
@@ -35,8 +38,8 @@ cf_code db_exec(db_conn *c, const char *stmt_name, int nparams, const char *cons
     cf_code code = ready_to_send(c);
     if (code != CF_OK)
         return code;
-    return db__result(c, PQexecPrepared(c->pg, stmt_name, nparams, values, NULL, NULL, 0),
-                      stmt_name, out);
+    bool sent = PQsendQueryPrepared(c->pg, stmt_name, nparams, values, NULL, NULL, 0);
+    return db__result(c, sent ? db__wait_result(c, db__op_end(c)) : NULL, stmt_name, out);
 }
 
 cf_code db_exec_row(db_conn *c, const char *stmt_name, int nparams, const char *const *values,
@@ -59,5 +62,6 @@ cf_code db_exec_sql(db_conn *c, const char *sql, int nparams, const char *const 
     cf_code code = ready_to_send(c);
     if (code != CF_OK)
         return code;
-    return db__result(c, PQexecParams(c->pg, sql, nparams, NULL, values, NULL, NULL, 0), sql, out);
+    bool sent = PQsendQueryParams(c->pg, sql, nparams, NULL, values, NULL, NULL, 0);
+    return db__result(c, sent ? db__wait_result(c, db__op_end(c)) : NULL, sql, out);
 }

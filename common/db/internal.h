@@ -18,7 +18,35 @@ struct db_conn {
     char sqlstate[6];    /* of the last failed statement, "" after a success */
     char tx_sqlstate[6]; /* of the first failure in the current transaction */
     cf_code tx_code;     /* code of that first failure */
+    db_limits limits;
+    int64_t deadline_ns; /* monotonic; 0 = none (db_conn_set_deadline) */
+    bool timed_out;      /* the last wait ended at the deadline (the connection was closed) */
+    /* A connect the server has not answered yet, kept across calls (conn.c): c->pg is then a
+     * connection in progress, polled from where the last call left it. */
+    bool connecting;
+    int connect_poll;         /* the PostgresPollingStatusType to wait for next */
+    int64_t connect_start_ns; /* when the attempt began: it is given up past connect_timeout */
 };
+
+/* The instant the current operation must end by: the deadline, or statement_timeout_ms from
+ * now when there is none. */
+int64_t db__op_end(const db_conn *c);
+
+/* True if the deadline is set and has passed (nothing should be sent). */
+bool db__expired(const db_conn *c);
+
+/* After a PQsend* on c: flushes and collects the results as PQexec would (the last one, or
+ * the first error), waiting at most until end_ns. On timeout closes the connection, sets
+ * c->timed_out and returns NULL; a lost connection also returns NULL. The caller judges the
+ * result with db__result. */
+PGresult *db__wait_result(db_conn *c, int64_t end_ns);
+
+/* Flushes what c has queued and waits until PQgetResult would not block, at most until end_ns.
+ * false on timeout (connection closed, c->timed_out set) or a lost connection. */
+bool db__wait_ready(db_conn *c, int64_t end_ns);
+
+/* Closes the connection (no I/O that can block) and marks it for reconnection. */
+void db__close(db_conn *c);
 
 /* Prepared on every connection (conn.c) for tx.c: bounds the statements of the current
  * transaction ($1 = milliseconds as text). Prepared, because a draw runs it on every call. */

@@ -34,14 +34,20 @@ cf_code db__result(db_conn *c, PGresult *res, const char *what, PGresult **out)
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     bool lost = !c->pg || PQstatus(c->pg) != CONNECTION_OK;
     cf_code code;
-    if (lost)
+    if (c->timed_out) /* db__wait_result gave up at the deadline and closed the connection */
+        code = CF_DEADLINE_EXCEEDED;
+    else if (lost)
         code = CF_UNAVAILABLE;
     else if (st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR)
         code = db_code_from_sqlstate(state);
     else
         code = CF_INTERNAL; /* empty query, COPY: not something a store may run */
     /* 08006 connection_failure stands in when libpq itself noticed the loss (no SQLSTATE). */
-    snprintf(c->sqlstate, sizeof c->sqlstate, "%s", state ? state : lost ? "08006" : "XX000");
+    snprintf(c->sqlstate, sizeof c->sqlstate, "%s",
+             state          ? state
+             : c->timed_out ? "57014"
+             : lost         ? "08006"
+                            : "XX000");
     if (c->in_tx && c->tx_code == CF_OK) {
         c->tx_code = code;
         memcpy(c->tx_sqlstate, c->sqlstate, sizeof c->tx_sqlstate);

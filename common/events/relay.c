@@ -179,6 +179,7 @@ cf_code events_prune(db_conn *c, int64_t retention_ms)
 
 struct events_relay {
     char *dsn, *schema, *source, *bus;
+    db_limits limits;
     int64_t retention_ms, poll_ms, gap_ms;
     int batch;
     nng_socket pub;
@@ -260,6 +261,7 @@ static void *relay_main(void *arg)
     events_relay *r = arg;
     int64_t last_start = INT64_MIN / 2;
     db_conn *c = db_conn_new(r->dsn, r->schema, NULL, 0);
+    db_conn_set_limits(c, &r->limits);
     PGconn *listening = NULL;
     int64_t since_prune = INT64_MAX / 2;
     while (!atomic_load(&r->stop)) {
@@ -317,6 +319,7 @@ cf_code events_relay_start(const events_relay_config *cfg, events_relay **out, c
 {
     events_relay *r = xcalloc(1, sizeof *r);
     r->dsn = xstrdup(cfg->dsn);
+    r->limits = cfg->db_limits ? *cfg->db_limits : (db_limits)DB_LIMITS_DEFAULT;
     r->schema = xstrdup(cfg->schema);
     r->source = xstrdup(cfg->source);
     r->bus = xstrdup(cfg->bus ? cfg->bus : "");

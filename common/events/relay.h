@@ -32,10 +32,11 @@ extern const cfg_field events_publisher_fields[];
 extern const size_t events_publisher_nfields;
 
 typedef struct events_relay_config {
-    const char *dsn;    /* libpq connection string (borrowed for start only) */
-    const char *schema; /* the service's schema, holding outbox and outbox_state */
-    const char *source; /* the service's name, the bus topic */
-    const char *bus;    /* URL to dial; "" = do not publish (rows are still sequenced) */
+    const char *dsn;            /* libpq connection string (borrowed for start only) */
+    const db_limits *db_limits; /* copied; NULL = DB_LIMITS_DEFAULT */
+    const char *schema;         /* the service's schema, holding outbox and outbox_state */
+    const char *source;         /* the service's name, the bus topic */
+    const char *bus;            /* URL to dial; "" = do not publish (rows are still sequenced) */
     int64_t retention_ms, poll_ms;
     int64_t gap_ms; /* a pass starts at least this long after the previous one started */
     int batch;

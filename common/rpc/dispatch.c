@@ -115,6 +115,24 @@ static cf_code authenticate(rpc_dispatcher *d, rpc_call *call)
     return CF_OK;
 }
 
+/* An app token may call only what its scopes grant in the service's table (scope.h), checked
+ * here, in the service that owns the data, before anything of the handler runs. */
+static cf_code check_scope(const rpc_service_entry *e, const ProtobufCMethodDescriptor *md,
+                           rpc_call *call)
+{
+    if (!call->has_caller || !call->caller.is_app ||
+        rpc_scope_allows(e->scopes, md->name, call->caller.scopes))
+        return CF_OK;
+    const char *need = rpc_scope_needed(e->scopes, md->name);
+    log_rid(LOG_INFO, call->request_id, "%s: refused to %s: scope %s", call->method,
+            call->caller.sub, need ? "missing" : "no app may call it");
+    if (!need)
+        return rpc_error(call, CF_PERMISSION_DENIED, "app tokens may not call %s", md->name);
+    return rpc_error(call, CF_PERMISSION_DENIED,
+                     "the app token's scopes do not grant %s (it needs one of: %s)", md->name,
+                     need);
+}
+
 /* Decodes, checks and runs the call; returns its status. The reply payload, if any, is left
  * packed in *payload. */
 static cf_code run(rpc_dispatcher *d, rpc_call *call, const uint8_t *data, size_t len,
@@ -162,6 +180,8 @@ static cf_code run(rpc_dispatcher *d, rpc_call *call, const uint8_t *data, size_
     cf_code code = authenticate(d, call);
     if (code != CF_OK)
         return code;
+    if ((code = check_scope(e, md, call)) != CF_OK)
+        return code;
 
     /* the payload's nesting is checked before protobuf-c recurses into it (base/pbwire.h) */
     ProtobufCMessage *input;
@@ -173,7 +193,11 @@ static cf_code run(rpc_dispatcher *d, rpc_call *call, const uint8_t *data, size_
     protobuf_c_message_init(md->output, call->response);
     call->service_ctx = e->ctx;
     call->code = CF_UNKNOWN;
+    if (d->call_deadline)
+        d->call_deadline(call->worker, call->deadline_ns);
     e->service->invoke(e->service, *midx_out, input, handler_done, call);
+    if (d->call_deadline)
+        d->call_deadline(call->worker, 0);
     if (!call->responded)
         return rpc_error(call, CF_INTERNAL, "handler returned without answering");
     if (call->code != CF_OK)

@@ -10,13 +10,15 @@
 #include "base/arena.h"
 #include "authn/authn.h"
 #include "admin/metrics.h"
+#include "rpc/scope.h"
 
 #define RPC_MAX_SERVICES 8
 
 typedef struct rpc_service_entry {
     ProtobufCService *service;
     void *ctx;
-    metrics_method **mm; /* per method index; NULL when metrics are off */
+    metrics_method **mm;           /* per method index; NULL when metrics are off */
+    const rpc_scope_table *scopes; /* what app tokens may call; NULL = nothing */
 } rpc_service_entry;
 
 typedef struct rpc_dispatcher {
@@ -27,6 +29,7 @@ typedef struct rpc_dispatcher {
     metrics *metrics;
     bool (*key_miss)(void *arg); /* see rpc_server_config */
     void *key_miss_arg;
+    void (*call_deadline)(void *state, int64_t deadline_ns); /* see rpc_server_config */
 } rpc_dispatcher;
 
 /* Adds a service (before serving). */

@@ -40,6 +40,7 @@ struct rpc_server {
 
 /* health.v1.Health, built into every server (health.c). */
 ProtobufCService *rpc_health_service(void);
+extern const rpc_scope_table rpc_health_scopes;
 
 cf_code rpc_server_new(const rpc_server_config *cfg, rpc_server **out)
 {
@@ -56,7 +57,9 @@ cf_code rpc_server_new(const rpc_server_config *cfg, rpc_server **out)
     s->dispatcher.metrics = cfg->metrics;
     s->dispatcher.key_miss = cfg->key_miss;
     s->dispatcher.key_miss_arg = cfg->key_miss_arg;
+    s->dispatcher.call_deadline = cfg->call_deadline;
     rpc_dispatcher_add(&s->dispatcher, rpc_health_service(), s);
+    rpc_server_set_scopes(s, &rpc_health_scopes);
     *out = s;
     return CF_OK;
 }
@@ -64,6 +67,22 @@ cf_code rpc_server_new(const rpc_server_config *cfg, rpc_server **out)
 void rpc_server_add_service(rpc_server *s, ProtobufCService *service, void *ctx)
 {
     rpc_dispatcher_add(&s->dispatcher, service, ctx);
+}
+
+cf_code rpc_server_set_scopes(rpc_server *s, const rpc_scope_table *t)
+{
+    const char *why = rpc_scope_table_check(t);
+    if (why) {
+        log_error("rpc: scope table of %s: %s", t->service ? t->service->name : "?", why);
+        return CF_INVALID_ARGUMENT;
+    }
+    for (size_t i = 0; i < s->dispatcher.nservices; i++)
+        if (s->dispatcher.services[i].service->descriptor == t->service) {
+            s->dispatcher.services[i].scopes = t;
+            return CF_OK;
+        }
+    log_error("rpc: scope table of %s: the service is not served here", t->service->name);
+    return CF_INVALID_ARGUMENT;
 }
 
 bool rpc_server_serves(const rpc_server *s, const char *service)

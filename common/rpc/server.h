@@ -9,11 +9,13 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
 
 #include "base/status.h"
 #include "authn/authn.h"
 #include "admin/metrics.h"
+#include "rpc/scope.h"
 
 #define RPC_DEFAULT_MAX_MESSAGE (4u << 20)
 
@@ -32,6 +34,11 @@ typedef struct rpc_server_config {
     void *(*worker_init)(void *arg, int index);
     void (*worker_fini)(void *arg, void *state);
     void *worker_arg;
+    /* Optional: called on the worker thread just before a call's handler runs, with the worker's
+     * state and the call's deadline (monotonic ns, cf_mono_ns; 0 = none), and once more with 0
+     * after it returned. svc bounds the worker's database connection by it, so a database that
+     * stopped answering holds a worker no longer than its caller waits. Must not block. */
+    void (*call_deadline)(void *state, int64_t deadline_ns);
     /* Optional: called on a worker when a token names a kid the key set does not have; returns
      * true if it refreshed the key set (then the token is verified once more). May block
      * briefly (an RPC to the issuer); must rate-limit itself. */
@@ -49,6 +56,12 @@ cf_code rpc_server_new(const rpc_server_config *cfg, rpc_server **out);
 /* Registers a service bound with its generated INIT macro, and the context its handlers get
  * from rpc_service_ctx(). Both borrowed; call before start. health.v1.Health is built in. */
 void rpc_server_add_service(rpc_server *s, ProtobufCService *service, void *ctx);
+
+/* Declares what app tokens may call on a service added before (t->service names it): see
+ * rpc/scope.h. Without it, a service refuses every app token. t is borrowed (static data).
+ * INVALID_ARGUMENT, with the reason logged, if the table is unsound or its service was not
+ * added. Call before start. */
+cf_code rpc_server_set_scopes(rpc_server *s, const rpc_scope_table *t);
 
 /* Listens on every URL and starts the workers. On failure writes a reason into err. */
 cf_code rpc_server_start(rpc_server *s, char *err, size_t errlen);

@@ -48,6 +48,20 @@ const cfg_field svc_common_fields[] = {
     F("db", "admin_dsn", CFG_SECRET, db_admin_dsn, "", 0, 0,
       "administrator DSN: before migrating, create db.dsn's role owning the service's schema "
       "(or db.admin_dsn_file; migration Jobs only)"),
+    F("db", "connect_timeout", CFG_DURATION, db_connect_timeout, "5s", 100, 300000,
+      "longest wait to connect and set a session up (also bounded by the call's deadline)"),
+    F("db", "statement_timeout", CFG_DURATION, db_statement_timeout, "30s", 100, 3600000,
+      "server statement_timeout, and longest wait for a result when a call has no deadline"),
+    F("db", "keepalives_idle", CFG_DURATION, db_keepalives_idle, "30s", 1000, 3600000,
+      "TCP keepalive: idle time before the first probe"),
+    F("db", "keepalives_interval", CFG_DURATION, db_keepalives_interval, "10s", 1000, 600000,
+      "TCP keepalive: time between probes"),
+    F("db", "keepalives_count", CFG_INT, db_keepalives_count, "3", 1, 100,
+      "TCP keepalive: unanswered probes before the connection is dropped"),
+    F("db", "tcp_user_timeout", CFG_DURATION, db_tcp_user_timeout, "30s", 0, 3600000,
+      "sent data unacknowledged this long drops the connection (0 = the kernel's default)"),
+    F("db", "client_check_interval", CFG_DURATION, db_client_check, "1s", 0, 600000,
+      "server client_connection_check_interval: a backend stops a statement whose client left"),
     {"log", "level", CFG_ENUM, offsetof(svc_common_config, log_level), "info", 0, 0, false,
      log_levels, "debug, info, warn or error"},
     F("auth", "jwks_file", CFG_STR, auth_jwks_file, "", 0, 0,
@@ -90,6 +104,7 @@ struct svc_runtime {
     size_t nschemas;
     cf_clock real_clock;
     const cf_clock *clock;
+    db_limits db_limits;
 };
 
 const svc_common_config *svc_config(const svc_runtime *rt)
@@ -100,6 +115,30 @@ const svc_common_config *svc_config(const svc_runtime *rt)
 authn_verifier *svc_verifier(const svc_runtime *rt)
 {
     return rt->verifier;
+}
+
+const db_limits *svc_db_limits(const svc_runtime *rt)
+{
+    return &rt->db_limits;
+}
+
+/* A new connection to the service's own schema with the configured limits. */
+static db_conn *own_conn(svc_runtime *rt)
+{
+    db_conn *c = db_conn_new(rt->cfg.db_dsn, rt->def->schema, rt->def->stmts, rt->def->nstmts);
+    db_conn_set_limits(c, &rt->db_limits);
+    return c;
+}
+
+/* The reply has to travel back before the caller's own timer fires (its deadline started a
+ * little earlier than ours): the database gets the call's deadline less this. */
+#define DB_REPLY_MARGIN_NS (50 * 1000000LL)
+
+/* rpc_server_config.call_deadline: each call's deadline bounds the worker's database time. */
+static void worker_deadline(void *state, int64_t deadline_ns)
+{
+    if (state)
+        db_conn_set_deadline(state, deadline_ns ? deadline_ns - DB_REPLY_MARGIN_NS : 0);
 }
 
 /* The relay on /metrics: an operator alerts on a stale last pass or on failing passes. */
@@ -153,7 +192,7 @@ static void *worker_init(void *arg, int index)
     svc_runtime *rt = arg;
     if (!rt->def->schema)
         return NULL;
-    db_conn *c = db_conn_new(rt->cfg.db_dsn, rt->def->schema, rt->def->stmts, rt->def->nstmts);
+    db_conn *c = own_conn(rt);
     if (db_conn_ensure(c) != CF_OK)
         log_warn("worker %d: database not reachable yet; will retry on first use", index);
     return c;
@@ -178,7 +217,7 @@ static bool is_ready(void *arg)
 static void *db_monitor(void *arg)
 {
     svc_runtime *rt = arg;
-    db_conn *c = db_conn_new(rt->cfg.db_dsn, rt->def->schema, rt->def->stmts, rt->def->nstmts);
+    db_conn *c = own_conn(rt);
     while (!atomic_load(&rt->stop_monitor)) {
         bool ok = db_conn_ensure(c) == CF_OK && db_exec_sql(c, "SELECT 1", 0, NULL, NULL) == CF_OK;
         if (ok != atomic_load(&rt->db_ready))
@@ -210,6 +249,13 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
 {
     const svc_def *def = rt->def;
     char why[512];
+    rt->db_limits = (db_limits){.connect_timeout_ms = rt->cfg.db_connect_timeout,
+                                .statement_timeout_ms = rt->cfg.db_statement_timeout,
+                                .keepalives_idle_ms = rt->cfg.db_keepalives_idle,
+                                .keepalives_interval_ms = rt->cfg.db_keepalives_interval,
+                                .keepalives_count = rt->cfg.db_keepalives_count,
+                                .tcp_user_timeout_ms = rt->cfg.db_tcp_user_timeout,
+                                .client_check_ms = rt->cfg.db_client_check};
     if (def->schema) {
         if (!*rt->cfg.db_dsn) {
             snprintf(err, errlen, "db.dsn is required");
@@ -292,6 +338,7 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
                               .worker_init = worker_init,
                               .worker_fini = worker_fini,
                               .worker_arg = rt,
+                              .call_deadline = worker_deadline,
                               .key_miss = rt->key_source ? svc_keys_on_miss : NULL,
                               .key_miss_arg = rt->key_source,
                               .ready = is_ready,
@@ -299,8 +346,13 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
     rpc_server_new(&scfg, &rt->server);
     if (def->service)
         rpc_server_add_service(rt->server, def->service, rt->ctx);
+    if (def->service && def->scopes && rpc_server_set_scopes(rt->server, def->scopes) != CF_OK) {
+        snprintf(err, errlen, "rpc: the scope table of %s is not sound", def->name);
+        return CF_INTERNAL;
+    }
     if (def->publishes) {
         events_relay_config ec = {.dsn = rt->cfg.db_dsn,
+                                  .db_limits = &rt->db_limits,
                                   .schema = def->schema,
                                   .source = def->name,
                                   .bus = rt->events_cfg.bus,

@@ -23,6 +23,7 @@
 #include "db/migrate.h"
 #include "authn/authn.h"
 #include "admin/metrics.h"
+#include "rpc/scope.h"
 
 /* Keys every process has (deploy/config/<svc>.yaml; env CONFETTI_<SECTION>_<KEY>). */
 typedef struct svc_common_config {
@@ -32,13 +33,20 @@ typedef struct svc_common_config {
     char *admin_listen;         /* admin.listen: http://host:port */
     char *db_dsn;               /* db.dsn (secret: db.dsn_file) */
     char *db_admin_dsn;         /* db.admin_dsn (secret: db.admin_dsn_file): migration Jobs */
-    char *log_level;            /* log.level */
-    char *auth_jwks_file;       /* auth.jwks_file: public keys that verify access tokens */
-    cfg_strlist auth_jwks_urls; /* auth.jwks_urls: confetti-auth endpoints serving GetJwks */
-    int64_t auth_jwks_refetch;  /* auth.jwks_refetch (ms): least time between miss refetches */
-    char *auth_issuer;          /* auth.issuer */
-    char *auth_audience;        /* auth.audience */
-    int64_t auth_leeway;        /* auth.leeway (ms; whole seconds used) */
+    int64_t db_connect_timeout; /* db.connect_timeout (ms) … the db_limits of every connection */
+    int64_t db_statement_timeout;   /* db.statement_timeout (ms) */
+    int64_t db_keepalives_idle;     /* db.keepalives_idle (ms, whole seconds used) */
+    int64_t db_keepalives_interval; /* db.keepalives_interval (ms, whole seconds used) */
+    int64_t db_keepalives_count;    /* db.keepalives_count */
+    int64_t db_tcp_user_timeout;    /* db.tcp_user_timeout (ms) */
+    int64_t db_client_check;        /* db.client_check_interval (ms) */
+    char *log_level;                /* log.level */
+    char *auth_jwks_file;           /* auth.jwks_file: public keys that verify access tokens */
+    cfg_strlist auth_jwks_urls;     /* auth.jwks_urls: confetti-auth endpoints serving GetJwks */
+    int64_t auth_jwks_refetch;      /* auth.jwks_refetch (ms): least time between miss refetches */
+    char *auth_issuer;              /* auth.issuer */
+    char *auth_audience;            /* auth.audience */
+    int64_t auth_leeway;            /* auth.leeway (ms; whole seconds used) */
 } svc_common_config;
 
 /* The config table of svc_common_config (the keys above; the fuzz target of the loader uses
@@ -80,6 +88,9 @@ typedef struct svc_def {
      * wait (on other services, on row locks) wants more: draw waits on rooms' CheckPermission
      * and PostgreSQL for most of a draw. */
     int workers_per_core;
+    /* What app tokens may call on `service` (rpc/scope.h; docs/auth.md "App scopes"), checked by
+     * the dispatcher; NULL = app tokens are refused by every method. */
+    const rpc_scope_table *scopes;
 } svc_def;
 
 /* rpc.workers when it is 0: def->workers_per_core (2 when 0) times the CPUs this process may
@@ -92,6 +103,9 @@ const svc_common_config *svc_config(const svc_runtime *rt);
 /* The clock services must use for time-dependent rules (tests inject one). Never NULL. */
 const cf_clock *svc_clock(const svc_runtime *rt);
 authn_verifier *svc_verifier(const svc_runtime *rt);
+/* The db.* limits of the configuration, for connections a service opens itself (background
+ * threads): db_conn_set_limits(c, svc_db_limits(rt)). Borrowed. */
+const db_limits *svc_db_limits(const svc_runtime *rt);
 metrics *svc_metrics(const svc_runtime *rt);
 
 /* Starting a service without flags or signals — what svc_main does between loading the

@@ -54,6 +54,9 @@ typedef struct auth_config {
 /* The service definition (service.c) svc_main and the tests run. */
 const svc_def *auth_service_def(void);
 
+/* What app tokens may call on the service (scopes.c; docs/auth.md, "App scopes"). */
+extern const rpc_scope_table auth_scopes;
+
 /* ---- signing keys (keys.c) ---- */
 
 typedef struct auth_keys auth_keys;

@@ -170,6 +170,7 @@ static void *cleaner(void *arg)
 {
     auth_ctx *ctx = arg;
     db_conn *db = db_conn_new(svc_config(ctx->rt)->db_dsn, "auth", auth_stmts, auth_nstmts);
+    db_conn_set_limits(db, svc_db_limits(ctx->rt));
     int64_t last_purge = 0;
     pthread_mutex_lock(&ctx->stop_mu);
     while (!ctx->stopping) {
@@ -307,6 +308,7 @@ static int auth_cleanup_task(svc_runtime *rt, void *p)
 {
     auth_ctx *ctx = p;
     db_conn *db = db_conn_new(svc_config(rt)->db_dsn, "auth", auth_stmts, auth_nstmts);
+    db_conn_set_limits(db, svc_db_limits(rt));
     cf_code code = db_conn_ensure(db);
     if (code == CF_OK)
         code = auth_cleanup(ctx, db, auth_now(ctx));
@@ -340,6 +342,7 @@ static svc_def auth_def = {
     .nfields = sizeof auth_fields / sizeof *auth_fields,
     .config = &auth_cfg,
     .service = &auth_binding.base,
+    .scopes = &auth_scopes,
     .init = auth_init_serving,
     .fini = auth_fini,
     .task_flag = "--cleanup",

@@ -18,6 +18,9 @@
 /* The service as svc_main and the tests run it (built on first call; thread-safe). */
 const svc_def *catalog_service_def(void);
 
+/* What app tokens may call on the service (scopes.c; docs/auth.md, "App scopes"). */
+extern const rpc_scope_table catalog_scopes;
+
 /* The catalog's own keys (deploy/config/catalog.yaml; env CONFETTI_CATALOG_*, CONFETTI_ROOMS_*). */
 typedef struct catalog_config {
     int64_t secret_grace;    /* catalog.secret_grace (ms): old secret's validity after a rotation */

@@ -114,6 +114,7 @@ static void catalog_def_build(void)
         .nfields = sizeof catalog_fields / sizeof *catalog_fields,
         .config = &config,
         .service = &catalog_binding.base,
+        .scopes = &catalog_scopes,
         .init = catalog_init,
         .fini = catalog_fini,
         .publishes = true,

@@ -39,6 +39,9 @@ typedef struct draw_ctx {
 /* The definition confetti-draw runs (tests start it in-process). Built once; never NULL. */
 const svc_def *draw_service_def(void);
 
+/* What app tokens may call on the service (scopes.c; docs/auth.md, "App scopes"). */
+extern const rpc_scope_table draw_scopes;
+
 /* --- rooms (rooms.c) --- */
 
 /* What CheckPermission said about the caller in a room. */

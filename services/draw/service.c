@@ -97,6 +97,7 @@ static void draw_def_build(void)
         .nfields = sizeof draw_fields / sizeof *draw_fields,
         .config = &config,
         .service = &draw_binding.base,
+        .scopes = &draw_scopes,
         .init = draw_init,
         .fini = draw_fini,
         .publishes = true,

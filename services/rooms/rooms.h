@@ -17,6 +17,9 @@
 /* The service as svc_main and the tests run it (built on first call; thread-safe). */
 const svc_def *rooms_service_def(void);
 
+/* What app tokens may call on the service (scopes.c; docs/auth.md, "App scopes"). */
+extern const rpc_scope_table rooms_scopes;
+
 /* rooms' own keys (deploy/config/rooms.yaml; env CONFETTI_CATALOG_URLS, CONFETTI_ROOMS_*). */
 typedef struct rooms_config {
     cfg_strlist catalog_urls; /* catalog.urls: the catalog service's endpoints */

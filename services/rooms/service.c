@@ -93,6 +93,7 @@ static void rooms_def_build(void)
         .nfields = sizeof rooms_fields / sizeof *rooms_fields,
         .config = &config,
         .service = &rooms_binding.base,
+        .scopes = &rooms_scopes,
         .init = rooms_init,
         .fini = rooms_fini,
         .publishes = true,

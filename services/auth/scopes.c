@@ -1,0 +1,15 @@
+/* scopes.c — what app tokens may call on auth.v1.Auth (docs/auth.md, "App scopes"): only the
+ * methods that act for no one (login steps, refresh, JWKS, app tokens, the revocation list); the
+ * user methods (profile, sessions, logout) are not listed, so an app token is refused there. */
+#include "auth.h"
+#include "auth/v1/auth.pb-c.h"
+
+static const rpc_scope_rule rules[] = {
+    {"ListProviders", RPC_SCOPE_OPEN},     {"BeginLogin", RPC_SCOPE_OPEN},
+    {"FinishLogin", RPC_SCOPE_OPEN},       {"Refresh", RPC_SCOPE_OPEN},
+    {"IssueAppToken", RPC_SCOPE_OPEN},     {"GetJwks", RPC_SCOPE_OPEN},
+    {"ListRevokedTokens", RPC_SCOPE_OPEN},
+};
+
+const rpc_scope_table auth_scopes = {&auth__v1__auth__descriptor, rules,
+                                     sizeof rules / sizeof *rules};
