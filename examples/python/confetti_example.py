@@ -5,11 +5,14 @@ A complete client of Confetti's RPC contract with nothing but Google's protobuf 
 python3-protobuf) and libnng through ctypes (Debian libnng1). The message classes are generated
 from the repository's proto/ files, never committed:
 
-    protoc --python_out=gen -I proto proto/rpc/v1/envelope.proto proto/health/v1/health.proto \
-        proto/rooms/v1/rooms.proto proto/catalog/v1/catalog.proto
+    mkdir -p gen && protoc --python_out=gen -I proto proto/rpc/v1/envelope.proto \
+        proto/health/v1/health.proto proto/rooms/v1/rooms.proto proto/catalog/v1/catalog.proto
     PYTHONPATH=gen CONFETTI_ROOMS_URL=tcp://127.0.0.1:7103 \
-        CONFETTI_CATALOG_URL=tcp://127.0.0.1:7102 CONFETTI_TOKEN=$(confetti-devtoken ...) \
-        python3 examples/python/confetti_example.py
+        CONFETTI_CATALOG_URL=tcp://127.0.0.1:7101 \
+        CONFETTI_TOKEN=$(build/tools/confetti-devtoken mint var/dev alice) \
+        /usr/bin/python3 examples/python/confetti_example.py
+
+(the addresses and the token of a local platform started by `make run`).
 
 `make test` runs it (ctest example_python) against real services and PostgreSQL, so what
 docs/rpc.md says and what this file does cannot drift apart. It exits 0 when every step answered

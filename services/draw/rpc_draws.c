@@ -1,9 +1,9 @@
 /* rpc_draws.c — DrawWinners and GetDraw.
  *
  * A draw: check the caller's right and the room's status with rooms → claim the idempotency
- * key (common/svc/idem.h) → replay if it is known → read the prize and (same statement) its past winners → read the
- * eligible list from rooms (once) → [remove past winners → digest → fresh 256-bit seed from
- * the OS CSPRNG → select (algorithm.c) → allocate in one short transaction
+ * key (common/svc/idem.h) → replay if it is known → read the prize and (same statement) its past
+ * winners → read the eligible list from rooms (once) → [remove past winners → digest → fresh
+ * 256-bit seed from the OS CSPRNG → select (algorithm.c) → allocate in one short transaction
  * (store_draw_commit)]. Everything in brackets runs before the prize row is
  * locked, so the lock is held only for the allocation's few statements. If a pick won the
  * prize in a concurrent draw meanwhile, the unique index refuses it, the whole transaction
@@ -180,8 +180,7 @@ RPC_HANDLER(rpc_draw_draw_winners)
     /* keys are per room; the claim spans the whole draw (docs/rpc.md, "Idempotency") */
     svc_idem idem;
     if ((code = svc_idem_claim(call, rpc_worker(call), req->room_id, key,
-                               key ? draw_fingerprint(call, req->room_id, req->prize_id,
-                                                      req->count)
+                               key ? draw_fingerprint(call, req->room_id, req->prize_id, req->count)
                                    : NULL,
                                &idem)) != CF_OK)
         return code;

@@ -40,7 +40,7 @@ static gw_config cfg;
 static cfg_schema schema;
 static gw *g;
 static int port;
-static char *org;                             /* the organizer's token */
+static char *org;                                    /* the organizer's token */
 static char room[64], prize[64], app1[64], app2[64]; /* what the methods work on */
 
 /* ---- one creating method, called by RPC or HTTP with a variant of its request ---- */
@@ -70,8 +70,8 @@ static void room_http(int v, char *p, size_t pn, char *b, size_t bn)
 static void prize_json(int v, char *o, size_t n)
 {
     /* Pen/1 then Pencil/7: the case issue 25 reports */
-    snprintf(o, n, "{\"roomId\":\"%s\",\"name\":\"%s\",\"quantity\":%d}", room, v ? "Pencil" : "Pen",
-             v ? 7 : 1);
+    snprintf(o, n, "{\"roomId\":\"%s\",\"name\":\"%s\",\"quantity\":%d}", room,
+             v ? "Pencil" : "Pen", v ? 7 : 1);
 }
 static void prize_http(int v, char *p, size_t pn, char *b, size_t bn)
 {
@@ -113,8 +113,8 @@ static void secret_http(int v, char *p, size_t pn, char *b, size_t bn)
 static const method methods[] = {
     {"rooms.v1.Rooms/CreateRoom", &rooms, &rooms__v1__rooms__descriptor, "rooms.rooms", "roomId",
      true, room_json, "POST", room_http},
-    {"draw.v1.Draw/CreatePrize", &draw, &draw__v1__draw__descriptor, "draw.prizes", "prizeId",
-     true, prize_json, "POST", prize_http},
+    {"draw.v1.Draw/CreatePrize", &draw, &draw__v1__draw__descriptor, "draw.prizes", "prizeId", true,
+     prize_json, "POST", prize_http},
     {"draw.v1.Draw/DrawWinners", &draw, &draw__v1__draw__descriptor, "draw.draws", "draw.drawId",
      true, draw_json, "POST", draw_http},
     {"catalog.v1.Catalog/RegisterApp", &catalog, &catalog__v1__catalog__descriptor, "catalog.apps",
@@ -294,8 +294,8 @@ static void check(const method *m, bool http, size_t step, const answer *a, enum
         fail_msg("%s by %s, step %zu: got %d (%s %s), want %d", m->name, http ? "HTTP" : "RPC",
                  step, a->code, a->status, a->field, code);
     if (field && strcmp(a->field, field) != 0)
-        fail_msg("%s by %s, step %zu: detail names \"%s\", want %s", m->name,
-                 http ? "HTTP" : "RPC", step, a->field, field);
+        fail_msg("%s by %s, step %zu: detail names \"%s\", want %s", m->name, http ? "HTTP" : "RPC",
+                 step, a->field, field);
     if (http && want[e].status)
         assert_string_equal(a->status, want[e].status);
     if (e == SAME)
@@ -315,10 +315,10 @@ static void test_one_idempotency_rule_for_every_creating_method(void **state)
         enum expect e;
     } steps[] = {
         {"k-1", 0, FIRST},
-        {"k-1", 0, SAME},      /* a retry: the first result, nothing created */
-        {"k-1", 1, REUSED},    /* the key with another request */
-        {"k-2", 1, OTHER},     /* another key: created anew */
-        {"k-1", 0, SAME},      /* the refusal changed nothing */
+        {"k-1", 0, SAME},   /* a retry: the first result, nothing created */
+        {"k-1", 1, REUSED}, /* the key with another request */
+        {"k-2", 1, OTHER},  /* another key: created anew */
+        {"k-1", 0, SAME},   /* the refusal changed nothing */
         {"has space", 0, MALFORMED},
         {NULL, 0, BUSY},
     };
@@ -443,8 +443,7 @@ static rpc_ccall *invoke(th_service *s, const ProtobufCServiceDescriptor *d, con
 }
 
 static void invoke_id(th_service *s, const ProtobufCServiceDescriptor *d, const char *name,
-                      const char *json, const char *token, const char *path, char *out,
-                      size_t cap)
+                      const char *json, const char *token, const char *path, char *out, size_t cap)
 {
     rpc_ccall *cc = invoke(s, d, name, json, token);
     if (path) {
@@ -479,8 +478,7 @@ static int setup(void **state)
     snprintf(env[3], 256, "CONFETTI_SERVICES_DRAW=%s", draw->url);
     snprintf(env[4], 256, "CONFETTI_RATELIMIT_RATE=0");
     char *envp[] = {env[0], env[1], env[2], env[3], env[4], NULL};
-    static const ProtobufCServiceDescriptor *const *const registries[] = {confetti_services,
-                                                                          NULL};
+    static const ProtobufCServiceDescriptor *const *const registries[] = {confetti_services, NULL};
     schema = (cfg_schema){gw_config_fields, gw_config_nfields, &cfg};
     char err[512];
     if (cfg_load(&schema, 1, NULL, envp, err, sizeof err) != CF_OK)
