@@ -223,12 +223,16 @@ static void *inflight_call(void *arg)
     return NULL;
 }
 
-/* Holds a SHARE lock on m's table (writes to it wait) on a connection of its own. */
+/* Holds a SHARE lock on m's table (writes to it wait) on a connection of its own. Should the
+ * test fail while holding it, the server ends the idle transaction after 30 s, so the services
+ * are not left blocked and the teardown still runs. */
 static PGconn *hold_table(const method *m)
 {
     PGconn *pg = th_pg_connect((*m->svc)->dsn);
-    char sql[128];
-    snprintf(sql, sizeof sql, "BEGIN; LOCK TABLE %s IN SHARE MODE", m->table);
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "SET idle_in_transaction_session_timeout = '30s'; BEGIN; LOCK TABLE %s IN SHARE MODE",
+             m->table);
     PGresult *r = PQexec(pg, sql);
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         fail_msg("%s: %s", sql, PQerrorMessage(pg));
