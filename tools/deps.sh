@@ -18,6 +18,9 @@ PACKAGES=(
   procps util-linux shellcheck
   # the README's commands (tests/dev/readme_commands.sh runs them) and the bench
   curl
+  # docs/rpc.md's worked example (examples/python, ctest example_python): Debian's python3 with
+  # Google's protobuf runtime, protoc for its classes, libnng1 through ctypes
+  python3 python3-protobuf protobuf-compiler libnng1
   # the test OpenID provider (tests/oidc: oidc-provider, jose)
   nodejs npm
   # the page at / in a real headless browser (tests/browser: playwright-core drives it)

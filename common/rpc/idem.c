@@ -53,3 +53,8 @@ cf_code rpc_idempotency_reused(rpc_call *call)
 {
     return rpc_violation(call, "idempotency-key", "was already used for a different request");
 }
+
+bool rpc_idempotency_matches(const char *first, const char *fp)
+{
+    return !first || !*first || (fp && strcmp(first, fp) == 0);
+}

@@ -86,10 +86,11 @@ cf_code rpc_relay(rpc_call *call, const struct rpc_ccall *cc, const char *prefix
 /* Requires a verified caller: CF_OK, or CF_UNAUTHENTICATED with a message. */
 cf_code rpc_require_caller(rpc_call *call);
 
-/* --- idempotency: one rule for every creating method (idem.c; docs/api.md) ---
- * A creating handler reads the key with rpc_idempotency_key(), stores it with the request's
+/* --- idempotency: one rule for every creating method (idem.c; docs/rpc.md) ---
+ * A creating handler claims the key with svc_idem_begin() (common/svc/idem.h: it reads the key
+ * with rpc_idempotency_key() and refuses a key still in flight), stores it with the request's
  * rpc_idempotency_fingerprint() next to what it created, and on a known key answers the first
- * result when the fingerprints match, rpc_idempotency_reused() when they do not. */
+ * result when rpc_idempotency_matches(), rpc_idempotency_reused() when not. */
 #define RPC_IDEMPOTENCY_KEY_MAX 128 /* bytes */
 #define RPC_FINGERPRINT_HEX     64  /* hex characters of a SHA-256 */
 /* 1..RPC_IDEMPOTENCY_KEY_MAX printable ASCII characters, no spaces. */
@@ -103,6 +104,10 @@ char *rpc_idempotency_fingerprint(rpc_call *call, const ProtobufCMessage *req);
 /* The refusal of a key already used for a different request: INVALID_ARGUMENT naming
  * `idempotency-key`. */
 cf_code rpc_idempotency_reused(rpc_call *call);
+/* Whether a request with fingerprint fp is the one that first used the key, whose stored
+ * fingerprint is first: equal, or first NULL/"" (a row stored before fingerprints were kept,
+ * replayed as it always was). */
+bool rpc_idempotency_matches(const char *first, const char *fp);
 
 /* --- for the dispatcher and the macro below; not for handlers --- */
 void *rpc_call_response(rpc_call *call);

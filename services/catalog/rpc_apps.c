@@ -4,6 +4,7 @@
 #include "catalog.h"
 #include "policy.h"
 #include "confetti_proto_handlers.h"
+#include "svc/idem.h"
 #include "base/cuid.h"
 #include "base/random.h"
 #include "base/b64url.h"
@@ -76,7 +77,14 @@ RPC_HANDLER(rpc_catalog_register_app)
 
     store_app row;
     bool replayed = false, mismatch = false;
+    /* per caller; claimed for the call (docs/rpc.md, "Idempotency"). Catalog's fingerprint is
+     * its digest of the name and the canonical manifest (keys sorted), stored as bytes */
+    svc_idem claim;
+    if ((code = svc_idem_claim(call, rpc_worker(call), in.owner, in.idem.key, NULL, &claim)) !=
+        CF_OK)
+        return code;
     code = store_app_register(rpc_worker(call), rpc_arena(call), &in, &row, &replayed, &mismatch);
+    svc_idem_end(rpc_worker(call), &claim);
     if (mismatch)
         return rpc_idempotency_reused(call);
     if (code == CF_ALREADY_EXISTS) /* a secret hash collision: 2^-256; a retry is enough */

@@ -3,6 +3,7 @@
 #include "catalog.h"
 #include "policy.h"
 #include "confetti_proto_handlers.h"
+#include "svc/idem.h"
 #include "base/random.h"
 
 #include <openssl/crypto.h>
@@ -31,8 +32,13 @@ RPC_HANDLER(rpc_catalog_regenerate_secret)
     catalog_sha256(secret, strlen(secret), hash);
     int64_t until = catalog_now(ctx) + ctx->secret_grace_s, prev_until = 0;
     bool replayed = false, mismatch = false;
+    svc_idem claim; /* per caller, claimed for the call (docs/rpc.md, "Idempotency") */
+    if ((code = svc_idem_claim(call, rpc_worker(call), idem.caller, idem.key, NULL, &claim)) !=
+        CF_OK)
+        return code;
     code = store_secret_rotate(rpc_worker(call), app.pk, hash, until, &idem, &replayed, &mismatch,
                                &prev_until);
+    svc_idem_end(rpc_worker(call), &claim);
     if (mismatch)
         return rpc_idempotency_reused(call);
     if (code == CF_ALREADY_EXISTS) /* a secret hash collision: 2^-256; a retry is enough */

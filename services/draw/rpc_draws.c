@@ -1,9 +1,9 @@
 /* rpc_draws.c — DrawWinners and GetDraw.
  *
- * A draw: check the caller's right and the room's status with rooms → replay if the
- * idempotency key is known → read the prize and (same statement) its past winners → read the
- * eligible list from rooms (once) → [remove past winners → digest → fresh 256-bit seed from
- * the OS CSPRNG → select (algorithm.c) → allocate in one short transaction
+ * A draw: check the caller's right and the room's status with rooms → claim the idempotency
+ * key (common/svc/idem.h) → replay if it is known → read the prize and (same statement) its past
+ * winners → read the eligible list from rooms (once) → [remove past winners → digest → fresh
+ * 256-bit seed from the OS CSPRNG → select (algorithm.c) → allocate in one short transaction
  * (store_draw_commit)]. Everything in brackets runs before the prize row is
  * locked, so the lock is held only for the allocation's few statements. If a pick won the
  * prize in a concurrent draw meanwhile, the unique index refuses it, the whole transaction
@@ -13,6 +13,7 @@
 #include "algorithm.h"
 #include "filter.h"
 #include "confetti_proto_handlers.h"
+#include "svc/idem.h"
 #include "base/cuid.h"
 #include "base/log.h"
 #include "base/random.h"
@@ -20,7 +21,7 @@
 #include <assert.h>
 #include <string.h>
 
-enum { MAX_KEY = 128, DRAW_ATTEMPTS = 8, TX_DEFAULT_MS = 10000 };
+enum { DRAW_ATTEMPTS = 8, TX_DEFAULT_MS = 10000 };
 
 /* The draw response from a stored record (first run or replay). */
 static cf_code respond(rpc_call *call, const store_draw *d, const store_winner *w, size_t n,
@@ -41,13 +42,27 @@ static cf_code respond(rpc_call *call, const store_draw *d, const store_winner *
     return CF_OK;
 }
 
-/* The first result of a known idempotency key, provided it was the same request. */
-static cf_code replay(rpc_call *call, const store_draw *d, const Draw__V1__DrawWinnersRequest *req,
+/* The fingerprint of a DrawWinners request (rpc_idempotency_fingerprint), the key itself left
+ * out so that a key sent in the field and the same key in the metadata fingerprint alike. A
+ * stored draw keeps every other field of the request that made it (room, prize, count), so the
+ * first request's fingerprint is recomputed from the draw row: a field added to
+ * DrawWinnersRequest must be stored with the draw and added here. */
+static const char *draw_fingerprint(rpc_call *call, const char *room_id, const char *prize_id,
+                                    int32_t count)
+{
+    Draw__V1__DrawWinnersRequest r = DRAW__V1__DRAW_WINNERS_REQUEST__INIT;
+    r.room_id = (char *)room_id;
+    r.prize_id = (char *)prize_id;
+    r.count = count;
+    return rpc_idempotency_fingerprint(call, &r.base);
+}
+
+/* The first result of a known idempotency key, provided it was the same request (fp). */
+static cf_code replay(rpc_call *call, const store_draw *d, const char *fp,
                       Draw__V1__DrawWinnersResponse *resp)
 {
-    if (strcmp(d->prize_id, req->prize_id) != 0 || d->count != req->count)
-        return rpc_error(call, CF_ALREADY_EXISTS,
-                         "idempotency key already used for a different draw in this room");
+    if (!rpc_idempotency_matches(draw_fingerprint(call, d->room_id, d->prize_id, d->count), fp))
+        return rpc_idempotency_reused(call);
     store_winner *w;
     size_t n;
     cf_code code = store_winners_of_draw(rpc_worker(call), rpc_arena(call), d->id, &w, &n);
@@ -57,8 +72,11 @@ static cf_code replay(rpc_call *call, const store_draw *d, const Draw__V1__DrawW
 }
 
 static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req,
-                         const draw_room *room, const char *key, const draw_list *L,
+                         const draw_room *room, const svc_idem *idem, const draw_list *L,
                          draw_excl *first, Draw__V1__DrawWinnersResponse *resp);
+static cf_code draw_winners(rpc_call *call, const Draw__V1__DrawWinnersRequest *req,
+                            const draw_room *room, const svc_idem *idem,
+                            Draw__V1__DrawWinnersResponse *resp);
 
 /* base (the prize's cached snapshot, or NULL; its reference is consumed) completed with the
  * delta add[0..nadd) read at `mark`, and published for the next draw. A new reference. */
@@ -115,19 +133,31 @@ static cf_code prize_and_excluded(draw_excl_cache *c, db_conn *db, arena *a, con
     return CF_OK;
 }
 
-static bool key_ok(const char *k)
+/* DrawWinners' idempotency key: the request field or the metadata (the same syntax, the one
+ * rule: rpc_idempotency_key); both present must agree. *key NULL when none. */
+static cf_code draw_key(rpc_call *call, const Draw__V1__DrawWinnersRequest *req, const char **key)
 {
-    for (; *k; k++)
-        if ((unsigned char)*k < 0x20 || *k == 0x7f)
-            return false;
-    return true;
+    const char *md;
+    cf_code code = rpc_idempotency_key(call, &md);
+    if (code != CF_OK)
+        return code;
+    *key = md;
+    if (!*req->idempotency_key)
+        return CF_OK;
+    if (!rpc_idempotency_key_ok(req->idempotency_key))
+        return rpc_violation(call, "idempotencyKey",
+                             "must be 1 to %d printable ASCII characters without spaces",
+                             RPC_IDEMPOTENCY_KEY_MAX);
+    if (md && strcmp(md, req->idempotency_key) != 0)
+        return rpc_violation(call, "idempotencyKey",
+                             "differs from the idempotency-key metadata; send one key");
+    *key = req->idempotency_key;
+    return CF_OK;
 }
 
 RPC_HANDLER(rpc_draw_draw_winners)
 {
     draw_ctx *ctx = rpc_service_ctx(call);
-    db_conn *db = rpc_worker(call);
-    arena *a = rpc_arena(call);
     cf_code code;
     if ((code = rpc_require_caller(call)) != CF_OK)
         return code;
@@ -136,10 +166,9 @@ RPC_HANDLER(rpc_draw_draw_winners)
         return code;
     if (req->count < 1 || req->count > ctx->max_count)
         return rpc_violation(call, "count", "must be between 1 and %d", (int)ctx->max_count);
-    const char *key =
-        *req->idempotency_key ? req->idempotency_key : rpc_md_get(call, "idempotency-key");
-    if (key && (strlen(key) > MAX_KEY || !key_ok(key)))
-        return rpc_violation(call, "idempotencyKey", "must be at most %d printable bytes", MAX_KEY);
+    const char *key;
+    if ((code = draw_key(call, req, &key)) != CF_OK)
+        return code;
 
     draw_room room;
     if ((code = draw_room_check_draw(call, req->room_id, &room)) != CF_OK)
@@ -148,18 +177,39 @@ RPC_HANDLER(rpc_draw_draw_winners)
         return rpc_refuse(call, CF_FAILED_PRECONDITION, "room.status",
                           "draws happen only in an ACTIVE room (it is %s)",
                           draw_status_name(room.status));
+    /* keys are per room; the claim spans the whole draw (docs/rpc.md, "Idempotency") */
+    svc_idem idem;
+    if ((code = svc_idem_claim(call, rpc_worker(call), req->room_id, key,
+                               key ? draw_fingerprint(call, req->room_id, req->prize_id, req->count)
+                                   : NULL,
+                               &idem)) != CF_OK)
+        return code;
+    code = draw_winners(call, req, &room, &idem, resp);
+    svc_idem_end(rpc_worker(call), &idem);
+    return code;
+}
+
+/* DrawWinners once its key (if any) is claimed: a replay, or a new draw. */
+static cf_code draw_winners(rpc_call *call, const Draw__V1__DrawWinnersRequest *req,
+                            const draw_room *room, const svc_idem *idem,
+                            Draw__V1__DrawWinnersResponse *resp)
+{
+    draw_ctx *ctx = rpc_service_ctx(call);
+    db_conn *db = rpc_worker(call);
+    arena *a = rpc_arena(call);
+    cf_code code;
     store_draw d;
-    if (key && *key) {
-        code = store_draw_by_key(db, a, req->room_id, key, &d);
+    if (idem->key) {
+        code = store_draw_by_key(db, a, req->room_id, idem->key, &d);
         if (code == CF_OK)
-            return replay(call, &d, req, resp);
+            return replay(call, &d, idem->fingerprint, resp);
         if (code != CF_NOT_FOUND)
             return draw_store_error(call, code, "draw");
     }
     /* the prize; under ONE_WIN_PER_PRIZE its exclusions come with it (first attempt's) */
     store_prize prize;
     draw_excl *excl = NULL;
-    if (room.policy == ROOMS__V1__DRAW_POLICY__ONE_WIN_PER_ROOM)
+    if (room->policy == ROOMS__V1__DRAW_POLICY__ONE_WIN_PER_ROOM)
         code = store_prize_get(db, a, req->room_id, req->prize_id, &prize);
     else
         code = prize_and_excluded(ctx->excl, db, a, req->room_id, req->prize_id, &prize, &excl);
@@ -173,7 +223,7 @@ RPC_HANDLER(rpc_draw_draw_winners)
     }
 
     /* the eligible list: the cached one if rooms' stamp says it is still the list, else read */
-    draw_list *list = draw_cache_get(ctx->cache, req->room_id, room.eligible_version);
+    draw_list *list = draw_cache_get(ctx->cache, req->room_id, room->eligible_version);
     if (!list) {
         if ((code = draw_room_eligible(call, req->room_id, &list)) != CF_OK) {
             draw_excl_release(excl);
@@ -181,7 +231,7 @@ RPC_HANDLER(rpc_draw_draw_winners)
         }
         draw_cache_put(ctx->cache, req->room_id, list);
     }
-    code = draw_from(call, req, &room, key, list, excl, resp);
+    code = draw_from(call, req, room, idem, list, excl, resp);
     draw_list_release(list);
     return code;
 }
@@ -191,9 +241,10 @@ RPC_HANDLER(rpc_draw_draw_winners)
  * ONE_WIN_PER_PRIZE only, else NULL) is the exclusion snapshot read with the prize, used by
  * the first attempt; a retry reads a fresh one. */
 static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req,
-                         const draw_room *room, const char *key, const draw_list *L,
+                         const draw_room *room, const svc_idem *idem, const draw_list *L,
                          draw_excl *first, Draw__V1__DrawWinnersResponse *resp)
 {
+    const char *key = idem->key;
     draw_ctx *ctx = rpc_service_ctx(call);
     db_conn *db = rpc_worker(call);
     arena *a = rpc_arena(call);
@@ -287,7 +338,7 @@ static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req
         case CF_ALREADY_EXISTS: /* the same key committed first, concurrently */
             if ((code = store_draw_by_key(db, a, req->room_id, key, &d)) != CF_OK)
                 return draw_store_error(call, code, "draw");
-            return replay(call, &d, req, resp);
+            return replay(call, &d, idem->fingerprint, resp);
         case CF_FAILED_PRECONDITION:
             return rpc_refuse(call, code, "count", "fewer than %zu of this prize left", k);
         default:

@@ -3,6 +3,7 @@
 #include "base/name.h"
 #include "draw.h"
 #include "confetti_proto_handlers.h"
+#include "svc/idem.h"
 #include "base/cuid.h"
 #include "page/page.h"
 #include "pbjson/pbjson.h"
@@ -179,9 +180,6 @@ RPC_HANDLER(rpc_draw_create_prize)
         return code;
     if (req->quantity < 1)
         return rpc_violation(call, "quantity", "must be at least 1");
-    const char *key;
-    if ((code = rpc_idempotency_key(call, &key)) != CF_OK)
-        return code;
     store_prize in = {.room_id = req->room_id,
                       .name = name,
                       .description = req->description,
@@ -195,9 +193,13 @@ RPC_HANDLER(rpc_draw_create_prize)
     in.id = id;
     store_prize p;
     bool key_reused;
-    code = store_prize_create(rpc_worker(call), rpc_arena(call), &in, key,
-                              key ? rpc_idempotency_fingerprint(call, &req->base) : NULL, &p,
-                              &key_reused);
+    /* keys are per room (docs/rpc.md, "Idempotency") */
+    svc_idem idem;
+    if ((code = svc_idem_begin(call, rpc_worker(call), req->room_id, &req->base, &idem)) != CF_OK)
+        return code;
+    code = store_prize_create(rpc_worker(call), rpc_arena(call), &in, idem.key, idem.fingerprint,
+                              &p, &key_reused);
+    svc_idem_end(rpc_worker(call), &idem);
     if (key_reused)
         return rpc_idempotency_reused(call);
     if (code != CF_OK)

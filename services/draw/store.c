@@ -2,6 +2,7 @@
  * and the functions that run it. Parameters only; PGresult never leaves this file. */
 #include "store.h"
 #include "db/tx.h"
+#include "rpc/rpc.h" /* rpc_idempotency_matches: the one rule */
 #include "emit.h"
 #include "events/events.h"
 
@@ -327,8 +328,7 @@ cf_code store_prize_create(db_conn *db, arena *a, const store_prize *in, const c
     if ((code = db_exec(db, "prize_key_fingerprint", 2, k, &r)) != CF_OK)
         return code;
     /* '' = made before fingerprints were kept: replayed as before */
-    bool other = PQntuples(r) == 1 && *PQgetvalue(r, 0, 0) && fingerprint &&
-                 strcmp(PQgetvalue(r, 0, 0), fingerprint) != 0;
+    bool other = PQntuples(r) == 1 && !rpc_idempotency_matches(PQgetvalue(r, 0, 0), fingerprint);
     PQclear(r);
     if (other) {
         *key_reused = true;

@@ -3,6 +3,8 @@
 #include "gateway.h"
 #include "base/xmalloc.h"
 
+#include "rpc/rpc.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +13,49 @@ int gw_http_status(cf_code code, unsigned route_flags)
     if (code == CF_FAILED_PRECONDITION && (route_flags & GW_CONFLICT))
         return 409;
     return cf_code_http(code);
+}
+
+int gw_reply_http_status(cf_code code, unsigned route_flags, const gw_violation *v, size_t nv)
+{
+    if (code == CF_INVALID_ARGUMENT)
+        for (size_t i = 0; i < nv; i++)
+            if (strcmp(v[i].field, "idempotency-key") == 0)
+                return 422;
+    return gw_http_status(code, route_flags);
+}
+
+char *gw_idempotency_key(const char *h)
+{
+    while (*h == ' ' || *h == '\t')
+        h++;
+    size_t n = strlen(h);
+    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t'))
+        n--;
+    char *key = xmalloc(n + 1);
+    size_t k = 0;
+    if (n && h[0] == '"') { /* sf-string: "..." with \" and \\ the only escapes */
+        size_t i = 1;
+        for (; i < n && h[i] != '"'; i++) {
+            if (h[i] == '\\') {
+                if (++i == n || (h[i] != '"' && h[i] != '\\'))
+                    break;
+            }
+            key[k++] = h[i];
+        }
+        if (i != n - 1 || h[i] != '"') { /* unterminated, a bad escape, or something after */
+            free(key);
+            return NULL;
+        }
+    } else {
+        memcpy(key, h, n);
+        k = n;
+    }
+    key[k] = '\0';
+    if (!rpc_idempotency_key_ok(key)) {
+        free(key);
+        return NULL;
+    }
+    return key;
 }
 
 char *gw_error_json(int http_status, cf_code code, const char *message, const gw_violation *details,

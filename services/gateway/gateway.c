@@ -14,6 +14,7 @@
 #include "base/cuid.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
+#include "rpc/rpc.h"
 #include "pbjson/pbjson.h"
 #include "auth/v1/auth.pb-c.h"
 #include "health/v1/health.pb-c.h"
@@ -312,8 +313,8 @@ static void on_rpc_done(rpc_ccall *cc, void *arg)
             snprintf(v[i].description, sizeof v[i].description, "%s", cc->details[i]->description);
         }
         if (cc->code != CF_UNAVAILABLE && cc->code != CF_DEADLINE_EXCEEDED)
-            return finish_error(tx, gw_http_status(cc->code, flags), cc->code, cc->message, v, nv,
-                                NULL, false);
+            return finish_error(tx, gw_reply_http_status(cc->code, flags, v, nv), cc->code,
+                                cc->message, v, nv, NULL, false);
         const char *retry[] = {"Retry-After", "1", NULL};
         return finish_error(tx, gw_http_status(cc->code, flags), cc->code, cc->message, v, nv,
                             cc->code == CF_UNAVAILABLE ? retry : NULL, false);
@@ -706,6 +707,22 @@ static void handle(gw_http_req *r, void *arg)
         tx->write_room = room ? xstrdup(room) : NULL;
     }
 
+    /* Idempotency-Key (IETF httpapi draft): passed on as the idempotency-key metadata; a
+     * malformed one is this request's fault, refused here (so a service's INVALID_ARGUMENT on
+     * idempotency-key can only mean "reused", 422: gw_reply_http_status) */
+    const char *idem = gw_http_header(r, "Idempotency-Key");
+    if (idem && !(tx->idem = gw_idempotency_key(idem))) {
+        free(pbuf);
+        free(cache_room);
+        gw_violation ik = {.field = "Idempotency-Key"};
+        snprintf(ik.description, sizeof ik.description,
+                 "must be 1 to %d printable ASCII characters without spaces, bare or as a quoted "
+                 "string",
+                 RPC_IDEMPOTENCY_KEY_MAX);
+        return finish_error(tx, 400, CF_INVALID_ARGUMENT, "invalid Idempotency-Key header", &ik, 1,
+                            NULL, false);
+    }
+
     /* the one transcoder */
     gw_violation v;
     json_t *j = gw_request_json(rt, r->body, r->body_len, query, params, nparams, &v);
@@ -773,11 +790,8 @@ static void handle(gw_http_req *r, void *arg)
     rpc_ccall_md(&tx->cc, "x-request-id", tx->rid);
     if (tx->authz)
         rpc_ccall_md(&tx->cc, "authorization", tx->authz);
-    const char *idem = gw_http_header(r, "Idempotency-Key");
-    if (idem && strlen(idem) <= 128) {
-        tx->idem = xstrdup(idem);
+    if (tx->idem)
         rpc_ccall_md(&tx->cc, "idempotency-key", tx->idem);
-    }
     rpc_client_invoke_async(g->b[rt->backend].client, rt->service, rt->method_index, msg, &tx->cc,
                             on_rpc_done, tx);
     protobuf_c_message_free_unpacked(msg, NULL);

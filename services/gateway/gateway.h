@@ -145,6 +145,17 @@ char *gw_error_json(int http_status, cf_code code, const char *message, const gw
 
 /* The HTTP status for an RPC code on a route (FAILED_PRECONDITION → 409 with GW_CONFLICT). */
 int gw_http_status(cf_code code, unsigned route_flags);
+/* The HTTP status of a failed RPC whose details are v[0..nv): gw_http_status, except that
+ * INVALID_ARGUMENT naming `idempotency-key` (a key reused with another request; a malformed
+ * key never reaches a service, see gw_idempotency_key) is 422, as the IETF httpapi
+ * Idempotency-Key draft says; ABORTED (a request with the key still in flight) is 409 by the
+ * code alone. Pure. */
+int gw_reply_http_status(cf_code code, unsigned route_flags, const gw_violation *v, size_t nv);
+/* The idempotency key of an Idempotency-Key header value: the draft's Structured Field string
+ * ("\"abc\"", RFC 8941: quotes removed, \\ and \" unescaped) or, as many clients send it, a
+ * bare token; optional white space around it. A malloc'd key that passes
+ * rpc_idempotency_key_ok, or NULL (the gateway answers 400 naming Idempotency-Key). Pure. */
+char *gw_idempotency_key(const char *header);
 
 /* ---- rate limiting (ratelimit.c) ---- */
 

@@ -4,6 +4,7 @@
 #include "rooms.h"
 #include "page/page.h"
 #include "confetti_proto_handlers.h"
+#include "svc/idem.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -45,6 +46,9 @@ static Rooms__V1__DrawPolicy draw_policy_or_default(Rooms__V1__DrawPolicy p)
     return p ? p : ROOMS__V1__DRAW_POLICY__ONE_WIN_PER_PRIZE;
 }
 
+static cf_code create_room(rpc_call *call, const Rooms__V1__CreateRoomRequest *req,
+                           store_new_room *in, const char *settings, Rooms__V1__Room *resp);
+
 RPC_HANDLER(rpc_rooms_create_room)
 {
     cf_code code = rpc_require_caller(call);
@@ -70,18 +74,33 @@ RPC_HANDLER(rpc_rooms_create_room)
     if (in.starts_at_us != STORE_NO_TIME && in.ends_at_us != STORE_NO_TIME &&
         in.ends_at_us <= in.starts_at_us)
         return rpc_violation(call, "endsAt", "must be after startsAt");
-    if ((code = rpc_idempotency_key(call, &in.idempotency_key)) != CF_OK)
-        return code;
-    if (in.idempotency_key)
-        in.fingerprint = rpc_idempotency_fingerprint(call, &req->base);
     char *settings;
     if ((code = rooms_struct_text(call, "appSettings", req->app_settings, &settings)) != CF_OK)
         return code;
+    if (!*req->app_id && req->app_settings)
+        return rpc_violation(call, "appSettings", "needs an appId");
+    if (*req->app_id && (code = rooms_check_id(call, "appId", req->app_id, ROOMS_ID_MAX)) != CF_OK)
+        return code;
+    /* the key is claimed for the whole call (catalog's answers included): docs/rpc.md */
+    svc_idem idem;
+    if ((code = svc_idem_begin(call, rpc_worker(call), in.created_by, &req->base, &idem)) != CF_OK)
+        return code;
+    in.idempotency_key = idem.key;
+    in.fingerprint = idem.fingerprint;
+    code = create_room(call, req, &in, settings, resp);
+    svc_idem_end(rpc_worker(call), &idem);
+    return code;
+}
+
+/* CreateRoom's work once its idempotency-key (if any) is claimed. */
+static cf_code create_room(rpc_call *call, const Rooms__V1__CreateRoomRequest *req,
+                           store_new_room *in_, const char *settings, Rooms__V1__Room *resp)
+{
+    store_new_room in = *in_;
+    cf_code code;
     store_room room;
     bool key_reused = false;
     if (*req->app_id) {
-        if ((code = rooms_check_id(call, "appId", req->app_id, ROOMS_ID_MAX)) != CF_OK)
-            return code;
         /* The app fence, shared from before catalog is asked until the room is committed:
          * catalog's DeleteApp check (AppInUse) waits for it, so a room never outlives its app
          * (docs/rooms.md, "Creating"). */
@@ -104,8 +123,6 @@ RPC_HANDLER(rpc_rooms_create_room)
         store_app_fence_unshare(db, req->app_id);
         if (code != CF_OK && !stored)
             return code; /* catalog's answer, explained already */
-    } else if (req->app_settings) {
-        return rpc_violation(call, "appSettings", "needs an appId");
     } else {
         code = store_room_create(rpc_worker(call), rpc_arena(call), &in, &room, &key_reused);
     }

@@ -4,6 +4,7 @@
 #include "emit.h"
 #include "base/cuid.h"
 #include "db/tx.h"
+#include "rpc/rpc.h" /* rpc_idempotency_matches: the one rule */
 #include "page/page.h"
 
 #include <assert.h>
@@ -331,7 +332,7 @@ static cf_code create_body(db_conn *db, void *arg)
         if (PQntuples(r) == 1) {
             snprintf(t->id, sizeof t->id, "%s", PQgetvalue(r, 0, 0));
             const char *first = PQgetvalue(r, 0, 1); /* '' = made before fingerprints */
-            if (*first && in->fingerprint && strcmp(first, in->fingerprint) != 0) {
+            if (!rpc_idempotency_matches(first, in->fingerprint)) {
                 t->key_reused = true;
                 code = CF_INVALID_ARGUMENT;
             }

@@ -597,93 +597,8 @@ static void test_concurrent_changes_never_win(void **state)
     free(prize), free(room);
 }
 
-/* ---- one idempotency rule over every creating method (issue 25 item 1; docs/api.md) ---- */
-
-static const char *idem_room; /* the room CreatePrize creates in */
-
-/* The creating call of a method: variant 0 is the first request, 1 another one. */
-static void idem_create_room(rpc_ccall *cc, int variant)
-{
-    Rooms__V1__CreateRoomRequest c = ROOMS__V1__CREATE_ROOM_REQUEST__INIT;
-    c.name = variant ? "Another room" : "Idempotent room";
-    c.is_public = true;
-    rooms__v1__rooms__create_room(G.rs, &c, NULL, cc);
-}
-
-static const char *idem_room_id(const rpc_ccall *cc)
-{
-    return ((const Rooms__V1__Room *)cc->response)->room_id;
-}
-
-static void idem_create_prize(rpc_ccall *cc, int variant)
-{
-    Draw__V1__CreatePrizeRequest req = DRAW__V1__CREATE_PRIZE_REQUEST__INIT;
-    req.room_id = (char *)idem_room;
-    req.name = variant ? "Pencil" : "Pen"; /* the case issue 25 reports */
-    req.quantity = variant ? 7 : 1;
-    draw__v1__draw__create_prize(G.ds, &req, NULL, cc);
-}
-
-static const char *idem_prize_id(const rpc_ccall *cc)
-{
-    return ((const Draw__V1__Prize *)cc->response)->prize_id;
-}
-
-/* Every creating method: the same key and the same request returns the first result; the same
- * key with another request is INVALID_ARGUMENT naming idempotency-key (under any case of the
- * metadata key); another key creates anew; a malformed key is refused. */
-static void test_one_idempotency_rule_for_every_creating_method(void **state)
-{
-    (void)state;
-    char *room = room_with("idempotency");
-    idem_room = room;
-    struct {
-        const char *method;
-        void (*create)(rpc_ccall *, int);
-        const char *(*id)(const rpc_ccall *);
-    } methods[] = {
-        {"rooms.v1.Rooms/CreateRoom", idem_create_room, idem_room_id},
-        {"draw.v1.Draw/CreatePrize", idem_create_prize, idem_prize_id},
-    };
-    struct {
-        const char *md_key, *key;
-        int variant;
-        cf_code code;
-        enum { FIRST, SAME, OTHER, NONE } result;
-    } steps[] = {
-        {"idempotency-key", "k-1", 0, CF_OK, FIRST},
-        {"idempotency-key", "k-1", 0, CF_OK, SAME},               /* a replay */
-        {"idempotency-key", "k-1", 1, CF_INVALID_ARGUMENT, NONE}, /* reused for another */
-        {"Idempotency-Key", "k-1", 1, CF_INVALID_ARGUMENT, NONE}, /* keys are case-insensitive */
-        {"Idempotency-Key", "k-1", 0, CF_OK, SAME},
-        {"idempotency-key", "k-2", 1, CF_OK, OTHER}, /* another key: a new one */
-        {"idempotency-key", "has space", 0, CF_INVALID_ARGUMENT, NONE},
-        {"idempotency-key", "", 0, CF_INVALID_ARGUMENT, NONE},
-    };
-    for (size_t m = 0; m < sizeof methods / sizeof *methods; m++) {
-        char *first = NULL;
-        for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
-            rpc_ccall cc;
-            cc_start(&cc, G.org);
-            rpc_ccall_md(&cc, steps[i].md_key, steps[i].key);
-            methods[m].create(&cc, steps[i].variant);
-            if (cc.code != steps[i].code)
-                fail_msg("%s step %zu: %s (%s), want %s", methods[m].method, i,
-                         cf_code_name(cc.code), cc.message, cf_code_name(steps[i].code));
-            if (steps[i].code == CF_INVALID_ARGUMENT)
-                assert_refusal(&cc, CF_INVALID_ARGUMENT, "idempotency-key");
-            if (steps[i].result == FIRST)
-                first = xstrdup(methods[m].id(&cc));
-            else if (steps[i].result == SAME)
-                assert_string_equal(methods[m].id(&cc), first);
-            else if (steps[i].result == OTHER)
-                assert_string_not_equal(methods[m].id(&cc), first);
-            rpc_ccall_free(&cc);
-        }
-        free(first);
-    }
-    free(room);
-}
+/* One idempotency rule over every creating method: tests/integration/gateway/test_idempotency.c
+ * (by RPC and by HTTP, every service). */
 
 int main(void)
 {
@@ -692,7 +607,6 @@ int main(void)
         cmocka_unit_test(test_stamp_is_the_rooms_own),
         cmocka_unit_test(test_cache_follows_membership),
         cmocka_unit_test(test_concurrent_changes_never_win),
-        cmocka_unit_test(test_one_idempotency_rule_for_every_creating_method),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
