@@ -198,6 +198,7 @@ static int setup(void **state)
         xasprintf("CONFETTI_ADMINS_EMAILS=alice@example.test"),
         xasprintf("CONFETTI_CATALOG_URLS=ipc:///tmp/confetti-no-catalog-%d", (int)getpid()),
         xasprintf("CONFETTI_THROTTLE_MAX_FAILURES=5"),
+        xasprintf("CONFETTI_THROTTLE_MAX_FAILURES_PER_SOURCE=5"),
         NULL,
     };
     svc = th_service_start(auth_service_def(),
