@@ -1071,12 +1071,18 @@ static void made_private_and_deleted(void **state)
      * the change (its new name is not for it); the members get it */
     json_decref(api("PATCH", path, org, "{\"isPublic\":false,\"name\":\"Hush hush\"}"));
     expect_ended(&d, NULL, room);
-    json_t *renamed = wsc_event(&e, "roomUpdated", WAIT_MS);
-    char *text = json_dumps(renamed, JSON_COMPACT);
-    assert_non_null(strstr(text, "Hush hush"));
-    free(text);
-    json_decref(renamed);
-    json_decref(wsc_event(&o, "roomUpdated", WAIT_MS));
+    wsc *members[] = {&e, &o};
+    for (size_t i = 0; i < 2; i++) {
+        bool seen = false; /* the earlier rename comes first */
+        for (int k = 0; k < 2 && !seen; k++) {
+            json_t *u = wsc_event(members[i], "roomUpdated", WAIT_MS);
+            char *text = json_dumps(u, JSON_COMPACT);
+            seen = strstr(text, "Hush hush") != NULL;
+            free(text);
+            json_decref(u);
+        }
+        assert_true(seen);
+    }
     add_member(room, org, "ws-fay-v");
     json_decref(wsc_joined(&e, "ws-fay-v"));
     json_decref(wsc_joined(&o, "ws-fay-v"));
@@ -1113,7 +1119,7 @@ static bool events_mention(json_t *events, const char *needle)
  * (port of the main gateway) and through the sources' Replay (the small gateway, ws.ring 1). */
 static void history_via(int port, const char *tag)
 {
-    char org_sub[32], pat_sub[32], nina_sub[32], room[64], path[160], body[160];
+    char org_sub[32], pat_sub[32], nina_sub[32], room[64], path[160];
     snprintf(org_sub, sizeof org_sub, "ws-org-h%s", tag);
     snprintf(pat_sub, sizeof pat_sub, "ws-pat-h%s", tag);
     snprintf(nina_sub, sizeof nina_sub, "ws-nina-h%s", tag);
