@@ -48,7 +48,7 @@ typedef struct auth_config {
                                                 * source (throttle.h) */
     int64_t throttle_window;                   /* ms: failures forgotten after; longest delay */
     int64_t throttle_entries;                  /* the throttle table's slots */
-    int64_t cleanup_interval;              /* ms; 0 = no periodic cleanup */
+    int64_t cleanup_interval;                  /* ms; 0 = no periodic cleanup */
     cfg_strlist catalog_urls;
     int64_t catalog_timeout; /* ms */
     auth_provider_config providers[AUTH_PROVIDER_SLOTS];

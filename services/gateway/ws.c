@@ -69,7 +69,7 @@ typedef struct wconn {
     char *token;
     char sub[128];
     bool authed;
-    bool admin; /* the token's platform-admin role */
+    bool admin;    /* the token's platform-admin role */
     int64_t exp_s; /* the token's exp (seconds since the epoch): the connection ends then */
     gw_frame **q;  /* ring of frames to send */
     size_t qhead, qn, qcap;
@@ -480,8 +480,8 @@ static void on_getroom(rpc_ccall *cc, void *arg)
             wsub *s = &c->subs[c->nsubs++];
             snprintf(s->room, sizeof s->room, "%s", c->pending_room);
             int64_t since = gw_feed_visible_since(cc->response, admin);
-            s->sub = gw_feed_subscribe(w->cfg.feed, c->pending_room, user, c->pending_stamp,
-                                       since, c->pending_resume, &sink);
+            s->sub = gw_feed_subscribe(w->cfg.feed, c->pending_room, user, c->pending_stamp, since,
+                                       c->pending_resume, &sink);
         }
     }
     rpc_ccall_free(&c->cc);

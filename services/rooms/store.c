@@ -104,8 +104,9 @@ const db_stmt rooms_stmts[] = {
     /* room_get and the room's eligible-list stamp (schema/005) in one statement: one snapshot,
      * one round trip (CheckPermission with_eligible_version, the draw's every call) */
     {"room_get_stamped",
-     "SELECT " ROOM_COLS ", (SELECT v.version FROM eligible_versions v WHERE v.room_id = r.id), "
-         VISIBLE_SINCE " FROM rooms r " ME_JOIN "WHERE r.id = $1 AND r.deleted_at IS NULL"},
+     "SELECT " ROOM_COLS
+     ", (SELECT v.version FROM eligible_versions v WHERE v.room_id = r.id), " VISIBLE_SINCE
+     " FROM rooms r " ME_JOIN "WHERE r.id = $1 AND r.deleted_at IS NULL"},
     {"room_insert",
      "INSERT INTO rooms (id, name, description, is_public, app_id, app_manifest_version, "
      "app_settings, draw_policy, created_by, idempotency_key, starts_at, ends_at, "

@@ -110,8 +110,7 @@ static int teardown(void **state)
 }
 
 /* Registers an app as owner (over HTTP); its id and secret. */
-static void register_app(const char *owner_token, char *id, size_t idcap, char *secret,
-                         size_t scap)
+static void register_app(const char *owner_token, char *id, size_t idcap, char *secret, size_t scap)
 {
     const char *body = "{\"name\":\"Wheel\",\"manifest\":{\"name\":\"Wheel\",\"version\":\"1.0.0\","
                        "\"settingsSchema\":{\"type\":\"object\"}}}";

@@ -1142,7 +1142,7 @@ static void history_via(int port, const char *tag)
     snprintf(path, sizeof path, "/v1/rooms/%s", room);
     json_decref(api("PATCH", path, org, "{\"isPublic\":true}"));
     json_decref(wsc_event(&w, "prizeCreated", WAIT_MS)); /* draw's event reached the feed */
-    for (;;) { /* and rooms' last one */
+    for (;;) {                                           /* and rooms' last one */
         json_t *j = wsc_event(&w, "roomUpdated", WAIT_MS);
         bool made_public = json_is_true(json_object_get(
             json_object_get(json_object_get(j, "event"), "roomUpdated"), "isPublic"));
@@ -1164,7 +1164,7 @@ static void history_via(int port, const char *tag)
     assert_string_equal(ev_kind(only), "roomUpdated");
     json_t *u = json_object_get(json_object_get(only, "event"), "roomUpdated");
     assert_true(json_is_true(json_object_get(u, "isPublic")));
-    assert_false(events_mention(replayed, pat_sub));          /* pat's join and leave */
+    assert_false(events_mention(replayed, pat_sub));           /* pat's join and leave */
     assert_false(events_mention(replayed, "Falcon figurine")); /* the private prize */
     assert_false(events_mention(replayed, "roomCreated"));
     json_decref(replayed);
