@@ -556,8 +556,12 @@ static void on_replay(rpc_ccall *cc, void *arg)
         s->cappend = s->npend + ngot + 16;
         s->pend = xrealloc(s->pend, s->cappend * sizeof *s->pend);
     }
-    memcpy(s->pend + s->npend, got, ngot * sizeof *got);
-    s->npend += ngot;
+    for (size_t k = 0; k < ngot; k++) { /* what the reader could not see is not even kept */
+        if (visible_locked(s, got[k].time_us))
+            s->pend[s->npend++] = got[k];
+        else
+            gw_frame_unref(got[k].frame);
+    }
     free(got);
     s->from[i] = next - 1;
     if (at_end)
