@@ -5,6 +5,7 @@
 #include "base/log.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -118,6 +119,14 @@ cf_code rpc_error(rpc_call *call, cf_code code, const char *fmt, ...)
     if (is_refusal(code) && !call->ndetails) /* a bare refusal: rpc_refuse() names the field */
         log_rid(LOG_WARN, call->request_id, "%s: %s without details: %s", call->method,
                 cf_code_name(code), buf);
+    return code;
+}
+
+cf_code rpc_retry_after(rpc_call *call, cf_code code, int64_t seconds)
+{
+    if (seconds < 1)
+        seconds = 1;
+    call->retry_after_s = seconds > UINT32_MAX ? UINT32_MAX : (uint32_t)seconds;
     return code;
 }
 

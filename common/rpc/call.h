@@ -21,6 +21,7 @@ struct rpc_call {
     const char *message;
     Rpc__V1__FieldViolation **details;
     size_t ndetails, details_cap;
+    uint32_t retry_after_s; /* rpc_retry_after(); 0 = not said */
 };
 
 #endif

@@ -209,6 +209,7 @@ static nng_msg *build_request(rpc_client *c, const ProtobufCServiceDescriptor *d
     cc->code = CF_UNKNOWN;
     cc->response = NULL;
     cc->ndetails = 0;
+    cc->retry_after_s = 0;
     if (method_index >= d->n_methods) {
         fail(cc, CF_UNIMPLEMENTED, "no such method");
         return NULL;
@@ -303,6 +304,7 @@ static void finish_reply(rpc_client *c, const ProtobufCMethodDescriptor *md, rpc
     cc->request_id = rep->request_id;
     cc->details = rep->details;
     cc->ndetails = rep->n_details;
+    cc->retry_after_s = cc->code == CF_OK ? 0 : rep->retry_after_s;
     if (cc->code == CF_OK) {
         if (pb_unpack(md->output, alloc, rep->payload.data, rep->payload.len, &cc->response,
                       &why) != CF_OK) {

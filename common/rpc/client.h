@@ -63,6 +63,7 @@ typedef struct rpc_ccall {
     const char *message; /* never NULL after a call */
     Rpc__V1__FieldViolation **details;
     size_t ndetails;
+    uint32_t retry_after_s;     /* a refusal's "retry after this many seconds"; 0 = not said */
     ProtobufCMessage *response; /* on CF_OK; owned by the ccall */
     const char *request_id;     /* the id the callee answered with (its logs name the call by
                                    it); "" when no reply arrived */

@@ -239,6 +239,8 @@ void rpc_dispatch(rpc_dispatcher *d, const uint8_t *data, size_t len, int64_t re
     r.request_id = (char *)call.request_id;
     r.n_details = call.ndetails;
     r.details = call.details;
+    if (code != CF_OK)
+        r.retry_after_s = call.retry_after_s;
     if (code == CF_OK)
         r.payload = payload;
     append_packed(reply, &r.base);

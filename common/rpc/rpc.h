@@ -78,6 +78,10 @@ cf_code rpc_violation(rpc_call *call, const char *field, const char *fmt, ...)
  * an rpc_error() with either code, and rpc_error() logs a warning if one is left bare. */
 cf_code rpc_refuse(rpc_call *call, cf_code code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Says when the refused call may succeed (RESOURCE_EXHAUSTED from a throttle, UNAVAILABLE):
+ * the reply's retry_after_s, which the gateway answers as Retry-After. Returns code, so
+ * handlers can `return rpc_retry_after(call, rpc_error(...), seconds)`. */
+cf_code rpc_retry_after(rpc_call *call, cf_code code, int64_t seconds);
 /* Passes on another service's refusal cc (its code, "prefix: message" and its details; a
  * refusal without details gets one {field, its message}). Returns cc's code. */
 struct rpc_ccall;

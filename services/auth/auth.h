@@ -16,6 +16,7 @@
 #include "db/db.h"
 #include "rpc/client.h"
 #include "svc/svc.h"
+#include "throttle.h"
 
 /* ---- configuration (service.c: the table; docs/auth.md: every key) ---- */
 
@@ -44,8 +45,11 @@ typedef struct auth_config {
     int64_t state_ttl;        /* oauth.state_ttl (ms) */
     int64_t max_pending;      /* oauth.max_pending: logins begun and not yet expired */
     int64_t http_timeout;     /* oauth.http_timeout (ms) */
-    int64_t throttle_max, throttle_window; /* failures per key within window (ms) */
-    int64_t cleanup_interval;              /* ms; 0 = no periodic cleanup */
+    int64_t throttle_max, throttle_per_source; /* free failures: per (source, credential), per
+                                                * source (throttle.h) */
+    int64_t throttle_window;                   /* ms: failures forgotten after; longest delay */
+    int64_t throttle_entries;                  /* the throttle table's slots */
+    int64_t cleanup_interval;                  /* ms; 0 = no periodic cleanup */
     cfg_strlist catalog_urls;
     int64_t catalog_timeout; /* ms */
     auth_provider_config providers[AUTH_PROVIDER_SLOTS];
@@ -105,15 +109,6 @@ cf_code oidc_verify_id_token(oidc_provider *p, const char *id_token, const char 
 /* Test hook: the provider's keys from a JWKS document instead of its jwks_uri. */
 cf_code oidc_provider_set_jwks(oidc_provider *p, const char *jwks);
 
-/* ---- throttling of failed attempts (throttle.c) ---- */
-
-typedef struct throttle throttle;
-throttle *throttle_new(int64_t max_failures, int64_t window_s);
-void throttle_free(throttle *t);
-/* True while `key` has max_failures failures in the current window (until it ends). */
-bool throttle_blocked(throttle *t, const char *key, int64_t now);
-void throttle_fail(throttle *t, const char *key, int64_t now);
-
 /* ---- hashing and derivations (tokens.c) ---- */
 
 /* Lower-case hex SHA-256 of s into out[65]. */
@@ -139,6 +134,14 @@ typedef struct auth_ctx {
     pthread_cond_t stop_cv;
     bool stopping;
 } auth_ctx;
+
+/* The throttle gate of a credential check (throttle.h's rule, applied the same way by
+ * IssueAppToken, Refresh and FinishLogin): CF_OK when the attempt may be checked now; else
+ * RESOURCE_EXHAUSTED "too many failed attempts" with the seconds to wait (the reply's
+ * retry_after_s: the gateway's Retry-After). */
+cf_code auth_throttle_gate(rpc_call *call, auth_ctx *ctx, const throttle_key *k);
+/* /metrics: confetti_auth_throttle_entries, _capacity, _evictions_total, _refusals_total. */
+void auth_throttle_metrics(throttle *t, metrics *m);
 
 static inline int64_t auth_now(const auth_ctx *ctx)
 {

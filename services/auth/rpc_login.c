@@ -179,6 +179,13 @@ RPC_HANDLER(rpc_auth_finish_login)
     if (!p)
         return rpc_error(call, CF_NOT_FOUND, "no such login provider");
     const auth_provider_config *c = oidc_provider_config(p);
+    /* the state is itself the secret: failures are counted per source (throttle.h) */
+    char src[64];
+    throttle_source(client_field(req->client, 2), src);
+    throttle_key tk = {.kind = "login", .source = src, .credential = ""};
+    cf_code gate = auth_throttle_gate(call, ctx, &tk);
+    if (gate != CF_OK)
+        return gate;
 
     /* The state is consumed first: whatever happens next, it cannot be played again. */
     char hash[65];
@@ -187,16 +194,22 @@ RPC_HANDLER(rpc_auth_finish_login)
     int64_t now = auth_now(ctx);
     cf_code code =
         store_state_take(rpc_worker(call), rpc_arena(call), hash, now, &provider, &redirect);
-    if (code == CF_UNAUTHENTICATED)
+    if (code == CF_UNAUTHENTICATED) {
+        throttle_failed(ctx->throttle, &tk, now);
         return rpc_error(call, code, "login state unknown, already used or expired");
+    }
     if (code != CF_OK)
         return rpc_error(call, code, "cannot read the login state");
-    if (strcmp(provider, c->name) != 0)
+    if (strcmp(provider, c->name) != 0) {
+        throttle_failed(ctx->throttle, &tk, now);
         return rpc_error(call, CF_UNAUTHENTICATED, "login state belongs to another provider");
+    }
     /* RFC 9207: a provider that names itself on the callback must be the one we sent the user
      * to (an attacker's provider cannot pass its code off as this one's). */
-    if (*req->iss && strcmp(req->iss, c->issuer) != 0)
+    if (*req->iss && strcmp(req->iss, c->issuer) != 0) {
+        throttle_failed(ctx->throttle, &tk, now);
         return rpc_error(call, CF_UNAUTHENTICATED, "the callback comes from another issuer");
+    }
 
     char verifier[44], nonce[44];
     auth_derive(ctx->secret, "pkce", req->state, verifier);
@@ -204,6 +217,8 @@ RPC_HANDLER(rpc_auth_finish_login)
     oidc_identity *id = rpc_alloc(call, sizeof *id);
     const char *why = "";
     code = oidc_exchange(p, req->code, redirect, verifier, nonce, id, &why);
+    if (code == CF_UNAUTHENTICATED)
+        throttle_failed(ctx->throttle, &tk, now);
     if (code != CF_OK)
         return rpc_error(call, code, "login refused: %s", why);
 

@@ -40,22 +40,17 @@ static const char *client_ip(const Auth__V1__ClientInfo *c)
     return c && c->ip_address ? c->ip_address : "";
 }
 
-/* The throttle keys of a call: "ip:<ip>" and, when given, "<kind>:<client>". */
-static void throttle_keys(char ip_key[96], char client_key[96], const char *ip, const char *kind,
-                          const char *client)
-{
-    snprintf(ip_key, 96, "%s%.64s", *ip ? "ip:" : "", ip);
-    snprintf(client_key, 96, "%s%s%.64s", *client ? kind : "", *client ? ":" : "", client);
-}
-
 RPC_HANDLER(rpc_auth_refresh)
 {
     auth_ctx *ctx = rpc_service_ctx(call);
     int64_t now = auth_now(ctx);
-    char ipk[96], ck[96];
-    throttle_keys(ipk, ck, client_ip(req->client), "", "");
-    if (throttle_blocked(ctx->throttle, ipk, now))
-        return rpc_error(call, CF_RESOURCE_EXHAUSTED, "too many failed attempts; try later");
+    /* the refresh token is itself the secret: its source alone is counted (throttle.h) */
+    char src[64];
+    throttle_source(client_ip(req->client), src);
+    throttle_key tk = {.kind = "refresh", .source = src, .credential = ""};
+    cf_code gate = auth_throttle_gate(call, ctx, &tk);
+    if (gate != CF_OK)
+        return gate;
     size_t len = strlen(req->refresh_token);
     if (len == 0 || len > SECRET_PARAM_MAX)
         return rpc_violation(call, "refreshToken", "must be 1-%d characters", SECRET_PARAM_MAX);
@@ -85,8 +80,10 @@ RPC_HANDLER(rpc_auth_refresh)
     case ROTATE_GRACE:
         /* The same pair as the rotation answered: the successor token (derived again) and the
          * access token with the same jti and iat (RS256 signatures are deterministic). */
-        if (strcmp(new_hash, r.current_hash) != 0)
+        if (strcmp(new_hash, r.current_hash) != 0) {
+            throttle_failed(ctx->throttle, &tk, now);
             return rpc_error(call, CF_UNAUTHENTICATED, "refresh token not valid");
+        }
         snprintf(jti, sizeof jti, "%s", r.access_jti);
         iat = r.access_iat;
         break;
@@ -96,11 +93,11 @@ RPC_HANDLER(rpc_auth_refresh)
                                   r.access_iat + ctx->cfg->access_ttl / 1000);
         log_rid(LOG_WARN, rpc_request_id(call), "refresh token reuse: session %s revoked",
                 r.session_id);
-        throttle_fail(ctx->throttle, ipk, now);
+        throttle_failed(ctx->throttle, &tk, now);
         return rpc_error(call, CF_UNAUTHENTICATED, "refresh token reused; session revoked");
     case ROTATE_UNKNOWN:
     default:
-        throttle_fail(ctx->throttle, ipk, now);
+        throttle_failed(ctx->throttle, &tk, now);
         return rpc_error(call, CF_UNAUTHENTICATED, "refresh token not valid");
     }
     char *tok = NULL;
@@ -162,10 +159,14 @@ RPC_HANDLER(rpc_auth_issue_app_token)
         return rpc_violation(call, "appId", "must be 1-128 characters");
     if (!*req->app_secret || strlen(req->app_secret) > SECRET_PARAM_MAX)
         return rpc_violation(call, "appSecret", "must be 1-%d characters", SECRET_PARAM_MAX);
-    char ipk[96], ck[96];
-    throttle_keys(ipk, ck, client_ip(req->client), "app", req->app_id);
-    if (throttle_blocked(ctx->throttle, ipk, now) || throttle_blocked(ctx->throttle, ck, now))
-        return rpc_error(call, CF_RESOURCE_EXHAUSTED, "too many failed attempts; try later");
+    /* counted per source and per (source, app id): guesses from one address never slow the
+     * owner at another (issue 24 item 2; throttle.h) */
+    char src[64];
+    throttle_source(client_ip(req->client), src);
+    throttle_key tk = {.kind = "app", .source = src, .credential = req->app_id};
+    cf_code gate = auth_throttle_gate(call, ctx, &tk);
+    if (gate != CF_OK)
+        return gate;
     if (!ctx->catalog)
         return rpc_error(call, CF_UNAVAILABLE, "catalog not configured");
 
@@ -190,12 +191,12 @@ RPC_HANDLER(rpc_auth_issue_app_token)
     }
     rpc_ccall_free(&cc);
     if (code == CF_UNAUTHENTICATED || code == CF_NOT_FOUND || code == CF_PERMISSION_DENIED) {
-        throttle_fail(ctx->throttle, ipk, now);
-        throttle_fail(ctx->throttle, ck, now);
+        throttle_failed(ctx->throttle, &tk, now);
         return rpc_error(call, CF_UNAUTHENTICATED, "app credentials not valid");
     }
     if (code != CF_OK)
         return rpc_error(call, CF_UNAVAILABLE, "catalog unavailable");
+    throttle_succeeded(ctx->throttle, &tk, now);
 
     const svc_common_config *sc = svc_config(ctx->rt);
     char *sub = rpc_printf(call, "app:%s", req->app_id), *tok = NULL;

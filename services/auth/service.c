@@ -78,9 +78,13 @@ static const cfg_field auth_fields[] = {
     F("oauth", "http_timeout", CFG_DURATION, http_timeout, .def = "5s", .min = 100, .max = 60000,
       .help = "timeout of calls to providers"),
     F("throttle", "max_failures", CFG_INT, throttle_max, .def = "10", .min = 0, .max = 1000000,
-      .help = "failed refresh/app-token attempts per client or IP per window (0 = off)"),
+      .help = "free failed checks of one credential (app id) from one source (0 = off)"),
+    F("throttle", "max_failures_per_source", CFG_INT, throttle_per_source, .def = "100", .min = 1,
+      .max = 1000000, .help = "free failed checks of a kind from one source, all credentials"),
     F("throttle", "window", CFG_DURATION, throttle_window, .def = "5m", .min = 1000,
-      .max = 86400000, .help = "throttling window"),
+      .max = 86400000, .help = "failures forgotten this long after the last; longest delay"),
+    F("throttle", "max_entries", CFG_INT, throttle_entries, .def = "65536", .min = 64,
+      .max = 16777216, .help = "slots of the failure table (40 B each, allocated at start)"),
     F("cleanup", "interval", CFG_DURATION, cleanup_interval, .def = "10m", .min = 0,
       .max = 86400000, .help = "purge of expired rows (0 = only confetti-auth --cleanup)"),
     F("catalog", "urls", CFG_STRLIST, catalog_urls, .def = "tcp://127.0.0.1:7101",
@@ -291,7 +295,13 @@ static cf_code auth_init(svc_runtime *rt, void **out, char *err, size_t errlen)
         }
         ctx->providers[i] = oidc_provider_new(p, ctx->clock, auth_cfg.http_timeout);
     }
-    ctx->throttle = throttle_new(auth_cfg.throttle_max, auth_cfg.throttle_window / 1000);
+    throttle_config tc = {.max_failures = auth_cfg.throttle_max,
+                          .max_per_source = auth_cfg.throttle_per_source,
+                          .window_s = auth_cfg.throttle_window / 1000,
+                          .max_entries = (size_t)auth_cfg.throttle_entries};
+    ctx->throttle = throttle_new(&tc);
+    if (svc_metrics(rt))
+        auth_throttle_metrics(ctx->throttle, svc_metrics(rt));
     rpc_client_config cc = {.urls = (const char *const *)auth_cfg.catalog_urls.items,
                             .nurls = auth_cfg.catalog_urls.n,
                             .timeout_ms = (int)auth_cfg.catalog_timeout};

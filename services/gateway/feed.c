@@ -30,9 +30,17 @@ const char *const gw_feed_sources[GW_FEED_NSRC] = {"rooms", "draw"};
 
 typedef struct ring_ent {
     int64_t seq;
+    int64_t time_us; /* the event's time (ev_time_us) */
     char room[ROOM_MAX];
     gw_frame *frame;
 } ring_ent;
+
+/* A frame waiting for its client (replayed, or held during a re-check) and its event's time:
+ * the history bound is applied when it goes out. */
+typedef struct pend_ent {
+    gw_frame *frame;
+    int64_t time_us;
+} pend_ent;
 
 typedef struct ring {
     ring_ent *e;
@@ -61,11 +69,12 @@ struct gw_feed_sub {
     bool again;     /* another access change came during the re-check: check once more */
     bool overflow;  /* more than HOLD_MAX frames came while held: end the subscription */
     uint64_t stamp; /* the room's access stamp when the subscriber's access was checked */
+    int64_t since;  /* no event older than this (µs; INT64_MIN: none) reaches the client */
     char *authz;    /* the re-check's authorization metadata */
     int64_t from[GW_FEED_NSRC];  /* the client has every event of the room up to here */
     bool replay[GW_FEED_NSRC];   /* still to fetch from the source (the ring lacks it) */
     int64_t after[GW_FEED_NSRC]; /* live: only seq > after is sent */
-    gw_frame **pend;             /* replayed or held frames waiting for the client */
+    pend_ent *pend;              /* replayed or held frames waiting for the client */
     size_t npend, cappend;
     size_t cur; /* the source being replayed */
     rpc_ccall cc;
@@ -153,6 +162,27 @@ static void busy_locked(gw_feed_sub *s, bool busy)
         f->inflight--;
 }
 
+/* An event's time in epoch µs; INT64_MIN when it has none (then only an unbounded reader — a
+ * platform admin — gets it). */
+static int64_t ev_time_us(const Events__V1__Event *ev)
+{
+    if (!ev->time)
+        return INT64_MIN;
+    return ev->time->seconds * 1000000 + ev->time->nanos / 1000;
+}
+
+int64_t gw_feed_visible_since(const void *room, bool admin)
+{
+    const Rooms__V1__Room *r = room;
+    if (r && r->visible_since)
+        return r->visible_since->seconds * 1000000 + r->visible_since->nanos / 1000;
+    if (admin)
+        return INT64_MIN;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* {"type":"event","event":{…}} as one text frame. */
 static gw_frame *event_frame(const Events__V1__Event *ev)
 {
@@ -168,7 +198,8 @@ static gw_frame *event_frame(const Events__V1__Event *ev)
 
 /* ---------------------------------------------------------------- consumer (bus thread) */
 
-static void ring_push(gw_feed *f, size_t si, int64_t seq, const char *room, gw_frame *fr)
+static void ring_push(gw_feed *f, size_t si, int64_t seq, int64_t time_us, const char *room,
+                      gw_frame *fr)
 {
     ring *r = &f->rings[si];
     /* the oldest go when the ring is full in entries or in bytes (ws.ring, ws.ring_bytes) */
@@ -182,17 +213,27 @@ static void ring_push(gw_feed *f, size_t si, int64_t seq, const char *room, gw_f
     }
     ring_ent *e = &r->e[(r->head + r->n) % r->cap];
     e->seq = seq;
+    e->time_us = time_us;
     snprintf(e->room, sizeof e->room, "%s", room);
     e->frame = gw_frame_ref(fr);
     r->bytes += fr->len;
     r->n++;
 }
 
-/* To the client, or into the held queue while the access is re-checked. Under the lock. */
-static void deliver_locked(gw_feed_sub *s, gw_frame *fr)
+/* Could the subscriber see the room when an event of this time happened? Under the lock. */
+static bool visible_locked(const gw_feed_sub *s, int64_t time_us)
+{
+    return s->since == INT64_MIN || time_us >= s->since;
+}
+
+/* To the client (if the history bound lets it), or into the held queue while the access is
+ * re-checked (the bound is applied when it goes out, with the re-check's answer). Under the
+ * lock. */
+static void deliver_locked(gw_feed_sub *s, gw_frame *fr, int64_t time_us)
 {
     if (!s->held) {
-        s->sink.send(s->sink.owner, fr);
+        if (visible_locked(s, time_us))
+            s->sink.send(s->sink.owner, fr);
         return;
     }
     if (s->npend >= HOLD_MAX) {
@@ -203,14 +244,23 @@ static void deliver_locked(gw_feed_sub *s, gw_frame *fr)
         s->cappend = s->cappend ? 2 * s->cappend : 16;
         s->pend = xrealloc(s->pend, s->cappend * sizeof *s->pend);
     }
-    s->pend[s->npend++] = gw_frame_ref(fr);
+    s->pend[s->npend++] = (pend_ent){gw_frame_ref(fr), time_us};
 }
 
 static void drop_pend(gw_feed_sub *s)
 {
     for (size_t k = 0; k < s->npend; k++)
-        gw_frame_unref(s->pend[k]);
+        gw_frame_unref(s->pend[k].frame);
     s->npend = 0;
+}
+
+/* The waiting frames out, in order, those the history bound lets through. Under the lock. */
+static void flush_pend_locked(gw_feed_sub *s)
+{
+    for (size_t k = 0; k < s->npend; k++)
+        if (visible_locked(s, s->pend[k].time_us))
+            s->sink.send(s->sink.owner, s->pend[k].frame);
+    drop_pend(s);
 }
 
 /* Ends a subscription from the feed's side: nothing more of the room reaches the client.
@@ -306,17 +356,25 @@ static cf_code consume(void *arg, const Events__V1__Event *ev)
     gw_feed_sub **check = NULL;
     size_t ncheck = 0;
     bool fresh = false;
+    int64_t t = ev_time_us(ev);
+    const char *who = NULL;
+    /* a room made private: its own event is held too (it carries the name after the change,
+     * which a non-member must not learn); participant changes go out first (they tell the
+     * user concerned nothing new) */
+    bool hold_first = access_change(ev, &who) == ACCESS_ROOM;
     pthread_mutex_lock(&f->mu);
     if (ev->seq > f->hi[si]) {
         fresh = true;
         f->hi[si] = ev->seq;
         if (fr) {
-            ring_push(f, si, ev->seq, ev->room_id, fr);
+            ring_push(f, si, ev->seq, t, ev->room_id, fr);
             room_node *n = room_find(f, ev->room_id, false);
             for (size_t i = 0; n && i < n->n; i++) {
                 gw_feed_sub *s = n->subs[i];
+                if (hold_first)
+                    s->held = true;
                 if (ev->seq > s->after[si])
-                    deliver_locked(s, fr);
+                    deliver_locked(s, fr, t);
             }
             ncheck = access_locked(f, ev, &check);
         }
@@ -336,7 +394,7 @@ static cf_code consume(void *arg, const Events__V1__Event *ev)
 static void sub_free(gw_feed_sub *s)
 {
     for (size_t i = 0; i < s->npend; i++)
-        gw_frame_unref(s->pend[i]);
+        gw_frame_unref(s->pend[i].frame);
     free(s->pend);
     free(s->authz);
     free(s);
@@ -356,13 +414,8 @@ static bool finish_locked(gw_feed *f, gw_feed_sub *s)
 {
     bool check = f->stamps[bucket_of(s->room)] != s->stamp;
     s->held = check;
-    if (!check) {
-        for (size_t k = 0; k < s->npend; k++) {
-            s->sink.send(s->sink.owner, s->pend[k]);
-            gw_frame_unref(s->pend[k]);
-        }
-        s->npend = 0;
-    }
+    if (!check)
+        flush_pend_locked(s);
     json_t *pos = json_object();
     for (size_t i = 0; i < GW_FEED_NSRC; i++) {
         const ring *r = &f->rings[i];
@@ -370,7 +423,7 @@ static bool finish_locked(gw_feed *f, gw_feed_sub *s)
             for (size_t k = 0; k < r->n; k++) {
                 const ring_ent *e = &r->e[(r->head + k) % r->cap];
                 if (e->seq > s->from[i] && strcmp(e->room, s->room) == 0)
-                    deliver_locked(s, e->frame);
+                    deliver_locked(s, e->frame, e->time_us);
             }
         s->after[i] = s->from[i] > f->hi[i] ? s->from[i] : f->hi[i];
         char num[24];
@@ -383,7 +436,7 @@ static bool finish_locked(gw_feed *f, gw_feed_sub *s)
     json_decref(m);
     gw_frame *fr = gw_frame_new(WS_OP_TEXT, text, strlen(text));
     free(text);
-    deliver_locked(s, fr);
+    deliver_locked(s, fr, INT64_MAX); /* "subscribed" is no event: never bounded */
     gw_frame_unref(fr);
     room_node *n = room_find(f, s->room, true);
     if (n->n == n->cap) {
@@ -447,7 +500,7 @@ static void on_replay(rpc_ccall *cc, void *arg)
     size_t i = s->cur;
     int64_t next = s->from[i] + 1;
     bool lost = false, at_end = false;
-    gw_frame **got = NULL;
+    pend_ent *got = NULL;
     size_t ngot = 0;
     cf_code code = cc->code;
     if (code == CF_OK) {
@@ -466,7 +519,7 @@ static void on_replay(rpc_ccall *cc, void *arg)
                 if (strcmp(ev->room_id, s->room) == 0) {
                     gw_frame *fr = event_frame(ev);
                     if (fr)
-                        got[ngot++] = fr;
+                        got[ngot++] = (pend_ent){fr, ev_time_us(ev)};
                 }
                 next = ev->seq + 1;
             }
@@ -482,14 +535,14 @@ static void on_replay(rpc_ccall *cc, void *arg)
     if (s->cancelled) {
         pthread_mutex_unlock(&f->mu);
         for (size_t k = 0; k < ngot; k++)
-            gw_frame_unref(got[k]);
+            gw_frame_unref(got[k].frame);
         free(got);
         sub_free(s);
         return;
     }
     if (code != CF_OK || lost) {
         for (size_t k = 0; k < ngot; k++)
-            gw_frame_unref(got[k]);
+            gw_frame_unref(got[k].frame);
         free(got);
         if (lost) {
             char why[128];
@@ -521,8 +574,12 @@ static void on_replay(rpc_ccall *cc, void *arg)
         s->cappend = s->npend + ngot + 16;
         s->pend = xrealloc(s->pend, s->cappend * sizeof *s->pend);
     }
-    memcpy(s->pend + s->npend, got, ngot * sizeof *got);
-    s->npend += ngot;
+    for (size_t k = 0; k < ngot; k++) { /* what the reader could not see is not even kept */
+        if (visible_locked(s, got[k].time_us))
+            s->pend[s->npend++] = got[k];
+        else
+            gw_frame_unref(got[k].frame);
+    }
     free(got);
     s->from[i] = next - 1;
     if (at_end)
@@ -578,6 +635,11 @@ static void on_check(rpc_ccall *cc, void *arg)
     gw_feed_sub *s = arg;
     gw_feed *f = s->feed;
     cf_code code = cc->code;
+    /* the reader's history bound now (a member who left and came back sees from the return:
+     * nothing of the room while away); an unbounded reader (an admin) stays so */
+    int64_t since = INT64_MIN;
+    if (code == CF_OK)
+        since = gw_feed_visible_since(cc->response, s->since == INT64_MIN);
     rpc_ccall_free(cc);
     pthread_mutex_lock(&f->mu);
     free(s->authz);
@@ -601,9 +663,8 @@ static void on_check(rpc_ccall *cc, void *arg)
     }
     if (code == CF_OK && !s->overflow) {
         s->held = false;
-        for (size_t k = 0; k < s->npend; k++)
-            s->sink.send(s->sink.owner, s->pend[k]);
-        drop_pend(s);
+        s->since = since;
+        flush_pend_locked(s);
     } else if (s->overflow) {
         end_locked(f, s, "too many events while access was re-checked");
     } else if (code == CF_NOT_FOUND || code == CF_PERMISSION_DENIED) {
@@ -634,12 +695,14 @@ bool gw_feed_ended(gw_feed *f, gw_feed_sub *s)
 }
 
 gw_feed_sub *gw_feed_subscribe(gw_feed *f, const char *room_id, const char *user_id, uint64_t stamp,
-                               const int64_t resume[GW_FEED_NSRC], const gw_feed_sink *sink)
+                               int64_t since_us, const int64_t resume[GW_FEED_NSRC],
+                               const gw_feed_sink *sink)
 {
     gw_feed_sub *s = xcalloc(1, sizeof *s);
     s->feed = f;
     s->sink = *sink;
     s->stamp = stamp;
+    s->since = since_us;
     snprintf(s->room, sizeof s->room, "%s", room_id);
     snprintf(s->user, sizeof s->user, "%s", user_id);
     pthread_mutex_lock(&f->mu);

@@ -10,11 +10,18 @@
  * {"type":"subscribed",…,"positions":{…}}, then live events; all under the hub's lock at the
  * switch, so none is sent twice and none is missing.
  *
+ * History keeps its privacy: an event reaches a reader only if the reader could see the room
+ * when it happened. Each subscription carries the moment from which its reader has seen the
+ * room without a break (rooms' Room.visible_since for that reader, refreshed by every
+ * re-check); every event older than that is left out, whichever path would send it (Replay,
+ * the ring, live, the held queue). docs/gateway.md, "History keeps its privacy".
+ *
  * Access re-checks: a subscription was allowed when made, but the right to see a room can go
  * (SPEC §3: a member leaves or is removed from a private room, a room is made private, a room
  * is deleted). When the feed sees participant.left or participant.role_changed of a
- * subscription's user, or a room.updated leaving the room private, it delivers that event, then
- * holds the room's later events for that subscription and asks rooms.v1.Rooms/GetRoom with the
+ * subscription's user, it delivers that event (it tells that user nothing new), then holds the
+ * room's later events for that subscription; a room.updated leaving the room private is held
+ * itself (it carries the room's name after the change) and asks rooms.v1.Rooms/GetRoom with the
  * connection's token (asynchronously); allowed → the held events go out in order, refused (or
  * no answer) → the held events are dropped and the subscription ends (sink.ended). room.deleted
  * ends every subscription of the room at once. A subscribe races with such a change through a
@@ -91,12 +98,21 @@ void gw_feed_stop(gw_feed *f);
  * gw_feed_subscribe. It moves with every event that may take a right to see the room away. */
 uint64_t gw_feed_stamp(gw_feed *f, const char *room_id);
 
+/* The history bound of a reader (docs/gateway.md, "History keeps its privacy"), from the
+ * rooms.v1.Room its GetRoom answered (a ProtobufCMessage *): its visible_since in epoch µs;
+ * without one, INT64_MIN (no bound) for a platform admin, else the current time (no history:
+ * fail closed, e.g. a rooms service that predates the field). */
+int64_t gw_feed_visible_since(const void *room, bool admin);
+
 /* Subscribes sink to room_id's events for user_id (whose access was checked when `stamp` was
- * read). resume[i] is the last seq of gw_feed_sources[i] the client has, or -1 for "live from
- * now". Replayed events and the "subscribed" message may be sent through the sink before this
- * returns. Returns the handle for gw_feed_unsubscribe. */
+ * read, and who could see the room from `since_us` on: no event older than that — by its
+ * time — reaches it, replayed, from the ring or live). resume[i] is the last seq of
+ * gw_feed_sources[i] the client has, or -1 for "live from now". Replayed events and the
+ * "subscribed" message may be sent through the sink before this returns. Returns the handle
+ * for gw_feed_unsubscribe. */
 gw_feed_sub *gw_feed_subscribe(gw_feed *f, const char *room_id, const char *user_id, uint64_t stamp,
-                               const int64_t resume[GW_FEED_NSRC], const gw_feed_sink *sink);
+                               int64_t since_us, const int64_t resume[GW_FEED_NSRC],
+                               const gw_feed_sink *sink);
 /* Has the feed ended s (sink.ended was called)? */
 bool gw_feed_ended(gw_feed *f, gw_feed_sub *s);
 /* Ends the subscription: after this returns the feed never calls its sink again. */

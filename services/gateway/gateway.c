@@ -312,12 +312,15 @@ static void on_rpc_done(rpc_ccall *cc, void *arg)
             snprintf(v[i].field, sizeof v[i].field, "%s", cc->details[i]->field);
             snprintf(v[i].description, sizeof v[i].description, "%s", cc->details[i]->description);
         }
-        if (cc->code != CF_UNAVAILABLE && cc->code != CF_DEADLINE_EXCEEDED)
-            return finish_error(tx, gw_reply_http_status(cc->code, flags, v, nv), cc->code,
-                                cc->message, v, nv, NULL, false);
-        const char *retry[] = {"Retry-After", "1", NULL};
-        return finish_error(tx, gw_http_status(cc->code, flags), cc->code, cc->message, v, nv,
-                            cc->code == CF_UNAVAILABLE ? retry : NULL, false);
+        /* Retry-After on every 503 and 429 (SPEC §6): the service's own figure (a throttle's
+         * delay, rpc_retry_after) when it gave one, else 1 s */
+        int status = gw_reply_http_status(cc->code, flags, v, nv);
+        char ra[16];
+        snprintf(ra, sizeof ra, "%u", cc->retry_after_s ? cc->retry_after_s : 1u);
+        const char *retry[] = {"Retry-After", ra, NULL};
+        bool say_retry = cc->code == CF_UNAVAILABLE || status == 429;
+        return finish_error(tx, status, cc->code, cc->message, v, nv, say_retry ? retry : NULL,
+                            false);
     }
     if ((flags & GW_LOGOUT) && tx->have_id && tx->id.jti[0] && g->p.verifier)
         authn_verifier_revoke(g->p.verifier, tx->id.jti, tx->id.exp);

@@ -69,6 +69,7 @@ typedef struct wconn {
     char *token;
     char sub[128];
     bool authed;
+    bool admin;    /* the token's platform-admin role */
     int64_t exp_s; /* the token's exp (seconds since the epoch): the connection ends then */
     gw_frame **q;  /* ring of frames to send */
     size_t qhead, qn, qcap;
@@ -375,6 +376,7 @@ static void do_auth(wconn *c, const char *token)
     free(c->token);
     c->token = xstrdup(token);
     snprintf(c->sub, sizeof c->sub, "%s", id.sub);
+    c->admin = id.is_admin;
     c->authed = true;
     c->exp_s = id.exp;
     pthread_mutex_unlock(&c->mu);
@@ -473,10 +475,12 @@ static void on_getroom(rpc_ccall *cc, void *arg)
             char user[sizeof c->sub];
             pthread_mutex_lock(&c->mu);
             memcpy(user, c->sub, sizeof user);
+            bool admin = c->admin;
             pthread_mutex_unlock(&c->mu);
             wsub *s = &c->subs[c->nsubs++];
             snprintf(s->room, sizeof s->room, "%s", c->pending_room);
-            s->sub = gw_feed_subscribe(w->cfg.feed, c->pending_room, user, c->pending_stamp,
+            int64_t since = gw_feed_visible_since(cc->response, admin);
+            s->sub = gw_feed_subscribe(w->cfg.feed, c->pending_room, user, c->pending_stamp, since,
                                        c->pending_resume, &sink);
         }
     }

@@ -167,6 +167,9 @@ cf_code rooms_fill_room(rpc_call *call, const store_room *row, Rooms__V1__Room *
     out->updated_at = ts_msg(call, row->updated_at_us);
     out->draw_policy = row->draw_policy;
     out->my_role = row->role;
+    const authn_identity *me = rpc_caller(call);
+    if (!(me && me->is_admin)) /* admins may see every room, always (SPEC §3) */
+        out->visible_since = ts_msg(call, row->visible_since_us);
     return CF_OK;
 }
 

@@ -30,6 +30,12 @@
 #define ME_JOIN_1                                                                                  \
     "LEFT JOIN participants me ON me.room_id = r.id AND me.user_id = $1 AND me.deleted_at IS "     \
     "NULL "
+/* The caller's Room.visible_since (rooms.proto): the unbroken span up to now in which the room
+ * was public or the caller a member (me: the ME_JOIN); NULL when neither holds. */
+#define VISIBLE_SINCE                                                                              \
+    US("CASE WHEN r.is_public AND me.joined_at IS NOT NULL THEN "                                  \
+       "least(coalesce(r.public_since, r.updated_at), me.joined_at) "                              \
+       "WHEN r.is_public THEN coalesce(r.public_since, r.updated_at) ELSE me.joined_at END")
 #define PART_COLS "p.id, p.room_id, p.user_id, p.role, p.metadata::text, " US("p.joined_at")
 
 /* ListRooms, prepared: one statement per filter shape, so each has a plan that fits (a
@@ -94,19 +100,20 @@ _Static_assert(PAGE_SIZE_MAX + 1 == 101, "LIST_BRANCH_MAX must be PAGE_SIZE_MAX 
 
 const db_stmt rooms_stmts[] = {
     /* point reads: primary key + the (user_id, room_id) unique index; no skew can hurt them */
-    {"room_get",
-     "SELECT " ROOM_COLS " FROM rooms r " ME_JOIN "WHERE r.id = $1 AND r.deleted_at IS NULL"},
+    {"room_get", "SELECT " ROOM_COLS ", " VISIBLE_SINCE " FROM rooms r " ME_JOIN
+                 "WHERE r.id = $1 AND r.deleted_at IS NULL"},
     /* room_get and the room's eligible-list stamp (schema/005) in one statement: one snapshot,
      * one round trip (CheckPermission with_eligible_version, the draw's every call) */
     {"room_get_stamped",
-     "SELECT " ROOM_COLS ", (SELECT v.version FROM eligible_versions v WHERE v.room_id = r.id) "
-     "FROM rooms r " ME_JOIN "WHERE r.id = $1 AND r.deleted_at IS NULL"},
+     "SELECT " ROOM_COLS
+     ", (SELECT v.version FROM eligible_versions v WHERE v.room_id = r.id), " VISIBLE_SINCE
+     " FROM rooms r " ME_JOIN "WHERE r.id = $1 AND r.deleted_at IS NULL"},
     {"room_insert",
      "INSERT INTO rooms (id, name, description, is_public, app_id, app_manifest_version, "
      "app_settings, draw_policy, created_by, idempotency_key, starts_at, ends_at, "
-     "idempotency_fingerprint) "
-     "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, " TS("$11") ", " TS(
-         "$12") ", $13) "
+     "idempotency_fingerprint, public_since) "
+     "VALUES ($1, $2, $3, $4::bool, $5, $6, $7::jsonb, $8, $9, $10, " TS("$11") ", " TS(
+         "$12") ", $13, CASE WHEN $4::bool THEN clock_timestamp() END) "
                 "ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO "
                 "NOTHING "
                 "RETURNING id"},
@@ -116,6 +123,8 @@ const db_stmt rooms_stmts[] = {
      "UPDATE rooms SET name = CASE WHEN $2 THEN $3 ELSE name END, "
      "description = CASE WHEN $4 THEN $5 ELSE description END, "
      "is_public = CASE WHEN $6 THEN $7::bool ELSE is_public END, "
+     "public_since = CASE WHEN $6 AND $7::bool AND NOT is_public THEN clock_timestamp() "
+     "WHEN $6 AND NOT $7::bool THEN NULL ELSE public_since END, "
      "app_settings = CASE WHEN $8 THEN $9::jsonb ELSE app_settings END, "
      "starts_at = CASE WHEN $10 THEN " TS(
          "$11") " ELSE starts_at END, "
@@ -233,6 +242,7 @@ static void room_read(arena *a, PGresult *r, int row, store_room *out)
     out->updated_at_us = col_us(r, row, 13);
     if (!PQgetisnull(r, row, 14))
         policy_role_parse(PQgetvalue(r, row, 14), &out->role);
+    out->visible_since_us = STORE_NO_TIME; /* room_get_by reads it */
 }
 
 static void participant_read(arena *a, PGresult *r, int row, store_participant *out)
@@ -263,6 +273,7 @@ static cf_code room_get_by(db_conn *db, arena *a, const char *stmt, const char *
     if (code != CF_OK)
         return code;
     room_read(a, r, 0, out);
+    out->visible_since_us = col_us(r, 0, version ? 16 : 15);
     if (version)
         *version = arena_strdup(a, PQgetisnull(r, 0, 15) ? "" : PQgetvalue(r, 0, 15));
     PQclear(r);

@@ -29,7 +29,9 @@ typedef struct store_room {
     char *created_by;
     int64_t starts_at_us, ends_at_us; /* epoch µs or STORE_NO_TIME */
     int64_t created_at_us, updated_at_us;
-    Rooms__V1__Role role; /* the asked user's live role; ROLE_UNSPECIFIED = not a member */
+    Rooms__V1__Role role;     /* the asked user's live role; ROLE_UNSPECIFIED = not a member */
+    int64_t visible_since_us; /* single-room reads: Room.visible_since for the asked user;
+                                 STORE_NO_TIME in lists or when the user cannot see it */
 } store_room;
 
 typedef struct store_participant {

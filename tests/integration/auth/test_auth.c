@@ -558,13 +558,21 @@ static void test_throttle(void **state)
     r.refresh_token = "garbage";
     r.client = &ci;
     rpc_ccall cc;
-    for (int i = 0; i < 5; i++) {
+    /* a refresh token is its own secret: the source alone is counted, up to
+     * throttle.max_failures_per_source (100) free failures (services/auth/throttle.h) */
+    for (int i = 0; i < 100; i++) {
         assert_code(CF_UNAUTHENTICATED, call("Refresh", &r.base, NULL, &cc));
         rpc_ccall_free(&cc);
     }
     assert_code(CF_RESOURCE_EXHAUSTED, call("Refresh", &r.base, NULL, &cc));
+    assert_int_equal(1, cc.retry_after_s); /* the first delay: 1 s, said in the reply */
     rpc_ccall_free(&cc);
-    clk.offset = 301; /* temporary: the window ends */
+    /* another source is not slowed */
+    ci.ip_address = "198.51.100.10";
+    assert_code(CF_UNAUTHENTICATED, call("Refresh", &r.base, NULL, &cc));
+    rpc_ccall_free(&cc);
+    ci.ip_address = "198.51.100.9";
+    clk.offset = 301; /* temporary: the delay and a quiet window pass */
     assert_code(CF_UNAUTHENTICATED, call("Refresh", &r.base, NULL, &cc));
     rpc_ccall_free(&cc);
     clk.offset = 0;

@@ -949,14 +949,18 @@ static json_t *wsc_any(wsc *c, int timeout_ms)
     }
 }
 
-/* The next messages are the room's event of `kind` (the change itself reaches the client) and
+/* The next messages are the room's event of `kind` (the change itself reaches the client;
+ * NULL: no event, as for a room made private, whose change a non-member must not read) and
  * then {"type":"unsubscribed","roomId":room,"reason":…} — nothing of the room in between. */
 static void expect_ended(wsc *c, const char *kind, const char *room)
 {
-    json_t *j = wsc_any(c, WAIT_MS);
-    assert_string_equal(json_string_value(json_object_get(j, "type")), "event");
-    assert_string_equal(ev_kind(j), kind);
-    json_decref(j);
+    json_t *j;
+    if (kind) {
+        j = wsc_any(c, WAIT_MS);
+        assert_string_equal(json_string_value(json_object_get(j, "type")), "event");
+        assert_string_equal(ev_kind(j), kind);
+        json_decref(j);
+    }
     j = wsc_any(c, WAIT_MS);
     assert_string_equal(json_string_value(json_object_get(j, "type")), "unsubscribed");
     assert_string_equal(json_string_value(json_object_get(j, "roomId")), room);
@@ -1044,8 +1048,8 @@ static void removed_member_unsubscribed(void **state)
 }
 
 /* SPEC §3 "see a private room", kept over time: a public room made private: every non-member's
- * subscription ends after the roomUpdated; the
- * members' go on. Deleting a room ends every subscription of it. */
+ * subscription ends, without the roomUpdated (it names the room after the change); the
+ * members' go on and get it. Deleting a room ends every subscription of it. */
 static void made_private_and_deleted(void **state)
 {
     (void)state;
@@ -1063,8 +1067,22 @@ static void made_private_and_deleted(void **state)
     snprintf(path, sizeof path, "/v1/rooms/%s", room);
     json_decref(api("PATCH", path, org, "{\"name\":\"Renamed\"}")); /* not about access */
     json_decref(wsc_event(&d, "roomUpdated", WAIT_MS));
-    json_decref(api("PATCH", path, org, "{\"isPublic\":false}"));
-    expect_ended(&d, "roomUpdated", room);
+    /* made private and renamed in one change: the non-member's subscription ends without
+     * the change (its new name is not for it); the members get it */
+    json_decref(api("PATCH", path, org, "{\"isPublic\":false,\"name\":\"Hush hush\"}"));
+    expect_ended(&d, NULL, room);
+    wsc *members[] = {&e, &o};
+    for (size_t i = 0; i < 2; i++) {
+        bool seen = false; /* the earlier rename comes first */
+        for (int k = 0; k < 2 && !seen; k++) {
+            json_t *u = wsc_event(members[i], "roomUpdated", WAIT_MS);
+            char *text = json_dumps(u, JSON_COMPACT);
+            seen = strstr(text, "Hush hush") != NULL;
+            free(text);
+            json_decref(u);
+        }
+        assert_true(seen);
+    }
     add_member(room, org, "ws-fay-v");
     json_decref(wsc_joined(&e, "ws-fay-v"));
     json_decref(wsc_joined(&o, "ws-fay-v"));
@@ -1080,6 +1098,123 @@ static void made_private_and_deleted(void **state)
     free(org);
     free(dave);
     free(erin);
+}
+
+/* True when any of the events (an array of {"type":"event",…}) mentions needle. */
+static bool events_mention(json_t *events, const char *needle)
+{
+    char *text = json_dumps(events, JSON_COMPACT);
+    bool found = strstr(text, needle) != NULL;
+    free(text);
+    return found;
+}
+
+/* Issue 24 item 3, "history keeps the privacy it had" (docs/gateway.md, "History keeps its
+ * privacy"; SPEC §3: a private room is invisible to non-members): a room is created private;
+ * pat joins; a prize is put up; it is renamed "codename falcon"; pat leaves; it is made public.
+ * A non-member resuming from the very start (rooms 0, draw 0) gets only what it could see when
+ * it happened: the change that made the room public, and nothing before it — not pat's join, not
+ * the private rename, not the prize; then live events as they come. Pat, no longer a member,
+ * gets no more: the span when pat could see the room ended with the leave. Through the ring
+ * (port of the main gateway) and through the sources' Replay (the small gateway, ws.ring 1). */
+static void history_via(int port, const char *tag)
+{
+    char org_sub[32], pat_sub[32], nina_sub[32], room[64], path[160];
+    snprintf(org_sub, sizeof org_sub, "ws-org-h%s", tag);
+    snprintf(pat_sub, sizeof pat_sub, "ws-pat-h%s", tag);
+    snprintf(nina_sub, sizeof nina_sub, "ws-nina-h%s", tag);
+    char *org = th_token(keys, org_sub, 600, false);
+    char *pat = th_token(keys, pat_sub, 600, false);
+    char *nina = th_token(keys, nina_sub, 600, false);
+    make_room(org, false, true, room); /* private; created, the organizer joined, activated */
+    wsc w; /* a witness: the organizer sees everything live, so the feed has it all */
+    assert_int_equal(wsc_open(&w, port, "confetti.v1", 0), 101);
+    wsc_auth(&w, org, org_sub);
+    json_decref(wsc_subscribe(&w, room, NULL, NULL));
+
+    add_member(room, org, pat_sub);
+    snprintf(path, sizeof path, "/v1/rooms/%s/prizes", room);
+    json_decref(api("POST", path, org, "{\"name\":\"Falcon figurine\",\"quantity\":1}"));
+    snprintf(path, sizeof path, "/v1/rooms/%s", room);
+    json_decref(api("PATCH", path, org, "{\"name\":\"codename falcon\"}"));
+    snprintf(path, sizeof path, "/v1/rooms/%s/participants/%s", room, pat_sub);
+    json_decref(api("DELETE", path, pat, NULL));
+    snprintf(path, sizeof path, "/v1/rooms/%s", room);
+    json_decref(api("PATCH", path, org, "{\"isPublic\":true}"));
+    json_decref(wsc_event(&w, "prizeCreated", WAIT_MS)); /* draw's event reached the feed */
+    for (;;) {                                           /* and rooms' last one */
+        json_t *j = wsc_event(&w, "roomUpdated", WAIT_MS);
+        bool made_public = json_is_true(json_object_get(
+            json_object_get(json_object_get(j, "event"), "roomUpdated"), "isPublic"));
+        json_decref(j);
+        if (made_public)
+            break;
+    }
+
+    /* the non-member, from the very start of both sources */
+    wsc c;
+    assert_int_equal(wsc_open(&c, port, "confetti.v1", 0), 101);
+    wsc_auth(&c, nina, nina_sub);
+    json_t *replayed = json_array();
+    json_t *j = wsc_subscribe(&c, room, "{\"rooms\":\"0\",\"draw\":\"0\"}", replayed);
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "subscribed");
+    json_decref(j);
+    assert_int_equal(json_array_size(replayed), 1);
+    json_t *only = json_array_get(replayed, 0);
+    assert_string_equal(ev_kind(only), "roomUpdated");
+    json_t *u = json_object_get(json_object_get(only, "event"), "roomUpdated");
+    assert_true(json_is_true(json_object_get(u, "isPublic")));
+    assert_false(events_mention(replayed, pat_sub));           /* pat's join and leave */
+    assert_false(events_mention(replayed, "Falcon figurine")); /* the private prize */
+    assert_false(events_mention(replayed, "roomCreated"));
+    json_decref(replayed);
+
+    /* pat, a member once, now a non-member of the public room: the same */
+    wsc p;
+    assert_int_equal(wsc_open(&p, port, "confetti.v1", 0), 101);
+    wsc_auth(&p, pat, pat_sub);
+    replayed = json_array();
+    j = wsc_subscribe(&p, room, "{\"rooms\":\"0\",\"draw\":\"0\"}", replayed);
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "subscribed");
+    json_decref(j);
+    assert_int_equal(json_array_size(replayed), 1);
+    assert_string_equal(ev_kind(json_array_get(replayed, 0)), "roomUpdated");
+    json_decref(replayed);
+
+    /* the organizer, a member all along, resumes from the start and gets everything */
+    wsc o;
+    assert_int_equal(wsc_open(&o, port, "confetti.v1", 0), 101);
+    wsc_auth(&o, org, org_sub);
+    replayed = json_array();
+    json_decref(wsc_subscribe(&o, room, "{\"rooms\":\"0\",\"draw\":\"0\"}", replayed));
+    assert_true(json_array_size(replayed) >= 8);
+    assert_true(events_mention(replayed, pat_sub));
+    assert_true(events_mention(replayed, "Falcon figurine"));
+    json_decref(replayed);
+
+    /* live: what happens now, everyone may see */
+    json_decref(api("PATCH", path, org, "{\"description\":\"now open\"}"));
+    json_decref(wsc_event(&c, "roomUpdated", WAIT_MS));
+    json_decref(wsc_event(&p, "roomUpdated", WAIT_MS));
+    wsc_close(&o);
+    wsc_close(&p);
+    wsc_close(&c);
+    wsc_close(&w);
+    free(org);
+    free(pat);
+    free(nina);
+}
+
+static void history_keeps_its_privacy_ring(void **state)
+{
+    (void)state;
+    history_via(main_gw.port, "r");
+}
+
+static void history_keeps_its_privacy_replay(void **state)
+{
+    (void)state;
+    history_via(small_gw.port, "p");
 }
 
 /* Resume from a position the source no longer keeps: close 4010. rooms' outbox is pruned with
@@ -1427,6 +1562,8 @@ int main(void)
         cmocka_unit_test(made_private_and_deleted),
         cmocka_unit_test(resume_longer_than_the_send_queue),
         cmocka_unit_test(subscriptions_per_connection_are_bounded),
+        cmocka_unit_test(history_keeps_its_privacy_ring),
+        cmocka_unit_test(history_keeps_its_privacy_replay),
         cmocka_unit_test(resume_too_old),
         cmocka_unit_test(cache_listing_follows_events),
         cmocka_unit_test(cache_room_follows_events),

@@ -702,6 +702,66 @@ static void test_rejoin_revives_the_row(void **state)
     free(sql);
 }
 
+static rpc_ccall *set_public(user *u, const char *room_id, bool pub)
+{
+    Rooms__V1__Room room = ROOMS__V1__ROOM__INIT;
+    room.room_id = (char *)room_id;
+    room.is_public = pub;
+    char *paths[] = {"isPublic"};
+    Google__Protobuf__FieldMask mask = GOOGLE__PROTOBUF__FIELD_MASK__INIT;
+    mask.paths = paths;
+    mask.n_paths = 1;
+    Rooms__V1__UpdateRoomRequest req = ROOMS__V1__UPDATE_ROOM_REQUEST__INIT;
+    req.room = &room;
+    req.update_mask = &mask;
+    return rc("UpdateRoom", u, &req);
+}
+
+/* u's Room.visibleSince in epoch µs (-1 when unset); fails unless GetRoom answers OK. */
+static long long visible_since(user *u, const char *room_id)
+{
+    rpc_ccall *cc = get_room(u, room_id);
+    expect(CF_OK, cc);
+    const Google__Protobuf__Timestamp *t = ((Rooms__V1__Room *)cc->response)->visible_since;
+    return t ? (long long)t->seconds * 1000000 + t->nanos / 1000 : -1;
+}
+
+/* Room.visibleSince (issue 24 item 3; docs/rooms.md): since when the caller has seen the room
+ * without a break — the later of "made public" and "joined" that gives the longer span up to
+ * now; a rejoin starts a new span; unset for platform admins. */
+static void test_visible_since(void **state)
+{
+    (void)state;
+    Rooms__V1__Room *r = create_room(&u_org, "visibility", false);
+    long long org0 = visible_since(&u_org, r->room_id); /* the creator's join */
+    assert_true(org0 > 0);
+    expect(CF_NOT_FOUND, get_room(&u_none, r->room_id));
+    assert_int_equal(visible_since(&u_platform, r->room_id), -1);
+    expect(CF_OK, add(&u_org, r->room_id, &u_part, R(PARTICIPANT)));
+    long long part0 = visible_since(&u_part, r->room_id);
+    assert_true(part0 > org0);
+
+    expect(CF_OK, set_public(&u_org, r->room_id, true));
+    long long pub1 = visible_since(&u_none, r->room_id); /* made public just now */
+    assert_true(pub1 > part0);
+    assert_true(visible_since(&u_org, r->room_id) == org0); /* a member all along */
+    assert_true(visible_since(&u_part, r->room_id) == part0);
+    expect(CF_OK, set_public(&u_org, r->room_id, true)); /* already public: no new span */
+    assert_true(visible_since(&u_none, r->room_id) == pub1);
+
+    expect(CF_OK, leave(&u_part, r->room_id, "")); /* public: still visible since pub1 */
+    assert_true(visible_since(&u_part, r->room_id) == pub1);
+    expect(CF_OK, set_public(&u_org, r->room_id, false));
+    expect(CF_NOT_FOUND, get_room(&u_part, r->room_id));
+    expect(CF_OK, add(&u_org, r->room_id, &u_part, R(PARTICIPANT))); /* back: a new span */
+    long long part1 = visible_since(&u_part, r->room_id);
+    assert_true(part1 > pub1);
+    expect(CF_OK, set_public(&u_org, r->room_id, true));
+    long long pub2 = visible_since(&u_none, r->room_id);
+    assert_true(pub2 > part1);
+    assert_true(visible_since(&u_part, r->room_id) == part1);
+}
+
 static void test_last_organizer_stays(void **state)
 {
     (void)state;
@@ -1020,6 +1080,7 @@ int main(void)
         cmocka_unit_test_teardown(test_settings_stay_locked_to_their_version, teardown_one),
         cmocka_unit_test_teardown(test_pages_are_stable_under_inserts, teardown_one),
         cmocka_unit_test_teardown(test_rejoin_revives_the_row, teardown_one),
+        cmocka_unit_test_teardown(test_visible_since, teardown_one),
         cmocka_unit_test_teardown(test_last_organizer_stays, teardown_one),
         cmocka_unit_test_teardown(test_eligible_and_member_pages, teardown_one),
         cmocka_unit_test_teardown(test_private_room_is_not_found_everywhere, teardown_one),
