@@ -13,18 +13,18 @@ enum {
     S_METHOD,
     S_TARGET,
     S_VERSION,
-    S_RL_LF,   /* CR after the version */
-    S_FLINE,   /* the start of a field line, or of the empty line ending the section */
-    S_END_LF,  /* CR of the empty line */
-    S_NAME,    /* a field name */
-    S_OWS,     /* whitespace after the colon */
-    S_VALUE,   /* a field value */
-    S_VAL_LF,  /* CR after a value */
-    S_BODY,    /* Content-Length body data */
-    S_CSIZE,   /* chunk size digits */
-    S_CEXT,    /* a chunk extension */
+    S_RL_LF,  /* CR after the version */
+    S_FLINE,  /* the start of a field line, or of the empty line ending the section */
+    S_END_LF, /* CR of the empty line */
+    S_NAME,   /* a field name */
+    S_OWS,    /* whitespace after the colon */
+    S_VALUE,  /* a field value */
+    S_VAL_LF, /* CR after a value */
+    S_BODY,   /* Content-Length body data */
+    S_CSIZE,  /* chunk size digits */
+    S_CEXT,   /* a chunk extension */
     S_CLINE_LF /* CR after a chunk-size line */,
-    S_CDATA,   /* chunk data */
+    S_CDATA, /* chunk data */
     S_CDATA_CR,
     S_CDATA_LF,
     S_PASS, /* after an Upgrade request: not HTTP any more (the answer closes unless it is 101) */
@@ -143,8 +143,7 @@ static bool field_done(ep *p)
     }
     case F_TE:
         p->nte++;
-        p->te_chunked =
-            !p->val_long && p->val_len == 7 && strncasecmp(p->val, "chunked", 7) == 0;
+        p->te_chunked = !p->val_long && p->val_len == 7 && strncasecmp(p->val, "chunked", 7) == 0;
         break;
     case F_HOST:
         p->nhost++;
@@ -197,8 +196,8 @@ static bool head_done(ep *p)
 static bool version_done(ep *p)
 {
     const char *v = p->ver;
-    if (p->ver_len != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' ||
-        v[6] != '.' || v[7] < '0' || v[7] > '9')
+    if (p->ver_len != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' || v[6] != '.' ||
+        v[7] < '0' || v[7] > '9')
         return refuse(p, 400, "malformed HTTP version");
     if (v[5] != '1')
         return refuse(p, 505, "HTTP version not supported");
@@ -521,7 +520,6 @@ const char *ep_terminator(const ep *p, size_t *len)
 
 bool ep_in_head_fields(const ep *p)
 {
-    return p->unit == EP_UNIT_HEAD &&
-           (p->st == S_FLINE || p->st == S_END_LF || p->st == S_NAME || p->st == S_OWS ||
-            p->st == S_VALUE || p->st == S_VAL_LF);
+    return p->unit == EP_UNIT_HEAD && (p->st == S_FLINE || p->st == S_END_LF || p->st == S_NAME ||
+                                       p->st == S_OWS || p->st == S_VALUE || p->st == S_VAL_LF);
 }

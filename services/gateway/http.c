@@ -23,6 +23,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -36,7 +37,17 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { PEER_BUCKETS = 4096 };
+enum { PEER_BUCKETS = 4096, LINGER_MS = 2000 };
+
+/* A socket closed after a refusal (MHD has sent the answer and a FIN): what the client still
+ * sends is read and dropped until it closes, LINGER_MS pass or max_drain bytes came, so that
+ * the close does not reset the answer away on the client (nginx's lingering_close). */
+typedef struct lingering {
+    struct lingering *next;
+    int fd; /* our dup of MHD's socket: MHD's close does not end the connection */
+    int64_t until_ns;
+    size_t left;
+} lingering;
 
 typedef struct peer_count {
     struct peer_count *next;
@@ -55,10 +66,11 @@ typedef struct hconn {
     struct gw_http *s;
     int fd;
     char peer[GW_HTTP_ADDR_MAX];
-    bool refused;      /* over the connection cap: its first request is answered 503 */
-    bool peer_refused; /* over the per-peer cap: its first request is answered 429 */
-    gw_guard guard;    /* the raw bytes' check (MHD's thread) */
-    unsigned nreq;     /* requests MHD began on this connection (MHD's thread) */
+    bool refused;       /* over the connection cap: its first request is answered 503 */
+    bool peer_refused;  /* over the per-peer cap: its first request is answered 429 */
+    gw_guard guard;     /* the raw bytes' check (MHD's thread) */
+    atomic_bool linger; /* closed after a refusal: keep reading (and dropping) a little */
+    unsigned nreq;      /* requests MHD began on this connection (MHD's thread) */
     /* under s->mu */
     phase ph;
     int64_t since_ns; /* when ph began */
@@ -75,6 +87,8 @@ struct gw_http {
     size_t nconns;
     struct peer_count *peers[PEER_BUCKETS]; /* open connections per peer address (s->mu) */
     gw_http_stats own_stats, *st;
+    struct lingering *lingering; /* sockets read and dropped before the last close (s->mu) */
+    size_t nlingering;
     bool stop;
     pthread_t sweeper;
 };
@@ -387,8 +401,11 @@ void gw_http_respond(gw_http_req *r, int status, const char *const *headers, con
     /* after any 4xx (and a refusal of the request itself) nothing pipelined behind it is
      * answered (issue 13): the connection closes once the answer is out */
     if (close || q->r.early_status || (status >= 400 && status < 500) ||
-        (q->upgrade_asked && status != 101))
+        (q->upgrade_asked && status != 101)) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+        if (q->hc && (q->r.early_status || status >= 400))
+            atomic_store(&q->hc->linger, true);
+    }
     answer(q, (unsigned)status, resp);
 }
 
@@ -552,7 +569,21 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
         gw_guard_detach(hc->fd, &hc->guard);
     if (hc->guard.refused)
         atomic_fetch_add(&s->st->refused_framing, 1);
+    /* after a refusal, before MHD's close: a dup keeps the connection for the lingering read */
+    int lfd = -1;
+    if (hc->fd >= 0 && (atomic_load(&hc->linger) || hc->guard.refused))
+        lfd = fcntl(hc->fd, F_DUPFD_CLOEXEC, 0);
     pthread_mutex_lock(&s->mu);
+    if (lfd >= 0 && !hc->timed_out && s->nlingering < s->cfg.max_conns && !s->stop) {
+        lingering *l = xcalloc(1, sizeof *l);
+        l->fd = lfd;
+        l->until_ns = cf_mono_ns() + (int64_t)LINGER_MS * 1000000;
+        l->left = s->cfg.max_drain;
+        l->next = s->lingering;
+        s->lingering = l;
+        s->nlingering++;
+        lfd = -1;
+    }
     if (hc->prev)
         hc->prev->next = hc->next;
     else
@@ -563,6 +594,8 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
     if (s->cfg.max_conns_peer)
         peer_add_locked(s, hc->peer, -1);
     pthread_mutex_unlock(&s->mu);
+    if (lfd >= 0)
+        close(lfd);
     atomic_fetch_sub(&s->st->open, 1);
     *socket_context = NULL;
     gw_guard_fini(&hc->guard);
@@ -586,6 +619,34 @@ static void time_out_locked(hconn *hc, const char *why)
     hc->timed_out = true;
 }
 
+/* Reads and drops what the lingering sockets have; closes those done. Under s->mu (reads
+ * never block: MSG_DONTWAIT). */
+static void linger_locked(gw_http *s, int64_t now)
+{
+    for (lingering **pp = &s->lingering; *pp;) {
+        lingering *l = *pp;
+        bool done = now >= l->until_ns || s->stop;
+        char tmp[4096];
+        while (!done) {
+            ssize_t n = recv(l->fd, tmp, sizeof tmp, MSG_DONTWAIT);
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+                break;
+            if (n <= 0 || (size_t)n >= l->left)
+                done = true; /* the client closed, an error, or the drain bound */
+            else
+                l->left -= (size_t)n;
+        }
+        if (!done) {
+            pp = &l->next;
+            continue;
+        }
+        *pp = l->next;
+        s->nlingering--;
+        close(l->fd);
+        free(l);
+    }
+}
+
 static void *sweeper(void *arg)
 {
     gw_http *s = arg;
@@ -599,6 +660,7 @@ static void *sweeper(void *arg)
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
         int64_t now = cf_mono_ns();
+        linger_locked(s, now);
         for (hconn *hc = s->conns; hc; hc = hc->next) {
             if (hc->timed_out || hc->fd < 0)
                 continue;
@@ -795,7 +857,10 @@ void gw_http_stop(gw_http *h)
     pthread_cond_signal(&h->cv);
     pthread_mutex_unlock(&h->mu);
     pthread_join(h->sweeper, NULL);
-    MHD_stop_daemon(h->d);                    /* closes the listening socket too */
+    MHD_stop_daemon(h->d);      /* closes the listening socket too */
+    pthread_mutex_lock(&h->mu); /* the sweeper is gone: close what still lingers */
+    linger_locked(h, INT64_MAX);
+    pthread_mutex_unlock(&h->mu);
     for (size_t i = 0; i < PEER_BUCKETS; i++) /* empty once every connection closed */
         while (h->peers[i]) {
             peer_count *n = h->peers[i]->next;

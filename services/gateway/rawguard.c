@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 typedef ssize_t (*recv_fn)(int, void *, size_t, int);
-static recv_fn real_recv; /* what libmicrohttpd's slot held: libc's recv (or a sanitizer's) */
+static recv_fn real_recv = recv; /* what libmicrohttpd's slot held: libc's (or a sanitizer's) */
 
 /* ---------------------------------------------------------------- sockets → guards */
 

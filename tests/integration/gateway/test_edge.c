@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -626,6 +627,157 @@ static void test_slow_clients_get_408_and_close(void **state)
     assert_still_answers();
 }
 
+/* The guard holds a head until it is whole: one sent a byte at a time (each its own TCP
+ * segment) is answered like one sent at once — on every request of the connection, a refused
+ * one included, and a chunked body cut everywhere too. */
+static void test_byte_at_a_time(void **state)
+{
+    (void)state;
+    static const char stream[] =
+        "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+        "POST /v1/auth/refresh HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n2;e=1\r\n{}\r\n"
+        "0\r\nX-T: 1\r\n\r\n"
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nX-A: b\r\n c\r\n\r\n";
+    /* a gateway with the default deadlines: this client is slow on purpose */
+    int p2 = th_free_port();
+    char *env[] = {xasprintf("CONFETTI_HTTP_LISTEN=http://127.0.0.1:%d", p2),
+                   xasprintf("CONFETTI_RATELIMIT_RATE=0"), NULL};
+    th_service *g2 = th_service_start(
+        gateway_service_def(), &(th_service_opts){.dsn = "n/a", .env = (const char *const *)env});
+    for (int i = 0; env[i]; i++)
+        free(env[i]);
+    int save = port;
+    port = p2;
+    int fd = dial();
+    port = save;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* the gateway refuses at the fold and closes while the rest is still coming: the lingering
+     * read keeps that from resetting the answer away (the last sends may fail: not an error) */
+    for (size_t i = 0; i < sizeof stream - 1; i++) {
+        if (send(fd, stream + i, 1, MSG_NOSIGNAL) != 1)
+            break;
+        usleep(500);
+    }
+    reply r = read_reply(fd, true);
+    const char *third = NULL;
+    if (count_answers_at(r.data, 2, &third) != 3 || status_of(&r) != 200 || atoi(third + 9) != 400)
+        fail_msg("byte at a time: %.600s", r.data);
+    /* the POST was framed right: its answer is the second (503: this gateway has no auth service)
+     */
+    const char *second = NULL;
+    count_answers_at(r.data, 1, &second);
+    assert_int_equal(atoi(second + 9), 503);
+    assert_spec_refusal("byte at a time", third);
+    assert_true(r.closed);
+    free(r.data);
+    close(fd);
+    th_service_stop(g2);
+}
+
+/* One gauge from the admin port's /metrics (-1 when absent). */
+static double scrape(int admin_port, const char *name)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)admin_port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    const char req[] = "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    send_all(fd, req, sizeof req - 1);
+    reply r = read_reply(fd, true);
+    close(fd);
+    char *key = xasprintf("\n%s{", name);
+    const char *p = strstr(r.data, key);
+    double v = -1;
+    if (p && (p = strstr(p, "} ")))
+        v = strtod(p + 2, NULL);
+    free(key);
+    free(r.data);
+    return v;
+}
+
+/* A GET on a new connection to port p, answered and kept open (its fd). */
+static int kept_connection(int p)
+{
+    int save = port;
+    port = p;
+    int fd = dial();
+    port = save;
+    send_all(fd, good_get, sizeof good_get - 1);
+    reply r = read_reply(fd, false);
+    assert_int_equal(status_of(&r), 200);
+    assert_false(r.closed);
+    free(r.data);
+    return fd;
+}
+
+/* http.max_connections_per_peer: past it a connection's request is answered 429 with
+ * Retry-After in the SPEC shape and it closes (MHD's own per-IP limit closed silently); a slot
+ * freed is usable again. The admin port's /metrics counts open connections and the refusal. */
+static void test_peer_cap_answers_429_and_metrics_count(void **state)
+{
+    (void)state;
+    int p2 = th_free_port();
+    char *env[] = {xasprintf("CONFETTI_HTTP_LISTEN=http://127.0.0.1:%d", p2),
+                   xasprintf("CONFETTI_HTTP_MAX_CONNECTIONS_PER_PEER=2"),
+                   xasprintf("CONFETTI_RATELIMIT_RATE=0"), NULL};
+    th_service *g2 = th_service_start(
+        gateway_service_def(), &(th_service_opts){.dsn = "n/a", .env = (const char *const *)env});
+    for (int i = 0; env[i]; i++)
+        free(env[i]);
+    double refused_before = scrape(g2->admin_port, "confetti_http_refused_peer_cap_total");
+    assert_true(refused_before >= 0);
+    int held[2] = {kept_connection(p2), kept_connection(p2)};
+    /* both counted (each had its answer): the gauge shows them */
+    double open = scrape(g2->admin_port, "confetti_http_connections");
+    assert_true(open >= 2);
+
+    int save = port;
+    port = p2;
+    int fd = dial();
+    port = save;
+    send_all(fd, good_get, sizeof good_get - 1);
+    reply r = read_reply(fd, true);
+    if (status_of(&r) != 429)
+        fail_msg("third connection from one address: %.300s", r.data);
+    assert_non_null(strstr(r.data, "Retry-After: 1"));
+    assert_non_null(strstr(r.data, "\"status\":\"RESOURCE_EXHAUSTED\""));
+    assert_spec_refusal("per-peer cap", r.data);
+    assert_true(r.closed);
+    free(r.data);
+    close(fd);
+    assert_true(scrape(g2->admin_port, "confetti_http_refused_peer_cap_total") >=
+                refused_before + 1);
+
+    /* a slot freed (the server sees the close) is usable again; the gauge goes down */
+    close(held[0]);
+    int st = 0;
+    for (int i = 0; i < 200 && st != 200; i++) {
+        port = p2;
+        int c = dial();
+        port = save;
+        send_all(c, good_get, sizeof good_get - 1);
+        reply rr = read_reply(c, false);
+        st = status_of(&rr);
+        free(rr.data);
+        close(c);
+        if (st != 200)
+            usleep(50000);
+    }
+    assert_int_equal(st, 200);
+    close(held[1]);
+    double now = open;
+    for (int i = 0; i < 200 && now > open - 2; i++) {
+        now = scrape(g2->admin_port, "confetti_http_connections");
+        if (now > open - 2)
+            usleep(50000);
+    }
+    assert_true(now <= open - 2);
+    assert_true(scrape(g2->admin_port, "confetti_http_refused_framing_total") >= 0);
+    th_service_stop(g2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -634,6 +786,8 @@ int main(void)
         cmocka_unit_test(test_nothing_answered_behind_a_refusal),
         cmocka_unit_test(test_413_reaches_the_client_every_time),
         cmocka_unit_test(test_slow_clients_get_408_and_close),
+        cmocka_unit_test(test_byte_at_a_time),
+        cmocka_unit_test(test_peer_cap_answers_429_and_metrics_count),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
