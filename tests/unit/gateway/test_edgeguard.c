@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -81,9 +82,8 @@ static void test_verdict_independent_of_splits(void **state)
         const scase *c = &cases[i];
         verdict whole = run_split(c->bytes, c->len, c->len, false);
         if (whole.status != c->status || whole.msg != c->msg || whole.commit != c->commit_end)
-            fail_msg("case %zu: status %d msg %u commit %llu, expected %d %u %zu", i,
-                     whole.status, whole.msg, (unsigned long long)whole.commit, c->status, c->msg,
-                     c->commit_end);
+            fail_msg("case %zu: status %d msg %u commit %llu, expected %d %u %zu", i, whole.status,
+                     whole.msg, (unsigned long long)whole.commit, c->status, c->msg, c->commit_end);
         verdict bw = run_split(c->bytes, c->len, 0, true);
         assert_memory_equal(&bw, &whole, sizeof bw);
         for (size_t cut = 0; cut <= c->len; cut++) {
@@ -92,6 +92,48 @@ static void test_verdict_independent_of_splits(void **state)
                 fail_msg("case %zu split at %zu: a different verdict", i, cut);
         }
     }
+}
+
+/* The same verdict whole, byte by byte and split anywhere; returns it. */
+static verdict split_independent(const char *b, size_t n)
+{
+    verdict whole = run_split(b, n, n, false);
+    verdict bw = run_split(b, n, 0, true);
+    assert_memory_equal(&bw, &whole, sizeof bw);
+    for (size_t cut = 0; cut <= n; cut += 7) {
+        verdict v = run_split(b, n, cut, false);
+        assert_memory_equal(&v, &whole, sizeof v);
+    }
+    return whole;
+}
+
+/* The bounds at their edge: a target of exactly http.max_uri bytes and a head of exactly
+ * http.max_header bytes pass; one byte more is 414 / 431 — however the bytes are split. */
+static void test_bounds_exact(void **state)
+{
+    (void)state;
+    char *buf = xmalloc(MAX_HEADER + 64);
+    for (int extra = 0; extra <= 1; extra++) {
+        size_t t = MAX_URI + (size_t)extra;
+        int n = sprintf(buf, "GET /");
+        memset(buf + n, 'a', t - 1);
+        n += (int)t - 1;
+        n += sprintf(buf + n, " HTTP/1.1\r\nHost: t\r\n\r\n");
+        verdict v = split_independent(buf, (size_t)n);
+        assert_int_equal(v.status, extra ? 414 : 0);
+
+        const char *pre = "GET / HTTP/1.1\r\nHost: t\r\nX-A: ";
+        size_t fixed = strlen(pre) + 4; /* the value's CRLF, the empty line */
+        size_t vlen = MAX_HEADER - fixed + (size_t)extra;
+        n = sprintf(buf, "%s", pre);
+        memset(buf + n, 'v', vlen);
+        n += (int)vlen;
+        n += sprintf(buf + n, "\r\n\r\n");
+        assert_int_equal((size_t)n, MAX_HEADER + (size_t)extra);
+        v = split_independent(buf, (size_t)n);
+        assert_int_equal(v.status, extra ? 431 : 0);
+    }
+    free(buf);
 }
 
 /* Reads everything the guard hands on, with reads of buf_len bytes; checks the short-read rule. */
@@ -184,6 +226,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verdict_independent_of_splits),
+        cmocka_unit_test(test_bounds_exact),
         cmocka_unit_test(test_guard_hands_on_checked_bytes_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
