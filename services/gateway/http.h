@@ -31,10 +31,13 @@ typedef struct gw_http_req {
     const char *uri; /* raw request target: path and query, still percent-encoded */
     char *body;      /* NUL-terminated (owned; NULL when there is none) */
     size_t body_len;
-    /* Non-zero when the wrapper already knows the answer: 413 (body over the limit), 400 (bad
-     * framing: see http.c), 408 (body not received in time), 414 (request target too long),
-     * 431 (header fields too large). The handler still answers (with close), so the response
-     * carries the gateway's error shape; early_why says what was wrong. */
+    /* Non-zero when the wrapper already knows the answer: 400 (bad framing, edgeparse.h), 408
+     * (body not received in time), 413 (body over the limit), 414 (request target too long),
+     * 429 (over the per-peer connection cap), 431 (header fields too large), 501 (a transfer
+     * coding), 503 (over the connection cap), 505 (HTTP version). For a request the edge refused
+     * on its raw bytes, method and uri are "-" (MHD parsed a stand-in, rawguard.h). The handler
+     * still answers (with close), so the response carries the gateway's error shape; early_why
+     * says what was wrong. */
     int early_status;
     const char *early_why;
     int64_t start_ns;
