@@ -566,6 +566,12 @@ static void handle(gw_http_req *r, void *arg)
         const char *retry[] = {"Retry-After", "1", NULL};
         return finish_error(tx, 503, CF_UNAVAILABLE, r->early_why, NULL, 0, retry, true);
     }
+    case 429: { /* http.max_connections_per_peer */
+        const char *retry[] = {"Retry-After", "1", NULL};
+        return finish_error(tx, 429, CF_RESOURCE_EXHAUSTED, r->early_why, NULL, 0, retry, true);
+    }
+    case 505:
+        return finish_error(tx, 505, CF_UNIMPLEMENTED, r->early_why, NULL, 0, NULL, true);
     default:
         return finish_error(tx, 400, CF_INVALID_ARGUMENT, r->early_why ? r->early_why : "", NULL, 0,
                             NULL, true);
@@ -1052,7 +1058,8 @@ cf_code gw_start(gw *g, char *err, size_t errlen)
                          .max_conns_peer = (unsigned)g->cfg->max_conns_peer,
                          .threads = (unsigned)g->cfg->threads,
                          .fn = handle,
-                         .arg = g};
+                         .arg = g,
+                         .stats = g->p.http_stats};
     cf_code c = gw_http_start(&hc, &g->http, err, errlen);
     if (c != CF_OK)
         return c;

@@ -265,6 +265,7 @@ typedef struct gw_params {
     metrics *metrics;         /* borrowed; may be NULL */
     /* borrowed; NULL: the WebSocket feed counts internally */
     struct gw_ws_stats *ws_stats;
+    struct gw_http_stats *http_stats; /* borrowed; NULL: the HTTP edge counts internally */
 } gw_params;
 
 typedef struct gw gw;

@@ -1,10 +1,10 @@
 /* http.c — see http.h. libmicrohttpd (MHD) 0.9.75 runs the sockets: epoll, a thread pool, the
  * HTTP/1.1 parser, keep-alive, chunked request bodies, suspend/resume and the upgrade. What it
  * does not do, we add here (docs/gateway.md, "The HTTP edge"):
- *   - strict framing (RFC 9112): MHD 0.9.75 keeps "Name : value" as a field named "Name ",
- *     accepts a repeated Content-Length (using the first) and Content-Length with
- *     Transfer-Encoding; check_head() refuses those with 400 before any body is read;
- *   - 414 / 431 in the SPEC error shape (MHD's own, HTML, only past its memory limit);
+ *   - strict framing (RFC 9112) on the raw bytes of every request, before MHD parses them
+ *     (rawguard.h, edgeparse.h): what MHD would normalize or refuse with its own HTML page or a
+ *     silent close reaches the handler as a request with early_status, answered in the SPEC
+ *     error shape;
  *   - 413 that the client reads: a refused body is read and dropped up to max_drain;
  *   - the header and body deadlines with a 408 (MHD's timeout closes silently): the sweeper;
  *   - the connection cap with a clear 503 (MHD's limit drops silently): the cap is ours, MHD's
@@ -15,12 +15,15 @@
  * thread walks the connections under the server's mutex. Lock order: server → request. */
 #include "http.h"
 #include "gateway.h"
+#include "rawguard.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "admin/metrics.h"
 #include "base/xmalloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -34,6 +37,24 @@
 #include <time.h>
 #include <unistd.h>
 
+enum { PEER_BUCKETS = 4096, LINGER_MS = 2000 };
+
+/* A socket closed after a refusal (MHD has sent the answer and a FIN): what the client still
+ * sends is read and dropped until it closes, LINGER_MS pass or max_drain bytes came, so that
+ * the close does not reset the answer away on the client (nginx's lingering_close). */
+typedef struct lingering {
+    struct lingering *next;
+    int fd; /* our dup of MHD's socket: MHD's close does not end the connection */
+    int64_t until_ns;
+    size_t left;
+} lingering;
+
+typedef struct peer_count {
+    struct peer_count *next;
+    unsigned n;
+    char peer[GW_HTTP_ADDR_MAX];
+} peer_count;
+
 /* IDLE: no request line yet (new connection, or after the last answer); HEAD: the request line
  * is in (MHD's URI callback), the fields are not; BODY: the head is in, the body is being read;
  * APP: the application has the request. */
@@ -42,9 +63,14 @@ typedef enum { PH_IDLE, PH_HEAD, PH_BODY, PH_APP, PH_UPGRADED } phase;
 /* One TCP connection (MHD's socket context): from NOTIFY_STARTED to NOTIFY_CLOSED. */
 typedef struct hconn {
     struct hconn *prev, *next; /* s->conns (s->mu) */
+    struct gw_http *s;
     int fd;
     char peer[GW_HTTP_ADDR_MAX];
-    bool refused; /* over the connection cap: its first request is answered 503 */
+    bool refused;       /* over the connection cap: its first request is answered 503 */
+    bool peer_refused;  /* over the per-peer cap: its first request is answered 429 */
+    gw_guard guard;     /* the raw bytes' check (MHD's thread) */
+    atomic_bool linger; /* closed after a refusal: keep reading (and dropping) a little */
+    unsigned nreq;      /* requests MHD began on this connection (MHD's thread) */
     /* under s->mu */
     phase ph;
     int64_t since_ns; /* when ph began */
@@ -59,6 +85,10 @@ struct gw_http {
     pthread_cond_t cv;
     hconn *conns;
     size_t nconns;
+    struct peer_count *peers[PEER_BUCKETS]; /* open connections per peer address (s->mu) */
+    gw_http_stats own_stats, *st;
+    struct lingering *lingering; /* sockets read and dropped before the last close (s->mu) */
+    size_t nlingering;
     bool stop;
     pthread_t sweeper;
 };
@@ -72,6 +102,8 @@ typedef struct hreq {
     hconn *hc;
     char method[16];
     char *uri;
+    unsigned index;     /* the request's place on its connection, from 0 */
+    bool upgrade_asked; /* the head had Upgrade: the guard stopped checking after it */
     atomic_int refs;
     pthread_mutex_t mu;
     bool started, dispatched, discard;
@@ -124,108 +156,36 @@ void gw_http_addr_text(const void *sockaddr, char *out)
     }
 }
 
-/* ---------------------------------------------------------------- strict framing */
+/* ---------------------------------------------------------------- the head */
 
-static bool is_tchar(unsigned char c)
+/* The framing of the head was checked on the raw bytes (edgeparse.h): one Content-Length of
+ * digits at most, no Transfer-Encoding but chunked, never both. What is left: the refusals
+ * decided before the head reached MHD, and the connection caps. 0, or the status to answer
+ * with (and r->early_why). *content_length: the declared body size, or -1. */
+static int check_head(hreq *q, long long *content_length)
 {
-    /* RFC 9110 §5.6.2 token characters */
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-typedef struct head_scan {
-    size_t bytes;
-    int ncl, nte;
-    const char *cl, *te;
-    const char *why;
-} head_scan;
-
-static enum MHD_Result scan_field(void *cls, enum MHD_ValueKind kind, const char *key,
-                                  size_t key_size, const char *value, size_t value_size)
-{
-    (void)kind;
-    head_scan *h = cls;
-    h->bytes += key_size + value_size + 4;
-    if (key_size == 0 || strlen(key) != key_size) {
-        h->why = "malformed header field name";
-        return MHD_YES;
-    }
-    for (size_t i = 0; i < key_size; i++)
-        if (!is_tchar((unsigned char)key[i])) {
-            /* "Transfer-Encoding : chunked" arrives as the name "Transfer-Encoding " */
-            h->why = "malformed header field name (whitespace or a separator in it)";
-            return MHD_YES;
-        }
-    if (!value || strlen(value) != value_size) {
-        h->why = "NUL in a header field value";
-        return MHD_YES;
-    }
-    for (size_t i = 0; i < value_size; i++) {
-        unsigned char c = (unsigned char)value[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f) {
-            h->why = "control character in a header field value";
-            return MHD_YES;
-        }
-    }
-    if (strcasecmp(key, "Content-Length") == 0) {
-        h->ncl++;
-        h->cl = value;
-    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
-        h->nte++;
-        h->te = value;
-    }
-    return MHD_YES;
-}
-
-/* The request head against RFC 9112 and our limits: 0, or the status to refuse it with (and
- * r->early_why). *content_length is set when a valid one is present, else -1. */
-static int check_head(hreq *q, const char *version, long long *content_length)
-{
-    gw_http *s = q->s;
     *content_length = -1;
-    head_scan h = {0};
-    MHD_get_connection_values_n(q->mc, MHD_HEADER_KIND, scan_field, &h);
-    size_t line = strlen(q->method) + strlen(q->uri) + strlen(version) + 4;
-    if (h.why) {
-        q->r.early_why = h.why;
-        return 400;
+    hconn *hc = q->hc;
+    if (hc && hc->guard.refused && q->index == hc->guard.p.refused_msg) {
+        /* the request MHD parsed is the guard's stand-in for the refused one */
+        snprintf(q->method, sizeof q->method, "-");
+        free(q->uri);
+        q->uri = xstrdup("-");
+        q->r.uri = q->uri;
+        q->r.early_why = hc->guard.p.why;
+        return hc->guard.p.status;
     }
-    if (strlen(q->uri) > s->cfg.max_uri) {
-        q->r.early_why = "request target too long";
-        return 414;
+    if (hc && hc->refused) {
+        q->r.early_why = "too many connections";
+        return 503;
     }
-    if (line + h.bytes > s->cfg.max_header) {
-        q->r.early_why = "request header fields too large";
-        return 431;
+    if (hc && hc->peer_refused) {
+        q->r.early_why = "too many connections from this address";
+        return 429;
     }
-    if (h.ncl > 1) {
-        q->r.early_why = "more than one Content-Length";
-        return 400;
-    }
-    if (h.nte > 0 && h.ncl > 0) {
-        q->r.early_why = "Transfer-Encoding together with Content-Length";
-        return 400;
-    }
-    if (h.nte > 1 || (h.nte == 1 && strcasecmp(h.te, "chunked") != 0)) {
-        q->r.early_why = "only the chunked transfer coding is supported";
-        return 501;
-    }
-    if (h.ncl == 1) {
-        const char *p = h.cl;
-        unsigned long long v = 0;
-        if (!*p) {
-            q->r.early_why = "malformed Content-Length";
-            return 400;
-        }
-        for (; *p; p++) {
-            if (*p < '0' || *p > '9' || v > (1ull << 53)) {
-                q->r.early_why = "malformed Content-Length";
-                return 400;
-            }
-            v = v * 10 + (unsigned)(*p - '0');
-        }
-        *content_length = (long long)v;
-    }
+    const char *cl = MHD_lookup_connection_value(q->mc, MHD_HEADER_KIND, "Content-Length");
+    if (cl)
+        *content_length = strtoll(cl, NULL, 10);
     return 0;
 }
 
@@ -246,8 +206,18 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
     q->r.start_ns = cf_mono_ns();
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    if (ci && ci->socket_context) /* the head has begun: http.header_timeout from now */
-        set_phase(s, ci->socket_context, PH_HEAD);
+    hconn *hc = ci ? ci->socket_context : NULL;
+    if (hc) {
+        q->index = hc->nreq++;
+        /* MHD sees a head only once it is whole (the guard holds it): the header deadline
+         * began at its request line (head_started) */
+        pthread_mutex_lock(&s->mu);
+        if (hc->ph == PH_IDLE) {
+            hc->ph = PH_HEAD;
+            hc->since_ns = cf_mono_ns();
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
     return q;
 }
 
@@ -351,12 +321,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
         if (q->hc)
             memcpy(q->r.peer, q->hc->peer, sizeof q->r.peer);
         set_phase(s, q->hc, PH_BODY);
+        (void)version; /* checked on the raw bytes */
+        q->upgrade_asked = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Upgrade") != NULL;
         long long cl;
-        int st = check_head(q, version, &cl);
-        if (!st && q->hc && q->hc->refused) {
-            st = 503;
-            q->r.early_why = "too many connections";
-        }
+        int st = check_head(q, &cl);
         if (st) {
             q->r.early_status = st;
             return dispatch(q); /* answered now; MHD closes (the body, if any, unread) */
@@ -386,6 +354,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
         bool have = q->resp != NULL;
         pthread_mutex_unlock(&q->mu);
         return have ? queue(q) : MHD_NO; /* resumed without an answer: the server stops */
+    }
+    gw_guard *g = q->hc ? &q->hc->guard : NULL;
+    if (g && g->refused && q->index == g->p.refused_msg) {
+        /* the chunked body was malformed: MHD got its end from the guard, not the client */
+        q->r.early_status = g->p.status;
+        q->r.early_why = g->p.why;
+        free(q->r.body);
+        q->r.body = NULL;
+        q->r.body_len = 0;
     }
     return dispatch(q);
 }
@@ -423,8 +400,12 @@ void gw_http_respond(gw_http_req *r, int status, const char *const *headers, con
         MHD_add_response_header(resp, headers[i], headers[i + 1]);
     /* after any 4xx (and a refusal of the request itself) nothing pipelined behind it is
      * answered (issue 13): the connection closes once the answer is out */
-    if (close || q->r.early_status || (status >= 400 && status < 500))
+    if (close || q->r.early_status || (status >= 400 && status < 500) ||
+        (q->upgrade_asked && status != 101)) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+        if (q->hc && (q->r.early_status || status >= 400))
+            atomic_store(&q->hc->linger, true);
+    }
     answer(q, (unsigned)status, resp);
 }
 
@@ -503,12 +484,56 @@ char *gw_http_header_all(const gw_http_req *r, const char *name)
 
 /* ---------------------------------------------------------------- connections */
 
+/* The guard saw a request line whose head is not whole yet: http.header_timeout from now. */
+static void head_started(void *arg)
+{
+    hconn *hc = arg;
+    pthread_mutex_lock(&hc->s->mu);
+    if (hc->ph == PH_IDLE) {
+        hc->ph = PH_HEAD;
+        hc->since_ns = cf_mono_ns();
+    }
+    pthread_mutex_unlock(&hc->s->mu);
+}
+
+static unsigned peer_hash(const char *p)
+{
+    unsigned h = 2166136261u; /* FNV-1a */
+    for (; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return h % PEER_BUCKETS;
+}
+
+/* Counts a connection of hc->peer in (+1) or out (-1); the count after. Under s->mu. */
+static unsigned peer_add_locked(gw_http *s, const char *peer, int d)
+{
+    peer_count **pp = &s->peers[peer_hash(peer)];
+    for (; *pp; pp = &(*pp)->next)
+        if (strcmp((*pp)->peer, peer) == 0)
+            break;
+    if (!*pp) {
+        if (d < 0)
+            return 0;
+        *pp = xcalloc(1, sizeof **pp);
+        snprintf((*pp)->peer, sizeof(*pp)->peer, "%s", peer);
+    }
+    peer_count *pc = *pp;
+    pc->n = d > 0 ? pc->n + 1 : pc->n - 1;
+    unsigned n = pc->n;
+    if (n == 0) {
+        *pp = pc->next;
+        free(pc);
+    }
+    return n;
+}
+
 static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
     gw_http *s = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         hconn *hc = xcalloc(1, sizeof *hc);
+        hc->s = s;
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
         hc->fd = ci ? ci->connect_fd : -1;
@@ -516,6 +541,9 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
         gw_http_addr_text(ci ? ci->client_addr : NULL, hc->peer);
         hc->ph = PH_IDLE;
         hc->since_ns = cf_mono_ns();
+        gw_guard_init(&hc->guard, s->cfg.max_uri, s->cfg.max_header, s->cfg.max_drain);
+        hc->guard.on_request_line = head_started;
+        hc->guard.arg = hc;
         pthread_mutex_lock(&s->mu);
         hc->next = s->conns;
         if (s->conns)
@@ -523,14 +551,39 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
         s->conns = hc;
         s->nconns++;
         hc->refused = s->nconns > s->cfg.max_conns;
+        if (s->cfg.max_conns_peer && peer_add_locked(s, hc->peer, +1) > s->cfg.max_conns_peer)
+            hc->peer_refused = true;
         pthread_mutex_unlock(&s->mu);
+        atomic_fetch_add(&s->st->open, 1);
+        if (hc->refused || hc->peer_refused)
+            atomic_fetch_add(hc->refused ? &s->st->refused_cap : &s->st->refused_peer, 1);
+        if (hc->fd >= 0) /* before MHD's first read of it: MHD adds it to epoll after this */
+            gw_guard_attach(hc->fd, &hc->guard);
         *socket_context = hc;
         return;
     }
     hconn *hc = *socket_context;
     if (!hc)
         return;
+    if (hc->fd >= 0)
+        gw_guard_detach(hc->fd, &hc->guard);
+    if (hc->guard.refused)
+        atomic_fetch_add(&s->st->refused_framing, 1);
+    /* after a refusal, before MHD's close: a dup keeps the connection for the lingering read */
+    int lfd = -1;
+    if (hc->fd >= 0 && (atomic_load(&hc->linger) || hc->guard.refused))
+        lfd = fcntl(hc->fd, F_DUPFD_CLOEXEC, 0);
     pthread_mutex_lock(&s->mu);
+    if (lfd >= 0 && !hc->timed_out && s->nlingering < s->cfg.max_conns && !s->stop) {
+        lingering *l = xcalloc(1, sizeof *l);
+        l->fd = lfd;
+        l->until_ns = cf_mono_ns() + (int64_t)LINGER_MS * 1000000;
+        l->left = s->cfg.max_drain;
+        l->next = s->lingering;
+        s->lingering = l;
+        s->nlingering++;
+        lfd = -1;
+    }
     if (hc->prev)
         hc->prev->next = hc->next;
     else
@@ -538,8 +591,14 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
     if (hc->next)
         hc->next->prev = hc->prev;
     s->nconns--;
+    if (s->cfg.max_conns_peer)
+        peer_add_locked(s, hc->peer, -1);
     pthread_mutex_unlock(&s->mu);
+    if (lfd >= 0)
+        close(lfd);
+    atomic_fetch_sub(&s->st->open, 1);
     *socket_context = NULL;
+    gw_guard_fini(&hc->guard);
     free(hc);
 }
 
@@ -560,6 +619,34 @@ static void time_out_locked(hconn *hc, const char *why)
     hc->timed_out = true;
 }
 
+/* Reads and drops what the lingering sockets have; closes those done. Under s->mu (reads
+ * never block: MSG_DONTWAIT). */
+static void linger_locked(gw_http *s, int64_t now)
+{
+    for (lingering **pp = &s->lingering; *pp;) {
+        lingering *l = *pp;
+        bool done = now >= l->until_ns || s->stop;
+        char tmp[4096];
+        while (!done) {
+            ssize_t n = recv(l->fd, tmp, sizeof tmp, MSG_DONTWAIT);
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+                break;
+            if (n <= 0 || (size_t)n >= l->left)
+                done = true; /* the client closed, an error, or the drain bound */
+            else
+                l->left -= (size_t)n;
+        }
+        if (!done) {
+            pp = &l->next;
+            continue;
+        }
+        *pp = l->next;
+        s->nlingering--;
+        close(l->fd);
+        free(l);
+    }
+}
+
 static void *sweeper(void *arg)
 {
     gw_http *s = arg;
@@ -573,6 +660,7 @@ static void *sweeper(void *arg)
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
         int64_t now = cf_mono_ns();
+        linger_locked(s, now);
         for (hconn *hc = s->conns; hc; hc = hc->next) {
             if (hc->timed_out || hc->fd < 0)
                 continue;
@@ -592,6 +680,46 @@ static void *sweeper(void *arg)
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;
+}
+
+/* ---------------------------------------------------------------- metrics */
+
+static double st_open(void *arg)
+{
+    return (double)atomic_load(&((gw_http_stats *)arg)->open);
+}
+
+static double st_cap(void *arg)
+{
+    return (double)atomic_load(&((gw_http_stats *)arg)->refused_cap);
+}
+
+static double st_peer(void *arg)
+{
+    return (double)atomic_load(&((gw_http_stats *)arg)->refused_peer);
+}
+
+static double st_framing(void *arg)
+{
+    return (double)atomic_load(&((gw_http_stats *)arg)->refused_framing);
+}
+
+void gw_http_stats_register(metrics *m, gw_http_stats *st)
+{
+    metrics_gauge_fn(
+        m, "confetti_http_connections",
+        "HTTP connections open now on the public port (upgraded WebSocket ones included).", st_open,
+        st);
+    metrics_gauge_fn(m, "confetti_http_refused_connection_cap_total",
+                     "Connections answered 503 over http.max_connections (a counter).", st_cap, st);
+    metrics_gauge_fn(m, "confetti_http_refused_peer_cap_total",
+                     "Connections answered 429 over http.max_connections_per_peer (a counter).",
+                     st_peer, st);
+    metrics_gauge_fn(
+        m, "confetti_http_refused_framing_total",
+        "Connections whose bytes broke RFC 9112 framing or the edge's bounds, answered "
+        "4xx/5xx and closed (a counter).",
+        st_framing, st);
 }
 
 /* ---------------------------------------------------------------- the server */
@@ -654,6 +782,8 @@ static bool parse_listen(const char *url, struct sockaddr_storage *ss, socklen_t
 
 cf_code gw_http_start(const gw_http_config *cfg, gw_http **out, char *err, size_t errlen)
 {
+    if (gw_guard_install(err, errlen) != CF_OK)
+        return CF_INTERNAL;
     struct sockaddr_storage ss;
     socklen_t sslen;
     if (!parse_listen(cfg->url, &ss, &sslen)) {
@@ -674,13 +804,19 @@ cf_code gw_http_start(const gw_http_config *cfg, gw_http **out, char *err, size_
     getsockname(fd, (struct sockaddr *)&ss, &l);
     gw_http *s = xcalloc(1, sizeof *s);
     s->cfg = *cfg;
+    s->st = cfg->stats ? cfg->stats : &s->own_stats;
     s->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
                                             : ((struct sockaddr_in6 *)&ss)->sin6_port);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
-    /* MHD's own limits are backstops above ours: it refuses silently */
+    /* MHD's own limits are backstops above ours: it refuses silently. Its memory per connection
+     * holds a head the guard let through (max_header: request line, fields, trailers), MHD's
+     * copy of the Cookie field, and its records for at most EP_MAX_FIELDS fields,
+     * EP_MAX_QUERY_PARAMS parameters and EP_MAX_COOKIES cookies (< 64 bytes each), so no head
+     * that passed the guard reaches MHD's own 431/414 (test_edge.c). */
     unsigned hard = cfg->max_conns + cfg->max_conns / 4 + 16;
-    size_t mem = cfg->max_header + cfg->max_uri + 16384;
+    size_t mem = 2 * cfg->max_header + cfg->max_uri +
+                 64 * (EP_MAX_FIELDS + EP_MAX_QUERY_PARAMS + EP_MAX_COOKIES) + 16384;
     unsigned backstop_s =
         (unsigned)((cfg->idle_timeout_ms > cfg->body_timeout_ms ? cfg->idle_timeout_ms
                                                                 : cfg->body_timeout_ms) /
@@ -689,12 +825,11 @@ cf_code gw_http_start(const gw_http_config *cfg, gw_http **out, char *err, size_
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE;
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s, MHD_OPTION_LISTEN_SOCKET, fd,
                             MHD_OPTION_THREAD_POOL_SIZE, cfg->threads ? cfg->threads : 2u,
-                            MHD_OPTION_CONNECTION_LIMIT, hard, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-                            cfg->max_conns_peer, MHD_OPTION_CONNECTION_TIMEOUT, backstop_s,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_STRICT_FOR_CLIENT,
-                            1, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED,
-                            on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-                            MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_LIMIT, hard, MHD_OPTION_CONNECTION_TIMEOUT,
+                            backstop_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
+                            MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
     if (!s->d) {
         snprintf(err, errlen, "%s: libmicrohttpd did not start", cfg->url);
         close(fd);
@@ -722,7 +857,16 @@ void gw_http_stop(gw_http *h)
     pthread_cond_signal(&h->cv);
     pthread_mutex_unlock(&h->mu);
     pthread_join(h->sweeper, NULL);
-    MHD_stop_daemon(h->d); /* closes the listening socket too */
+    MHD_stop_daemon(h->d);      /* closes the listening socket too */
+    pthread_mutex_lock(&h->mu); /* the sweeper is gone: close what still lingers */
+    linger_locked(h, INT64_MAX);
+    pthread_mutex_unlock(&h->mu);
+    for (size_t i = 0; i < PEER_BUCKETS; i++) /* empty once every connection closed */
+        while (h->peers[i]) {
+            peer_count *n = h->peers[i]->next;
+            free(h->peers[i]);
+            h->peers[i] = n;
+        }
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
     free(h);

@@ -13,6 +13,7 @@
 #ifndef CONFETTI_GATEWAY_HTTP_H
 #define CONFETTI_GATEWAY_HTTP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,10 +31,13 @@ typedef struct gw_http_req {
     const char *uri; /* raw request target: path and query, still percent-encoded */
     char *body;      /* NUL-terminated (owned; NULL when there is none) */
     size_t body_len;
-    /* Non-zero when the wrapper already knows the answer: 413 (body over the limit), 400 (bad
-     * framing: see http.c), 408 (body not received in time), 414 (request target too long),
-     * 431 (header fields too large). The handler still answers (with close), so the response
-     * carries the gateway's error shape; early_why says what was wrong. */
+    /* Non-zero when the wrapper already knows the answer: 400 (bad framing, edgeparse.h), 408
+     * (body not received in time), 413 (body over the limit), 414 (request target too long),
+     * 429 (over the per-peer connection cap), 431 (header fields too large), 501 (a transfer
+     * coding), 503 (over the connection cap), 505 (HTTP version). For a request the edge refused
+     * on its raw bytes, method and uri are "-" (MHD parsed a stand-in, rawguard.h). The handler
+     * still answers (with close), so the response carries the gateway's error shape; early_why
+     * says what was wrong. */
     int early_status;
     const char *early_why;
     int64_t start_ns;
@@ -44,6 +48,20 @@ typedef struct gw_http_req {
 /* Called once per request, on an MHD thread: must not block; must eventually call
  * gw_http_respond or gw_http_upgrade exactly once (from any thread). */
 typedef void (*gw_http_fn)(gw_http_req *r, void *arg);
+
+/* Counters for /metrics; owned by the caller (process lifetime: metrics render them). */
+typedef struct gw_http_stats {
+    atomic_long open;            /* connections open now (upgraded WebSocket ones included) */
+    atomic_long refused_cap;     /* connections answered 503: over http.max_connections */
+    atomic_long refused_peer;    /* answered 429: over http.max_connections_per_peer */
+    atomic_long refused_framing; /* connections whose bytes the edge refused (edgeparse.h) */
+} gw_http_stats;
+
+/* Registers on m (start-up only): confetti_http_connections (open now),
+ * confetti_http_refused_connection_cap_total, confetti_http_refused_peer_cap_total,
+ * confetti_http_refused_framing_total (counters rendered as gauges, like the WebSocket ones). */
+struct metrics;
+void gw_http_stats_register(struct metrics *m, gw_http_stats *st);
 
 typedef struct gw_http_config {
     const char *url; /* "http://127.0.0.1:8080" (port 0 = any free port) */
@@ -56,10 +74,11 @@ typedef struct gw_http_config {
     int header_timeout_ms;   /* the rest of a request head once its request line came (408) */
     int idle_timeout_ms;     /* no request line: a new or keep-alive connection (408) */
     unsigned max_conns;      /* open connections (a clear 503 and close above) */
-    unsigned max_conns_peer; /* open connections per peer address (0 = no cap) */
+    unsigned max_conns_peer; /* open connections per peer address (0 = no cap; 429 and close) */
     unsigned threads;        /* MHD worker threads (epoll each) */
     gw_http_fn fn;
     void *arg;
+    gw_http_stats *stats; /* borrowed; NULL: counted internally */
 } gw_http_config;
 
 /* Binds and serves. On failure err says why (CF_UNAVAILABLE: cannot bind; CF_INVALID_ARGUMENT:

@@ -11,7 +11,8 @@
 extern const ProtobufCServiceDescriptor *const confetti_services[];
 
 static gw_config config;
-static gw_ws_stats ws_stats; /* process lifetime: /metrics reads it */
+static gw_ws_stats ws_stats;     /* process lifetime: /metrics reads it */
+static gw_http_stats http_stats; /* the same */
 
 const cfg_field gw_config_fields[] = {
     CFG_FIELD("http", "listen", CFG_STR, gw_config, http_listen, .def = "http://127.0.0.1:8080",
@@ -134,9 +135,12 @@ static cf_code gateway_init(svc_runtime *rt, void **ctx, char *err, size_t errle
                    .nbackends = gw_default_backends(&config, backends),
                    .verifier = svc_verifier(rt),
                    .metrics = svc_metrics(rt),
-                   .ws_stats = &ws_stats};
-    if (svc_metrics(rt))
+                   .ws_stats = &ws_stats,
+                   .http_stats = &http_stats};
+    if (svc_metrics(rt)) {
         gw_ws_stats_register(svc_metrics(rt), &ws_stats);
+        gw_http_stats_register(svc_metrics(rt), &http_stats);
+    }
     gw *g;
     cf_code c = gw_new(&p, &g, err, errlen);
     if (c != CF_OK)

@@ -509,6 +509,33 @@ static void jwt_seeds(authn_signer *s, const char *token, const char *admin_toke
     authn_signer_free(rsa);
 }
 
+/* ---- httpedge: request streams (byte 0: the read size - 1) ---- */
+
+static void httpedge_seeds(void)
+{
+    static const struct {
+        const char *name, *stream;
+    } streams[] = {
+        {"get", "GET /v1/rooms?pageSize=2&x=%41 HTTP/1.1\r\nHost: t\r\nCookie: a=1; b=2\r\n\r\n"},
+        {"keepalive-post",
+         "GET / HTTP/1.1\r\nHost: t\r\n\r\nPOST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Length: "
+         "2\r\n\r\n{}GET / HTTP/1.0\r\n\r\n"},
+        {"chunked-trailers",
+         "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "2;e=1\r\n{}\r\n0\r\nX-T: 1\r\n\r\n"},
+        {"bare-lf", "GET / HTTP/1.1\nHost: t\n\n"},
+        {"obs-fold", "GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n"},
+        {"upgrade", "GET /v1/ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n\r\n\x81\x80"},
+        {"cl-te", "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: "
+                  "chunked\r\n\r\n0\r\n\r\n"},
+    };
+    for (size_t i = 0; i < sizeof streams / sizeof streams[0]; i++) {
+        uint8_t step = (uint8_t)(i * 5); /* reads of 1, 6, 11, ... bytes */
+        write_prefixed("httpedge", streams[i].name, &step, 1, streams[i].stream,
+                       strlen(streams[i].stream));
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2)
@@ -536,6 +563,7 @@ int main(int argc, char **argv)
     envelope_seeds(token);
     pbjson_seeds();
     wsframe_seeds(token);
+    httpedge_seeds();
     cfg_seeds();
     jsonschema_seeds();
     jwt_seeds(s, token, admin_token);
