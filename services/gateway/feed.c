@@ -557,9 +557,12 @@ static void on_replay(rpc_ccall *cc, void *arg)
         pthread_mutex_unlock(&f->mu);
         return;
     }
-    if (f->resume_max && s->npend + ngot > f->resume_max) { /* issue 24 item 1 */
+    size_t nvis = 0; /* only what this reader may see counts against the bound (and is kept) */
+    for (size_t k = 0; k < ngot; k++)
+        nvis += visible_locked(s, got[k].time_us);
+    if (f->resume_max && s->npend + nvis > f->resume_max) { /* issue 24 item 1 */
         for (size_t k = 0; k < ngot; k++)
-            gw_frame_unref(got[k]);
+            gw_frame_unref(got[k].frame);
         free(got);
         char why[160];
         snprintf(why, sizeof why,
