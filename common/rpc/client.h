@@ -1,10 +1,11 @@
 /* client.h — RPC client: typed calls through protobuf-c's generated stubs.
  *
  * An rpc_client is one nng req socket dialing every address of every endpoint of one service
- * (calls spread round-robin over the live connections; nng reconnects by itself). rpc_client_service() gives
- * the ProtobufCService the generated stubs take; its invoke does the round trip on a fresh nng
- * context per call (so any number of threads may call at once). Per-call options and results
- * travel in an rpc_ccall passed as the stub's closure_data; pass NULL as the closure:
+ * (calls spread round-robin over the live connections; nng reconnects by itself).
+ * rpc_client_service() gives the ProtobufCService the generated stubs take; its invoke does the
+ * round trip on a fresh nng context per call (so any number of threads may call at once). Per-call
+ * options and results travel in an rpc_ccall passed as the stub's closure_data; pass NULL as the
+ * closure:
  *
  *     rpc_ccall cc;
  *     rpc_ccall_init(&cc, parent_call_or_NULL);

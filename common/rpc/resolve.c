@@ -152,9 +152,9 @@ static const struct {
     const char *scheme;
     int family;
 } named_schemes[] = {
-    {"tcp", AF_UNSPEC},     {"tcp4", AF_INET},     {"tcp6", AF_INET6}, {"tls+tcp", AF_UNSPEC},
-    {"tls+tcp4", AF_INET},  {"tls+tcp6", AF_INET6}, {"ws", AF_UNSPEC},  {"ws4", AF_INET},
-    {"ws6", AF_INET6},      {"wss", AF_UNSPEC},     {"wss4", AF_INET},  {"wss6", AF_INET6},
+    {"tcp", AF_UNSPEC},    {"tcp4", AF_INET},      {"tcp6", AF_INET6}, {"tls+tcp", AF_UNSPEC},
+    {"tls+tcp4", AF_INET}, {"tls+tcp6", AF_INET6}, {"ws", AF_UNSPEC},  {"ws4", AF_INET},
+    {"ws6", AF_INET6},     {"wss", AF_UNSPEC},     {"wss4", AF_INET},  {"wss6", AF_INET6},
 };
 
 /* Splits url into n when its host is a name to resolve; false for an address literal, a

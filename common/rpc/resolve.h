@@ -35,8 +35,8 @@
 #include "base/status.h"
 
 #define RESOLVE_DEFAULT_INTERVAL_MS 5000
-#define RESOLVE_MIN_GAP_MS 200 /* resolutions triggered by lost connections, at most this often */
-#define RESOLVE_MAX_ADDRS 64   /* addresses used per name (the first ones in answer order) */
+#define RESOLVE_MIN_GAP_MS          200 /* resolutions triggered by lost connections, at most this often */
+#define RESOLVE_MAX_ADDRS           64 /* addresses used per name (the first ones in answer order) */
 
 /* Process-wide settings, like log_setup(): svc_start applies rpc.resolve_interval and
  * rpc.hosts_file. interval_ms <= 0 = the default; hosts_file NULL or "" = none. Sets made

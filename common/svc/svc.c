@@ -43,7 +43,7 @@ const cfg_field svc_common_fields[] = {
       "draw 16 x cores)"),
     F("rpc", "max_message", CFG_SIZE, rpc_max_message, "4MiB", 1024, 64 << 20,
       "largest request or response payload"),
-    F("rpc", "resolve_interval", CFG_DURATION, rpc_resolve_interval, "5s", 100, 3600000,
+    F("rpc", "resolve_interval", CFG_DURATION, rpc_resolve_ms, "5s", 100, 3600000,
       "how often every peer's name (a headless Service) is resolved again to dial its new "
       "replicas and drop gone ones; also soon after a connection to a peer ends"),
     F("rpc", "hosts_file", CFG_STR, rpc_hosts_file, "", 0, 0,
@@ -391,7 +391,7 @@ cf_code svc_start(const svc_def *def, const svc_options *opts, svc_runtime **out
         return CF_INVALID_ARGUMENT;
     }
     log_setup(def->name, (log_level)log_level_parse(rt->cfg.log_level));
-    resolve_setup((int)rt->cfg.rpc_resolve_interval, rt->cfg.rpc_hosts_file);
+    resolve_setup((int)rt->cfg.rpc_resolve_ms, rt->cfg.rpc_hosts_file);
     cf_code code = start(rt, opts->migrate_only, err, errlen);
     if (code != CF_OK || opts->migrate_only) {
         svc_stop(rt);
@@ -412,7 +412,7 @@ static int run_task(const svc_def *def, const char *config_path)
         return 1;
     }
     log_setup(def->name, (log_level)log_level_parse(rt->cfg.log_level));
-    resolve_setup((int)rt->cfg.rpc_resolve_interval, rt->cfg.rpc_hosts_file);
+    resolve_setup((int)rt->cfg.rpc_resolve_ms, rt->cfg.rpc_hosts_file);
     int status = 1;
     if (start(rt, true, err, sizeof err) != CF_OK)
         log_error("%s", err);

@@ -119,6 +119,38 @@ function policy(objs, problems) {
   }
 }
 
+// Peers dial a Service's name and get every ready pod's address (common/rpc/resolve.h, issue 15
+// item 5): a Service that a process dials by name must be headless (clusterIP: None) — behind a
+// cluster IP each connection stays on one pod and pods added later get nothing — and the port
+// dialed must be one its pods listen on, since a headless Service maps no port.
+function peers(objs, problems) {
+  const values = [];
+  for (const o of objs) {
+    const spec = podSpec(o);
+    for (const c of spec ? [...(spec.containers || []), ...(spec.initContainers || [])] : [])
+      for (const e of c.env || []) if (typeof e.value === "string") values.push([where(o), e.value]);
+    if (o.kind === "ConfigMap")
+      for (const v of Object.values(o.data || {})) values.push([where(o), String(v)]);
+  }
+  const done = new Set();
+  for (const [from, v] of values)
+    for (const [url, name, port] of v.matchAll(/tcp:\/\/([a-z0-9-]+)(?:\.[a-z0-9.-]*)?:(\d+)/g)) {
+      const svc = objs.find((x) => x.kind === "Service" && x.metadata?.name === name);
+      if (!svc || done.has(url)) continue;
+      done.add(url);
+      if (svc.spec?.clusterIP !== "None")
+        problems.push(`Service/${name}: dialed by name (${url}, ${from}) but not headless ` +
+          "(clusterIP: None): each connection would stay on one pod");
+      const sel = Object.entries(svc.spec?.selector || {});
+      const listens = objs.filter((x) => x.kind === "Deployment" && x.metadata?.namespace === svc.metadata?.namespace &&
+          sel.every(([k, val]) => x.spec.template.metadata?.labels?.[k] === val))
+        .flatMap((x) => x.spec.template.spec.containers.flatMap((c) => (c.ports || []).map((p) => p.containerPort)));
+      if (!listens.includes(Number(port)))
+        problems.push(`Service/${name}: ${url} (${from}): no pod it selects listens on ${port} ` +
+          "(a headless Service maps no port)");
+    }
+}
+
 function check(files) {
   const problems = [];
   const all = [];
@@ -142,6 +174,7 @@ function check(files) {
       unknownFields(o, validate, o, "", problems);
     }
   policy(all, problems);
+  peers(all, problems);
   for (const p of problems) console.log(`k8s: ${p}`);
   console.log(`k8s: ${n} objects, ${problems.length} problems`);
   return problems.length ? 1 : 0;

@@ -29,9 +29,9 @@
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
 
-#define NAME "echo.resolve.test"
+#define NAME        "echo.resolve.test"
 #define INTERVAL_MS 300
-#define NREP 3
+#define NREP        3
 
 typedef struct replica {
     pid_t pid;
@@ -318,8 +318,8 @@ static void test_rolling_restart_under_load_fails_no_call(void **state)
     atomic_store(&l.stop, true);
     for (int i = 0; i < NLOAD; i++)
         pthread_join(th[i], NULL);
-    print_message("rolling restart of %d replicas under load: %d calls answered, %d failed\n",
-                  NREP, atomic_load(&l.ok), atomic_load(&l.failed));
+    print_message("rolling restart of %d replicas under load: %d calls answered, %d failed\n", NREP,
+                  atomic_load(&l.ok), atomic_load(&l.failed));
     assert_int_equal(atomic_load(&l.failed), 0);
     assert_true(atomic_load(&l.ok) > 0);
     rpc_client_free(c);
