@@ -212,6 +212,7 @@ struct resolve_set {
     size_t nnames;
     int interval_ms;
     bool kick, stopping, stopped, threaded;
+    bool empty;      /* a name resolved to nothing and nothing of it is dialed: retry sooner */
     int64_t last_ms; /* monotonic ms of the last resolution */
     pthread_t thread;
 };
@@ -310,6 +311,12 @@ static void refresh(resolve_set *rs)
         const char *why;
         size_t na = resolve_family(n->host, n->family, addrs, RESOLVE_MAX_ADDRS, &why);
         if (na == 0) {
+            pthread_mutex_lock(&rs->mu);
+            bool any = false;
+            for (size_t i = 0; i < rs->ne && !any; i++)
+                any = rs->e[i].name == (long)ni;
+            rs->empty |= !any;
+            pthread_mutex_unlock(&rs->mu);
             /* keep what is dialed: a resolver outage is not a peer outage */
             if (!n->failing)
                 log_warn("resolve: %s: %s; keeping the addresses dialed", n->host, why);
@@ -371,6 +378,10 @@ static void *resolve_main(void *arg)
         int64_t due = rs->last_ms + rs->interval_ms;
         if (rs->kick && rs->last_ms + RESOLVE_MIN_GAP_MS < due)
             due = rs->last_ms + RESOLVE_MIN_GAP_MS;
+        /* a peer with no address yet (a headless Service before its first pod is ready):
+         * asked again every second, not every interval */
+        if (rs->empty && rs->last_ms + RESOLVE_EMPTY_RETRY_MS < due)
+            due = rs->last_ms + RESOLVE_EMPTY_RETRY_MS;
         bool closable = false;
         for (size_t i = 0; i < rs->ne; i++) {
             const entry *e = &rs->e[i];
@@ -400,7 +411,7 @@ static void *resolve_main(void *arg)
             pthread_cond_timedwait(&rs->cv, &rs->mu, &ts);
             continue;
         }
-        rs->kick = false;
+        rs->kick = rs->empty = false;
         rs->last_ms = now;
         pthread_mutex_unlock(&rs->mu);
         refresh(rs);

@@ -14,7 +14,8 @@
  *     closed when its connection ends (a draining replica closes it after its last reply) or one
  *     interval later, whichever comes first — so calls in flight on a draining replica finish;
  *   - a failed resolution keeps the dialers it has (a DNS hiccup is no outage) and is logged
- *     once per outage.
+ *     once per outage; a name with nothing dialed yet (no ready pod, or no DNS yet) is asked
+ *     again every RESOLVE_EMPTY_RETRY_MS until it answers.
  * URLs whose host is an address literal ("tcp://127.0.0.1:7103", "tcp://[::1]:1") and other
  * transports (ipc://, inproc://) are dialed once, as given, with no thread.
  *
@@ -37,6 +38,7 @@
 #define RESOLVE_DEFAULT_INTERVAL_MS 5000
 #define RESOLVE_MIN_GAP_MS          200 /* resolutions triggered by lost connections, at most this often */
 #define RESOLVE_MAX_ADDRS           64 /* addresses used per name (the first ones in answer order) */
+#define RESOLVE_EMPTY_RETRY_MS      1000 /* a name with nothing dialed that did not resolve */
 
 /* Process-wide settings, like log_setup(): svc_start applies rpc.resolve_interval and
  * rpc.hosts_file. interval_ms <= 0 = the default; hosts_file NULL or "" = none. Sets made

@@ -177,6 +177,27 @@ static void test_failed_resolution_keeps_the_dialers(void **state)
     resolve_free(rs);
 }
 
+/* A peer whose name gives nothing yet (a headless Service before its first pod is ready) is
+ * asked again every second, not every interval. */
+static void test_a_name_with_no_address_yet_is_asked_again_soon(void **state)
+{
+    (void)state;
+    write_hosts("# no pod ready yet\n");
+    resolve_setup(60000, hosts);
+    nng_socket s;
+    assert_int_equal(nng_req0_open(&s), 0);
+    resolve_set *rs;
+    char err[256];
+    const char *u = "tcp://peer.test:1";
+    assert_code(CF_OK, resolve_dial(s, &u, 1, &rs, err, sizeof err));
+    assert_int_equal(resolve_dialing(rs), 0);
+    write_hosts("127.0.0.2 peer.test\n");
+    int64_t ms = wait_dialing(rs, 1);
+    print_message("first address found %lld ms after it appeared (interval 60 s)\n", (long long)ms);
+    nng_close(s);
+    resolve_free(rs);
+}
+
 static void test_address_literals_and_other_transports_are_dialed_as_given(void **state)
 {
     (void)state;
@@ -252,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_hosts_file_lists_every_address_of_a_name),
         cmocka_unit_test(test_dialers_follow_the_name_and_a_lost_connection),
         cmocka_unit_test(test_failed_resolution_keeps_the_dialers),
+        cmocka_unit_test(test_a_name_with_no_address_yet_is_asked_again_soon),
         cmocka_unit_test(test_address_literals_and_other_transports_are_dialed_as_given),
         cmocka_unit_test(test_pub_reaches_every_address),
     };
