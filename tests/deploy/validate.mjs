@@ -71,7 +71,8 @@ function unknownFields(o, validate, node, ptr, problems) {
 // has requests and limits; every long-running container readiness and liveness probes; every
 // pod runs as non-root with RuntimeDefault seccomp, a read-only root filesystem, no privilege
 // escalation and no capabilities; every Deployment has a PodDisruptionBudget and a
-// NetworkPolicy selecting it, and one that can scale (not Recreate) an autoscaler.
+// NetworkPolicy selecting it, and one that can scale (not Recreate) an autoscaler unless it is
+// annotated confetti.dev/fixed-replicas (the bus).
 function podSpec(o) {
   if (o.kind === "CronJob") return o.spec?.jobTemplate?.spec?.template?.spec;
   if (["Deployment", "Job", "StatefulSet", "DaemonSet"].includes(o.kind)) return o.spec?.template?.spec;
@@ -112,7 +113,8 @@ function policy(objs, problems) {
     if (!objs.some((x) => x.kind === "NetworkPolicy" && same(x) &&
         Object.keys(x.spec.podSelector?.matchLabels || {}).length && selects(x.spec.podSelector, labels)))
       problems.push(`${at}: no NetworkPolicy of its own selects its pods`);
-    if (o.spec.strategy?.type !== "Recreate" &&
+    // a Deployment whose replica count is fixed on purpose says why in this annotation
+    if (o.spec.strategy?.type !== "Recreate" && !o.metadata.annotations?.["confetti.dev/fixed-replicas"] &&
         !objs.some((x) => x.kind === "HorizontalPodAutoscaler" && same(x) &&
           x.spec.scaleTargetRef.kind === "Deployment" && x.spec.scaleTargetRef.name === o.metadata.name))
       problems.push(`${at}: no HorizontalPodAutoscaler`);
