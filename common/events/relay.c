@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "db/tx.h"
+#include "rpc/resolve.h"
 
 #define F(key, type, field, def_, min_, max_, help_)                                               \
     CFG_FIELD("events", key, type, events_publisher_config, field, .def = def_, .min = min_,       \
@@ -183,6 +184,7 @@ struct events_relay {
     int64_t retention_ms, poll_ms, gap_ms;
     int batch;
     nng_socket pub;
+    resolve_set *dialers; /* every broker the bus name resolves to (rpc/resolve.h) */
     bool publishing;
     int wake[2]; /* stop pipe */
     atomic_bool stop;
@@ -329,16 +331,22 @@ cf_code events_relay_start(const events_relay_config *cfg, events_relay **out, c
     r->batch = cfg->batch > 0 ? cfg->batch : 500;
     int rv = 0;
     if (*r->bus) {
-        if ((rv = nng_pub0_open(&r->pub)) == 0) {
+        char why[256];
+        if ((rv = nng_pub0_open(&r->pub)) != 0) {
+            snprintf(why, sizeof why, "%s: %s", r->bus, nng_strerror(rv));
+        } else {
             nng_socket_set_ms(r->pub, NNG_OPT_RECONNMINT, 50);
             nng_socket_set_ms(r->pub, NNG_OPT_RECONNMAXT, 1000);
             nng_socket_set_int(r->pub, NNG_OPT_SENDBUF, 1024);
-            rv = nng_dial(r->pub, r->bus, NULL, NNG_FLAG_NONBLOCK);
-            if (rv != 0)
+            /* every broker replica gets every event (pub sends to every connection) */
+            const char *bus = r->bus;
+            if (resolve_dial(r->pub, &bus, 1, &r->dialers, why, sizeof why) != CF_OK) {
+                rv = NNG_EINVAL;
                 nng_close(r->pub);
+            }
         }
         if (rv != 0) {
-            snprintf(err, errlen, "events.bus %s: %s", r->bus, nng_strerror(rv));
+            snprintf(err, errlen, "events.bus %s", why);
             free(r->dsn), free(r->schema), free(r->source), free(r->bus), free(r);
             return CF_INVALID_ARGUMENT;
         }
@@ -346,8 +354,10 @@ cf_code events_relay_start(const events_relay_config *cfg, events_relay **out, c
     }
     if (pipe(r->wake) != 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
-        if (r->publishing)
+        if (r->publishing) {
             nng_close(r->pub);
+            resolve_free(r->dialers);
+        }
         free(r->dsn), free(r->schema), free(r->source), free(r->bus), free(r);
         return CF_INTERNAL;
     }
@@ -364,8 +374,10 @@ void events_relay_stop(events_relay *r)
     ssize_t w = write(r->wake[1], "x", 1);
     (void)w;
     pthread_join(r->thread, NULL);
-    if (r->publishing)
+    if (r->publishing) {
         nng_close(r->pub);
+        resolve_free(r->dialers);
+    }
     close(r->wake[0]);
     close(r->wake[1]);
     free(r->dsn), free(r->schema), free(r->source), free(r->bus);

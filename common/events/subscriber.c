@@ -18,6 +18,7 @@
 #include "base/pbwire.h"
 #include "base/xmalloc.h"
 #include "rpc/client.h"
+#include "rpc/resolve.h"
 
 typedef struct source {
     char *name;
@@ -31,7 +32,7 @@ typedef struct source {
 
 struct events_sub {
     nng_socket sock;
-    nng_dialer dialer;
+    resolve_set *dialers; /* every broker the bus name resolves to (resolve.h) */
     source *src;
     size_t nsrc;
     events_consume_fn consume;
@@ -264,8 +265,10 @@ cf_code events_sub_start(const events_sub_config *cfg, events_sub **out, char *e
     nng_socket_set_ms(s->sock, NNG_OPT_RECONNMINT, 50);
     nng_socket_set_ms(s->sock, NNG_OPT_RECONNMAXT, 1000);
     nng_socket_set_int(s->sock, NNG_OPT_RECVBUF, 1024);
-    if ((rv = nng_dial(s->sock, cfg->bus, &s->dialer, NNG_FLAG_NONBLOCK)) != 0) {
-        snprintf(err, errlen, "events bus %s: %s", cfg->bus, nng_strerror(rv));
+    /* every broker replica: each carries every event, duplicates are dropped by seq */
+    char why[256];
+    if (resolve_dial(s->sock, &cfg->bus, 1, &s->dialers, why, sizeof why) != CF_OK) {
+        snprintf(err, errlen, "events bus: %s", why);
         nng_close(s->sock);
         sub_free(s);
         return CF_INVALID_ARGUMENT;
@@ -285,10 +288,11 @@ void events_sub_stop(events_sub *s)
      * stream, its receive queue full (about once in ten restarts under load; cf. nanomsg/nng
      * #1543, fixed after 1.5.2). Closing the dialer first (nothing arrives any more) and
      * emptying the queue before the close avoids it. */
-    nng_dialer_close(s->dialer);
+    resolve_stop(s->dialers);
     for (nng_msg *m; nng_recvmsg(s->sock, &m, NNG_FLAG_NONBLOCK) == 0;)
         nng_msg_free(m);
     nng_close(s->sock);
+    resolve_free(s->dialers);
     sub_free(s);
 }
 

@@ -1,5 +1,6 @@
 /* client.c — req socket, context per call, envelope in and out. */
 #include "client.h"
+#include "resolve.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/pbwire.h"
@@ -36,19 +37,12 @@ struct rpc_client {
     int npool;
     size_t max_message;
     int timeout_ms;
-    atomic_int live_pipes;
+    resolve_set *dialers; /* every address of every URL (resolve.h) */
     pthread_mutex_t lock; /* guards views */
     client_view views[MAX_VIEWS];
     size_t nviews;
     char *urls; /* for error messages */
 };
-
-static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
-{
-    (void)p;
-    rpc_client *c = arg;
-    atomic_fetch_add(&c->live_pipes, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
-}
 
 cf_code rpc_client_new(const rpc_client_config *cfg, rpc_client **out, char *err, size_t errlen)
 {
@@ -63,8 +57,6 @@ cf_code rpc_client_new(const rpc_client_config *cfg, rpc_client **out, char *err
         free(c);
         return CF_INTERNAL;
     }
-    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_event, c);
-    nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_event, c);
     nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 2 * c->max_message + 65536);
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 2000);
@@ -73,16 +65,15 @@ cf_code rpc_client_new(const rpc_client_config *cfg, rpc_client **out, char *err
         len += strlen(cfg->urls[i]) + 1;
     c->urls = xcalloc(1, len);
     for (size_t i = 0; i < cfg->nurls; i++) {
-        /* NONBLOCK: an endpoint that is down now is retried in the background. */
-        rv = nng_dial(c->sock, cfg->urls[i], NULL, NNG_FLAG_NONBLOCK);
-        if (rv != 0) {
-            snprintf(err, errlen, "dial %s: %s", cfg->urls[i], nng_strerror(rv));
-            rpc_client_free(c);
-            return CF_INVALID_ARGUMENT;
-        }
         if (i)
             strcat(c->urls, ",");
         strcat(c->urls, cfg->urls[i]);
+    }
+    /* every address of every URL, kept current; one that is down now is retried in the
+     * background */
+    if (resolve_dial(c->sock, cfg->urls, cfg->nurls, &c->dialers, err, errlen) != CF_OK) {
+        rpc_client_free(c);
+        return CF_INVALID_ARGUMENT;
     }
     *out = c;
     return CF_OK;
@@ -97,6 +88,7 @@ void rpc_client_free(rpc_client *c)
         nng_ctx_close(c->pool[i].ctx);
     }
     nng_close(c->sock);
+    resolve_free(c->dialers);
     pthread_mutex_destroy(&c->pool_lock);
     pthread_mutex_destroy(&c->lock);
     free(c->urls);
@@ -171,9 +163,19 @@ static int slot_take(rpc_client *c, ctx_slot *out)
         return rv;
     if (nng_aio_alloc(&out->aio, NULL, NULL) != 0)
         abort();
-    /* One try per call: the deadline bounds it (see the header on resends). */
-    nng_ctx_set_ms(out->ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
     return 0;
+}
+
+/* nng 1.5.2's req, per context: with a resend time > 0 it sends the request again when that
+ * time passes and AT ONCE when the connection carrying it closes (req0_pipe_close); with
+ * NNG_DURATION_INFINITE it fails the call with NNG_ECONNRESET instead. Set past the call's
+ * deadline, the timer never fires: a call is resent only when its connection died before the
+ * reply — a replica that drained (it replies to every call it took, then closes; the calls it
+ * never took go to another replica) or one that crashed (the call may have run: mutating
+ * methods take an idempotency key). See the header. */
+static void resend_on_lost_connection(nng_ctx ctx, int64_t timeout_ms)
+{
+    nng_ctx_set_ms(ctx, NNG_OPT_REQ_RESENDTIME, (nng_duration)(timeout_ms + 1000));
 }
 
 /* Returns a slot to the pool if its last call completed (nothing pending on it); otherwise, or
@@ -274,7 +276,7 @@ static void finish_reply(rpc_client *c, const ProtobufCMethodDescriptor *md, rpc
                          nng_msg *in)
 {
     if (rv == NNG_ETIMEDOUT) {
-        if (atomic_load(&c->live_pipes) == 0) {
+        if (resolve_live_pipes(c->dialers) == 0) {
             cc->code = CF_UNAVAILABLE;
             cc->message = arena_printf(&cc->arena, "no connection to %s", c->urls);
         } else {
@@ -330,6 +332,7 @@ void rpc_client_invoke(rpc_client *c, const ProtobufCServiceDescriptor *d, unsig
     }
     nng_aio *aio = slot.aio;
     int64_t end = cf_mono_ns() + timeout * 1000000;
+    resend_on_lost_connection(slot.ctx, timeout);
     nng_aio_set_timeout(aio, (nng_duration)timeout);
     nng_aio_set_msg(aio, msg);
     nng_ctx_send(slot.ctx, aio);
@@ -411,7 +414,7 @@ void rpc_client_invoke_async(rpc_client *c, const ProtobufCServiceDescriptor *d,
     }
     if (nng_aio_alloc(&a->aio, async_step, a) != 0)
         abort();
-    nng_ctx_set_ms(a->ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    resend_on_lost_connection(a->ctx, timeout);
     nng_aio_set_timeout(a->aio, (nng_duration)timeout);
     nng_aio_set_msg(a->aio, msg);
     nng_ctx_send(a->ctx, a->aio);

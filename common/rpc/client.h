@@ -1,10 +1,11 @@
 /* client.h — RPC client: typed calls through protobuf-c's generated stubs.
  *
- * An rpc_client is one nng req socket dialing every endpoint of one service (calls spread
- * round-robin over the live connections; nng reconnects by itself). rpc_client_service() gives
- * the ProtobufCService the generated stubs take; its invoke does the round trip on a fresh nng
- * context per call (so any number of threads may call at once). Per-call options and results
- * travel in an rpc_ccall passed as the stub's closure_data; pass NULL as the closure:
+ * An rpc_client is one nng req socket dialing every address of every endpoint of one service
+ * (calls spread round-robin over the live connections; nng reconnects by itself).
+ * rpc_client_service() gives the ProtobufCService the generated stubs take; its invoke does the
+ * round trip on a fresh nng context per call (so any number of threads may call at once). Per-call
+ * options and results travel in an rpc_ccall passed as the stub's closure_data; pass NULL as the
+ * closure:
  *
  *     rpc_ccall cc;
  *     rpc_ccall_init(&cc, parent_call_or_NULL);
@@ -14,10 +15,16 @@
  *     if (cc.code == CF_OK) use((const Catalog__V1__App *)cc.response);
  *     rpc_ccall_free(&cc);   // releases the response
  *
+ * Every URL is dialed through resolve.h: a host name is resolved to all its addresses (a
+ * Kubernetes headless Service: one per ready pod), each is dialed, and the set is kept current
+ * (rpc.resolve_interval), so replicas added later get calls and removed ones stop getting them.
+ *
  * Resends: nng's req resends a request on a timer (60 s by default) and when its connection
- * dies. The timer is disabled here (one try per call, bounded by the deadline); a resend after a
- * lost connection can still run a request twice on different replicas, which is why mutating
- * methods take an idempotency key (docs/architecture.md, "Retries and idempotency"). */
+ * dies. The timer is set past the deadline here (one try per call, bounded by the deadline), so
+ * a call is sent again only when the connection carrying it closed before the reply: a
+ * draining replica's queued calls move to another replica and do not fail. A resend after a
+ * crash can run a request twice on different replicas, which is why mutating methods take an
+ * idempotency key (docs/architecture.md, "Retries and idempotency"). */
 #ifndef CONFETTI_RPC_CLIENT_H
 #define CONFETTI_RPC_CLIENT_H
 

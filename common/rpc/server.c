@@ -17,6 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* After the last reply of a drain, before the socket closes (see rpc_server_drain). */
+#define RPC_DRAIN_LINGER_MS 200
+
 typedef struct rpc_worker {
     rpc_server *server;
     int index;
@@ -203,6 +206,11 @@ void rpc_server_drain(rpc_server *s)
             }
             pthread_join(w->thread, NULL);
         }
+        /* nng's rep hands a reply to its connection and reports it sent before it is written
+         * (rep0_ctx_send); closing at once can cut the last replies off, and their callers
+         * would send those calls again to another replica (client.h, "Resends"). A short
+         * linger lets them reach the wire first. */
+        nng_msleep(RPC_DRAIN_LINGER_MS);
     }
     if (s->sock_open) {
         nng_close(s->sock);

@@ -4,6 +4,7 @@
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "admin/admin.h"
+#include "rpc/resolve.h"
 #include "rpc/server.h"
 #include "keys.h"
 #include "events/relay.h"
@@ -42,6 +43,11 @@ const cfg_field svc_common_fields[] = {
       "draw 16 x cores)"),
     F("rpc", "max_message", CFG_SIZE, rpc_max_message, "4MiB", 1024, 64 << 20,
       "largest request or response payload"),
+    F("rpc", "resolve_interval", CFG_DURATION, rpc_resolve_ms, "5s", 100, 3600000,
+      "how often every peer's name (a headless Service) is resolved again to dial its new "
+      "replicas and drop gone ones; also soon after a connection to a peer ends"),
+    F("rpc", "hosts_file", CFG_STR, rpc_hosts_file, "", 0, 0,
+      "test/development only: hosts(5)-format file consulted before DNS for peers' names"),
     F("admin", "listen", CFG_STR, admin_listen, "http://127.0.0.1:9100", 0, 0,
       "admin HTTP: /healthz /readyz /metrics"),
     F("db", "dsn", CFG_SECRET, db_dsn, "", 0, 0, "libpq connection string (or db.dsn_file)"),
@@ -437,6 +443,7 @@ cf_code svc_start(const svc_def *def, const svc_options *opts, svc_runtime **out
         return CF_INVALID_ARGUMENT;
     }
     log_setup(def->name, (log_level)log_level_parse(rt->cfg.log_level));
+    resolve_setup((int)rt->cfg.rpc_resolve_ms, rt->cfg.rpc_hosts_file);
     cf_code code = start(rt, opts->migrate_only, err, errlen);
     if (code != CF_OK || opts->migrate_only) {
         svc_stop(rt);
@@ -457,6 +464,7 @@ static int run_task(const svc_def *def, const char *config_path)
         return 1;
     }
     log_setup(def->name, (log_level)log_level_parse(rt->cfg.log_level));
+    resolve_setup((int)rt->cfg.rpc_resolve_ms, rt->cfg.rpc_hosts_file);
     int status = 1;
     if (start(rt, true, err, sizeof err) != CF_OK)
         log_error("%s", err);

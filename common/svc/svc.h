@@ -30,6 +30,8 @@ typedef struct svc_common_config {
     cfg_strlist rpc_listen;     /* rpc.listen: nng URLs */
     int64_t rpc_workers;        /* rpc.workers */
     int64_t rpc_max_message;    /* rpc.max_message */
+    int64_t rpc_resolve_ms;     /* rpc.resolve_interval (ms): peers' names resolved again */
+    char *rpc_hosts_file;       /* rpc.hosts_file: test/dev name overrides (rpc/resolve.h) */
     char *admin_listen;         /* admin.listen: http://host:port */
     char *db_dsn;               /* db.dsn (secret: db.dsn_file) */
     char *db_admin_dsn;         /* db.admin_dsn (secret: db.admin_dsn_file): migration Jobs */

@@ -3,7 +3,8 @@
 #  1. both overlays render (render.mjs; and the same objects as `kubectl kustomize` where kubectl
 #     is installed) with Secrets made by deploy/k8s/secrets.sh;
 #  2. every object passes the Kubernetes API schemas of kubernetes-models with no unknown field,
-#     and Confetti's rules (probes, requests/limits, securityContext, PDB, NetworkPolicy, HPA);
+#     and Confetti's rules (probes, requests/limits, securityContext, PDB, NetworkPolicy, HPA,
+#     peers dialed by name are headless Services on the pods' own ports);
 #  3. a copy of a manifest with a misspelt field, a wrongly typed value or a dropped rule fails;
 #  4. the signing key rotation keeps the JWKS and the kid list in step, each key verifying.
 set -euo pipefail
@@ -69,6 +70,9 @@ broken "misplaced field" '0,/failureThreshold: 30/s//failureThreshold: 30\n     
     'unknown field "timeoutSecond"'
 broken "writable root" '0,/readOnlyRootFilesystem: true/s//readOnlyRootFilesystem: false/' \
     'readOnlyRootFilesystem is not true'
+broken "peer behind a cluster IP" '/clusterIP: None/d' 'Service/draw: dialed by name'
+broken "port only the Service maps" '0,/containerPort: 7104/s//containerPort: 7204/' \
+    'no pod it selects listens on 7104'
 broken "no limits" '0,/limits: \{cpu: "1", memory: 256Mi\}/s//limits: {memory: 256Mi}/' \
     'no resources.limits.cpu'
 

@@ -71,7 +71,8 @@ function unknownFields(o, validate, node, ptr, problems) {
 // has requests and limits; every long-running container readiness and liveness probes; every
 // pod runs as non-root with RuntimeDefault seccomp, a read-only root filesystem, no privilege
 // escalation and no capabilities; every Deployment has a PodDisruptionBudget and a
-// NetworkPolicy selecting it, and one that can scale (not Recreate) an autoscaler.
+// NetworkPolicy selecting it, and one that can scale (not Recreate) an autoscaler unless it is
+// annotated confetti.dev/fixed-replicas (the bus).
 function podSpec(o) {
   if (o.kind === "CronJob") return o.spec?.jobTemplate?.spec?.template?.spec;
   if (["Deployment", "Job", "StatefulSet", "DaemonSet"].includes(o.kind)) return o.spec?.template?.spec;
@@ -112,11 +113,44 @@ function policy(objs, problems) {
     if (!objs.some((x) => x.kind === "NetworkPolicy" && same(x) &&
         Object.keys(x.spec.podSelector?.matchLabels || {}).length && selects(x.spec.podSelector, labels)))
       problems.push(`${at}: no NetworkPolicy of its own selects its pods`);
-    if (o.spec.strategy?.type !== "Recreate" &&
+    // a Deployment whose replica count is fixed on purpose says why in this annotation
+    if (o.spec.strategy?.type !== "Recreate" && !o.metadata.annotations?.["confetti.dev/fixed-replicas"] &&
         !objs.some((x) => x.kind === "HorizontalPodAutoscaler" && same(x) &&
           x.spec.scaleTargetRef.kind === "Deployment" && x.spec.scaleTargetRef.name === o.metadata.name))
       problems.push(`${at}: no HorizontalPodAutoscaler`);
   }
+}
+
+// Peers dial a Service's name and get every ready pod's address (common/rpc/resolve.h, issue 15
+// item 5): a Service that a process dials by name must be headless (clusterIP: None) — behind a
+// cluster IP each connection stays on one pod and pods added later get nothing — and the port
+// dialed must be one its pods listen on, since a headless Service maps no port.
+function peers(objs, problems) {
+  const values = [];
+  for (const o of objs) {
+    const spec = podSpec(o);
+    for (const c of spec ? [...(spec.containers || []), ...(spec.initContainers || [])] : [])
+      for (const e of c.env || []) if (typeof e.value === "string") values.push([where(o), e.value]);
+    if (o.kind === "ConfigMap")
+      for (const v of Object.values(o.data || {})) values.push([where(o), String(v)]);
+  }
+  const done = new Set();
+  for (const [from, v] of values)
+    for (const [url, name, port] of v.matchAll(/tcp:\/\/([a-z0-9-]+)(?:\.[a-z0-9.-]*)?:(\d+)/g)) {
+      const svc = objs.find((x) => x.kind === "Service" && x.metadata?.name === name);
+      if (!svc || done.has(url)) continue;
+      done.add(url);
+      if (svc.spec?.clusterIP !== "None")
+        problems.push(`Service/${name}: dialed by name (${url}, ${from}) but not headless ` +
+          "(clusterIP: None): each connection would stay on one pod");
+      const sel = Object.entries(svc.spec?.selector || {});
+      const listens = objs.filter((x) => x.kind === "Deployment" && x.metadata?.namespace === svc.metadata?.namespace &&
+          sel.every(([k, val]) => x.spec.template.metadata?.labels?.[k] === val))
+        .flatMap((x) => x.spec.template.spec.containers.flatMap((c) => (c.ports || []).map((p) => p.containerPort)));
+      if (!listens.includes(Number(port)))
+        problems.push(`Service/${name}: ${url} (${from}): no pod it selects listens on ${port} ` +
+          "(a headless Service maps no port)");
+    }
 }
 
 function check(files) {
@@ -142,6 +176,7 @@ function check(files) {
       unknownFields(o, validate, o, "", problems);
     }
   policy(all, problems);
+  peers(all, problems);
   for (const p of problems) console.log(`k8s: ${p}`);
   console.log(`k8s: ${n} objects, ${problems.length} problems`);
   return problems.length ? 1 : 0;
