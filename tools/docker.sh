@@ -31,6 +31,14 @@ if ! command -v /usr/bin/docker >/dev/null 2>&1 || ! command -v dockerd >/dev/nu
 fi
 docker() { /usr/bin/docker "$@"; }
 
+# One run at a time on a machine: two runs (two checkouts' `make test`, or `make test` beside
+# Makefile.docker) would share the private engine below, which the run that started it stops on
+# exit under the other, and the same image tags, which the other overwrites mid-check. A later run
+# waits here for the earlier one (flock; the lock goes with the process, even killed).
+lock=${CONFETTI_DOCKER_LOCK:-/tmp/confetti-docker.lock}
+if [ -w "$lock" ] || [ ! -e "$lock" ]; then exec 9>>"$lock"; else exec 9<"$lock"; fi
+flock 9
+
 started=0
 state=${CONFETTI_DOCKER_STATE:-/var/lib/confetti-docker}
 sock=${CONFETTI_DOCKER_SOCK:-/run/confetti-docker.sock}
