@@ -26,19 +26,21 @@
 
 /* Keys every process has (deploy/config/<svc>.yaml; env CONFETTI_<SECTION>_<KEY>). */
 typedef struct svc_common_config {
-    cfg_strlist rpc_listen;     /* rpc.listen: nng URLs */
-    int64_t rpc_workers;        /* rpc.workers */
-    int64_t rpc_max_message;    /* rpc.max_message */
-    char *admin_listen;         /* admin.listen: http://host:port */
-    char *db_dsn;               /* db.dsn (secret: db.dsn_file) */
-    char *db_admin_dsn;         /* db.admin_dsn (secret: db.admin_dsn_file): migration Jobs */
-    char *log_level;            /* log.level */
-    char *auth_jwks_file;       /* auth.jwks_file: public keys that verify access tokens */
-    cfg_strlist auth_jwks_urls; /* auth.jwks_urls: confetti-auth endpoints serving GetJwks */
-    int64_t auth_jwks_refetch;  /* auth.jwks_refetch (ms): least time between miss refetches */
-    char *auth_issuer;          /* auth.issuer */
-    char *auth_audience;        /* auth.audience */
-    int64_t auth_leeway;        /* auth.leeway (ms; whole seconds used) */
+    cfg_strlist rpc_listen;       /* rpc.listen: nng URLs */
+    int64_t rpc_workers;          /* rpc.workers */
+    int64_t rpc_max_message;      /* rpc.max_message */
+    char *admin_listen;           /* admin.listen: http://host:port */
+    char *db_dsn;                 /* db.dsn (secret: db.dsn_file) */
+    char *db_admin_dsn;           /* db.admin_dsn (secret: db.admin_dsn_file): migration Jobs */
+    char *log_level;              /* log.level */
+    char *auth_jwks_file;         /* auth.jwks_file: public keys that verify access tokens */
+    cfg_strlist auth_jwks_urls;   /* auth.jwks_urls: confetti-auth endpoints serving GetJwks */
+    int64_t auth_jwks_refetch;    /* auth.jwks_refetch (ms): least time between miss refetches */
+    char *auth_issuer;            /* auth.issuer */
+    char *auth_audience;          /* auth.audience */
+    int64_t auth_leeway;          /* auth.leeway (ms; whole seconds used) */
+    char *auth_events;            /* auth.events: the bus's subscriber URL for revocations */
+    int64_t auth_revoked_refresh; /* auth.revoked_refresh (ms): re-read of the revocation list */
 } svc_common_config;
 
 /* The config table of svc_common_config (the keys above; the fuzz target of the loader uses

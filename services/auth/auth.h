@@ -141,6 +141,15 @@ static inline int64_t auth_now(const auth_ctx *ctx)
     return ctx->clock->now(ctx->clock);
 }
 
+/* The same clock in milliseconds (a test clock's whole-second offset applied to the real time;
+ * another injected clock has whole seconds only). */
+static inline int64_t auth_now_ms(const auth_ctx *ctx)
+{
+    if (ctx->clock->now == cf_clock_real_now)
+        return cf_wall_ms() + ctx->clock->offset * 1000;
+    return ctx->clock->now(ctx->clock) * 1000;
+}
+
 /* The enabled provider named name, or NULL. */
 oidc_provider *auth_provider_find(auth_ctx *ctx, const char *name);
 
@@ -152,6 +161,9 @@ cf_code auth_sign_access(auth_ctx *ctx, const char *sub, const char *sid, const 
 /* Loads the live blacklist into this process's verifier (after a revocation here, and every
  * few seconds for those made through other replicas). Blocks (SQL). */
 cf_code auth_sync_revocations(auth_ctx *ctx, db_conn *db, int64_t now);
+/* This process's verifier refuses every token of session sid at once (the database and the
+ * session.revoked event carry it to the others). No-op without a verifier. */
+void auth_revoke_session_here(auth_ctx *ctx, const char *sid, int64_t now);
 
 /* Purges expired blacklist rows, sessions and login states; loads the live blacklist into this
  * process's verifier. Blocks (SQL). */

@@ -73,7 +73,8 @@ RPC_HANDLER(rpc_auth_refresh)
                       .user_agent = cl && cl->user_agent ? cl->user_agent : "",
                       .now = now,
                       .refresh_ttl = ctx->cfg->refresh_ttl / 1000,
-                      .grace = ctx->cfg->refresh_grace / 1000,
+                      .now_ms = auth_now_ms(ctx),
+                      .grace_ms = ctx->cfg->refresh_grace,
                       .access_ttl = ctx->cfg->access_ttl / 1000};
     cf_code code = store_refresh(rpc_worker(call), &r);
     if (code != CF_OK)
@@ -91,9 +92,7 @@ RPC_HANDLER(rpc_auth_refresh)
         iat = r.access_iat;
         break;
     case ROTATE_REUSED:
-        if (svc_verifier(ctx->rt) && *r.access_jti)
-            authn_verifier_revoke(svc_verifier(ctx->rt), r.access_jti,
-                                  r.access_iat + ctx->cfg->access_ttl / 1000);
+        auth_revoke_session_here(ctx, r.session_id, now);
         log_rid(LOG_WARN, rpc_request_id(call), "refresh token reuse: session %s revoked",
                 r.session_id);
         throttle_fail(ctx->throttle, ipk, now);
@@ -151,6 +150,7 @@ RPC_HANDLER(rpc_auth_logout)
         if (svc_verifier(ctx->rt))
             authn_verifier_revoke(svc_verifier(ctx->rt), me->jti, me->exp);
     }
+    auth_revoke_session_here(ctx, me->sid, now);
     return CF_OK;
 }
 

@@ -148,8 +148,12 @@ cf_code auth_sync_revocations(auth_ctx *ctx, db_conn *db, int64_t now)
         code = store_revoked_list(db, &a, now, exp, id, 500, &rows, &ids, &n);
         if (code != CF_OK)
             break;
-        for (size_t i = 0; i < n && i < 500; i++)
-            authn_verifier_revoke(v, rows[i]->jti, rows[i]->expires_at->seconds);
+        for (size_t i = 0; i < n && i < 500; i++) {
+            if (*rows[i]->jti)
+                authn_verifier_revoke(v, rows[i]->jti, rows[i]->expires_at->seconds);
+            else
+                authn_verifier_revoke_session(v, rows[i]->session_id, rows[i]->expires_at->seconds);
+        }
         if (n <= 500)
             break;
         snprintf(exp, sizeof exp, "%lld", (long long)rows[499]->expires_at->seconds);
@@ -158,6 +162,13 @@ cf_code auth_sync_revocations(auth_ctx *ctx, db_conn *db, int64_t now)
     }
     arena_release(&a);
     return code;
+}
+
+void auth_revoke_session_here(auth_ctx *ctx, const char *sid, int64_t now)
+{
+    if (svc_verifier(ctx->rt) && sid && *sid)
+        authn_verifier_revoke_session(svc_verifier(ctx->rt), sid,
+                                      now + ctx->cfg->access_ttl / 1000);
 }
 
 /* How often the revocation list is re-read from the database. */

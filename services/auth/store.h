@@ -57,7 +57,8 @@ typedef enum {
 typedef struct store_rotate {
     /* in */
     const char *old_hash, *new_hash, *new_jti, *ip_address, *user_agent;
-    int64_t now, refresh_ttl, grace, access_ttl;
+    int64_t now, refresh_ttl, access_ttl; /* seconds */
+    int64_t now_ms, grace_ms;             /* the grace is measured in milliseconds */
     /* out */
     store_rotate_result result;
     char session_id[64], user_id[64], access_jti[64];
@@ -73,6 +74,10 @@ cf_code store_refresh(db_conn *db, store_rotate *r);
  * must have (NULL: any). NOT_FOUND if there is no such session of that owner. */
 cf_code store_session_revoke(db_conn *db, const char *id, const char *user_id, const char *reason,
                              int64_t now, int64_t access_ttl);
+/* "Sign out everywhere": revokes every live session of user_id but keep_sid ("" or NULL: none),
+ * each as store_session_revoke does; *revoked = how many. */
+cf_code store_sessions_revoke_all(db_conn *db, const char *user_id, const char *keep_sid,
+                                  int64_t now, int64_t access_ttl, int *revoked);
 /* Blacklists one access token by jti until exp (idempotent). */
 cf_code store_blacklist_add(db_conn *db, const char *jti, const char *user_id,
                             const char *session_id, const char *reason, int64_t exp);

@@ -24,6 +24,7 @@ const gw_route gw_routes[] = {
     {"POST", "/v1/auth/logout", "auth.v1.Auth/Logout", NULL, W, AUTHN | GW_LOGOUT},
     {"GET", "/v1/auth/sessions", "auth.v1.Auth/ListSessions", NULL, R, AUTHN},
     {"DELETE", "/v1/auth/sessions/{sessionId}", "auth.v1.Auth/RevokeSession", NULL, W, AUTHN},
+    {"DELETE", "/v1/auth/sessions", "auth.v1.Auth/RevokeAllSessions", NULL, W, AUTHN},
     {"POST", "/v1/auth/app-token", "auth.v1.Auth/IssueAppToken", "*", W, GW_CLIENT},
     {"GET", "/.well-known/jwks.json", "auth.v1.Auth/GetJwks", NULL, R, GW_JWKS},
     {"GET", "/v1/users/me", "auth.v1.Auth/GetMe", NULL, R, AUTHN},
