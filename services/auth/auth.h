@@ -47,8 +47,19 @@ typedef struct auth_config {
     int64_t cleanup_interval;              /* ms; 0 = no periodic cleanup */
     cfg_strlist catalog_urls;
     int64_t catalog_timeout; /* ms */
+    char *events_subscribe;  /* events.subscribe: catalog's app.tokens_revoked ("" = none) */
     auth_provider_config providers[AUTH_PROVIDER_SLOTS];
 } auth_config;
+
+/* ---- catalog's events (consumer.c) ---- */
+
+/* Follows catalog's app.tokens_revoked (Replay from catalog.urls) into auth's revocation list;
+ * the position is saved with each reaction. UNAVAILABLE if the saved position cannot be read. */
+typedef struct auth_consumer auth_consumer;
+struct auth_ctx;
+cf_code auth_consumer_start(const struct auth_ctx *ctx, const char *bus, auth_consumer **out,
+                            char *err, size_t errlen);
+void auth_consumer_stop(auth_consumer *c);
 
 /* The service definition (service.c) svc_main and the tests run. */
 const svc_def *auth_service_def(void);
@@ -128,6 +139,7 @@ typedef struct auth_ctx {
     oidc_provider *providers[AUTH_PROVIDER_SLOTS]; /* NULL for disabled slots */
     throttle *throttle;
     rpc_client *catalog;
+    auth_consumer *consumer; /* catalog's events, when events.subscribe is set */
     char *secret; /* cfg->secret, or random per process when unset */
     pthread_t cleaner;
     bool cleaner_started;

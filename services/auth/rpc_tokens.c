@@ -177,12 +177,14 @@ RPC_HANDLER(rpc_auth_issue_app_token)
     catalog__v1__catalog__verify_app_credentials(
         rpc_client_service(ctx->catalog, &catalog__v1__catalog__descriptor), &in, NULL, &cc);
     cf_code code = cc.code;
-    char *scope = NULL;
+    char *scope = NULL, *sid = NULL;
     if (code == CF_OK) {
         const Catalog__V1__VerifyAppCredentialsResponse *v = (const void *)cc.response;
         if (!v->app || !v->app->is_active) {
             code = CF_UNAUTHENTICATED;
         } else {
+            /* the credential generation: catalog's app.tokens_revoked names it when it ends */
+            sid = rpc_printf(call, "app:%s:%lld", req->app_id, (long long)v->token_generation);
             scope = rpc_strdup(call, "");
             for (size_t i = 0; i < v->n_permissions; i++)
                 scope = rpc_printf(call, "%s%s%s", scope, i ? " " : "", v->permissions[i]);
@@ -202,6 +204,7 @@ RPC_HANDLER(rpc_auth_issue_app_token)
     authn_claims c = {.iss = sc->auth_issuer,
                       .aud = sc->auth_audience,
                       .sub = sub,
+                      .sid = sid,
                       .iat = now,
                       .ttl_seconds = ctx->cfg->app_ttl / 1000,
                       .scope = scope};

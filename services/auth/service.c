@@ -84,6 +84,10 @@ static const cfg_field auth_fields[] = {
       .help = "catalog service (VerifyAppCredentials)"),
     F("catalog", "timeout", CFG_DURATION, catalog_timeout, .def = "3s", .min = 100, .max = 60000,
       .help = "deadline of calls to catalog"),
+    F("events", "subscribe", CFG_STR, events_subscribe, .def = "",
+      .help = "the bus's subscriber URL: catalog's app.tokens_revoked become revoked app "
+              "credentials (\"\" = app tokens live their app_ttl after a secret regeneration, "
+              "deactivation or deletion)"),
     PROVIDER("provider_google", 0, "https://accounts.google.com", "true"),
     PROVIDER("provider_dev", 1, "", "true"),
     PROVIDER("provider_oidc", 2, "", "true"),
@@ -215,6 +219,7 @@ static void auth_fini(svc_runtime *rt, void *p)
         pthread_mutex_unlock(&ctx->stop_mu);
         pthread_join(ctx->cleaner, NULL);
     }
+    auth_consumer_stop(ctx->consumer); /* before the cleaner's lock goes */
     pthread_mutex_destroy(&ctx->stop_mu);
     pthread_cond_destroy(&ctx->stop_cv);
     for (int i = 0; i < AUTH_PROVIDER_SLOTS; i++)
@@ -334,6 +339,17 @@ static cf_code auth_init_serving(svc_runtime *rt, void **out, char *err, size_t 
     auth_ctx *ctx = *out;
     pthread_create(&ctx->cleaner, NULL, cleaner, ctx);
     ctx->cleaner_started = true;
+    if (*auth_cfg.events_subscribe && auth_cfg.catalog_urls.n > 0) {
+        code = auth_consumer_start(ctx, auth_cfg.events_subscribe, &ctx->consumer, err, errlen);
+        if (code != CF_OK) {
+            auth_fini(rt, ctx);
+            *out = NULL;
+            return code;
+        }
+    } else {
+        log_warn("events.subscribe or catalog.urls not set: app tokens outlive the revocation of "
+                 "their credentials (up to tokens.app_ttl)");
+    }
     return CF_OK;
 }
 

@@ -99,6 +99,11 @@ const db_stmt auth_stmts[] = {
      "WHERE expires_at > to_timestamp($1) AND ($2 = '' OR (expires_at, id) > "
      "(to_timestamp(nullif($2, '')::bigint), $3)) ORDER BY expires_at, id LIMIT $4"},
 
+    /* catalog's events (consumer.c) */
+    {"event_position", "SELECT seq FROM event_positions WHERE source = $1"},
+    {"event_position_set", "INSERT INTO event_positions (source, seq) VALUES ($1, $2::bigint) "
+                           "ON CONFLICT (source) DO UPDATE SET seq = excluded.seq"},
+
     /* OAuth states */
     {"state_insert",
      "INSERT INTO login_states (state_hash, provider, redirect_uri, expires_at, created_at) "
@@ -557,6 +562,46 @@ cf_code store_revoked_list(db_conn *db, arena *a, int64_t now, const char *after
     *n = rows;
     PQclear(r);
     return CF_OK;
+}
+
+/* ---- catalog's events ---- */
+
+cf_code store_catalog_position(db_conn *db, const char *source, int64_t *seq)
+{
+    const char *p[] = {source};
+    PGresult *r;
+    cf_code code = db_exec(db, "event_position", 1, p, &r);
+    if (code != CF_OK)
+        return code;
+    *seq = PQntuples(r) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    PQclear(r);
+    return CF_OK;
+}
+
+typedef struct consume_tx {
+    const char *source, *sid, *sub, *reason;
+    int64_t seq, until;
+} consume_tx;
+
+static cf_code consume_body(db_conn *db, void *arg)
+{
+    consume_tx *t = arg;
+    if (t->sid) {
+        cf_code code = store_sid_revoked(db, t->sid, t->sub, t->reason ? t->reason : "app",
+                                         t->until, NULL);
+        if (code != CF_OK)
+            return code;
+    }
+    num s = N(t->seq);
+    const char *p[] = {t->source, s.s};
+    return db_exec(db, "event_position_set", 2, p, NULL);
+}
+
+cf_code store_catalog_event(db_conn *db, const char *source, int64_t seq, const char *sid,
+                            const char *sub, const char *reason, int64_t until)
+{
+    consume_tx t = {source, sid, sub, reason, seq, until};
+    return db_tx(db, consume_body, &t);
 }
 
 /* ---- OAuth states ---- */

@@ -78,6 +78,13 @@ cf_code store_session_revoke(db_conn *db, const char *id, const char *user_id, c
  * each as store_session_revoke does; *revoked = how many. */
 cf_code store_sessions_revoke_all(db_conn *db, const char *user_id, const char *keep_sid,
                                   int64_t now, int64_t access_ttl, int *revoked);
+/* Catalog's event seq of source handled, in one transaction with its reaction: when sid is not
+ * NULL, every token carrying it (subject `sub`) is refused until `until` (a revoked sid row and
+ * session.revoked). */
+cf_code store_catalog_event(db_conn *db, const char *source, int64_t seq, const char *sid,
+                            const char *sub, const char *reason, int64_t until);
+/* The last seq of source handled (0 = none). */
+cf_code store_catalog_position(db_conn *db, const char *source, int64_t *seq);
 /* Blacklists one access token by jti until exp (idempotent). */
 cf_code store_blacklist_add(db_conn *db, const char *jti, const char *user_id,
                             const char *session_id, const char *reason, int64_t exp);
