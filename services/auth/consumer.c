@@ -34,6 +34,9 @@ static cf_code consume(void *arg, const Events__V1__Event *ev)
     cf_code code = store_catalog_event(c->db, ev->source, ev->seq, a ? a->session_id : NULL, sub,
                                        a ? a->reason : NULL, until);
     free(sub);
+    /* this process's own verifier at once (others follow the session.revoked just written) */
+    if (code == CF_OK && a && svc_verifier(c->ctx->rt))
+        authn_verifier_revoke_session(svc_verifier(c->ctx->rt), a->session_id, until);
     return code;
 }
 
