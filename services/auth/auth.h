@@ -30,8 +30,9 @@ typedef struct auth_provider_config {
     char *client_id;
     char *client_secret; /* secret: client_secret_file */
     cfg_strlist redirect_uris;
-    char *scopes;     /* space-separated, must contain openid */
-    char *token_auth; /* client_secret_basic or client_secret_post */
+    char *scopes;       /* space-separated, must contain openid */
+    char *token_auth;   /* client_secret_basic or client_secret_post */
+    bool trusted_email; /* its verified e-mails may link accounts and bootstrap admins */
 } auth_provider_config;
 
 #define AUTH_PROVIDER_SLOTS 3
@@ -140,7 +141,7 @@ typedef struct auth_ctx {
     throttle *throttle;
     rpc_client *catalog;
     auth_consumer *consumer; /* catalog's events, when events.subscribe is set */
-    char *secret; /* cfg->secret, or random per process when unset */
+    char *secret;            /* cfg->secret, or random per process when unset */
     pthread_t cleaner;
     bool cleaner_started;
     pthread_mutex_t stop_mu;
@@ -153,13 +154,16 @@ static inline int64_t auth_now(const auth_ctx *ctx)
     return ctx->clock->now(ctx->clock);
 }
 
-/* The same clock in milliseconds (a test clock's whole-second offset applied to the real time;
- * another injected clock has whole seconds only). */
+/* The same clock in milliseconds: its seconds, plus the wall clock's milliseconds (the clocks
+ * in use follow the wall clock, a test's shifted by whole seconds); both read within one wall
+ * second so a tick between the two reads cannot add a second. */
 static inline int64_t auth_now_ms(const auth_ctx *ctx)
 {
-    if (ctx->clock->now == cf_clock_real_now)
-        return cf_wall_ms() + ctx->clock->offset * 1000;
-    return ctx->clock->now(ctx->clock) * 1000;
+    for (;;) {
+        int64_t before = cf_wall_ms(), s = ctx->clock->now(ctx->clock), after = cf_wall_ms();
+        if (before / 1000 == after / 1000)
+            return s * 1000 + after % 1000;
+    }
 }
 
 /* The enabled provider named name, or NULL. */

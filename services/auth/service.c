@@ -22,9 +22,12 @@ static auth_config auth_cfg;
 static const char *const token_auths[] = {"client_secret_basic", "client_secret_post", NULL};
 
 #define F(sec, key, type, member, ...) CFG_FIELD(sec, key, type, auth_config, member, __VA_ARGS__)
-#define PROVIDER(slot, i, issuer_def, disc_def)                                                    \
+#define PROVIDER(slot, i, issuer_def, disc_def, trusted_def)                                       \
     F(slot, "enabled", CFG_BOOL, providers[i].enabled, .def = "false",                             \
       .help = "offer this provider for login"),                                                    \
+        F(slot, "trusted_email", CFG_BOOL, providers[i].trusted_email, .def = trusted_def,         \
+          .help = "its verified e-mails are trusted: they link to an existing account with that "  \
+                  "e-mail and bootstrap admins.emails (else the e-mail is not recorded)"),         \
         F(slot, "name", CFG_STR, providers[i].name, .def = "",                                     \
           .help = "its {provider} in /v1/auth/{provider}/login (default: the slot name)"),         \
         F(slot, "display_name", CFG_STR, providers[i].display_name, .def = "",                     \
@@ -88,9 +91,9 @@ static const cfg_field auth_fields[] = {
       .help = "the bus's subscriber URL: catalog's app.tokens_revoked become revoked app "
               "credentials (\"\" = app tokens live their app_ttl after a secret regeneration, "
               "deactivation or deletion)"),
-    PROVIDER("provider_google", 0, "https://accounts.google.com", "true"),
-    PROVIDER("provider_dev", 1, "", "true"),
-    PROVIDER("provider_oidc", 2, "", "true"),
+    PROVIDER("provider_google", 0, "https://accounts.google.com", "true", "true"),
+    PROVIDER("provider_dev", 1, "", "true", "false"),
+    PROVIDER("provider_oidc", 2, "", "true", "false"),
 };
 #undef F
 

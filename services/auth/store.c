@@ -106,11 +106,11 @@ const db_stmt auth_stmts[] = {
 
     /* OAuth states */
     {"state_insert",
-     "INSERT INTO login_states (state_hash, provider, redirect_uri, expires_at, created_at) "
-     "VALUES ($1, $2, $3, to_timestamp($5), to_timestamp($4))"},
+     "INSERT INTO login_states (state_hash, provider, redirect_uri, expires_at, created_at, "
+     "binding_hash) VALUES ($1, $2, $3, to_timestamp($5), to_timestamp($4), $6)"},
     {"state_take", "UPDATE login_states SET used_at = to_timestamp($2), updated_at = now() "
                    "WHERE state_hash = $1 AND used_at IS NULL AND expires_at > to_timestamp($2) "
-                   "RETURNING provider, redirect_uri"},
+                   "RETURNING provider, redirect_uri, binding_hash"},
 
     /* cleanup */
     {"cleanup_blacklist", "DELETE FROM token_blacklist WHERE expires_at <= to_timestamp($1)"},
@@ -587,8 +587,8 @@ static cf_code consume_body(db_conn *db, void *arg)
 {
     consume_tx *t = arg;
     if (t->sid) {
-        cf_code code = store_sid_revoked(db, t->sid, t->sub, t->reason ? t->reason : "app",
-                                         t->until, NULL);
+        cf_code code =
+            store_sid_revoked(db, t->sid, t->sub, t->reason ? t->reason : "app", t->until, NULL);
         if (code != CF_OK)
             return code;
     }
@@ -607,15 +607,16 @@ cf_code store_catalog_event(db_conn *db, const char *source, int64_t seq, const 
 /* ---- OAuth states ---- */
 
 cf_code store_state_create(db_conn *db, const char *state_hash, const char *provider,
-                           const char *redirect_uri, int64_t now, int64_t expires_at)
+                           const char *redirect_uri, int64_t now, int64_t expires_at,
+                           const char *binding_hash)
 {
     num t = N(now), e = N(expires_at);
-    const char *p[] = {state_hash, provider, redirect_uri, t.s, e.s};
-    return db_exec(db, "state_insert", 5, p, NULL);
+    const char *p[] = {state_hash, provider, redirect_uri, t.s, e.s, binding_hash};
+    return db_exec(db, "state_insert", 6, p, NULL);
 }
 
 cf_code store_state_take(db_conn *db, arena *a, const char *state_hash, int64_t now,
-                         char **provider, char **redirect_uri)
+                         char **provider, char **redirect_uri, char **binding_hash)
 {
     num t = N(now);
     const char *p[] = {state_hash, t.s};
@@ -629,6 +630,7 @@ cf_code store_state_take(db_conn *db, arena *a, const char *state_hash, int64_t 
     }
     *provider = arena_strdup(a, PQgetvalue(r, 0, 0));
     *redirect_uri = arena_strdup(a, PQgetvalue(r, 0, 1));
+    *binding_hash = arena_strdup(a, PQgetvalue(r, 0, 2));
     PQclear(r);
     return CF_OK;
 }

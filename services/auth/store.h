@@ -102,12 +102,14 @@ cf_code store_revoked_list(db_conn *db, arena *a, int64_t now, const char *after
 
 /* ---- OAuth states ---- */
 
+/* binding_hash: SHA-256 (hex) of the browser binding, "" for none. */
 cf_code store_state_create(db_conn *db, const char *state_hash, const char *provider,
-                           const char *redirect_uri, int64_t now, int64_t expires_at);
-/* Consumes a state once: CF_OK with its provider and redirect_uri (arena); UNAUTHENTICATED
- * for a state unknown, used already or expired. */
+                           const char *redirect_uri, int64_t now, int64_t expires_at,
+                           const char *binding_hash);
+/* Consumes a state once: CF_OK with its provider, redirect_uri and binding hash (arena);
+ * UNAUTHENTICATED for a state unknown, used already or expired. */
 cf_code store_state_take(db_conn *db, arena *a, const char *state_hash, int64_t now,
-                         char **provider, char **redirect_uri);
+                         char **provider, char **redirect_uri, char **binding_hash);
 
 /* ---- cleanup ---- */
 

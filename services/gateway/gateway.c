@@ -12,6 +12,7 @@
 #include "base/clock.h"
 #include "base/cuid.h"
 #include "base/log.h"
+#include "base/random.h"
 #include "base/xmalloc.h"
 #include "pbjson/pbjson.h"
 #include "auth/v1/auth.pb-c.h"
@@ -77,9 +78,31 @@ typedef struct gw_tx {
     bool cc_used;
     char *cache_key; /* a cacheable request that missed: store its answer under this */
     gw_cache_ticket ticket;
-    bool rooms_write; /* a change through rooms: drops cached answers when it succeeds */
-    char *write_room; /* the room it names in the path, or NULL */
+    bool rooms_write;       /* a change through rooms: drops cached answers when it succeeds */
+    char *write_room;       /* the room it names in the path, or NULL */
+    char login_binding[48]; /* GW_REDIRECT: the browser binding set as the login cookie */
 } gw_tx;
+
+/* The value of cookie `name` in a Cookie header into out[cap] ("" when absent or too long). */
+static void cookie_value(const char *header, const char *name, char *out, size_t cap)
+{
+    out[0] = '\0';
+    size_t nl = strlen(name);
+    for (const char *p = header; p && *p;) {
+        while (*p == ' ' || *p == ';')
+            p++;
+        size_t len = strcspn(p, ";");
+        if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+            size_t vl = len - nl - 1;
+            if (vl < cap) {
+                memcpy(out, p + nl + 1, vl);
+                out[vl] = '\0';
+            }
+            return;
+        }
+        p += len;
+    }
+}
 
 static size_t backend_of(const char *service, void *arg)
 {
@@ -319,7 +342,16 @@ static void on_rpc_done(rpc_ccall *cc, void *arg)
             json_decref(j);
             return finish_error(tx, 502, CF_INTERNAL, "", NULL, 0, NULL, false);
         }
-        const char *hdr[] = {"Location", url, "Cache-Control", "no-store", NULL};
+        /* the login cookie: HttpOnly, sent back on the provider's top-level redirect (Lax),
+         * Secure when the browser comes back over https (auth encodes ':' as %3A) */
+        bool https = strstr(url, "redirect_uri=https%3A") != NULL;
+        char cookie[256];
+        snprintf(cookie, sizeof cookie,
+                 GW_LOGIN_COOKIE "=%s; Path=/v1/auth/; Max-Age=" GW_LOGIN_COOKIE_MAX_AGE
+                                 "; HttpOnly; SameSite=Lax%s",
+                 tx->login_binding, https ? "; Secure" : "");
+        const char *hdr[] = {"Location", url, "Cache-Control", "no-store", "Set-Cookie",
+                             cookie,     NULL};
         finish(tx, 302, CF_OK, NULL, NULL, 0, hdr, false);
         json_decref(j);
         return;
@@ -336,9 +368,12 @@ static void on_rpc_done(rpc_ccall *cc, void *arg)
         json_decref(j);
         return;
     }
-    /* GW_CLIENT: token responses must not be cached (RFC 6749 §5.1) */
+    /* GW_CLIENT: token responses must not be cached (RFC 6749 §5.1); a finished login's
+     * cookie is spent */
     char *body = json_dumps(j, JSON_COMPACT);
-    const char *hdr[] = {"Cache-Control", "no-store", NULL};
+    const char *hdr[] = {
+        "Cache-Control", "no-store", (flags & GW_LOGIN_CALLBACK) ? "Set-Cookie" : NULL,
+        GW_LOGIN_COOKIE "=; Path=/v1/auth/; Max-Age=0; HttpOnly; SameSite=Lax", NULL};
     finish(tx, 200, CF_OK, "application/json", body, strlen(body), hdr, false);
     free(body);
     json_decref(j);
@@ -694,6 +729,15 @@ static void handle(gw_http_req *r, void *arg)
     free(pbuf);
     if (!j)
         return finish_error(tx, 400, CF_INVALID_ARGUMENT, "invalid request", &v, 1, NULL, false);
+    if (flags & GW_REDIRECT) { /* a login begins: bound to this browser by a cookie */
+        cf_random_token(tx->login_binding, 24);
+        json_object_set_new(j, "browserBinding", json_string(tx->login_binding));
+    }
+    if (flags & GW_LOGIN_CALLBACK) {
+        char b[64];
+        cookie_value(gw_http_header(r, "Cookie"), GW_LOGIN_COOKIE, b, sizeof b);
+        json_object_set_new(j, "browserBinding", json_string(b));
+    }
     if (flags & GW_CLIENT) {
         const char *ua = gw_http_header(r, "User-Agent");
         json_object_set_new(

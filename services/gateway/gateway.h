@@ -42,6 +42,13 @@
  * answer's isPublic is true; a change of the room in the path parameter `roomId` drops them. */
 #define GW_CACHE_LISTING 0x40u
 #define GW_CACHE_ROOM    0x80u
+/* The OAuth callback: the login cookie GW_REDIRECT set goes to auth as browserBinding (login
+ * CSRF: a login finishes only in the browser that began it), and is cleared in the answer. */
+#define GW_LOGIN_CALLBACK 0x100u
+/* The login cookie: set with the 302 to the provider, scoped to the auth routes, as long as a
+ * login may take (oauth.state_ttl's default). */
+#define GW_LOGIN_COOKIE         "confetti_login"
+#define GW_LOGIN_COOKIE_MAX_AGE "600"
 
 /* One HTTP route, declared as data. */
 typedef struct gw_route {

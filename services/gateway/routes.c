@@ -19,7 +19,8 @@ const gw_route gw_routes[] = {
     /* auth */
     {"GET", "/v1/auth/providers", "auth.v1.Auth/ListProviders", NULL, R, 0},
     {"GET", "/v1/auth/{provider}/login", "auth.v1.Auth/BeginLogin", NULL, W, GW_REDIRECT},
-    {"GET", "/v1/auth/{provider}/callback", "auth.v1.Auth/FinishLogin", NULL, 20000, GW_CLIENT},
+    {"GET", "/v1/auth/{provider}/callback", "auth.v1.Auth/FinishLogin", NULL, 20000,
+     GW_CLIENT | GW_LOGIN_CALLBACK},
     {"POST", "/v1/auth/refresh", "auth.v1.Auth/Refresh", "*", W, GW_CLIENT},
     {"POST", "/v1/auth/logout", "auth.v1.Auth/Logout", NULL, W, AUTHN | GW_LOGOUT},
     {"GET", "/v1/auth/sessions", "auth.v1.Auth/ListSessions", NULL, R, AUTHN},

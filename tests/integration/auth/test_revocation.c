@@ -58,7 +58,8 @@ static cf_code call_on(th_service *s, const ProtobufCServiceDescriptor *d, const
     char *bearer = token ? xasprintf("Bearer %s", token) : NULL;
     if (bearer)
         rpc_ccall_md(cc, "authorization", bearer);
-    const ProtobufCMethodDescriptor *m = protobuf_c_service_descriptor_get_method_by_name(d, method);
+    const ProtobufCMethodDescriptor *m =
+        protobuf_c_service_descriptor_get_method_by_name(d, method);
     assert_non_null(m);
     rpc_client_invoke(s->client, d, (unsigned)(m - d->methods), in, cc);
     free(bearer);
@@ -165,8 +166,7 @@ static void expect_refused(char **toks, int n, int64_t t0, const char *what)
             for (int v = 0; v < NV; v++)
                 for (int t = 0; t < n; t++)
                     if (!done[v][t])
-                        print_message("%s: token %d still accepted by %s\n", what, t + 1,
-                                      vname[v]);
+                        print_message("%s: token %d still accepted by %s\n", what, t + 1, vname[v]);
             fail_msg("%s: not refused everywhere within %d ms", what, BOUND_MS);
         }
         if (left > 0)
@@ -178,48 +178,6 @@ static void expect_refused(char **toks, int n, int64_t t0, const char *what)
 }
 
 /* ---- login and refresh ---- */
-
-/* GETs url without following redirects, keeping cookies in h; the absolute Location. */
-static char *hop(CURL *h, const char *url)
-{
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_COOKIEFILE, "");
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, fwrite);
-    FILE *sink = fopen("/dev/null", "w");
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, sink);
-    CURLcode rc = curl_easy_perform(h);
-    fclose(sink);
-    if (rc != CURLE_OK)
-        fail_msg("GET %s: %s", url, curl_easy_strerror(rc));
-    char *loc = NULL;
-    curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc);
-    return loc ? xstrdup(loc) : NULL;
-}
-
-/* Drives the provider's authorize URL (auto login) back to our redirect URI: the code. */
-static char *authorize(const char *url, char *state_out, size_t cap)
-{
-    CURL *h = curl_easy_init();
-    char *next = xstrdup(url);
-    for (int i = 0; i < 10 && next && strncmp(next, redirect, strlen(redirect)) != 0; i++) {
-        char *loc = hop(h, next);
-        free(next);
-        next = loc;
-    }
-    curl_easy_cleanup(h);
-    if (!next)
-        fail_msg("the provider did not redirect back");
-    char *code = NULL;
-    for (char *p = strchr(next, '?'); p; p = strchr(p + 1, '&')) {
-        if (strncmp(p + 1, "code=", 5) == 0)
-            code = xstrndup(p + 6, strcspn(p + 6, "&"));
-        if (strncmp(p + 1, "state=", 6) == 0)
-            snprintf(state_out, cap, "%.*s", (int)strcspn(p + 7, "&"), p + 7);
-    }
-    free(next);
-    assert_non_null(code);
-    return code;
-}
 
 typedef struct session {
     char *access[3]; /* A1, A2, A3 (owned) */
@@ -235,8 +193,9 @@ static void login(session *s)
     rpc_ccall cc;
     assert_code(CF_OK, auth_call("BeginLogin", &b.base, NULL, &cc));
     char state[128];
-    char *code = authorize(((const Auth__V1__BeginLoginResponse *)cc.response)->authorize_url,
-                           state, sizeof state);
+    char *code =
+        th_oidc_authorize(((const Auth__V1__BeginLoginResponse *)cc.response)->authorize_url,
+                          redirect, state, sizeof state);
     rpc_ccall_free(&cc);
     Auth__V1__FinishLoginRequest f = AUTH__V1__FINISH_LOGIN_REQUEST__INIT;
     f.provider = "dev";
@@ -455,9 +414,8 @@ static void test_a_late_verifier_catches_up_before_accepting(void **state)
     char *env[] = {xasprintf("CONFETTI_AUTH_JWKS_URLS=%s", auth->url),
                    xasprintf("CONFETTI_AUTH_REVOKED_REFRESH=0"),
                    xasprintf("CONFETTI_EVENTS_BUS=%s", bus_pub), NULL};
-    th_service *late =
-        th_service_start(rooms_service_def(),
-                         &(th_service_opts){.keys = keys, .env = (const char *const *)env});
+    th_service *late = th_service_start(
+        rooms_service_def(), &(th_service_opts){.keys = keys, .env = (const char *const *)env});
     Rooms__V1__ListRoomsRequest lr = ROOMS__V1__LIST_ROOMS_REQUEST__INIT;
     cf_code c = CF_UNAVAILABLE;
     for (int i = 0; i < 200 && c == CF_UNAVAILABLE; i++) {
@@ -479,9 +437,8 @@ static void test_a_late_verifier_catches_up_before_accepting(void **state)
 
     /* auth unreachable: never loaded, so never accepting (anonymous calls still served) */
     env[0] = xasprintf("CONFETTI_AUTH_JWKS_URLS=ipc:///tmp/confetti-no-auth-%d", (int)getpid());
-    th_service *cut =
-        th_service_start(rooms_service_def(),
-                         &(th_service_opts){.keys = keys, .env = (const char *const *)env});
+    th_service *cut = th_service_start(
+        rooms_service_def(), &(th_service_opts){.keys = keys, .env = (const char *const *)env});
     usleep(300000);
     assert_code(CF_UNAVAILABLE, call_on(cut, &rooms__v1__rooms__descriptor, "ListRooms", &lr.base,
                                         live.access[2], &cc));
@@ -515,8 +472,8 @@ static app register_app(const char *owner)
                                           NULL, &m, &err));
     req.manifest = (Google__Protobuf__Struct *)m;
     rpc_ccall cc;
-    if (call_on(catalog, &catalog__v1__catalog__descriptor, "RegisterApp", &req.base, owner,
-                &cc) != CF_OK)
+    if (call_on(catalog, &catalog__v1__catalog__descriptor, "RegisterApp", &req.base, owner, &cc) !=
+        CF_OK)
         fail_msg("RegisterApp: %s %s", cf_code_name(cc.code), cc.message);
     Catalog__V1__RegisterAppResponse *r = (void *)cc.response;
     app a;
