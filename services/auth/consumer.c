@@ -25,8 +25,7 @@ static cf_code consume(void *arg, const Events__V1__Event *ev)
 {
     auth_consumer *c = arg;
     const Events__V1__AppTokensRevoked *a =
-        ev->body_case == EVENTS__V1__EVENT__BODY_APP_TOKENS_REVOKED ? ev->app_tokens_revoked
-                                                                     : NULL;
+        ev->body_case == EVENTS__V1__EVENT__BODY_APP_TOKENS_REVOKED ? ev->app_tokens_revoked : NULL;
     if (a && (!*a->session_id || !*a->app_id))
         a = NULL; /* malformed: nothing to revoke, but the position moves */
     int64_t until = auth_now(c->ctx) + c->ctx->cfg->app_ttl / 1000 + SIGNING_MARGIN_S;
