@@ -30,7 +30,9 @@ static void test_type_names(void **state)
                                        "app.deactivated",
                                        "user.deleted",
                                        "token.revoked",
-                                       "session.revoked"};
+                                       "session.revoked",
+                                       /* internal, catalog → auth (issue 14; docs/events.md) */
+                                       "app.tokens_revoked"};
     const ProtobufCMessageDescriptor *d = &events__v1__event__descriptor;
     size_t found = 0;
     for (unsigned i = 0; i < d->n_fields; i++) {
