@@ -398,10 +398,13 @@ static void test_revoke_all_sessions(void **state)
 }
 
 /* A verifier that starts after the revocations, without events, loads auth's list before it
- * accepts any token; one that cannot reach auth answers UNAVAILABLE to calls with a token. */
+ * accepts any token; one that cannot reach auth answers UNAVAILABLE to calls with a token.
+ * Last: the late rooms instances share the process's one rooms configuration (a static of the
+ * service), so the first rooms is stopped before they start. */
 static void test_a_late_verifier_catches_up_before_accepting(void **state)
 {
     (void)state;
+    th_service_halt(rooms);
     session dead, live;
     login(&dead);
     login(&live);
@@ -546,7 +549,7 @@ static void test_app_tokens_die_with_their_credentials(void **state)
     session_free(&owner);
 }
 
-/* Last: it deletes the user the other tests log in as (the next login makes a new one). */
+/* It deletes the user the tests log in as (the next login makes a new one). */
 static void test_delete_me_kills_every_token_of_every_session(void **state)
 {
     (void)state;
@@ -573,9 +576,9 @@ int main(void)
         cmocka_unit_test(test_revoke_session_kills_every_token_of_the_session),
         cmocka_unit_test(test_refresh_token_reuse_kills_every_token_of_the_session),
         cmocka_unit_test(test_revoke_all_sessions),
-        cmocka_unit_test(test_a_late_verifier_catches_up_before_accepting),
         cmocka_unit_test(test_app_tokens_die_with_their_credentials),
         cmocka_unit_test(test_delete_me_kills_every_token_of_every_session),
+        cmocka_unit_test(test_a_late_verifier_catches_up_before_accepting),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
