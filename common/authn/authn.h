@@ -64,11 +64,12 @@ void authn_verifier_free(authn_verifier *v);
 
 /* Verifies a compact JWS access token (without "Bearer "): size, structure, header (alg must be
  * exactly the algorithm of the key its kid names), signature (OpenSSL, keys loaded once), then
- * claims (exp, nbf, iat with leeway; iss; aud; sub), then the deny set. A token already verified
- * is answered from the cache (SHA-256 of the token → identity until its exp), the deny set is
- * still checked. Returns CF_OK and fills *out, or CF_UNAUTHENTICATED with *reason (may be NULL)
- * set to a short static text for logs that never contains the token; *out is then zeroed.
- * Thread-safe; never blocks on I/O. */
+ * claims (exp, nbf, iat with leeway; iss; aud; sub), then the deny set (its jti, and its sid: a
+ * revoked session). A token already verified is answered from the cache (SHA-256 of the token →
+ * identity until its exp), the deny set is still checked. Returns CF_OK and fills *out, or
+ * CF_UNAUTHENTICATED with *reason (may be NULL) set to a short static text for logs that never
+ * contains the token; *out is then zeroed. CF_UNAVAILABLE (reason AUTHN_REASON_NOT_SYNCED) while
+ * the verifier is held (see authn_verifier_set_synced). Thread-safe; never blocks on I/O. */
 cf_code authn_verify(authn_verifier *v, const char *token, authn_identity *out,
                      const char **reason);
 
@@ -76,6 +77,25 @@ cf_code authn_verify(authn_verifier *v, const char *token, authn_identity *out,
  * longer, as long as such a token could still pass). INVALID_ARGUMENT for an empty or oversized
  * jti. Thread-safe; takes effect for the next verify, cached tokens included. */
 cf_code authn_verifier_revoke(authn_verifier *v, const char *jti, int64_t exp);
+
+/* Refuses every token whose sid is `sid` — all the access tokens of a revoked session, or of a
+ * revoked app credential (app tokens carry one too) — until `until` (seconds since the epoch:
+ * when the last such token expires; kept leeway seconds longer). INVALID_ARGUMENT for an empty
+ * or oversized sid. Thread-safe; takes effect for the next verify, cached tokens included. */
+cf_code authn_verifier_revoke_session(authn_verifier *v, const char *sid, int64_t until);
+
+/* The reason authn_verify gives (with CF_UNAVAILABLE) while the verifier is held. */
+#define AUTHN_REASON_NOT_SYNCED "revocation list not loaded yet"
+
+/* Holds (false) or opens (true) the verifier. A verifier is open when created; whoever feeds it
+ * revocations holds it until the list has been loaded once, so a process that starts late never
+ * accepts a token revoked while it was away: meanwhile authn_verify answers CF_UNAVAILABLE with
+ * AUTHN_REASON_NOT_SYNCED (callers answer UNAVAILABLE: retry). Thread-safe. */
+void authn_verifier_set_synced(authn_verifier *v, bool synced);
+bool authn_verifier_synced(authn_verifier *v);
+
+/* Revocations held (jti and sid entries; expired ones may linger until the set next grows). */
+size_t authn_verifier_revoked_count(authn_verifier *v);
 
 /* Counters since creation, for metrics: verifies answered from the cache, verifies that ran the
  * full check (successful or not). Either pointer may be NULL. Thread-safe, approximate under

@@ -72,11 +72,19 @@ void tcache_put(tcache *c, const unsigned char digest[32], uint64_t gen, const a
 
 /* ---- deny set (deny.c) ---- */
 
+/* What an entry names: one token (its jti) or every token of a session (its sid). */
+#define DENY_JTI 'j'
+#define DENY_SID 's'
+
 typedef struct denyset denyset;
 denyset *denyset_new(void);
 void denyset_free(denyset *d);
-/* Denies jti until `until` (exclusive); purges entries that are past, as it goes. */
-void denyset_add(denyset *d, const char *jti, int64_t until, int64_t now);
-bool denyset_has(denyset *d, const char *jti, int64_t now);
+/* Denies (kind, id) until `until` (exclusive); a later `until` for the same key extends it.
+ * Expired entries are dropped when the table would grow. Takes the write lock. */
+void denyset_add(denyset *d, char kind, const char *id, int64_t until, int64_t now);
+/* true if jti (when not "") or sid (when not "") is denied at `now`. O(1): one probe each. */
+bool denyset_has_any(denyset *d, const char *jti, const char *sid, int64_t now);
+/* Entries held (live, or expired and not yet dropped). */
+size_t denyset_count(denyset *d);
 
 #endif

@@ -26,6 +26,7 @@ struct authn_verifier {
     EVP_MD *sha256;      /* fetched once: implicit fetches cost on every call */
     tcache *cache;
     denyset *deny;
+    atomic_bool synced; /* false while a revocation source has not been loaded (held) */
     atomic_uint_fast64_t hits, misses;
 };
 
@@ -48,6 +49,7 @@ cf_code authn_verifier_new(const authn_config *cfg, authn_keyset *ks, authn_veri
     v->sha256 = md;
     v->cache = tcache_new(cfg->cache_entries);
     v->deny = denyset_new();
+    atomic_init(&v->synced, true);
     atomic_init(&v->hits, 0);
     atomic_init(&v->misses, 0);
     *out = v;
@@ -232,7 +234,7 @@ static const char *verify(authn_verifier *v, const char *token, authn_identity *
             return "internal hash failure";
         if (tcache_get(v->cache, digest, keyset_generation(v->ks), now, v->leeway, out)) {
             atomic_fetch_add_explicit(&v->hits, 1, memory_order_relaxed);
-            return denyset_has(v->deny, out->jti, now) ? "token revoked" : NULL;
+            return denyset_has_any(v->deny, out->jti, out->sid, now) ? "token revoked" : NULL;
         }
     }
     atomic_fetch_add_explicit(&v->misses, 1, memory_order_relaxed);
@@ -287,7 +289,7 @@ static const char *verify(authn_verifier *v, const char *token, authn_identity *
     json_decref(claims);
     if (why)
         return why;
-    if (denyset_has(v->deny, out->jti, now))
+    if (denyset_has_any(v->deny, out->jti, out->sid, now))
         return "token revoked";
     if (v->cache)
         tcache_put(v->cache, digest, gen, out);
@@ -297,6 +299,11 @@ static const char *verify(authn_verifier *v, const char *token, authn_identity *
 cf_code authn_verify(authn_verifier *v, const char *token, authn_identity *out, const char **reason)
 {
     memset(out, 0, sizeof *out);
+    if (!atomic_load_explicit(&v->synced, memory_order_acquire)) {
+        if (reason)
+            *reason = AUTHN_REASON_NOT_SYNCED;
+        return CF_UNAVAILABLE;
+    }
     const char *why = verify(v, token, out);
     if (reason)
         *reason = why;
@@ -312,8 +319,32 @@ cf_code authn_verifier_revoke(authn_verifier *v, const char *jti, int64_t exp)
     if (!jti || !*jti || strlen(jti) >= sizeof((authn_identity *)0)->jti)
         return CF_INVALID_ARGUMENT;
     int64_t until = exp > INT64_MAX - v->leeway ? INT64_MAX : exp + v->leeway;
-    denyset_add(v->deny, jti, until, v->clock->now(v->clock));
+    denyset_add(v->deny, DENY_JTI, jti, until, v->clock->now(v->clock));
     return CF_OK;
+}
+
+cf_code authn_verifier_revoke_session(authn_verifier *v, const char *sid, int64_t until)
+{
+    if (!sid || !*sid || strlen(sid) >= sizeof((authn_identity *)0)->sid)
+        return CF_INVALID_ARGUMENT;
+    int64_t u = until > INT64_MAX - v->leeway ? INT64_MAX : until + v->leeway;
+    denyset_add(v->deny, DENY_SID, sid, u, v->clock->now(v->clock));
+    return CF_OK;
+}
+
+void authn_verifier_set_synced(authn_verifier *v, bool synced)
+{
+    atomic_store_explicit(&v->synced, synced, memory_order_release);
+}
+
+bool authn_verifier_synced(authn_verifier *v)
+{
+    return atomic_load_explicit(&v->synced, memory_order_acquire);
+}
+
+size_t authn_verifier_revoked_count(authn_verifier *v)
+{
+    return denyset_count(v->deny);
 }
 
 void authn_verifier_stats(authn_verifier *v, uint64_t *cache_hits, uint64_t *full_verifies)

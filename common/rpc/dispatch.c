@@ -106,6 +106,8 @@ static cf_code authenticate(rpc_dispatcher *d, rpc_call *call)
     if (v != CF_OK && why && strcmp(why, AUTHN_REASON_UNKNOWN_KID) == 0 && d->key_miss &&
         d->key_miss(d->key_miss_arg))
         v = authn_verify(d->verifier, auth + 7, &call->caller, &why); /* keys were rotated */
+    if (v == CF_UNAVAILABLE) /* held until the revocation list is loaded (authn.h) */
+        return rpc_error(call, CF_UNAVAILABLE, "cannot verify tokens yet; retry");
     if (v != CF_OK) {
         log_rid(LOG_INFO, call->request_id, "%s: token rejected: %s", call->method,
                 why ? why : "invalid");

@@ -9,6 +9,7 @@
 #include "keys.h"
 #include "events/relay.h"
 #include "events/replay.h"
+#include "revocations.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -73,13 +74,20 @@ const cfg_field svc_common_fields[] = {
     F("auth", "jwks_file", CFG_STR, auth_jwks_file, "", 0, 0,
       "JWKS file with the public keys that verify access tokens"),
     F("auth", "jwks_urls", CFG_STRLIST, auth_jwks_urls, "", 0, 0,
-      "confetti-auth endpoints whose GetJwks keeps the key set current (rotation)"),
+      "confetti-auth endpoints: GetJwks keeps the key set current (rotation), "
+      "ListRevokedTokens the revocation list (tokens are refused until it is loaded)"),
     F("auth", "jwks_refetch", CFG_DURATION, auth_jwks_refetch, "10s", 1000, 3600000,
       "least time between refetches triggered by an unknown kid"),
     F("auth", "issuer", CFG_STR, auth_issuer, "confetti", 0, 0, "required iss of access tokens"),
     F("auth", "audience", CFG_STR, auth_audience, "confetti", 0, 0,
       "required aud of access tokens"),
     F("auth", "leeway", CFG_DURATION, auth_leeway, "60s", 0, 300000, "allowed clock skew"),
+    F("auth", "events", CFG_STR, auth_events, "", 0, 0,
+      "the bus's subscriber URL: auth's revocation events reach the verifier within a second "
+      "(\"\" = only the periodic re-read of auth.revoked_refresh)"),
+    F("auth", "revoked_refresh", CFG_DURATION, auth_revoked_refresh, "15s", 0, 86400000,
+      "how often the revocation list is re-read from auth.jwks_urls (safety net; 0 = only at "
+      "start)"),
 };
 #undef F
 const size_t svc_common_nfields = sizeof svc_common_fields / sizeof *svc_common_fields;
@@ -106,6 +114,7 @@ struct svc_runtime {
     bool monitor_started;
     events_publisher_config events_cfg;
     events_relay *relay;
+    revsync *revocations; /* when auth.jwks_urls is set */
     cfg_schema schemas[3];
     size_t nschemas;
     cf_clock real_clock;
@@ -215,6 +224,8 @@ static bool is_ready(void *arg)
     svc_runtime *rt = arg;
     if (rt->def->ready && !(rt->ctx && rt->def->ready(rt->ctx)))
         return false;
+    if (!revsync_loaded(rt->revocations)) /* tokens are held until the list is in */
+        return false;
     return atomic_load(&rt->db_ready);
 }
 
@@ -306,6 +317,18 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
         if (authn_verifier_new(&ac, rt->keys, &rt->verifier) != CF_OK) {
             snprintf(err, errlen, "cannot create the token verifier");
             return CF_INVALID_ARGUMENT;
+        }
+        /* Revocations from the auth endpoints (auth itself reads its own database). */
+        if (rt->cfg.auth_jwks_urls.n > 0) {
+            revsync_config rc = {.verifier = rt->verifier,
+                                 .auth_urls = (const char *const *)rt->cfg.auth_jwks_urls.items,
+                                 .nurls = rt->cfg.auth_jwks_urls.n,
+                                 .bus = rt->cfg.auth_events,
+                                 .refresh_ms = rt->cfg.auth_revoked_refresh};
+            if (revsync_start(&rc, &rt->revocations, why, sizeof why) != CF_OK) {
+                snprintf(err, errlen, "auth.jwks_urls/auth.events: %s", why);
+                return CF_INVALID_ARGUMENT;
+            }
         }
     } else {
         log_warn("neither auth.jwks_file nor auth.jwks_urls set: calls carrying a token will be "
@@ -402,6 +425,7 @@ void svc_stop(svc_runtime *rt)
     if (rt->def->fini && rt->ctx)
         rt->def->fini(rt, rt->ctx);
     metrics_free(rt->metrics);
+    revsync_stop(rt->revocations);
     svc_keys_free(rt->key_source);
     authn_verifier_free(rt->verifier);
     authn_keyset_free(rt->keys);

@@ -49,6 +49,8 @@ typedef struct svc_common_config {
     char *auth_issuer;              /* auth.issuer */
     char *auth_audience;            /* auth.audience */
     int64_t auth_leeway;            /* auth.leeway (ms; whole seconds used) */
+    char *auth_events;              /* auth.events: the bus's subscriber URL for revocations */
+    int64_t auth_revoked_refresh;   /* auth.revoked_refresh (ms): re-read of the revocation list */
 } svc_common_config;
 
 /* The config table of svc_common_config (the keys above; the fuzz target of the loader uses

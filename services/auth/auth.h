@@ -31,8 +31,9 @@ typedef struct auth_provider_config {
     char *client_id;
     char *client_secret; /* secret: client_secret_file */
     cfg_strlist redirect_uris;
-    char *scopes;     /* space-separated, must contain openid */
-    char *token_auth; /* client_secret_basic or client_secret_post */
+    char *scopes;       /* space-separated, must contain openid */
+    char *token_auth;   /* client_secret_basic or client_secret_post */
+    bool trusted_email; /* its verified e-mails may link accounts and bootstrap admins */
 } auth_provider_config;
 
 #define AUTH_PROVIDER_SLOTS 3
@@ -52,8 +53,19 @@ typedef struct auth_config {
     int64_t cleanup_interval;                  /* ms; 0 = no periodic cleanup */
     cfg_strlist catalog_urls;
     int64_t catalog_timeout; /* ms */
+    char *events_subscribe;  /* events.subscribe: catalog's app.tokens_revoked ("" = none) */
     auth_provider_config providers[AUTH_PROVIDER_SLOTS];
 } auth_config;
+
+/* ---- catalog's events (consumer.c) ---- */
+
+/* Follows catalog's app.tokens_revoked (Replay from catalog.urls) into auth's revocation list;
+ * the position is saved with each reaction. UNAVAILABLE if the saved position cannot be read. */
+typedef struct auth_consumer auth_consumer;
+struct auth_ctx;
+cf_code auth_consumer_start(const struct auth_ctx *ctx, const char *bus, auth_consumer **out,
+                            char *err, size_t errlen);
+void auth_consumer_stop(auth_consumer *c);
 
 /* The service definition (service.c) svc_main and the tests run. */
 const svc_def *auth_service_def(void);
@@ -127,7 +139,8 @@ typedef struct auth_ctx {
     oidc_provider *providers[AUTH_PROVIDER_SLOTS]; /* NULL for disabled slots */
     throttle *throttle;
     rpc_client *catalog;
-    char *secret; /* cfg->secret, or random per process when unset */
+    auth_consumer *consumer; /* catalog's events, when events.subscribe is set */
+    char *secret;            /* cfg->secret, or random per process when unset */
     pthread_t cleaner;
     bool cleaner_started;
     pthread_mutex_t stop_mu;
@@ -148,6 +161,18 @@ static inline int64_t auth_now(const auth_ctx *ctx)
     return ctx->clock->now(ctx->clock);
 }
 
+/* The same clock in milliseconds: its seconds, plus the wall clock's milliseconds (the clocks
+ * in use follow the wall clock, a test's shifted by whole seconds); both read within one wall
+ * second so a tick between the two reads cannot add a second. */
+static inline int64_t auth_now_ms(const auth_ctx *ctx)
+{
+    for (;;) {
+        int64_t before = cf_wall_ms(), s = ctx->clock->now(ctx->clock), after = cf_wall_ms();
+        if (before / 1000 == after / 1000)
+            return s * 1000 + after % 1000;
+    }
+}
+
 /* The enabled provider named name, or NULL. */
 oidc_provider *auth_provider_find(auth_ctx *ctx, const char *name);
 
@@ -159,6 +184,9 @@ cf_code auth_sign_access(auth_ctx *ctx, const char *sub, const char *sid, const 
 /* Loads the live blacklist into this process's verifier (after a revocation here, and every
  * few seconds for those made through other replicas). Blocks (SQL). */
 cf_code auth_sync_revocations(auth_ctx *ctx, db_conn *db, int64_t now);
+/* This process's verifier refuses every token of session sid at once (the database and the
+ * session.revoked event carry it to the others). No-op without a verifier. */
+void auth_revoke_session_here(auth_ctx *ctx, const char *sid, int64_t now);
 
 /* Purges expired blacklist rows, sessions and login states; loads the live blacklist into this
  * process's verifier. Blocks (SQL). */

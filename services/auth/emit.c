@@ -34,12 +34,15 @@ cf_code emit_token_revoked(db_conn *db, const char *jti, const char *user_id, in
 }
 
 cf_code emit_session_revoked(db_conn *db, const char *session_id, const char *user_id,
-                             const char *jti)
+                             const char *jti, int64_t until)
 {
+    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    ts.seconds = until;
     char *jtis[1] = {(char *)jti};
     Events__V1__SessionRevoked b = EVENTS__V1__SESSION_REVOKED__INIT;
     b.session_id = (char *)session_id;
     b.user_id = (char *)user_id;
+    b.expires_at = &ts;
     if (jti && *jti) {
         b.jtis = jtis;
         b.n_jtis = 1;

@@ -11,8 +11,9 @@
 cf_code emit_user_deleted(db_conn *db, const char *user_id);
 /* exp: the token's expiry (epoch seconds): gateways may forget the revocation after it. */
 cf_code emit_token_revoked(db_conn *db, const char *jti, const char *user_id, int64_t exp);
-/* jti: the session's access token that was blacklisted with it, "" or NULL if none was live. */
+/* Every token whose sid is session_id is refused until `until` (epoch seconds). jti: the
+ * session's access token that was blacklisted with it, "" or NULL if none was live. */
 cf_code emit_session_revoked(db_conn *db, const char *session_id, const char *user_id,
-                             const char *jti);
+                             const char *jti, int64_t until);
 
 #endif

@@ -25,7 +25,7 @@ struct oidc_provider {
     const auth_provider_config *cfg;
     const cf_clock *clock;
     int64_t timeout_ms;
-    pthread_mutex_t mu; /* guards the endpoints and the fetch times */
+    pthread_mutex_t mu; /* guards the endpoints and the fetch times; never held across HTTP */
     char *authorize, *token, *jwks_uri;
     int64_t jwks_fetched_at;
     bool jwks_loaded;
@@ -139,11 +139,9 @@ const auth_provider_config *oidc_provider_config(const oidc_provider *p)
     return p->cfg;
 }
 
-/* Fetches the discovery document once (mu held). */
-static cf_code discover(oidc_provider *p)
+/* Reads the discovery document into new strings; no lock held (an HTTP call). */
+static cf_code discover(oidc_provider *p, char **authorize, char **token, char **jwks_uri)
 {
-    if (p->authorize && p->token && p->jwks_uri)
-        return CF_OK;
     char *url = xasprintf("%s%s/.well-known/openid-configuration", p->cfg->issuer,
                           p->cfg->issuer[strlen(p->cfg->issuer) - 1] == '/' ? "" : "");
     if (url[strlen(p->cfg->issuer) - 1] == '/') /* issuer with a trailing slash */
@@ -165,22 +163,55 @@ static cf_code discover(oidc_provider *p)
         log_warn("provider %s: unusable discovery document (status %ld)", p->cfg->name, status);
         code = CF_UNAVAILABLE;
     } else {
-        p->authorize = xstrdup(a);
-        p->token = xstrdup(t);
-        p->jwks_uri = xstrdup(k);
+        *authorize = xstrdup(a);
+        *token = xstrdup(t);
+        *jwks_uri = xstrdup(k);
     }
     json_decref(j);
     return code;
 }
 
-cf_code oidc_authorize_endpoint(oidc_provider *p, char **out)
+/* Copies of the endpoints (any out pointer may be NULL), discovered on first use. The lock is
+ * held only to read or install them, never across the provider's HTTP call: a slow or
+ * black-holed provider makes each caller wait its own oauth.http_timeout at most, instead of
+ * queueing every login behind one another's timeout (issue 14 item 6). Two first uses at once
+ * may both fetch the document; the first to finish installs it. */
+static cf_code endpoints(oidc_provider *p, char **authorize, char **token, char **jwks_uri)
 {
     pthread_mutex_lock(&p->mu);
-    cf_code code = discover(p);
-    if (code == CF_OK)
-        *out = xstrdup(p->authorize);
+    bool have = p->authorize && p->token && p->jwks_uri;
     pthread_mutex_unlock(&p->mu);
-    return code;
+    if (!have) {
+        char *a = NULL, *t = NULL, *k = NULL;
+        cf_code code = discover(p, &a, &t, &k);
+        if (code != CF_OK)
+            return code;
+        pthread_mutex_lock(&p->mu);
+        if (!p->authorize) { /* installed once, all three together; freed with the provider */
+            p->authorize = a;
+            p->token = t;
+            p->jwks_uri = k;
+            a = t = k = NULL;
+        }
+        pthread_mutex_unlock(&p->mu);
+        free(a);
+        free(t);
+        free(k);
+    }
+    pthread_mutex_lock(&p->mu);
+    if (authorize)
+        *authorize = xstrdup(p->authorize);
+    if (token)
+        *token = xstrdup(p->token);
+    if (jwks_uri)
+        *jwks_uri = xstrdup(p->jwks_uri);
+    pthread_mutex_unlock(&p->mu);
+    return CF_OK;
+}
+
+cf_code oidc_authorize_endpoint(oidc_provider *p, char **out)
+{
+    return endpoints(p, out, NULL, NULL);
 }
 
 cf_code oidc_provider_set_jwks(oidc_provider *p, const char *jwks)
@@ -203,15 +234,14 @@ static void refresh_jwks(oidc_provider *p, bool unknown_kid)
     pthread_mutex_lock(&p->mu);
     int64_t now = p->clock->now(p->clock);
     bool due = !p->jwks_loaded || (unknown_kid && now - p->jwks_fetched_at >= OIDC_JWKS_REFETCH);
-    if (!due || discover(p) != CF_OK) {
-        pthread_mutex_unlock(&p->mu);
-        return;
-    }
-    p->jwks_fetched_at = now;
-    char *uri = xstrdup(p->jwks_uri);
+    if (due)
+        p->jwks_fetched_at = now; /* claimed: concurrent callers do not fetch it again */
     pthread_mutex_unlock(&p->mu);
+    char *uri = NULL;
+    if (!due || endpoints(p, NULL, NULL, &uri) != CF_OK)
+        return;
 
-    long status = 0;
+    long status = 0; /* no lock held: the key set swaps atomically when it loads */
     char *body = http(p, uri, NULL, &status);
     free(uri);
     char err[256] = "";
@@ -320,10 +350,8 @@ cf_code oidc_exchange(oidc_provider *p, const char *code, const char *redirect_u
                       const char *code_verifier, const char *nonce, oidc_identity *out,
                       const char **reason)
 {
-    pthread_mutex_lock(&p->mu);
-    cf_code rc = discover(p);
-    char *token_url = rc == CF_OK ? xstrdup(p->token) : NULL;
-    pthread_mutex_unlock(&p->mu);
+    char *token_url = NULL;
+    cf_code rc = endpoints(p, NULL, &token_url, NULL);
     if (rc != CF_OK) {
         *reason = "provider unreachable";
         return rc;

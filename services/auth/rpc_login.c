@@ -10,6 +10,7 @@
 #include "confetti_proto_handlers.h"
 #include "rpc/rpc.h"
 
+#include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,8 +84,14 @@ RPC_HANDLER(rpc_auth_begin_login)
     SHA256((const unsigned char *)verifier, strlen(verifier), d);
     b64url_encode(challenge, d, sizeof d);
     auth_sha256_hex(state, hash);
+    if (strlen(req->browser_binding) > LOGIN_PARAM_MAX)
+        return rpc_violation(call, "browserBinding", "must be at most %d characters",
+                             LOGIN_PARAM_MAX);
+    char binding[65] = "";
+    if (*req->browser_binding)
+        auth_sha256_hex(req->browser_binding, binding);
     int64_t now = auth_now(ctx), exp = now + ctx->cfg->state_ttl / 1000;
-    cf_code code = store_state_create(rpc_worker(call), hash, c->name, redirect, now, exp,
+    cf_code code = store_state_create(rpc_worker(call), hash, c->name, redirect, now, exp, binding,
                                       ctx->cfg->max_pending);
     if (code == CF_RESOURCE_EXHAUSTED) /* oauth.max_pending (issue 24 item 1) */
         return rpc_error(call, code, "too many logins in progress; try again in a minute");
@@ -190,10 +197,10 @@ RPC_HANDLER(rpc_auth_finish_login)
     /* The state is consumed first: whatever happens next, it cannot be played again. */
     char hash[65];
     auth_sha256_hex(req->state, hash);
-    char *provider = NULL, *redirect = NULL;
+    char *provider = NULL, *redirect = NULL, *bound = NULL;
     int64_t now = auth_now(ctx);
-    cf_code code =
-        store_state_take(rpc_worker(call), rpc_arena(call), hash, now, &provider, &redirect);
+    cf_code code = store_state_take(rpc_worker(call), rpc_arena(call), hash, now, &provider,
+                                    &redirect, &bound);
     if (code == CF_UNAUTHENTICATED) {
         throttle_failed(ctx->throttle, &tk, now);
         return rpc_error(call, code, "login state unknown, already used or expired");
@@ -210,6 +217,19 @@ RPC_HANDLER(rpc_auth_finish_login)
         throttle_failed(ctx->throttle, &tk, now);
         return rpc_error(call, CF_UNAUTHENTICATED, "the callback comes from another issuer");
     }
+    /* Login CSRF: a login begun by a browser finishes only in that browser (the cookie the
+     * gateway set with the redirect to the provider comes back with the callback). */
+    if (*bound) {
+        char presented[65] = "";
+        if (*req->browser_binding && strlen(req->browser_binding) <= LOGIN_PARAM_MAX)
+            auth_sha256_hex(req->browser_binding, presented);
+        if (strlen(presented) != 64 || strlen(bound) != 64 ||
+            CRYPTO_memcmp(presented, bound, 64) != 0) {
+            throttle_failed(ctx->throttle, &tk, now);
+            return rpc_error(call, CF_UNAUTHENTICATED,
+                             "login was started in another browser (or its cookie is gone)");
+        }
+    }
 
     char verifier[44], nonce[44];
     auth_derive(ctx->secret, "pkce", req->state, verifier);
@@ -222,13 +242,17 @@ RPC_HANDLER(rpc_auth_finish_login)
     if (code != CF_OK)
         return rpc_error(call, code, "login refused: %s", why);
 
+    /* Only a provider trusted for e-mail (provider_*.trusted_email) vouches for an address:
+     * another's "verified" e-mail is not recorded, links nothing and makes no admin — else any
+     * provider able to claim an address could take over the account that has it. */
+    bool email_ok = c->trusted_email && id->email_verified;
     store_login in = {.provider = c->name,
                       .provider_id = id->sub,
                       .email = id->email,
                       .name = id->name,
                       .picture = id->picture,
-                      .email_verified = id->email_verified,
-                      .bootstrap_admin = id->email_verified && is_admin_email(ctx, id->email),
+                      .email_verified = email_ok,
+                      .bootstrap_admin = email_ok && is_admin_email(ctx, id->email),
                       .now = now};
     char user_id[CUID_LEN + 1];
     bool admin = false;

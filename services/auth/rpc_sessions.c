@@ -1,5 +1,5 @@
-/* rpc_sessions.c — ListSessions (the caller's live sessions, the current one marked) and
- * RevokeSession (one's own; admins any). */
+/* rpc_sessions.c — ListSessions (the caller's live sessions, the current one marked),
+ * RevokeSession (one's own; admins any) and RevokeAllSessions ("sign out everywhere"). */
 #include "auth.h"
 #include "store.h"
 #include "confetti_proto_handlers.h"
@@ -62,6 +62,25 @@ RPC_HANDLER(rpc_auth_revoke_session)
         return rpc_error(call, code, "session not found");
     if (code != CF_OK)
         return rpc_error(call, code, "cannot revoke the session");
+    auth_revoke_session_here(ctx, req->session_id, auth_now(ctx));
+    return CF_OK;
+}
+
+RPC_HANDLER(rpc_auth_revoke_all_sessions)
+{
+    cf_code code = rpc_require_caller(call);
+    if (code != CF_OK)
+        return code;
+    const authn_identity *me = rpc_caller(call);
+    if (me->is_app)
+        return rpc_error(call, CF_PERMISSION_DENIED, "not for app tokens");
+    auth_ctx *ctx = rpc_service_ctx(call);
+    int revoked = 0;
+    code = store_sessions_revoke_all(rpc_worker(call), me->sub, req->keep_current ? me->sid : "",
+                                     auth_now(ctx), ctx->cfg->access_ttl / 1000, &revoked);
+    if (code != CF_OK)
+        return rpc_error(call, code, "cannot revoke the sessions");
     auth_sync_revocations(ctx, rpc_worker(call), auth_now(ctx));
+    resp->revoked = revoked;
     return CF_OK;
 }

@@ -68,7 +68,8 @@ RPC_HANDLER(rpc_auth_refresh)
                       .user_agent = cl && cl->user_agent ? cl->user_agent : "",
                       .now = now,
                       .refresh_ttl = ctx->cfg->refresh_ttl / 1000,
-                      .grace = ctx->cfg->refresh_grace / 1000,
+                      .now_ms = auth_now_ms(ctx),
+                      .grace_ms = ctx->cfg->refresh_grace,
                       .access_ttl = ctx->cfg->access_ttl / 1000};
     cf_code code = store_refresh(rpc_worker(call), &r);
     if (code != CF_OK)
@@ -88,9 +89,7 @@ RPC_HANDLER(rpc_auth_refresh)
         iat = r.access_iat;
         break;
     case ROTATE_REUSED:
-        if (svc_verifier(ctx->rt) && *r.access_jti)
-            authn_verifier_revoke(svc_verifier(ctx->rt), r.access_jti,
-                                  r.access_iat + ctx->cfg->access_ttl / 1000);
+        auth_revoke_session_here(ctx, r.session_id, now);
         log_rid(LOG_WARN, rpc_request_id(call), "refresh token reuse: session %s revoked",
                 r.session_id);
         throttle_failed(ctx->throttle, &tk, now);
@@ -148,6 +147,7 @@ RPC_HANDLER(rpc_auth_logout)
         if (svc_verifier(ctx->rt))
             authn_verifier_revoke(svc_verifier(ctx->rt), me->jti, me->exp);
     }
+    auth_revoke_session_here(ctx, me->sid, now);
     return CF_OK;
 }
 
@@ -178,12 +178,14 @@ RPC_HANDLER(rpc_auth_issue_app_token)
     catalog__v1__catalog__verify_app_credentials(
         rpc_client_service(ctx->catalog, &catalog__v1__catalog__descriptor), &in, NULL, &cc);
     cf_code code = cc.code;
-    char *scope = NULL;
+    char *scope = NULL, *sid = NULL;
     if (code == CF_OK) {
         const Catalog__V1__VerifyAppCredentialsResponse *v = (const void *)cc.response;
         if (!v->app || !v->app->is_active) {
             code = CF_UNAUTHENTICATED;
         } else {
+            /* the credential generation: catalog's app.tokens_revoked names it when it ends */
+            sid = rpc_printf(call, "app:%s:%lld", req->app_id, (long long)v->token_generation);
             scope = rpc_strdup(call, "");
             for (size_t i = 0; i < v->n_permissions; i++)
                 scope = rpc_printf(call, "%s%s%s", scope, i ? " " : "", v->permissions[i]);
@@ -203,6 +205,7 @@ RPC_HANDLER(rpc_auth_issue_app_token)
     authn_claims c = {.iss = sc->auth_issuer,
                       .aud = sc->auth_audience,
                       .sub = sub,
+                      .sid = sid,
                       .iat = now,
                       .ttl_seconds = ctx->cfg->app_ttl / 1000,
                       .scope = scope};

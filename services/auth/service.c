@@ -22,9 +22,12 @@ static auth_config auth_cfg;
 static const char *const token_auths[] = {"client_secret_basic", "client_secret_post", NULL};
 
 #define F(sec, key, type, member, ...) CFG_FIELD(sec, key, type, auth_config, member, __VA_ARGS__)
-#define PROVIDER(slot, i, issuer_def, disc_def)                                                    \
+#define PROVIDER(slot, i, issuer_def, disc_def, trusted_def)                                       \
     F(slot, "enabled", CFG_BOOL, providers[i].enabled, .def = "false",                             \
       .help = "offer this provider for login"),                                                    \
+        F(slot, "trusted_email", CFG_BOOL, providers[i].trusted_email, .def = trusted_def,         \
+          .help = "its verified e-mails are trusted: they link to an existing account with that "  \
+                  "e-mail and bootstrap admins.emails (else the e-mail is not recorded)"),         \
         F(slot, "name", CFG_STR, providers[i].name, .def = "",                                     \
           .help = "its {provider} in /v1/auth/{provider}/login (default: the slot name)"),         \
         F(slot, "display_name", CFG_STR, providers[i].display_name, .def = "",                     \
@@ -91,9 +94,13 @@ static const cfg_field auth_fields[] = {
       .help = "catalog service (VerifyAppCredentials)"),
     F("catalog", "timeout", CFG_DURATION, catalog_timeout, .def = "3s", .min = 100, .max = 60000,
       .help = "deadline of calls to catalog"),
-    PROVIDER("provider_google", 0, "https://accounts.google.com", "true"),
-    PROVIDER("provider_dev", 1, "", "true"),
-    PROVIDER("provider_oidc", 2, "", "true"),
+    F("events", "subscribe", CFG_STR, events_subscribe, .def = "",
+      .help = "the bus's subscriber URL: catalog's app.tokens_revoked become revoked app "
+              "credentials (\"\" = app tokens live their app_ttl after a secret regeneration, "
+              "deactivation or deletion)"),
+    PROVIDER("provider_google", 0, "https://accounts.google.com", "true", "true"),
+    PROVIDER("provider_dev", 1, "", "true", "false"),
+    PROVIDER("provider_oidc", 2, "", "true", "false"),
 };
 #undef F
 
@@ -155,8 +162,12 @@ cf_code auth_sync_revocations(auth_ctx *ctx, db_conn *db, int64_t now)
         code = store_revoked_list(db, &a, now, exp, id, 500, &rows, &ids, &n);
         if (code != CF_OK)
             break;
-        for (size_t i = 0; i < n && i < 500; i++)
-            authn_verifier_revoke(v, rows[i]->jti, rows[i]->expires_at->seconds);
+        for (size_t i = 0; i < n && i < 500; i++) {
+            if (*rows[i]->jti)
+                authn_verifier_revoke(v, rows[i]->jti, rows[i]->expires_at->seconds);
+            else
+                authn_verifier_revoke_session(v, rows[i]->session_id, rows[i]->expires_at->seconds);
+        }
         if (n <= 500)
             break;
         snprintf(exp, sizeof exp, "%lld", (long long)rows[499]->expires_at->seconds);
@@ -165,6 +176,13 @@ cf_code auth_sync_revocations(auth_ctx *ctx, db_conn *db, int64_t now)
     }
     arena_release(&a);
     return code;
+}
+
+void auth_revoke_session_here(auth_ctx *ctx, const char *sid, int64_t now)
+{
+    if (svc_verifier(ctx->rt) && sid && *sid)
+        authn_verifier_revoke_session(svc_verifier(ctx->rt), sid,
+                                      now + ctx->cfg->access_ttl / 1000);
 }
 
 /* How often the revocation list is re-read from the database. */
@@ -212,6 +230,7 @@ static void auth_fini(svc_runtime *rt, void *p)
         pthread_mutex_unlock(&ctx->stop_mu);
         pthread_join(ctx->cleaner, NULL);
     }
+    auth_consumer_stop(ctx->consumer); /* before the cleaner's lock goes */
     pthread_mutex_destroy(&ctx->stop_mu);
     pthread_cond_destroy(&ctx->stop_cv);
     for (int i = 0; i < AUTH_PROVIDER_SLOTS; i++)
@@ -338,6 +357,17 @@ static cf_code auth_init_serving(svc_runtime *rt, void **out, char *err, size_t 
     auth_ctx *ctx = *out;
     pthread_create(&ctx->cleaner, NULL, cleaner, ctx);
     ctx->cleaner_started = true;
+    if (*auth_cfg.events_subscribe && auth_cfg.catalog_urls.n > 0) {
+        code = auth_consumer_start(ctx, auth_cfg.events_subscribe, &ctx->consumer, err, errlen);
+        if (code != CF_OK) {
+            auth_fini(rt, ctx);
+            *out = NULL;
+            return code;
+        }
+    } else {
+        log_warn("events.subscribe or catalog.urls not set: app tokens outlive the revocation of "
+                 "their credentials (up to tokens.app_ttl)");
+    }
     return CF_OK;
 }
 

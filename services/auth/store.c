@@ -3,6 +3,7 @@
 #include "auth.h"
 #include "base/cuid.h"
 #include "base/log.h"
+#include "base/xmalloc.h"
 #include "db/tx.h"
 #include "emit.h"
 
@@ -41,7 +42,7 @@ const db_stmt auth_stmts[] = {
     {"identities_delete", "DELETE FROM identities WHERE user_id = $1"},
     {"user_sessions_revoke",
      "UPDATE sessions SET revoked_at = to_timestamp($2), revoked_reason = $3, updated_at = now() "
-     "WHERE user_id = $1 AND revoked_at IS NULL RETURNING id, access_jti, access_iat"},
+     "WHERE user_id = $1 AND revoked_at IS NULL AND id <> $4 RETURNING id, access_jti, access_iat"},
 
     /* sessions */
     {"session_insert",
@@ -55,7 +56,7 @@ const db_stmt auth_stmts[] = {
      * same statement. */
     {"refresh_rotate",
      "WITH r AS (UPDATE sessions s SET refresh_token_hash = $2, generation = s.generation + 1, "
-     "rotated_at = to_timestamp($3), access_jti = $4, access_iat = $3, "
+     "rotated_at = to_timestamp($8::float8 / 1000), access_jti = $4, access_iat = $3, "
      "last_activity_at = to_timestamp($3), expires_at = to_timestamp($3 + $5), "
      "ip_address = CASE WHEN $6 = '' THEN s.ip_address ELSE $6 END, "
      "user_agent = CASE WHEN $7 = '' THEN s.user_agent ELSE $7 END, updated_at = now() "
@@ -67,7 +68,7 @@ const db_stmt auth_stmts[] = {
      "SELECT id, user_id, is_admin FROM r"},
     {"refresh_superseded",
      "SELECT s.id, s.user_id, h.generation, s.generation, s.revoked_at IS NOT NULL, "
-     "extract(epoch FROM s.rotated_at)::bigint, s.access_jti, s.access_iat, u.is_admin, "
+     "(extract(epoch FROM s.rotated_at) * 1000)::bigint, s.access_jti, s.access_iat, u.is_admin, "
      "s.refresh_token_hash, u.deleted_at IS NOT NULL, s.expires_at <= to_timestamp($2) "
      "FROM refresh_history h JOIN sessions s ON s.id = h.session_id "
      "JOIN users u ON u.id = s.user_id WHERE h.token_hash = $1"},
@@ -91,10 +92,17 @@ const db_stmt auth_stmts[] = {
     {"blacklist_add",
      "INSERT INTO token_blacklist (id, token_hash, jti, user_id, session_id, reason, expires_at) "
      "VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7)) ON CONFLICT (token_hash) DO NOTHING"},
+    /* jti '' = a whole session (session_id): its row's token_hash is SHA-256 of "sid:" || id */
     {"revoked_list",
-     "SELECT id, jti, extract(epoch FROM expires_at)::bigint FROM token_blacklist "
+     "SELECT id, jti, extract(epoch FROM expires_at)::bigint, coalesce(session_id, '') "
+     "FROM token_blacklist "
      "WHERE expires_at > to_timestamp($1) AND ($2 = '' OR (expires_at, id) > "
      "(to_timestamp(nullif($2, '')::bigint), $3)) ORDER BY expires_at, id LIMIT $4"},
+
+    /* catalog's events (consumer.c) */
+    {"event_position", "SELECT seq FROM event_positions WHERE source = $1"},
+    {"event_position_set", "INSERT INTO event_positions (source, seq) VALUES ($1, $2::bigint) "
+                           "ON CONFLICT (source) DO UPDATE SET seq = excluded.seq"},
 
     /* OAuth states */
     /* issue 24 item 1: at most $6 logins not yet expired (a row each), and each insert frees up
@@ -104,13 +112,14 @@ const db_stmt auth_stmts[] = {
      "WITH purged AS (DELETE FROM login_states WHERE state_hash IN (SELECT state_hash FROM "
      "login_states WHERE expires_at <= to_timestamp($4) ORDER BY expires_at LIMIT 16 FOR UPDATE "
      "SKIP LOCKED)) "
-     "INSERT INTO login_states (state_hash, provider, redirect_uri, expires_at, created_at) "
-     "SELECT $1, $2, $3, to_timestamp($5), to_timestamp($4) WHERE (SELECT count(*) FROM "
+     "INSERT INTO login_states (state_hash, provider, redirect_uri, expires_at, created_at, "
+     "binding_hash) "
+     "SELECT $1, $2, $3, to_timestamp($5), to_timestamp($4), $7 WHERE (SELECT count(*) FROM "
      "(SELECT 1 FROM login_states WHERE expires_at > to_timestamp($4) LIMIT $6::bigint) live) "
      "< $6::bigint"},
     {"state_take", "UPDATE login_states SET used_at = to_timestamp($2), updated_at = now() "
                    "WHERE state_hash = $1 AND used_at IS NULL AND expires_at > to_timestamp($2) "
-                   "RETURNING provider, redirect_uri"},
+                   "RETURNING provider, redirect_uri, binding_hash"},
 
     /* cleanup */
     {"cleanup_blacklist", "DELETE FROM token_blacklist WHERE expires_at <= to_timestamp($1)"},
@@ -283,8 +292,29 @@ static cf_code blacklist_insert(db_conn *db, const char *jti, const char *user_i
     return added ? emit_token_revoked(db, jti, user_id, exp) : CF_OK;
 }
 
+/* Inside a transaction: every token carrying `sid` is refused until `until` (when the last of
+ * them expires). The row (jti '') is what ListRevokedTokens gives verifiers that start late; the
+ * session.revoked event is what live verifiers follow. */
+static cf_code store_sid_revoked(db_conn *db, const char *sid, const char *user_id,
+                                 const char *reason, int64_t until, const char *jti)
+{
+    char id[CUID_LEN + 1], hash[65];
+    cuid_new(id);
+    char *key = xasprintf("sid:%s", sid);
+    auth_sha256_hex(key, hash);
+    free(key);
+    num u = N(until);
+    const char *p[] = {id, hash, "", user_id, sid, reason, u.s};
+    cf_code code = db_exec(db, "blacklist_add", 7, p, NULL);
+    if (code != CF_OK)
+        return code;
+    return emit_session_revoked(db, sid, user_id, jti, until);
+}
+
 /* Inside a transaction: a session row just revoked (sid, its user, its access token's jti and
- * iat): blacklists the token if it can still be live, and publishes session.revoked. */
+ * iat): every token of the session is refused (all were issued by now, so all have expired by
+ * now + access_ttl), its live access token's jti too (for verifiers that predate session
+ * revocation), and session.revoked is published. */
 static cf_code session_revoked(db_conn *db, const char *sid, const char *user_id, const char *jti,
                                int64_t iat, const char *reason, int64_t now, int64_t access_ttl)
 {
@@ -293,7 +323,7 @@ static cf_code session_revoked(db_conn *db, const char *sid, const char *user_id
     cf_code code = live ? blacklist_insert(db, jti, user_id, sid, reason, exp) : CF_OK;
     if (code != CF_OK)
         return code;
-    return emit_session_revoked(db, sid, user_id, live ? jti : NULL);
+    return store_sid_revoked(db, sid, user_id, reason, now + access_ttl, live ? jti : NULL);
 }
 
 typedef struct delete_tx {
@@ -315,9 +345,9 @@ static cf_code delete_body(db_conn *db, void *arg)
     if (code == CF_OK)
         code = db_exec(db, "identities_delete", 1, p, NULL);
     PGresult *r = NULL;
-    const char *s[] = {t->id, now.s, "user_deleted"};
+    const char *s[] = {t->id, now.s, "user_deleted", ""};
     if (code == CF_OK)
-        code = db_exec(db, "user_sessions_revoke", 3, s, &r);
+        code = db_exec(db, "user_sessions_revoke", 4, s, &r);
     for (int i = 0; code == CF_OK && r && i < PQntuples(r); i++)
         code = session_revoked(db, PQgetvalue(r, i, 0), t->id, PQgetvalue(r, i, 1),
                                col_i64(r, i, 2), "user_deleted", t->now, t->access_ttl);
@@ -329,6 +359,37 @@ cf_code store_user_delete(db_conn *db, const char *id, int64_t now, int64_t acce
 {
     delete_tx t = {id, now, access_ttl};
     return db_tx(db, delete_body, &t);
+}
+
+typedef struct revoke_all_tx {
+    const char *user_id, *keep;
+    int64_t now, access_ttl;
+    int revoked;
+} revoke_all_tx;
+
+static cf_code revoke_all_body(db_conn *db, void *arg)
+{
+    revoke_all_tx *t = arg;
+    num now = N(t->now);
+    const char *s[] = {t->user_id, now.s, "revoked_all_by_user", t->keep};
+    PGresult *r = NULL;
+    cf_code code = db_exec(db, "user_sessions_revoke", 4, s, &r);
+    t->revoked = code == CF_OK ? PQntuples(r) : 0;
+    for (int i = 0; code == CF_OK && i < PQntuples(r); i++)
+        code = session_revoked(db, PQgetvalue(r, i, 0), t->user_id, PQgetvalue(r, i, 1),
+                               col_i64(r, i, 2), "revoked_all_by_user", t->now, t->access_ttl);
+    PQclear(r);
+    return code;
+}
+
+cf_code store_sessions_revoke_all(db_conn *db, const char *user_id, const char *keep_sid,
+                                  int64_t now, int64_t access_ttl, int *revoked)
+{
+    revoke_all_tx t = {user_id, keep_sid ? keep_sid : "", now, access_ttl, 0};
+    cf_code code = db_tx(db, revoke_all_body, &t);
+    if (code == CF_OK && revoked)
+        *revoked = t.revoked;
+    return code;
 }
 
 /* ---- sessions ---- */
@@ -401,11 +462,11 @@ cf_code store_blacklist_add(db_conn *db, const char *jti, const char *user_id,
 
 cf_code store_refresh(db_conn *db, store_rotate *r)
 {
-    num now = N(r->now), ttl = N(r->refresh_ttl);
-    const char *p[] = {r->old_hash, r->new_hash,   now.s,        r->new_jti,
-                       ttl.s,       r->ip_address, r->user_agent};
+    num now = N(r->now), ttl = N(r->refresh_ttl), now_ms = N(r->now_ms);
+    const char *p[] = {r->old_hash, r->new_hash,   now.s,         r->new_jti,
+                       ttl.s,       r->ip_address, r->user_agent, now_ms.s};
     PGresult *res = NULL;
-    cf_code code = db_exec(db, "refresh_rotate", 7, p, &res);
+    cf_code code = db_exec(db, "refresh_rotate", 8, p, &res);
     if (code != CF_OK)
         return code;
     if (PQntuples(res) == 1) {
@@ -431,7 +492,7 @@ cf_code store_refresh(db_conn *db, store_rotate *r)
     copy_col(r->user_id, sizeof r->user_id, res, 0, 1);
     int64_t gen = col_i64(res, 0, 2), cur = col_i64(res, 0, 3);
     bool revoked = col_bool(res, 0, 4), gone = col_bool(res, 0, 10) || col_bool(res, 0, 11);
-    int64_t rotated_at = col_i64(res, 0, 5);
+    int64_t rotated_ms = col_i64(res, 0, 5);
     copy_col(r->access_jti, sizeof r->access_jti, res, 0, 6);
     r->access_iat = col_i64(res, 0, 7);
     r->is_admin = col_bool(res, 0, 8);
@@ -441,7 +502,9 @@ cf_code store_refresh(db_conn *db, store_rotate *r)
         r->result = ROTATE_UNKNOWN;
         return CF_OK;
     }
-    if (gen == cur - 1 && r->now - rotated_at <= r->grace) {
+    /* Milliseconds, strictly inside the window: whole seconds with <= granted up to a second
+     * more than configured (an ~11 s window for 10 s). */
+    if (gen == cur - 1 && r->now_ms - rotated_ms < r->grace_ms) {
         r->result = ROTATE_GRACE;
         return CF_OK;
     }
@@ -501,6 +564,7 @@ cf_code store_revoked_list(db_conn *db, arena *a, int64_t now, const char *after
         auth__v1__revoked_token__init(t);
         t->jti = arena_strdup(a, PQgetvalue(r, row, 1));
         t->expires_at = ts_us(a, col_i64(r, row, 2) * 1000000);
+        t->session_id = *t->jti ? "" : arena_strdup(a, PQgetvalue(r, row, 3));
         (*out)[i] = t;
         (*ids)[i] = arena_strdup(a, PQgetvalue(r, row, 0));
     }
@@ -509,16 +573,56 @@ cf_code store_revoked_list(db_conn *db, arena *a, int64_t now, const char *after
     return CF_OK;
 }
 
+/* ---- catalog's events ---- */
+
+cf_code store_catalog_position(db_conn *db, const char *source, int64_t *seq)
+{
+    const char *p[] = {source};
+    PGresult *r;
+    cf_code code = db_exec(db, "event_position", 1, p, &r);
+    if (code != CF_OK)
+        return code;
+    *seq = PQntuples(r) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    PQclear(r);
+    return CF_OK;
+}
+
+typedef struct consume_tx {
+    const char *source, *sid, *sub, *reason;
+    int64_t seq, until;
+} consume_tx;
+
+static cf_code consume_body(db_conn *db, void *arg)
+{
+    consume_tx *t = arg;
+    if (t->sid) {
+        cf_code code =
+            store_sid_revoked(db, t->sid, t->sub, t->reason ? t->reason : "app", t->until, NULL);
+        if (code != CF_OK)
+            return code;
+    }
+    num s = N(t->seq);
+    const char *p[] = {t->source, s.s};
+    return db_exec(db, "event_position_set", 2, p, NULL);
+}
+
+cf_code store_catalog_event(db_conn *db, const char *source, int64_t seq, const char *sid,
+                            const char *sub, const char *reason, int64_t until)
+{
+    consume_tx t = {source, sid, sub, reason, seq, until};
+    return db_tx(db, consume_body, &t);
+}
+
 /* ---- OAuth states ---- */
 
 cf_code store_state_create(db_conn *db, const char *state_hash, const char *provider,
                            const char *redirect_uri, int64_t now, int64_t expires_at,
-                           int64_t max_pending)
+                           const char *binding_hash, int64_t max_pending)
 {
     num t = N(now), e = N(expires_at), m = N(max_pending);
-    const char *p[] = {state_hash, provider, redirect_uri, t.s, e.s, m.s};
+    const char *p[] = {state_hash, provider, redirect_uri, t.s, e.s, m.s, binding_hash};
     PGresult *r = NULL;
-    cf_code code = db_exec(db, "state_insert", 6, p, &r);
+    cf_code code = db_exec(db, "state_insert", 7, p, &r);
     if (code != CF_OK)
         return code;
     bool inserted = strtoll(PQcmdTuples(r), NULL, 10) == 1;
@@ -527,7 +631,7 @@ cf_code store_state_create(db_conn *db, const char *state_hash, const char *prov
 }
 
 cf_code store_state_take(db_conn *db, arena *a, const char *state_hash, int64_t now,
-                         char **provider, char **redirect_uri)
+                         char **provider, char **redirect_uri, char **binding_hash)
 {
     num t = N(now);
     const char *p[] = {state_hash, t.s};
@@ -541,6 +645,7 @@ cf_code store_state_take(db_conn *db, arena *a, const char *state_hash, int64_t 
     }
     *provider = arena_strdup(a, PQgetvalue(r, 0, 0));
     *redirect_uri = arena_strdup(a, PQgetvalue(r, 0, 1));
+    *binding_hash = arena_strdup(a, PQgetvalue(r, 0, 2));
     PQclear(r);
     return CF_OK;
 }

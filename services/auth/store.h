@@ -57,7 +57,8 @@ typedef enum {
 typedef struct store_rotate {
     /* in */
     const char *old_hash, *new_hash, *new_jti, *ip_address, *user_agent;
-    int64_t now, refresh_ttl, grace, access_ttl;
+    int64_t now, refresh_ttl, access_ttl; /* seconds */
+    int64_t now_ms, grace_ms;             /* the grace is measured in milliseconds */
     /* out */
     store_rotate_result result;
     char session_id[64], user_id[64], access_jti[64];
@@ -73,6 +74,17 @@ cf_code store_refresh(db_conn *db, store_rotate *r);
  * must have (NULL: any). NOT_FOUND if there is no such session of that owner. */
 cf_code store_session_revoke(db_conn *db, const char *id, const char *user_id, const char *reason,
                              int64_t now, int64_t access_ttl);
+/* "Sign out everywhere": revokes every live session of user_id but keep_sid ("" or NULL: none),
+ * each as store_session_revoke does; *revoked = how many. */
+cf_code store_sessions_revoke_all(db_conn *db, const char *user_id, const char *keep_sid,
+                                  int64_t now, int64_t access_ttl, int *revoked);
+/* Catalog's event seq of source handled, in one transaction with its reaction: when sid is not
+ * NULL, every token carrying it (subject `sub`) is refused until `until` (a revoked sid row and
+ * session.revoked). */
+cf_code store_catalog_event(db_conn *db, const char *source, int64_t seq, const char *sid,
+                            const char *sub, const char *reason, int64_t until);
+/* The last seq of source handled (0 = none). */
+cf_code store_catalog_position(db_conn *db, const char *source, int64_t *seq);
 /* Blacklists one access token by jti until exp (idempotent). */
 cf_code store_blacklist_add(db_conn *db, const char *jti, const char *user_id,
                             const char *session_id, const char *reason, int64_t exp);
@@ -91,14 +103,15 @@ cf_code store_revoked_list(db_conn *db, arena *a, int64_t now, const char *after
 /* ---- OAuth states ---- */
 
 /* Records a login begun at now, if fewer than max_pending logins are not yet expired
- * (RESOURCE_EXHAUSTED otherwise, nothing recorded); frees up to 16 expired ones on the way. */
+ * (RESOURCE_EXHAUSTED otherwise, nothing recorded); frees up to 16 expired ones on the way.
+ * binding_hash: SHA-256 (hex) of the browser binding, "" for none. */
 cf_code store_state_create(db_conn *db, const char *state_hash, const char *provider,
                            const char *redirect_uri, int64_t now, int64_t expires_at,
-                           int64_t max_pending);
-/* Consumes a state once: CF_OK with its provider and redirect_uri (arena); UNAUTHENTICATED
- * for a state unknown, used already or expired. */
+                           const char *binding_hash, int64_t max_pending);
+/* Consumes a state once: CF_OK with its provider, redirect_uri and binding hash (arena);
+ * UNAUTHENTICATED for a state unknown, used already or expired. */
 cf_code store_state_take(db_conn *db, arena *a, const char *state_hash, int64_t now,
-                         char **provider, char **redirect_uri);
+                         char **provider, char **redirect_uri, char **binding_hash);
 
 /* ---- cleanup ---- */
 

@@ -25,3 +25,17 @@ cf_code emit_app_deactivated(db_conn *db, const char *app_id)
     ev.app_deactivated = &b;
     return events_outbox_add(db, &ev);
 }
+
+cf_code emit_app_tokens_revoked(db_conn *db, const char *app_id, const char *session_id,
+                                const char *reason)
+{
+    Events__V1__AppTokensRevoked b = EVENTS__V1__APP_TOKENS_REVOKED__INIT;
+    b.app_id = (char *)app_id;
+    b.session_id = (char *)session_id;
+    b.reason = (char *)reason;
+    Events__V1__Event ev = EVENTS__V1__EVENT__INIT;
+    ev.source = "catalog";
+    ev.body_case = EVENTS__V1__EVENT__BODY_APP_TOKENS_REVOKED;
+    ev.app_tokens_revoked = &b;
+    return events_outbox_add(db, &ev);
+}

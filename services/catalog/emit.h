@@ -8,5 +8,8 @@
 
 cf_code emit_app_manifest_published(db_conn *db, const char *app_id, const char *version);
 cf_code emit_app_deactivated(db_conn *db, const char *app_id);
+/* The app tokens of one credential generation (sid session_id) are void; reason says why. */
+cf_code emit_app_tokens_revoked(db_conn *db, const char *app_id, const char *session_id,
+                                const char *reason);
 
 #endif

@@ -80,6 +80,7 @@ RPC_HANDLER(rpc_catalog_verify_app_credentials)
     code = catalog_fill_app(call, &cr.app, resp->app);
     if (code != CF_OK)
         return code;
+    resp->token_generation = cr.token_generation;
     /* the manifest was checked at publication: permissions is absent or a list of scopes */
     const Google__Protobuf__Struct *m = resp->app->manifest;
     for (size_t i = 0; i < m->n_fields; i++) {

@@ -34,6 +34,9 @@ const db_stmt catalog_stmts[] = {
      "UPDATE apps SET deleting_until = clock_timestamp() + interval '60 seconds' "
      "WHERE id = $1 AND deleted_at IS NULL"},
     {"app_unmark_deleting", "UPDATE apps SET deleting_until = NULL WHERE id = $1"},
+    /* the end of a credential generation: its app tokens (sid app:<app_id>:<gen>) are void */
+    {"app_tokens_bump", "UPDATE apps SET token_generation = token_generation + 1 WHERE id = $1 "
+                        "RETURNING app_id, token_generation - 1"},
     {"app_delete", "UPDATE apps SET deleted_at = clock_timestamp(), updated_at = clock_timestamp() "
                    "WHERE id = $1 AND deleted_at IS NULL "
                    "AND deleting_until > clock_timestamp() + interval '30 seconds'"},
@@ -56,7 +59,7 @@ const db_stmt catalog_stmts[] = {
                           "FROM apps WHERE id = $1 AND deleted_at IS NULL"},
     {"credentials_get", "SELECT " APP_COLS ", encode(app_secret_hash, 'hex'), "
                         "encode(prev_secret_hash, 'hex'), "
-                        "extract(epoch FROM prev_secret_valid_until)::bigint "
+                        "extract(epoch FROM prev_secret_valid_until)::bigint, token_generation "
                         "FROM apps WHERE app_id = $1 AND deleted_at IS NULL"},
     /* issue 24 item 1: keys live catalog.idempotency_ttl; each claim first forgets this key if
      * it expired and the 16 oldest expired keys, so they never pile up (rows another claim is
@@ -266,6 +269,24 @@ cf_code store_app_list(db_conn *db, arena *a, const store_app_filter *f, store_a
     return CF_OK;
 }
 
+/* Inside a transaction: ends the app's current credential generation and publishes
+ * app.tokens_revoked for it (every app token issued so far is void). */
+static cf_code tokens_revoked(db_conn *db, const char *pk, const char *reason)
+{
+    const char *p[] = {pk};
+    PGresult *r;
+    cf_code code = db_exec(db, "app_tokens_bump", 1, p, &r);
+    if (code != CF_OK)
+        return code;
+    if (PQntuples(r) == 1) {
+        char sid[160];
+        snprintf(sid, sizeof sid, "app:%s:%s", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
+        code = emit_app_tokens_revoked(db, PQgetvalue(r, 0, 0), sid, reason);
+    }
+    PQclear(r);
+    return code;
+}
+
 typedef struct active_tx {
     arena *a;
     const char *const *p;
@@ -279,7 +300,8 @@ static cf_code active_body(db_conn *db, void *arg)
     cf_code code = one_app(db, t->a, "app_set_active", 2, t->p, t->out);
     if (code != CF_OK || t->active)
         return code;
-    return emit_app_deactivated(db, t->out->app_id);
+    code = emit_app_deactivated(db, t->out->app_id);
+    return code == CF_OK ? tokens_revoked(db, t->p[0], "deactivated") : code;
 }
 
 cf_code store_app_set_active(db_conn *db, arena *a, const char *pk, bool active, store_app *out)
@@ -316,9 +338,16 @@ cf_code store_app_unmark_deleting(db_conn *db, const char *pk)
     return code == CF_NOT_FOUND ? CF_OK : code;
 }
 
+static cf_code delete_body(db_conn *db, void *arg)
+{
+    const char *pk = arg;
+    cf_code code = update_one(db, "app_delete", pk);
+    return code == CF_OK ? tokens_revoked(db, pk, "deleted") : code;
+}
+
 cf_code store_app_delete(db_conn *db, const char *pk)
 {
-    return update_one(db, "app_delete", pk);
+    return db_tx(db, delete_body, (void *)pk);
 }
 
 /* --- manifests --- */
@@ -445,7 +474,7 @@ static cf_code rotate_body(db_conn *db, void *arg)
         return code;
     code = strcmp(PQcmdTuples(r), "1") == 0 ? CF_OK : CF_NOT_FOUND;
     PQclear(r);
-    return code;
+    return code == CF_OK ? tokens_revoked(db, t->pk, "secret_regenerated") : code;
 }
 
 cf_code store_secret_rotate(db_conn *db, const char *pk, const unsigned char *hash,
@@ -476,6 +505,7 @@ cf_code store_credentials_get(db_conn *db, arena *a, const char *app_id, store_c
     out->has_prev = !PQgetisnull(r, 0, APP_NCOLS + 1) &&
                     hex_decode(PQgetvalue(r, 0, APP_NCOLS + 1), out->prev_hash);
     out->prev_until_s = out->has_prev ? strtoll(PQgetvalue(r, 0, APP_NCOLS + 2), NULL, 10) : 0;
+    out->token_generation = strtoll(PQgetvalue(r, 0, APP_NCOLS + 3), NULL, 10);
     PQclear(r);
     return ok ? CF_OK : CF_INTERNAL;
 }

@@ -113,6 +113,7 @@ typedef struct store_credentials {
     unsigned char hash[STORE_HASH_LEN], prev_hash[STORE_HASH_LEN];
     bool has_prev;
     int64_t prev_until_s;
+    int64_t token_generation; /* app tokens carry sid app:<app_id>:<token_generation> */
 } store_credentials;
 cf_code store_credentials_get(db_conn *db, arena *a, const char *app_id, store_credentials *out);
 

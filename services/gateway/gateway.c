@@ -13,6 +13,7 @@
 #include "base/b64url.h"
 #include "base/cuid.h"
 #include "base/log.h"
+#include "base/random.h"
 #include "base/xmalloc.h"
 #include "rpc/rpc.h"
 #include "pbjson/pbjson.h"
@@ -57,11 +58,9 @@ struct gw {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stop;
-    bool revoked_warned;
-    events_sub *revocations; /* auth's revocation events, when events.subscribe is set */
-    gw_feed *feed;           /* rooms' and draw's events for GET /v1/ws (events.subscribe) */
-    gw_ws *ws;               /* GET /v1/ws (ws.c) */
-    gw_cache *cache;         /* response cache (cache.h): only while the feed runs */
+    gw_feed *feed;   /* rooms' and draw's events for GET /v1/ws (events.subscribe) */
+    gw_ws *ws;       /* GET /v1/ws (ws.c) */
+    gw_cache *cache; /* response cache (cache.h): only while the feed runs */
 };
 
 /* One HTTP request on its way through the gateway. */
@@ -82,9 +81,31 @@ typedef struct gw_tx {
     bool cc_used;
     char *cache_key; /* a cacheable request that missed: store its answer under this */
     gw_cache_ticket ticket;
-    bool rooms_write; /* a change through rooms: drops cached answers when it succeeds */
-    char *write_room; /* the room it names in the path, or NULL */
+    bool rooms_write;       /* a change through rooms: drops cached answers when it succeeds */
+    char *write_room;       /* the room it names in the path, or NULL */
+    char login_binding[48]; /* GW_REDIRECT: the browser binding set as the login cookie */
 } gw_tx;
+
+/* The value of cookie `name` in a Cookie header into out[cap] ("" when absent or too long). */
+static void cookie_value(const char *header, const char *name, char *out, size_t cap)
+{
+    out[0] = '\0';
+    size_t nl = strlen(name);
+    for (const char *p = header; p && *p;) {
+        while (*p == ' ' || *p == ';')
+            p++;
+        size_t len = strcspn(p, ";");
+        if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+            size_t vl = len - nl - 1;
+            if (vl < cap) {
+                memcpy(out, p + nl + 1, vl);
+                out[vl] = '\0';
+            }
+            return;
+        }
+        p += len;
+    }
+}
 
 static size_t backend_of(const char *service, void *arg)
 {
@@ -322,8 +343,15 @@ static void on_rpc_done(rpc_ccall *cc, void *arg)
         return finish_error(tx, status, cc->code, cc->message, v, nv, say_retry ? retry : NULL,
                             false);
     }
-    if ((flags & GW_LOGOUT) && tx->have_id && tx->id.jti[0] && g->p.verifier)
-        authn_verifier_revoke(g->p.verifier, tx->id.jti, tx->id.exp);
+    /* read-your-writes for logout: this gateway refuses the session's tokens at once, before
+     * the session.revoked event comes (its exp bounds every token of the session it saw) */
+    if ((flags & GW_LOGOUT) && tx->have_id && g->p.verifier) {
+        if (tx->id.jti[0])
+            authn_verifier_revoke(g->p.verifier, tx->id.jti, tx->id.exp);
+        if (tx->id.sid[0])
+            authn_verifier_revoke_session(g->p.verifier, tx->id.sid,
+                                          cf_wall_ms() / 1000 + GW_ACCESS_TTL_MAX_S);
+    }
     if (tx->rooms_write) { /* read-your-writes through this gateway, before the event comes */
         if (tx->write_room)
             gw_cache_invalidate_room(g->cache, tx->write_room);
@@ -344,7 +372,16 @@ static void on_rpc_done(rpc_ccall *cc, void *arg)
             json_decref(j);
             return finish_error(tx, 502, CF_INTERNAL, "", NULL, 0, NULL, false);
         }
-        const char *hdr[] = {"Location", url, "Cache-Control", "no-store", NULL};
+        /* the login cookie: HttpOnly, sent back on the provider's top-level redirect (Lax),
+         * Secure when the browser comes back over https (auth encodes ':' as %3A) */
+        bool https = strstr(url, "redirect_uri=https%3A") != NULL;
+        char cookie[256];
+        snprintf(cookie, sizeof cookie,
+                 GW_LOGIN_COOKIE "=%s; Path=/v1/auth/; Max-Age=" GW_LOGIN_COOKIE_MAX_AGE
+                                 "; HttpOnly; SameSite=Lax%s",
+                 tx->login_binding, https ? "; Secure" : "");
+        const char *hdr[] = {"Location", url, "Cache-Control", "no-store", "Set-Cookie",
+                             cookie,     NULL};
         finish(tx, 302, CF_OK, NULL, NULL, 0, hdr, false);
         json_decref(j);
         return;
@@ -361,9 +398,12 @@ static void on_rpc_done(rpc_ccall *cc, void *arg)
         json_decref(j);
         return;
     }
-    /* GW_CLIENT: token responses must not be cached (RFC 6749 §5.1) */
+    /* GW_CLIENT: token responses must not be cached (RFC 6749 §5.1); a finished login's
+     * cookie is spent */
     char *body = json_dumps(j, JSON_COMPACT);
-    const char *hdr[] = {"Cache-Control", "no-store", NULL};
+    const char *hdr[] = {
+        "Cache-Control", "no-store", (flags & GW_LOGIN_CALLBACK) ? "Set-Cookie" : NULL,
+        GW_LOGIN_COOKIE "=; Path=/v1/auth/; Max-Age=0; HttpOnly; SameSite=Lax", NULL};
     finish(tx, 200, CF_OK, "application/json", body, strlen(body), hdr, false);
     free(body);
     json_decref(j);
@@ -674,6 +714,12 @@ static void handle(gw_http_req *r, void *arg)
                 tx->authz = xasprintf("Bearer %s", tok);
             }
         }
+        if (c == CF_UNAVAILABLE) { /* the revocation list is not loaded yet: retry soon */
+            free(pbuf);
+            const char *hdr[] = {"Retry-After", "1", NULL};
+            return finish_error(tx, 503, CF_UNAVAILABLE, "cannot verify tokens yet; retry", NULL, 0,
+                                hdr, false);
+        }
         if (c != CF_OK) {
             free(pbuf);
             const char *hdr[] = {"WWW-Authenticate", "Bearer error=\"invalid_token\"", NULL};
@@ -739,6 +785,15 @@ static void handle(gw_http_req *r, void *arg)
     if (!j) {
         free(cache_room);
         return finish_error(tx, 400, CF_INVALID_ARGUMENT, "invalid request", &v, 1, NULL, false);
+    }
+    if (flags & GW_REDIRECT) { /* a login begins: bound to this browser by a cookie */
+        cf_random_token(tx->login_binding, 24);
+        json_object_set_new(j, "browserBinding", json_string(tx->login_binding));
+    }
+    if (flags & GW_LOGIN_CALLBACK) {
+        char b[64];
+        cookie_value(gw_http_header(r, "Cookie"), GW_LOGIN_COOKIE, b, sizeof b);
+        json_object_set_new(j, "browserBinding", json_string(b));
     }
     if (flags & GW_CLIENT) {
         const char *ua = gw_http_header(r, "User-Agent");
@@ -842,76 +897,15 @@ static rpc_client *backend_client(gw *g, const char *package)
     return NULL;
 }
 
-static backend *auth_backend(gw *g)
-{
-    for (size_t i = 0; i < g->nb; i++)
-        if (strcmp(g->b[i].package, "auth.v1.") == 0 && g->b[i].client)
-            return &g->b[i];
-    return NULL;
-}
-
-int gw_refresh_revoked(gw *g)
-{
-    backend *a = auth_backend(g);
-    if (!a || !g->p.verifier)
-        return -1;
-    const ProtobufCMethodDescriptor *md = protobuf_c_service_descriptor_get_method_by_name(
-        &auth__v1__auth__descriptor, "ListRevokedTokens");
-    if (!md)
-        return -1;
-    unsigned index = (unsigned)(md - auth__v1__auth__descriptor.methods);
-    int applied = 0;
-    char token[512] = "";
-    for (int page = 0; page < 1000; page++) {
-        Auth__V1__ListRevokedTokensRequest req = AUTH__V1__LIST_REVOKED_TOKENS_REQUEST__INIT;
-        req.page_size = 1000;
-        req.page_token = token;
-        rpc_ccall cc;
-        rpc_ccall_init(&cc, NULL);
-        cc.timeout_ms = 5000;
-        rpc_client_invoke(a->client, &auth__v1__auth__descriptor, index, &req.base, &cc);
-        if (cc.code != CF_OK) {
-            if (!g->revoked_warned)
-                log_warn("revocation list from auth: %s: %s (retrying in the background)",
-                         cf_code_name(cc.code), cc.message);
-            g->revoked_warned = true;
-            rpc_ccall_free(&cc);
-            return -1;
-        }
-        g->revoked_warned = false;
-        const Auth__V1__ListRevokedTokensResponse *res = (const void *)cc.response;
-        for (size_t i = 0; i < res->n_tokens; i++) {
-            const Auth__V1__RevokedToken *t = res->tokens[i];
-            int64_t exp = t->expires_at ? t->expires_at->seconds : cf_wall_ms() / 1000 + 3600;
-            if (authn_verifier_revoke(g->p.verifier, t->jti, exp) == CF_OK)
-                applied++;
-        }
-        bool more = res->next_page_token && *res->next_page_token &&
-                    strlen(res->next_page_token) < sizeof token;
-        if (more)
-            snprintf(token, sizeof token, "%s", res->next_page_token);
-        rpc_ccall_free(&cc);
-        if (!more)
-            break;
-    }
-    return applied;
-}
-
 static void *monitor(void *arg)
 {
     gw *g = arg;
-    int64_t next_revoked = 0;
     pthread_mutex_lock(&g->mu);
     while (!g->stop) {
         pthread_mutex_unlock(&g->mu);
         check_backends(g);
         if (g->cache) /* what expired or went stale, even if nobody asks for it again */
             gw_cache_reap(g->cache, cf_mono_ns());
-        int64_t now = cf_mono_ns() / 1000000;
-        if (g->cfg->revoked_refresh > 0 && now >= next_revoked) {
-            gw_refresh_revoked(g);
-            next_revoked = now + g->cfg->revoked_refresh;
-        }
         pthread_mutex_lock(&g->mu);
         if (g->stop)
             break;
@@ -998,21 +992,9 @@ static double feed_ring_bytes(void *arg)
 
 cf_code gw_start(gw *g, char *err, size_t errlen)
 {
-    /* first health probe and revocation list before taking traffic (absence tolerated) */
+    /* first health probe before taking traffic (absence tolerated); the revocation list is the
+     * service runtime's (common/svc/revocations.h: auth.jwks_urls, auth.events) */
     check_backends(g);
-    if (g->cfg->revoked_refresh > 0) {
-        int n = gw_refresh_revoked(g);
-        if (n >= 0)
-            log_info("revocation list: %d tokens refused", n);
-    }
-    if (*g->cfg->events_subscribe && g->p.verifier && g->cfg->auth_urls.n > 0) {
-        char why[256];
-        if (gw_revocations_start(g->cfg->events_subscribe, &g->cfg->auth_urls, g->p.verifier,
-                                 &g->revocations, why, sizeof why) != CF_OK) {
-            snprintf(err, errlen, "events.subscribe: %s", why);
-            return CF_INVALID_ARGUMENT;
-        }
-    }
     if (*g->cfg->events_subscribe) {
         if (g->cfg->cache_ttl > 0)
             cache_start(g);
@@ -1111,7 +1093,6 @@ void gw_free(gw *g)
     gw_drain(g);
     gw_ws_free(g->ws); /* every connection gone: nothing is subscribed to the feed any more */
     gw_feed_stop(g->feed);
-    events_sub_stop(g->revocations);
     if (g->monitor_started) {
         pthread_mutex_lock(&g->mu);
         g->stop = true;

@@ -33,12 +33,22 @@
 #define GW_CLIENT   0x04u /* fill the request's `client` (auth.v1.ClientInfo) from HTTP */
 #define GW_REDIRECT 0x08u /* answer 302 to the response's `authorizeUrl` (OAuth login) */
 #define GW_JWKS     0x10u /* answer the response as a JWKS document (RFC 7517) */
-#define GW_LOGOUT   0x20u /* on success, refuse the caller's token here at once */
+#define GW_LOGOUT   0x20u /* on success, refuse the caller's token and session here at once */
+/* Longest access-token lifetime auth may be configured with (tokens.access_ttl's maximum): how
+ * long a session refused by GW_LOGOUT is remembered locally before auth's event says exactly. */
+#define GW_ACCESS_TTL_MAX_S 86400
 /* Response cache (cache.h), kept exact by the rooms events. GW_CACHE_LISTING: anonymous
  * callers' answers, shared; any room change drops them. GW_CACHE_ROOM: per caller, when the
  * answer's isPublic is true; a change of the room in the path parameter `roomId` drops them. */
 #define GW_CACHE_LISTING 0x40u
 #define GW_CACHE_ROOM    0x80u
+/* The OAuth callback: the login cookie GW_REDIRECT set goes to auth as browserBinding (login
+ * CSRF: a login finishes only in the browser that began it), and is cleared in the answer. */
+#define GW_LOGIN_CALLBACK 0x100u
+/* The login cookie: set with the 302 to the provider, scoped to the auth routes, as long as a
+ * login may take (oauth.state_ttl's default). */
+#define GW_LOGIN_COOKIE         "confetti_login"
+#define GW_LOGIN_COOKIE_MAX_AGE "600"
 
 /* One HTTP route, declared as data. */
 typedef struct gw_route {
@@ -223,7 +233,6 @@ typedef struct gw_config {
     cfg_strlist rooms_urls;      /* services.rooms */
     cfg_strlist draw_urls;       /* services.draw */
     int64_t health_interval;     /* services.health_interval (ms) */
-    int64_t revoked_refresh;     /* auth.revoked_refresh (ms; 0 = never fetch the list) */
     char *events_subscribe;      /* events.subscribe: the bus's subscriber URL ("" = poll only) */
     int64_t ws_ping_interval;    /* ws.ping_interval (ms) */
     int64_t ws_auth_timeout;     /* ws.auth_timeout (ms) */
@@ -236,12 +245,6 @@ typedef struct gw_config {
     int64_t cache_bytes;         /* cache.max_bytes */
     int64_t ws_ring_bytes;       /* ws.ring_bytes */
 } gw_config;
-
-/* Follows auth's token.revoked / session.revoked events from the bus into v (revocations.c).
- * The subscriber runs its own thread; events_sub_stop ends it. */
-typedef struct events_sub events_sub;
-cf_code gw_revocations_start(const char *bus, const cfg_strlist *auth_urls, authn_verifier *v,
-                             events_sub **out, char *err, size_t errlen);
 
 extern const cfg_field gw_config_fields[];
 extern const size_t gw_config_nfields;
@@ -287,9 +290,6 @@ bool gw_ready(gw *g);
 void gw_drain(gw *g);
 /* Drains if not yet drained, stops the monitor, frees everything. NULL is a no-op. */
 void gw_free(gw *g);
-/* Fetches the revocation list from auth now (the monitor does it every auth.revoked_refresh).
- * Returns the number of entries applied, or -1 if auth did not answer. Blocks (an RPC). */
-int gw_refresh_revoked(gw *g);
 
 /* confetti-gateway's definition for the service runtime (service.c). */
 struct svc_def;

@@ -80,12 +80,9 @@ const cfg_field gw_config_fields[] = {
     CFG_FIELD("services", "health_interval", CFG_DURATION, gw_config, health_interval, .def = "1s",
               .min = 50, .max = 60000,
               .help = "how often the backends' health is probed (for /readyz)"),
-    CFG_FIELD("auth", "revoked_refresh", CFG_DURATION, gw_config, revoked_refresh, .def = "15s",
-              .min = 0, .max = 3600000,
-              .help = "how often the revocation list is fetched from auth (0 = never)"),
     CFG_FIELD("events", "subscribe", CFG_STR, gw_config, events_subscribe, .def = "",
-              .help = "the bus's subscriber URL: revocations from auth's events within a second "
-                      "(empty = only the periodic list)"),
+              .help = "the bus's subscriber URL: the WebSocket feed and the response cache "
+                      "(revocations: auth.events)"),
     CFG_FIELD("ws", "ping_interval", CFG_DURATION, gw_config, ws_ping_interval, .def = "20s",
               .min = 50, .max = 3600000,
               .help = "WebSocket feed: a ping this often; no answer within another interval "

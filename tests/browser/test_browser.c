@@ -90,6 +90,7 @@ static int setup(void **state)
     char *aenv[] = {xasprintf("CONFETTI_EVENTS_BUS=%s", bus_pub),
                     xasprintf("CONFETTI_SIGNING_KEYS=%s=%s", th_keys_kid(keys), keyfile),
                     xasprintf("CONFETTI_PROVIDER_DEV_ENABLED=true"),
+                    xasprintf("CONFETTI_PROVIDER_DEV_TRUSTED_EMAIL=true"),
                     xasprintf("CONFETTI_PROVIDER_DEV_ISSUER=%s", oidc.issuer),
                     xasprintf("CONFETTI_PROVIDER_DEV_CLIENT_ID=confetti"),
                     xasprintf("CONFETTI_PROVIDER_DEV_CLIENT_SECRET=confetti-dev-secret"),

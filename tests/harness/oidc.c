@@ -3,12 +3,16 @@
 #include "service.h"
 #include "th.h"
 #include "base/clock.h"
+#include "base/xmalloc.h"
 
+#include <curl/curl.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -75,4 +79,45 @@ void th_oidc_stop(th_oidc *o)
         waitpid(o->pid, NULL, 0);
         o->pid = 0;
     }
+}
+
+/* GETs url without following redirects, keeping cookies in h; the absolute Location. */
+static char *hop(CURL *h, const char *url)
+{
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_COOKIEFILE, "");
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, fwrite);
+    FILE *sink = fopen("/dev/null", "w");
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, sink);
+    CURLcode rc = curl_easy_perform(h);
+    fclose(sink);
+    if (rc != CURLE_OK)
+        fail_msg("GET %s: %s", url, curl_easy_strerror(rc));
+    char *loc = NULL;
+    curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc);
+    return loc ? xstrdup(loc) : NULL;
+}
+
+char *th_oidc_authorize(const char *url, const char *redirect, char *state_out, size_t cap)
+{
+    CURL *h = curl_easy_init();
+    char *next = xstrdup(url);
+    for (int i = 0; i < 10 && next && strncmp(next, redirect, strlen(redirect)) != 0; i++) {
+        char *loc = hop(h, next);
+        free(next);
+        next = loc;
+    }
+    curl_easy_cleanup(h);
+    if (!next)
+        fail_msg("the provider did not redirect back");
+    char *code = NULL;
+    for (char *p = strchr(next, '?'); p; p = strchr(p + 1, '&')) {
+        if (strncmp(p + 1, "code=", 5) == 0)
+            code = xstrndup(p + 6, strcspn(p + 6, "&"));
+        if (strncmp(p + 1, "state=", 6) == 0)
+            snprintf(state_out, cap, "%.*s", (int)strcspn(p + 7, "&"), p + 7);
+    }
+    free(next);
+    assert_non_null(code);
+    return code;
 }

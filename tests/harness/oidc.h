@@ -4,6 +4,7 @@
 #ifndef CONFETTI_TESTS_OIDC_H
 #define CONFETTI_TESTS_OIDC_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 typedef struct th_oidc {
@@ -18,6 +19,11 @@ void th_oidc_start(th_oidc *o, const char *dir, const char *redirect_uri);
 /* The same with the provider's own login and consent pages (no --auto), for a browser;
  * redirect_uris: a comma-separated list. */
 void th_oidc_start_forms(th_oidc *o, const char *dir, const char *redirect_uris);
+/* Drives an authorize URL of the --auto provider like a browser (cookies kept, redirects one by
+ * one) until it redirects to `redirect`: the code (new string), and the state it came back
+ * with copied into state_out[cap]. Fails the test if it never comes back. */
+char *th_oidc_authorize(const char *authorize_url, const char *redirect, char *state_out,
+                        size_t cap);
 /* Stops it (SIGTERM, reaped). */
 void th_oidc_stop(th_oidc *o);
 

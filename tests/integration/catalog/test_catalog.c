@@ -951,7 +951,8 @@ static void app_marks(const char *app_id, long *updated_us, long *events)
 
 /* SPEC §3 (retries are safe), every app state × status action: asking for the state the app is
  * already in succeeds with no write, no event and GetApp's answer; a real change writes (and a
- * deactivation emits app.deactivated); a deleted app is gone for every action. */
+ * deactivation emits app.deactivated; a deactivation or deletion also app.tokens_revoked, the
+ * end of the app's token generation: issue 14); a deleted app is gone for every action. */
 static void test_status_table(void **state)
 {
     (void)state;
@@ -964,8 +965,8 @@ static void test_status_table(void **state)
         char write;
         long events;
     } table[3][3] = {
-        [ACTIVE] = {{CF_OK, 'n', 0}, {CF_OK, 'w', 1}, {CF_OK, 'w', 0}},
-        [INACTIVE] = {{CF_OK, 'w', 0}, {CF_OK, 'n', 0}, {CF_OK, 'w', 0}},
+        [ACTIVE] = {{CF_OK, 'n', 0}, {CF_OK, 'w', 2}, {CF_OK, 'w', 1}},
+        [INACTIVE] = {{CF_OK, 'w', 0}, {CF_OK, 'n', 0}, {CF_OK, 'w', 1}},
         [DELETED] = {{CF_NOT_FOUND, 'n', 0}, {CF_NOT_FOUND, 'n', 0}, {CF_NOT_FOUND, 'n', 0}},
     };
     for (int st = ACTIVE; st <= DELETED; st++) {
