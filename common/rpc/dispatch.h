@@ -10,6 +10,7 @@
 #include "base/arena.h"
 #include "authn/authn.h"
 #include "admin/metrics.h"
+#include "ident.h"
 
 #define RPC_MAX_SERVICES 8
 
@@ -25,6 +26,7 @@ typedef struct rpc_dispatcher {
     size_t max_message;
     authn_verifier *verifier;
     metrics *metrics;
+    rpc_ident *ident;            /* NULL = no service identity policy (test servers) */
     bool (*key_miss)(void *arg); /* see rpc_server_config */
     void *key_miss_arg;
 } rpc_dispatcher;

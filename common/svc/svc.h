@@ -39,6 +39,13 @@ typedef struct svc_common_config {
     char *auth_issuer;          /* auth.issuer */
     char *auth_audience;        /* auth.audience */
     int64_t auth_leeway;        /* auth.leeway (ms; whole seconds used) */
+    char *ident_name;        /* ident.name: this process's service identity ("" = svc_def.name) */
+    char *ident_key_file;    /* ident.key_file: its Ed25519 private key (PEM) */
+    char *ident_trust_dir;   /* ident.trust_dir: <service>.pub public keys it trusts */
+    bool ident_require;      /* ident.require: every method needs a service identity */
+    cfg_strlist ident_allow; /* ident.allow: "pkg.Svc/Method=svc,svc": internal methods */
+    cfg_strlist ident_operators; /* ident.operators: identities that may call every method */
+    int64_t ident_token_ttl;     /* ident.token_ttl (ms): lifetime of this process's tokens */
 } svc_common_config;
 
 /* The config table of svc_common_config (the keys above; the fuzz target of the loader uses
@@ -92,6 +99,9 @@ const svc_common_config *svc_config(const svc_runtime *rt);
 /* The clock services must use for time-dependent rules (tests inject one). Never NULL. */
 const cf_clock *svc_clock(const svc_runtime *rt);
 authn_verifier *svc_verifier(const svc_runtime *rt);
+/* The process's service identity (common/rpc/ident.h): give it to every rpc_client and
+ * subscriber an init hook makes. Never NULL once started. */
+struct rpc_ident *svc_ident(const svc_runtime *rt);
 metrics *svc_metrics(const svc_runtime *rt);
 
 /* Starting a service without flags or signals — what svc_main does between loading the

@@ -290,7 +290,8 @@ static cf_code auth_init(svc_runtime *rt, void **out, char *err, size_t errlen)
     ctx->throttle = throttle_new(auth_cfg.throttle_max, auth_cfg.throttle_window / 1000);
     rpc_client_config cc = {.urls = (const char *const *)auth_cfg.catalog_urls.items,
                             .nurls = auth_cfg.catalog_urls.n,
-                            .timeout_ms = (int)auth_cfg.catalog_timeout};
+                            .timeout_ms = (int)auth_cfg.catalog_timeout,
+                            .ident = svc_ident(rt)};
     if (cc.nurls && rpc_client_new(&cc, &ctx->catalog, err, errlen) != CF_OK) {
         auth_fini(rt, ctx);
         return CF_INVALID_ARGUMENT;

@@ -121,7 +121,8 @@ cf_code gw_new(const gw_params *p, gw **out, char *err, size_t errlen)
             continue;
         rpc_client_config cc = {.urls = (const char *const *)u->items,
                                 .nurls = u->n,
-                                .timeout_ms = (int)g->cfg->default_timeout};
+                                .timeout_ms = (int)g->cfg->default_timeout,
+                                .ident = p->ident};
         char why[256];
         if (rpc_client_new(&cc, &g->b[i].client, why, sizeof why) != CF_OK) {
             snprintf(err, errlen, "services.%s: %s", g->b[i].name, why);
@@ -911,7 +912,7 @@ cf_code gw_start(gw *g, char *err, size_t errlen)
     if (*g->cfg->events_subscribe && g->p.verifier && g->cfg->auth_urls.n > 0) {
         char why[256];
         if (gw_revocations_start(g->cfg->events_subscribe, &g->cfg->auth_urls, g->p.verifier,
-                                 &g->revocations, why, sizeof why) != CF_OK) {
+                                 g->p.ident, &g->revocations, why, sizeof why) != CF_OK) {
             snprintf(err, errlen, "events.subscribe: %s", why);
             return CF_INVALID_ARGUMENT;
         }
@@ -925,7 +926,8 @@ cf_code gw_start(gw *g, char *err, size_t errlen)
             .replay = {backend_client(g, "rooms.v1."), backend_client(g, "draw.v1.")},
             .ring = (size_t)g->cfg->ws_ring,
             .on_event = g->cache ? cache_on_event : NULL,
-            .on_event_arg = g};
+            .on_event_arg = g,
+            .ident = g->p.ident};
         char why[256];
         if (gw_feed_start(&fc, &g->feed, why, sizeof why) != CF_OK) {
             snprintf(err, errlen, "events.subscribe: %s", why);

@@ -24,6 +24,7 @@
 #include "base/status.h"
 #include "cfg/cfg.h"
 #include "rpc/client.h"
+#include "rpc/ident.h"
 
 /* ---- the route table (routes.c) ---- */
 
@@ -220,7 +221,7 @@ typedef struct gw_config {
  * The subscriber runs its own thread; events_sub_stop ends it. */
 typedef struct events_sub events_sub;
 cf_code gw_revocations_start(const char *bus, const cfg_strlist *auth_urls, authn_verifier *v,
-                             events_sub **out, char *err, size_t errlen);
+                             rpc_ident *ident, events_sub **out, char *err, size_t errlen);
 
 extern const cfg_field gw_config_fields[];
 extern const size_t gw_config_nfields;
@@ -241,6 +242,7 @@ typedef struct gw_params {
     const gw_backend_def *backends;
     size_t nbackends;
     authn_verifier *verifier; /* borrowed; NULL: every token is refused */
+    rpc_ident *ident;         /* borrowed: signs calls to the backends, verifies events */
     metrics *metrics;         /* borrowed; may be NULL */
     /* borrowed; NULL: the WebSocket feed counts internally */
     struct gw_ws_stats *ws_stats;

@@ -36,7 +36,7 @@ static cf_code consume(void *arg, const Events__V1__Event *ev)
 }
 
 cf_code gw_revocations_start(const char *bus, const cfg_strlist *auth_urls, authn_verifier *v,
-                             events_sub **out, char *err, size_t errlen)
+                             rpc_ident *ident, events_sub **out, char *err, size_t errlen)
 {
     /* From the oldest event auth still keeps: ListRevokedTokens already loaded the list, so
      * this only repeats revocations (idempotent) and closes the window between the two. */
@@ -45,7 +45,7 @@ cf_code gw_revocations_start(const char *bus, const cfg_strlist *auth_urls, auth
                          .nurls = auth_urls->n,
                          .after_seq = 0};
     events_sub_config cfg = {
-        .bus = bus, .sources = &src, .nsources = 1, .consume = consume, .arg = v};
+        .bus = bus, .sources = &src, .nsources = 1, .consume = consume, .arg = v, .ident = ident};
     cf_code code = events_sub_start(&cfg, out, err, errlen);
     if (code == CF_OK)
         log_info("revocations followed on %s", bus);
