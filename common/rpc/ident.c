@@ -19,13 +19,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_TRUSTED      64
-#define MAX_AUDIENCES    16
-#define VERIFY_SLOTS     512
-#define MAX_TTL_MS       (60 * 60 * 1000) /* a token promising more is refused */
-#define SKEW_MS          (60 * 1000)      /* clock difference tolerated between pods */
-#define DEFAULT_TTL_MS   (10 * 60 * 1000)
-#define TOKEN_CONTEXT    "confetti-service-token-v1\n"
+#define MAX_TRUSTED    64
+#define MAX_AUDIENCES  16
+#define VERIFY_SLOTS   512
+#define MAX_TTL_MS     (60 * 60 * 1000) /* a token promising more is refused */
+#define SKEW_MS        (60 * 1000)      /* clock difference tolerated between pods */
+#define DEFAULT_TTL_MS (10 * 60 * 1000)
+#define TOKEN_CONTEXT  "confetti-service-token-v1\n"
 
 typedef struct trusted {
     char name[RPC_IDENT_NAME_MAX + 1];
@@ -83,8 +83,8 @@ static EVP_PKEY *read_key(const char *path, bool private, char *err, size_t errl
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
-    EVP_PKEY *k = private ? PEM_read_PrivateKey(f, NULL, NULL, NULL)
-                          : PEM_read_PUBKEY(f, NULL, NULL, NULL);
+    EVP_PKEY *k =
+        private ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : PEM_read_PUBKEY(f, NULL, NULL, NULL);
     fclose(f);
     if (!k) {
         snprintf(err, errlen, "%s: not a PEM %s key", path, private ? "private" : "public");
@@ -459,14 +459,14 @@ cf_code rpc_ident_check(rpc_ident *id, const char *method, const char *token, co
             return CF_UNAUTHENTICATED;
         }
     }
-    bool operator = *who && in_set(id->operators, *who);
+    bool operator= * who && in_set(id->operators, *who);
     const rule *r = find_rule(id, method);
     if (r) {
         if (!*who) {
             *why = "an internal method: a service identity is required";
             return CF_UNAUTHENTICATED;
         }
-        if (!operator && !in_set(r->names, *who)) {
+        if (!operator&& !in_set(r->names, *who)) {
             *why = "this service may not call this method";
             return CF_PERMISSION_DENIED;
         }
@@ -489,8 +489,8 @@ static cf_code write_pem(const char *path, EVP_PKEY *k, bool private, char *err,
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return CF_INTERNAL;
     }
-    int ok = private ? PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL)
-                     : PEM_write_PUBKEY(f, k);
+    int ok =
+        private ? PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL) : PEM_write_PUBKEY(f, k);
     if (fclose(f) != 0 || ok != 1) {
         snprintf(err, errlen, "%s: cannot write the key", path);
         return CF_INTERNAL;

@@ -39,15 +39,15 @@
 typedef struct rpc_ident rpc_ident;
 
 typedef struct rpc_ident_config {
-    const char *name;      /* this process's identity; must have a key in key_file */
-    const char *key_file;  /* PEM Ed25519 private key; NULL/"" = no identity (unsigned calls) */
-    const char *trust_dir; /* directory of <service>.pub PEM public keys; NULL/"" = none */
+    const char *name;         /* this process's identity; must have a key in key_file */
+    const char *key_file;     /* PEM Ed25519 private key; NULL/"" = no identity (unsigned calls) */
+    const char *trust_dir;    /* directory of <service>.pub PEM public keys; NULL/"" = none */
     const char *const *allow; /* "pkg.Svc/Method=svc svc" entries */
     size_t nallow;
     const char *const *operators; /* identities allowed every method */
     size_t noperators;
-    bool require;          /* every method needs a verified service identity */
-    int64_t token_ttl_ms;  /* lifetime of the tokens this process makes; 0 = 10 minutes */
+    bool require;         /* every method needs a verified service identity */
+    int64_t token_ttl_ms; /* lifetime of the tokens this process makes; 0 = 10 minutes */
 } rpc_ident_config;
 
 /* Loads the key and the trusted public keys and parses the allow list. CF_INVALID_ARGUMENT with

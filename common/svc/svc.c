@@ -41,9 +41,8 @@ int svc_default_workers(const svc_def *def, const char *cgroup_root, const char 
 #define IDENT_DEFAULT_ALLOW                                                                        \
     "events.v1.Events/Replay=gateway rooms catalog draw,"                                          \
     "auth.v1.Auth/ListRevokedTokens=gateway rooms catalog draw,"                                   \
-    "auth.v1.Auth/GetUser=gateway rooms catalog draw,"                                             \
     "catalog.v1.Catalog/VerifyAppCredentials=auth,"                                                \
-    "rooms.v1.Rooms/CheckPermission=draw gateway,"                                                 \
+    "rooms.v1.Rooms/CheckPermission=draw,"                                                         \
     "rooms.v1.Rooms/ListEligibleParticipants=draw,"                                                \
     "rooms.v1.Rooms/AppInUse=catalog"
 

@@ -67,8 +67,18 @@ ProtobufCService *th_echo_service(void)
 rpc_server *th_echo_server(const char *url, int workers, int *server_id, authn_verifier *verifier,
                            metrics *m)
 {
-    rpc_server_config cfg = {
-        .listen = &url, .nlisten = 1, .workers = workers, .verifier = verifier, .metrics = m};
+    return th_echo_server_ident(url, workers, server_id, verifier, m, NULL);
+}
+
+rpc_server *th_echo_server_ident(const char *url, int workers, int *server_id,
+                                 authn_verifier *verifier, metrics *m, rpc_ident *ident)
+{
+    rpc_server_config cfg = {.listen = &url,
+                             .nlisten = 1,
+                             .workers = workers,
+                             .verifier = verifier,
+                             .metrics = m,
+                             .ident = ident};
     rpc_server *s;
     if (rpc_server_new(&cfg, &s) != CF_OK)
         return NULL;

@@ -14,9 +14,9 @@
 const char *th_ident_dir(void);
 /* The private key file of a process whose key nobody trusts. */
 const char *th_ident_untrusted_key(void);
-/* An identity named `name` (its key from th_ident_dir, trusting the directory), owned by the
- * harness until exit. NULL name: an identity without a key (nothing signed) that still trusts
- * the directory. */
+/* An identity named `name` (its key from th_ident_dir, trusting the directory), made once per
+ * name and owned by the harness until exit. NULL name: an identity without a key (nothing signed)
+ * that still trusts the directory. */
 rpc_ident *th_ident(const char *name);
 /* The identity "test" the harness's clients call as (one per process). */
 rpc_ident *th_ident_test(void);
