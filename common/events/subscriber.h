@@ -18,6 +18,10 @@
  * otherwise). Where to start comes from the consumer (events_source.after_seq: the last
  * sequence number it has, e.g. persisted by the callback in its own transaction).
  *
+ * Live events count only with their source's signature (events_frame_verify with the config's
+ * ident): a forged frame is dropped before it can move the position, so the real event with the
+ * same number is not taken for a duplicate (issue 14 item 3).
+ *
  * Lifetime: events_sub_start → (thread runs, consumer called) → events_sub_stop. */
 #ifndef CONFETTI_EVENTS_SUBSCRIBER_H
 #define CONFETTI_EVENTS_SUBSCRIBER_H

@@ -25,7 +25,8 @@ rpc_ident *th_ident_test(void);
 struct nng_msg;
 struct nng_msg *th_event_frame(const rpc_ident *signer, const char *source, const void *event,
                                size_t len);
-/* "NAME=value" environment entries giving a service named svc its key, the trust directory and
+/* "NAME=value" environment entries giving a service named svc (its key pair made if the
+ * directory has none yet) its key, the trust directory and
  * "test" as operator; appended to env from index *n (room for 3 more), strings malloc'd. */
 void th_ident_env(const char *svc, char **env, size_t *n);
 

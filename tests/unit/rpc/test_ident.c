@@ -115,8 +115,8 @@ static void forge(const char *name, const char *aud, int64_t exp, char *out, siz
     fclose(f);
     assert_non_null(k);
     char msg[256];
-    int mn = snprintf(msg, sizeof msg, "confetti-service-token-v1\n%s\n%s\n%" PRId64, name, aud,
-                      exp);
+    int mn =
+        snprintf(msg, sizeof msg, "confetti-service-token-v1\n%s\n%s\n%" PRId64, name, aud, exp);
     uint8_t sig[64];
     size_t sl = sizeof sig;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -164,8 +164,8 @@ static void test_bad_tokens(void **state)
     bad[n++].what = "expired";
     forge("gateway", "auth.v1.Auth", now + 3 * 3600 * 1000, bad[n].token, sizeof bad[n].token);
     bad[n++].what = "lives too long";
-    assert_true(rpc_ident_token(th_ident("intruder"), "auth.v1.Auth", bad[n].token,
-                                sizeof bad[n].token));
+    assert_true(
+        rpc_ident_token(th_ident("intruder"), "auth.v1.Auth", bad[n].token, sizeof bad[n].token));
     bad[n++].what = "untrusted key";
     snprintf(bad[n].token, sizeof bad[n].token, "v2%s", good + 2);
     bad[n++].what = "unknown version";
