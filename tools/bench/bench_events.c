@@ -107,6 +107,8 @@ int main(int argc, char **argv)
         execle(bus_bin, bus_bin, (char *)NULL, benv);
         _exit(127);
     }
+    for (size_t i = 5; i < nb; i++) /* th_ident_env's */
+        free(benv[i]);
 
     db_migration m[] = {{1, "001_outbox.sql", outbox_sql()}};
     svc_def def = {.name = "benchev",

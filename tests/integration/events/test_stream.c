@@ -98,6 +98,8 @@ static pid_t bus_start(int pubp, int subp)
         execle(BUS_BIN, BUS_BIN, (char *)NULL, env);
         _exit(127);
     }
+    for (size_t i = 5; i < n; i++) /* th_ident_env's */
+        free(env[i]);
     if (pid < 0)
         fail_msg("fork failed");
     return pid;
