@@ -104,9 +104,17 @@ for s in "$@"; do
 done
 case " $* " in *" gateway "*)
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    # its service identity where the cluster mounts it (docs/operations.md, "Service identity"):
+    # a throwaway pair, readable by the image's user
+    idir=$(mktemp -d /tmp/confetti-docker-ident.XXXXXX)
+    mkdir "$idir/trust"
+    openssl genpkey -algorithm ed25519 -out "$idir/key.pem" 2>/dev/null
+    openssl pkey -in "$idir/key.pem" -pubout -out "$idir/trust/gateway.pub"
+    chmod 0755 "$idir" "$idir/trust" && chmod 0644 "$idir/key.pem" "$idir/trust/gateway.pub"
     id=$(docker run -d --rm --read-only --user 10001:10001 --cap-drop ALL --network host \
         -e CONFETTI_ADMIN_LISTEN="http://127.0.0.1:$port" -e CONFETTI_HTTP_LISTEN=http://127.0.0.1:0 \
         -e CONFETTI_RPC_LISTEN=tcp://127.0.0.1:0 \
+        -v "$idir/key.pem:/etc/confetti/ident/key.pem:ro" -v "$idir/trust:/etc/confetti/ident-trust:ro" \
         -v "$root/deploy/k8s/base/config/gateway.yaml:/etc/confetti/config.yaml:ro" \
         "confetti/gateway:$tag" --config /etc/confetti/config.yaml)
     ok=0
@@ -117,6 +125,7 @@ case " $* " in *" gateway "*)
     if [ $ok -eq 1 ]; then echo "docker: gateway /healthz answers"; else
         echo "docker: gateway /healthz never answered:"; docker logs "$id" 2>&1 | tail -5; fail=1; fi
     docker stop -t 5 "$id" >/dev/null || true
+    rm -rf -- "$idir"
     ;;
 esac
 exit $fail

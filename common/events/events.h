@@ -45,14 +45,23 @@ void events_outbox_row_free(events_outbox_row *row);
  * no body is set. Valid until the next call on the same thread (thread-local storage). */
 const char *events_type_name(const Events__V1__Event *ev);
 
-/* Bus messages are "<source>\0" followed by the packed Event, so a subscriber filters by source
- * with nng's prefix subscription (events_topic). Writes the topic (with its NUL) into out and
- * returns its length, or 0 if it does not fit. */
+/* Bus messages are "<source>\0", the packed Event, then the source's Ed25519 signature over
+ * everything before it (RPC_IDENT_SIG_LEN bytes, rpc/ident.h), so a subscriber filters by source
+ * with nng's prefix subscription (events_topic) and the bus and every subscriber can tell an
+ * event its source did not sign. Writes the topic (with its NUL) into out and returns its
+ * length, or 0 if it does not fit. */
 size_t events_topic(const char *source, char *out, size_t outlen);
 
-/* Splits a bus message into source (borrowed from msg) and the packed event; CF_INVALID_ARGUMENT
- * if malformed. */
+/* Splits a bus message into source (borrowed from msg), the packed event and the signature;
+ * CF_INVALID_ARGUMENT if malformed. Checks no signature: events_frame_verify does. */
 cf_code events_frame_split(const void *msg, size_t len, const char **source, const uint8_t **body,
-                           size_t *body_len);
+                           size_t *body_len, const uint8_t **sig);
+
+/* events_frame_split, then the signature checked against the named source's trusted key:
+ * CF_UNAUTHENTICATED when it is not that source's (or the source is not trusted, or ident is
+ * NULL). Blocks for the verification only (~70 us). */
+struct rpc_ident;
+cf_code events_frame_verify(const struct rpc_ident *ident, const void *msg, size_t len,
+                            const char **source, const uint8_t **body, size_t *body_len);
 
 #endif

@@ -186,6 +186,7 @@ struct events_relay {
     nng_socket pub;
     resolve_set *dialers; /* every broker the bus name resolves to (rpc/resolve.h) */
     bool publishing;
+    rpc_ident *ident;
     int wake[2]; /* stop pipe */
     atomic_bool stop;
     pthread_t thread;
@@ -206,6 +207,13 @@ static void publish_one(void *arg, int64_t seq, const uint8_t *event, size_t len
     size_t tn = events_topic(r->source, topic, sizeof topic);
     nng_msg_append(m, topic, tn);
     nng_msg_append(m, event, len);
+    /* signed by this source: the bus forwards, and subscribers accept, nothing else */
+    uint8_t sig[RPC_IDENT_SIG_LEN];
+    if (!rpc_ident_sign(r->ident, nng_msg_body(m), nng_msg_len(m), sig)) {
+        nng_msg_free(m);
+        return;
+    }
+    nng_msg_append(m, sig, sizeof sig);
     /* pub never blocks: with no broker connected the message is dropped, and subscribers get
      * it from Replay */
     if (nng_sendmsg(r->pub, m, 0) != 0)
@@ -329,6 +337,7 @@ cf_code events_relay_start(const events_relay_config *cfg, events_relay **out, c
     r->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : 1000;
     r->gap_ms = cfg->gap_ms > 0 ? cfg->gap_ms : 0;
     r->batch = cfg->batch > 0 ? cfg->batch : 500;
+    r->ident = cfg->ident;
     int rv = 0;
     if (*r->bus) {
         char why[256];
@@ -351,6 +360,10 @@ cf_code events_relay_start(const events_relay_config *cfg, events_relay **out, c
             return CF_INVALID_ARGUMENT;
         }
         r->publishing = true;
+        if (!rpc_ident_can_sign(r->ident))
+            log_warn("events relay (%s): no ident.key_file: events are not published on the bus "
+                     "(subscribers get them from Replay)",
+                     r->source);
     }
     if (pipe(r->wake) != 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));

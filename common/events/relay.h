@@ -18,6 +18,7 @@
 #include "base/status.h"
 #include "cfg/cfg.h"
 #include "db/db.h"
+#include "rpc/ident.h"
 
 /* The `events` config section of a publishing process (svc.c adds this table). */
 typedef struct events_publisher_config {
@@ -40,6 +41,8 @@ typedef struct events_relay_config {
     int64_t retention_ms, poll_ms;
     int64_t gap_ms; /* a pass starts at least this long after the previous one started */
     int batch;
+    rpc_ident *ident; /* signs every event (borrowed; outlives the relay); without a key
+                         nothing is published (the bus would drop it): Replay only */
 } events_relay_config;
 
 typedef struct events_relay events_relay;

@@ -40,7 +40,8 @@ struct events_sub {
     int replay_limit, check_ms, tail_ms, timeout_ms;
     atomic_bool stop;
     pthread_t thread;
-    _Atomic uint64_t delivered, duplicates, gaps, replayed, lost;
+    _Atomic uint64_t delivered, duplicates, gaps, replayed, lost, forged;
+    rpc_ident *ident; /* borrowed: verifies live events, signs Replay calls */
 };
 
 /* A sequence number a publisher can have given: 1, 2, 3 … Anything else (0, negative, or
@@ -146,11 +147,23 @@ static void on_message(events_sub *s, nng_msg *m)
     const char *name;
     const uint8_t *body;
     size_t blen;
-    if (events_frame_split(nng_msg_body(m), nng_msg_len(m), &name, &body, &blen) != CF_OK)
+    const uint8_t *sig;
+    if (events_frame_split(nng_msg_body(m), nng_msg_len(m), &name, &body, &blen, &sig) != CF_OK)
         return;
     source *src = find(s, name);
     if (!src)
         return;
+    /* only what the named source signed (rpc/ident.h): a forged event never reaches the
+     * consumer, nor moves the position (it would make the real one a "duplicate") */
+    if (events_frame_verify(s->ident, nng_msg_body(m), nng_msg_len(m), &name, &body, &blen) !=
+        CF_OK) {
+        uint64_t n = atomic_fetch_add(&s->forged, 1);
+        if (n % 1000 == 0)
+            log_warn("events: event claiming source %s without its signature dropped (%" PRIu64
+                     " so far)",
+                     src->name, n + 1);
+        return;
+    }
     /* bus frames come from anyone who can reach the bus: bounded like any request */
     ProtobufCMessage *pm;
     const char *why;
@@ -159,6 +172,12 @@ static void on_message(events_sub *s, nng_msg *m)
         return;
     }
     Events__V1__Event *ev = (Events__V1__Event *)pm;
+    if (strcmp(ev->source, src->name) != 0) { /* signed by one source, claiming another */
+        atomic_fetch_add(&s->forged, 1);
+        log_warn("events: event from %s claiming source %.64s dropped", src->name, ev->source);
+        events__v1__event__free_unpacked(ev, NULL);
+        return;
+    }
     if (!seq_ok(ev->seq)) {
         log_warn("events: event from %s with sequence %" PRId64 " dropped", src->name, ev->seq);
         events__v1__event__free_unpacked(ev, NULL);
@@ -226,6 +245,7 @@ cf_code events_sub_start(const events_sub_config *cfg, events_sub **out, char *e
     events_sub *s = xcalloc(1, sizeof *s);
     s->consume = cfg->consume;
     s->arg = cfg->arg;
+    s->ident = cfg->ident;
     s->replay_limit = cfg->replay_limit > 0 ? cfg->replay_limit : 500;
     s->check_ms = cfg->check_ms > 0 ? cfg->check_ms : 1000;
     s->tail_ms = cfg->tail_ms > 0 ? cfg->tail_ms : 50;
@@ -239,8 +259,10 @@ cf_code events_sub_start(const events_sub_config *cfg, events_sub **out, char *e
             return CF_INVALID_ARGUMENT;
         }
         source *src = &s->src[s->nsrc];
-        rpc_client_config cc = {
-            .urls = in->replay_urls, .nurls = in->nurls, .timeout_ms = s->timeout_ms};
+        rpc_client_config cc = {.urls = in->replay_urls,
+                                .nurls = in->nurls,
+                                .timeout_ms = s->timeout_ms,
+                                .ident = s->ident};
         if (rpc_client_new(&cc, &src->client, err, errlen) != CF_OK) {
             sub_free(s);
             return CF_INVALID_ARGUMENT;
@@ -303,6 +325,7 @@ void events_sub_stats_get(events_sub *s, events_sub_stats *out)
     out->gaps = atomic_load(&s->gaps);
     out->replayed = atomic_load(&s->replayed);
     out->lost = atomic_load(&s->lost);
+    out->forged = atomic_load(&s->forged);
 }
 
 int64_t events_sub_position(events_sub *s, const char *name)

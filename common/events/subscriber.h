@@ -18,6 +18,10 @@
  * otherwise). Where to start comes from the consumer (events_source.after_seq: the last
  * sequence number it has, e.g. persisted by the callback in its own transaction).
  *
+ * Live events count only with their source's signature (events_frame_verify with the config's
+ * ident): a forged frame is dropped before it can move the position, so the real event with the
+ * same number is not taken for a duplicate (issue 14 item 3).
+ *
  * Lifetime: events_sub_start → (thread runs, consumer called) → events_sub_stop. */
 #ifndef CONFETTI_EVENTS_SUBSCRIBER_H
 #define CONFETTI_EVENTS_SUBSCRIBER_H
@@ -27,6 +31,7 @@
 
 #include "base/status.h"
 #include "events/v1/events.pb-c.h"
+#include "rpc/ident.h"
 
 typedef struct events_source {
     const char *name;               /* the publisher: "rooms" */
@@ -49,6 +54,9 @@ typedef struct events_sub_config {
     int check_ms;     /* ask a source that has been silent this long; 0 = 1000 */
     int tail_ms;      /* ask once when live events stop for this long; 0 = 50 */
     int timeout_ms;   /* Replay deadline; 0 = 2000 */
+    rpc_ident *ident; /* borrowed, outlives the subscriber: live events are accepted only with
+                         their source's signature (a trusted key), and Replay is called as
+                         this identity. NULL = no live event is accepted (Replay only) */
 } events_sub_config;
 
 typedef struct events_sub events_sub;
@@ -65,6 +73,7 @@ typedef struct events_sub_stats {
     uint64_t gaps;       /* live events that revealed a loss */
     uint64_t replayed;   /* events that came from Replay */
     uint64_t lost;       /* numbers no longer kept by the source (retention), skipped */
+    uint64_t forged;     /* live events not signed by the source they name, dropped */
 } events_sub_stats;
 
 /* Counters so far (thread-safe). */

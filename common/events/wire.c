@@ -2,6 +2,7 @@
  * of bus messages. */
 #include "events.h"
 #include "internal.h"
+#include "rpc/ident.h"
 
 #include <string.h>
 
@@ -34,15 +35,28 @@ size_t events_topic(const char *source, char *out, size_t outlen)
 }
 
 cf_code events_frame_split(const void *msg, size_t len, const char **source, const uint8_t **body,
-                           size_t *body_len)
+                           size_t *body_len, const uint8_t **sig)
 {
     const char *p = msg;
     const char *nul = len ? memchr(p, 0, len < 64 ? len : 64) : NULL;
-    if (!nul || nul == p)
+    if (!nul || nul == p || len - (size_t)(nul - p) - 1 < RPC_IDENT_SIG_LEN)
         return CF_INVALID_ARGUMENT;
     *source = p;
     *body = (const uint8_t *)nul + 1;
-    *body_len = len - (size_t)(nul - p) - 1;
+    *body_len = len - (size_t)(nul - p) - 1 - RPC_IDENT_SIG_LEN;
+    *sig = (const uint8_t *)p + len - RPC_IDENT_SIG_LEN;
+    return CF_OK;
+}
+
+cf_code events_frame_verify(const rpc_ident *ident, const void *msg, size_t len,
+                            const char **source, const uint8_t **body, size_t *body_len)
+{
+    const uint8_t *sig;
+    cf_code code = events_frame_split(msg, len, source, body, body_len, &sig);
+    if (code != CF_OK)
+        return code;
+    if (!rpc_ident_verify(ident, *source, msg, len - RPC_IDENT_SIG_LEN, sig))
+        return CF_UNAUTHENTICATED;
     return CF_OK;
 }
 

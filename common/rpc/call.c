@@ -33,6 +33,11 @@ const authn_identity *rpc_caller(const rpc_call *call)
     return call->has_caller ? &call->caller : NULL;
 }
 
+const char *rpc_caller_service(const rpc_call *call)
+{
+    return call->service;
+}
+
 int64_t rpc_remaining_ms(const rpc_call *call)
 {
     if (!call->deadline_ns)

@@ -13,6 +13,7 @@ struct rpc_call {
     int64_t deadline_ns; /* monotonic; 0 = none */
     authn_identity caller;
     bool has_caller;
+    const char *service; /* the verified calling service (ident.h), NULL = none */
     void *worker;
     void *service_ctx;
     ProtobufCMessage *response;

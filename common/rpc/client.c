@@ -38,6 +38,7 @@ struct rpc_client {
     size_t max_message;
     int timeout_ms;
     resolve_set *dialers; /* every address of every URL (resolve.h) */
+    rpc_ident *ident;     /* borrowed; signs calls */
     pthread_mutex_t lock; /* guards views */
     client_view views[MAX_VIEWS];
     size_t nviews;
@@ -49,6 +50,7 @@ cf_code rpc_client_new(const rpc_client_config *cfg, rpc_client **out, char *err
     rpc_client *c = xcalloc(1, sizeof *c);
     c->max_message = cfg->max_message ? cfg->max_message : (4u << 20);
     c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000;
+    c->ident = cfg->ident;
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->pool_lock, NULL);
     int rv = nng_req0_open(&c->sock);
@@ -262,6 +264,9 @@ static nng_msg *build_request(rpc_client *c, const ProtobufCServiceDescriptor *d
     req.payload.len = plen;
     req.payload.data = arena_alloc(&cc->arena, plen);
     protobuf_c_message_pack(input, req.payload.data);
+    char token[RPC_IDENT_TOKEN_MAX];
+    if (rpc_ident_token(c->ident, d->name, token, sizeof token))
+        req.service_token = token;
 
     nng_msg *msg;
     if (nng_msg_alloc(&msg, protobuf_c_message_get_packed_size(&req.base)) != 0)

@@ -34,6 +34,7 @@
 #include "base/arena.h"
 #include "base/status.h"
 #include "rpc.h"
+#include "ident.h"
 #include "rpc/v1/envelope.pb-c.h"
 
 typedef struct rpc_client rpc_client;
@@ -43,6 +44,7 @@ typedef struct rpc_client_config {
     size_t nurls;
     size_t max_message; /* 0 = 4 MiB */
     int timeout_ms;     /* default per-call deadline; 0 = 5000 */
+    rpc_ident *ident;   /* borrowed: signs every call (ident.h); NULL = calls carry no identity */
 } rpc_client_config;
 
 cf_code rpc_client_new(const rpc_client_config *cfg, rpc_client **out, char *err, size_t errlen);

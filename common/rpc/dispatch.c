@@ -135,6 +135,21 @@ static cf_code check_scope(const rpc_service_entry *e, const ProtobufCMethodDesc
                      need);
 }
 
+/* The service identity policy (ident.h): sets call->service or refuses. */
+static cf_code admit_service(rpc_dispatcher *d, rpc_call *call)
+{
+    if (!d->ident)
+        return CF_OK;
+    const char *why = NULL;
+    cf_code code =
+        rpc_ident_check(d->ident, call->method, call->req->service_token, &call->service, &why);
+    if (code != CF_OK) {
+        log_rid(LOG_WARN, call->request_id, "%s: caller refused: %s", call->method, why);
+        return rpc_error(call, code, "%s", why);
+    }
+    return CF_OK;
+}
+
 /* Decodes, checks and runs the call; returns its status. The reply payload, if any, is left
  * packed in *payload. */
 static cf_code run(rpc_dispatcher *d, rpc_call *call, const uint8_t *data, size_t len,
@@ -179,7 +194,12 @@ static cf_code run(rpc_dispatcher *d, rpc_call *call, const uint8_t *data, size_
     *entry_out = e;
     *midx_out = (unsigned)(md - e->service->descriptor->methods);
 
-    cf_code code = authenticate(d, call);
+    /* the calling service first: an internal method refuses a caller without the right
+     * identity before its token, payload or handler is looked at (ident.h) */
+    cf_code code = admit_service(d, call);
+    if (code != CF_OK)
+        return code;
+    code = authenticate(d, call);
     if (code != CF_OK)
         return code;
     if ((code = check_scope(e, md, call)) != CF_OK)

@@ -11,6 +11,7 @@
 #include "authn/authn.h"
 #include "admin/metrics.h"
 #include "rpc/scope.h"
+#include "ident.h"
 
 #define RPC_MAX_SERVICES 8
 
@@ -27,6 +28,7 @@ typedef struct rpc_dispatcher {
     size_t max_message;
     authn_verifier *verifier;
     metrics *metrics;
+    rpc_ident *ident;            /* NULL = no service identity policy (test servers) */
     bool (*key_miss)(void *arg); /* see rpc_server_config */
     void *key_miss_arg;
     void (*call_deadline)(void *state, int64_t deadline_ns); /* see rpc_server_config */

@@ -46,6 +46,9 @@ const char *rpc_request_id(const rpc_call *call);
 const char *rpc_md_get(const rpc_call *call, const char *key);
 /* The verified caller, or NULL when the call carried no token. Never an unverified identity. */
 const authn_identity *rpc_caller(const rpc_call *call);
+/* The verified calling service ("gateway": its service token checked, common/rpc/ident.h),
+ * or NULL when the caller presented none. Never an unverified name. */
+const char *rpc_caller_service(const rpc_call *call);
 /* Milliseconds left before the caller's deadline; INT64_MAX when it gave none; <= 0 past it. */
 int64_t rpc_remaining_ms(const rpc_call *call);
 bool rpc_expired(const rpc_call *call);

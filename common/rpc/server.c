@@ -58,6 +58,7 @@ cf_code rpc_server_new(const rpc_server_config *cfg, rpc_server **out)
     s->dispatcher.max_message = s->cfg.max_message;
     s->dispatcher.verifier = cfg->verifier;
     s->dispatcher.metrics = cfg->metrics;
+    s->dispatcher.ident = cfg->ident;
     s->dispatcher.key_miss = cfg->key_miss;
     s->dispatcher.key_miss_arg = cfg->key_miss_arg;
     s->dispatcher.call_deadline = cfg->call_deadline;

@@ -16,6 +16,7 @@
 #include "authn/authn.h"
 #include "admin/metrics.h"
 #include "rpc/scope.h"
+#include "ident.h"
 
 #define RPC_DEFAULT_MAX_MESSAGE (4u << 20)
 
@@ -28,6 +29,7 @@ typedef struct rpc_server_config {
     size_t max_message;       /* bytes of request or response payload; 0 = 4 MiB */
     authn_verifier *verifier; /* borrowed; NULL = tokens cannot be verified (UNAUTHENTICATED) */
     metrics *metrics;         /* borrowed; may be NULL */
+    rpc_ident *ident;         /* borrowed; NULL = no service identity policy (ident.h) */
     /* Per-worker state: called on each worker thread before it serves; the result is what
      * rpc_worker() returns to handlers on that thread. NULL init = no state. A worker whose
      * init returns NULL still serves (handlers must cope, e.g. answer UNAVAILABLE). */

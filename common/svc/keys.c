@@ -103,11 +103,12 @@ static void *refresher(void *arg)
     return NULL;
 }
 
-cf_code svc_keys_new(const cfg_strlist *urls, authn_keyset *ks, int64_t min_refetch_ms,
-                     svc_keys **out, char *err, size_t errlen)
+cf_code svc_keys_new(const cfg_strlist *urls, rpc_ident *ident, authn_keyset *ks,
+                     int64_t min_refetch_ms, svc_keys **out, char *err, size_t errlen)
 {
     svc_keys *k = xcalloc(1, sizeof *k);
-    rpc_client_config cfg = {.urls = (const char *const *)urls->items, .nurls = urls->n};
+    rpc_client_config cfg = {
+        .urls = (const char *const *)urls->items, .nurls = urls->n, .ident = ident};
     cf_code code = rpc_client_new(&cfg, &k->client, err, errlen);
     if (code != CF_OK) {
         free(k);

@@ -12,15 +12,17 @@
 #include "base/clock.h"
 #include "base/status.h"
 #include "cfg/cfg.h"
+#include "rpc/ident.h"
 
 typedef struct svc_keys svc_keys;
 
-/* Starts fetching into ks (borrowed; outlives the svc_keys) from urls. The first fetch is tried
+/* Starts fetching into ks (borrowed; outlives the svc_keys) from urls, calling as ident
+ * (borrowed; may be NULL). The first fetch is tried
  * at once (bounded by 2 s); if it fails the background thread keeps trying and calls carrying
  * tokens are refused until a fetch succeeds — never a process that cannot start because auth is
  * down. min_refetch_ms bounds how often a miss may trigger a fetch. */
-cf_code svc_keys_new(const cfg_strlist *urls, authn_keyset *ks, int64_t min_refetch_ms,
-                     svc_keys **out, char *err, size_t errlen);
+cf_code svc_keys_new(const cfg_strlist *urls, rpc_ident *ident, authn_keyset *ks,
+                     int64_t min_refetch_ms, svc_keys **out, char *err, size_t errlen);
 
 /* The rpc_server key_miss hook: refetches now unless one happened within min_refetch_ms;
  * true if the key set was replaced. Thread-safe; blocks up to ~1 s. */

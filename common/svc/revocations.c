@@ -162,8 +162,10 @@ cf_code revsync_start(const revsync_config *cfg, revsync **out, char *err, size_
     r->refresh_ms = cfg->refresh_ms;
     r->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000;
     atomic_init(&r->loaded, false);
-    rpc_client_config cc = {
-        .urls = cfg->auth_urls, .nurls = cfg->nurls, .timeout_ms = r->timeout_ms};
+    rpc_client_config cc = {.urls = cfg->auth_urls,
+                            .nurls = cfg->nurls,
+                            .timeout_ms = r->timeout_ms,
+                            .ident = cfg->ident};
     if (rpc_client_new(&cc, &r->auth, err, errlen) != CF_OK) {
         free(r);
         return CF_INVALID_ARGUMENT;
@@ -175,8 +177,12 @@ cf_code revsync_start(const revsync_config *cfg, revsync **out, char *err, size_
          * the window between a list read and the next. */
         events_source src = {
             .name = "auth", .replay_urls = cfg->auth_urls, .nurls = cfg->nurls, .after_seq = 0};
-        events_sub_config ec = {
-            .bus = cfg->bus, .sources = &src, .nsources = 1, .consume = consume, .arg = r->v};
+        events_sub_config ec = {.bus = cfg->bus,
+                                .sources = &src,
+                                .nsources = 1,
+                                .consume = consume,
+                                .arg = r->v,
+                                .ident = cfg->ident};
         if (events_sub_start(&ec, &r->events, err, errlen) != CF_OK) {
             authn_verifier_set_synced(r->v, true);
             rpc_client_free(r->auth);

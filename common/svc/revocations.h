@@ -26,9 +26,11 @@ typedef struct revsync_config {
     authn_verifier *verifier;     /* borrowed; outlives the revsync */
     const char *const *auth_urls; /* confetti-auth's RPC endpoints */
     size_t nurls;
-    const char *bus;    /* the bus's subscriber URL; NULL or "" = no events */
-    int64_t refresh_ms; /* re-read the whole list this often; 0 = only until loaded */
-    int timeout_ms;     /* per ListRevokedTokens call; 0 = 5000 */
+    const char *bus;         /* the bus's subscriber URL; NULL or "" = no events */
+    int64_t refresh_ms;      /* re-read the whole list this often; 0 = only until loaded */
+    int timeout_ms;          /* per ListRevokedTokens call; 0 = 5000 */
+    struct rpc_ident *ident; /* borrowed: signs the ListRevokedTokens calls (an internal method)
+                                and verifies auth's events (rpc/ident.h); NULL = none */
 } revsync_config;
 
 typedef struct revsync revsync;

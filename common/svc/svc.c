@@ -6,6 +6,7 @@
 #include "admin/admin.h"
 #include "rpc/resolve.h"
 #include "rpc/server.h"
+#include "rpc/ident.h"
 #include "keys.h"
 #include "events/relay.h"
 #include "events/replay.h"
@@ -35,6 +36,17 @@ int svc_default_workers(const svc_def *def, const char *cgroup_root, const char 
     int per = def->workers_per_core > 0 ? def->workers_per_core : 2;
     return per * cf_usable_cpus(cgroup_root, cgroup_path);
 }
+
+/* The internal methods (not routed by the gateway) and who calls them: docs/operations.md,
+ * "What each service may call". Replay and ListRevokedTokens: every token verifier, since
+ * revocations reach each of them (SPEC §3). */
+#define IDENT_DEFAULT_ALLOW                                                                        \
+    "events.v1.Events/Replay=gateway rooms catalog draw auth,"                                     \
+    "auth.v1.Auth/ListRevokedTokens=gateway rooms catalog draw,"                                   \
+    "catalog.v1.Catalog/VerifyAppCredentials=auth,"                                                \
+    "rooms.v1.Rooms/CheckPermission=draw,"                                                         \
+    "rooms.v1.Rooms/ListEligibleParticipants=draw,"                                                \
+    "rooms.v1.Rooms/AppInUse=catalog"
 
 const cfg_field svc_common_fields[] = {
     F("rpc", "listen", CFG_STRLIST, rpc_listen, "tcp://127.0.0.1:7100", 0, 0,
@@ -88,6 +100,20 @@ const cfg_field svc_common_fields[] = {
     F("auth", "revoked_refresh", CFG_DURATION, auth_revoked_refresh, "15s", 0, 86400000,
       "how often the revocation list is re-read from auth.jwks_urls (safety net; 0 = only at "
       "start)"),
+    F("ident", "name", CFG_STR, ident_name, "", 0, 0,
+      "this process's service identity (empty = the service's name)"),
+    F("ident", "key_file", CFG_STR, ident_key_file, "", 0, 0,
+      "Ed25519 private key (PEM) that signs this process's calls and events"),
+    F("ident", "trust_dir", CFG_STR, ident_trust_dir, "", 0, 0,
+      "directory of <service>.pub public keys: the services whose calls and events are trusted"),
+    F("ident", "require", CFG_BOOL, ident_require, "false", 0, 0,
+      "every method needs a verified service identity (not only those in ident.allow)"),
+    F("ident", "allow", CFG_STRLIST, ident_allow, IDENT_DEFAULT_ALLOW, 0, 0,
+      "internal methods and the services that may call them: \"pkg.Svc/Method=svc svc\""),
+    F("ident", "operators", CFG_STRLIST, ident_operators, "", 0, 0,
+      "identities that may call every method (confetti call with an operator key)"),
+    F("ident", "token_ttl", CFG_DURATION, ident_token_ttl, "10m", 10000, 3600000,
+      "lifetime of the service tokens this process makes (renewed at half)"),
 };
 #undef F
 const size_t svc_common_nfields = sizeof svc_common_fields / sizeof *svc_common_fields;
@@ -104,6 +130,7 @@ struct svc_runtime {
     authn_keyset *keys;
     svc_keys *key_source; /* GetJwks refresher, when auth.jwks_urls is set */
     authn_verifier *verifier;
+    rpc_ident *ident;
     metrics *metrics;
     admin_server *admin;
     rpc_server *server;
@@ -154,6 +181,40 @@ static void worker_deadline(void *state, int64_t deadline_ns)
 {
     if (state)
         db_conn_set_deadline(state, deadline_ns ? deadline_ns - DB_REPLY_MARGIN_NS : 0);
+}
+
+rpc_ident *svc_ident(const svc_runtime *rt)
+{
+    return rt->ident;
+}
+
+/* The process's service identity from the ident section (docs/operations.md, "Service
+ * identity"). A process without a key makes unsigned calls, one without trusted keys verifies
+ * nobody: both are allowed (a dev setup, a tool) but said at start. */
+static cf_code ident_start(svc_runtime *rt, char *err, size_t errlen)
+{
+    const svc_common_config *c = &rt->cfg;
+    rpc_ident_config ic = {.name = *c->ident_name ? c->ident_name : rt->def->name,
+                           .key_file = c->ident_key_file,
+                           .trust_dir = c->ident_trust_dir,
+                           .allow = (const char *const *)c->ident_allow.items,
+                           .nallow = c->ident_allow.n,
+                           .operators = (const char *const *)c->ident_operators.items,
+                           .noperators = c->ident_operators.n,
+                           .require = c->ident_require,
+                           .token_ttl_ms = c->ident_token_ttl};
+    if (rpc_ident_new(&ic, &rt->ident, err, errlen) != CF_OK)
+        return CF_INVALID_ARGUMENT;
+    if (!rpc_ident_can_sign(rt->ident))
+        log_warn("ident.key_file not set: this process's calls and events carry no identity, "
+                 "so internal methods and the bus refuse them");
+    if (rpc_ident_ntrusted(rt->ident) == 0)
+        log_warn("ident.trust_dir not set: no service can be verified, so internal methods "
+                 "answer nobody");
+    else
+        log_info("ident: %s, %zu trusted service keys%s", rpc_ident_name(rt->ident),
+                 rpc_ident_ntrusted(rt->ident), c->ident_require ? ", identity required" : "");
+    return CF_OK;
 }
 
 /* The relay on /metrics: an operator alerts on a stale last pass or on failing passes. */
@@ -292,6 +353,10 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
     }
     if (migrate_only)
         return CF_OK;
+    if (ident_start(rt, why, sizeof why) != CF_OK) {
+        snprintf(err, errlen, "%s", why);
+        return CF_INVALID_ARGUMENT;
+    }
 
     if (*rt->cfg.auth_jwks_file || rt->cfg.auth_jwks_urls.n > 0) {
         if (authn_keyset_new(&rt->keys) != CF_OK) {
@@ -304,7 +369,7 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
             return CF_INVALID_ARGUMENT;
         }
         if (rt->cfg.auth_jwks_urls.n > 0 &&
-            svc_keys_new(&rt->cfg.auth_jwks_urls, rt->keys, rt->cfg.auth_jwks_refetch,
+            svc_keys_new(&rt->cfg.auth_jwks_urls, rt->ident, rt->keys, rt->cfg.auth_jwks_refetch,
                          &rt->key_source, why, sizeof why) != CF_OK) {
             snprintf(err, errlen, "auth.jwks_urls: %s", why);
             return CF_INVALID_ARGUMENT;
@@ -324,7 +389,8 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
                                  .auth_urls = (const char *const *)rt->cfg.auth_jwks_urls.items,
                                  .nurls = rt->cfg.auth_jwks_urls.n,
                                  .bus = rt->cfg.auth_events,
-                                 .refresh_ms = rt->cfg.auth_revoked_refresh};
+                                 .refresh_ms = rt->cfg.auth_revoked_refresh,
+                                 .ident = rt->ident};
             if (revsync_start(&rc, &rt->revocations, why, sizeof why) != CF_OK) {
                 snprintf(err, errlen, "auth.jwks_urls/auth.events: %s", why);
                 return CF_INVALID_ARGUMENT;
@@ -364,6 +430,7 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
                               .max_message = (size_t)rt->cfg.rpc_max_message,
                               .verifier = rt->verifier,
                               .metrics = rt->metrics,
+                              .ident = rt->ident,
                               .worker_init = worker_init,
                               .worker_fini = worker_fini,
                               .worker_arg = rt,
@@ -388,7 +455,8 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
                                   .retention_ms = rt->events_cfg.retention_ms,
                                   .poll_ms = rt->events_cfg.poll_ms,
                                   .gap_ms = rt->events_cfg.gap_ms,
-                                  .batch = (int)rt->events_cfg.batch};
+                                  .batch = (int)rt->events_cfg.batch,
+                                  .ident = rt->ident};
         if (events_relay_start(&ec, &rt->relay, why, sizeof why) != CF_OK) {
             snprintf(err, errlen, "%s", why);
             return CF_INVALID_ARGUMENT;
@@ -428,6 +496,7 @@ void svc_stop(svc_runtime *rt)
     revsync_stop(rt->revocations);
     svc_keys_free(rt->key_source);
     authn_verifier_free(rt->verifier);
+    rpc_ident_free(rt->ident);
     authn_keyset_free(rt->keys);
     cfg_free(rt->schemas, rt->nschemas);
     free(rt);

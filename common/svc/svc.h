@@ -51,6 +51,13 @@ typedef struct svc_common_config {
     int64_t auth_leeway;            /* auth.leeway (ms; whole seconds used) */
     char *auth_events;              /* auth.events: the bus's subscriber URL for revocations */
     int64_t auth_revoked_refresh;   /* auth.revoked_refresh (ms): re-read of the revocation list */
+    char *ident_name;        /* ident.name: this process's service identity ("" = svc_def.name) */
+    char *ident_key_file;    /* ident.key_file: its Ed25519 private key (PEM) */
+    char *ident_trust_dir;   /* ident.trust_dir: <service>.pub public keys it trusts */
+    bool ident_require;      /* ident.require: every method needs a service identity */
+    cfg_strlist ident_allow; /* ident.allow: "pkg.Svc/Method=svc,svc": internal methods */
+    cfg_strlist ident_operators; /* ident.operators: identities that may call every method */
+    int64_t ident_token_ttl;     /* ident.token_ttl (ms): lifetime of this process's tokens */
 } svc_common_config;
 
 /* The config table of svc_common_config (the keys above; the fuzz target of the loader uses
@@ -110,6 +117,10 @@ authn_verifier *svc_verifier(const svc_runtime *rt);
 /* The db.* limits of the configuration, for connections a service opens itself (background
  * threads): db_conn_set_limits(c, svc_db_limits(rt)). Borrowed. */
 const db_limits *svc_db_limits(const svc_runtime *rt);
+
+/* The process's service identity (common/rpc/ident.h): give it to every rpc_client and
+ * subscriber an init hook makes. Never NULL once started. */
+struct rpc_ident *svc_ident(const svc_runtime *rt);
 metrics *svc_metrics(const svc_runtime *rt);
 
 /* Starting a service without flags or signals — what svc_main does between loading the

@@ -6,7 +6,8 @@
 #                 tokens.secret, one PostgreSQL role and password per service (db/<svc>: its
 #                 DSN), db/admin (the migration Jobs' administrator DSN, from
 #                 $CONFETTI_DB_ADMIN_DSN). $CONFETTI_PGHOST (postgres), $CONFETTI_PGDATABASE
-#                 (confetti), $CONFETTI_PGSSLMODE (prefer) shape the DSNs.
+#                 (confetti), $CONFETTI_PGSSLMODE (prefer) shape the DSNs. Service identity:
+#                 an Ed25519 key pair per process (ident/<svc>.key, ident/trust/<svc>.pub).
 #   add-key       rotation step 1: a new key in the free slot, published in the JWKS, not signing
 #   promote-key   rotation step 2: the newest key signs; the previous one is still published
 #   retire-key    rotation step 3 (after tokens.access_ttl): only the signing key is left
@@ -18,7 +19,7 @@ usage() { echo "usage: $0 OVERLAY_DIR init|add-key|promote-key|retire-key|show" 
 dir=$1/secrets cmd=$2
 [ -d "$1" ] || { echo "$1: no such overlay directory" >&2; exit 2; }
 umask 077
-mkdir -p "$dir/signing" "$dir/db"
+mkdir -p "$dir/signing" "$dir/db" "$dir/ident/trust"
 keys=$dir/signing/keys
 mount=/etc/confetti/signing
 
@@ -53,6 +54,14 @@ init)
     fi
     [ -e "$dir/signing/key-b.pem" ] || : >"$dir/signing/key-b.pem"
     jwks
+    # service identity (docs/operations.md, "Service identity"): what is missing only, so a
+    # rerun keeps the keys in use; delete one pair and rerun to rotate that service's key
+    for s in bus catalog auth rooms draw gateway; do
+        if [ ! -s "$dir/ident/$s.key" ] || [ ! -s "$dir/ident/trust/$s.pub" ]; then
+            openssl genpkey -algorithm ed25519 -out "$dir/ident/$s.key" 2>/dev/null
+            openssl pkey -in "$dir/ident/$s.key" -pubout -out "$dir/ident/trust/$s.pub"
+        fi
+    done
     [ -s "$dir/tokens-secret" ] || openssl rand -hex 32 | tr -d '\n' >"$dir/tokens-secret"
     host=${CONFETTI_PGHOST:-postgres} db=${CONFETTI_PGDATABASE:-confetti}
     ssl=${CONFETTI_PGSSLMODE:-prefer}

@@ -45,6 +45,7 @@ cf_code auth_consumer_start(const auth_ctx *ctx, const char *bus, auth_consumer 
     auth_consumer *c = xcalloc(1, sizeof *c);
     c->ctx = ctx;
     c->db = db_conn_new(svc_config(ctx->rt)->db_dsn, "auth", auth_stmts, auth_nstmts);
+    db_conn_set_limits(c->db, svc_db_limits(ctx->rt));
     int64_t after = 0;
     cf_code code = db_conn_ensure(c->db);
     if (code == CF_OK)
@@ -59,8 +60,12 @@ cf_code auth_consumer_start(const auth_ctx *ctx, const char *bus, auth_consumer 
                          .replay_urls = (const char *const *)ctx->cfg->catalog_urls.items,
                          .nurls = ctx->cfg->catalog_urls.n,
                          .after_seq = after};
-    events_sub_config cfg = {
-        .bus = bus, .sources = &src, .nsources = 1, .consume = consume, .arg = c};
+    events_sub_config cfg = {.bus = bus,
+                             .sources = &src,
+                             .nsources = 1,
+                             .consume = consume,
+                             .arg = c,
+                             .ident = svc_ident(ctx->rt)};
     if ((code = events_sub_start(&cfg, &c->sub, err, errlen)) != CF_OK) {
         db_conn_free(c->db);
         free(c);

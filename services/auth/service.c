@@ -323,7 +323,8 @@ static cf_code auth_init(svc_runtime *rt, void **out, char *err, size_t errlen)
         auth_throttle_metrics(ctx->throttle, svc_metrics(rt));
     rpc_client_config cc = {.urls = (const char *const *)auth_cfg.catalog_urls.items,
                             .nurls = auth_cfg.catalog_urls.n,
-                            .timeout_ms = (int)auth_cfg.catalog_timeout};
+                            .timeout_ms = (int)auth_cfg.catalog_timeout,
+                            .ident = svc_ident(rt)};
     if (cc.nurls && rpc_client_new(&cc, &ctx->catalog, err, errlen) != CF_OK) {
         auth_fini(rt, ctx);
         return CF_INVALID_ARGUMENT;

@@ -14,6 +14,7 @@
 #include "catalog/v1/catalog.pb-c.h"
 #include "store.h"
 #include "pattern.h"
+#include "rpc/ident.h"
 
 /* The service as svc_main and the tests run it (built on first call; thread-safe). */
 const svc_def *catalog_service_def(void);
@@ -48,8 +49,8 @@ typedef struct catalog_rooms {
 } catalog_rooms;
 
 /* The hook backed by rooms.v1.Rooms/AppInUse at urls (rooms_client.c). */
-cf_code catalog_rooms_client_new(const cfg_strlist *urls, catalog_rooms **out, char *err,
-                                 size_t errlen);
+cf_code catalog_rooms_client_new(const cfg_strlist *urls, rpc_ident *ident, catalog_rooms **out,
+                                 char *err, size_t errlen);
 
 /* The handlers' shared state (rpc_service_ctx), immutable while serving. */
 typedef struct catalog_ctx {

@@ -45,13 +45,15 @@ static void rooms_client_free(catalog_rooms *self)
     free(rc);
 }
 
-cf_code catalog_rooms_client_new(const cfg_strlist *urls, catalog_rooms **out, char *err,
-                                 size_t errlen)
+cf_code catalog_rooms_client_new(const cfg_strlist *urls, rpc_ident *ident, catalog_rooms **out,
+                                 char *err, size_t errlen)
 {
     rooms_client *rc = xcalloc(1, sizeof *rc);
     rc->hook = (catalog_rooms){rooms_client_in_use, rooms_client_free};
-    rpc_client_config cfg = {
-        .urls = (const char *const *)urls->items, .nurls = urls->n, .timeout_ms = 3000};
+    rpc_client_config cfg = {.urls = (const char *const *)urls->items,
+                             .nurls = urls->n,
+                             .timeout_ms = 3000,
+                             .ident = ident};
     cf_code code = rpc_client_new(&cfg, &rc->client, err, errlen);
     if (code != CF_OK) {
         free(rc);

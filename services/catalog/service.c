@@ -67,7 +67,8 @@ static cf_code catalog_init(svc_runtime *rt, void **out, char *err, size_t errle
     catalog_rooms *rooms = &rooms_none;
     if (config.rooms_urls.n > 0) {
         char why[256];
-        if (catalog_rooms_client_new(&config.rooms_urls, &rooms, why, sizeof why) != CF_OK) {
+        if (catalog_rooms_client_new(&config.rooms_urls, svc_ident(rt), &rooms, why, sizeof why) !=
+            CF_OK) {
             snprintf(err, errlen, "rooms.urls: %s", why);
             return CF_INVALID_ARGUMENT;
         }

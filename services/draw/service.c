@@ -49,6 +49,7 @@ static cf_code draw_init(svc_runtime *rt, void **out, char *err, size_t errlen)
         .urls = (const char *const *)config.rooms_urls.items,
         .nurls = config.rooms_urls.n,
         .timeout_ms = (int)config.rooms_timeout,
+        .ident = svc_ident(rt),
     };
     draw_ctx *ctx = xcalloc(1, sizeof *ctx);
     cf_code code = rpc_client_new(&cc, &ctx->rooms, err, errlen);

@@ -808,8 +808,12 @@ cf_code gw_feed_start(const gw_feed_config *cfg, gw_feed **out, char *err, size_
                                    .nurls = u->n,
                                    .after_seq = f->hi[i]};
     }
-    events_sub_config sc = {
-        .bus = cfg->bus, .sources = src, .nsources = n, .consume = consume, .arg = f};
+    events_sub_config sc = {.bus = cfg->bus,
+                            .sources = src,
+                            .nsources = n,
+                            .consume = consume,
+                            .arg = f,
+                            .ident = cfg->ident};
     cf_code c = events_sub_start(&sc, &f->sub, err, errlen);
     if (c != CF_OK) {
         gw_feed_stop(f);

@@ -43,6 +43,7 @@
 #include "events/v1/events.pb-c.h"
 #include "rpc/client.h"
 #include "wsframe.h"
+#include "rpc/ident.h"
 
 /* The sources the feed follows, in this order everywhere (resume arrays, positions). */
 #define GW_FEED_NSRC 2
@@ -85,6 +86,7 @@ typedef struct gw_feed_config {
      * Must not block. */
     void (*on_event)(void *arg, const Events__V1__Event *ev);
     void *on_event_arg;
+    rpc_ident *ident; /* borrowed: live events need their source's signature */
 } gw_feed_config;
 
 /* Learns each source's current position (a Replay call each, blocking: start-up only; a source

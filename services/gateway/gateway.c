@@ -166,7 +166,8 @@ cf_code gw_new(const gw_params *p, gw **out, char *err, size_t errlen)
             continue;
         rpc_client_config cc = {.urls = (const char *const *)u->items,
                                 .nurls = u->n,
-                                .timeout_ms = (int)g->cfg->default_timeout};
+                                .timeout_ms = (int)g->cfg->default_timeout,
+                                .ident = p->ident};
         char why[256];
         if (rpc_client_new(&cc, &g->b[i].client, why, sizeof why) != CF_OK) {
             snprintf(err, errlen, "services.%s: %s", g->b[i].name, why);
@@ -1006,7 +1007,8 @@ cf_code gw_start(gw *g, char *err, size_t errlen)
             .ring_bytes = (size_t)g->cfg->ws_ring_bytes,
             .resume_max = (size_t)g->cfg->ws_send_queue,
             .on_event = g->cache ? cache_on_event : NULL,
-            .on_event_arg = g};
+            .on_event_arg = g,
+            .ident = g->p.ident};
         char why[256];
         if (gw_feed_start(&fc, &g->feed, why, sizeof why) != CF_OK) {
             snprintf(err, errlen, "events.subscribe: %s", why);

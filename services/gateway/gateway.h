@@ -24,6 +24,7 @@
 #include "base/status.h"
 #include "cfg/cfg.h"
 #include "rpc/client.h"
+#include "rpc/ident.h"
 
 /* ---- the route table (routes.c) ---- */
 
@@ -265,6 +266,7 @@ typedef struct gw_params {
     const gw_backend_def *backends;
     size_t nbackends;
     authn_verifier *verifier; /* borrowed; NULL: every token is refused */
+    rpc_ident *ident;         /* borrowed: signs calls to the backends, verifies events */
     metrics *metrics;         /* borrowed; may be NULL */
     /* borrowed; NULL: the WebSocket feed counts internally */
     struct gw_ws_stats *ws_stats;

@@ -131,6 +131,7 @@ static cf_code gateway_init(svc_runtime *rt, void **ctx, char *err, size_t errle
                    .backends = backends,
                    .nbackends = gw_default_backends(&config, backends),
                    .verifier = svc_verifier(rt),
+                   .ident = svc_ident(rt),
                    .metrics = svc_metrics(rt),
                    .ws_stats = &ws_stats,
                    .http_stats = &http_stats};

@@ -23,7 +23,7 @@ static cf_code consume(void *arg, const Events__V1__Event *ev)
 }
 
 cf_code rooms_consumer_start(const char *dsn, const char *bus, const cfg_strlist *auth_urls,
-                             rooms_consumer **out, char *err, size_t errlen)
+                             rpc_ident *ident, rooms_consumer **out, char *err, size_t errlen)
 {
     rooms_consumer *c = xcalloc(1, sizeof *c);
     c->db = db_conn_new(dsn, "rooms", rooms_stmts, rooms_nstmts);
@@ -40,7 +40,7 @@ cf_code rooms_consumer_start(const char *dsn, const char *bus, const cfg_strlist
                          .nurls = auth_urls->n,
                          .after_seq = after};
     events_sub_config cfg = {
-        .bus = bus, .sources = &src, .nsources = 1, .consume = consume, .arg = c};
+        .bus = bus, .sources = &src, .nsources = 1, .consume = consume, .arg = c, .ident = ident};
     if ((code = events_sub_start(&cfg, &c->sub, err, errlen)) != CF_OK) {
         db_conn_free(c->db);
         free(c);

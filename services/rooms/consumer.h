@@ -7,6 +7,7 @@
 
 #include "base/status.h"
 #include "cfg/cfg.h"
+#include "rpc/ident.h"
 
 typedef struct rooms_consumer rooms_consumer;
 
@@ -14,7 +15,7 @@ typedef struct rooms_consumer rooms_consumer;
  * auth_urls. Reads the saved position first (CF_UNAVAILABLE with err if the database
  * cannot be read). Strings are copied. */
 cf_code rooms_consumer_start(const char *dsn, const char *bus, const cfg_strlist *auth_urls,
-                             rooms_consumer **out, char *err, size_t errlen);
+                             rpc_ident *ident, rooms_consumer **out, char *err, size_t errlen);
 /* Stops and frees. NULL is a no-op. Blocks until the event in progress is handled. */
 void rooms_consumer_stop(rooms_consumer *c);
 

@@ -46,7 +46,8 @@ static cf_code rooms_init(svc_runtime *rt, void **out, char *err, size_t errlen)
      * UNAVAILABLE until it is up */
     rpc_client_config cc = {.urls = (const char *const *)config.catalog_urls.items,
                             .nurls = config.catalog_urls.n,
-                            .timeout_ms = ctx->catalog_timeout_ms};
+                            .timeout_ms = ctx->catalog_timeout_ms,
+                            .ident = svc_ident(rt)};
     cf_code code = rpc_client_new(&cc, &ctx->catalog, err, errlen);
     if (code != CF_OK) {
         free(ctx);
@@ -55,7 +56,7 @@ static cf_code rooms_init(svc_runtime *rt, void **out, char *err, size_t errlen)
     /* events.subscribe empty: no consumer (user.deleted then has no effect here) */
     if (*config.events_subscribe)
         code = rooms_consumer_start(svc_config(rt)->db_dsn, config.events_subscribe,
-                                    &config.auth_urls, &ctx->consumer, err, errlen);
+                                    &config.auth_urls, svc_ident(rt), &ctx->consumer, err, errlen);
     if (code != CF_OK) {
         rpc_client_free(ctx->catalog);
         free(ctx);

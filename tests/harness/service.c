@@ -1,6 +1,7 @@
 /* service.c — in-process services for integration tests. */
 #include "service.h"
 #include "th.h"
+#include "th_ident.h"
 #include "pg.h"
 #include "testsvc.h"
 #include "base/xmalloc.h"
@@ -62,6 +63,7 @@ th_service *th_service_start(const svc_def *def, const th_service_opts *opts)
         env[n++] = xasprintf("CONFETTI_AUTH_ISSUER=%s", c.issuer);
         env[n++] = xasprintf("CONFETTI_AUTH_AUDIENCE=%s", c.audience);
     }
+    th_ident_env(def->name, env, &n); /* before the test's own: those win */
     for (size_t i = 0; opts->env && opts->env[i] && n < 62; i++)
         env[n++] = xstrdup(opts->env[i]);
     env[n] = NULL;

@@ -1,6 +1,7 @@
 /* testsvc.c — handlers of testsvc.v1.Echo and helpers to run it. */
 #include "testsvc.h"
 #include "th.h"
+#include "th_ident.h"
 #include "db/db.h"
 #include "confetti_testproto_handlers.h"
 
@@ -66,8 +67,18 @@ ProtobufCService *th_echo_service(void)
 rpc_server *th_echo_server(const char *url, int workers, int *server_id, authn_verifier *verifier,
                            metrics *m)
 {
-    rpc_server_config cfg = {
-        .listen = &url, .nlisten = 1, .workers = workers, .verifier = verifier, .metrics = m};
+    return th_echo_server_ident(url, workers, server_id, verifier, m, NULL);
+}
+
+rpc_server *th_echo_server_ident(const char *url, int workers, int *server_id,
+                                 authn_verifier *verifier, metrics *m, rpc_ident *ident)
+{
+    rpc_server_config cfg = {.listen = &url,
+                             .nlisten = 1,
+                             .workers = workers,
+                             .verifier = verifier,
+                             .metrics = m,
+                             .ident = ident};
     rpc_server *s;
     if (rpc_server_new(&cfg, &s) != CF_OK)
         return NULL;
@@ -83,7 +94,9 @@ rpc_server *th_echo_server(const char *url, int workers, int *server_id, authn_v
 
 rpc_client *th_client(const char *const *urls, size_t n, int timeout_ms)
 {
-    rpc_client_config cfg = {.urls = urls, .nurls = n, .timeout_ms = timeout_ms};
+    /* the harness's clients call as the operator "test" (th_ident.h) */
+    rpc_client_config cfg = {
+        .urls = urls, .nurls = n, .timeout_ms = timeout_ms, .ident = th_ident_test()};
     rpc_client *c;
     char err[256];
     if (rpc_client_new(&cfg, &c, err, sizeof err) != CF_OK) {

@@ -5,12 +5,17 @@
 
 #include "rpc/server.h"
 #include "rpc/client.h"
+#include "rpc/ident.h"
 #include "testsvc/v1/echo.pb-c.h"
 
 /* Starts an Echo server listening on url with `workers` threads; server_id comes back in
  * EchoReply.worker so tests can see which server answered. verifier and m may be NULL. */
 rpc_server *th_echo_server(const char *url, int workers, int *server_id, authn_verifier *verifier,
                            metrics *m);
+
+/* The same with a service identity policy (ident borrowed; NULL = none). */
+rpc_server *th_echo_server_ident(const char *url, int workers, int *server_id,
+                                 authn_verifier *verifier, metrics *m, rpc_ident *ident);
 
 /* The bound Echo service (for svc_main-based test binaries). Handlers accept a NULL context. */
 ProtobufCService *th_echo_service(void);

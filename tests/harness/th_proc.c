@@ -1,5 +1,6 @@
 /* th_proc.c — see th_proc.h. */
 #include "th_proc.h"
+#include "th_ident.h"
 #include "th.h"
 
 #include <errno.h>
@@ -94,7 +95,7 @@ int th_run(const char *const argv[], const char *const extra_env[], char *out, s
 pid_t th_spawn_logged(const char *const argv[], const char *dsn, const char *log)
 {
     size_t ne = count((const char *const *)environ), n = 0;
-    char **env = calloc(ne + 2, sizeof *env);
+    char **env = calloc(ne + 5, sizeof *env);
     char *dsn_env = NULL;
     if (!env || asprintf(&dsn_env, "CONFETTI_DB_DSN=%s", dsn) < 0)
         fail_msg("th_spawn_logged: out of memory");
@@ -102,6 +103,11 @@ pid_t th_spawn_logged(const char *const argv[], const char *dsn, const char *log
         if (strncmp(environ[i], "CONFETTI_", 9) != 0)
             env[n++] = environ[i];
     env[n++] = dsn_env;
+    /* the service's own key (its binary is confetti-<name>), as a deployment mounts it */
+    const char *base = strrchr(argv[0], '/');
+    base = base ? base + 1 : argv[0];
+    size_t first_ident = n;
+    th_ident_env(strncmp(base, "confetti-", 9) == 0 ? base + 9 : base, env, &n);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -109,6 +115,8 @@ pid_t th_spawn_logged(const char *const argv[], const char *dsn, const char *log
     pid_t pid;
     int rv = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, env);
     posix_spawn_file_actions_destroy(&fa);
+    for (size_t i = first_ident; i < n; i++)
+        free(env[i]);
     free(env);
     free(dsn_env);
     if (rv != 0)

@@ -5,6 +5,7 @@
  * Usage: bench_events [seconds]   (default 2; the event count is 5,000 × seconds) */
 #include "bench.h"
 #include "service.h"
+#include "th_ident.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
@@ -98,12 +99,16 @@ int main(int argc, char **argv)
     snprintf(r, sizeof r, "CONFETTI_RPC_LISTEN=ipc:///tmp/confetti-bench-bus-%d.sock",
              (int)getpid());
     snprintf(adm, sizeof adm, "CONFETTI_ADMIN_LISTEN=http://127.0.0.1:%d", th_free_port());
-    char *benv[] = {a, b, r, adm, "CONFETTI_LOG_LEVEL=warn", NULL};
+    char *benv[16] = {a, b, r, adm, "CONFETTI_LOG_LEVEL=warn"};
+    size_t nb = 5;
+    th_ident_env("bus", benv, &nb); /* the bus forwards only events signed by their source */
     pid_t bus = fork();
     if (bus == 0) {
         execle(bus_bin, bus_bin, (char *)NULL, benv);
         _exit(127);
     }
+    for (size_t i = 5; i < nb; i++) /* th_ident_env's */
+        free(benv[i]);
 
     db_migration m[] = {{1, "001_outbox.sql", outbox_sql()}};
     svc_def def = {.name = "benchev",
@@ -122,7 +127,8 @@ int main(int argc, char **argv)
     snprintf(sbus, sizeof sbus, "tcp://127.0.0.1:%d", subp);
     const char *urls[] = {pub->url};
     events_source src = {"benchev", urls, 1, 0};
-    events_sub_config sc = {.bus = sbus, .sources = &src, .nsources = 1, .consume = consume};
+    events_sub_config sc = {
+        .bus = sbus, .sources = &src, .nsources = 1, .consume = consume, .ident = th_ident_test()};
     events_sub *sub = NULL;
     if (events_sub_start(&sc, &sub, err, sizeof err) != CF_OK) {
         fprintf(stderr, "subscriber: %s\n", err);

@@ -7,6 +7,7 @@
 
 #include "bench.h"
 #include "testsvc.h"
+#include "th_ident.h"
 #include "base/clock.h"
 #include "base/log.h"
 
@@ -197,8 +198,9 @@ typedef struct result {
     int errors;
 } result;
 
+/* ident: the RPC caller's service identity (NULL = calls without one). */
 static result measure(bool raw, const char *url, int callers, double seconds,
-                      const uint8_t *payload, size_t plen, const char *text)
+                      const uint8_t *payload, size_t plen, const char *text, rpc_ident *ident)
 {
     nng_socket sock;
     rpc_client *client = NULL;
@@ -206,7 +208,12 @@ static result measure(bool raw, const char *url, int callers, double seconds,
         nng_req0_open(&sock);
         nng_dial(sock, url, NULL, 0);
     } else {
-        client = th_client(&url, 1, 5000);
+        rpc_client_config cc = {.urls = &url, .nurls = 1, .timeout_ms = 5000, .ident = ident};
+        char err[256];
+        if (rpc_client_new(&cc, &client, err, sizeof err) != CF_OK) {
+            fprintf(stderr, "client: %s\n", err);
+            abort();
+        }
         usleep(50000);
     }
     caller *cs = calloc((size_t)callers, sizeof *cs);
@@ -290,6 +297,125 @@ typedef struct pingpong {
     size_t len;
     int cpu;
 } pingpong;
+
+/* Median µs of one fn(arg) over n runs. */
+static double op_median_us(void (*fn)(void *), void *arg, int n)
+{
+    int64_t *s = malloc((size_t)n * sizeof *s);
+    for (int i = 0; i < n; i++) {
+        int64_t t0 = cf_mono_ns();
+        fn(arg);
+        s[i] = cf_mono_ns() - t0;
+    }
+    double p50, p99;
+    th_percentiles(s, (size_t)n, &p50, &p99);
+    free(s);
+    return p50;
+}
+
+typedef struct ident_op {
+    rpc_ident *signer, *server;
+    uint8_t frame[256];
+    size_t len;
+    uint8_t sig[RPC_IDENT_SIG_LEN];
+    char token[RPC_IDENT_TOKEN_MAX];
+    int bad;
+} ident_op;
+
+static void op_sign(void *arg)
+{
+    ident_op *o = arg;
+    o->bad += !rpc_ident_sign(o->signer, o->frame, o->len, o->sig);
+}
+
+static void op_verify(void *arg)
+{
+    ident_op *o = arg;
+    o->bad += !rpc_ident_verify(o->server, "test", o->frame, o->len, o->sig);
+}
+
+static void op_token_check(void *arg)
+{
+    ident_op *o = arg;
+    const char *who, *why;
+    o->bad += rpc_ident_check(o->server, "testsvc.v1.Echo/Echo", o->token, &who, &why) != CF_OK;
+}
+
+static void op_token_make(void *arg)
+{
+    ident_op *o = arg;
+    o->bad += !rpc_ident_token(o->signer, "testsvc.v1.Echo", o->token, sizeof o->token);
+}
+
+/* Issue 14 item 3: what service identity costs. The echo through the layer without identity
+ * and with it (the client's service token in every envelope, the server verifying it and
+ * requiring one), in the same run; then the primitives. Returns the failed calls. */
+static int bench_ident(double seconds, const uint8_t *payload, size_t plen, const char *text,
+                       int *port)
+{
+    rpc_ident *caller = th_ident("test"), *server;
+    rpc_ident_config sc = {.name = "bench", .trust_dir = th_ident_dir(), .require = true};
+    char err[256];
+    if (rpc_ident_new(&sc, &server, err, sizeof err) != CF_OK) {
+        fprintf(stderr, "ident: %s\n", err);
+        abort();
+    }
+    int errors = 0;
+    printf("\n### Service identity: the same echo without and with service tokens (same run)\n\n"
+           "Signed: the client puts its Ed25519 service token in every envelope (made once per "
+           "audience, renewed at half its life), the server requires and checks it (a cache hit "
+           "after the first).\n\n| transport | callers | plain calls/s | plain p50 µs | plain p99 "
+           "µs | signed calls/s | signed p50 µs | signed p99 µs | p50 cost |\n"
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    const char *transports[] = {"ipc", "tcp"};
+    for (int ti = 0; ti < 2; ti++) {
+        int counts[] = {1, 8};
+        for (int ci = 0; ci < 2; ci++) {
+            char plain_url[128], signed_url[128];
+            if (ti == 0) {
+                snprintf(plain_url, sizeof plain_url, "ipc:///tmp/confetti-bench-plain-%d.sock",
+                         (int)getpid());
+                snprintf(signed_url, sizeof signed_url, "ipc:///tmp/confetti-bench-signed-%d.sock",
+                         (int)getpid());
+            } else {
+                snprintf(plain_url, sizeof plain_url, "tcp://127.0.0.1:%d", (*port)++);
+                snprintf(signed_url, sizeof signed_url, "tcp://127.0.0.1:%d", (*port)++);
+            }
+            int id = 1;
+            metrics *m1 = metrics_new("bench"), *m2 = metrics_new("bench");
+            rpc_server *plain = th_echo_server_ident(plain_url, 4, &id, NULL, m1, NULL);
+            rpc_server *sig = th_echo_server_ident(signed_url, 4, &id, NULL, m2, server);
+            result a = measure(false, plain_url, counts[ci], seconds, payload, plen, text, NULL);
+            result b = measure(false, signed_url, counts[ci], seconds, payload, plen, text, caller);
+            errors += a.errors + b.errors;
+            printf("| %s | %d | %.0f | %.1f | %.1f | %.0f | %.1f | %.1f | %+.1f µs |\n",
+                   transports[ti], counts[ci], a.rate, a.p50_us, a.p99_us, b.rate, b.p50_us,
+                   b.p99_us, b.p50_us - a.p50_us);
+            fflush(stdout);
+            rpc_server_free(plain);
+            rpc_server_free(sig);
+            metrics_free(m1);
+            metrics_free(m2);
+        }
+    }
+    ident_op o = {.signer = caller, .server = server, .len = 200};
+    memset(o.frame, 'e', o.len);
+    op_sign(&o);
+    op_token_make(&o);
+    double sign = op_median_us(op_sign, &o, 2000), verify = op_median_us(op_verify, &o, 2000);
+    double check = op_median_us(op_token_check, &o, 20000);
+    double make = op_median_us(op_token_make, &o, 20000);
+    printf("\n| primitive (median of one) | µs |\n|---|---:|\n"
+           "| Ed25519 sign, 200-byte event frame (relay, per event) | %.1f |\n"
+           "| Ed25519 verify, 200-byte event frame (bus and each subscriber, per event) | %.1f |\n"
+           "| service token for a call, client side (cached) | %.2f |\n"
+           "| service token check, server side (cached) | %.2f |\n",
+           sign, verify, make, check);
+    if (o.bad)
+        printf("\n%d identity operations failed\n", o.bad);
+    rpc_ident_free(server);
+    return errors + o.bad;
+}
 
 static bool full_io(int fd, uint8_t *buf, size_t len, bool wr)
 {
@@ -413,8 +539,8 @@ int main(int argc, char **argv)
             raw_start(&rs, raw_url, 4);
             int id = 1;
             rpc_server *srv = th_echo_server(rpc_url, 4, &id, NULL, metrics_new("bench"));
-            result raw = measure(true, raw_url, counts[ci], seconds, payload, plen, text);
-            result rpc = measure(false, rpc_url, counts[ci], seconds, payload, plen, text);
+            result raw = measure(true, raw_url, counts[ci], seconds, payload, plen, text, NULL);
+            result rpc = measure(false, rpc_url, counts[ci], seconds, payload, plen, text, NULL);
             errors += raw.errors + rpc.errors;
             printf("| %s | %d | %.0f | %.1f | %.1f | %.0f | %.1f | %.1f | %.2f | %+.0f%% |\n",
                    transports[ti], counts[ci], raw.rate, raw.p50_us, raw.p99_us, rpc.rate,
@@ -449,6 +575,7 @@ int main(int argc, char **argv)
             metrics_free(m);
         }
     }
+    errors += bench_ident(seconds, payload, plen, text, &port);
     printf("\n### The floor: the same %zu bytes ping-ponged over a kernel socketpair (no "
            "library), 1 in flight, measured before the tables above\n\n| echo side | round "
            "trips/s | p50 µs | p99 µs |\n|---|---:|---:|---:|\n",

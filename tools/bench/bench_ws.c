@@ -7,6 +7,7 @@
  * burst: events/s end to end through the feed to every client. */
 #include "bench.h"
 #include "service.h"
+#include "th_ident.h"
 #include "tokens.h"
 #include "gateway.h"
 #include "ws.h"
@@ -290,7 +291,8 @@ int main(int argc, char **argv)
                    .registries = registries,
                    .backends = b,
                    .nbackends = gw_default_backends(&cfg, b),
-                   .verifier = verifier};
+                   .verifier = verifier,
+                   .ident = th_ident("gateway")};
     gw *g;
     if (gw_new(&p, &g, err, sizeof err) != CF_OK || gw_start(g, err, sizeof err) != CF_OK) {
         fprintf(stderr, "%s\n", err);

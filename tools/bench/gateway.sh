@@ -35,12 +35,19 @@ admin=$(cat "$work/pg/env")
 psql "$admin" -qc "CREATE DATABASE gwbench" >/dev/null
 dsn=${admin/dbname=postgres/dbname=gwbench}
 "$build/tools/confetti-devtoken" init "$work/dev"
+# service identity (docs/operations.md, "Service identity"): a key pair per process
+mkdir -p "$work/ident/trust"
+for s in bus rooms draw gateway; do
+    openssl genpkey -algorithm ed25519 -out "$work/ident/$s.key" 2>/dev/null
+    openssl pkey -in "$work/ident/$s.key" -pubout -out "$work/ident/trust/$s.pub"
+done
+export CONFETTI_IDENT_TRUST_DIR=$work/ident/trust
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 export CONFETTI_DB_DSN=$dsn CONFETTI_AUTH_JWKS_FILE=$work/dev/jwks.json CONFETTI_LOG_LEVEL=warn
 rooms_url=ipc://$sock/rooms.sock draw_url=ipc://$sock/draw.sock
 bus_pub=ipc://$sock/bus-pub.sock bus_sub=ipc://$sock/bus-sub.sock
-CONFETTI_RPC_LISTEN=ipc://$sock/bus.sock CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
+CONFETTI_IDENT_KEY_FILE=$work/ident/bus.key CONFETTI_RPC_LISTEN=ipc://$sock/bus.sock CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
     CONFETTI_BUS_PUBLISHERS=$bus_pub CONFETTI_BUS_SUBSCRIBERS=$bus_sub \
     "$build/services/bus/confetti-bus" 2>>"$work/bus.log" &
 pids+=($!)
@@ -48,16 +55,17 @@ CONFETTI_RPC_LISTEN=$rooms_url CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
     "$build/services/rooms/confetti-rooms" --migrate-only
 "$build/tools/seed/confetti-seed-rooms" --dsn "$dsn" --rooms 100000 --participants 1010000 \
     --hot 10000 >/dev/null
-CONFETTI_RPC_LISTEN=$rooms_url CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
-    CONFETTI_EVENTS_BUS=$bus_pub CONFETTI_EVENTS_SUBSCRIBE='' \
+CONFETTI_IDENT_KEY_FILE=$work/ident/rooms.key CONFETTI_RPC_LISTEN=$rooms_url \
+    CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) CONFETTI_EVENTS_BUS=$bus_pub CONFETTI_EVENTS_SUBSCRIBE='' \
     "$build/services/rooms/confetti-rooms" 2>>"$work/rooms.log" &
 pids+=($!)
-CONFETTI_RPC_LISTEN=$draw_url CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
+CONFETTI_IDENT_KEY_FILE=$work/ident/draw.key CONFETTI_RPC_LISTEN=$draw_url CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
     CONFETTI_ROOMS_URLS=$rooms_url CONFETTI_EVENTS_BUS=$bus_pub "$build/services/draw/confetti-draw" \
     2>>"$work/draw.log" &
 pids+=($!)
 gateway() { # url name cache-ttl events-subscribe
-    CONFETTI_HTTP_LISTEN=$1 CONFETTI_RPC_LISTEN=ipc://$sock/$2.sock \
+    CONFETTI_IDENT_KEY_FILE=$work/ident/gateway.key CONFETTI_HTTP_LISTEN=$1 \
+        CONFETTI_RPC_LISTEN=ipc://$sock/$2.sock \
         CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) CONFETTI_SERVICES_ROOMS=$rooms_url \
         CONFETTI_SERVICES_DRAW=$draw_url CONFETTI_RATELIMIT_RATE=0 CONFETTI_AUTH_REVOKED_REFRESH=0 \
         CONFETTI_EVENTS_SUBSCRIBE=$4 CONFETTI_CACHE_TTL=$3 \

@@ -4,7 +4,10 @@
  *   confetti draw verify RECORD.json ELIGIBLE.txt
  * JSON in, JSON out (proto3 mapping). On an error status it prints the status name, message
  * and field details on stderr and exits with the status code's number (1..16); usage errors
- * exit 64. CONFETTI_TOKEN, if set, is sent as "authorization: Bearer $CONFETTI_TOKEN". */
+ * exit 64. CONFETTI_TOKEN, if set, is sent as "authorization: Bearer $CONFETTI_TOKEN".
+ * CONFETTI_IDENT_KEY_FILE, if set, signs the call as the service identity CONFETTI_IDENT_NAME
+ * (default "operator"): the internal methods answer an identity listed in the service's
+ * ident.allow or ident.operators (docs/operations.md, "Service identity"). */
 #include "base/arena.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
@@ -112,6 +115,7 @@ static int cmd_call(int argc, char **argv)
         }
     }
     char *bearer = NULL;
+    rpc_ident *ident = NULL;
     const char *token = getenv("CONFETTI_TOKEN");
     if (token && *token) {
         bearer = xasprintf("Bearer %s", token);
@@ -140,7 +144,16 @@ static int cmd_call(int argc, char **argv)
     }
     rpc_client *client;
     char err[256];
-    rpc_client_config cfg = {.urls = &address, .nurls = 1, .timeout_ms = timeout};
+    const char *key = getenv("CONFETTI_IDENT_KEY_FILE"), *who = getenv("CONFETTI_IDENT_NAME");
+    if (key && *key) {
+        rpc_ident_config ic = {.name = who && *who ? who : "operator", .key_file = key};
+        if (rpc_ident_new(&ic, &ident, err, sizeof err) != CF_OK) {
+            fprintf(stderr, "CONFETTI_IDENT_KEY_FILE: %s\n", err);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+    }
+    rpc_client_config cfg = {.urls = &address, .nurls = 1, .timeout_ms = timeout, .ident = ident};
     if (rpc_client_new(&cfg, &client, err, sizeof err) != CF_OK) {
         fprintf(stderr, "%s\n", err);
         rc = EXIT_USAGE;
@@ -159,6 +172,7 @@ static int cmd_call(int argc, char **argv)
     }
     rpc_client_free(client);
 out:
+    rpc_ident_free(ident);
     rpc_ccall_free(&cc);
     for (size_t i = 0; i < nheaders; i++)
         free(headers[i]);

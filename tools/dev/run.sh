@@ -124,6 +124,23 @@ check_ports() {
     done < <(listen_ports)
 }
 
+# Service identity (docs/operations.md, "Service identity"): an Ed25519 key pair per process,
+# made once under the state directory (never in the checkout's history), and var/ident/trust
+# holding every public key, which each process trusts. An "operator" key lets `confetti call`
+# reach the internal methods (CONFETTI_IDENT_KEY_FILE=var/ident/operator.key
+# CONFETTI_IDENT_NAME=operator).
+make_ident_keys() {
+    local s
+    mkdir -p "$var/ident/trust"
+    chmod 700 "$var/ident"
+    for s in "${SERVICES[@]}" operator; do
+        if [ ! -s "$var/ident/$s.key" ] || [ ! -s "$var/ident/trust/$s.pub" ]; then
+            (umask 077 && openssl genpkey -algorithm ed25519 -out "$var/ident/$s.key" 2>/dev/null)
+            openssl pkey -in "$var/ident/$s.key" -pubout -out "$var/ident/trust/$s.pub"
+        fi
+    done
+}
+
 start_all() {
     if [ -n "$(running_services)" ]; then
         echo "confetti: already running (make down first)" >&2
@@ -143,6 +160,8 @@ start_all() {
     # Development keys: tokens from `confetti-devtoken mint var/dev USER` verify everywhere.
     "$build/tools/confetti-devtoken" init "$var/dev"
     export CONFETTI_AUTH_JWKS_FILE="${CONFETTI_AUTH_JWKS_FILE:-$var/dev/jwks.json}"
+    make_ident_keys
+    export CONFETTI_IDENT_TRUST_DIR="$var/ident/trust" CONFETTI_IDENT_OPERATORS=operator
 
     echo "confetti: PostgreSQL   $dsn"
 
@@ -167,7 +186,7 @@ start_all() {
             stop_all
             exit 1
         }
-        "$bin" --config "$cfg" >>"$var/log/$s.log" 2>&1 &
+        CONFETTI_IDENT_KEY_FILE="$var/ident/$s.key" "$bin" --config "$cfg" >>"$var/log/$s.log" 2>&1 &
         echo $! >"$var/run/$s.pid"
         echo "confetti: $s  rpc $(grep -m1 -A1 '^rpc:' "$cfg" | grep -o '[a-z]*://[^] "]*' | head -1)" \
             " admin $(grep -m1 -A1 '^admin:' "$cfg" | grep -o 'http://[^ "]*' | head -1)"

@@ -3,6 +3,7 @@
  * the relay publishes right after a commit that lands during its pass, and a subscriber finds
  * a loss at the end of a burst within its tail check, not its 1 s silence check. */
 #include "th.h"
+#include "th_ident.h"
 #include "service.h"
 #include "pubsvc.h"
 #include "testsvc.h"
@@ -220,8 +221,12 @@ static void test_tail_loss_found(void **state)
     assert_int_equal(0, nng_listen(pub, url, NULL, 0));
     const char *urls[] = {s->url};
     events_source src = {"alpha", urls, 1, 0};
-    events_sub_config sc = {
-        .bus = url, .sources = &src, .nsources = 1, .consume = tail_consume, .check_ms = 60000};
+    events_sub_config sc = {.bus = url,
+                            .sources = &src,
+                            .nsources = 1,
+                            .consume = tail_consume,
+                            .check_ms = 60000,
+                            .ident = th_ident_test()};
     events_sub *sub;
     char err[256];
     atomic_store(&tail_got, 0);
@@ -237,12 +242,10 @@ static void test_tail_loss_found(void **state)
     assert_code(CF_OK, cc.code);
     Events__V1__Event *ev = r->events[0];
     size_t plen = events__v1__event__get_packed_size(ev);
-    char topic[64];
-    size_t tn = events_topic("alpha", topic, sizeof topic);
-    nng_msg *m;
-    assert_int_equal(0, nng_msg_alloc(&m, tn + plen));
-    memcpy(nng_msg_body(m), topic, tn);
-    events__v1__event__pack(ev, (uint8_t *)nng_msg_body(m) + tn);
+    uint8_t *packed = malloc(plen);
+    events__v1__event__pack(ev, packed);
+    nng_msg *m = th_event_frame(th_ident("alpha"), "alpha", packed, plen);
+    free(packed);
     rpc_ccall_free(&cc);
     wait_pipe(&pipes, "the subscriber");
     int64_t t0 = cf_mono_ns();

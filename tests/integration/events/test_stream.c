@@ -7,6 +7,7 @@
  * 1.5.2's nng_close sometimes hangs on a socket whose pipe is busy (docs/events.md), and a
  * real subscriber that dies does not close anything. */
 #include "th.h"
+#include "th_ident.h"
 #include "service.h"
 #include "pubsvc.h"
 
@@ -89,12 +90,16 @@ static pid_t bus_start(int pubp, int subp)
     snprintf(r, sizeof r, "CONFETTI_RPC_LISTEN=ipc:///tmp/confetti-bus-test-%d.sock",
              (int)getpid());
     snprintf(adm, sizeof adm, "CONFETTI_ADMIN_LISTEN=http://127.0.0.1:%d", th_free_port());
-    char *env[] = {a, b, r, adm, "CONFETTI_LOG_LEVEL=warn", NULL};
+    char *env[16] = {a, b, r, adm, "CONFETTI_LOG_LEVEL=warn"};
+    size_t n = 5;
+    th_ident_env("bus", env, &n); /* the publishers' keys: the bus forwards only signed events */
     pid_t pid = fork();
     if (pid == 0) {
         execle(BUS_BIN, BUS_BIN, (char *)NULL, env);
         _exit(127);
     }
+    for (size_t i = 5; i < n; i++) /* th_ident_env's */
+        free(env[i]);
     if (pid < 0)
         fail_msg("fork failed");
     return pid;
@@ -113,8 +118,13 @@ static events_sub *sub_start(consumer *c, th_service *alpha, th_service *beta, i
     const char *ua[] = {alpha->url}, *ub[] = {beta->url};
     events_source src[2] = {{"alpha", ua, 1, atomic_load(&c->last[0])},
                             {"beta", ub, 1, atomic_load(&c->last[1])}};
-    events_sub_config cfg = {
-        .bus = bus, .sources = src, .nsources = 2, .consume = consume, .arg = c, .check_ms = 200};
+    events_sub_config cfg = {.bus = bus,
+                             .sources = src,
+                             .nsources = 2,
+                             .consume = consume,
+                             .arg = c,
+                             .check_ms = 200,
+                             .ident = th_ident_test()};
     events_sub *s = NULL;
     if (events_sub_start(&cfg, &s, err, sizeof err) != CF_OK)
         fail_msg("subscriber: %s", err);

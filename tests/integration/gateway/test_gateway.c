@@ -5,6 +5,7 @@
  * covered by auth's own tests; the gateway's login routes are table-tested). */
 #include "th.h"
 #include "service.h"
+#include "th_ident.h"
 #include "th_http.h"
 #include "testsvc.h"
 #include "tokens.h"
@@ -169,6 +170,7 @@ static gw *start_gateway(const char *const *env, int *port_out)
                    .backends = b,
                    .nbackends = nb,
                    .verifier = verifier,
+                   .ident = th_ident("gateway"),
                    .metrics = mx};
     gw *out;
     if (gw_new(&p, &out, err, sizeof err) != CF_OK)
@@ -534,7 +536,8 @@ static void start_second_gateway(second_gw *s, gw_config *c, const gw_route *rou
                    .registries = registries,
                    .backends = b,
                    .nbackends = 1,
-                   .verifier = verifier};
+                   .verifier = verifier,
+                   .ident = th_ident("gateway")};
     char err[256];
     assert_code(CF_OK, gw_new(&p, &s->x, err, sizeof err));
     assert_code(CF_OK, gw_start(s->x, err, sizeof err));

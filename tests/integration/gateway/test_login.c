@@ -8,6 +8,7 @@
  * another one's login and refresh), with client sockets bound to 127.0.0.2 and 127.0.0.3. */
 #include "th.h"
 #include "service.h"
+#include "th_ident.h"
 #include "th_http.h"
 #include "oidc.h"
 #include "auth.h"
@@ -138,19 +139,20 @@ static int setup(void **state)
     authn_config ac = th_keys_config(keys);
     char rpc2[128];
     th_ipc_url(rpc2, sizeof rpc2, "gw2");
-    char *g2env[] = {xasprintf("CONFETTI_HTTP_LISTEN=%s", base2),
-                     xasprintf("CONFETTI_RPC_LISTEN=%s", rpc2),
-                     xasprintf("CONFETTI_ADMIN_LISTEN=http://127.0.0.1:%d", th_free_port()),
-                     xasprintf("CONFETTI_SERVICES_AUTH=%s", auth->url),
-                     xasprintf("CONFETTI_SERVICES_ROOMS=%s", rooms->url),
-                     xasprintf("CONFETTI_AUTH_REVOKED_REFRESH=0"),
-                     xasprintf("CONFETTI_AUTH_JWKS_URLS=%s", auth->url),
-                     xasprintf("CONFETTI_AUTH_EVENTS=%s", bus_sub),
-                     xasprintf("CONFETTI_AUTH_JWKS_FILE=%s", jwks2),
-                     xasprintf("CONFETTI_AUTH_ISSUER=%s", ac.issuer),
-                     xasprintf("CONFETTI_AUTH_AUDIENCE=%s", ac.audience),
-                     xasprintf("CONFETTI_LOG_LEVEL=warn"),
-                     NULL};
+    char *g2env[20] = {xasprintf("CONFETTI_HTTP_LISTEN=%s", base2),
+                       xasprintf("CONFETTI_RPC_LISTEN=%s", rpc2),
+                       xasprintf("CONFETTI_ADMIN_LISTEN=http://127.0.0.1:%d", th_free_port()),
+                       xasprintf("CONFETTI_SERVICES_AUTH=%s", auth->url),
+                       xasprintf("CONFETTI_SERVICES_ROOMS=%s", rooms->url),
+                       xasprintf("CONFETTI_AUTH_REVOKED_REFRESH=0"),
+                       xasprintf("CONFETTI_AUTH_JWKS_URLS=%s", auth->url),
+                       xasprintf("CONFETTI_AUTH_EVENTS=%s", bus_sub),
+                       xasprintf("CONFETTI_AUTH_JWKS_FILE=%s", jwks2),
+                       xasprintf("CONFETTI_AUTH_ISSUER=%s", ac.issuer),
+                       xasprintf("CONFETTI_AUTH_AUDIENCE=%s", ac.audience),
+                       xasprintf("CONFETTI_LOG_LEVEL=warn")};
+    size_t ng = 12;
+    th_ident_env("gateway", g2env, &ng); /* its key: Replay answers it, events verify */
     gw2_pid = fork();
     if (gw2_pid == 0) {
         char *argv[] = {GATEWAY_BIN, NULL};

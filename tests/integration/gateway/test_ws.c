@@ -5,6 +5,7 @@
  * Rooms and draws are made through the gateway's HTTP API (libcurl). */
 #include "th.h"
 #include "service.h"
+#include "th_ident.h"
 #include "tokens.h"
 #include "testsvc.h"
 #include "gateway.h"
@@ -413,6 +414,7 @@ static void start_gw(gwi *x, const char *subscribe, const char *const *extra)
                    .backends = b,
                    .nbackends = gw_default_backends(&x->cfg, b),
                    .verifier = verifier,
+                   .ident = th_ident("gateway"),
                    .metrics = x == &main_gw     ? mx
                               : x == &lonely_gw ? mx_lonely
                                                 : NULL,
