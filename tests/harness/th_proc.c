@@ -94,6 +94,12 @@ int th_run(const char *const argv[], const char *const extra_env[], char *out, s
 
 pid_t th_spawn_logged(const char *const argv[], const char *dsn, const char *log)
 {
+    return th_spawn_logged_as(argv, dsn, log, NULL);
+}
+
+pid_t th_spawn_logged_as(const char *const argv[], const char *dsn, const char *log,
+                         const char *ident_name)
+{
     size_t ne = count((const char *const *)environ), n = 0;
     char **env = calloc(ne + 5, sizeof *env);
     char *dsn_env = NULL;
@@ -107,7 +113,10 @@ pid_t th_spawn_logged(const char *const argv[], const char *dsn, const char *log
     const char *base = strrchr(argv[0], '/');
     base = base ? base + 1 : argv[0];
     size_t first_ident = n;
-    th_ident_env(strncmp(base, "confetti-", 9) == 0 ? base + 9 : base, env, &n);
+    th_ident_env(ident_name                           ? ident_name
+                 : strncmp(base, "confetti-", 9) == 0 ? base + 9
+                                                      : base,
+                 env, &n);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);

@@ -22,5 +22,9 @@ int th_run(const char *const argv[], const char *const extra_env[], char *out, s
  * log (truncated; stdout too, so that a child left behind never holds ctest's pipe open).
  * Returns its pid; fails the test when it cannot start. */
 pid_t th_spawn_logged(const char *const argv[], const char *dsn, const char *log);
+/* The same, the process given the key of service identity ident_name (a test publisher whose
+ * event source is not its binary's name: confetti-pubsvc publishing as "alpha"). */
+pid_t th_spawn_logged_as(const char *const argv[], const char *dsn, const char *log,
+                         const char *ident_name);
 
 #endif

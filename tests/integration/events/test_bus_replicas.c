@@ -8,6 +8,7 @@
  * The name resolves through a hosts file (rpc.hosts_file, common/rpc/resolve.h). Event count:
  * CONFETTI_TEST_EVENTS, default 20000. */
 #include "th.h"
+#include "th_ident.h"
 #include "service.h"
 #include "pubsvc.h"
 
@@ -79,12 +80,16 @@ static pid_t bus_start(int i)
     snprintf(r, sizeof r, "CONFETTI_RPC_LISTEN=ipc:///tmp/confetti-busrep-%d-%d.sock",
              (int)getpid(), i);
     snprintf(adm, sizeof adm, "CONFETTI_ADMIN_LISTEN=http://127.0.0.1:%d", th_free_port());
-    char *env[] = {a, b, r, adm, "CONFETTI_LOG_LEVEL=warn", NULL};
+    char *env[16] = {a, b, r, adm, "CONFETTI_LOG_LEVEL=warn"};
+    size_t n = 5;
+    th_ident_env("bus", env, &n); /* the publishers' keys: the bus forwards only signed events */
     pid_t pid = fork();
     if (pid == 0) {
         execle(BUS_BIN, BUS_BIN, (char *)NULL, env);
         _exit(127);
     }
+    for (size_t i = 5; i < n; i++) /* th_ident_env's */
+        free(env[i]);
     if (pid < 0)
         fail_msg("fork failed");
     return pid;
@@ -137,7 +142,8 @@ static void test_two_brokers_killed_in_turn_lose_nothing(void **state)
                              .nsources = 2,
                              .consume = consume,
                              .arg = &c,
-                             .check_ms = 200};
+                             .check_ms = 200,
+                             .ident = th_ident_test()};
     events_sub *sub = NULL;
     if (events_sub_start(&cfg, &sub, err, sizeof err) != CF_OK)
         fail_msg("subscriber: %s", err);

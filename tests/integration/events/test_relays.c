@@ -8,6 +8,7 @@
  *
  * Event count: CONFETTI_TEST_EVENTS, default 15000. */
 #include "th.h"
+#include "th_ident.h"
 #include "th_proc.h"
 #include "pg.h"
 #include "pubsvc.h"
@@ -56,7 +57,7 @@ static void relay_start(int i)
     fclose(f);
     free(yaml);
     const char *argv[] = {PUBSVC_BIN, "--config", r->cfg, NULL};
-    r->pid = th_spawn_logged(argv, dsn, r->log);
+    r->pid = th_spawn_logged_as(argv, dsn, r->log, "alpha"); /* it publishes as alpha */
 }
 
 static void reap(pid_t pid, int sig)
@@ -73,12 +74,16 @@ static pid_t bus_start(void)
     snprintf(r, sizeof r, "CONFETTI_RPC_LISTEN=ipc:///tmp/confetti-relays-bus-%d.sock",
              (int)getpid());
     snprintf(adm, sizeof adm, "CONFETTI_ADMIN_LISTEN=http://127.0.0.1:%d", th_free_port());
-    char *env[] = {a, b, r, adm, "CONFETTI_LOG_LEVEL=warn", NULL};
+    char *env[16] = {a, b, r, adm, "CONFETTI_LOG_LEVEL=warn"};
+    size_t n = 5;
+    th_ident_env("bus", env, &n); /* the publishers' keys: the bus forwards only signed events */
     pid_t pid = fork();
     if (pid == 0) {
         execle(BUS_BIN, BUS_BIN, (char *)NULL, env);
         _exit(127);
     }
+    for (size_t i = 5; i < n; i++) /* th_ident_env's */
+        free(env[i]);
     if (pid < 0)
         fail_msg("fork failed");
     return pid;
@@ -132,7 +137,8 @@ static void test_three_relays_killed_in_turn_stay_gap_and_duplicate_free(void **
                              .nsources = 1,
                              .consume = seqcheck_consume,
                              .arg = k,
-                             .check_ms = 200};
+                             .check_ms = 200,
+                             .ident = th_ident_test()};
     events_sub *sub = NULL;
     if (events_sub_start(&cfg, &sub, err, sizeof err) != CF_OK)
         fail_msg("subscriber: %s", err);
