@@ -68,7 +68,7 @@ static void test_default_allow_list(void **state)
     static const struct {
         const char *method, *allowed; /* the services that may call it */
     } table[] = {
-        {"events.v1.Events/Replay", "gateway rooms catalog draw"},
+        {"events.v1.Events/Replay", "gateway rooms catalog draw auth"}, /* auth: catalog's */
         {"auth.v1.Auth/ListRevokedTokens", "gateway rooms catalog draw"},
         {"catalog.v1.Catalog/VerifyAppCredentials", "auth"},
         {"rooms.v1.Rooms/CheckPermission", "draw"},
