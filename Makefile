@@ -58,7 +58,7 @@ build-tsan: deps
 	@cmake --build $(TSAN_BUILD) -j$(JOBS)
 
 test-tsan: build-tsan
-	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=\"$(CURDIR)/tests/tsan.supp\"" \
 	  CONFETTI_TEST_EVENTS=20000 ctest --test-dir $(TSAN_BUILD) -L threads --output-on-failure -j2
 
 test-fast: build
