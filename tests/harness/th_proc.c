@@ -1,6 +1,7 @@
 /* th_proc.c — see th_proc.h. */
 #include "th_proc.h"
 #include "th_ident.h"
+#include "service.h"
 #include "th.h"
 
 #include <errno.h>
@@ -130,5 +131,29 @@ pid_t th_spawn_logged_as(const char *const argv[], const char *dsn, const char *
     free(dsn_env);
     if (rv != 0)
         fail_msg("th_spawn_logged: %s: %s", argv[0], strerror(rv));
+    return pid;
+}
+
+pid_t th_bus_spawn(const char *bus_bin, const char *pub_url, const char *sub_url,
+                   const char *rpc_url)
+{
+    char *env[16] = {NULL};
+    size_t n = 0;
+    if (asprintf(&env[n++], "CONFETTI_BUS_PUBLISHERS=%s", pub_url) < 0 ||
+        asprintf(&env[n++], "CONFETTI_BUS_SUBSCRIBERS=%s", sub_url) < 0 ||
+        asprintf(&env[n++], "CONFETTI_RPC_LISTEN=%s", rpc_url) < 0 ||
+        asprintf(&env[n++], "CONFETTI_ADMIN_LISTEN=http://127.0.0.1:%d", th_free_port()) < 0 ||
+        !(env[n++] = strdup("CONFETTI_LOG_LEVEL=warn")))
+        fail_msg("th_bus_spawn: out of memory");
+    th_ident_env("bus", env, &n); /* the publishers' keys: the bus forwards only signed events */
+    pid_t pid = fork();
+    if (pid == 0) {
+        execle(bus_bin, bus_bin, (char *)NULL, env);
+        _exit(127);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(env[i]);
+    if (pid < 0)
+        fail_msg("th_bus_spawn: fork failed");
     return pid;
 }

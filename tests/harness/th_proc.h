@@ -22,6 +22,11 @@ int th_run(const char *const argv[], const char *const extra_env[], char *out, s
  * log (truncated; stdout too, so that a child left behind never holds ctest's pipe open).
  * Returns its pid; fails the test when it cannot start. */
 pid_t th_spawn_logged(const char *const argv[], const char *dsn, const char *log);
+/* Starts the bus binary bus_bin (its output on ours, log level warn) publishing on pub_url,
+ * serving subscribers on sub_url, its RPC on rpc_url, with the bus's service identity (it
+ * forwards only signed events). The caller kills and reaps it. */
+pid_t th_bus_spawn(const char *bus_bin, const char *pub_url, const char *sub_url,
+                   const char *rpc_url);
 /* The same, the process given the key of service identity ident_name (a test publisher whose
  * event source is not its binary's name: confetti-pubsvc publishing as "alpha"). */
 pid_t th_spawn_logged_as(const char *const argv[], const char *dsn, const char *log,

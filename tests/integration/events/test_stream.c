@@ -8,6 +8,7 @@
  * real subscriber that dies does not close anything. */
 #include "th.h"
 #include "th_ident.h"
+#include "th_proc.h"
 #include "service.h"
 #include "pubsvc.h"
 
@@ -84,25 +85,11 @@ static void *produce(void *arg)
 
 static pid_t bus_start(int pubp, int subp)
 {
-    char a[80], b[80], r[96], adm[80];
-    snprintf(a, sizeof a, "CONFETTI_BUS_PUBLISHERS=tcp://127.0.0.1:%d", pubp);
-    snprintf(b, sizeof b, "CONFETTI_BUS_SUBSCRIBERS=tcp://127.0.0.1:%d", subp);
-    snprintf(r, sizeof r, "CONFETTI_RPC_LISTEN=ipc:///tmp/confetti-bus-test-%d.sock",
-             (int)getpid());
-    snprintf(adm, sizeof adm, "CONFETTI_ADMIN_LISTEN=http://127.0.0.1:%d", th_free_port());
-    char *env[16] = {a, b, r, adm, "CONFETTI_LOG_LEVEL=warn"};
-    size_t n = 5;
-    th_ident_env("bus", env, &n); /* the publishers' keys: the bus forwards only signed events */
-    pid_t pid = fork();
-    if (pid == 0) {
-        execle(BUS_BIN, BUS_BIN, (char *)NULL, env);
-        _exit(127);
-    }
-    for (size_t i = 5; i < n; i++) /* th_ident_env's */
-        free(env[i]);
-    if (pid < 0)
-        fail_msg("fork failed");
-    return pid;
+    char a[64], b[64], r[96];
+    snprintf(a, sizeof a, "tcp://127.0.0.1:%d", pubp);
+    snprintf(b, sizeof b, "tcp://127.0.0.1:%d", subp);
+    snprintf(r, sizeof r, "ipc:///tmp/confetti-bus-test-%d.sock", (int)getpid());
+    return th_bus_spawn(BUS_BIN, a, b, r);
 }
 
 static void bus_kill(pid_t pid)
