@@ -9,6 +9,7 @@
 #include "th.h"
 #include "service.h"
 #include "th_http.h"
+#include "th_proc.h"
 #include "oidc.h"
 #include "testsvc.h"
 #include "tokens.h"
@@ -151,8 +152,10 @@ static void remove_tree(const char *dir)
 
 static void run_page(char *const *env, int timeout_s)
 {
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        th_child_init(parent);
         char *argv[] = {"node", BROWSER_DIR "/page.mjs", NULL};
         execvpe("node", argv, env);
         _exit(127);

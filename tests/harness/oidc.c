@@ -1,5 +1,6 @@
 /* oidc.c — the test OpenID provider process. */
 #include "oidc.h"
+#include "th_proc.h"
 #include "service.h"
 #include "th.h"
 #include "base/clock.h"
@@ -35,8 +36,10 @@ static void start(th_oidc *o, const char *dir, const char *redirect_uris, bool a
     char port[16], script[512];
     snprintf(port, sizeof port, "%d", o->port);
     snprintf(script, sizeof script, "%s/server.mjs", dir);
+    pid_t parent = getpid();
     o->pid = fork();
     if (o->pid == 0) {
+        th_child_init(parent);
         if (!freopen("/dev/null", "w", stdout))
             _exit(126);
         if (auto_login)

@@ -5,6 +5,8 @@
 #include "th.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -93,6 +95,12 @@ int th_run(const char *const argv[], const char *const extra_env[], char *out, s
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+void th_child_init(pid_t parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+        _exit(126); /* the parent is already gone: nobody to run for */
+}
+
 pid_t th_spawn_logged(const char *const argv[], const char *dsn, const char *log)
 {
     return th_spawn_logged_as(argv, dsn, log, NULL);
@@ -118,19 +126,28 @@ pid_t th_spawn_logged_as(const char *const argv[], const char *dsn, const char *
                  : strncmp(base, "confetti-", 9) == 0 ? base + 9
                                                       : base,
                  env, &n);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 2, 1);
-    pid_t pid;
-    int rv = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, env);
-    posix_spawn_file_actions_destroy(&fa);
+    /* fork + exec rather than posix_spawn: the child must die with the test (th_child_init);
+     * only async-signal-safe calls between the two */
+    pid_t parent = getpid();
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        fail_msg("th_spawn_logged: %s: %s", log, strerror(errno));
+    pid_t pid = fork();
+    if (pid == 0) {
+        th_child_init(parent);
+        if (dup2(fd, 2) < 0 || dup2(fd, 1) < 0)
+            _exit(126);
+        execve(argv[0], (char *const *)argv, env);
+        _exit(127);
+    }
+    int err = errno;
+    close(fd);
     for (size_t i = first_ident; i < n; i++)
         free(env[i]);
     free(env);
     free(dsn_env);
-    if (rv != 0)
-        fail_msg("th_spawn_logged: %s: %s", argv[0], strerror(rv));
+    if (pid < 0)
+        fail_msg("th_spawn_logged: %s: fork: %s", argv[0], strerror(err));
     return pid;
 }
 
@@ -146,8 +163,10 @@ pid_t th_bus_spawn(const char *bus_bin, const char *pub_url, const char *sub_url
         !(env[n++] = strdup("CONFETTI_LOG_LEVEL=warn")))
         fail_msg("th_bus_spawn: out of memory");
     th_ident_env("bus", env, &n); /* the publishers' keys: the bus forwards only signed events */
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        th_child_init(parent);
         execle(bus_bin, bus_bin, (char *)NULL, env);
         _exit(127);
     }

@@ -22,6 +22,13 @@ int th_run(const char *const argv[], const char *const extra_env[], char *out, s
  * log (truncated; stdout too, so that a child left behind never holds ctest's pipe open).
  * Returns its pid; fails the test when it cannot start. */
 pid_t th_spawn_logged(const char *const argv[], const char *dsn, const char *log);
+/* The first call in a child the test forked (before exec): the child is SIGKILLed when the
+ * test's thread that forked it ends — a failed or killed test leaves nothing running. A child
+ * left behind holds ctest's output pipe open, turning a failure that took seconds into a bare
+ * "Timeout" 15 minutes later (the CI failure of 2026-12-07, integration_events_stream). Spawn
+ * from the test's main thread (a helper thread that ends takes its children with it). parent is
+ * the test's getpid() taken before the fork. Async-signal-safe. */
+void th_child_init(pid_t parent);
 /* Starts the bus binary bus_bin (its output on ours, log level warn) publishing on pub_url,
  * serving subscribers on sub_url, its RPC on rpc_url, with the bus's service identity (it
  * forwards only signed events). The caller kills and reaps it. */

@@ -8,6 +8,7 @@
  * real subscriber that dies does not close anything. */
 #include "th.h"
 #include "th_ident.h"
+#include "th_phase.h"
 #include "th_proc.h"
 #include "service.h"
 #include "pubsvc.h"
@@ -118,10 +119,17 @@ static events_sub *sub_start(consumer *c, th_service *alpha, th_service *beta, i
     return s;
 }
 
-static void wait_total(consumer *c, int64_t n, int seconds)
+/* Waits until the consumer has n events; fails the test naming `what` after `seconds`. */
+static void wait_total(consumer *c, int64_t n, int seconds, const char *what)
 {
+    seconds *= th_time_scale();
     for (int i = 0; i < seconds * 100 && atomic_load(&c->total) < n; i++)
         usleep(10000);
+    if (atomic_load(&c->total) < n)
+        fail_msg("%s: %" PRId64 " of %" PRId64 " events after %d s (alpha at %" PRId64
+                 ", beta at %" PRId64 ")",
+                 what, atomic_load(&c->total), n, seconds, atomic_load(&c->last[0]),
+                 atomic_load(&c->last[1]));
 }
 
 static void test_stream_with_restarts(void **state)
@@ -129,6 +137,8 @@ static void test_stream_with_restarts(void **state)
     (void)state;
     int64_t total = atoll(th_env("CONFETTI_TEST_EVENTS", "100000"));
     int pubp = th_free_port(), subp = th_free_port();
+    /* every phase bounded (th_phase.h): together well under ctest's 900 s */
+    th_phase("starting the bus, two publishers, the subscriber", 60);
     pid_t bus = bus_start(pubp, subp);
     char busenv[64];
     snprintf(busenv, sizeof busenv, "CONFETTI_EVENTS_BUS=tcp://127.0.0.1:%d", pubp);
@@ -146,21 +156,28 @@ static void test_stream_with_restarts(void **state)
     pthread_create(&ta, NULL, produce, &pa);
     pthread_create(&tb, NULL, produce, &pb);
 
-    wait_total(&c, total / 4, 60);
+    th_phase("the first quarter of the stream", 100);
+    wait_total(&c, total / 4, 90, "the first quarter");
+    th_phase("the broker SIGKILLed and restarted", 30);
     bus_kill(bus); /* the broker dies mid-stream, under full traffic … */
     usleep(300000);
     bus = bus_start(pubp, subp); /* … and comes back on the same addresses */
 
-    wait_total(&c, total / 2, 60);
+    th_phase("the stream to its half after the broker's restart", 100);
+    wait_total(&c, total / 2, 90, "half the stream after the broker's restart");
+    th_phase("the producers pausing", 60);
     atomic_store(&pause, true); /* quiet bus: see the top of the file */
     /* both producers have seen the pause (a write in progress is finished and counted) */
-    for (int64_t end = cf_mono_ns() + 60 * 1000000000LL;
+    for (int64_t end = cf_mono_ns() + 50LL * th_time_scale() * 1000000000LL;
          !(atomic_load(&pa.idle) && atomic_load(&pb.idle));)
         if (cf_mono_ns() > end)
-            fail_msg("the producers did not pause within 60 s");
+            fail_msg("the producers did not pause within its bound");
         else
             usleep(1000);
-    wait_total(&c, atomic_load(&pa.written) + atomic_load(&pb.written), 300);
+    th_phase("everything written so far consumed", 100);
+    wait_total(&c, atomic_load(&pa.written) + atomic_load(&pb.written), 90,
+               "what was written before the pause");
+    th_phase("the subscriber stopped and restarted", 30);
     events_sub_stats st1;
     events_sub_stats_get(sub, &st1);
     events_sub_stop(sub); /* the subscriber dies mid-stream … */
@@ -168,18 +185,22 @@ static void test_stream_with_restarts(void **state)
     sub = sub_start(&c, alpha, beta, subp); /* … and resumes from what the consumer kept */
     atomic_store(&pause, false);
 
+    th_phase("the producers finishing", 150);
     pthread_join(ta, NULL);
     pthread_join(tb, NULL);
     assert_false(atomic_load(&pa.failed) || atomic_load(&pb.failed));
-    wait_total(&c, total, 600); /* a bound for a starved machine; ~30 s when idle */
+    th_phase("the whole stream consumed", 150);
+    wait_total(&c, total, 140, "the whole stream"); /* ~10 s when idle */
     double secs = (double)(cf_mono_ns() - t0) / 1e9;
     events_sub_stats st2;
     events_sub_stats_get(sub, &st2);
-    printf("# %" PRId64 " events in %.1f s; before/after the subscriber restart: gaps %" PRIu64
-           "/%" PRIu64 ", replayed %" PRIu64 "/%" PRIu64 ", duplicates dropped %" PRIu64 "/%" PRIu64
-           "\n",
-           total, secs, st1.gaps, st2.gaps, st1.replayed, st2.replayed, st1.duplicates,
-           st2.duplicates);
+    fprintf(stderr,
+            "# %" PRId64 " events in %.1f s; before/after the subscriber restart: gaps %" PRIu64
+            "/%" PRIu64 ", replayed %" PRIu64 "/%" PRIu64 ", duplicates dropped %" PRIu64
+            "/%" PRIu64 "\n",
+            total, secs, st1.gaps, st2.gaps, st1.replayed, st2.replayed, st1.duplicates,
+            st2.duplicates);
+    th_phase("stopping everything", 60);
     usleep(300000); /* nothing more may arrive */
     events_sub_stop(sub);
     if (atomic_load(&c.broken))
@@ -193,6 +214,7 @@ static void test_stream_with_restarts(void **state)
     char sock[96];
     snprintf(sock, sizeof sock, "/tmp/confetti-bus-test-%d.sock", (int)getpid());
     unlink(sock); /* a killed broker leaves its ipc socket file behind */
+    th_phase_end();
 }
 
 int main(void)

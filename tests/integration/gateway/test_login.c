@@ -9,6 +9,7 @@
 #include "th.h"
 #include "service.h"
 #include "th_ident.h"
+#include "th_proc.h"
 #include "th_http.h"
 #include "oidc.h"
 #include "auth.h"
@@ -153,8 +154,10 @@ static int setup(void **state)
                        xasprintf("CONFETTI_LOG_LEVEL=warn")};
     size_t ng = 12;
     th_ident_env("gateway", g2env, &ng); /* its key: Replay answers it, events verify */
+    pid_t parent = getpid();
     gw2_pid = fork();
     if (gw2_pid == 0) {
+        th_child_init(parent);
         char *argv[] = {GATEWAY_BIN, NULL};
         execve(GATEWAY_BIN, argv, g2env);
         _exit(127);
