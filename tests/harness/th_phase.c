@@ -79,8 +79,7 @@ void th_phase_end(void)
 {
     pthread_mutex_lock(&mu);
     if (deadline_s)
-        fprintf(stderr, "th_phase: \"%s\" took %lld s\n", phase,
-                (long long)(mono_s() - started_s));
+        fprintf(stderr, "th_phase: \"%s\" took %lld s\n", phase, (long long)(mono_s() - started_s));
     deadline_s = 0;
     pthread_mutex_unlock(&mu);
 }

@@ -119,13 +119,14 @@ static events_sub *sub_start(consumer *c, th_service *alpha, th_service *beta, i
     return s;
 }
 
-/* Waits until the consumer has n events; fails the test naming `what` after `seconds`. */
+/* Waits until the consumer has n events, at most `seconds`; then, when `what` is not NULL
+ * (a check, not pacing), fails the test naming it if they have not come. */
 static void wait_total(consumer *c, int64_t n, int seconds, const char *what)
 {
     seconds *= th_time_scale();
     for (int i = 0; i < seconds * 100 && atomic_load(&c->total) < n; i++)
         usleep(10000);
-    if (atomic_load(&c->total) < n)
+    if (what && atomic_load(&c->total) < n)
         fail_msg("%s: %" PRId64 " of %" PRId64 " events after %d s (alpha at %" PRId64
                  ", beta at %" PRId64 ")",
                  what, atomic_load(&c->total), n, seconds, atomic_load(&c->last[0]),
@@ -137,7 +138,7 @@ static void test_stream_with_restarts(void **state)
     (void)state;
     int64_t total = atoll(th_env("CONFETTI_TEST_EVENTS", "100000"));
     int pubp = th_free_port(), subp = th_free_port();
-    /* every phase bounded (th_phase.h): together well under ctest's 900 s */
+    /* every phase bounded (th_phase.h): together under ctest's 1,500 s */
     th_phase("starting the bus, two publishers, the subscriber", 60);
     pid_t bus = bus_start(pubp, subp);
     char busenv[64];
@@ -156,15 +157,15 @@ static void test_stream_with_restarts(void **state)
     pthread_create(&ta, NULL, produce, &pa);
     pthread_create(&tb, NULL, produce, &pb);
 
-    th_phase("the first quarter of the stream", 100);
-    wait_total(&c, total / 4, 90, "the first quarter");
+    th_phase("the first quarter of the stream", 130);
+    wait_total(&c, total / 4, 120, NULL); /* pacing: the kill comes then at the latest */
     th_phase("the broker SIGKILLed and restarted", 30);
     bus_kill(bus); /* the broker dies mid-stream, under full traffic … */
     usleep(300000);
     bus = bus_start(pubp, subp); /* … and comes back on the same addresses */
 
-    th_phase("the stream to its half after the broker's restart", 100);
-    wait_total(&c, total / 2, 90, "half the stream after the broker's restart");
+    th_phase("the stream to its half after the broker's restart", 130);
+    wait_total(&c, total / 2, 120, NULL); /* pacing */
     th_phase("the producers pausing", 60);
     atomic_store(&pause, true); /* quiet bus: see the top of the file */
     /* both producers have seen the pause (a write in progress is finished and counted) */
@@ -174,8 +175,8 @@ static void test_stream_with_restarts(void **state)
             fail_msg("the producers did not pause within its bound");
         else
             usleep(1000);
-    th_phase("everything written so far consumed", 100);
-    wait_total(&c, atomic_load(&pa.written) + atomic_load(&pb.written), 90,
+    th_phase("everything written so far consumed", 210);
+    wait_total(&c, atomic_load(&pa.written) + atomic_load(&pb.written), 200,
                "what was written before the pause");
     th_phase("the subscriber stopped and restarted", 30);
     events_sub_stats st1;
@@ -185,12 +186,12 @@ static void test_stream_with_restarts(void **state)
     sub = sub_start(&c, alpha, beta, subp); /* … and resumes from what the consumer kept */
     atomic_store(&pause, false);
 
-    th_phase("the producers finishing", 150);
+    th_phase("the producers finishing", 200);
     pthread_join(ta, NULL);
     pthread_join(tb, NULL);
     assert_false(atomic_load(&pa.failed) || atomic_load(&pb.failed));
-    th_phase("the whole stream consumed", 150);
-    wait_total(&c, total, 140, "the whole stream"); /* ~10 s when idle */
+    th_phase("the whole stream consumed", 260);
+    wait_total(&c, total, 250, "the whole stream"); /* ~10 s when idle */
     double secs = (double)(cf_mono_ns() - t0) / 1e9;
     events_sub_stats st2;
     events_sub_stats_get(sub, &st2);
