@@ -625,7 +625,9 @@ static int maintenance_task(svc_runtime *rt, void *ctx)
     return svc_run_maintenance(rt);
 }
 
-/* A one-shot task (svc_def.task, or --maintenance): config, migrations, init, task, fini. */
+/* A one-shot task (svc_def.task, or --maintenance): config, migrations, init, task, fini. The
+ * maintenance jobs need no init (they run on their own connection): --maintenance skips it, so
+ * a CronJob's run does not dial the service's peers. */
 static int run_task(const svc_def *def, const char *config_path,
                     int (*task)(svc_runtime *, void *))
 {
@@ -641,7 +643,8 @@ static int run_task(const svc_def *def, const char *config_path,
     int status = 1;
     if (start(rt, true, err, sizeof err) != CF_OK)
         log_error("%s", err);
-    else if (def->init && def->init(rt, &rt->ctx, err, sizeof err) != CF_OK)
+    else if (task != maintenance_task && def->init &&
+             def->init(rt, &rt->ctx, err, sizeof err) != CF_OK)
         log_error("init: %s", err);
     else
         status = task(rt, rt->ctx);
