@@ -300,9 +300,8 @@ void svc_maint_start(const svc_maint_config *cfg, svc_maint **out)
         };
         for (size_t s = 0; s < sizeof series / sizeof *series; s++)
             for (size_t i = 0; i < m->njobs; i++)
-                metrics_gauge_fn_labeled(cfg->metrics, series[s].name, "job",
-                                         m->jobs[i].job->name, series[s].help, series[s].fn,
-                                         &m->jobs[i]);
+                metrics_gauge_fn_labeled(cfg->metrics, series[s].name, "job", m->jobs[i].job->name,
+                                         series[s].help, series[s].fn, &m->jobs[i]);
     }
     if (!any) {
         /* the metrics point into m: keep it (stopped) until svc_maint_stop */

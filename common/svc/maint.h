@@ -67,10 +67,10 @@ void svc_maint_fields_free(cfg_field *fields, size_t nfields, svc_maint_settings
 
 /* What one run did. */
 typedef struct svc_maint_result {
-    int64_t rows;    /* rows the job handled */
-    int batches;     /* statements run */
-    bool skipped;    /* another process holds the job's lock: nothing was done */
-    bool exhausted;  /* stopped at max_batches with more due */
+    int64_t rows;   /* rows the job handled */
+    int batches;    /* statements run */
+    bool skipped;   /* another process holds the job's lock: nothing was done */
+    bool exhausted; /* stopped at max_batches with more due */
 } svc_maint_result;
 
 /* One run of job on db: the advisory lock (or skipped), then batches of `batch` rows until one
@@ -92,7 +92,7 @@ typedef struct svc_maint_config {
     const svc_maint_job *jobs;  /* borrowed, outlive the thread */
     size_t njobs;
     const svc_maint_settings *settings; /* borrowed */
-    metrics *metrics; /* registers its series here (start-up); NULL = none */
+    metrics *metrics;                   /* registers its series here (start-up); NULL = none */
 } svc_maint_config;
 
 typedef struct svc_maint svc_maint;

@@ -628,8 +628,7 @@ static int maintenance_task(svc_runtime *rt, void *ctx)
 /* A one-shot task (svc_def.task, or --maintenance): config, migrations, init, task, fini. The
  * maintenance jobs need no init (they run on their own connection): --maintenance skips it, so
  * a CronJob's run does not dial the service's peers. */
-static int run_task(const svc_def *def, const char *config_path,
-                    int (*task)(svc_runtime *, void *))
+static int run_task(const svc_def *def, const char *config_path, int (*task)(svc_runtime *, void *))
 {
     svc_runtime *rt = runtime_new(def, NULL);
     char err[1024];

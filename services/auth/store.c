@@ -645,4 +645,3 @@ cf_code store_state_take(db_conn *db, arena *a, const char *state_hash, int64_t 
     PQclear(r);
     return CF_OK;
 }
-

@@ -69,15 +69,16 @@ _Static_assert(PAGE_SIZE_MAX + 1 == 101, "LIST_BRANCH_MAX must be PAGE_SIZE_MAX 
 /* The keys of the public rooms of the page. */
 #define LIST_PUBLIC(fs, fa, lim)                                                                   \
     "SELECT r.created_at AS k_at, r.id AS k_id FROM rooms r WHERE r.deleted_at IS NULL AND "       \
-    "r.archived_at IS NULL AND r.is_public AND $4::bool IS DISTINCT FROM false AND " LIST_KEYSET("r.created_at", "r.id")     \
-        fs("r") fa("r") "ORDER BY r.created_at DESC, r.id DESC LIMIT " lim
+    "r.archived_at IS NULL AND r.is_public AND $4::bool IS DISTINCT FROM false AND " LIST_KEYSET(  \
+        "r.created_at", "r.id") fs("r") fa("r") "ORDER BY r.created_at DESC, r.id DESC LIMIT " lim
 /* The keys of the caller's private rooms of the page. */
 #define LIST_MINE(fs, fa, lim)                                                                     \
     "SELECT pm.created_at, pm.room_id FROM private_members pm WHERE pm.user_id = $1 AND "          \
     "$4::bool IS DISTINCT FROM true AND " LIST_KEYSET("pm.created_at", "pm.room_id") fs("pm")      \
         fa("pm") "ORDER BY pm.created_at DESC, pm.room_id DESC LIMIT " lim
 #define LIST_VISIBLE                                                                               \
-    "WHERE r.deleted_at IS NULL AND r.archived_at IS NULL AND (r.is_public OR me.role IS NOT NULL) " \
+    "WHERE r.deleted_at IS NULL AND r.archived_at IS NULL AND (r.is_public OR me.role IS NOT "     \
+    "NULL) "                                                                                       \
     "ORDER BY k.k_at DESC, k.k_id DESC LIMIT $7"
 #define LIST_SQL(fs, fa, lim)                                                                      \
     "SELECT " ROOM_COLS " FROM ((" LIST_PUBLIC(fs, fa, lim) ") UNION ALL (" LIST_MINE(             \
@@ -108,8 +109,8 @@ _Static_assert(PAGE_SIZE_MAX + 1 == 101, "LIST_BRANCH_MAX must be PAGE_SIZE_MAX 
     "SELECT " ROOM_COLS " FROM rooms r " ME_JOIN_1                                                 \
     "WHERE r.archived_at IS NOT NULL AND r.deleted_at IS NULL AND ($8::bool OR me.role IS NOT "    \
     "NULL) AND ($2::text IS NULL OR r.status = $2) AND ($3::text IS NULL OR r.app_id = $3) AND "   \
-    "($4::bool IS NULL OR r.is_public = $4) AND " LIST_KEYSET("r.created_at", "r.id")              \
-    "ORDER BY r.created_at DESC, r.id DESC LIMIT $7"
+    "($4::bool IS NULL OR r.is_public = $4) AND " LIST_KEYSET(                                     \
+        "r.created_at", "r.id") "ORDER BY r.created_at DESC, r.id DESC LIMIT $7"
 
 const db_stmt rooms_stmts[] = {
     /* point reads: primary key + the (user_id, room_id) unique index; no skew can hurt them */

@@ -34,7 +34,10 @@ static cf_code old_pings(db_conn *db, const void *arg, int64_t now, int batch, i
 }
 
 static const svc_maint_job echo_jobs[] = {
-    {.name = "pings", .interval = "0", .batch = "100", .help = "pings older than a day",
+    {.name = "pings",
+     .interval = "0",
+     .batch = "100",
+     .help = "pings older than a day",
      .run = old_pings},
 };
 

@@ -69,8 +69,8 @@ static const svc_maint_job *auth_job(const char *name)
 static svc_maint_result run(const svc_maint_job *job, int64_t batch, int64_t max_batches)
 {
     svc_maint_result res;
-    cf_code code = svc_maint_run(db, "auth", job, (int64_t)time(NULL), batch, max_batches, NULL,
-                                 &res);
+    cf_code code =
+        svc_maint_run(db, "auth", job, (int64_t)time(NULL), batch, max_batches, NULL, &res);
     if (code != CF_OK)
         fail_msg("%s: %s", job->name, cf_code_name(code));
     return res;
@@ -232,8 +232,8 @@ static void outbox_keeps_what_is_not_relayed(void **state)
     sql_ok("INSERT INTO outbox (seq, event_id, body, created_at) VALUES "
            "(1, 'e1', '\\x00', now() - interval '8 days'), "
            "(2, 'e2', '\\x00', now() - interval '8 days'), "
-           "(3, 'e3', '\\x00', now() - interval '1 day'), "   /* relayed, kept for Replay */
-           "(4, 'e4', '\\x00', now() - interval '8 days'), "  /* numbered, not yet published */
+           "(3, 'e3', '\\x00', now() - interval '1 day'), "  /* relayed, kept for Replay */
+           "(4, 'e4', '\\x00', now() - interval '8 days'), " /* numbered, not yet published */
            "(NULL, 'e5', '\\x00', now() - interval '8 days')" /* not even numbered */);
     sql_ok("UPDATE outbox_state SET last_seq = 4, published_seq = 3");
     int64_t retention = 7LL * 86400000;
