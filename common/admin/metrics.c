@@ -48,6 +48,7 @@ typedef struct metrics_gauge {
     char *help; /* escaped for a HELP line */
     double (*fn)(void *);
     void *arg;
+    char *label; /* "" or `,name="value"` (escaped), appended to the service label */
 } metrics_gauge;
 
 struct metrics {
@@ -153,6 +154,7 @@ void metrics_free(metrics *m)
         metrics_gauge *next = atomic_load(&g->next);
         free(g->name);
         free(g->help);
+        free(g->label);
         free(g);
         g = next;
     }
@@ -225,7 +227,14 @@ __attribute__((unused)) static bool metric_name_valid(const char *s)
 void metrics_gauge_fn(metrics *m, const char *name, const char *help, double (*fn)(void *),
                       void *arg)
 {
+    metrics_gauge_fn_labeled(m, name, NULL, NULL, help, fn, arg);
+}
+
+void metrics_gauge_fn_labeled(metrics *m, const char *name, const char *label, const char *value,
+                              const char *help, double (*fn)(void *), void *arg)
+{
     assert(metric_name_valid(name) && fn != NULL);
+    assert(label == NULL || (metric_name_valid(label) && value != NULL));
     if (m->ngauges >= METRICS_MAX_GAUGES) {
         log_warn("metrics: more than %d gauges, %s ignored", METRICS_MAX_GAUGES, name);
         return;
@@ -233,6 +242,13 @@ void metrics_gauge_fn(metrics *m, const char *name, const char *help, double (*f
     metrics_gauge *g = xcalloc(1, sizeof *g);
     g->name = xstrdup(name);
     g->help = prom_escape(help != NULL ? help : "", false);
+    if (label) {
+        char *v = prom_escape(value, true);
+        g->label = xasprintf(",%s=\"%s\"", label, v);
+        free(v);
+    } else {
+        g->label = xstrdup("");
+    }
     g->fn = fn;
     g->arg = arg;
     if (m->gauges_tail == NULL)
@@ -328,12 +344,15 @@ char *metrics_render(metrics *m, size_t *len_out)
                   "confetti_process_start_time_seconds{service=\"%s\"} %" PRId64 ".%03" PRId64 "\n",
                   m->service_label, m->start_ms / 1000, m->start_ms % 1000);
 
+    const char *family = NULL; /* series of one name are registered together: one HELP */
     for (metrics_gauge *g = atomic_load_explicit(&m->gauges, memory_order_acquire); g != NULL;
          g = atomic_load_explicit(&g->next, memory_order_acquire)) {
         size_t nl = strlen(g->name); /* Prometheus: the _total suffix is a counter's */
         bool counter = nl > 6 && strcmp(g->name + nl - 6, "_total") == 0;
-        render_family(&b, g->name, counter ? "counter" : "gauge", g->help);
-        strbuf_printf(&b, "%s{service=\"%s\"} ", g->name, m->service_label);
+        if (!family || strcmp(family, g->name) != 0)
+            render_family(&b, g->name, counter ? "counter" : "gauge", g->help);
+        family = g->name;
+        strbuf_printf(&b, "%s{service=\"%s\"%s} ", g->name, m->service_label, g->label);
         render_double(&b, g->fn(g->arg));
         strbuf_puts(&b, "\n");
     }

@@ -26,7 +26,7 @@ typedef struct metrics_method metrics_method;
  * whatever callers pass in. */
 #define METRICS_MAX_METHODS 256
 /* Extra gauges beyond this many are ignored (logged). */
-#define METRICS_MAX_GAUGES 32
+#define METRICS_MAX_GAUGES 64
 
 /* Creates a registry for one service (e.g. "rooms"; becomes the service label, copied).
  * Never fails (allocation failure aborts). Free with metrics_free. */
@@ -62,6 +62,11 @@ void metrics_inflight_add(metrics *m, int delta);
  * Start-up only, like metrics_method_get. */
 void metrics_gauge_fn(metrics *m, const char *name, const char *help, double (*fn)(void *),
                       void *arg);
+/* metrics_gauge_fn with one more label: `name{service="...",label="value"}` (value copied and
+ * escaped; label a valid name). Register the series of one name one after the other: they
+ * share the HELP and TYPE lines of the first. */
+void metrics_gauge_fn_labeled(metrics *m, const char *name, const char *label, const char *value,
+                              const char *help, double (*fn)(void *), void *arg);
 
 /* Renders every series as Prometheus text format 0.0.4 into a new xmalloc'd, NUL-terminated
  * string the caller frees; its length goes to *len_out when len_out is not NULL. Safe

@@ -176,6 +176,30 @@ cf_code events_prune(db_conn *c, int64_t retention_ms)
                        1, p, NULL);
 }
 
+cf_code events_prune_batch(db_conn *c, int64_t retention_ms, int batch, int64_t *n)
+{
+    char ms[24], lim[16];
+    snprintf(ms, sizeof ms, "%" PRId64, retention_ms);
+    snprintf(lim, sizeof lim, "%d", batch);
+    const char *p[2] = {ms, lim};
+    PGresult *r = NULL;
+    /* the oldest published rows (outbox_created), never one not yet published; SKIP LOCKED: a
+     * replica's run never waits on another's */
+    cf_code code = db_exec_sql(
+        c,
+        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE seq IS NOT NULL AND "
+        "seq <= (SELECT published_seq FROM outbox_state) AND "
+        "created_at < now() - $1::bigint * interval '1 millisecond' "
+        "ORDER BY created_at LIMIT $2::int FOR UPDATE SKIP LOCKED)",
+        2, p, &r);
+    if (code != CF_OK)
+        return code;
+    if (n)
+        *n = strtoll(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return CF_OK;
+}
+
 /* ---- the thread ---- */
 
 struct events_relay {
@@ -273,7 +297,6 @@ static void *relay_main(void *arg)
     db_conn *c = db_conn_new(r->dsn, r->schema, NULL, 0);
     db_conn_set_limits(c, &r->limits);
     PGconn *listening = NULL;
-    int64_t since_prune = INT64_MAX / 2;
     while (!atomic_load(&r->stop)) {
         if (db_conn_ensure(c) != CF_OK) {
             wait_for_work(r, c, r->poll_ms);
@@ -303,15 +326,9 @@ static void *relay_main(void *arg)
         } else {
             atomic_store(&r->last_ok_ms, cf_wall_ms());
         }
-        if (since_prune >= 60000 || since_prune * 10 >= r->retention_ms) {
-            if (events_prune(c, r->retention_ms) != CF_OK)
-                log_warn("events relay (%s): prune failed", r->source);
-            since_prune = 0;
-        }
         if (code == CF_OK && (ns == r->batch || np == r->batch))
             continue; /* more waiting */
         wait_for_work(r, c, r->poll_ms);
-        since_prune += r->poll_ms; /* an upper bound is enough for pruning */
     }
     db_conn_free(c);
     return NULL;

@@ -80,5 +80,8 @@ cf_code events_publish_pending(db_conn *c, int batch, events_publish_fn fn, void
 
 /* Deletes published rows older than retention_ms. Blocks. */
 cf_code events_prune(db_conn *c, int64_t retention_ms);
+/* The same in batches: deletes at most `batch` of the oldest such rows; *n (may be NULL) = how
+ * many. Rows not yet published stay whatever their age. Blocks. */
+cf_code events_prune_batch(db_conn *c, int64_t retention_ms, int batch, int64_t *n);
 
 #endif

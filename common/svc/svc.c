@@ -142,8 +142,14 @@ struct svc_runtime {
     events_publisher_config events_cfg;
     events_relay *relay;
     revsync *revocations; /* when auth.jwks_urls is set */
-    cfg_schema schemas[3];
+    cfg_schema schemas[4];
     size_t nschemas;
+    svc_maint_job *jobs; /* def->maint_jobs, then `outbox` when the service publishes */
+    size_t njobs;
+    cfg_field *maint_fields;
+    size_t nmaint_fields;
+    svc_maint_settings maint_settings;
+    svc_maint *maint;
     cf_clock real_clock;
     const cf_clock *clock;
     db_limits db_limits;
@@ -252,6 +258,37 @@ static void relay_metrics(svc_runtime *rt)
                      rt->relay);
 }
 
+/* The job every publisher has: published outbox rows older than events.retention. */
+static cf_code outbox_job(db_conn *db, const void *arg, int64_t now, int batch, int64_t *n)
+{
+    (void)now; /* the rows' created_at is the database's now(): so is the cut */
+    const events_publisher_config *ec = arg;
+    return events_prune_batch(db, ec->retention_ms, batch, n);
+}
+
+static svc_maint_config maint_config(svc_runtime *rt)
+{
+    return (svc_maint_config){.dsn = rt->cfg.db_dsn,
+                              .db_limits = &rt->db_limits,
+                              .schema = rt->def->schema,
+                              .clock = rt->clock,
+                              .jobs = rt->jobs,
+                              .njobs = rt->njobs,
+                              .settings = &rt->maint_settings,
+                              .metrics = rt->metrics};
+}
+
+int svc_run_maintenance(svc_runtime *rt)
+{
+    if (!rt->def->schema || rt->njobs == 0) {
+        log_info("maintenance: %s has no jobs", rt->def->name);
+        return 0;
+    }
+    svc_maint_config mc = maint_config(rt);
+    mc.metrics = NULL;
+    return svc_maint_run_all(&mc);
+}
+
 metrics *svc_metrics(const svc_runtime *rt)
 {
     return rt->metrics;
@@ -314,9 +351,11 @@ static void usage(const svc_def *def)
     if (def->task && def->task_flag)
         fprintf(stderr, "  %s: run the service's one-shot task and exit\n", def->task_flag);
     fprintf(stderr,
-            "usage: confetti-%s [--config FILE] [--migrate-only | --check-config]\n"
+            "usage: confetti-%s [--config FILE] [--migrate-only | --maintenance | "
+            "--check-config]\n"
             "  --config FILE    YAML configuration (default: $CONFETTI_CONFIG)\n"
             "  --migrate-only   apply database migrations and exit\n"
+            "  --maintenance    run every maintenance job once and exit (a CronJob)\n"
             "  --check-config   print the effective configuration and exit\n"
             "Every key is overridable as CONFETTI_<SECTION>_<KEY>.\n",
             name);
@@ -464,6 +503,10 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
         relay_metrics(rt);
         rpc_server_add_service(rt->server, events_replay_service(), NULL);
     }
+    if (def->schema && rt->njobs > 0) {
+        svc_maint_config mc = maint_config(rt);
+        svc_maint_start(&mc, &rt->maint);
+    }
     if (rpc_server_start(rt->server, why, sizeof why) != CF_OK) {
         snprintf(err, errlen, "rpc: %s", why);
         return CF_UNAVAILABLE;
@@ -473,6 +516,8 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
     log_info("admin on %s", rt->cfg.admin_listen);
     return CF_OK;
 }
+
+static void runtime_free(svc_runtime *rt);
 
 void svc_stop(svc_runtime *rt)
 {
@@ -490,6 +535,7 @@ void svc_stop(svc_runtime *rt)
     }
     admin_stop(rt->admin);
     events_relay_stop(rt->relay); /* after the admin port: /metrics reads its counters */
+    svc_maint_stop(rt->maint);    /* likewise; before fini: jobs may use the service's state */
     if (rt->def->fini && rt->ctx)
         rt->def->fini(rt, rt->ctx);
     metrics_free(rt->metrics);
@@ -498,7 +544,14 @@ void svc_stop(svc_runtime *rt)
     authn_verifier_free(rt->verifier);
     rpc_ident_free(rt->ident);
     authn_keyset_free(rt->keys);
+    runtime_free(rt);
+}
+
+static void runtime_free(svc_runtime *rt)
+{
     cfg_free(rt->schemas, rt->nschemas);
+    svc_maint_fields_free(rt->maint_fields, rt->nmaint_fields, &rt->maint_settings);
+    free(rt->jobs);
     free(rt);
 }
 
@@ -519,6 +572,25 @@ static svc_runtime *runtime_new(const svc_def *def, const cf_clock *clock)
     if (def->publishes)
         rt->schemas[rt->nschemas++] =
             (cfg_schema){events_publisher_fields, events_publisher_nfields, &rt->events_cfg};
+    if (def->schema) {
+        rt->jobs = xcalloc(def->nmaint_jobs + 1, sizeof *rt->jobs);
+        for (size_t i = 0; i < def->nmaint_jobs; i++)
+            rt->jobs[rt->njobs++] = def->maint_jobs[i];
+        if (def->publishes)
+            rt->jobs[rt->njobs++] =
+                (svc_maint_job){.name = "outbox",
+                                .interval = "1m",
+                                .batch = "1000",
+                                .help = "published outbox rows older than events.retention",
+                                .run = outbox_job,
+                                .arg = &rt->events_cfg};
+    }
+    if (rt->njobs > 0) {
+        rt->maint_fields =
+            svc_maint_fields(rt->jobs, rt->njobs, &rt->nmaint_fields, &rt->maint_settings);
+        rt->schemas[rt->nschemas++] =
+            (cfg_schema){rt->maint_fields, rt->nmaint_fields, rt->maint_settings.v};
+    }
     rt->real_clock = (cf_clock)CF_CLOCK_REAL;
     rt->clock = clock ? clock : &rt->real_clock;
     return rt;
@@ -532,7 +604,7 @@ cf_code svc_start(const svc_def *def, const svc_options *opts, svc_runtime **out
     if (load_config(rt, opts->config_path, opts->env ? opts->env : environ, why, sizeof why) !=
         CF_OK) {
         snprintf(err, errlen, "configuration: %s", why);
-        free(rt);
+        runtime_free(rt);
         return CF_INVALID_ARGUMENT;
     }
     log_setup(def->name, (log_level)log_level_parse(rt->cfg.log_level));
@@ -546,14 +618,23 @@ cf_code svc_start(const svc_def *def, const svc_options *opts, svc_runtime **out
     return CF_OK;
 }
 
-/* The service's one-shot task (svc_def.task): config, migrations, init, task, fini. */
-static int run_task(const svc_def *def, const char *config_path)
+/* `--maintenance`: every job once. */
+static int maintenance_task(svc_runtime *rt, void *ctx)
+{
+    (void)ctx;
+    return svc_run_maintenance(rt);
+}
+
+/* A one-shot task (svc_def.task, or --maintenance): config, migrations, init, task, fini. The
+ * maintenance jobs need no init (they run on their own connection): --maintenance skips it, so
+ * a CronJob's run does not dial the service's peers. */
+static int run_task(const svc_def *def, const char *config_path, int (*task)(svc_runtime *, void *))
 {
     svc_runtime *rt = runtime_new(def, NULL);
     char err[1024];
     if (load_config(rt, config_path, environ, err, sizeof err) != CF_OK) {
         log_error("configuration: %s", err);
-        free(rt);
+        runtime_free(rt);
         return 1;
     }
     log_setup(def->name, (log_level)log_level_parse(rt->cfg.log_level));
@@ -561,10 +642,11 @@ static int run_task(const svc_def *def, const char *config_path)
     int status = 1;
     if (start(rt, true, err, sizeof err) != CF_OK)
         log_error("%s", err);
-    else if (def->init && def->init(rt, &rt->ctx, err, sizeof err) != CF_OK)
+    else if (task != maintenance_task && def->init &&
+             def->init(rt, &rt->ctx, err, sizeof err) != CF_OK)
         log_error("init: %s", err);
     else
-        status = def->task(rt, rt->ctx);
+        status = task(rt, rt->ctx);
     svc_stop(rt);
     return status;
 }
@@ -572,12 +654,14 @@ static int run_task(const svc_def *def, const char *config_path)
 int svc_main(const svc_def *def, int argc, char **argv)
 {
     svc_options opts = {.config_path = getenv("CONFETTI_CONFIG")};
-    bool check_only = false, task = false;
+    bool check_only = false, task = false, maintenance = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
             opts.config_path = argv[++i];
         } else if (def->task && def->task_flag && strcmp(argv[i], def->task_flag) == 0) {
             task = true;
+        } else if (strcmp(argv[i], "--maintenance") == 0 && def->schema) {
+            maintenance = true;
         } else if (strcmp(argv[i], "--migrate-only") == 0) {
             opts.migrate_only = true;
         } else if (strcmp(argv[i], "--check-config") == 0) {
@@ -589,7 +673,9 @@ int svc_main(const svc_def *def, int argc, char **argv)
     }
     log_setup(def->name, LOG_INFO);
     if (task)
-        return run_task(def, opts.config_path);
+        return run_task(def, opts.config_path, def->task);
+    if (maintenance)
+        return run_task(def, opts.config_path, maintenance_task);
     char err[1024];
     if (check_only) {
         svc_runtime *rt = runtime_new(def, NULL);
@@ -598,8 +684,7 @@ int svc_main(const svc_def *def, int argc, char **argv)
             cfg_dump_scoped(def->name, rt->schemas, rt->nschemas, stdout);
         else
             log_error("configuration: %s", err);
-        cfg_free(rt->schemas, rt->nschemas);
-        free(rt);
+        runtime_free(rt);
         return code == CF_OK ? 0 : 1;
     }
 

@@ -8,7 +8,8 @@
  * in flight) → exit 0.
  *
  * Flags: --config FILE (or env CONFETTI_CONFIG), --migrate-only (apply migrations and exit: a
- * Kubernetes Job), --check-config (print the effective config, secrets redacted, and exit),
+ * Kubernetes Job), --maintenance (run every maintenance job once and exit: a CronJob),
+ * --check-config (print the effective config, secrets redacted, and exit),
  * the service's own task flag if it has one (svc_def.task_flag), --help. */
 #ifndef CONFETTI_SVC_SVC_H
 #define CONFETTI_SVC_SVC_H
@@ -24,6 +25,7 @@
 #include "authn/authn.h"
 #include "admin/metrics.h"
 #include "rpc/scope.h"
+#include "maint.h"
 
 /* Keys every process has (deploy/config/<svc>.yaml; env CONFETTI_<SECTION>_<KEY>). */
 typedef struct svc_common_config {
@@ -102,6 +104,11 @@ typedef struct svc_def {
     /* What app tokens may call on `service` (rpc/scope.h; docs/auth.md "App scopes"), checked by
      * the dispatcher; NULL = app tokens are refused by every method. */
     const rpc_scope_table *scopes;
+    /* The service's scheduled maintenance (maint.h; docs/operations.md, "Maintenance jobs"):
+     * run by one thread of the serving process, and all once by `--maintenance`. A publishing
+     * service also gets the job `outbox` (published rows past events.retention). */
+    const svc_maint_job *maint_jobs;
+    size_t nmaint_jobs;
 } svc_def;
 
 /* rpc.workers when it is 0: def->workers_per_core (2 when 0) times the CPUs this process may
@@ -122,6 +129,10 @@ const db_limits *svc_db_limits(const svc_runtime *rt);
  * subscriber an init hook makes. Never NULL once started. */
 struct rpc_ident *svc_ident(const svc_runtime *rt);
 metrics *svc_metrics(const svc_runtime *rt);
+
+/* Runs every maintenance job of the service once (svc_maint_run_all): what `--maintenance`
+ * does, for a service's own task. 0 or 1 (an exit status). Blocks. */
+int svc_run_maintenance(svc_runtime *rt);
 
 /* Starting a service without flags or signals — what svc_main does between loading the
  * configuration and waiting for a signal; tests run services in-process with it. */

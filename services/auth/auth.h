@@ -50,7 +50,6 @@ typedef struct auth_config {
                                                 * source (throttle.h) */
     int64_t throttle_window;                   /* ms: failures forgotten after; longest delay */
     int64_t throttle_entries;                  /* the throttle table's slots */
-    int64_t cleanup_interval;                  /* ms; 0 = no periodic cleanup */
     cfg_strlist catalog_urls;
     int64_t catalog_timeout; /* ms */
     char *events_subscribe;  /* events.subscribe: catalog's app.tokens_revoked ("" = none) */
@@ -188,8 +187,8 @@ cf_code auth_sync_revocations(auth_ctx *ctx, db_conn *db, int64_t now);
  * session.revoked event carry it to the others). No-op without a verifier. */
 void auth_revoke_session_here(auth_ctx *ctx, const char *sid, int64_t now);
 
-/* Purges expired blacklist rows, sessions and login states; loads the live blacklist into this
- * process's verifier. Blocks (SQL). */
-cf_code auth_cleanup(auth_ctx *ctx, db_conn *db, int64_t now);
+/* The maintenance jobs (maint.c): expired revocations, sessions, login states. */
+extern const svc_maint_job auth_maint_jobs[];
+extern const size_t auth_maint_njobs;
 
 #endif

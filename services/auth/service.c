@@ -1,6 +1,7 @@
 /* service.c — confetti-auth's svc_def: its configuration table, schema, statements, the
  * generated auth.v1.Auth binding, and init/fini (signing keys, providers, throttle, catalog
- * client, the cleanup/revocation-sync thread); `confetti-auth --cleanup` runs the cleanup once. */
+ * client, the revocation-sync thread) and its maintenance jobs (maint.c); `confetti-auth
+ * --cleanup` runs them once, like --maintenance. */
 #include "auth.h"
 #include "store.h"
 #include "base/log.h"
@@ -88,8 +89,6 @@ static const cfg_field auth_fields[] = {
       .max = 86400000, .help = "failures forgotten this long after the last; longest delay"),
     F("throttle", "max_entries", CFG_INT, throttle_entries, .def = "65536", .min = 64,
       .max = 16777216, .help = "slots of the failure table (40 B each, allocated at start)"),
-    F("cleanup", "interval", CFG_DURATION, cleanup_interval, .def = "10m", .min = 0,
-      .max = 86400000, .help = "purge of expired rows (0 = only confetti-auth --cleanup)"),
     F("catalog", "urls", CFG_STRLIST, catalog_urls, .def = "tcp://127.0.0.1:7101",
       .help = "catalog service (VerifyAppCredentials)"),
     F("catalog", "timeout", CFG_DURATION, catalog_timeout, .def = "3s", .min = 100, .max = 60000,
@@ -131,16 +130,6 @@ static bool provider_ok(auth_provider_config *p, const char *slot, char *err, si
     if (why)
         snprintf(err, errlen, "provider_%s: %s", slot, why);
     return why == NULL;
-}
-
-cf_code auth_cleanup(auth_ctx *ctx, db_conn *db, int64_t now)
-{
-    (void)ctx;
-    int64_t purged = 0;
-    cf_code code = store_cleanup(db, now, &purged);
-    if (code == CF_OK && purged)
-        log_info("cleanup: %lld expired rows purged", (long long)purged);
-    return code;
 }
 
 /* The blacklist into this process's verifier, so a token revoked through another replica is
@@ -193,19 +182,12 @@ static void *cleaner(void *arg)
     auth_ctx *ctx = arg;
     db_conn *db = db_conn_new(svc_config(ctx->rt)->db_dsn, "auth", auth_stmts, auth_nstmts);
     db_conn_set_limits(db, svc_db_limits(ctx->rt));
-    int64_t last_purge = 0;
     pthread_mutex_lock(&ctx->stop_mu);
     while (!ctx->stopping) {
         pthread_mutex_unlock(&ctx->stop_mu);
         int64_t now = auth_now(ctx);
-        if (db_conn_ensure(db) == CF_OK) {
+        if (db_conn_ensure(db) == CF_OK)
             auth_sync_revocations(ctx, db, now);
-            if (ctx->cfg->cleanup_interval > 0 &&
-                (now - last_purge) * 1000 >= ctx->cfg->cleanup_interval) {
-                auth_cleanup(ctx, db, now);
-                last_purge = now;
-            }
-        }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += AUTH_SYNC_SECONDS;
@@ -333,23 +315,15 @@ static cf_code auth_init(svc_runtime *rt, void **out, char *err, size_t errlen)
     return CF_OK;
 }
 
-/* confetti-auth --cleanup: one purge, for a Kubernetes CronJob. */
+/* confetti-auth --cleanup (kept for existing CronJobs): every maintenance job once, as
+ * --maintenance does. */
 static int auth_cleanup_task(svc_runtime *rt, void *p)
 {
-    auth_ctx *ctx = p;
-    db_conn *db = db_conn_new(svc_config(rt)->db_dsn, "auth", auth_stmts, auth_nstmts);
-    db_conn_set_limits(db, svc_db_limits(rt));
-    cf_code code = db_conn_ensure(db);
-    if (code == CF_OK)
-        code = auth_cleanup(ctx, db, auth_now(ctx));
-    db_conn_free(db);
-    if (code != CF_OK)
-        log_error("cleanup failed: %s", cf_code_name(code));
-    return code == CF_OK ? 0 : 1;
+    (void)p;
+    return svc_run_maintenance(rt);
 }
 
-/* init, plus the thread that re-reads the blacklist every few seconds and purges expired rows
- * every cleanup.interval. */
+/* init, plus the thread that re-reads the blacklist every few seconds. */
 static cf_code auth_init_serving(svc_runtime *rt, void **out, char *err, size_t errlen)
 {
     cf_code code = auth_init(rt, out, err, errlen);
@@ -396,5 +370,7 @@ const svc_def *auth_service_def(void)
     /* the counts are extern constants of other translation units, not constant expressions */
     auth_def.nmigrations = auth_migrations_count;
     auth_def.nstmts = auth_nstmts;
+    auth_def.maint_jobs = auth_maint_jobs;
+    auth_def.nmaint_jobs = auth_maint_njobs;
     return &auth_def;
 }

@@ -121,10 +121,6 @@ const db_stmt auth_stmts[] = {
                    "WHERE state_hash = $1 AND used_at IS NULL AND expires_at > to_timestamp($2) "
                    "RETURNING provider, redirect_uri, binding_hash"},
 
-    /* cleanup */
-    {"cleanup_blacklist", "DELETE FROM token_blacklist WHERE expires_at <= to_timestamp($1)"},
-    {"cleanup_sessions", "DELETE FROM sessions WHERE expires_at <= to_timestamp($1)"},
-    {"cleanup_states", "DELETE FROM login_states WHERE expires_at <= to_timestamp($1)"},
 };
 const size_t auth_nstmts = sizeof auth_stmts / sizeof *auth_stmts;
 
@@ -647,26 +643,5 @@ cf_code store_state_take(db_conn *db, arena *a, const char *state_hash, int64_t 
     *redirect_uri = arena_strdup(a, PQgetvalue(r, 0, 1));
     *binding_hash = arena_strdup(a, PQgetvalue(r, 0, 2));
     PQclear(r);
-    return CF_OK;
-}
-
-/* ---- cleanup ---- */
-
-cf_code store_cleanup(db_conn *db, int64_t now, int64_t *purged)
-{
-    static const char *const stmts[] = {"cleanup_blacklist", "cleanup_sessions", "cleanup_states"};
-    num t = N(now);
-    const char *p[] = {t.s};
-    int64_t total = 0;
-    for (size_t i = 0; i < sizeof stmts / sizeof *stmts; i++) {
-        PGresult *r = NULL;
-        cf_code code = db_exec(db, stmts[i], 1, p, &r);
-        if (code != CF_OK)
-            return code;
-        total += strtoll(PQcmdTuples(r), NULL, 10);
-        PQclear(r);
-    }
-    if (purged)
-        *purged = total;
     return CF_OK;
 }

@@ -113,10 +113,4 @@ cf_code store_state_create(db_conn *db, const char *state_hash, const char *prov
 cf_code store_state_take(db_conn *db, arena *a, const char *state_hash, int64_t now,
                          char **provider, char **redirect_uri, char **binding_hash);
 
-/* ---- cleanup ---- */
-
-/* Deletes expired blacklist rows, sessions past expiry and login states; *purged (may be NULL)
- * gets the number of rows deleted. */
-cf_code store_cleanup(db_conn *db, int64_t now, int64_t *purged);
-
 #endif

@@ -39,6 +39,30 @@ static const cfg_field catalog_fields[] = {
               .help = "rooms service endpoints DeleteApp asks; empty = no rooms check"),
 };
 
+/* Maintenance (common/svc/maint.h): idempotency keys older than catalog.idempotency_ttl, which
+ * no claim would honour any more (each claim also frees a few; this keeps an idle catalog
+ * clean). */
+static cf_code idempotency_job(db_conn *db, const void *arg, int64_t now, int batch, int64_t *n)
+{
+    const catalog_config *c = arg;
+    /* $1: the cut, now less the TTL (the claims' own rule: rpc_apps.c expired_before) */
+    return svc_maint_exec(db,
+                          "DELETE FROM idempotency_keys WHERE (caller, method, key) IN (SELECT "
+                          "caller, method, key FROM idempotency_keys WHERE created_at < "
+                          "to_timestamp($1::bigint) ORDER BY created_at "
+                          "LIMIT $2::int FOR UPDATE SKIP LOCKED)",
+                          now - c->idempotency_ttl / 1000, batch, n);
+}
+
+static const svc_maint_job catalog_jobs[] = {
+    {.name = "idempotency_keys",
+     .interval = "10m",
+     .batch = "1000",
+     .help = "idempotency keys older than catalog.idempotency_ttl",
+     .run = idempotency_job,
+     .arg = &config},
+};
+
 static Catalog__V1__Catalog_Service catalog_binding = CATALOG__V1__CATALOG__INIT(rpc_catalog_);
 
 /* The rooms hook while no rooms service is configured: nothing uses any app. */
@@ -119,6 +143,8 @@ static void catalog_def_build(void)
         .init = catalog_init,
         .fini = catalog_fini,
         .publishes = true,
+        .maint_jobs = catalog_jobs,
+        .nmaint_jobs = sizeof catalog_jobs / sizeof *catalog_jobs,
     };
 }
 

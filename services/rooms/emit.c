@@ -74,6 +74,20 @@ cf_code emit_room_deleted(db_conn *db, const char *room_id)
     return add(db, room_id, &ev);
 }
 
+cf_code emit_room_archived(db_conn *db, const char *room_id, const char *name, bool is_public)
+{
+    char *fields[] = {"archivedAt"};
+    Events__V1__RoomUpdated b = EVENTS__V1__ROOM_UPDATED__INIT;
+    b.fields = fields;
+    b.n_fields = 1;
+    b.name = (char *)name;
+    b.is_public = is_public;
+    Events__V1__Event ev = EVENTS__V1__EVENT__INIT;
+    ev.body_case = EVENTS__V1__EVENT__BODY_ROOM_UPDATED;
+    ev.room_updated = &b;
+    return add(db, room_id, &ev);
+}
+
 cf_code emit_participant_joined(db_conn *db, const char *room_id, const char *user_id,
                                 Rooms__V1__Role role)
 {

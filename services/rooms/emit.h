@@ -15,6 +15,8 @@ cf_code emit_room_updated(db_conn *db, const char *room_id, const store_room_pat
 cf_code emit_room_status_changed(db_conn *db, const char *room_id, Rooms__V1__RoomStatus from,
                                  Rooms__V1__RoomStatus to);
 cf_code emit_room_deleted(db_conn *db, const char *room_id);
+/* room.updated with fields ["archivedAt"]: the maintenance job archived the room (maint.c). */
+cf_code emit_room_archived(db_conn *db, const char *room_id, const char *name, bool is_public);
 cf_code emit_participant_joined(db_conn *db, const char *room_id, const char *user_id,
                                 Rooms__V1__Role role);
 /* reason: "left" (themselves), "removed" (by a moderator), "user_deleted". */

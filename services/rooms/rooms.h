@@ -27,7 +27,11 @@ typedef struct rooms_config {
     int64_t max_document;     /* rooms.max_document (bytes): settings / metadata JSON */
     char *events_subscribe;   /* events.subscribe: the broker's subscriber-side URL */
     cfg_strlist auth_urls;    /* auth.urls: auth's endpoints (its events' Replay) */
+    int64_t archive_after;    /* rooms.archive_after (ms): finished this long → archived */
 } rooms_config;
+
+/* The maintenance job `archive` (maint.c; svc_maint_fn): arg points at the archive_after ms. */
+cf_code rooms_archive_batch(db_conn *db, const void *arg, int64_t now, int batch, int64_t *n);
 
 /* The handlers' shared state (rpc_service_ctx), immutable while serving. */
 typedef struct rooms_consumer rooms_consumer;
@@ -58,6 +62,10 @@ cf_code rooms_check_id(rpc_call *call, const char *field, const char *id, size_t
  * and *who are filled. */
 cf_code rooms_gate(rpc_call *call, const char *room_id, Rooms__V1__Action action, store_room *room,
                    policy_subject *who);
+/* FAILED_PRECONDITION (explained) when the room is archived: read-only (docs/rooms.md,
+ * "Archive"); rooms_gate applies it to every action but VIEW, handlers that change a room after
+ * a VIEW gate call it themselves. */
+cf_code rooms_writable(rpc_call *call, const store_room *room);
 
 /* The caller's user id (the verified token's sub); "" without a caller. */
 const char *rooms_caller_id(rpc_call *call);

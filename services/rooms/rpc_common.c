@@ -63,6 +63,14 @@ cf_code rooms_gate(rpc_call *call, const char *room_id, Rooms__V1__Action action
     who->role = room->role;
     who->platform_admin = rpc_caller(call) && rpc_caller(call)->is_admin;
     Rooms__V1__Action ask = action ? action : ROOMS__V1__ACTION__VIEW;
+    /* An archived room (docs/rooms.md, "Archive"): soft-deleted for everyone but its members
+     * and platform admins, and read-only for them. */
+    if (room->archived_at_us != STORE_NO_TIME) {
+        if (!who->role && !who->platform_admin)
+            return rpc_error(call, CF_NOT_FOUND, "room not found");
+        if (ask != ROOMS__V1__ACTION__VIEW)
+            return rooms_writable(call, room);
+    }
     switch (policy_check(ask, *who, room->is_public, room->status)) {
     case POLICY_ALLOW:
         return CF_OK;
@@ -84,6 +92,14 @@ cf_code rooms_gate(rpc_call *call, const char *room_id, Rooms__V1__Action action
         call, CF_PERMISSION_DENIED, "%s in this room is not allowed to your role (%s)",
         protobuf_c_enum_descriptor_get_value(&rooms__v1__action__descriptor, ask)->name,
         who->role ? policy_role_name(who->role) : "not a member");
+}
+
+cf_code rooms_writable(rpc_call *call, const store_room *room)
+{
+    if (room->archived_at_us == STORE_NO_TIME)
+        return CF_OK;
+    return rpc_refuse(call, CF_FAILED_PRECONDITION, "room.archivedAt",
+                      "the room is archived: it can be read, not changed");
 }
 
 static Google__Protobuf__Timestamp *ts_msg(rpc_call *call, int64_t us)
@@ -167,6 +183,7 @@ cf_code rooms_fill_room(rpc_call *call, const store_room *row, Rooms__V1__Room *
     out->updated_at = ts_msg(call, row->updated_at_us);
     out->draw_policy = row->draw_policy;
     out->my_role = row->role;
+    out->archived_at = ts_msg(call, row->archived_at_us);
     const authn_identity *me = rpc_caller(call);
     if (!(me && me->is_admin)) /* admins may see every room, always (SPEC §3) */
         out->visible_since = ts_msg(call, row->visible_since_us);

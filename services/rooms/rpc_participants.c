@@ -46,6 +46,8 @@ RPC_HANDLER(rpc_rooms_add_participant)
     cf_code code = rooms_gate(call, req->room_id, ROOMS__V1__ACTION__VIEW, &room, &who);
     if (code != CF_OK)
         return code;
+    if ((code = rooms_writable(call, &room)) != CF_OK)
+        return code;
     Rooms__V1__Role role = req->role ? req->role : ROOMS__V1__ROLE__PARTICIPANT;
     if ((code = check_role(call, "role", role)) != CF_OK)
         return code;
@@ -147,6 +149,8 @@ RPC_HANDLER(rpc_rooms_update_participant)
     cf_code code = rooms_gate(call, req->room_id, ROOMS__V1__ACTION__VIEW, &room, &who);
     if (code != CF_OK)
         return code;
+    if ((code = rooms_writable(call, &room)) != CF_OK)
+        return code;
     const char *user;
     bool self;
     if ((code = target_user(call, req->user_id, &user, &self)) != CF_OK)
@@ -201,6 +205,8 @@ RPC_HANDLER(rpc_rooms_remove_participant)
     policy_subject who;
     cf_code code = rooms_gate(call, req->room_id, ROOMS__V1__ACTION__VIEW, &room, &who);
     if (code != CF_OK)
+        return code;
+    if ((code = rooms_writable(call, &room)) != CF_OK)
         return code;
     const char *user;
     bool self;

@@ -50,6 +50,10 @@ RPC_HANDLER(rpc_rooms_check_permission)
      * someone else, an admin gets the answer for that user as a room member or non-member. */
     policy_subject who = {.role = room.role, .platform_admin = self && me->is_admin};
     policy_verdict v = policy_check(req->action, who, room.is_public, room.status);
+    /* archived (docs/rooms.md, "Archive"): hidden from non-members, read-only for members */
+    if (room.archived_at_us != STORE_NO_TIME && v == POLICY_ALLOW &&
+        (req->action != ROOMS__V1__ACTION__VIEW || (!who.role && !who.platform_admin)))
+        v = who.role || who.platform_admin ? POLICY_DENY : POLICY_HIDDEN;
     if (v == POLICY_HIDDEN && self)
         return rpc_error(call, CF_NOT_FOUND, "room not found");
     resp->allowed = v == POLICY_ALLOW;

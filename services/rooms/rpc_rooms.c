@@ -155,6 +155,7 @@ RPC_HANDLER(rpc_rooms_list_rooms)
     store_room_query q = {.user_id = rooms_caller_id(call),
                           .all = rpc_caller(call) && rpc_caller(call)->is_admin,
                           .after_us = STORE_NO_TIME,
+                          .archived = req->archived,
                           .limit = size + 1}; /* one more tells whether a next page exists */
     if (req->status) {
         if (!(q.status = policy_status_name(req->status)))
@@ -175,8 +176,8 @@ RPC_HANDLER(rpc_rooms_list_rooms)
         return rpc_violation(call, "isPublic", "must be \"true\", \"false\" or empty");
     /* the token is bound to the filters (and to who asked: visibility is part of the list) */
     arena *a = rpc_arena(call);
-    char *filters = arena_printf(a, "rooms|%s|%s|%d|%s", q.status ? q.status : "", req->app_id,
-                                 q.is_public, q.user_id);
+    char *filters = arena_printf(a, "rooms|%s|%s|%d|%s%s", q.status ? q.status : "", req->app_id,
+                                 q.is_public, q.user_id, q.archived ? "|archived" : "");
     int64_t after_us;
     char *after_id;
     code = page_keyset_decode(a, req->page_token, filters, &after_us, &after_id);

@@ -29,6 +29,19 @@ static const cfg_field rooms_fields[] = {
               .help = "event broker, subscriber side (user.deleted from auth); empty = none"),
     CFG_FIELD("auth", "urls", CFG_STRLIST, rooms_config, auth_urls, .def = "tcp://127.0.0.1:7102",
               .help = "auth service endpoints (Replay of its events)"),
+    CFG_FIELD("rooms", "archive_after", CFG_DURATION, rooms_config, archive_after, .def = "30d",
+              .min = 60000, .max = 3650LL * 86400000,
+              .help = "a room COMPLETED or CANCELLED (unchanged) this long is archived: hidden "
+                      "but from its members (ListRooms archived=true), read-only"),
+};
+
+static const svc_maint_job rooms_jobs[] = {
+    {.name = "archive",
+     .interval = "1h",
+     .batch = "500",
+     .help = "rooms finished longer than rooms.archive_after, archived",
+     .run = rooms_archive_batch,
+     .arg = &config.archive_after},
 };
 
 static Rooms__V1__Rooms_Service rooms_binding = ROOMS__V1__ROOMS__INIT(rpc_rooms_);
@@ -98,6 +111,8 @@ static void rooms_def_build(void)
         .init = rooms_init,
         .fini = rooms_fini,
         .publishes = true,
+        .maint_jobs = rooms_jobs,
+        .nmaint_jobs = sizeof rooms_jobs / sizeof *rooms_jobs,
     };
 }
 

@@ -23,7 +23,9 @@
     "r.id, r.name, r.description, r.status, r.is_public, r.app_id, r.app_manifest_version, "       \
     "r.app_settings::text, r.draw_policy, r.created_by, " US("r.starts_at") ", " US(               \
         "r.ends_at") ", " US("r.created_at") ", " US("r.updated_at")
-#define ROOM_COLS ROOM_COLS_NO_ROLE ", me.role"
+/* then Room.archived_at (column 15) */
+#define ROOM_ARCHIVED ", " US("r.archived_at")
+#define ROOM_COLS     ROOM_COLS_NO_ROLE ", me.role" ROOM_ARCHIVED
 #define ME_JOIN                                                                                    \
     "LEFT JOIN participants me ON me.room_id = r.id AND me.user_id = $2 AND me.deleted_at IS "     \
     "NULL "
@@ -67,15 +69,16 @@ _Static_assert(PAGE_SIZE_MAX + 1 == 101, "LIST_BRANCH_MAX must be PAGE_SIZE_MAX 
 /* The keys of the public rooms of the page. */
 #define LIST_PUBLIC(fs, fa, lim)                                                                   \
     "SELECT r.created_at AS k_at, r.id AS k_id FROM rooms r WHERE r.deleted_at IS NULL AND "       \
-    "r.is_public AND $4::bool IS DISTINCT FROM false AND " LIST_KEYSET("r.created_at", "r.id")     \
-        fs("r") fa("r") "ORDER BY r.created_at DESC, r.id DESC LIMIT " lim
+    "r.archived_at IS NULL AND r.is_public AND $4::bool IS DISTINCT FROM false AND " LIST_KEYSET(  \
+        "r.created_at", "r.id") fs("r") fa("r") "ORDER BY r.created_at DESC, r.id DESC LIMIT " lim
 /* The keys of the caller's private rooms of the page. */
 #define LIST_MINE(fs, fa, lim)                                                                     \
     "SELECT pm.created_at, pm.room_id FROM private_members pm WHERE pm.user_id = $1 AND "          \
     "$4::bool IS DISTINCT FROM true AND " LIST_KEYSET("pm.created_at", "pm.room_id") fs("pm")      \
         fa("pm") "ORDER BY pm.created_at DESC, pm.room_id DESC LIMIT " lim
 #define LIST_VISIBLE                                                                               \
-    "WHERE r.deleted_at IS NULL AND (r.is_public OR me.role IS NOT NULL) "                         \
+    "WHERE r.deleted_at IS NULL AND r.archived_at IS NULL AND (r.is_public OR me.role IS NOT "     \
+    "NULL) "                                                                                       \
     "ORDER BY k.k_at DESC, k.k_id DESC LIMIT $7"
 #define LIST_SQL(fs, fa, lim)                                                                      \
     "SELECT " ROOM_COLS " FROM ((" LIST_PUBLIC(fs, fa, lim) ") UNION ALL (" LIST_MINE(             \
@@ -86,8 +89,8 @@ _Static_assert(PAGE_SIZE_MAX + 1 == 101, "LIST_BRANCH_MAX must be PAGE_SIZE_MAX 
  * kept; with an app filter LIMIT $7 (custom plans, as LIST_SQL). */
 // clang-format off
 #define LIST_ANON_SQL(fs, fa, lim)                                                                 \
-    "SELECT * FROM (SELECT " ROOM_COLS_NO_ROLE ", NULL::text AS role FROM rooms r "                  \
-    "WHERE $1::text = '' AND r.deleted_at IS NULL AND r.is_public "                                \
+    "SELECT * FROM (SELECT " ROOM_COLS_NO_ROLE ", NULL::text AS role" ROOM_ARCHIVED " FROM rooms r " \
+    "WHERE $1::text = '' AND r.deleted_at IS NULL AND r.archived_at IS NULL AND r.is_public "       \
     "AND $4::bool IS DISTINCT FROM false AND " LIST_KEYSET("r.created_at", "r.id") fs("r") fa("r") \
     "ORDER BY r.created_at DESC, r.id DESC LIMIT " lim ") pub LIMIT $7"
 // clang-format on
@@ -95,8 +98,19 @@ _Static_assert(PAGE_SIZE_MAX + 1 == 101, "LIST_BRANCH_MAX must be PAGE_SIZE_MAX 
 #define LIST_ALL_KEYSET(fs, fa) LIST_KEYSET("r.created_at", "r.id") fs("r") fa("r")
 #define LIST_ALL_SQL(fs, fa)                                                                       \
     "SELECT " ROOM_COLS " FROM rooms r " ME_JOIN_1                                                 \
-    "WHERE ($4::bool IS NULL OR r.is_public = $4) AND r.deleted_at IS NULL AND " LIST_ALL_KEYSET(  \
+    "WHERE ($4::bool IS NULL OR r.is_public = $4) AND r.deleted_at IS NULL AND "                   \
+    "r.archived_at IS NULL AND " LIST_ALL_KEYSET(                                                  \
         fs, fa) "ORDER BY r.created_at DESC, r.id DESC LIMIT $7"
+
+/* ListRooms archived=true (docs/rooms.md, "Archive"), sent unprepared (rare; custom plans): the
+ * archived rooms the caller is a live member of ($8 false), or every one (platform admins, $8
+ * true), same parameters and keyset as above. */
+#define LIST_ARCHIVED_SQL                                                                          \
+    "SELECT " ROOM_COLS " FROM rooms r " ME_JOIN_1                                                 \
+    "WHERE r.archived_at IS NOT NULL AND r.deleted_at IS NULL AND ($8::bool OR me.role IS NOT "    \
+    "NULL) AND ($2::text IS NULL OR r.status = $2) AND ($3::text IS NULL OR r.app_id = $3) AND "   \
+    "($4::bool IS NULL OR r.is_public = $4) AND " LIST_KEYSET(                                     \
+        "r.created_at", "r.id") "ORDER BY r.created_at DESC, r.id DESC LIMIT $7"
 
 const db_stmt rooms_stmts[] = {
     /* point reads: primary key + the (user_id, room_id) unique index; no skew can hurt them */
@@ -242,6 +256,7 @@ static void room_read(arena *a, PGresult *r, int row, store_room *out)
     out->updated_at_us = col_us(r, row, 13);
     if (!PQgetisnull(r, row, 14))
         policy_role_parse(PQgetvalue(r, row, 14), &out->role);
+    out->archived_at_us = col_us(r, row, 15);
     out->visible_since_us = STORE_NO_TIME; /* room_get_by reads it */
 }
 
@@ -263,7 +278,7 @@ static const char *us_param(arena *a, int64_t us)
 }
 
 /* The room row as user_id sees it; with `version`, the statement that also reads the stamp
- * (column 15) in the same snapshot. */
+ * (column 16) in the same snapshot. */
 static cf_code room_get_by(db_conn *db, arena *a, const char *stmt, const char *room_id,
                            const char *user_id, store_room *out, char **version)
 {
@@ -273,9 +288,9 @@ static cf_code room_get_by(db_conn *db, arena *a, const char *stmt, const char *
     if (code != CF_OK)
         return code;
     room_read(a, r, 0, out);
-    out->visible_since_us = col_us(r, 0, version ? 16 : 15);
+    out->visible_since_us = col_us(r, 0, version ? 17 : 16);
     if (version)
-        *version = arena_strdup(a, PQgetisnull(r, 0, 15) ? "" : PQgetvalue(r, 0, 15));
+        *version = arena_strdup(a, PQgetisnull(r, 0, 16) ? "" : PQgetvalue(r, 0, 16));
     PQclear(r);
     return CF_OK;
 }
@@ -400,11 +415,24 @@ cf_code store_rooms_list(db_conn *db, arena *a, const store_room_query *q, store
     assert(q->limit >= 1 && q->limit <= PAGE_SIZE_MAX + 1);
     PGresult *r;
     bool anonymous = !q->user_id || !*q->user_id;
+    cf_code code;
+    if (q->archived) {
+        if (anonymous && !q->all) { /* members only: an anonymous caller belongs to none */
+            *n = 0;
+            *rows = arena_zalloc(a, sizeof **rows);
+            return CF_OK;
+        }
+        const char *pa[] = {p[0], p[1], p[2], p[3], p[4], p[5], p[6], q->all ? "true" : "false"};
+        code = db_exec_sql(db, LIST_ARCHIVED_SQL, 8, pa, &r);
+        if (code != CF_OK)
+            return code;
+        return rooms_read(a, r, rows, n);
+    }
     const char *stmt = list_stmt[(q->all      ? 4
                                   : anonymous ? 8
                                               : 0) +
                                  (q->status ? 2 : 0) + (q->app_id ? 1 : 0)];
-    cf_code code = db_exec(db, stmt, 7, p, &r);
+    code = db_exec(db, stmt, 7, p, &r);
     if (code != CF_OK)
         return code;
     return rooms_read(a, r, rows, n);

@@ -30,6 +30,7 @@ typedef struct store_room {
     int64_t starts_at_us, ends_at_us; /* epoch µs or STORE_NO_TIME */
     int64_t created_at_us, updated_at_us;
     Rooms__V1__Role role;     /* the asked user's live role; ROLE_UNSPECIFIED = not a member */
+    int64_t archived_at_us;   /* epoch µs, or STORE_NO_TIME: not archived */
     int64_t visible_since_us; /* single-room reads: Room.visible_since for the asked user;
                                  STORE_NO_TIME in lists or when the user cannot see it */
 } store_room;
@@ -76,6 +77,7 @@ typedef struct store_room_query {
     const char *status;  /* NULL = any */
     const char *app_id;  /* NULL = any */
     int is_public;       /* -1 any, 0 private only, 1 public only */
+    bool archived;       /* only archived rooms the caller is a member of (all: every one) */
     int64_t after_us;    /* keyset (created_at, id) of the last row seen; STORE_NO_TIME = start */
     const char *after_id;
     int limit;

@@ -253,6 +253,38 @@ static void test_migrate_only_applies_and_exits(void **state)
     free(dsn);
 }
 
+/* --maintenance (issue 18 item 7): every maintenance job of the service once, then exit 0 —
+ * what a Kubernetes CronJob runs; rows past their age go, the others stay, nothing is served. */
+static void test_maintenance_runs_the_jobs_once_and_exits(void **state)
+{
+    (void)state;
+    char *dsn = th_pg_fresh_db("svcmaint");
+    proc p;
+    make_config(&p, "");
+    p.pid = spawn(&p, dsn, "--migrate-only");
+    assert_int_equal(wait_exit(p.pid, 20000), 0);
+    PGconn *pg = th_pg_connect(dsn);
+    PGresult *r = PQexec(pg, "INSERT INTO echo.pings (text, created_at) SELECT 'old', "
+                             "now() - interval '2 days' FROM generate_series(1, 250); "
+                             "INSERT INTO echo.pings (text) VALUES ('new')");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    p.pid = spawn(&p, dsn, "--maintenance");
+    int rc = wait_exit(p.pid, 20000);
+    if (rc != 0)
+        fail_msg("exit %d; log:\n%s", rc, slurp(p.log));
+    r = PQexec(pg, "SELECT string_agg(text, ',') FROM echo.pings");
+    assert_string_equal(PQgetvalue(r, 0, 0), "new"); /* 250 old ones in batches of 100 */
+    PQclear(r);
+    PQfinish(pg);
+    assert_non_null(strstr(slurp(p.log), "maintenance pings: done, 250 rows"));
+    assert_int_equal(http_get(p.admin_port, "/healthz", NULL, 0), 0);
+    unlink(p.cfg);
+    unlink(p.log);
+    th_pg_drop_db(dsn);
+    free(dsn);
+}
+
 /* Bad configuration stops the process at start, naming file, line and key. */
 static void test_bad_config_stops_with_file_line_and_key(void **state)
 {
@@ -285,6 +317,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_service_serves_migrates_and_drains_on_sigterm),
         cmocka_unit_test(test_migrate_only_applies_and_exits),
+        cmocka_unit_test(test_maintenance_runs_the_jobs_once_and_exits),
         cmocka_unit_test(test_bad_config_stops_with_file_line_and_key),
     };
     return cmocka_run_group_tests_name("service_process", tests, NULL, NULL);

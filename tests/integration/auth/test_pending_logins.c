@@ -79,7 +79,7 @@ static int setup(void **state)
         xasprintf("CONFETTI_CATALOG_URLS=ipc:///tmp/confetti-no-catalog-%d", (int)getpid()),
         xasprintf("CONFETTI_OAUTH_MAX_PENDING=%d", MAX_PENDING),
         xasprintf("CONFETTI_OAUTH_STATE_TTL=10m"),
-        xasprintf("CONFETTI_CLEANUP_INTERVAL=0"), /* only the logins themselves free rows */
+        xasprintf("CONFETTI_MAINTENANCE_LOGIN_STATES_INTERVAL=0"), /* only the logins free rows */
         NULL,
     };
     svc = th_service_start(auth_service_def(),

@@ -179,6 +179,9 @@ static const tc_case tc_cases[] = {
     {"GET", "/v1/rooms?isPublic=true&appId=a%2Bb+c", NULL,
      "{\"appId\":\"a+b c\",\"isPublic\":\"true\"}"},
     {"GET", "/v1/rooms?page_size=5", NULL, "{\"page_size\":5}"},
+    /* issue 18 item 7: the archived rooms of the caller (docs/rooms.md, "Archive") */
+    {"GET", "/v1/rooms?archived=true", NULL, "{\"archived\":true}"},
+    {"GET", "/v1/rooms?archived=yes", NULL, "!archived"},
     {"GET", "/v1/rooms?pageSize=abc", NULL, "!pageSize"},
     {"GET", "/v1/rooms?pageSize=1&pageSize=2", NULL, "!pageSize"},
     {"GET", "/v1/rooms?bogus=1", NULL, "!bogus"},

@@ -1,0 +1,61 @@
+/* maint.c — confetti-auth's maintenance jobs (common/svc/maint.h; docs/operations.md,
+ * "Maintenance jobs"): expired revocations, sessions and login states, in small batches. */
+#include "auth.h"
+
+/* Verifiers accept a token up to auth.leeway after its exp (at most 5 minutes, the key's bound,
+ * in every service): a revocation is kept that long after, so no verifier that reloads the list
+ * meanwhile forgets a token it would still accept. */
+#define BLACKLIST_MARGIN_S "300"
+
+static cf_code blacklist(db_conn *db, const void *arg, int64_t now, int batch, int64_t *n)
+{
+    (void)arg;
+    return svc_maint_exec(db,
+                          "DELETE FROM token_blacklist WHERE id IN (SELECT id FROM token_blacklist "
+                          "WHERE expires_at < to_timestamp($1::bigint - " BLACKLIST_MARGIN_S ") "
+                          "ORDER BY expires_at LIMIT $2::int FOR UPDATE SKIP LOCKED)",
+                          now, batch, n);
+}
+
+/* A session past expires_at can never be refreshed again, and its last access token expired
+ * before it (access_ttl < refresh_ttl); its refresh history goes with it (ON DELETE CASCADE). A
+ * revoked session is kept until then (ListSessions does not show it; the revocation row of its
+ * tokens is in token_blacklist). */
+static cf_code sessions(db_conn *db, const void *arg, int64_t now, int batch, int64_t *n)
+{
+    (void)arg;
+    return svc_maint_exec(db,
+                          "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions "
+                          "WHERE expires_at <= to_timestamp($1::bigint) "
+                          "ORDER BY expires_at LIMIT $2::int FOR UPDATE SKIP LOCKED)",
+                          now, batch, n);
+}
+
+static cf_code login_states(db_conn *db, const void *arg, int64_t now, int batch, int64_t *n)
+{
+    (void)arg;
+    return svc_maint_exec(db,
+                          "DELETE FROM login_states WHERE state_hash IN (SELECT state_hash FROM "
+                          "login_states WHERE expires_at <= to_timestamp($1::bigint) "
+                          "ORDER BY expires_at LIMIT $2::int FOR UPDATE SKIP LOCKED)",
+                          now, batch, n);
+}
+
+const svc_maint_job auth_maint_jobs[] = {
+    {.name = "blacklist",
+     .interval = "10m",
+     .batch = "1000",
+     .help = "revoked tokens expired for more than 5 minutes (the largest auth.leeway)",
+     .run = blacklist},
+    {.name = "sessions",
+     .interval = "10m",
+     .batch = "1000",
+     .help = "sessions past their expiry, with their refresh history",
+     .run = sessions},
+    {.name = "login_states",
+     .interval = "10m",
+     .batch = "1000",
+     .help = "OAuth logins in flight past oauth.state_ttl",
+     .run = login_states},
+};
+const size_t auth_maint_njobs = sizeof auth_maint_jobs / sizeof *auth_maint_jobs;
