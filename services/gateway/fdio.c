@@ -299,11 +299,15 @@ void gw_fdconn_close(gw_fdconn *c)
     c->closed = true;
     epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
     pthread_mutex_unlock(&c->mu);
+    /* read before c is handed to the loop: once l->mu is released the loop may free it at any
+     * moment (a use after free ThreadSanitizer found, 2026-12-07) */
+    void (*close_fn)(void *) = c->close_fn;
+    void *close_arg = c->close_arg;
     c->dead_next = l->dead;
     l->dead = c;
     pthread_mutex_unlock(&l->mu);
-    if (c->close_fn)
-        c->close_fn(c->close_arg);
+    if (close_fn)
+        close_fn(close_arg);
     uint64_t one = 1; /* the loop frees it after its current batch */
     ssize_t w = write(l->wake, &one, sizeof one);
     (void)w;

@@ -34,7 +34,9 @@
 #define NREP        3
 
 typedef struct replica {
-    pid_t pid;
+    /* atomic: the load threads read it (whose answer was this?) while the main thread restarts
+     * the replica (a race ThreadSanitizer found, 2026-12-07) */
+    _Atomic pid_t pid;
     char addr[32], cfg[128], log[128];
 } replica;
 
