@@ -278,6 +278,88 @@ static void test_phone_numbers_normalized(void **state)
             fail_msg("\"%s\" accepted as %s", bad[i], out);
 }
 
+/* deploy/config/providers/{google,yandex,vk}.yaml are working examples (their secret files replaced by one of
+ * ours). */
+static void test_the_deploy_examples_load(void **state)
+{
+    (void)state;
+    char *secret = write_file("secret", "s3cret\n");
+    static const char *const names[] = {"google", "yandex", "vk"};
+    for (size_t i = 0; i < 3; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/deploy/config/providers/%s.yaml", SOURCE_DIR, names[i]);
+        FILE *f = fopen(path, "r");
+        assert_non_null(f);
+        char text[8192] = "", line[1024];
+        while (fgets(line, sizeof line, f)) {
+            char *at = strstr(line, "/run/secrets/");
+            if (at && line[0] != '#')
+                snprintf(at, sizeof line - (size_t)(at - line), "%s\n", secret);
+            strncat(text, line, sizeof text - strlen(text) - 1);
+        }
+        fclose(f);
+        char fname[64];
+        snprintf(fname, sizeof fname, "%s.yaml", names[i]);
+        auth_provider_config c;
+        char err[512] = "";
+        if (load(text, fname, &c, err, sizeof err) != CF_OK)
+            fail_msg("%s: %s", path, err);
+        assert_string_equal(c.name, names[i]);
+        assert_string_equal(c.preset, names[i]);
+        auth_provider_file_free(&c);
+    }
+    free(secret);
+}
+
+/* The SMS senders: the file appends one JSON line per message; the webhook must be https or a
+ * loopback sidecar's http. */
+static void test_sms_senders(void **state)
+{
+    (void)state;
+    char path[128], err[256];
+    snprintf(path, sizeof path, "%s/sms.jsonl", dir);
+    auth_phone_config pc = {.sender = "file", .file_path = path, .webhook_url = "",
+                            .webhook_timeout = 1000};
+    sms_sender *s = NULL;
+    assert_code(CF_OK, sms_sender_new(&pc, &s, err, sizeof err));
+    assert_code(CF_OK, sms_send(s, "+79161234567", "code: 123456", err, sizeof err));
+    assert_code(CF_OK, sms_send(s, "+79160000000", "code: \"654321\"", err, sizeof err));
+    sms_sender_free(s);
+    FILE *f = fopen(path, "r");
+    char line[512];
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_non_null(strstr(line, "\"to\":\"+79161234567\""));
+    assert_non_null(strstr(line, "\"text\":\"code: 123456\""));
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_non_null(strstr(line, "\\\"654321\\\"")); /* JSON-escaped */
+    assert_null(fgets(line, sizeof line, f));
+    fclose(f);
+
+    pc.file_path = "";
+    assert_code(CF_INVALID_ARGUMENT, sms_sender_new(&pc, &s, err, sizeof err));
+    pc.sender = "webhook";
+    static const char *const refused[] = {"", "http://sms.example/send", "ftp://127.0.0.1/x",
+                                          "http://127.0.0.1.evil.example/x", "https://"};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        pc.webhook_url = (char *)refused[i];
+        if (sms_sender_new(&pc, &s, err, sizeof err) != CF_INVALID_ARGUMENT)
+            fail_msg("webhook %s accepted", refused[i]);
+    }
+    static const char *const accepted[] = {"https://sms.example/send", "http://127.0.0.1:9/x",
+                                           "http://localhost/x", "http://[::1]:80/x"};
+    for (size_t i = 0; i < sizeof accepted / sizeof *accepted; i++) {
+        pc.webhook_url = (char *)accepted[i];
+        assert_code(CF_OK, sms_sender_new(&pc, &s, err, sizeof err));
+        sms_sender_free(s);
+    }
+    /* a webhook nobody answers: UNAVAILABLE, the error without the text */
+    pc.webhook_url = "http://127.0.0.1:1/sms";
+    assert_code(CF_OK, sms_sender_new(&pc, &s, err, sizeof err));
+    assert_code(CF_UNAVAILABLE, sms_send(s, "+79161234567", "code: 777111", err, sizeof err));
+    assert_null(strstr(err, "777111"));
+    sms_sender_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +369,8 @@ int main(void)
         cmocka_unit_test(test_two_providers_of_one_name_are_refused),
         cmocka_unit_test(test_userinfo_shapes),
         cmocka_unit_test(test_phone_numbers_normalized),
+        cmocka_unit_test(test_the_deploy_examples_load),
+        cmocka_unit_test(test_sms_senders),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
