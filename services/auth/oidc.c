@@ -423,9 +423,8 @@ static char *userinfo_call(oidc_provider *p, const char *access_token, long *sta
         body = http_as(p, p->cfg->userinfo_endpoint, form, "Cache-Control: no-store", status);
         free(form);
     } else {
-        char *auth = xasprintf("Authorization: %s %s", strcmp(fmt, "yandex") == 0 ? "OAuth"
-                                                                                  : "Bearer",
-                               access_token);
+        char *auth = xasprintf("Authorization: %s %s",
+                               strcmp(fmt, "yandex") == 0 ? "OAuth" : "Bearer", access_token);
         body = http_as(p, p->cfg->userinfo_endpoint, NULL, auth, status);
         memset(auth, 0, strlen(auth));
         free(auth);

@@ -117,8 +117,9 @@ static cf_code start_body(db_conn *c, void *arg)
     start_tx *t = arg;
     t->retry_after = 0;
     const char *lock[] = {t->phone};
-    cf_code code = db_exec_sql(c, "SELECT pg_advisory_xact_lock(hashtextextended('auth.phone:' "
-                                  "|| $1, 0))",
+    cf_code code = db_exec_sql(c,
+                               "SELECT pg_advisory_xact_lock(hashtextextended('auth.phone:' "
+                               "|| $1, 0))",
                                1, lock, NULL);
     if (code != CF_OK)
         return code;
@@ -237,14 +238,16 @@ RPC_HANDLER(rpc_auth_start_phone_login)
     code[len] = '\0';
     code_hash(ctx, id, code, hash);
     int64_t now = auth_now(ctx);
-    start_tx t = {.cfg = ph->cfg, .id = id, .phone = phone, .source = src, .hash = hash, .now = now};
+    start_tx t = {
+        .cfg = ph->cfg, .id = id, .phone = phone, .source = src, .hash = hash, .now = now};
     cf_code rc = db_tx(rpc_worker(call), start_body, &t);
     if (rc == CF_RESOURCE_EXHAUSTED) {
         memset(code, 0, sizeof code);
         return rpc_retry_after(
             call,
-            rpc_error(call, rc, "too many codes for this number or from this address; retry in "
-                                "%lld s",
+            rpc_error(call, rc,
+                      "too many codes for this number or from this address; retry in "
+                      "%lld s",
                       (long long)t.retry_after),
             t.retry_after);
     }
@@ -285,8 +288,7 @@ RPC_HANDLER(rpc_auth_finish_phone_login)
     if (idlen == 0 || idlen > 64)
         return rpc_violation(call, "challengeId", "must be 1-64 characters");
     if (clen != (size_t)ph->cfg->code_length || strspn(req->code, "0123456789") != clen)
-        return rpc_violation(call, "code", "must be the %d digits sent",
-                             (int)ph->cfg->code_length);
+        return rpc_violation(call, "code", "must be the %d digits sent", (int)ph->cfg->code_length);
     char src[64];
     throttle_source(client_ip(req->client), src);
     throttle_key tk = {.kind = "phone", .source = src, .credential = ""};
@@ -318,8 +320,8 @@ RPC_HANDLER(rpc_auth_finish_phone_login)
     PQclear(r);
     char hash[44];
     code_hash(ctx, req->challenge_id, req->code, hash);
-    bool match = found && strlen(stored) == strlen(hash) &&
-                 CRYPTO_memcmp(stored, hash, strlen(hash)) == 0;
+    bool match =
+        found && strlen(stored) == strlen(hash) && CRYPTO_memcmp(stored, hash, strlen(hash)) == 0;
     bool won = false;
     if (match && (code = spend(rpc_worker(call), req->challenge_id, now, &won)) != CF_OK)
         return rpc_error(call, code, "cannot use the code");

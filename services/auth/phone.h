@@ -52,8 +52,9 @@ typedef struct auth_phone_config {
                          .max = 1000, .help = "codes sent to one number per window"),              \
         AUTH_PHONE_FIELD("max_per_source", CFG_INT, max_per_source, .def = "20", .min = 1,         \
                          .max = 1000000, .help = "codes asked by one client address per window"),  \
-        {"phone", "sender", CFG_ENUM, offsetof(auth_config, phone.sender), "webhook", 0, 0,        \
-         false, auth_phone_senders, "webhook (HTTP POST JSON) or file (make run)"},                 \
+        AUTH_PHONE_FIELD("sender", CFG_ENUM, sender, .def = "webhook",                             \
+                         .choices = auth_phone_senders,                                            \
+                         .help = "webhook (HTTP POST JSON) or file (make run)"),                   \
         AUTH_PHONE_FIELD("webhook_url", CFG_STR, webhook_url, .def = "",                           \
                          .help = "the SMS gateway's URL (https; http only to loopback)"),          \
         AUTH_PHONE_FIELD("webhook_secret", CFG_SECRET, webhook_secret, .def = "",                  \

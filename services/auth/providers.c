@@ -51,8 +51,8 @@ static const cfg_field file_fields[] = {
     P("name", CFG_STR, name, .def = "",
       .help = "its {provider} in /v1/auth/{provider}/login (default: the file's base name)"),
     P("display_name", CFG_STR, display_name, .def = "", .help = "shown on login buttons"),
-    {"provider", "kind", CFG_ENUM, offsetof(auth_provider_config, kind), "oidc", 0, 0, false,
-     kinds, "oidc: identity from a verified id_token; oauth2: from the user-info endpoint"},
+    {"provider", "kind", CFG_ENUM, offsetof(auth_provider_config, kind), "oidc", 0, 0, false, kinds,
+     "oidc: identity from a verified id_token; oauth2: from the user-info endpoint"},
     P("issuer", CFG_STR, issuer, .def = "", .help = "exact iss of its id_tokens (oidc)"),
     P("discovery", CFG_BOOL, discovery, .def = "true",
       .help = "read endpoints from <issuer>/.well-known/openid-configuration (oidc)"),
@@ -178,8 +178,8 @@ static char *base_name(const char *path)
     return n;
 }
 
-static cf_code load_with(const char *path, const preset *pr, auth_provider_config *out,
-                         char *err, size_t errlen)
+static cf_code load_with(const char *path, const preset *pr, auth_provider_config *out, char *err,
+                         size_t errlen)
 {
     cfg_field f[NFILE_FIELDS];
     fields_for(pr, f);
@@ -237,8 +237,7 @@ static cf_code add(auth_ctx *ctx, const auth_provider_config *c, const char *whe
         snprintf(err, errlen, "%s: a provider named \"%s\" is configured twice", where, c->name);
         return CF_INVALID_ARGUMENT;
     }
-    ctx->providers[ctx->nproviders++] =
-        oidc_provider_new(c, ctx->clock, ctx->cfg->http_timeout);
+    ctx->providers[ctx->nproviders++] = oidc_provider_new(c, ctx->clock, ctx->cfg->http_timeout);
     return CF_OK;
 }
 

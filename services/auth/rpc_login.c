@@ -130,7 +130,7 @@ static const char *client_field(const Auth__V1__ClientInfo *c, int which)
 }
 
 cf_code auth_open_session(rpc_call *call, auth_ctx *ctx, const char *user_id, bool admin,
-                            const Auth__V1__ClientInfo *client, Auth__V1__TokenResponse *resp)
+                          const Auth__V1__ClientInfo *client, Auth__V1__TokenResponse *resp)
 {
     char sid[CUID_LEN + 1], jti[CUID_LEN + 1], rt[48], hash[65];
     cuid_new(sid);

@@ -150,8 +150,7 @@ cf_code sms_send(sms_sender *s, const char *phone, const char *text, char *err, 
         snprintf(err, errlen, "cannot encode the message");
         return CF_INTERNAL;
     }
-    cf_code code =
-        s->file ? send_file(s, body, err, errlen) : send_webhook(s, body, err, errlen);
+    cf_code code = s->file ? send_file(s, body, err, errlen) : send_webhook(s, body, err, errlen);
     memset(body, 0, strlen(body));
     free(body);
     return code;

@@ -219,9 +219,8 @@ static int setup(void **state)
     (void)state;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int port = th_free_port();
-    hook = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL,
-                            on_request, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
-                            MHD_OPTION_END);
+    hook = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL, on_request,
+                            NULL, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
     assert_non_null(hook);
     keys = th_keys_new("RS256");
     snprintf(keyfile, sizeof keyfile, "/tmp/confetti-phone-key-%d.pem", (int)getpid());
@@ -494,8 +493,8 @@ static void test_through_the_gateway(void **state)
     (void)state;
     clk.offset += 3700;
     char *url = xasprintf("%s/v1/auth/phone/start", base);
-    th_http_resp r =
-        th_http(&(th_http_req){.method = "POST", .url = url, .body = "{\"phone\":\"+79160000070\"}"});
+    th_http_resp r = th_http(
+        &(th_http_req){.method = "POST", .url = url, .body = "{\"phone\":\"+79160000070\"}"});
     if (r.status != 200)
         fail_msg("start: HTTP %ld %s", r.status, r.body);
     json_t *j = json_loads(r.body, 0, NULL);
@@ -503,8 +502,8 @@ static void test_through_the_gateway(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "codeLength")), 6);
     json_decref(j);
     th_http_free(&r);
-    r = th_http(&(th_http_req){.method = "POST", .url = url,
-                               .body = "{\"phone\":\"+79160000070\"}"});
+    r = th_http(
+        &(th_http_req){.method = "POST", .url = url, .body = "{\"phone\":\"+79160000070\"}"});
     assert_int_equal(r.status, 429);
     char ra[32];
     assert_true(th_http_header(&r, "Retry-After", ra, sizeof ra));

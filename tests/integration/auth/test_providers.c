@@ -235,10 +235,25 @@ static int setup(void **state)
     /* the stand-ins' certificate, for 127.0.0.1, trusted by the provider files' ca_file */
     snprintf(cert, sizeof cert, "%s/cert.pem", dir);
     char *key = xasprintf("%s/key.pem", dir), out[4096];
-    const char *argv[] = {"openssl", "req",  "-x509", "-newkey", "ec", "-pkeyopt",
-                          "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj",
-                          "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                          "-keyout", key, "-out", cert, NULL};
+    const char *argv[] = {"openssl",
+                          "req",
+                          "-x509",
+                          "-newkey",
+                          "ec",
+                          "-pkeyopt",
+                          "ec_paramgen_curve:P-256",
+                          "-nodes",
+                          "-days",
+                          "2",
+                          "-subj",
+                          "/CN=127.0.0.1",
+                          "-addext",
+                          "subjectAltName=IP:127.0.0.1",
+                          "-keyout",
+                          key,
+                          "-out",
+                          cert,
+                          NULL};
     if (th_run(argv, NULL, out, sizeof out) != 0)
         fail_msg("openssl req: %s", out);
     free(key);
@@ -301,8 +316,8 @@ static int setup(void **state)
         xasprintf("CONFETTI_CATALOG_URLS=ipc:///tmp/confetti-no-catalog-%d", (int)getpid()),
         NULL,
     };
-    auth = th_service_start(auth_service_def(),
-                            &(th_service_opts){.keys = keys, .env = (void *)env});
+    auth =
+        th_service_start(auth_service_def(), &(th_service_opts){.keys = keys, .env = (void *)env});
     char *genv[] = {xasprintf("CONFETTI_HTTP_LISTEN=%s", base),
                     xasprintf("CONFETTI_SERVICES_AUTH=%s", auth->url), NULL};
     gwsvc = th_service_start(gateway_service_def(),
@@ -473,8 +488,8 @@ static void test_vk_through_the_gateway(void **state)
         fail_msg("callback: HTTP %ld %s", status, body);
     json_t *j = json_loads(body, 0, NULL);
     assert_non_null(json_string_value(json_object_get(j, "accessToken")));
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(j, "user"), "name")), "Ivan Ivanov");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "user"), "name")),
+                        "Ivan Ivanov");
     json_decref(j);
     free(body);
     /* the callback again: the state is spent */

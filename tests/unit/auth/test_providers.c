@@ -195,13 +195,13 @@ static void test_userinfo_shapes(void **state)
     oidc_identity id;
     const char *why = NULL;
     /* Yandex ID (https://yandex.ru/dev/id/doc/en/user-information) */
-    assert_code(CF_OK,
-                auth_userinfo_parse("yandex",
-                                    "{\"id\":\"1130000012345678\",\"login\":\"ivan\","
-                                    "\"display_name\":\"Ivan\",\"real_name\":\"Иван Петров\","
-                                    "\"default_email\":\"ivan@yandex.ru\","
-                                    "\"default_avatar_id\":\"131652443\",\"is_avatar_empty\":false}",
-                                    &id, &why));
+    assert_code(
+        CF_OK, auth_userinfo_parse("yandex",
+                                   "{\"id\":\"1130000012345678\",\"login\":\"ivan\","
+                                   "\"display_name\":\"Ivan\",\"real_name\":\"Иван Петров\","
+                                   "\"default_email\":\"ivan@yandex.ru\","
+                                   "\"default_avatar_id\":\"131652443\",\"is_avatar_empty\":false}",
+                                   &id, &why));
     assert_string_equal(id.sub, "1130000012345678");
     assert_string_equal(id.name, "Иван Петров");
     assert_string_equal(id.email, "ivan@yandex.ru");
@@ -270,16 +270,22 @@ static void test_phone_numbers_normalized(void **state)
     assert_true(auth_phone_normalize("0044 20 7946.0958", out));
     assert_string_equal(out, "+442079460958");
     assert_true(auth_phone_normalize("+123456789012345", out)); /* 15 digits: the most */
-    static const char *const bad[] = {"79161234567", "+7916abc4567", "+1234567",
-                                      "+1234567890123456", "+0123456789", "", "+",
-                                      "+7 916 123 45 67 ext 1", "8 (916) 123-45-67"};
+    static const char *const bad[] = {"79161234567",
+                                      "+7916abc4567",
+                                      "+1234567",
+                                      "+1234567890123456",
+                                      "+0123456789",
+                                      "",
+                                      "+",
+                                      "+7 916 123 45 67 ext 1",
+                                      "8 (916) 123-45-67"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         if (auth_phone_normalize(bad[i], out))
             fail_msg("\"%s\" accepted as %s", bad[i], out);
 }
 
-/* deploy/config/providers/{google,yandex,vk}.yaml are working examples (their secret files replaced by one of
- * ours). */
+/* deploy/config/providers/{google,yandex,vk}.yaml are working examples (their secret files
+ * replaced by one of ours). */
 static void test_the_deploy_examples_load(void **state)
 {
     (void)state;
@@ -318,8 +324,8 @@ static void test_sms_senders(void **state)
     (void)state;
     char path[128], err[256];
     snprintf(path, sizeof path, "%s/sms.jsonl", dir);
-    auth_phone_config pc = {.sender = "file", .file_path = path, .webhook_url = "",
-                            .webhook_timeout = 1000};
+    auth_phone_config pc = {
+        .sender = "file", .file_path = path, .webhook_url = "", .webhook_timeout = 1000};
     sms_sender *s = NULL;
     assert_code(CF_OK, sms_sender_new(&pc, &s, err, sizeof err));
     assert_code(CF_OK, sms_send(s, "+79161234567", "code: 123456", err, sizeof err));
