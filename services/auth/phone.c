@@ -187,14 +187,15 @@ static cf_code spend(db_conn *db, const char *id, int64_t now, bool *won)
 
 cf_code auth_phone_cleanup(db_conn *db, int64_t now, int64_t window_ms, int64_t *purged)
 {
-    char ts[24];
-    snprintf(ts, sizeof ts, "%lld", (long long)(now - window_ms / 1000));
-    const char *v[] = {ts};
+    char before[24], ts[24];
+    snprintf(before, sizeof before, "%lld", (long long)(now - window_ms / 1000));
+    snprintf(ts, sizeof ts, "%lld", (long long)now);
+    const char *v[] = {before, ts};
     PGresult *r = NULL;
     cf_code code = db_exec_sql(db,
                                "DELETE FROM phone_challenges WHERE created_at < to_timestamp($1) "
-                               "AND expires_at < to_timestamp($1)",
-                               1, v, &r);
+                               "AND expires_at < to_timestamp($2)",
+                               2, v, &r);
     if (code == CF_OK) {
         *purged += strtoll(PQcmdTuples(r), NULL, 10);
         PQclear(r);

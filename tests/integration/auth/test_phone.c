@@ -15,6 +15,7 @@
 #include "th_http.h"
 #include "pg.h"
 #include "auth.h"
+#include "store.h"
 #include "gateway.h"
 #include "auth/v1/auth.pb-c.h"
 #include "base/clock.h"
@@ -536,6 +537,34 @@ static void test_through_the_gateway(void **state)
     free(challenge);
 }
 
+static long challenges(PGconn *c)
+{
+    PGresult *r = PQexec(c, "SELECT count(*) FROM auth.phone_challenges");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    long n = atol(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return n;
+}
+
+/* Cleanup purges the challenges that left phone.window and expired, and only those. */
+static void test_cleanup_purges_old_challenges(void **state)
+{
+    (void)state;
+    PGconn *c = th_pg_connect(auth->dsn);
+    clk.offset += 3700;
+    assert_code(CF_OK, start("+79160000080", "10.0.8.1").code); /* fresh: kept */
+    long before = challenges(c);
+    assert_true(before > 1);
+    auth_config cfg = {.phone = {.window = 3600000}};
+    auth_ctx ctx = {.cfg = &cfg, .clock = &clk};
+    db_conn *db = db_conn_new(auth->dsn, "auth", auth_stmts, auth_nstmts);
+    assert_code(CF_OK, db_conn_ensure(db));
+    assert_code(CF_OK, auth_cleanup(&ctx, db, test_now(&clk)));
+    db_conn_free(db);
+    assert_int_equal(challenges(c), 1);
+    PQfinish(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -546,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_no_enumeration),
         cmocka_unit_test(test_failed_send_and_no_code_in_the_log),
         cmocka_unit_test(test_through_the_gateway),
+        cmocka_unit_test(test_cleanup_purges_old_challenges),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
