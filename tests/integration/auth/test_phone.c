@@ -242,6 +242,7 @@ static int setup(void **state)
         xasprintf("CONFETTI_PHONE_MAX_PER_PHONE=3"),
         xasprintf("CONFETTI_PHONE_MAX_PER_SOURCE=5"),
         xasprintf("CONFETTI_THROTTLE_MAX_FAILURES_PER_SOURCE=6"),
+        xasprintf("CONFETTI_CLEANUP_INTERVAL=0"), /* the test's own cleanup call, only */
         xasprintf("CONFETTI_CATALOG_URLS=ipc:///tmp/confetti-no-catalog-%d", (int)getpid()),
         NULL,
     };
