@@ -7,6 +7,7 @@
  *   wrong types, missing ids and oversized fields refused;
  * - phone numbers (phone.c): what people type normalized to E.164, anything else refused. */
 #include "th.h"
+#include "th_proc.h"
 #include "auth.h"
 
 #include <stdio.h>
@@ -38,9 +39,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    const char *argv[] = {"rm", "-rf", dir, NULL};
+    return th_run(argv, NULL, NULL, 0) == 0 ? 0 : -1;
 }
 
 /* loads path; CF_OK expected, or the error must contain `want_err` */
