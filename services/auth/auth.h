@@ -7,7 +7,9 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
+#include "auth/v1/auth.pb-c.h"
 #include "authn/authn.h"
 #include "authn/sign.h"
 #include "base/clock.h"
@@ -16,6 +18,7 @@
 #include "db/db.h"
 #include "rpc/client.h"
 #include "svc/svc.h"
+#include "phone.h"
 #include "throttle.h"
 
 /* ---- configuration (service.c: the table; docs/auth.md: every key) ---- */
@@ -34,7 +37,19 @@ typedef struct auth_provider_config {
     char *scopes;       /* space-separated, must contain openid */
     char *token_auth;   /* client_secret_basic or client_secret_post */
     bool trusted_email; /* its verified e-mails may link accounts and bootstrap admins */
+    /* Issue 18 item 1 (providers.c; NULL in the fixed slots = the OpenID defaults): */
+    char *preset;            /* google, yandex, vk, oidc, oauth2: the defaults it starts from */
+    char *kind;              /* "oidc" (id_token) or "oauth2" (identity from userinfo) */
+    char *userinfo_endpoint; /* kind oauth2: https only */
+    char *userinfo_format;   /* openid, yandex, vk: the request and the answer's shape */
+    char *ca_file;           /* PEM CAs trusted for this provider's TLS ("" = the system's) */
 } auth_provider_config;
+
+/* Is this provider plain OAuth 2.0 (identity from its user-info endpoint)? */
+static inline bool auth_provider_is_oauth2(const auth_provider_config *c)
+{
+    return c->kind && strcmp(c->kind, "oauth2") == 0;
+}
 
 #define AUTH_PROVIDER_SLOTS 3
 
@@ -54,6 +69,8 @@ typedef struct auth_config {
     int64_t catalog_timeout; /* ms */
     char *events_subscribe;  /* events.subscribe: catalog's app.tokens_revoked ("" = none) */
     auth_provider_config providers[AUTH_PROVIDER_SLOTS];
+    cfg_strlist provider_files; /* oauth.provider_files: one named provider per file */
+    auth_phone_config phone;    /* phone sign-in (phone.h) */
 } auth_config;
 
 /* ---- catalog's events (consumer.c) ---- */
@@ -99,6 +116,35 @@ typedef struct oidc_identity {
 
 /* Makes a provider from its config slot (borrowed; outlives it). No I/O: endpoints and keys
  * are fetched on first use. */
+/* Plain OAuth 2.0 (kind oauth2): exchanges the code (PKCE verifier; VK ID also wants the state
+ * and the callback's device_id), then reads the identity from the user-info endpoint over TLS
+ * in the provider's userinfo_format. Blocks (HTTP). Codes as oidc_exchange. */
+cf_code oidc_exchange_oauth2(oidc_provider *p, const char *code, const char *redirect_uri,
+                             const char *code_verifier, const char *state, const char *device_id,
+                             oidc_identity *out, const char **reason);
+
+/* ---- user-info answers (userinfo.c) ---- */
+
+/* Reads a user-info answer of format ("openid", "yandex", "vk") into out. UNAUTHENTICATED with a
+ * static *reason when it is not JSON, has no subject, or a field is of the wrong type or too
+ * long. Pure. */
+cf_code auth_userinfo_parse(const char *format, const char *body, oidc_identity *out,
+                            const char **reason);
+
+/* ---- the providers in force (providers.c) ---- */
+
+/* Loads one provider file (section `provider:`; its `preset` gives the defaults, the file the
+ * rest) into *out (zeroed first; auth_provider_file_free frees it). name defaults to the file's
+ * base name without .yaml. INVALID_ARGUMENT with err when it does not load or is unusable
+ * (auth_provider_check). */
+cf_code auth_provider_file_load(const char *path, auth_provider_config *out, char *err,
+                                size_t errlen);
+void auth_provider_file_free(auth_provider_config *c);
+/* A provider's config is usable, or err says why ("<where>: ..."). Fills name and display_name
+ * defaults (fallback_name). */
+bool auth_provider_check(auth_provider_config *p, const char *where, const char *fallback_name,
+                         char *err, size_t errlen);
+
 oidc_provider *oidc_provider_new(const auth_provider_config *cfg, const cf_clock *clock,
                                  int64_t http_timeout_ms);
 void oidc_provider_free(oidc_provider *p);
@@ -135,7 +181,11 @@ typedef struct auth_ctx {
     const auth_config *cfg;
     const cf_clock *clock;
     auth_keys *keys;
-    oidc_provider *providers[AUTH_PROVIDER_SLOTS]; /* NULL for disabled slots */
+    oidc_provider **providers; /* enabled slots, then oauth.provider_files (providers.c) */
+    size_t nproviders;
+    auth_provider_config *file_providers; /* the files' configs (owned) */
+    size_t nfile_providers;
+    struct auth_phone *phone; /* phone sign-in (phone.c); NULL when off */
     throttle *throttle;
     rpc_client *catalog;
     auth_consumer *consumer; /* catalog's events, when events.subscribe is set */
@@ -174,6 +224,17 @@ static inline int64_t auth_now_ms(const auth_ctx *ctx)
 
 /* The enabled provider named name, or NULL. */
 oidc_provider *auth_provider_find(auth_ctx *ctx, const char *name);
+/* Makes ctx->providers: the enabled fixed slots (slot_names[i] their default names), then every
+ * file of cfg->provider_files. Two providers of one name, or an unusable one, is
+ * INVALID_ARGUMENT with err. auth_providers_free undoes it. */
+cf_code auth_providers_init(auth_ctx *ctx, auth_config *cfg, const char *const *slot_names,
+                            char *err, size_t errlen);
+void auth_providers_free(auth_ctx *ctx);
+
+/* Opens a session for user_id and fills resp's token pair (rpc_login.c; every login ends
+ * here). An rpc_error on failure. */
+cf_code auth_open_session(rpc_call *call, auth_ctx *ctx, const char *user_id, bool admin,
+                          const Auth__V1__ClientInfo *client, Auth__V1__TokenResponse *resp);
 
 /* Signs an access token for sub (sid and roles optional) with jti and iat; exp = iat + access
  * ttl. *token is a new string the caller frees. */

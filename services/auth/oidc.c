@@ -55,8 +55,18 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 }
 
 /* GET (form == NULL) or POST form; *status gets the HTTP status. The body (NUL-terminated) is
- * returned in a new string, or NULL when the server could not be reached. */
+ * returned in a new string, or NULL when the server could not be reached. With `auth` (a whole
+ * header line) instead of the client's credentials: a user-info call. */
+static char *http_as(oidc_provider *p, const char *url, const char *form, const char *auth,
+                     long *status);
+
 static char *http(oidc_provider *p, const char *url, const char *form, long *status)
+{
+    return http_as(p, url, form, NULL, status);
+}
+
+static char *http_as(oidc_provider *p, const char *url, const char *form, const char *auth,
+                     long *status)
 {
     CURL *c = curl_easy_init();
     buf b = {0};
@@ -65,13 +75,19 @@ static char *http(oidc_provider *p, const char *url, const char *form, long *sta
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)p->timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* a plain OAuth 2.0 provider's answers are signed by nothing but TLS (providers.c) */
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR,
+                     auth_provider_is_oauth2(p->cfg) ? "https" : "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    if (p->cfg->ca_file && *p->cfg->ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, p->cfg->ca_file);
     struct curl_slist *hdr = curl_slist_append(NULL, "Accept: application/json");
+    if (auth)
+        hdr = curl_slist_append(hdr, auth);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
     if (form) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, form);
-        if (strcmp(p->cfg->token_auth, "client_secret_basic") == 0) {
+        if (!auth && strcmp(p->cfg->token_auth, "client_secret_basic") == 0) {
             /* RFC 6749 §2.3.1: both parts form-urlencoded before Basic encoding */
             char *u = curl_easy_escape(c, p->cfg->client_id, 0);
             char *pw = curl_easy_escape(c, p->cfg->client_secret ? p->cfg->client_secret : "", 0);
@@ -108,9 +124,11 @@ oidc_provider *oidc_provider_new(const auth_provider_config *cfg, const cf_clock
     if (!cfg->discovery) {
         p->authorize = xstrdup(cfg->authorization_endpoint);
         p->token = xstrdup(cfg->token_endpoint);
-        p->jwks_uri = xstrdup(cfg->jwks_uri);
+        p->jwks_uri = xstrdup(cfg->jwks_uri ? cfg->jwks_uri : "");
     }
     authn_keyset_new(&p->keys);
+    if (auth_provider_is_oauth2(cfg))
+        return p; /* no id_token: nothing to verify */
     authn_config ac = AUTHN_CONFIG_INIT;
     ac.issuer = cfg->issuer;
     ac.audience = cfg->client_id;
@@ -388,4 +406,92 @@ cf_code oidc_exchange(oidc_provider *p, const char *code, const char *redirect_u
     cf_code v = oidc_verify_id_token(p, idt, nonce, out, reason);
     json_decref(j);
     return v;
+}
+
+/* The user-info call of each format: Bearer (OpenID Connect Core §5.3.1), Yandex's
+ * "Authorization: OAuth <token>", VK ID's form POST of client_id and access_token. */
+static char *userinfo_call(oidc_provider *p, const char *access_token, long *status)
+{
+    const char *fmt = p->cfg->userinfo_format ? p->cfg->userinfo_format : "openid";
+    char *body = NULL;
+    if (strcmp(fmt, "vk") == 0) {
+        CURL *c = curl_easy_init();
+        char *form = NULL;
+        form_add(c, &form, "client_id", p->cfg->client_id);
+        form_add(c, &form, "access_token", access_token);
+        curl_easy_cleanup(c);
+        body = http_as(p, p->cfg->userinfo_endpoint, form, "Cache-Control: no-store", status);
+        free(form);
+    } else {
+        char *auth = xasprintf("Authorization: %s %s",
+                               strcmp(fmt, "yandex") == 0 ? "OAuth" : "Bearer", access_token);
+        body = http_as(p, p->cfg->userinfo_endpoint, NULL, auth, status);
+        memset(auth, 0, strlen(auth));
+        free(auth);
+    }
+    return body;
+}
+
+cf_code oidc_exchange_oauth2(oidc_provider *p, const char *code, const char *redirect_uri,
+                             const char *code_verifier, const char *state, const char *device_id,
+                             oidc_identity *out, const char **reason)
+{
+    memset(out, 0, sizeof *out);
+    const char *fmt = p->cfg->userinfo_format ? p->cfg->userinfo_format : "openid";
+    bool vk = strcmp(fmt, "vk") == 0;
+    if (vk && (!device_id || !*device_id)) {
+        *reason = "the callback has no device_id (VK ID)";
+        return CF_UNAUTHENTICATED;
+    }
+    CURL *c = curl_easy_init();
+    char *form = NULL;
+    form_add(c, &form, "grant_type", "authorization_code");
+    form_add(c, &form, "code", code);
+    form_add(c, &form, "redirect_uri", redirect_uri);
+    form_add(c, &form, "code_verifier", code_verifier);
+    form_add(c, &form, "client_id", p->cfg->client_id);
+    if (strcmp(p->cfg->token_auth, "client_secret_post") == 0)
+        form_add(c, &form, "client_secret", p->cfg->client_secret ? p->cfg->client_secret : "");
+    if (vk) { /* VK ID: the device the code was issued to, and the state (its docs) */
+        form_add(c, &form, "device_id", device_id);
+        form_add(c, &form, "state", state);
+    }
+    curl_easy_cleanup(c);
+    long status = 0;
+    char *body = http(p, p->cfg->token_endpoint, form, &status);
+    memset(form, 0, strlen(form));
+    free(form);
+    if (!body) {
+        *reason = "provider unreachable";
+        return CF_UNAVAILABLE;
+    }
+    json_t *j = json_loads(body, JSON_REJECT_DUPLICATES, NULL);
+    memset(body, 0, strlen(body));
+    free(body);
+    const char *at = json_string_value(json_object_get(j, "access_token"));
+    if (status != 200 || !at || !*at || strlen(at) > 8192) {
+        log_info("provider %s refused the code (status %ld, %s)", p->cfg->name, status,
+                 json_string_value(json_object_get(j, "error")) ?: "no access_token");
+        json_decref(j);
+        *reason = "the provider refused the authorization code";
+        return CF_UNAUTHENTICATED;
+    }
+    char *token = xstrdup(at);
+    json_decref(j);
+    body = userinfo_call(p, token, &status);
+    memset(token, 0, strlen(token));
+    free(token);
+    if (!body) {
+        *reason = "provider unreachable";
+        return CF_UNAVAILABLE;
+    }
+    cf_code rc = CF_UNAUTHENTICATED;
+    if (status != 200) {
+        log_info("provider %s: user-info answered %ld", p->cfg->name, status);
+        *reason = "the provider refused the user-info request";
+    } else {
+        rc = auth_userinfo_parse(fmt, body, out, reason);
+    }
+    free(body);
+    return rc;
 }

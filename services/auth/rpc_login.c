@@ -23,10 +23,8 @@ RPC_HANDLER(rpc_auth_list_providers)
 {
     (void)req;
     auth_ctx *ctx = rpc_service_ctx(call);
-    resp->providers = rpc_alloc(call, AUTH_PROVIDER_SLOTS * sizeof *resp->providers);
-    for (int i = 0; i < AUTH_PROVIDER_SLOTS; i++) {
-        if (!ctx->providers[i])
-            continue;
+    resp->providers = rpc_alloc(call, (ctx->nproviders + 1) * sizeof *resp->providers);
+    for (size_t i = 0; i < ctx->nproviders; i++) {
         const auth_provider_config *c = oidc_provider_config(ctx->providers[i]);
         Auth__V1__Provider *p = rpc_alloc(call, sizeof *p);
         auth__v1__provider__init(p);
@@ -103,7 +101,8 @@ RPC_HANDLER(rpc_auth_begin_login)
     url = q_add(call, url, "redirect_uri", redirect);
     url = q_add(call, url, "scope", c->scopes);
     url = q_add(call, url, "state", state);
-    url = q_add(call, url, "nonce", nonce);
+    if (!auth_provider_is_oauth2(c)) /* OpenID only: no id_token to carry it otherwise */
+        url = q_add(call, url, "nonce", nonce);
     url = q_add(call, url, "code_challenge", challenge);
     url = q_add(call, url, "code_challenge_method", "S256");
     resp->authorize_url = url;
@@ -130,9 +129,8 @@ static const char *client_field(const Auth__V1__ClientInfo *c, int which)
     return v ? v : "";
 }
 
-/* Opens a session for user_id and fills the token pair. */
-static cf_code open_session(rpc_call *call, auth_ctx *ctx, const char *user_id, bool admin,
-                            const Auth__V1__ClientInfo *client, Auth__V1__TokenResponse *resp)
+cf_code auth_open_session(rpc_call *call, auth_ctx *ctx, const char *user_id, bool admin,
+                          const Auth__V1__ClientInfo *client, Auth__V1__TokenResponse *resp)
 {
     char sid[CUID_LEN + 1], jti[CUID_LEN + 1], rt[48], hash[65];
     cuid_new(sid);
@@ -213,7 +211,7 @@ RPC_HANDLER(rpc_auth_finish_login)
     }
     /* RFC 9207: a provider that names itself on the callback must be the one we sent the user
      * to (an attacker's provider cannot pass its code off as this one's). */
-    if (*req->iss && strcmp(req->iss, c->issuer) != 0) {
+    if (*req->iss && *c->issuer && strcmp(req->iss, c->issuer) != 0) {
         throttle_failed(ctx->throttle, &tk, now);
         return rpc_error(call, CF_UNAUTHENTICATED, "the callback comes from another issuer");
     }
@@ -236,7 +234,13 @@ RPC_HANDLER(rpc_auth_finish_login)
     auth_derive(ctx->secret, "nonce", req->state, nonce);
     oidc_identity *id = rpc_alloc(call, sizeof *id);
     const char *why = "";
-    code = oidc_exchange(p, req->code, redirect, verifier, nonce, id, &why);
+    if (strlen(req->device_id) > LOGIN_PARAM_MAX)
+        return rpc_violation(call, "deviceId", "must be at most %d characters", LOGIN_PARAM_MAX);
+    if (auth_provider_is_oauth2(c)) /* no id_token: the identity from the user-info endpoint */
+        code = oidc_exchange_oauth2(p, req->code, redirect, verifier, req->state, req->device_id,
+                                    id, &why);
+    else
+        code = oidc_exchange(p, req->code, redirect, verifier, nonce, id, &why);
     if (code == CF_UNAUTHENTICATED)
         throttle_failed(ctx->throttle, &tk, now);
     if (code != CF_OK)
@@ -259,7 +263,7 @@ RPC_HANDLER(rpc_auth_finish_login)
     code = store_login_user(rpc_worker(call), &in, user_id, &admin);
     if (code != CF_OK)
         return rpc_error(call, code, "cannot record the user");
-    if ((code = open_session(call, ctx, user_id, admin, req->client, resp)) != CF_OK)
+    if ((code = auth_open_session(call, ctx, user_id, admin, req->client, resp)) != CF_OK)
         return code;
     resp->user = rpc_alloc(call, sizeof *resp->user);
     auth__v1__user__init(resp->user);

@@ -8,7 +8,8 @@ static const rpc_scope_rule rules[] = {
     {"ListProviders", RPC_SCOPE_OPEN},     {"BeginLogin", RPC_SCOPE_OPEN},
     {"FinishLogin", RPC_SCOPE_OPEN},       {"Refresh", RPC_SCOPE_OPEN},
     {"IssueAppToken", RPC_SCOPE_OPEN},     {"GetJwks", RPC_SCOPE_OPEN},
-    {"ListRevokedTokens", RPC_SCOPE_OPEN},
+    {"ListRevokedTokens", RPC_SCOPE_OPEN}, {"StartPhoneLogin", RPC_SCOPE_OPEN},
+    {"FinishPhoneLogin", RPC_SCOPE_OPEN},
 };
 
 const rpc_scope_table auth_scopes = {&auth__v1__auth__descriptor, rules,

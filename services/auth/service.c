@@ -79,6 +79,9 @@ static const cfg_field auth_fields[] = {
     F("oauth", "max_pending", CFG_INT, max_pending, .def = "100000", .min = 1, .max = 100000000,
       .help = "logins begun and not yet expired, platform-wide (BeginLogin past it: "
               "RESOURCE_EXHAUSTED, HTTP 429)"),
+    F("oauth", "provider_files", CFG_STRLIST, provider_files, .def = "",
+      .help = "more login providers, one YAML file each (section provider: preset google, "
+              "yandex, vk, oidc or oauth2; docs/auth.md)"),
     F("oauth", "http_timeout", CFG_DURATION, http_timeout, .def = "5s", .min = 100, .max = 60000,
       .help = "timeout of calls to providers"),
     F("throttle", "max_failures", CFG_INT, throttle_max, .def = "10", .min = 0, .max = 1000000,
@@ -100,37 +103,11 @@ static const cfg_field auth_fields[] = {
     PROVIDER("provider_google", 0, "https://accounts.google.com", "true", "true"),
     PROVIDER("provider_dev", 1, "", "true", "false"),
     PROVIDER("provider_oidc", 2, "", "true", "false"),
+    AUTH_PHONE_FIELDS,
 };
 #undef F
 
 static const char *const slot_names[AUTH_PROVIDER_SLOTS] = {"google", "dev", "oidc"};
-
-oidc_provider *auth_provider_find(auth_ctx *ctx, const char *name)
-{
-    for (int i = 0; i < AUTH_PROVIDER_SLOTS; i++)
-        if (ctx->providers[i] && strcmp(oidc_provider_config(ctx->providers[i])->name, name) == 0)
-            return ctx->providers[i];
-    return NULL;
-}
-
-/* A provider slot is usable, or err says why. */
-static bool provider_ok(auth_provider_config *p, const char *slot, char *err, size_t errlen)
-{
-    const char *why = NULL;
-    if (!*p->issuer)
-        why = "issuer is required";
-    else if (!*p->client_id)
-        why = "client_id is required";
-    else if (p->redirect_uris.n == 0)
-        why = "redirect_uris is required";
-    else if (!strstr(p->scopes, "openid"))
-        why = "scopes must include openid";
-    else if (!p->discovery && (!*p->authorization_endpoint || !*p->token_endpoint || !*p->jwks_uri))
-        why = "without discovery, authorization_endpoint, token_endpoint and jwks_uri are required";
-    if (why)
-        snprintf(err, errlen, "provider_%s: %s", slot, why);
-    return why == NULL;
-}
 
 /* The blacklist into this process's verifier, so a token revoked through another replica is
  * refused here too: auth reads its own database (the source of truth) rather than its own
@@ -215,8 +192,8 @@ static void auth_fini(svc_runtime *rt, void *p)
     auth_consumer_stop(ctx->consumer); /* before the cleaner's lock goes */
     pthread_mutex_destroy(&ctx->stop_mu);
     pthread_cond_destroy(&ctx->stop_cv);
-    for (int i = 0; i < AUTH_PROVIDER_SLOTS; i++)
-        oidc_provider_free(ctx->providers[i]);
+    auth_providers_free(ctx);
+    auth_phone_free(ctx->phone);
     throttle_free(ctx->throttle);
     rpc_client_free(ctx->catalog);
     auth_keys_free(ctx->keys);
@@ -278,23 +255,12 @@ static cf_code auth_init(svc_runtime *rt, void **out, char *err, size_t errlen)
         log_warn("tokens.secret not set: a random one per process (refresh grace and logins in "
                  "flight do not survive a restart or cross replicas)");
     }
-    for (int i = 0; i < AUTH_PROVIDER_SLOTS; i++) {
-        auth_provider_config *p = &auth_cfg.providers[i];
-        if (!p->enabled)
-            continue;
-        if (!*p->name) {
-            free(p->name);
-            p->name = xstrdup(slot_names[i]);
-        }
-        if (!*p->display_name) {
-            free(p->display_name);
-            p->display_name = xstrdup(p->name);
-        }
-        if (!provider_ok(p, slot_names[i], err, errlen)) {
-            auth_fini(rt, ctx);
-            return CF_INVALID_ARGUMENT;
-        }
-        ctx->providers[i] = oidc_provider_new(p, ctx->clock, auth_cfg.http_timeout);
+    code = auth_providers_init(ctx, &auth_cfg, slot_names, err, errlen);
+    if (code == CF_OK)
+        code = auth_phone_new(ctx, &ctx->phone, err, errlen);
+    if (code != CF_OK) {
+        auth_fini(rt, ctx);
+        return code;
     }
     throttle_config tc = {.max_failures = auth_cfg.throttle_max,
                           .max_per_source = auth_cfg.throttle_per_source,

@@ -67,6 +67,11 @@ typedef struct gw_route {
 /* The public API of SPEC §6 (every route but /v1/ws). */
 extern const gw_route gw_routes[];
 extern const size_t gw_nroutes;
+/* Phone number sign-in (routes_signin.c). */
+extern const gw_route gw_routes_signin[];
+extern const size_t gw_nroutes_signin;
+/* Every table above joined (routes_all.c): what the gateway serves. Built once; borrowed. */
+const gw_route *gw_all_routes(size_t *n);
 
 #define GW_MAX_SEGMENTS 12
 #define GW_MAX_PARAMS   4

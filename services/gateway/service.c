@@ -124,9 +124,11 @@ static cf_code gateway_init(svc_runtime *rt, void **ctx, char *err, size_t errle
 {
     static const ProtobufCServiceDescriptor *const *const registries[] = {confetti_services, NULL};
     gw_backend_def backends[4];
+    size_t nroutes = 0;
+    const gw_route *routes = gw_all_routes(&nroutes);
     gw_params p = {.cfg = &config,
-                   .routes = gw_routes,
-                   .nroutes = gw_nroutes,
+                   .routes = routes,
+                   .nroutes = nroutes,
                    .registries = registries,
                    .backends = backends,
                    .nbackends = gw_default_backends(&config, backends),

@@ -162,6 +162,10 @@ start_all() {
     export CONFETTI_AUTH_JWKS_FILE="${CONFETTI_AUTH_JWKS_FILE:-$var/dev/jwks.json}"
     make_ident_keys
     export CONFETTI_IDENT_TRUST_DIR="$var/ident/trust" CONFETTI_IDENT_OPERATORS=operator
+    # Phone sign-in (docs/auth.md, "Phone sign-in"): no SMS here, the codes are appended to a
+    # file (one JSON line per message) — scoped to auth, the deploy config keeps it off.
+    export CONFETTI_AUTH__PHONE_ENABLED=true CONFETTI_AUTH__PHONE_SENDER=file \
+        CONFETTI_AUTH__PHONE_FILE_PATH="$var/dev/sms.jsonl"
 
     echo "confetti: PostgreSQL   $dsn"
 
@@ -208,6 +212,7 @@ start_all() {
     if [ -f "$var/run/gateway.pid" ]; then
         echo "confetti: open http://127.0.0.1:$http_port/ in a browser (the page: sign in as alice, rooms, live feed)"
         echo "confetti: WebSocket feed ws://127.0.0.1:$http_port/v1/ws (docs/gateway.md#websocket-feed)"
+        echo "confetti: phone sign-in: POST /v1/auth/phone/start, the code lands in $(shq "$var/dev/sms.jsonl")"
         echo "confetti: try the HTTP API:"
         echo "  curl -s -H \"Authorization: Bearer \$($mint alice)\" 'http://127.0.0.1:$http_port/v1/rooms?pageSize=5'"
     fi
