@@ -179,6 +179,8 @@ static const tc_case tc_cases[] = {
     {"GET", "/v1/rooms?isPublic=true&appId=a%2Bb+c", NULL,
      "{\"appId\":\"a+b c\",\"isPublic\":\"true\"}"},
     {"GET", "/v1/rooms?page_size=5", NULL, "{\"page_size\":5}"},
+    {"GET", "/v1/rooms?q=summer+prize%20%22big+draw%22", NULL,
+     "{\"q\":\"summer prize \\\"big draw\\\"\"}"},
     {"GET", "/v1/rooms?pageSize=abc", NULL, "!pageSize"},
     {"GET", "/v1/rooms?pageSize=1&pageSize=2", NULL, "!pageSize"},
     {"GET", "/v1/rooms?bogus=1", NULL, "!bogus"},
