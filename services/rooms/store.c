@@ -111,17 +111,21 @@ _Static_assert(PAGE_SIZE_MAX + 1 == 101, "LIST_BRANCH_MAX must be PAGE_SIZE_MAX 
  * rank changes only when its own name or description does: the keyset (rank, id) of the last
  * row seen ($5 float4 as text, $6) is a stable position in the ranking.
  * $1 caller, $2 status, $3 app, $4 is_public, ($5, $6) keyset, $7 limit, $8 q.
- * Sent unprepared (db_exec_sql): the planner sees the query's words each time and chooses the
- * GIN index or, for a caller with few private rooms, whatever reads least. */
+ * Every match is ranked (a top-N sort): the cost grows with the number of visible matches
+ * (docs/rooms.md, "Search", measured). The inner query is fenced (OFFSET 0) so ts_rank runs
+ * once per match, not again for the keyset filter and the sort; only the page's rows are then
+ * read whole, with the caller's role. Sent unprepared (db_exec_sql): the planner sees the query's words
+ * each time and chooses the GIN index or, for a caller with few private rooms, whatever reads
+ * least. */
 #define SEARCH_TSQ "websearch_to_tsquery('simple', $8::text)"
 #define SEARCH_SQL(cols, join, visible)                                                            \
-    "SELECT " cols ", s.rank::text FROM rooms r " join                                             \
-    "CROSS JOIN LATERAL (SELECT ts_rank(r.search, " SEARCH_TSQ ") AS rank) s "                     \
-    "WHERE r.search @@ " SEARCH_TSQ " AND " visible                                                \
-    "AND ($2::text IS NULL OR r.status = $2) AND ($3::text IS NULL OR r.app_id = $3) "             \
-    "AND ($4::bool IS NULL OR r.is_public = $4) "                                                  \
-    "AND (s.rank, r.id) < (coalesce($5::float4, 'infinity'), $6::text) "                           \
-    "ORDER BY s.rank DESC, r.id DESC LIMIT $7"
+    "SELECT " cols ", k.rank::text FROM (SELECT m.k_id, m.rank FROM (SELECT r.id AS k_id, "        \
+    "ts_rank(r.search, " SEARCH_TSQ ") AS rank FROM rooms r " join "WHERE r.search @@ " SEARCH_TSQ \
+    " AND " visible "AND ($2::text IS NULL OR r.status = $2) AND ($3::text IS NULL OR "            \
+    "r.app_id = $3) AND ($4::bool IS NULL OR r.is_public = $4) OFFSET 0) m "                       \
+    "WHERE (m.rank, m.k_id) < (coalesce($5::float4, 'infinity'), $6::text) "                       \
+    "ORDER BY m.rank DESC, m.k_id DESC LIMIT $7) k JOIN rooms r ON r.id = k.k_id " join            \
+    "ORDER BY k.rank DESC, k.k_id DESC"
 /* Indexed by list_shape: the caller's, a platform admin's, an anonymous caller's. */
 static const char *const search_sql[] = {
     SEARCH_SQL(ROOM_COLS, ME_JOIN_1, VISIBLE_MEMBER),
