@@ -4,8 +4,9 @@
  * services' own RPCs (catalog, rooms, draw) as the people themselves (their tokens), so every
  * rule and event of the platform applies to it.
  *
- * Idempotent: every creation carries a fixed idempotency key (the services answer a replay with
- * what the key made) or is preceded by a read (members, prizes, draws, status changes), so a
+ * Idempotent: every creation is preceded by a read (the app by name, members, prizes by name,
+ * draws, status changes) or carries a fixed idempotency key that rooms keeps with the room
+ * (rooms are found by it: CreateRoom answers a replay with the room the key made), so a
  * second run, or a run after one that stopped half-way, adds nothing and finishes the rest.
  * A platform holding rooms that are not the demo's is left alone (nothing is loaded). */
 #ifndef CONFETTI_TOOLS_DEMO_WORLD_H
