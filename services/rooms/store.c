@@ -99,9 +99,9 @@ _Static_assert(PAGE_SIZE_MAX + 1 == 101, "LIST_BRANCH_MAX must be PAGE_SIZE_MAX 
 /* Platform admins: every live room. */
 #define LIST_ALL_KEYSET(fs, fa) LIST_KEYSET("r.created_at", "r.id") fs("r") fa("r")
 #define LIST_ALL_SQL(fs, fa)                                                                       \
-    "SELECT " ROOM_COLS " FROM rooms r " ME_JOIN_1                                                 \
-    "WHERE " VISIBLE_ALL "AND ($4::bool IS NULL OR r.is_public = $4) AND " LIST_ALL_KEYSET(fs, fa) \
-    "ORDER BY r.created_at DESC, r.id DESC LIMIT $7"
+    "SELECT " ROOM_COLS " FROM rooms r " ME_JOIN_1 "WHERE " VISIBLE_ALL                            \
+    "AND ($4::bool IS NULL OR r.is_public = $4) AND " LIST_ALL_KEYSET(                             \
+        fs, fa) "ORDER BY r.created_at DESC, r.id DESC LIMIT $7"
 
 /* ListRooms?q= (docs/rooms.md, "Search"): the rooms whose `search` column (schema/009) matches
  * websearch_to_tsquery('simple', $8) through rooms_search_idx, visible to the caller by the
@@ -114,8 +114,8 @@ _Static_assert(PAGE_SIZE_MAX + 1 == 101, "LIST_BRANCH_MAX must be PAGE_SIZE_MAX 
  * Every match is ranked (a top-N sort): the cost grows with the number of visible matches
  * (docs/rooms.md, "Search", measured). The inner query is fenced (OFFSET 0) so ts_rank runs
  * once per match, not again for the keyset filter and the sort; only the page's rows are then
- * read whole, with the caller's role. Sent unprepared (db_exec_sql): the planner sees the query's words
- * each time and chooses the GIN index or, for a caller with few private rooms, whatever reads
+ * read whole, with the caller's role. Sent unprepared (db_exec_sql): the planner sees the query's
+ * words each time and chooses the GIN index or, for a caller with few private rooms, whatever reads
  * least. */
 #define SEARCH_TSQ "websearch_to_tsquery('simple', $8::text)"
 #define SEARCH_SQL(cols, join, visible)                                                            \
@@ -443,8 +443,7 @@ cf_code store_rooms_list(db_conn *db, arena *a, const store_room_query *q, store
     /* the branches of the shapes without an app stop at LIST_BRANCH_MAX rows */
     assert(q->limit >= 1 && q->limit <= PAGE_SIZE_MAX + 1);
     PGresult *r;
-    const char *stmt =
-        list_stmt[list_shape(q) * 4 + (q->status ? 2 : 0) + (q->app_id ? 1 : 0)];
+    const char *stmt = list_stmt[list_shape(q) * 4 + (q->status ? 2 : 0) + (q->app_id ? 1 : 0)];
     cf_code code = db_exec(db, stmt, 7, p, &r);
     if (code != CF_OK)
         return code;

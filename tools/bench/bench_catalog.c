@@ -70,7 +70,10 @@ int main(int argc, char **argv)
                    xasprintf("CONFETTI_AUTH_ISSUER=%s", TH_ISSUER),
                    xasprintf("CONFETTI_AUTH_AUDIENCE=%s", TH_AUDIENCE),
                    xasprintf("CONFETTI_LOG_LEVEL=warn"),
-                   NULL, NULL, NULL, NULL};
+                   NULL,
+                   NULL,
+                   NULL,
+                   NULL};
     /* its service identity, trusting the harness's client ("test"): without it every call is
      * refused (service not trusted) and the table measures refusals */
     size_t nenv = 7;

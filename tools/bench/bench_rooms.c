@@ -121,7 +121,10 @@ int main(int argc, char **argv)
                    xasprintf("CONFETTI_AUTH_AUDIENCE=%s", TH_AUDIENCE),
                    xasprintf("CONFETTI_CATALOG_URLS=%s", cat),
                    xasprintf("CONFETTI_LOG_LEVEL=warn"),
-                   NULL, NULL, NULL, NULL};
+                   NULL,
+                   NULL,
+                   NULL,
+                   NULL};
     /* its service identity, trusting the harness's client ("test"): without it every call is
      * refused (service not trusted) and the table measures refusals */
     size_t nenv = 8;
@@ -221,9 +224,10 @@ int main(int argc, char **argv)
     for (size_t i = only_search ? 0 : 1; i < sizeof search_cells / sizeof *search_cells; i++)
         for (size_t j = 0; j < 2; j++)
             measure(client, &search_cells[i], conc[j], secs);
-    printf("\nCheck is the baseline: the same server, envelope, dispatch and token verification, "
-           "no handler work. BENCH_ROOMS_SCALE=full seeds 1M rooms / 10M participants; BENCH_ROOMS_N "
-           "any number of rooms. The q= rows: ListRooms?q= (docs/rooms.md, \"Search\").\n");
+    printf(
+        "\nCheck is the baseline: the same server, envelope, dispatch and token verification, "
+        "no handler work. BENCH_ROOMS_SCALE=full seeds 1M rooms / 10M participants; BENCH_ROOMS_N "
+        "any number of rooms. The q= rows: ListRooms?q= (docs/rooms.md, \"Search\").\n");
     rpc_client_free(client);
     svc_stop(rt);
     unlink(jwks);

@@ -92,8 +92,7 @@ int main(int argc, char **argv)
         }
     }
     if (!dev || !rooms || !catalog || !draw) {
-        fprintf(stderr,
-                "usage: confetti-demo --dev DIR --rooms URL --catalog URL --draw URL\n");
+        fprintf(stderr, "usage: confetti-demo --dev DIR --rooms URL --catalog URL --draw URL\n");
         return 2;
     }
     char *path = xasprintf("%s/signing.pem", dev), *pem = slurp(path);

@@ -156,7 +156,8 @@ static rpc_ccall *call(run *r, rpc_client *c, const ProtobufCServiceDescriptor *
     rpc_ccall_init(cc, NULL);
     cc->timeout_ms = 30000; /* a loaded machine; each call is small */
     char *bearer = r->e->mint(r->e->mint_arg, sub, admin);
-    const ProtobufCMethodDescriptor *m = protobuf_c_service_descriptor_get_method_by_name(d, method);
+    const ProtobufCMethodDescriptor *m =
+        protobuf_c_service_descriptor_get_method_by_name(d, method);
     if (!bearer || !m) {
         cc->code = CF_INTERNAL;
         cc->message = !m ? "no such method" : "cannot mint a token";
@@ -260,8 +261,8 @@ static cf_code app_publish_v2(run *r, const char *app_id)
     Catalog__V1__PublishManifestRequest req = CATALOG__V1__PUBLISH_MANIFEST_REQUEST__INIT;
     req.app_id = (char *)app_id;
     req.manifest = structure(r, manifest_v2);
-    rpc_ccall *cc = call(r, r->e->catalog, CATALOG, "PublishManifest", DEMO_ORGANIZER, false,
-                         NULL, &req);
+    rpc_ccall *cc =
+        call(r, r->e->catalog, CATALOG, "PublishManifest", DEMO_ORGANIZER, false, NULL, &req);
     if (cc->code != CF_OK && cc->code != CF_ALREADY_EXISTS)
         return failed(r, cc, "PublishManifest 1.1.0");
     say(r, "manifest 1.1.0 %s", cc->code == CF_OK ? "published" : "was there");
@@ -399,8 +400,8 @@ static cf_code room_draws(run *r, const room *w, const char *room_id, char *cons
         cc = call(r, r->e->draw, DRAW, "DrawWinners", DEMO_ORGANIZER, false, NULL, &req);
         if (cc->code != CF_OK)
             return failed(r, cc, "DrawWinners");
-        say(r, "  drew %zu winner(s) of %s", ((Draw__V1__DrawWinnersResponse *)cc->response)->n_winners,
-            w->prizes[i].name);
+        say(r, "  drew %zu winner(s) of %s",
+            ((Draw__V1__DrawWinnersResponse *)cc->response)->n_winners, w->prizes[i].name);
         done(cc);
     }
     return CF_OK;

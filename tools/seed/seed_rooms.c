@@ -117,38 +117,39 @@ static int copy_end(copier *c)
 /* The searchable text of room r (the hot room keeps its well-known name). The word lists
  * are indexed by a mix of r, so words do not line up with status or visibility (r % 10). */
 static const char *const adjectives[64] = {
-    "golden",  "silver",  "crimson", "azure",   "emerald", "amber",  "velvet",  "crystal",
-    "midnight", "sunny",  "frosty",  "misty",   "stormy",  "quiet",  "lively",  "grand",
-    "tiny",    "mighty",  "brave",   "clever",  "gentle",  "wild",   "ancient", "modern",
-    "cosmic",  "lunar",   "solar",   "electric", "magnetic", "rustic", "urban",  "coastal",
-    "alpine",  "desert",  "tropical", "arctic", "hidden",  "secret", "lucky",   "happy",
-    "jolly",   "merry",   "bright",  "shadow",  "royal",   "noble",  "humble",  "swift",
-    "lazy",    "bold",    "shiny",   "dusty",   "sparkling", "spicy", "sweet",  "sour",
-    "green",   "purple",  "orange",  "scarlet", "ivory",   "copper", "iron",    "paper"};
+    "golden",   "silver", "crimson",  "azure",    "emerald",   "amber",  "velvet",  "crystal",
+    "midnight", "sunny",  "frosty",   "misty",    "stormy",    "quiet",  "lively",  "grand",
+    "tiny",     "mighty", "brave",    "clever",   "gentle",    "wild",   "ancient", "modern",
+    "cosmic",   "lunar",  "solar",    "electric", "magnetic",  "rustic", "urban",   "coastal",
+    "alpine",   "desert", "tropical", "arctic",   "hidden",    "secret", "lucky",   "happy",
+    "jolly",    "merry",  "bright",   "shadow",   "royal",     "noble",  "humble",  "swift",
+    "lazy",     "bold",   "shiny",    "dusty",    "sparkling", "spicy",  "sweet",   "sour",
+    "green",    "purple", "orange",   "scarlet",  "ivory",     "copper", "iron",    "paper"};
 static const char *const nouns[64] = {
-    "lantern", "harp",    "falcon",  "river",   "mountain", "garden", "castle",  "bridge",
-    "comet",   "meadow",  "harvest", "festival", "carnival", "market", "library", "theater",
-    "orchard", "lighthouse", "canyon", "island", "forest",  "valley", "village", "station",
-    "rocket",  "dragon",  "phoenix", "tiger",   "panda",   "otter",  "badger",  "heron",
-    "violin",  "drum",    "guitar",  "piano",   "trumpet", "compass", "anchor", "sail",
-    "kettle",  "teapot",  "cookie",  "pretzel", "waffle",  "pancake", "muffin", "bagel",
-    "robot",   "pixel",   "circuit", "rocketship", "galaxy", "nebula", "planet", "asteroid",
-    "ribbon",  "button",  "marble",  "puzzle",  "kite",    "balloon", "confetti", "sparkler"};
-static const char *const kinds[16] = {"giveaway", "raffle",  "draw",   "contest",
-                                      "quiz",     "lottery", "sweepstakes", "challenge",
-                                      "jam",      "meetup",  "party",  "tournament",
-                                      "auction",  "fair",    "gala",   "hackathon"};
-static const char *const places[16] = {"harbor", "downtown", "campus", "plaza",
-                                       "riverside", "uptown", "seaside", "hilltop",
-                                       "oldtown", "parkside", "lakeside", "midtown",
-                                       "docklands", "airport", "stadium", "suburbs"};
+    "lantern", "harp",    "falcon",     "river",      "mountain", "garden",   "castle",
+    "bridge",  "comet",   "meadow",     "harvest",    "festival", "carnival", "market",
+    "library", "theater", "orchard",    "lighthouse", "canyon",   "island",   "forest",
+    "valley",  "village", "station",    "rocket",     "dragon",   "phoenix",  "tiger",
+    "panda",   "otter",   "badger",     "heron",      "violin",   "drum",     "guitar",
+    "piano",   "trumpet", "compass",    "anchor",     "sail",     "kettle",   "teapot",
+    "cookie",  "pretzel", "waffle",     "pancake",    "muffin",   "bagel",    "robot",
+    "pixel",   "circuit", "rocketship", "galaxy",     "nebula",   "planet",   "asteroid",
+    "ribbon",  "button",  "marble",     "puzzle",     "kite",     "balloon",  "confetti",
+    "sparkler"};
+static const char *const kinds[16] = {
+    "giveaway", "raffle", "draw",  "contest",    "quiz",    "lottery", "sweepstakes", "challenge",
+    "jam",      "meetup", "party", "tournament", "auction", "fair",    "gala",        "hackathon"};
+static const char *const places[16] = {
+    "harbor",  "downtown", "campus",   "plaza",   "riverside", "uptown",  "seaside", "hilltop",
+    "oldtown", "parkside", "lakeside", "midtown", "docklands", "airport", "stadium", "suburbs"};
 
 static void room_text(long r, char *name, size_t nn, char *desc, size_t dn)
 {
     uint64_t x = (uint64_t)r * 0x9E3779B97F4A7C15ULL; /* a bijective mix of r (Fibonacci) */
     x ^= x >> 29;
     unsigned a = (unsigned)(x & 63), n = (unsigned)(x >> 6 & 63), k = (unsigned)(x >> 12 & 15),
-             p = (unsigned)(x >> 16 & 15), q = (unsigned)(x >> 20 & 15), m = (unsigned)(x >> 24 & 63);
+             p = (unsigned)(x >> 16 & 15), q = (unsigned)(x >> 20 & 15),
+             m = (unsigned)(x >> 24 & 63);
     if (r == 0)
         snprintf(name, nn, "seed-hot-room");
     else
@@ -302,8 +303,8 @@ int main(int argc, char **argv)
             put(c, "%s\t%s\t%s\t%s\t%s\tseed-app-%ld\t1.0.0\t{}\t%s\t%s\t%s\n", id, name, desc,
                 status_of(i), public_of(i) ? "t" : "f", i % 100 / 10, owner, when, when);
         else
-            put(c, "%s\t%s\t%s\t%s\t%s\t\\N\t\\N\t\\N\t%s\t%s\t%s\n", id, name, desc,
-                status_of(i), public_of(i) ? "t" : "f", owner, when, when);
+            put(c, "%s\t%s\t%s\t%s\t%s\t\\N\t\\N\t\\N\t%s\t%s\t%s\n", id, name, desc, status_of(i),
+                public_of(i) ? "t" : "f", owner, when, when);
     }
     if (copy_end(c) != 0)
         return 1;

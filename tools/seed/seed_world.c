@@ -47,12 +47,10 @@ int main(int argc, char **argv)
 {
     const char *dsn = getenv("CONFETTI_DB_DSN");
     long users = -1, apps = 10, prizes = 1, winners = 1;
-    static const struct option opts[] = {{"dsn", required_argument, NULL, 'd'},
-                                         {"users", required_argument, NULL, 'u'},
-                                         {"apps", required_argument, NULL, 'a'},
-                                         {"prizes", required_argument, NULL, 'p'},
-                                         {"winners", required_argument, NULL, 'w'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"dsn", required_argument, NULL, 'd'},     {"users", required_argument, NULL, 'u'},
+        {"apps", required_argument, NULL, 'a'},    {"prizes", required_argument, NULL, 'p'},
+        {"winners", required_argument, NULL, 'w'}, {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -127,8 +125,9 @@ int main(int argc, char **argv)
     snprintf(np, sizeof np, "%ld", prizes);
     snprintf(nw, sizeof nw, "%ld", winners);
     const char *pu[] = {nu}, *pa[] = {na}, *pp[] = {np, nw}, *pw[] = {nw};
-    fprintf(stderr, "seed-world: %ld rooms seeded; %ld users, %ld apps, %ld prizes a room, %ld "
-                    "winners a prize\n",
+    fprintf(stderr,
+            "seed-world: %ld rooms seeded; %ld users, %ld apps, %ld prizes a room, %ld "
+            "winners a prize\n",
             nrooms, users, apps, prizes, winners);
     if (run(pg, "settings", "SET synchronous_commit = off", 0, NULL) != 0 ||
         run(pg, "users",
@@ -195,8 +194,9 @@ int main(int argc, char **argv)
             "INSERT INTO draw.room_draw_counters (room_id, last_number) "
             "SELECT room_id, max(draw_number) FROM draw.draws GROUP BY room_id",
             0, NULL) != 0 ||
-        run(pg, "analyze", "ANALYZE auth.users, catalog.apps, catalog.manifests, draw.prizes, "
-                           "draw.draws, draw.winners",
+        run(pg, "analyze",
+            "ANALYZE auth.users, catalog.apps, catalog.manifests, draw.prizes, "
+            "draw.draws, draw.winners",
             0, NULL) != 0) {
         PQfinish(pg);
         return 1;

@@ -34,7 +34,8 @@ static char *mint(void *arg, const char *sub, bool admin)
 static rpc_ccall *rc(th_service *s, const ProtobufCServiceDescriptor *d, const char *method,
                      const char *sub, const void *in)
 {
-    const ProtobufCMethodDescriptor *m = protobuf_c_service_descriptor_get_method_by_name(d, method);
+    const ProtobufCMethodDescriptor *m =
+        protobuf_c_service_descriptor_get_method_by_name(d, method);
     assert_non_null(m);
     rpc_ccall *cc = xcalloc(1, sizeof *cc);
     rpc_ccall_init(cc, NULL);
@@ -92,7 +93,8 @@ static char *world(bool check)
         pr.page_size = 100;
         rpc_ccall *pc =
             rc(rooms, &rooms__v1__rooms__descriptor, "ListParticipants", DEMO_ORGANIZER, &pr);
-        Rooms__V1__ListParticipantsResponse *ps = (Rooms__V1__ListParticipantsResponse *)pc->response;
+        Rooms__V1__ListParticipantsResponse *ps =
+            (Rooms__V1__ListParticipantsResponse *)pc->response;
         int by_role[6] = {0};
         for (size_t j = 0; j < ps->n_participants; j++) {
             role_seen[ps->participants[j]->role] = true;
@@ -113,10 +115,10 @@ static char *world(bool check)
         done(wc);
         winners_total += winners;
         drawn_rooms += winners > 0;
-        char *next = xasprintf("%s[%s %d %s a%d o%d m%d p%d v%d prizes %zu winners %zu]", line,
-                               room->name, (int)room->status, room->app_manifest_version,
-                               by_role[1], by_role[2], by_role[3], by_role[4], by_role[5],
-                               prizes, winners);
+        char *next =
+            xasprintf("%s[%s %d %s a%d o%d m%d p%d v%d prizes %zu winners %zu]", line, room->name,
+                      (int)room->status, room->app_manifest_version, by_role[1], by_role[2],
+                      by_role[3], by_role[4], by_role[5], prizes, winners);
         free(line);
         line = next;
     }
@@ -142,9 +144,9 @@ static char *world(bool check)
         for (int r = 1; r <= 5; r++) /* ADMIN … VIEWER */
             if (!role_seen[r])
                 fail_msg("nobody in role %d: %s", r, line);
-        assert_true(v1 && v2);            /* rooms locked to each manifest version */
-        assert_int_equal(manifests, 2);   /* 1.0.0 and 1.1.0 */
-        assert_true(drawn_rooms >= 2);    /* a completed room and an active one have winners */
+        assert_true(v1 && v2);              /* rooms locked to each manifest version */
+        assert_int_equal(manifests, 2);     /* 1.0.0 and 1.1.0 */
+        assert_true(drawn_rooms >= 2);      /* a completed room and an active one have winners */
         assert_int_equal(winners_total, 6); /* 1 + 3 in spring, 2 in summer */
     }
     done(lc);

@@ -357,7 +357,10 @@ static void test_pages_stable_under_writes(void **state)
     /* three rank levels: the word in the name twice, once, or only in the description */
     for (int i = 0; i < N; i++) {
         char name[64];
-        snprintf(name, sizeof name, i % 3 == 0 ? "gnu gnu %d" : i % 3 == 1 ? "gnu %d" : "hall %d",
+        snprintf(name, sizeof name,
+                 i % 3 == 0   ? "gnu gnu %d"
+                 : i % 3 == 1 ? "gnu %d"
+                              : "hall %d",
                  i);
         ids[i] = create_room(&u_org, name, i % 3 == 2 ? "a gnu inside" : "", true);
     }
@@ -366,11 +369,10 @@ static void test_pages_stable_under_writes(void **state)
     /* page 1 of size 3, then writes, then the rest */
     rpc_ccall *cc = list(&u_anon, "gnu", 0, NULL, 3, NULL);
     char *seen = page_ids(cc);
-    char *token =
-        xstrdup(((Rooms__V1__ListRoomsResponse *)cc->response)->next_page_token);
+    char *token = xstrdup(((Rooms__V1__ListRoomsResponse *)cc->response)->next_page_token);
     assert_true(*token);
     done(cc);
-    char *top = create_room(&u_org, "gnu gnu gnu gnu", "", true);  /* ranks before the position */
+    char *top = create_room(&u_org, "gnu gnu gnu gnu", "", true); /* ranks before the position */
     char *bottom = create_room(&u_org, "hall late", "gnu", true); /* ranks after it */
     /* the last room of `before` is deleted; a room not seen yet stays where it was */
     char *last = strrchr(before, ',') + 1;
@@ -463,19 +465,18 @@ static void test_bounds_and_tokens(void **state)
     expect_violation(list(&u_anon, "bad\x01word", 0, NULL, 10, NULL), "q");
     expect_violation(list(&u_anon, "bad\xff", 0, NULL, 10, NULL), "q");
 
-    char *a = create_room(&u_org, "yak one", "", true), *b = create_room(&u_org, "yak two", "", true);
+    char *a = create_room(&u_org, "yak one", "", true),
+         *b = create_room(&u_org, "yak two", "", true);
     /* white space only: the listing, newest first */
     rpc_ccall *cc = list(&u_anon, "  \t ", 0, NULL, 1, NULL);
     char *ids = page_ids(cc);
     assert_string_equal(ids, b);
     free(ids);
-    char *list_token =
-        xstrdup(((Rooms__V1__ListRoomsResponse *)cc->response)->next_page_token);
+    char *list_token = xstrdup(((Rooms__V1__ListRoomsResponse *)cc->response)->next_page_token);
     done(cc);
     expect_violation(list(&u_anon, "yak", 0, NULL, 1, list_token), "pageToken");
     cc = list(&u_anon, "yak", 0, NULL, 1, NULL);
-    char *search_token =
-        xstrdup(((Rooms__V1__ListRoomsResponse *)cc->response)->next_page_token);
+    char *search_token = xstrdup(((Rooms__V1__ListRoomsResponse *)cc->response)->next_page_token);
     assert_true(*search_token);
     done(cc);
     expect_violation(list(&u_anon, "zebu", 0, NULL, 1, search_token), "pageToken");
