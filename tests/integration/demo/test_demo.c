@@ -169,30 +169,33 @@ static void test_loads_the_world_once(void **state)
     free(second);
 }
 
-/* A platform whose rooms are not the demo's gets nothing (its own rooms stay the only ones). */
+/* A platform whose rooms are not the demo's gets nothing (its own rooms stay the only ones).
+ * Runs first, on the same rooms service (one instance per process: its config is global);
+ * the room is deleted afterwards, which makes the platform empty again for the next test. */
 static void test_leaves_a_used_platform_alone(void **state)
 {
     (void)state;
-    char *dsn = th_pg_fresh_db("demo_used_rooms");
-    char addr[160];
-    snprintf(addr, sizeof addr, "CONFETTI_CATALOG_URLS=%s", catalog->url);
-    const char *env[] = {addr, NULL};
-    th_service *used = th_service_start(rooms_service_def(),
-                                        &(th_service_opts){.keys = keys, .env = env, .dsn = dsn});
     Rooms__V1__CreateRoomRequest cr = ROOMS__V1__CREATE_ROOM_REQUEST__INIT;
     cr.name = "Somebody's own room";
     cr.is_public = true;
-    done(rc(used, &rooms__v1__rooms__descriptor, "CreateRoom", "someone", &cr));
+    rpc_ccall *cc = rc(rooms, &rooms__v1__rooms__descriptor, "CreateRoom", "someone", &cr);
+    char *id = xstrdup(((Rooms__V1__Room *)cc->response)->room_id);
+    done(cc);
     demo_outcome out;
-    assert_int_equal(load(used, &out), CF_OK);
+    assert_int_equal(load(rooms, &out), CF_OK);
     assert_int_equal(out, DEMO_NOT_EMPTY);
     Rooms__V1__ListRoomsRequest lr = ROOMS__V1__LIST_ROOMS_REQUEST__INIT;
-    rpc_ccall *lc = rc(used, &rooms__v1__rooms__descriptor, "ListRooms", "someone", &lr);
+    rpc_ccall *lc = rc(rooms, &rooms__v1__rooms__descriptor, "ListRooms", "someone", &lr);
     assert_int_equal(((Rooms__V1__ListRoomsResponse *)lc->response)->n_rooms, 1);
     done(lc);
-    th_service_stop(used);
-    th_pg_drop_db(dsn);
-    free(dsn);
+    Catalog__V1__ListAppsRequest la = CATALOG__V1__LIST_APPS_REQUEST__INIT;
+    rpc_ccall *ac = rc(catalog, &catalog__v1__catalog__descriptor, "ListApps", "someone", &la);
+    assert_int_equal(((Catalog__V1__ListAppsResponse *)ac->response)->n_apps, 0);
+    done(ac);
+    Rooms__V1__DeleteRoomRequest dr = ROOMS__V1__DELETE_ROOM_REQUEST__INIT;
+    dr.room_id = id;
+    done(rc(rooms, &rooms__v1__rooms__descriptor, "DeleteRoom", "someone", &dr));
+    free(id);
 }
 
 static int setup_all(void **state)
@@ -225,8 +228,8 @@ static int teardown_all(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_loads_the_world_once),
         cmocka_unit_test(test_leaves_a_used_platform_alone),
+        cmocka_unit_test(test_loads_the_world_once),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }
