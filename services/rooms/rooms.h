@@ -87,6 +87,21 @@ cf_code rooms_ts_us(rpc_call *call, const char *field, const Google__Protobuf__T
 /* Maps a store error to the answer: codes that explain themselves pass, others are INTERNAL. */
 cf_code rooms_store_error(rpc_call *call, cf_code code, const char *what);
 
+/* --- rpc_search.c: ListRooms?q= (docs/rooms.md, "Search") --- */
+
+#define ROOMS_SEARCH_MAX 200 /* q: at most this many code points after trimming */
+
+/* ListRooms' q: *text NULL when there is no search (empty or only white space), else the
+ * trimmed NFC text (in the call's arena); INVALID_ARGUMENT on "q" when too long, not UTF-8 or
+ * holding control characters. */
+cf_code rooms_search_text(rpc_call *call, const char *q, char **text);
+
+/* Answers ListRooms with the rooms matching text that the listing q describes would show,
+ * best first; the page token (token in, next_page_token out) is a (rank, id) keyset bound to
+ * filters. */
+cf_code rooms_search(rpc_call *call, store_room_query *q, const char *text, const char *filters,
+                     const char *token, int size, Rooms__V1__ListRoomsResponse *resp);
+
 /* --- catalog.c: the calls to catalog.v1 (the caller's `authorization` is forwarded) --- */
 
 /* The current manifest version of an active app. NOT_FOUND / FAILED_PRECONDITION (inactive),

@@ -178,6 +178,12 @@ RPC_HANDLER(rpc_rooms_list_rooms)
     arena *a = rpc_arena(call);
     char *filters = arena_printf(a, "rooms|%s|%s|%d|%s%s", q.status ? q.status : "", req->app_id,
                                  q.is_public, q.user_id, q.archived ? "|archived" : "");
+    char *text;
+    if ((code = rooms_search_text(call, req->q, &text)) != CF_OK)
+        return code;
+    if (text)
+        return rooms_search(call, &q, text, arena_printf(a, "%s|q|%s", filters, text),
+                            req->page_token, size, resp);
     int64_t after_us;
     char *after_id;
     code = page_keyset_decode(a, req->page_token, filters, &after_us, &after_id);

@@ -76,10 +76,16 @@ _Static_assert(PAGE_SIZE_MAX + 1 == 101, "LIST_BRANCH_MAX must be PAGE_SIZE_MAX 
     "SELECT pm.created_at, pm.room_id FROM private_members pm WHERE pm.user_id = $1 AND "          \
     "$4::bool IS DISTINCT FROM true AND " LIST_KEYSET("pm.created_at", "pm.room_id") fs("pm")      \
         fa("pm") "ORDER BY pm.created_at DESC, pm.room_id DESC LIMIT " lim
-#define LIST_VISIBLE                                                                               \
-    "WHERE r.deleted_at IS NULL AND r.archived_at IS NULL AND (r.is_public OR me.role IS NOT "     \
-    "NULL) "                                                                                       \
-    "ORDER BY k.k_at DESC, k.k_id DESC LIMIT $7"
+/* Who sees a room in ListRooms, with or without q (the search below uses the same three):
+ * a signed-in caller its live public rooms and the live private ones they are a live member
+ * of right now (me: ME_JOIN_1), whatever private_members says; a platform admin every live
+ * room; an anonymous caller ($1 = '') the live public ones. Archived rooms are in none of them
+ * (docs/rooms.md, "Archive": only ListRooms archived=true shows them). */
+#define VISIBLE_MEMBER                                                                             \
+    "r.deleted_at IS NULL AND r.archived_at IS NULL AND (r.is_public OR me.role IS NOT NULL) "
+#define VISIBLE_ALL  "r.deleted_at IS NULL AND r.archived_at IS NULL "
+#define VISIBLE_ANON "$1::text = '' AND r.deleted_at IS NULL AND r.archived_at IS NULL AND r.is_public "
+#define LIST_VISIBLE "WHERE " VISIBLE_MEMBER "ORDER BY k.k_at DESC, k.k_id DESC LIMIT $7"
 #define LIST_SQL(fs, fa, lim)                                                                      \
     "SELECT " ROOM_COLS " FROM ((" LIST_PUBLIC(fs, fa, lim) ") UNION ALL (" LIST_MINE(             \
         fs, fa, lim) ")) k JOIN rooms r ON r.id = k.k_id " ME_JOIN_1 LIST_VISIBLE
@@ -90,16 +96,15 @@ _Static_assert(PAGE_SIZE_MAX + 1 == 101, "LIST_BRANCH_MAX must be PAGE_SIZE_MAX 
 // clang-format off
 #define LIST_ANON_SQL(fs, fa, lim)                                                                 \
     "SELECT * FROM (SELECT " ROOM_COLS_NO_ROLE ", NULL::text AS role" ROOM_ARCHIVED " FROM rooms r " \
-    "WHERE $1::text = '' AND r.deleted_at IS NULL AND r.archived_at IS NULL AND r.is_public "       \
+    "WHERE " VISIBLE_ANON                                                                          \
     "AND $4::bool IS DISTINCT FROM false AND " LIST_KEYSET("r.created_at", "r.id") fs("r") fa("r") \
     "ORDER BY r.created_at DESC, r.id DESC LIMIT " lim ") pub LIMIT $7"
 // clang-format on
 /* Platform admins: every live room. */
 #define LIST_ALL_KEYSET(fs, fa) LIST_KEYSET("r.created_at", "r.id") fs("r") fa("r")
 #define LIST_ALL_SQL(fs, fa)                                                                       \
-    "SELECT " ROOM_COLS " FROM rooms r " ME_JOIN_1                                                 \
-    "WHERE ($4::bool IS NULL OR r.is_public = $4) AND r.deleted_at IS NULL AND "                   \
-    "r.archived_at IS NULL AND " LIST_ALL_KEYSET(                                                  \
+    "SELECT " ROOM_COLS " FROM rooms r " ME_JOIN_1 "WHERE " VISIBLE_ALL                            \
+    "AND ($4::bool IS NULL OR r.is_public = $4) AND " LIST_ALL_KEYSET(                             \
         fs, fa) "ORDER BY r.created_at DESC, r.id DESC LIMIT $7"
 
 /* ListRooms archived=true (docs/rooms.md, "Archive"), sent unprepared (rare; custom plans): the
@@ -111,6 +116,36 @@ _Static_assert(PAGE_SIZE_MAX + 1 == 101, "LIST_BRANCH_MAX must be PAGE_SIZE_MAX 
     "NULL) AND ($2::text IS NULL OR r.status = $2) AND ($3::text IS NULL OR r.app_id = $3) AND "   \
     "($4::bool IS NULL OR r.is_public = $4) AND " LIST_KEYSET(                                     \
         "r.created_at", "r.id") "ORDER BY r.created_at DESC, r.id DESC LIMIT $7"
+
+/* ListRooms?q= (docs/rooms.md, "Search"): the rooms whose `search` column (schema/009) matches
+ * websearch_to_tsquery('simple', $8) through rooms_search_idx, visible to the caller by the
+ * listing's own rule (VISIBLE_*, chosen by list_shape as for the listing), the listing's
+ * filters applied to the rows found, ranked by ts_rank best first, ties by id descending.
+ * ts_rank depends on the room's text and the query only (no corpus statistics), so a room's
+ * rank changes only when its own name or description does: the keyset (rank, id) of the last
+ * row seen ($5 float4 as text, $6) is a stable position in the ranking.
+ * $1 caller, $2 status, $3 app, $4 is_public, ($5, $6) keyset, $7 limit, $8 q.
+ * Every match is ranked (a top-N sort): the cost grows with the number of visible matches
+ * (docs/rooms.md, "Search", measured). The inner query is fenced (OFFSET 0) so ts_rank runs
+ * once per match, not again for the keyset filter and the sort; only the page's rows are then
+ * read whole, with the caller's role. Sent unprepared (db_exec_sql): the planner sees the query's
+ * words each time and chooses the GIN index or, for a caller with few private rooms, whatever reads
+ * least. */
+#define SEARCH_TSQ "websearch_to_tsquery('simple', $8::text)"
+#define SEARCH_SQL(cols, join, visible)                                                            \
+    "SELECT " cols ", k.rank::text FROM (SELECT m.k_id, m.rank FROM (SELECT r.id AS k_id, "        \
+    "ts_rank(r.search, " SEARCH_TSQ ") AS rank FROM rooms r " join "WHERE r.search @@ " SEARCH_TSQ \
+    " AND " visible "AND ($2::text IS NULL OR r.status = $2) AND ($3::text IS NULL OR "            \
+    "r.app_id = $3) AND ($4::bool IS NULL OR r.is_public = $4) OFFSET 0) m "                       \
+    "WHERE (m.rank, m.k_id) < (coalesce($5::float4, 'infinity'), $6::text) "                       \
+    "ORDER BY m.rank DESC, m.k_id DESC LIMIT $7) k JOIN rooms r ON r.id = k.k_id " join            \
+    "ORDER BY k.rank DESC, k.k_id DESC"
+/* Indexed by list_shape: the caller's, a platform admin's, an anonymous caller's. */
+static const char *const search_sql[] = {
+    SEARCH_SQL(ROOM_COLS, ME_JOIN_1, VISIBLE_MEMBER),
+    SEARCH_SQL(ROOM_COLS, ME_JOIN_1, VISIBLE_ALL),
+    SEARCH_SQL(ROOM_COLS_NO_ROLE ", NULL::text" ROOM_ARCHIVED, "", VISIBLE_ANON),
+};
 
 const db_stmt rooms_stmts[] = {
     /* point reads: primary key + the (user_id, room_id) unique index; no skew can hurt them */
@@ -211,7 +246,7 @@ const db_stmt rooms_stmts[] = {
 };
 const size_t rooms_nstmts = sizeof rooms_stmts / sizeof *rooms_stmts;
 
-/* Indexed by (all ? 4 : anonymous ? 8 : 0) + (status ? 2 : 0) + (app ? 1 : 0). */
+/* Indexed by list_shape(q) * 4 + (status ? 2 : 0) + (app ? 1 : 0). */
 static const char *const list_stmt[] = {
     "rooms_list",      "rooms_list_a",      "rooms_list_s",      "rooms_list_sa",
     "rooms_list_all",  "rooms_list_all_a",  "rooms_list_all_s",  "rooms_list_all_sa",
@@ -399,6 +434,15 @@ static cf_code rooms_read(arena *a, PGresult *r, store_room **rows, size_t *n)
     return CF_OK;
 }
 
+/* Which visibility rule a listing or search applies: 0 the caller's (public + their private
+ * rooms), 1 a platform admin's (every live room), 2 an anonymous caller's (public only). */
+static int list_shape(const store_room_query *q)
+{
+    if (q->all)
+        return 1;
+    return !q->user_id || !*q->user_id ? 2 : 0;
+}
+
 cf_code store_rooms_list(db_conn *db, arena *a, const store_room_query *q, store_room **rows,
                          size_t *n)
 {
@@ -428,14 +472,38 @@ cf_code store_rooms_list(db_conn *db, arena *a, const store_room_query *q, store
             return code;
         return rooms_read(a, r, rows, n);
     }
-    const char *stmt = list_stmt[(q->all      ? 4
-                                  : anonymous ? 8
-                                              : 0) +
-                                 (q->status ? 2 : 0) + (q->app_id ? 1 : 0)];
+    const char *stmt = list_stmt[list_shape(q) * 4 + (q->status ? 2 : 0) + (q->app_id ? 1 : 0)];
     code = db_exec(db, stmt, 7, p, &r);
     if (code != CF_OK)
         return code;
     return rooms_read(a, r, rows, n);
+}
+
+cf_code store_rooms_search(db_conn *db, arena *a, const store_room_query *q, const char *text,
+                           store_room **rows, size_t *n)
+{
+    const char *p[] = {q->user_id ? q->user_id : "",
+                       q->status,
+                       q->app_id,
+                       q->is_public < 0 ? NULL
+                       : q->is_public   ? "true"
+                                        : "false",
+                       q->after_rank,
+                       q->after_rank ? q->after_id : "",
+                       arena_printf(a, "%d", q->limit),
+                       text};
+    PGresult *r;
+    cf_code code = db_exec_sql(db, search_sql[list_shape(q)], 8, p, &r);
+    if (code != CF_OK)
+        return code;
+    *n = (size_t)PQntuples(r);
+    *rows = arena_zalloc(a, (*n ? *n : 1) * sizeof **rows);
+    for (size_t i = 0; i < *n; i++) {
+        room_read(a, r, (int)i, &(*rows)[i]);
+        (*rows)[i].rank = col(a, r, (int)i, 15);
+    }
+    PQclear(r);
+    return CF_OK;
 }
 
 typedef struct update_tx {

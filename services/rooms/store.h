@@ -33,6 +33,7 @@ typedef struct store_room {
     int64_t archived_at_us;   /* epoch µs, or STORE_NO_TIME: not archived */
     int64_t visible_since_us; /* single-room reads: Room.visible_since for the asked user;
                                  STORE_NO_TIME in lists or when the user cannot see it */
+    char *rank;               /* store_rooms_search: ts_rank as exact float4 text; else NULL */
 } store_room;
 
 typedef struct store_participant {
@@ -80,12 +81,20 @@ typedef struct store_room_query {
     bool archived;       /* only archived rooms the caller is a member of (all: every one) */
     int64_t after_us;    /* keyset (created_at, id) of the last row seen; STORE_NO_TIME = start */
     const char *after_id;
+    const char *after_rank; /* store_rooms_search's keyset (rank, after_id); NULL = start */
     int limit;
 } store_room_query;
 
 /* Rooms newest first (created_at DESC, id DESC), at most q->limit. */
 cf_code store_rooms_list(db_conn *db, arena *a, const store_room_query *q, store_room **rows,
                          size_t *n);
+
+/* ListRooms?q=: the rooms matching `text` (websearch syntax, 'simple' configuration) that
+ * store_rooms_list would show the same caller with the same filters, best rank first then id
+ * descending, after the keyset (q->after_rank, q->after_id), at most q->limit; each row's
+ * rank in rows[i].rank. q->after_us is not used. */
+cf_code store_rooms_search(db_conn *db, arena *a, const store_room_query *q, const char *text,
+                           store_room **rows, size_t *n);
 
 /* Fields of UpdateRoom; set_* says which are changed. */
 typedef struct store_room_patch {

@@ -5,12 +5,16 @@
  *
  * Seed size: 100,000 rooms / 1,000,000 participants by default (about 15 s of seeding);
  * BENCH_ROOMS_SCALE=full seeds the issue's 1,000,000 rooms / 10,000,000 participants (a few
- * minutes). Usage: bench_rooms [seconds-per-cell]   (default 2) */
+ * minutes); BENCH_ROOMS_N=<rooms> seeds that many rooms and ten times as many participants
+ * (issue 18 item 4: the search rows at a size a loaded machine can seed). BENCH_ROOMS_ONLY=
+ * search runs the baseline and the ListRooms?q= rows only.
+ * Usage: bench_rooms [seconds-per-cell]   (default 2) */
 #include "th.h"
 #include "pg.h"
 #include "service.h"
 #include "testsvc.h"
 #include "bench.h"
+#include "th_ident.h"
 #include "rooms.h"
 #include "health/v1/health.pb-c.h"
 #include "base/clock.h"
@@ -36,6 +40,9 @@ typedef struct cell {
     const char *bearer;
 } cell;
 
+/* Calls that failed in any cell: a table of refusals is no measurement (the bench exits 1). */
+static size_t failed_calls;
+
 static void measure(rpc_client *client, const cell *c, int callers, double secs)
 {
     th_bench_call call = {.svc = c->svc, .method = c->method, .req = c->req, .bearer = c->bearer};
@@ -43,6 +50,7 @@ static void measure(rpc_client *client, const cell *c, int callers, double secs)
     printf("| %-44s | %7d | %9.0f | %9.0f | %10.0f | %6zu |\n", c->label, callers, r.p50_us,
            r.p99_us, r.per_s, r.errors);
     fflush(stdout);
+    failed_calls += r.errors;
 }
 
 static int seed(const char *dsn, const char *rooms, const char *parts)
@@ -79,6 +87,16 @@ int main(int argc, char **argv)
     const char *scale = getenv("BENCH_ROOMS_SCALE");
     bool full = scale && strcmp(scale, "full") == 0;
     const char *nrooms = full ? "1000000" : "100000", *nparts = full ? "10000000" : "1000000";
+    const char *n_env = getenv("BENCH_ROOMS_N");
+    char n_buf[32], p_buf[32];
+    if (n_env && atol(n_env) >= 100) {
+        snprintf(n_buf, sizeof n_buf, "%ld", atol(n_env));
+        snprintf(p_buf, sizeof p_buf, "%ld", atol(n_env) * 10);
+        nrooms = n_buf;
+        nparts = p_buf;
+    }
+    const char *only = getenv("BENCH_ROOMS_ONLY");
+    bool only_search = only && strcmp(only, "search") == 0;
     char *dsn = th_pg_fresh_db("bench_rooms");
     int64_t t0 = cf_mono_ns();
     if (seed(dsn, nrooms, nparts) != 0) {
@@ -103,7 +121,14 @@ int main(int argc, char **argv)
                    xasprintf("CONFETTI_AUTH_AUDIENCE=%s", TH_AUDIENCE),
                    xasprintf("CONFETTI_CATALOG_URLS=%s", cat),
                    xasprintf("CONFETTI_LOG_LEVEL=warn"),
+                   NULL,
+                   NULL,
+                   NULL,
                    NULL};
+    /* its service identity, trusting the harness's client ("test"): without it every call is
+     * refused (service not trusted) and the table measures refusals */
+    size_t nenv = 8;
+    th_ident_env("rooms", env, &nenv);
     svc_runtime *rt;
     char err[512];
     if (svc_start(rooms_service_def(), &(svc_options){.env = env}, &rt, err, sizeof err) != CF_OK) {
@@ -141,6 +166,19 @@ int main(int argc, char **argv)
         ROOMS__V1__LIST_ELIGIBLE_PARTICIPANTS_REQUEST__INIT;
     ehot.room_id = (char *)hot_room;
     ehot.page_size = 100;
+    /* ListRooms?q= over the seed's word lists (tools/seed/seed_rooms.c, room_text): from one
+     * room to 1/16 of them, newest-first ties broken by id */
+    Rooms__V1__ListRoomsRequest s_pair = ROOMS__V1__LIST_ROOMS_REQUEST__INIT;
+    s_pair.page_size = 20;
+    s_pair.q = "golden lantern";
+    Rooms__V1__ListRoomsRequest s_one = s_pair;
+    s_one.q = "4711"; /* a number: one room's name */
+    Rooms__V1__ListRoomsRequest s_adj = s_pair;
+    s_adj.q = "golden"; /* 1/64 of the rooms */
+    Rooms__V1__ListRoomsRequest s_phrase = s_pair;
+    s_phrase.q = "\"golden lantern\" -raffle";
+    Rooms__V1__ListRoomsRequest s_kind = s_pair;
+    s_kind.q = "raffle"; /* 1/16: every match ranked */
     const ProtobufCServiceDescriptor *rooms_d = &rooms__v1__rooms__descriptor;
     const cell cells[] = {
         {&health__v1__health__descriptor, "Check", "Health/Check (baseline)", &hreq.base,
@@ -156,6 +194,18 @@ int main(int argc, char **argv)
         {rooms_d, "ListEligibleParticipants", "ListEligibleParticipants hot, 100", &ehot.base,
          hot_org},
     };
+    const cell search_cells[] = {
+        {&health__v1__health__descriptor, "Check", "Health/Check (baseline)", &hreq.base,
+         bench_user},
+        {rooms_d, "ListRooms", "q=4711 (one room), 20", &s_one.base, bench_user},
+        {rooms_d, "ListRooms", "q=golden lantern (1/4096), 20", &s_pair.base, bench_user},
+        {rooms_d, "ListRooms", "q=golden lantern (1/4096), 20, anonymous", &s_pair.base, NULL},
+        {rooms_d, "ListRooms", "q=\"golden lantern\" -raffle, 20", &s_phrase.base, bench_user},
+        {rooms_d, "ListRooms", "q=golden lantern (1/4096), 20 (in every room)", &s_pair.base,
+         member},
+        {rooms_d, "ListRooms", "q=golden (1/64), 20", &s_adj.base, bench_user},
+        {rooms_d, "ListRooms", "q=raffle (1/16: broad), 20", &s_kind.base, bench_user},
+    };
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     double load[3] = {0};
     getloadavg(load, 3);
@@ -167,11 +217,17 @@ int main(int argc, char **argv)
     printf("|----------------------------------------------|---------|-----------|-----------|"
            "------------|--------|\n");
     int conc[] = {1, 32};
-    for (size_t i = 0; i < sizeof cells / sizeof *cells; i++)
+    if (!only_search)
+        for (size_t i = 0; i < sizeof cells / sizeof *cells; i++)
+            for (size_t j = 0; j < 2; j++)
+                measure(client, &cells[i], conc[j], secs);
+    for (size_t i = only_search ? 0 : 1; i < sizeof search_cells / sizeof *search_cells; i++)
         for (size_t j = 0; j < 2; j++)
-            measure(client, &cells[i], conc[j], secs);
-    printf("\nCheck is the baseline: the same server, envelope, dispatch and token verification, "
-           "no handler work. BENCH_ROOMS_SCALE=full seeds 1M rooms / 10M participants.\n");
+            measure(client, &search_cells[i], conc[j], secs);
+    printf(
+        "\nCheck is the baseline: the same server, envelope, dispatch and token verification, "
+        "no handler work. BENCH_ROOMS_SCALE=full seeds 1M rooms / 10M participants; BENCH_ROOMS_N "
+        "any number of rooms. The q= rows: ListRooms?q= (docs/rooms.md, \"Search\").\n");
     rpc_client_free(client);
     svc_stop(rt);
     unlink(jwks);
@@ -182,5 +238,10 @@ int main(int argc, char **argv)
     th_keys_free(keys);
     th_pg_drop_db(dsn);
     free(dsn);
+    if (failed_calls) {
+        fprintf(stderr, "%s: %zu calls failed: the table is not a measurement\n", argv[0],
+                failed_calls);
+        return 1;
+    }
     return 0;
 }

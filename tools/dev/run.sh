@@ -9,6 +9,7 @@
 #                         8080, RPC 7100-7111, admin 9100-9105, OpenID 7190, PostgreSQL 55432)
 #   CONFETTI_VAR          the state directory (default var/ in the checkout)
 #   BUILD                 the build directory (default build/ in the checkout)
+#   CONFETTI_DEMO         0 = do not load the demo world into an empty platform (default 1)
 #
 # Every address the platform will listen on is checked before anything starts: a taken port is
 # one line naming it, the process that wanted it and CONFETTI_PORT_OFFSET, and nothing runs.
@@ -141,6 +142,29 @@ make_ident_keys() {
     done
 }
 
+# The rpc URL a service listens on (its var/config file's rpc.listen).
+rpc_url() {
+    grep -m1 -A1 '^rpc:' "$var/config/$1.yaml" | grep -o '[a-z]*://[^] "]*' | head -1
+}
+# The demo world (issue 18 item 8; docs/operations.md, "Demo world"): on an empty platform,
+# people, an app, rooms in every status, prizes and past draws, through the services' RPCs as
+# those people (development tokens), signed as the operator. Idempotent: a later run adds
+# nothing; a platform with rooms of its own is left alone. CONFETTI_DEMO=0 skips it.
+load_demo() {
+    local s
+    [ "${CONFETTI_DEMO:-1}" != 0 ] || return 0
+    [ -x "$build/tools/seed/confetti-demo" ] || return 0
+    for s in catalog rooms draw; do
+        [ -f "$var/run/$s.pid" ] || return 0
+    done
+    if CONFETTI_IDENT_KEY_FILE="$var/ident/operator.key" CONFETTI_IDENT_NAME=operator \
+        "$build/tools/seed/confetti-demo" --dev "$var/dev" --rooms "$(rpc_url rooms)" \
+        --catalog "$(rpc_url catalog)" --draw "$(rpc_url draw)" >>"$var/log/demo.log" 2>&1; then
+        echo "confetti: demo world  $(tail -1 "$var/log/demo.log" | sed 's/^demo: //')"
+    else
+        echo "confetti: the demo world did not load (the platform runs); see $var/log/demo.log" >&2
+    fi
+}
 start_all() {
     if [ -n "$(running_services)" ]; then
         echo "confetti: already running (make down first)" >&2
@@ -205,6 +229,7 @@ start_all() {
         fi
     done
     [ -n "$(running_services)" ] || echo "confetti: no service is built yet; only PostgreSQL runs"
+    load_demo
     # Hints are printed quoted, so that they paste from a checkout at any path.
     local mint
     mint="$(shq "$build/tools/confetti-devtoken") mint $(shq "$var/dev")"

@@ -18,12 +18,17 @@
  * - the other M - H participants spread evenly: member k of room r is user "user-<k>"; the first
  *   of each room is its ORGANIZER; 5 % MODERATOR, 10 % VIEWER, the rest PARTICIPANT.
  * - USER (default bench-user) belongs to 50 rooms spread over the list, half of them private.
+ * - names and descriptions come from small word lists (room_text below), so ListRooms?q= has
+ *   words of every selectivity: a room's number ("#4711") is in one name, an adjective + noun
+ *   pair ("golden lantern") in ~1/4096 of the names, an adjective in 1/64, a kind ("raffle")
+ *   in 1/16, a place ("harbor") in ~1/8 of the descriptions (docs/rooms.md, "Search").
  * Room ids are CUID-shaped ("c" + 24 base-36 digits), deterministic, so runs are repeatable. */
 #include "rooms.h"
 #include "base/clock.h"
 
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <libpq-fe.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -107,6 +112,51 @@ static int copy_end(copier *c)
     while ((r = PQgetResult(c->pg)))
         PQclear(r);
     return ok ? 0 : -1;
+}
+
+/* The searchable text of room r (the hot room keeps its well-known name). The word lists
+ * are indexed by a mix of r, so words do not line up with status or visibility (r % 10). */
+static const char *const adjectives[64] = {
+    "golden",   "silver", "crimson",  "azure",    "emerald",   "amber",  "velvet",  "crystal",
+    "midnight", "sunny",  "frosty",   "misty",    "stormy",    "quiet",  "lively",  "grand",
+    "tiny",     "mighty", "brave",    "clever",   "gentle",    "wild",   "ancient", "modern",
+    "cosmic",   "lunar",  "solar",    "electric", "magnetic",  "rustic", "urban",   "coastal",
+    "alpine",   "desert", "tropical", "arctic",   "hidden",    "secret", "lucky",   "happy",
+    "jolly",    "merry",  "bright",   "shadow",   "royal",     "noble",  "humble",  "swift",
+    "lazy",     "bold",   "shiny",    "dusty",    "sparkling", "spicy",  "sweet",   "sour",
+    "green",    "purple", "orange",   "scarlet",  "ivory",     "copper", "iron",    "paper"};
+static const char *const nouns[64] = {
+    "lantern", "harp",    "falcon",     "river",      "mountain", "garden",   "castle",
+    "bridge",  "comet",   "meadow",     "harvest",    "festival", "carnival", "market",
+    "library", "theater", "orchard",    "lighthouse", "canyon",   "island",   "forest",
+    "valley",  "village", "station",    "rocket",     "dragon",   "phoenix",  "tiger",
+    "panda",   "otter",   "badger",     "heron",      "violin",   "drum",     "guitar",
+    "piano",   "trumpet", "compass",    "anchor",     "sail",     "kettle",   "teapot",
+    "cookie",  "pretzel", "waffle",     "pancake",    "muffin",   "bagel",    "robot",
+    "pixel",   "circuit", "rocketship", "galaxy",     "nebula",   "planet",   "asteroid",
+    "ribbon",  "button",  "marble",     "puzzle",     "kite",     "balloon",  "confetti",
+    "sparkler"};
+static const char *const kinds[16] = {
+    "giveaway", "raffle", "draw",  "contest",    "quiz",    "lottery", "sweepstakes", "challenge",
+    "jam",      "meetup", "party", "tournament", "auction", "fair",    "gala",        "hackathon"};
+static const char *const places[16] = {
+    "harbor",  "downtown", "campus",   "plaza",   "riverside", "uptown",  "seaside", "hilltop",
+    "oldtown", "parkside", "lakeside", "midtown", "docklands", "airport", "stadium", "suburbs"};
+
+static void room_text(long r, char *name, size_t nn, char *desc, size_t dn)
+{
+    uint64_t x = (uint64_t)r * 0x9E3779B97F4A7C15ULL; /* a bijective mix of r (Fibonacci) */
+    x ^= x >> 29;
+    unsigned a = (unsigned)(x & 63), n = (unsigned)(x >> 6 & 63), k = (unsigned)(x >> 12 & 15),
+             p = (unsigned)(x >> 16 & 15), q = (unsigned)(x >> 20 & 15),
+             m = (unsigned)(x >> 24 & 63);
+    if (r == 0)
+        snprintf(name, nn, "seed-hot-room");
+    else
+        snprintf(name, nn, "%s %s %s #%ld", adjectives[a], nouns[n], kinds[k], r);
+    /* two places of 16 and another noun as the prize */
+    snprintf(desc, dn, "Join the %s %s in the %s %s quarter: %s prizes for everyone", kinds[k],
+             nouns[n], places[p], places[q], nouns[m]);
 }
 
 static const char *status_of(long r)
@@ -247,13 +297,14 @@ int main(int argc, char **argv)
             snprintf(owner_buf, sizeof owner_buf, "user-0");
             owner = owner_buf;
         }
+        char name[160], desc[256];
+        room_text(i, name, sizeof name, desc, sizeof desc);
         if (i % 10 == 7)
-            put(c, "%s\tseeded room %ld\tgenerated\t%s\t%s\tseed-app-%ld\t1.0.0\t{}\t%s\t%s\t%s\n",
-                id, i, status_of(i), public_of(i) ? "t" : "f", i % 100 / 10, owner, when, when);
+            put(c, "%s\t%s\t%s\t%s\t%s\tseed-app-%ld\t1.0.0\t{}\t%s\t%s\t%s\n", id, name, desc,
+                status_of(i), public_of(i) ? "t" : "f", i % 100 / 10, owner, when, when);
         else
-            put(c, "%s\t%s\tgenerated\t%s\t%s\t\\N\t\\N\t\\N\t%s\t%s\t%s\n", id,
-                i == 0 ? "seed-hot-room" : "seeded room", status_of(i), public_of(i) ? "t" : "f",
-                owner, when, when);
+            put(c, "%s\t%s\t%s\t%s\t%s\t\\N\t\\N\t\\N\t%s\t%s\t%s\n", id, name, desc, status_of(i),
+                public_of(i) ? "t" : "f", owner, when, when);
     }
     if (copy_end(c) != 0)
         return 1;

@@ -220,6 +220,32 @@ static void one_request_is_one_entry_however_spelled(void **state)
     free(first);
 }
 
+/* ListRooms?q= (issue 18 item 4): q is a field of the request, so it is part of the cache key
+ * (docs/gateway.md, "Response cache"): two searches are two entries and each gets its own
+ * rooms, however often they alternate; two spellings of one q are one entry. */
+static void search_text_is_part_of_the_key(void **state)
+{
+    (void)state;
+    wait_cache_empty();
+    static const char *const paths[] = {"/v1/rooms?q=room+07", "/v1/rooms?q=room%2012",
+                                        "/v1/rooms?&q=room%2007&&"};
+    static const char *const want[] = {"Bounds room 07 ", "Bounds room 12 ", "Bounds room 07 "};
+    for (int round = 0; round < 4; round++)
+        for (size_t i = 0; i < 3; i++) {
+            json_t *j = ok("GET", paths[i], NULL, NULL);
+            json_t *list = json_object_get(j, "rooms");
+            if (json_array_size(list) != 1 ||
+                !strstr(json_string_value(json_object_get(json_array_get(list, 0), "name")),
+                        want[i]))
+                fail_msg("%s (round %d): %s", paths[i], round, json_dumps(j, 0));
+            json_decref(j);
+        }
+    double n = metric("confetti_gateway_cache_entries");
+    /* ?q=room+07 and ?&q=room%2007&& are one request (an entry may have expired: TTL) */
+    if (n > 2)
+        fail_msg("%.0f cache entries for two searches", n);
+}
+
 /* An unknown query parameter is refused by the transcoder before the cache (400 naming it),
  * so it cannot make a new key either (docs/gateway.md, "Response cache"). */
 static void an_unknown_parameter_is_refused_and_not_cached(void **state)
@@ -341,6 +367,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(one_request_is_one_entry_however_spelled),
         cmocka_unit_test(an_unknown_parameter_is_refused_and_not_cached),
+        cmocka_unit_test(search_text_is_part_of_the_key),
         cmocka_unit_test(distinct_requests_stay_within_the_byte_budget),
         cmocka_unit_test(expired_entries_are_freed_unasked),
         cmocka_unit_test(rate_limit_buckets_stay_within_their_bound),

@@ -189,6 +189,9 @@ static const tc_case tc_cases[] = {
     /* issue 18 item 7: the archived rooms of the caller (docs/rooms.md, "Archive") */
     {"GET", "/v1/rooms?archived=true", NULL, "{\"archived\":true}"},
     {"GET", "/v1/rooms?archived=yes", NULL, "!archived"},
+
+    {"GET", "/v1/rooms?q=summer+prize%20%22big+draw%22", NULL,
+     "{\"q\":\"summer prize \\\"big draw\\\"\"}"},
     {"GET", "/v1/rooms?pageSize=abc", NULL, "!pageSize"},
     {"GET", "/v1/rooms?pageSize=1&pageSize=2", NULL, "!pageSize"},
     {"GET", "/v1/rooms?bogus=1", NULL, "!bogus"},
