@@ -16,6 +16,7 @@
 #include "db/db.h"
 #include "rpc/client.h"
 #include "svc/svc.h"
+#include "password.h"
 #include "throttle.h"
 
 /* ---- configuration (service.c: the table; docs/auth.md: every key) ---- */
@@ -55,6 +56,7 @@ typedef struct auth_config {
     int64_t catalog_timeout; /* ms */
     char *events_subscribe;  /* events.subscribe: catalog's app.tokens_revoked ("" = none) */
     auth_provider_config providers[AUTH_PROVIDER_SLOTS];
+    auth_password_config password; /* sections password and mail (password.h) */
 } auth_config;
 
 /* ---- catalog's events (consumer.c) ---- */
@@ -146,6 +148,7 @@ typedef struct auth_ctx {
     pthread_mutex_t stop_mu;
     pthread_cond_t stop_cv;
     bool stopping;
+    auth_password *password; /* e-mail and password sign-in, the mailer (NULL: neither) */
 } auth_ctx;
 
 /* The throttle gate of a credential check (throttle.h's rule, applied the same way by
@@ -172,6 +175,15 @@ static inline int64_t auth_now_ms(const auth_ctx *ctx)
             return s * 1000 + after % 1000;
     }
 }
+
+/* Opens a session for user_id (rpc_login.c) and fills the token pair of resp (not its user). */
+struct Auth__V1__ClientInfo;
+struct Auth__V1__TokenResponse;
+cf_code auth_open_session(rpc_call *call, auth_ctx *ctx, const char *user_id, bool admin,
+                          const struct Auth__V1__ClientInfo *client,
+                          struct Auth__V1__TokenResponse *resp);
+/* email is in admins.emails (any case). */
+bool auth_is_admin_email(const auth_ctx *ctx, const char *email);
 
 /* The enabled provider named name, or NULL. */
 oidc_provider *auth_provider_find(auth_ctx *ctx, const char *name);

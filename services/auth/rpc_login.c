@@ -114,7 +114,7 @@ RPC_HANDLER(rpc_auth_begin_login)
     return CF_OK;
 }
 
-static bool is_admin_email(const auth_ctx *ctx, const char *email)
+bool auth_is_admin_email(const auth_ctx *ctx, const char *email)
 {
     for (size_t i = 0; *email && i < ctx->cfg->admin_emails.n; i++)
         if (strcasecmp(ctx->cfg->admin_emails.items[i], email) == 0)
@@ -131,8 +131,8 @@ static const char *client_field(const Auth__V1__ClientInfo *c, int which)
 }
 
 /* Opens a session for user_id and fills the token pair. */
-static cf_code open_session(rpc_call *call, auth_ctx *ctx, const char *user_id, bool admin,
-                            const Auth__V1__ClientInfo *client, Auth__V1__TokenResponse *resp)
+cf_code auth_open_session(rpc_call *call, auth_ctx *ctx, const char *user_id, bool admin,
+                          const Auth__V1__ClientInfo *client, Auth__V1__TokenResponse *resp)
 {
     char sid[CUID_LEN + 1], jti[CUID_LEN + 1], rt[48], hash[65];
     cuid_new(sid);
@@ -252,14 +252,14 @@ RPC_HANDLER(rpc_auth_finish_login)
                       .name = id->name,
                       .picture = id->picture,
                       .email_verified = email_ok,
-                      .bootstrap_admin = email_ok && is_admin_email(ctx, id->email),
+                      .bootstrap_admin = email_ok && auth_is_admin_email(ctx, id->email),
                       .now = now};
     char user_id[CUID_LEN + 1];
     bool admin = false;
     code = store_login_user(rpc_worker(call), &in, user_id, &admin);
     if (code != CF_OK)
         return rpc_error(call, code, "cannot record the user");
-    if ((code = open_session(call, ctx, user_id, admin, req->client, resp)) != CF_OK)
+    if ((code = auth_open_session(call, ctx, user_id, admin, req->client, resp)) != CF_OK)
         return code;
     resp->user = rpc_alloc(call, sizeof *resp->user);
     auth__v1__user__init(resp->user);

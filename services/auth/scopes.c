@@ -9,6 +9,10 @@ static const rpc_scope_rule rules[] = {
     {"FinishLogin", RPC_SCOPE_OPEN},       {"Refresh", RPC_SCOPE_OPEN},
     {"IssueAppToken", RPC_SCOPE_OPEN},     {"GetJwks", RPC_SCOPE_OPEN},
     {"ListRevokedTokens", RPC_SCOPE_OPEN},
+    /* e-mail and password (rpc_password.c): login steps too */
+    {"PasswordSignUp", RPC_SCOPE_OPEN},    {"PasswordVerify", RPC_SCOPE_OPEN},
+    {"PasswordLogin", RPC_SCOPE_OPEN},     {"PasswordResetStart", RPC_SCOPE_OPEN},
+    {"PasswordResetFinish", RPC_SCOPE_OPEN},
 };
 
 const rpc_scope_table auth_scopes = {&auth__v1__auth__descriptor, rules,

@@ -3,6 +3,7 @@
  * client, the cleanup/revocation-sync thread); `confetti-auth --cleanup` runs the cleanup once. */
 #include "auth.h"
 #include "store.h"
+#include "store_password.h"
 #include "base/log.h"
 #include "base/random.h"
 #include "base/xmalloc.h"
@@ -101,6 +102,7 @@ static const cfg_field auth_fields[] = {
     PROVIDER("provider_google", 0, "https://accounts.google.com", "true", "true"),
     PROVIDER("provider_dev", 1, "", "true", "false"),
     PROVIDER("provider_oidc", 2, "", "true", "false"),
+    AUTH_PASSWORD_FIELDS(F),
 };
 #undef F
 
@@ -138,6 +140,8 @@ cf_code auth_cleanup(auth_ctx *ctx, db_conn *db, int64_t now)
     (void)ctx;
     int64_t purged = 0;
     cf_code code = store_cleanup(db, now, &purged);
+    if (code == CF_OK)
+        code = store_pw_cleanup(db, now, &purged);
     if (code == CF_OK && purged)
         log_info("cleanup: %lld expired rows purged", (long long)purged);
     return code;
@@ -236,6 +240,7 @@ static void auth_fini(svc_runtime *rt, void *p)
     for (int i = 0; i < AUTH_PROVIDER_SLOTS; i++)
         oidc_provider_free(ctx->providers[i]);
     throttle_free(ctx->throttle);
+    auth_password_free(ctx->password);
     rpc_client_free(ctx->catalog);
     auth_keys_free(ctx->keys);
     if (ctx->secret) {
@@ -313,6 +318,10 @@ static cf_code auth_init(svc_runtime *rt, void **out, char *err, size_t errlen)
             return CF_INVALID_ARGUMENT;
         }
         ctx->providers[i] = oidc_provider_new(p, ctx->clock, auth_cfg.http_timeout);
+    }
+    if (auth_password_new(&auth_cfg.password, &ctx->password, err, errlen) != CF_OK) {
+        auth_fini(rt, ctx);
+        return CF_INVALID_ARGUMENT;
     }
     throttle_config tc = {.max_failures = auth_cfg.throttle_max,
                           .max_per_source = auth_cfg.throttle_per_source,

@@ -6,6 +6,7 @@
 #include "base/xmalloc.h"
 #include "db/tx.h"
 #include "emit.h"
+#include "store_password.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -125,6 +126,9 @@ const db_stmt auth_stmts[] = {
     {"cleanup_blacklist", "DELETE FROM token_blacklist WHERE expires_at <= to_timestamp($1)"},
     {"cleanup_sessions", "DELETE FROM sessions WHERE expires_at <= to_timestamp($1)"},
     {"cleanup_states", "DELETE FROM login_states WHERE expires_at <= to_timestamp($1)"},
+
+    /* e-mail and password (store_password.c) */
+    AUTH_PASSWORD_STMTS,
 };
 const size_t auth_nstmts = sizeof auth_stmts / sizeof *auth_stmts;
 
@@ -230,6 +234,15 @@ cf_code store_login_user(db_conn *db, const store_login *in, char *user_id, bool
      * winner's rows are committed now, so a second run finds them. */
     if (code == CF_ALREADY_EXISTS)
         code = db_tx(db, login_body, &t);
+    if (code == CF_OK)
+        *is_admin = t.is_admin;
+    return code;
+}
+
+cf_code store_login_user_tx(db_conn *db, const store_login *in, char *user_id, bool *is_admin)
+{
+    login_tx t = {.in = in, .user_id = user_id};
+    cf_code code = login_body(db, &t);
     if (code == CF_OK)
         *is_admin = t.is_admin;
     return code;
