@@ -234,6 +234,9 @@ RPC_HANDLER(rpc_auth_password_verify)
         throttle_failed(ctx->throttle, &tk, auth_now(ctx));
         return rpc_error(call, code, "verification code unknown, already used or expired");
     }
+    if (code == CF_FAILED_PRECONDITION)
+        return rpc_refuse(call, code, "email",
+                          "this address already has an account: sign in, or reset its password");
     if (code != CF_OK)
         return rpc_error(call, code, "cannot verify the address");
     if ((code = auth_open_session(call, ctx, user_id, admin, req->client, resp)) != CF_OK)

@@ -98,7 +98,7 @@ typedef struct verify_tx {
     bool (*is_admin_email)(const void *, const char *);
     const void *arg;
     char *user_id;
-    bool is_admin;
+    bool is_admin, held;
 } verify_tx;
 
 static cf_code verify_body(db_conn *db, void *arg)
@@ -108,6 +108,17 @@ static cf_code verify_body(db_conn *db, void *arg)
     cf_code code = take(db, v->token_hash, "verify", v->now, &t);
     if (code != CF_OK)
         return code;
+    /* An account came to hold the address since the sign-up (an OpenID login with it): the
+     * sign-up's password was chosen by whoever asked, not necessarily by that account's owner,
+     * so it is not attached (the owner sets one through a reset). */
+    char uid[64], hash[256];
+    bool held = false;
+    if ((code = store_pw_user(db, t.email, uid, hash, &held)) != CF_OK)
+        return code;
+    if (held) {
+        v->held = true;
+        return CF_OK; /* commits the spent token */
+    }
     char lower[320];
     size_t i = 0;
     for (; t.email[i] && i < sizeof lower - 1; i++)
@@ -130,11 +141,13 @@ cf_code store_pw_verify(db_conn *db, const char *token_hash, int64_t now,
                         bool (*is_admin_email)(const void *arg, const char *email),
                         const void *arg, char *user_id, bool *is_admin)
 {
-    verify_tx v = {token_hash, now, is_admin_email, arg, user_id, false};
+    verify_tx v = {token_hash, now, is_admin_email, arg, user_id, false, false};
     cf_code code = db_tx(db, verify_body, &v);
     /* a first login of the same person at once (OpenID): the rows are committed now */
     if (code == CF_ALREADY_EXISTS)
         code = db_tx(db, verify_body, &v);
+    if (code == CF_OK && v.held)
+        return CF_FAILED_PRECONDITION;
     if (code == CF_OK)
         *is_admin = v.is_admin;
     return code;

@@ -53,10 +53,12 @@ typedef struct store_pw_token {
 cf_code store_pw_token_add(db_conn *db, const store_pw_token *t);
 
 /* Verification, in one transaction: the verify token (unused, unexpired) is spent with every
- * other verify token of its address; the user of identity (password, lower(e-mail)) is found,
- * else the live user holding that verified e-mail gets the identity (linking), else a user is
- * created; its password becomes the one chosen at sign-up. is_admin_email decides the bootstrap
- * admin. UNAUTHENTICATED for a token unknown, used or expired. user_id: 64 bytes. */
+ * other verify token of its address; a user is created with identity (password,
+ * lower(e-mail)), the e-mail (verified) and the password chosen at sign-up. is_admin_email
+ * decides the bootstrap admin. UNAUTHENTICATED for a token unknown, used or expired;
+ * FAILED_PRECONDITION (the token spent, nothing else done) when a live user came to hold the
+ * address since the sign-up: a password chosen by whoever signed up is never attached to an
+ * existing account. user_id: 64 bytes. */
 cf_code store_pw_verify(db_conn *db, const char *token_hash, int64_t now,
                         bool (*is_admin_email)(const void *arg, const char *email),
                         const void *arg, char *user_id, bool *is_admin);
