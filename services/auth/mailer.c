@@ -43,7 +43,8 @@ mailer *mailer_new(const mailer_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "mail.from: a bare address is required (a@b.example)");
         return NULL;
     }
-    if (smtp && strncmp(c->smtp_url, "smtp://", 7) != 0 && strncmp(c->smtp_url, "smtps://", 8) != 0) {
+    if (smtp && strncmp(c->smtp_url, "smtp://", 7) != 0 &&
+        strncmp(c->smtp_url, "smtps://", 8) != 0) {
         snprintf(err, errlen, "mail.smtp_url: smtp://host:port or smtps://host:port is required");
         return NULL;
     }
@@ -183,7 +184,8 @@ cf_code mailer_send(mailer *m, const mail_msg *msg, char *err, size_t errlen)
         return CF_INVALID_ARGUMENT;
     }
     char *text = compose(m, msg);
-    cf_code code = m->smtp ? send_smtp(m, text, msg->to, err, errlen) : send_file(m, text, err, errlen);
+    cf_code code =
+        m->smtp ? send_smtp(m, text, msg->to, err, errlen) : send_file(m, text, err, errlen);
     free(text);
     return code;
 }

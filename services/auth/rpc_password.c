@@ -33,8 +33,9 @@ static cf_code require_enabled(rpc_call *call, auth_ctx *ctx)
 static cf_code check_email(rpc_call *call, const char *email)
 {
     if (!mailer_address_ok(email))
-        return rpc_violation(call, "email", "must be an e-mail address (3-254 characters, "
-                                            "printable ASCII, one @)");
+        return rpc_violation(call, "email",
+                             "must be an e-mail address (3-254 characters, "
+                             "printable ASCII, one @)");
     return CF_OK;
 }
 
@@ -130,8 +131,8 @@ static cf_code mail(rpc_call *call, auth_ctx *ctx, mail_kind k, const char *emai
     bool recent = false;
     cf_code code = CF_OK;
     if (c->mail_interval > 0)
-        code = store_pw_recent_mail(rpc_worker(call), email, now - c->mail_interval / 1000,
-                                    &recent);
+        code =
+            store_pw_recent_mail(rpc_worker(call), email, now - c->mail_interval / 1000, &recent);
     if (code != CF_OK)
         return rpc_error(call, code, "cannot read the mail log");
     if (recent)
@@ -139,8 +140,9 @@ static cf_code mail(rpc_call *call, auth_ctx *ctx, mail_kind k, const char *emai
     char token[48], hash[65];
     cf_random_token(token, 32);
     auth_sha256_hex(token, hash);
-    int64_t ttl = k == MAIL_VERIFY ? c->verify_ttl : k == MAIL_RESET ? c->reset_ttl
-                                                                     : c->mail_interval;
+    int64_t ttl = k == MAIL_VERIFY  ? c->verify_ttl
+                  : k == MAIL_RESET ? c->reset_ttl
+                                    : c->mail_interval;
     store_pw_token t = {.token_hash = hash,
                         .kind = kind_names[k],
                         .email = email,
@@ -228,8 +230,8 @@ RPC_HANDLER(rpc_auth_password_verify)
     char hash[65], user_id[64];
     auth_sha256_hex(req->token, hash);
     bool admin = false;
-    code = store_pw_verify(rpc_worker(call), hash, auth_now(ctx),
-                           is_admin_email, ctx, user_id, &admin);
+    code = store_pw_verify(rpc_worker(call), hash, auth_now(ctx), is_admin_email, ctx, user_id,
+                           &admin);
     if (code == CF_UNAUTHENTICATED) {
         throttle_failed(ctx->throttle, &tk, auth_now(ctx));
         return rpc_error(call, code, "verification code unknown, already used or expired");

@@ -357,6 +357,8 @@ static cf_code delete_body(db_conn *db, void *arg)
         code = emit_user_deleted(db, t->id);
     if (code == CF_OK)
         code = db_exec(db, "identities_delete", 1, p, NULL);
+    if (code == CF_OK)
+        code = store_pw_forget(db, t->id);
     PGresult *r = NULL;
     const char *s[] = {t->id, now.s, "user_deleted", ""};
     if (code == CF_OK)

@@ -52,9 +52,14 @@ cf_code store_pw_recent_mail(db_conn *db, const char *email, int64_t since, bool
 cf_code store_pw_token_add(db_conn *db, const store_pw_token *t)
 {
     num exp = N(t->expires_at), now = N(t->now);
-    const char *p[] = {t->token_hash, t->kind,  t->email, t->user_id ? t->user_id : "",
-                       t->password_hash ? t->password_hash : "", t->name ? t->name : "",
-                       exp.s, now.s};
+    const char *p[] = {t->token_hash,
+                       t->kind,
+                       t->email,
+                       t->user_id ? t->user_id : "",
+                       t->password_hash ? t->password_hash : "",
+                       t->name ? t->name : "",
+                       exp.s,
+                       now.s};
     return db_exec(db, "pw_token_insert", 8, p, NULL);
 }
 
@@ -138,8 +143,8 @@ static cf_code verify_body(db_conn *db, void *arg)
 }
 
 cf_code store_pw_verify(db_conn *db, const char *token_hash, int64_t now,
-                        bool (*is_admin_email)(const void *arg, const char *email),
-                        const void *arg, char *user_id, bool *is_admin)
+                        bool (*is_admin_email)(const void *arg, const char *email), const void *arg,
+                        char *user_id, bool *is_admin)
 {
     verify_tx v = {token_hash, now, is_admin_email, arg, user_id, false, false};
     cf_code code = db_tx(db, verify_body, &v);
@@ -191,6 +196,12 @@ cf_code store_pw_rehash(db_conn *db, const char *user_id, const char *old_hash,
     num n = N(now);
     const char *p[] = {user_id, old_hash, new_hash, n.s};
     return db_exec(db, "pw_rehash", 4, p, NULL);
+}
+
+cf_code store_pw_forget(db_conn *db, const char *user_id)
+{
+    const char *p[] = {user_id};
+    return db_exec(db, "pw_forget", 1, p, NULL);
 }
 
 cf_code store_pw_cleanup(db_conn *db, int64_t now, int64_t *purged)

@@ -12,29 +12,33 @@
 /* The statements, part of auth_stmts (store.c). */
 #define AUTH_PASSWORD_STMTS                                                                        \
     {"pw_user_by_email",                                                                           \
-     "SELECT u.id, coalesce(p.hash, '') FROM users u LEFT JOIN passwords p ON p.user_id = u.id "  \
+     "SELECT u.id, coalesce(p.hash, '') FROM users u LEFT JOIN passwords p ON p.user_id = u.id "   \
      "WHERE lower(u.email) = lower($1) AND u.email <> '' AND u.deleted_at IS NULL"},               \
-        {"pw_recent_mail", "SELECT 1 FROM password_tokens WHERE lower(email) = lower($1) "        \
+        {"pw_recent_mail", "SELECT 1 FROM password_tokens WHERE lower(email) = lower($1) "         \
                            "AND created_at > to_timestamp($2) LIMIT 1"},                           \
         {"pw_token_insert",                                                                        \
-         "INSERT INTO password_tokens (token_hash, kind, email, user_id, password_hash, name, "   \
-         "expires_at, created_at) VALUES ($1, $2, $3, nullif($4, ''), $5, $6, to_timestamp($7), " \
+         "INSERT INTO password_tokens (token_hash, kind, email, user_id, password_hash, name, "    \
+         "expires_at, created_at) VALUES ($1, $2, $3, nullif($4, ''), $5, $6, to_timestamp($7), "  \
          "to_timestamp($8))"},                                                                     \
         {"pw_token_take",                                                                          \
-         "UPDATE password_tokens SET used_at = to_timestamp($3), updated_at = now() "             \
+         "UPDATE password_tokens SET used_at = to_timestamp($3), updated_at = now() "              \
          "WHERE token_hash = $1 AND kind = $2 AND used_at IS NULL AND expires_at > "               \
-         "to_timestamp($3) RETURNING email, coalesce(user_id, ''), password_hash, name"},         \
+         "to_timestamp($3) RETURNING email, coalesce(user_id, ''), password_hash, name"},          \
         {"pw_tokens_spend",                                                                        \
-         "UPDATE password_tokens SET used_at = to_timestamp($3), updated_at = now() "             \
+         "UPDATE password_tokens SET used_at = to_timestamp($3), updated_at = now() "              \
          "WHERE lower(email) = lower($1) AND kind = $2 AND used_at IS NULL"},                      \
-        {"pw_user_live", "SELECT 1 FROM users WHERE id = $1 AND deleted_at IS NULL"},             \
+        {"pw_user_live", "SELECT 1 FROM users WHERE id = $1 AND deleted_at IS NULL"},              \
         {"pw_set",                                                                                 \
-         "INSERT INTO passwords (user_id, hash, created_at, updated_at) VALUES ($1, $2, "         \
-         "to_timestamp($3), to_timestamp($3)) ON CONFLICT (user_id) DO UPDATE SET hash = "        \
+         "INSERT INTO passwords (user_id, hash, created_at, updated_at) VALUES ($1, $2, "          \
+         "to_timestamp($3), to_timestamp($3)) ON CONFLICT (user_id) DO UPDATE SET hash = "         \
          "excluded.hash, updated_at = excluded.updated_at"},                                       \
-        {"pw_rehash", "UPDATE passwords SET hash = $3, updated_at = to_timestamp($4) "            \
+        {"pw_rehash", "UPDATE passwords SET hash = $3, updated_at = to_timestamp($4) "             \
                       "WHERE user_id = $1 AND hash = $2"},                                         \
-        {"pw_cleanup", "DELETE FROM password_tokens WHERE expires_at <= to_timestamp($1)"}
+        {"pw_forget", "WITH p AS (DELETE FROM passwords WHERE user_id = $1) "                      \
+                      "DELETE FROM password_tokens WHERE user_id = $1"},                           \
+    {                                                                                              \
+        "pw_cleanup", "DELETE FROM password_tokens WHERE expires_at <= to_timestamp($1)"           \
+    }
 
 /* The live user holding email (any case) and its password hash ("" = none) into user_id
  * (64 bytes) and hash (256 bytes); *found false when no live user holds it. */
@@ -60,8 +64,8 @@ cf_code store_pw_token_add(db_conn *db, const store_pw_token *t);
  * address since the sign-up: a password chosen by whoever signed up is never attached to an
  * existing account. user_id: 64 bytes. */
 cf_code store_pw_verify(db_conn *db, const char *token_hash, int64_t now,
-                        bool (*is_admin_email)(const void *arg, const char *email),
-                        const void *arg, char *user_id, bool *is_admin);
+                        bool (*is_admin_email)(const void *arg, const char *email), const void *arg,
+                        char *user_id, bool *is_admin);
 /* Reset, in one transaction: the reset token (unused, unexpired, its user live) is spent with
  * every other reset token of its address, and the user's password becomes new_hash.
  * UNAUTHENTICATED for a token unknown, used, expired, or of a deleted user. */
@@ -70,6 +74,9 @@ cf_code store_pw_reset(db_conn *db, const char *token_hash, const char *new_hash
 /* Replaces the hash of user_id if it is still old_hash (a login's parameter upgrade). */
 cf_code store_pw_rehash(db_conn *db, const char *user_id, const char *old_hash,
                         const char *new_hash, int64_t now);
+/* A deleted user's password and reset tokens go with its identities (inside DeleteMe's
+ * transaction). */
+cf_code store_pw_forget(db_conn *db, const char *user_id);
 /* Deletes the expired token rows; *purged += how many. */
 cf_code store_pw_cleanup(db_conn *db, int64_t now, int64_t *purged);
 

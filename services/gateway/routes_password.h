@@ -6,14 +6,15 @@
 #define CONFETTI_GATEWAY_ROUTES_PASSWORD_H
 
 /* The SMTP exchange of sign-up and reset/start may take mail.timeout (10 s by default). */
-#define GW_PASSWORD_ROUTES                                                                         \
-    {"POST", "/v1/auth/password/signup", "auth.v1.Auth/PasswordSignUp", "*", 15000, GW_CLIENT},   \
-        {"POST", "/v1/auth/password/verify", "auth.v1.Auth/PasswordVerify", "*", 10000,            \
-         GW_CLIENT},                                                                               \
-        {"POST", "/v1/auth/password/login", "auth.v1.Auth/PasswordLogin", "*", 10000, GW_CLIENT},  \
-        {"POST", "/v1/auth/password/reset/start", "auth.v1.Auth/PasswordResetStart", "*", 15000,   \
-         GW_CLIENT},                                                                               \
-        {"POST", "/v1/auth/password/reset/finish", "auth.v1.Auth/PasswordResetFinish", "*",        \
-         10000, GW_CLIENT}
+#define GW_PASSWORD_ROUTES                                                                          \
+    {"POST", "/v1/auth/password/signup", "auth.v1.Auth/PasswordSignUp", "*", 15000, GW_CLIENT},     \
+        {"POST", "/v1/auth/password/verify", "auth.v1.Auth/PasswordVerify", "*", 10000, GW_CLIENT}, \
+        {"POST", "/v1/auth/password/login", "auth.v1.Auth/PasswordLogin", "*", 10000, GW_CLIENT},   \
+        {"POST",   "/v1/auth/password/reset/start", "auth.v1.Auth/PasswordResetStart", "*", 15000,  \
+         GW_CLIENT},                                                                                \
+    {                                                                                               \
+        "POST", "/v1/auth/password/reset/finish", "auth.v1.Auth/PasswordResetFinish", "*", 10000,   \
+            GW_CLIENT                                                                               \
+    }
 
 #endif

@@ -72,8 +72,9 @@ static int start_smtp(void)
     char listen[64];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
     /* Debian's python3 (the package python3-aiosmtpd), whatever python3 comes first on PATH */
-    const char *argv[] = {"/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l", listen,
-                          "-c", "aiosmtpd.handlers.Mailbox", maildir, NULL};
+    const char *argv[] = {
+        "/usr/bin/python3",          "-m",    "aiosmtpd", "-n", "-l", listen, "-c",
+        "aiosmtpd.handlers.Mailbox", maildir, NULL};
     smtp_pid = th_spawn_logged(argv, "", smtplog);
     for (int i = 0; i < 400 && !port_open(port); i++)
         usleep(50000);
@@ -467,7 +468,8 @@ static void test_signup_of_a_taken_address(void **state)
     free(m);
     /* delivered before the answer (the server writes, then says 250): nothing else came */
     assert_false(mail_waiting("carol@example.test", "Confirm"));
-    assert_code(CF_UNAUTHENTICATED, login("carol@example.test", "attacker password", "127.0.0.9").code);
+    assert_code(CF_UNAUTHENTICATED,
+                login("carol@example.test", "attacker password", "127.0.0.9").code);
     OK(login("carol@example.test", "carol password 1", "127.0.0.9"));
 }
 
@@ -560,7 +562,8 @@ static void test_throttle_per_source(void **state)
     assert_int_equal(refused_after, 3); /* throttle.max_failures: 3 failures, then a delay */
     assert_true(r.retry_after >= 1);
     /* even the right password waits there… */
-    assert_code(CF_RESOURCE_EXHAUSTED, login("hank@example.test", "hank password 1", "127.0.0.2").code);
+    assert_code(CF_RESOURCE_EXHAUSTED,
+                login("hank@example.test", "hank password 1", "127.0.0.2").code);
     /* …but not from the owner's address */
     OK(login("hank@example.test", "hank password 1", "127.0.0.3"));
 }
@@ -573,8 +576,9 @@ static result oidc_login(void)
     rpc_ccall cc;
     assert_code(CF_OK, call("BeginLogin", &b.base, NULL, &cc));
     char st[128];
-    char *code = th_oidc_authorize(
-        ((const Auth__V1__BeginLoginResponse *)cc.response)->authorize_url, redirect, st, sizeof st);
+    char *code =
+        th_oidc_authorize(((const Auth__V1__BeginLoginResponse *)cc.response)->authorize_url,
+                          redirect, st, sizeof st);
     rpc_ccall_free(&cc);
     Auth__V1__FinishLoginRequest f = AUTH__V1__FINISH_LOGIN_REQUEST__INIT;
     f.provider = "dev";
@@ -613,7 +617,8 @@ static void test_linking_with_openid(void **state)
     call("PasswordVerify", &vq.base, NULL, &cc);
     assert_refusal(&cc, CF_FAILED_PRECONDITION, "email");
     rpc_ccall_free(&cc);
-    assert_code(CF_UNAUTHENTICATED, login("alice@example.test", "squatter password", "127.0.0.9").code);
+    assert_code(CF_UNAUTHENTICATED,
+                login("alice@example.test", "squatter password", "127.0.0.9").code);
     /* the owner adds a password to the OpenID account through a reset (the address proven) */
     OK(reset_start("alice@example.test"));
     m = take_mail("alice@example.test", "Reset your password");
@@ -630,6 +635,11 @@ static void test_linking_with_openid(void **state)
     /* the other way: a verified password account, then the OpenID login with that verified
      * address links to it */
     delete_me(p.access);
+    char q[160];
+    snprintf(q, sizeof q, "SELECT count(*) FROM auth.passwords WHERE user_id = '%s'", o.user_id);
+    char *v = sql1(q);
+    assert_string_equal(v, "0"); /* the deleted account's hash is gone with it */
+    free(v);
     result n = new_account("alice@example.test", "alice password 2");
     assert_string_not_equal(n.user_id, o.user_id);
     assert_string_equal(oidc_login().user_id, n.user_id);
@@ -644,8 +654,10 @@ static void test_gateway_routes(void **state)
     char url[256];
     snprintf(url, sizeof url, "%s/v1/auth/password/signup", base);
     th_http_resp h = th_http(&(th_http_req){
-        .method = "POST", .url = url,
-        .body = "{\"email\":\"ivy@example.test\",\"password\":\"ivy password 1\",\"name\":\"Ivy\"}"});
+        .method = "POST",
+        .url = url,
+        .body =
+            "{\"email\":\"ivy@example.test\",\"password\":\"ivy password 1\",\"name\":\"Ivy\"}"});
     assert_int_equal(h.status, 200);
     assert_string_equal(h.body, "{}");
     th_http_free(&h);
@@ -663,36 +675,43 @@ static void test_gateway_routes(void **state)
     th_http_free(&h);
 
     snprintf(url, sizeof url, "%s/v1/auth/password/login", base);
-    h = th_http(&(th_http_req){.method = "POST", .url = url,
+    h = th_http(&(th_http_req){.method = "POST",
+                               .url = url,
                                .body = "{\"email\":\"ivy@example.test\",\"password\":\"short\"}"});
     assert_int_equal(h.status, 400);
     assert_non_null(strstr(h.body, "password"));
     th_http_free(&h);
     for (int i = 0; i < 3; i++) {
         h = th_http(&(th_http_req){
-            .method = "POST", .url = url, .source = "127.0.0.4",
+            .method = "POST",
+            .url = url,
+            .source = "127.0.0.4",
             .body = "{\"email\":\"ivy@example.test\",\"password\":\"wrong password\"}"});
         assert_int_equal(h.status, 401);
         th_http_free(&h);
     }
-    h = th_http(&(th_http_req){
-        .method = "POST", .url = url, .source = "127.0.0.4",
-        .body = "{\"email\":\"ivy@example.test\",\"password\":\"wrong password\"}"});
+    h = th_http(
+        &(th_http_req){.method = "POST",
+                       .url = url,
+                       .source = "127.0.0.4",
+                       .body = "{\"email\":\"ivy@example.test\",\"password\":\"wrong password\"}"});
     assert_int_equal(h.status, 429);
     char ra[32];
     assert_true(th_http_header(&h, "Retry-After", ra, sizeof ra));
     assert_true(atoi(ra) >= 1);
     th_http_free(&h);
-    h = th_http(&(th_http_req){
-        .method = "POST", .url = url, .source = "127.0.0.5",
-        .body = "{\"email\":\"ivy@example.test\",\"password\":\"ivy password 1\"}"});
+    h = th_http(
+        &(th_http_req){.method = "POST",
+                       .url = url,
+                       .source = "127.0.0.5",
+                       .body = "{\"email\":\"ivy@example.test\",\"password\":\"ivy password 1\"}"});
     assert_int_equal(h.status, 200);
     assert_non_null(strstr(h.body, "\"accessToken\""));
     th_http_free(&h);
 
     snprintf(url, sizeof url, "%s/v1/auth/password/reset/start", base);
-    h = th_http(&(th_http_req){.method = "POST", .url = url,
-                               .body = "{\"email\":\"ivy@example.test\"}"});
+    h = th_http(
+        &(th_http_req){.method = "POST", .url = url, .body = "{\"email\":\"ivy@example.test\"}"});
     assert_int_equal(h.status, 200);
     th_http_free(&h);
     m = take_mail("ivy@example.test", "Reset your password");
@@ -715,8 +734,8 @@ static void test_file_sender_and_mail_interval(void **state)
     snprintf(file, sizeof file, "/tmp/confetti-pw-mails-%d.txt", (int)getpid());
     unlink(file);
     char **env = auth_env(1, file);
-    th_service *other = th_service_start(auth_service_def(), &(th_service_opts){
-                                                                 .keys = keys, .env = (void *)env});
+    th_service *other =
+        th_service_start(auth_service_def(), &(th_service_opts){.keys = keys, .env = (void *)env});
     env_free(env);
     th_service *saved = auth;
     auth = other;
