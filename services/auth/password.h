@@ -18,7 +18,7 @@
 #define PASSWORD_MAX_BYTES 1024
 /* Longest mailed token accepted (they are 43 characters). */
 #define PASSWORD_TOKEN_MAX 256
-/* Longest name given at sign-up. */
+/* Longest name given at sign-up, in characters (base/name.h's rule, as UpdateMe). */
 #define PASSWORD_NAME_MAX 200
 
 typedef struct auth_password_config {

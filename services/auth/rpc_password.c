@@ -8,6 +8,7 @@
 #include "store.h"
 #include "store_password.h"
 #include "base/log.h"
+#include "base/name.h"
 #include "base/random.h"
 #include "confetti_proto_handlers.h"
 #include "rpc/rpc.h"
@@ -140,9 +141,10 @@ static cf_code mail(rpc_call *call, auth_ctx *ctx, mail_kind k, const char *emai
     char token[48], hash[65];
     cf_random_token(token, 32);
     auth_sha256_hex(token, hash);
-    int64_t ttl = k == MAIL_VERIFY  ? c->verify_ttl
-                  : k == MAIL_RESET ? c->reset_ttl
-                                    : c->mail_interval;
+    /* the row lives as long as its token, and at least the interval it bounds */
+    int64_t ttl = k == MAIL_VERIFY ? c->verify_ttl : k == MAIL_RESET ? c->reset_ttl : 0;
+    if (ttl < c->mail_interval)
+        ttl = c->mail_interval;
     store_pw_token t = {.token_hash = hash,
                         .kind = kind_names[k],
                         .email = email,
@@ -195,8 +197,14 @@ RPC_HANDLER(rpc_auth_password_sign_up)
     if (code != CF_OK || (code = check_email(call, req->email)) != CF_OK ||
         (code = check_password(call, req->password)) != CF_OK)
         return code;
-    if (strlen(req->name) > PASSWORD_NAME_MAX)
-        return rpc_violation(call, "name", "must be at most %d bytes", PASSWORD_NAME_MAX);
+    /* optional; when given, the one rule for names (base/name.h: trimmed, not blank, NFC) */
+    const char *name = "", *why = "";
+    char *canon = NULL;
+    if (*req->name) {
+        if (!cf_name_check(rpc_arena(call), req->name, PASSWORD_NAME_MAX, &canon, &why))
+            return rpc_violation(call, "name", "%s", why);
+        name = canon;
+    }
     char *email = lower(call, req->email), src[64];
     throttle_key tk;
     if ((code = mail_gate(call, ctx, req->client, email, &tk, src)) != CF_OK)
@@ -212,7 +220,7 @@ RPC_HANDLER(rpc_auth_password_sign_up)
         return rpc_error(call, code, "cannot read the account");
     if (found)
         return mail(call, ctx, MAIL_EXISTS, email, user_id, "", "");
-    return mail(call, ctx, MAIL_VERIFY, email, "", hash, req->name);
+    return mail(call, ctx, MAIL_VERIFY, email, "", hash, name);
 }
 
 RPC_HANDLER(rpc_auth_password_verify)

@@ -446,6 +446,15 @@ static void test_bounds(void **state)
         assert_refusal(&cc, CF_INVALID_ARGUMENT, bad[i].field);
         rpc_ccall_free(&cc);
     }
+    /* a name, when given, follows the one rule for names (issue 24 item 5) */
+    Auth__V1__PasswordSignUpRequest q = AUTH__V1__PASSWORD_SIGN_UP_REQUEST__INIT;
+    q.email = "bound@example.test";
+    q.password = "12345678";
+    q.name = "   ";
+    rpc_ccall cc;
+    call("PasswordSignUp", &q.base, NULL, &cc);
+    assert_refusal(&cc, CF_INVALID_ARGUMENT, "name");
+    rpc_ccall_free(&cc);
     big[1024] = '\0'; /* 1024 bytes: accepted */
     OK(signup("bound@example.test", big, "127.0.0.9"));
     free(take_mail("bound@example.test", "Confirm"));
