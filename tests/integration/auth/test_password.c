@@ -739,15 +739,16 @@ static void test_gateway_routes(void **state)
 static void test_file_sender_and_mail_interval(void **state)
 {
     (void)state;
+    /* one auth per process (its config is the process's): the SMTP one is stopped, and this
+     * one replaces it until teardown — so this test runs last */
+    th_service_stop(auth);
     char file[128];
     snprintf(file, sizeof file, "/tmp/confetti-pw-mails-%d.txt", (int)getpid());
     unlink(file);
     char **env = auth_env(1, file);
-    th_service *other =
+    auth =
         th_service_start(auth_service_def(), &(th_service_opts){.keys = keys, .env = (void *)env});
     env_free(env);
-    th_service *saved = auth;
-    auth = other;
     OK(signup("jo@example.test", "jo password 1", "127.0.0.9"));
     OK(signup("jo@example.test", "jo password 2", "127.0.0.9"));
     OK(reset_start("jo@example.test"));
@@ -766,8 +767,6 @@ static void test_file_sender_and_mail_interval(void **state)
     result r = verify(tok);
     OK(r);
     OK(login("jo@example.test", "jo password 1", "127.0.0.9")); /* the first sign-up's */
-    auth = saved;
-    th_service_stop(other);
     unlink(file);
 }
 
