@@ -716,6 +716,9 @@ static void test_gateway_routes(void **state)
                        .body = "{\"email\":\"ivy@example.test\",\"password\":\"ivy password 1\"}"});
     assert_int_equal(h.status, 200);
     assert_non_null(strstr(h.body, "\"accessToken\""));
+    char cc[64]; /* token answers are never cached (RFC 6749 §5.1) */
+    assert_true(th_http_header(&h, "Cache-Control", cc, sizeof cc));
+    assert_string_equal(cc, "no-store");
     th_http_free(&h);
 
     snprintf(url, sizeof url, "%s/v1/auth/password/reset/start", base);
@@ -734,11 +737,20 @@ static void test_gateway_routes(void **state)
     th_http_free(&h);
 }
 
-/* The file sender of `make run`, and password.mail_interval: one mail per address per
- * interval, the answer the same. */
+/* A mail server that cannot be reached; the file sender of `make run`, and password.mail_interval:
+ * one mail per address per interval, the answer the same. */
 static void test_file_sender_and_mail_interval(void **state)
 {
     (void)state;
+    /* the SMTP server gone: every path that mails is 503, alike for a taken and a free address */
+    kill(smtp_pid, SIGTERM);
+    waitpid(smtp_pid, NULL, 0);
+    smtp_pid = 0;
+    result taken = signup("carol@example.test", "carol password 9", "127.0.0.8");
+    result free_ = signup("nobody-yet@example.test", "password 9", "127.0.0.8");
+    assert_code(CF_UNAVAILABLE, taken.code);
+    assert_code(CF_UNAVAILABLE, free_.code);
+    assert_string_equal(taken.message, free_.message);
     /* one auth per process (its config is the process's): the SMTP one is stopped, and this
      * one replaces it until teardown — so this test runs last */
     th_service_stop(auth);
