@@ -12,8 +12,12 @@ PACKAGES=(
   libnng-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
   libpq-dev libjwt-dev libyaml-dev libjansson-dev libcurl4-openssl-dev libssl-dev
   libpcre2-dev libmicrohttpd-dev libutf8proc-dev
+  # argon2id password hashes (auth: crypto_pwhash_str)
+  libsodium-dev
   # tests: cmocka, a real PostgreSQL server (run privately, never the system one)
   libcmocka-dev postgresql-15
+  # the SMTP server the mail tests deliver to (tests/integration/auth/test_password.c)
+  python3-aiosmtpd
   # scripts (shellcheck: every script is checked in make test)
   procps util-linux shellcheck
   # the README's commands (tests/dev/readme_commands.sh runs them) and the bench

@@ -19,6 +19,8 @@
 #include "rpc/client.h"
 #include "svc/svc.h"
 #include "phone.h"
+
+#include "password.h"
 #include "throttle.h"
 
 /* ---- configuration (service.c: the table; docs/auth.md: every key) ---- */
@@ -71,6 +73,8 @@ typedef struct auth_config {
     auth_provider_config providers[AUTH_PROVIDER_SLOTS];
     cfg_strlist provider_files; /* oauth.provider_files: one named provider per file */
     auth_phone_config phone;    /* phone sign-in (phone.h) */
+
+    auth_password_config password; /* sections password and mail (password.h) */
 } auth_config;
 
 /* ---- catalog's events (consumer.c) ---- */
@@ -195,6 +199,7 @@ typedef struct auth_ctx {
     pthread_mutex_t stop_mu;
     pthread_cond_t stop_cv;
     bool stopping;
+    auth_password *password; /* e-mail and password sign-in, the mailer (NULL: neither) */
 } auth_ctx;
 
 /* The throttle gate of a credential check (throttle.h's rule, applied the same way by
@@ -221,6 +226,15 @@ static inline int64_t auth_now_ms(const auth_ctx *ctx)
             return s * 1000 + after % 1000;
     }
 }
+
+/* Opens a session for user_id (rpc_login.c) and fills the token pair of resp (not its user). */
+struct Auth__V1__ClientInfo;
+struct Auth__V1__TokenResponse;
+cf_code auth_open_session(rpc_call *call, auth_ctx *ctx, const char *user_id, bool admin,
+                          const struct Auth__V1__ClientInfo *client,
+                          struct Auth__V1__TokenResponse *resp);
+/* email is in admins.emails (any case). */
+bool auth_is_admin_email(const auth_ctx *ctx, const char *email);
 
 /* The enabled provider named name, or NULL. */
 oidc_provider *auth_provider_find(auth_ctx *ctx, const char *name);

@@ -54,6 +54,18 @@ static cf_code phone_challenges(db_conn *db, const void *arg, int64_t now, int b
                           now, batch, n);
 }
 
+/* E-mail verification and password reset tokens past their expiry (issue 18 item 2): a used or
+ * expired token can never be taken again. */
+static cf_code password_tokens(db_conn *db, const void *arg, int64_t now, int batch, int64_t *n)
+{
+    (void)arg;
+    return svc_maint_exec(db,
+                          "DELETE FROM password_tokens WHERE token_hash IN (SELECT token_hash "
+                          "FROM password_tokens WHERE expires_at <= to_timestamp($1::bigint) "
+                          "ORDER BY expires_at LIMIT $2::int FOR UPDATE SKIP LOCKED)",
+                          now, batch, n);
+}
+
 const svc_maint_job auth_maint_jobs[] = {
     {.name = "blacklist",
      .interval = "10m",
@@ -75,5 +87,10 @@ const svc_maint_job auth_maint_jobs[] = {
      .batch = "1000",
      .help = "phone sign-in codes expired and older than 24 h (the largest phone.window)",
      .run = phone_challenges},
+    {.name = "password_tokens",
+     .interval = "10m",
+     .batch = "1000",
+     .help = "e-mail verification and password reset tokens past their expiry",
+     .run = password_tokens},
 };
 const size_t auth_maint_njobs = sizeof auth_maint_jobs / sizeof *auth_maint_jobs;

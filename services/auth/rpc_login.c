@@ -113,7 +113,7 @@ RPC_HANDLER(rpc_auth_begin_login)
     return CF_OK;
 }
 
-static bool is_admin_email(const auth_ctx *ctx, const char *email)
+bool auth_is_admin_email(const auth_ctx *ctx, const char *email)
 {
     for (size_t i = 0; *email && i < ctx->cfg->admin_emails.n; i++)
         if (strcasecmp(ctx->cfg->admin_emails.items[i], email) == 0)
@@ -256,7 +256,7 @@ RPC_HANDLER(rpc_auth_finish_login)
                       .name = id->name,
                       .picture = id->picture,
                       .email_verified = email_ok,
-                      .bootstrap_admin = email_ok && is_admin_email(ctx, id->email),
+                      .bootstrap_admin = email_ok && auth_is_admin_email(ctx, id->email),
                       .now = now};
     char user_id[CUID_LEN + 1];
     bool admin = false;

@@ -5,10 +5,21 @@
 #include "auth/v1/auth.pb-c.h"
 
 static const rpc_scope_rule rules[] = {
-    {"ListProviders", RPC_SCOPE_OPEN},     {"BeginLogin", RPC_SCOPE_OPEN},
-    {"FinishLogin", RPC_SCOPE_OPEN},       {"Refresh", RPC_SCOPE_OPEN},
-    {"IssueAppToken", RPC_SCOPE_OPEN},     {"GetJwks", RPC_SCOPE_OPEN},
-    {"ListRevokedTokens", RPC_SCOPE_OPEN}, {"StartPhoneLogin", RPC_SCOPE_OPEN},
+    {"ListProviders", RPC_SCOPE_OPEN},
+    {"BeginLogin", RPC_SCOPE_OPEN},
+    {"FinishLogin", RPC_SCOPE_OPEN},
+    {"Refresh", RPC_SCOPE_OPEN},
+    {"IssueAppToken", RPC_SCOPE_OPEN},
+    {"GetJwks", RPC_SCOPE_OPEN},
+    {"ListRevokedTokens", RPC_SCOPE_OPEN},
+    /* e-mail and password (rpc_password.c): login steps too */
+    {"PasswordSignUp", RPC_SCOPE_OPEN},
+    {"PasswordVerify", RPC_SCOPE_OPEN},
+    {"PasswordLogin", RPC_SCOPE_OPEN},
+    {"PasswordResetStart", RPC_SCOPE_OPEN},
+    {"PasswordResetFinish", RPC_SCOPE_OPEN},
+    /* phone sign-in (phone.c) */
+    {"StartPhoneLogin", RPC_SCOPE_OPEN},
     {"FinishPhoneLogin", RPC_SCOPE_OPEN},
 };
 

@@ -4,6 +4,7 @@
  * --cleanup` runs them once, like --maintenance. */
 #include "auth.h"
 #include "store.h"
+#include "store_password.h"
 #include "base/log.h"
 #include "base/random.h"
 #include "base/xmalloc.h"
@@ -104,6 +105,7 @@ static const cfg_field auth_fields[] = {
     PROVIDER("provider_dev", 1, "", "true", "false"),
     PROVIDER("provider_oidc", 2, "", "true", "false"),
     AUTH_PHONE_FIELDS,
+    AUTH_PASSWORD_FIELDS(F),
 };
 #undef F
 
@@ -195,6 +197,7 @@ static void auth_fini(svc_runtime *rt, void *p)
     auth_providers_free(ctx);
     auth_phone_free(ctx->phone);
     throttle_free(ctx->throttle);
+    auth_password_free(ctx->password);
     rpc_client_free(ctx->catalog);
     auth_keys_free(ctx->keys);
     if (ctx->secret) {
@@ -261,6 +264,10 @@ static cf_code auth_init(svc_runtime *rt, void **out, char *err, size_t errlen)
     if (code != CF_OK) {
         auth_fini(rt, ctx);
         return code;
+    }
+    if (auth_password_new(&auth_cfg.password, &ctx->password, err, errlen) != CF_OK) {
+        auth_fini(rt, ctx);
+        return CF_INVALID_ARGUMENT;
     }
     throttle_config tc = {.max_failures = auth_cfg.throttle_max,
                           .max_per_source = auth_cfg.throttle_per_source,

@@ -6,6 +6,7 @@
 #include "base/xmalloc.h"
 #include "db/tx.h"
 #include "emit.h"
+#include "store_password.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -121,6 +122,8 @@ const db_stmt auth_stmts[] = {
                    "WHERE state_hash = $1 AND used_at IS NULL AND expires_at > to_timestamp($2) "
                    "RETURNING provider, redirect_uri, binding_hash"},
 
+    /* e-mail and password (store_password.c) */
+    AUTH_PASSWORD_STMTS,
 };
 const size_t auth_nstmts = sizeof auth_stmts / sizeof *auth_stmts;
 
@@ -226,6 +229,15 @@ cf_code store_login_user(db_conn *db, const store_login *in, char *user_id, bool
      * winner's rows are committed now, so a second run finds them. */
     if (code == CF_ALREADY_EXISTS)
         code = db_tx(db, login_body, &t);
+    if (code == CF_OK)
+        *is_admin = t.is_admin;
+    return code;
+}
+
+cf_code store_login_user_tx(db_conn *db, const store_login *in, char *user_id, bool *is_admin)
+{
+    login_tx t = {.in = in, .user_id = user_id};
+    cf_code code = login_body(db, &t);
     if (code == CF_OK)
         *is_admin = t.is_admin;
     return code;
@@ -340,6 +352,8 @@ static cf_code delete_body(db_conn *db, void *arg)
         code = emit_user_deleted(db, t->id);
     if (code == CF_OK)
         code = db_exec(db, "identities_delete", 1, p, NULL);
+    if (code == CF_OK)
+        code = store_pw_forget(db, t->id);
     PGresult *r = NULL;
     const char *s[] = {t->id, now.s, "user_deleted", ""};
     if (code == CF_OK)

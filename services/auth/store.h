@@ -28,6 +28,8 @@ typedef struct store_login {
 /* Finds the live user of the identity, else links a verified e-mail to the live user holding
  * it, else creates a user; records the login. *user_id (CUID_LEN+1) and *is_admin out. */
 cf_code store_login_user(db_conn *db, const store_login *in, char *user_id, bool *is_admin);
+/* store_login_user's work inside the caller's transaction (db_tx body; no retry). */
+cf_code store_login_user_tx(db_conn *db, const store_login *in, char *user_id, bool *is_admin);
 /* The live user id into *out (arena). NOT_FOUND if absent or deleted. */
 cf_code store_user_get(db_conn *db, arena *a, const char *id, Auth__V1__User *out);
 /* Updates name and/or avatar_url of a live user (NULL = unchanged). NOT_FOUND if absent. */

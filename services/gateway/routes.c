@@ -1,6 +1,7 @@
 /* routes.c — the public HTTP API of SPEC §6 as data, and the matcher. Adding a route is one line
  * here; the transcoder (transcode.c) does the rest for every route alike. */
 #include "gateway.h"
+#include "routes_password.h"
 #include "base/xmalloc.h"
 
 #include <stdio.h>
@@ -31,6 +32,7 @@ const gw_route gw_routes[] = {
     {"GET", "/v1/users/me", "auth.v1.Auth/GetMe", NULL, R, AUTHN},
     {"PATCH", "/v1/users/me", "auth.v1.Auth/UpdateMe", "user", W, AUTHN},
     {"DELETE", "/v1/users/me", "auth.v1.Auth/DeleteMe", NULL, W, AUTHN},
+    GW_PASSWORD_ROUTES,
     /* catalog */
     {"POST", "/v1/apps", "catalog.v1.Catalog/RegisterApp", "*", W, AUTHN},
     {"GET", "/v1/apps", "catalog.v1.Catalog/ListApps", NULL, R, 0},

@@ -185,6 +185,10 @@ start_all() {
     "$build/tools/confetti-devtoken" init "$var/dev"
     export CONFETTI_AUTH_JWKS_FILE="${CONFETTI_AUTH_JWKS_FILE:-$var/dev/jwks.json}"
     make_ident_keys
+    # E-mail and password sign-in with the file mail sender: sign-up and reset mails (their
+    # tokens) are appended to var/mail.txt instead of being sent.
+    export CONFETTI_AUTH__PASSWORD_ENABLED=true CONFETTI_AUTH__MAIL_SENDER=file \
+        CONFETTI_AUTH__MAIL_FROM=noreply@confetti.localhost CONFETTI_AUTH__MAIL_FILE="$var/mail.txt"
     export CONFETTI_IDENT_TRUST_DIR="$var/ident/trust" CONFETTI_IDENT_OPERATORS=operator
     # Phone sign-in (docs/auth.md, "Phone sign-in"): no SMS here, the codes are appended to a
     # file (one JSON line per message) — scoped to auth, the deploy config keeps it off.
@@ -234,6 +238,7 @@ start_all() {
     local mint
     mint="$(shq "$build/tools/confetti-devtoken") mint $(shq "$var/dev")"
     echo "confetti: logs in $var/log/; a dev token: $mint <user> [--admin]"
+    echo "confetti: mails (password sign-up, reset) are appended to $var/mail.txt"
     if [ -f "$var/run/gateway.pid" ]; then
         echo "confetti: open http://127.0.0.1:$http_port/ in a browser (the page: sign in as alice, rooms, live feed)"
         echo "confetti: WebSocket feed ws://127.0.0.1:$http_port/v1/ws (docs/gateway.md#websocket-feed)"
