@@ -23,14 +23,19 @@ static const char insert_sql[] = "INSERT INTO audit_log (" AUDIT_INSERT_COLUMNS
  * collation, as the gateway's merge (audit_entry_cmp) does. */
 static const char list_sql[] =
     "SELECT id, action, actor_id, room_id, target_type, target_id, detail, peer, via, "
-    "request_id, " US("occurred_at") " FROM audit_log "
-                                     "WHERE ($1 = '' OR actor_id = $1) AND ($2 = '' OR action = $2) "
-                                     "AND ($3 = '' OR room_id = $3) "
-                                     "AND occurred_at >= coalesce(" TS("$4") ", '-infinity') "
-                                     "AND occurred_at < coalesce(" TS("$5") ", 'infinity') "
-                                     "AND (occurred_at, id COLLATE \"C\") < "
-                                     "(coalesce(" TS("$6") ", 'infinity'), $7::text COLLATE \"C\") "
-                                     "ORDER BY occurred_at DESC, id COLLATE \"C\" DESC LIMIT $8";
+    "request_id, " US(
+        "occurred_at") " FROM audit_log "
+                       "WHERE ($1 = '' OR actor_id = $1) AND ($2 = '' OR action = $2) "
+                       "AND ($3 = '' OR room_id = $3) "
+                       "AND occurred_at >= coalesce(" TS(
+                           "$4") ", '-infinity') "
+                                 "AND occurred_at < coalesce(" TS(
+                                     "$5") ", 'infinity') "
+                                           "AND (occurred_at, id COLLATE \"C\") < "
+                                           "(coalesce(" TS(
+                                               "$6") ", 'infinity'), $7::text COLLATE \"C\") "
+                                                     "ORDER BY occurred_at DESC, id COLLATE \"C\" "
+                                                     "DESC LIMIT $8";
 
 static const char *nz(const char *s)
 {
@@ -138,8 +143,7 @@ char *audit_filters(arena *a, const Audit__V1__ListAuditRequest *req)
                         req->until ? ts_us(req->until) : INT64_MIN);
 }
 
-char *audit_page_token(arena *a, const Audit__V1__ListAuditRequest *req, int64_t us,
-                       const char *id)
+char *audit_page_token(arena *a, const Audit__V1__ListAuditRequest *req, int64_t us, const char *id)
 {
     return page_keyset_encode(a, audit_filters(a, req), us, id);
 }
@@ -168,8 +172,8 @@ cf_code audit_list(rpc_call *call, db_conn *c, const char *service,
         return rpc_violation(call, "pageSize", "must not be negative");
     int64_t after_us = 0;
     char *after_id = NULL;
-    cf_code code = page_keyset_decode(a, req->page_token, audit_filters(a, req), &after_us,
-                                      &after_id);
+    cf_code code =
+        page_keyset_decode(a, req->page_token, audit_filters(a, req), &after_us, &after_id);
     if (code == CF_INVALID_ARGUMENT)
         return rpc_violation(call, "pageToken", "is not a token of this list with these filters");
     bool first = code == CF_NOT_FOUND;
@@ -186,8 +190,8 @@ cf_code audit_list(rpc_call *call, db_conn *c, const char *service,
                         arena_printf(a, "%d", size + 1)};
     PGresult *r;
     if ((code = db_exec_sql(c, list_sql, 8, v, &r)) != CF_OK)
-        return rpc_error(call, code == CF_DEADLINE_EXCEEDED ? code : CF_INTERNAL,
-                         "list audit: %s", cf_code_name(code));
+        return rpc_error(call, code == CF_DEADLINE_EXCEEDED ? code : CF_INTERNAL, "list audit: %s",
+                         cf_code_name(code));
     int n = PQntuples(r);
     int keep = n > size ? size : n;
     resp->n_entries = (size_t)keep;

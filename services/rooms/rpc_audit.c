@@ -21,7 +21,8 @@ RPC_HANDLER(rpc_rooms_list_audit)
             return code;
         code = store_role_since(rpc_worker(call), room.id, rooms_caller_id(call), &floor_us);
         if (code == CF_NOT_FOUND) /* left meanwhile */
-            return rpc_error(call, CF_PERMISSION_DENIED, "only the room's organizers read its audit log");
+            return rpc_error(call, CF_PERMISSION_DENIED,
+                             "only the room's organizers read its audit log");
         if (code != CF_OK)
             return rooms_store_error(call, code, "list audit");
     }
