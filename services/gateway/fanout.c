@@ -43,8 +43,7 @@ size_t gw_fanout_pick(const cf_code *codes, size_t n)
 
 static int cmp_entries(const void *a, const void *b)
 {
-    return audit_entry_cmp(*(Audit__V1__AuditEntry *const *)a,
-                           *(Audit__V1__AuditEntry *const *)b);
+    return audit_entry_cmp(*(Audit__V1__AuditEntry *const *)a, *(Audit__V1__AuditEntry *const *)b);
 }
 
 /* The merged page as JSON: every service's page holds its newest `size` rows after the token,

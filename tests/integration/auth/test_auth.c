@@ -645,7 +645,7 @@ static void test_audit_rows(void **state)
         assert_code(CF_OK, call("RevokeSession", &rs.base, l.access, &cc));
         rpc_ccall_free(&cc);
     }
-    char q[256];
+    char q[512];
     snprintf(q, sizeof q,
              "SELECT count(*) FROM auth.audit_log WHERE action = 'session.revoked' AND "
              "target_id = '%s' AND actor_id = '%s' AND detail = 'revoked_by_user'",

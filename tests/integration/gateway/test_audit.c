@@ -171,11 +171,17 @@ static void j_complete_private(char *o, size_t n) /* a DRAFT room cannot complet
 }
 static void j_promote(char *o, size_t n)
 {
-    snprintf(o, n, "{\"roomId\":\"%s\",\"userId\":\"member-1\",\"role\":\"MODERATOR\",\"updateMask\":\"role\"}", room);
+    snprintf(o, n,
+             "{\"roomId\":\"%s\",\"userId\":\"member-1\",\"role\":\"MODERATOR\",\"updateMask\":"
+             "\"role\"}",
+             room);
 }
 static void j_demote(char *o, size_t n)
 {
-    snprintf(o, n, "{\"roomId\":\"%s\",\"userId\":\"member-1\",\"role\":\"PARTICIPANT\",\"updateMask\":\"role\"}", room);
+    snprintf(o, n,
+             "{\"roomId\":\"%s\",\"userId\":\"member-1\",\"role\":\"PARTICIPANT\",\"updateMask\":"
+             "\"role\"}",
+             room);
 }
 static void j_add(char *o, size_t n)
 {
@@ -219,14 +225,14 @@ static const action actions[] = {
      CF_OK, 1, "participant.role_changed", room},
     {"promote again (no change)", &rooms, &rooms__v1__rooms__descriptor, "rooms",
      "UpdateParticipant", j_promote, CF_OK, 0, NULL, NULL},
-    {"demote", &rooms, &rooms__v1__rooms__descriptor, "rooms", "UpdateParticipant", j_demote,
-     CF_OK, 1, "participant.role_changed", room},
+    {"demote", &rooms, &rooms__v1__rooms__descriptor, "rooms", "UpdateParticipant", j_demote, CF_OK,
+     1, "participant.role_changed", room},
     {"add someone", &rooms, &rooms__v1__rooms__descriptor, "rooms", "AddParticipant", j_add, CF_OK,
      1, "participant.added", room},
     {"draw", &draw, &draw__v1__draw__descriptor, "draw", "DrawWinners", j_draw, CF_OK, 1,
      "draw.performed", room},
-    {"draw more than eligible (refused)", &draw, &draw__v1__draw__descriptor, "draw",
-     "DrawWinners", j_draw_too_many, CF_FAILED_PRECONDITION, 0, NULL, NULL},
+    {"draw more than eligible (refused)", &draw, &draw__v1__draw__descriptor, "draw", "DrawWinners",
+     j_draw_too_many, CF_FAILED_PRECONDITION, 0, NULL, NULL},
     {"revoke the winner", &draw, &draw__v1__draw__descriptor, "draw", "RevokeWinner", j_revoke,
      CF_OK, 1, "winner.revoked", room},
     {"revoke again (no change)", &draw, &draw__v1__draw__descriptor, "draw", "RevokeWinner",
@@ -295,14 +301,14 @@ static void test_row_and_change_are_one_transaction(void **state)
     (void)state;
     /* rooms (a db_tx): the status change does not happen */
     char r2[64], json[512];
-    rpc_ok(rooms, &rooms__v1__rooms__descriptor, "CreateRoom", "{\"name\":\"Tx\",\"isPublic\":true}",
-           org, "roomId", r2, sizeof r2);
+    rpc_ok(rooms, &rooms__v1__rooms__descriptor, "CreateRoom",
+           "{\"name\":\"Tx\",\"isPublic\":true}", org, "roomId", r2, sizeof r2);
     exec_ok(rooms, "ALTER TABLE rooms.audit_log ADD CONSTRAINT t_block "
                    "CHECK (action <> 'room.status_changed') NOT VALID");
     snprintf(json, sizeof json, "{\"roomId\":\"%s\"}", r2);
     long before = count_rows(rooms, "rooms");
-    cf_code code = rpc(rooms, &rooms__v1__rooms__descriptor, "ActivateRoom", json, org, NULL, NULL,
-                       NULL);
+    cf_code code =
+        rpc(rooms, &rooms__v1__rooms__descriptor, "ActivateRoom", json, org, NULL, NULL, NULL);
     exec_ok(rooms, "ALTER TABLE rooms.audit_log DROP CONSTRAINT t_block");
     assert_int_not_equal(code, CF_OK);
     assert_int_equal(count_rows(rooms, "rooms"), before);
@@ -436,17 +442,16 @@ static void test_admin_reads_everything_merged_and_paged(void **state)
 
     /* a token is bound to its filters */
     json_t *p1 = http_get("/v1/audit?pageSize=1", admin, &st);
-    char *esc = curl_easy_escape(
-        NULL, json_string_value(json_object_get(p1, "nextPageToken")), 0);
+    char *esc = curl_easy_escape(NULL, json_string_value(json_object_get(p1, "nextPageToken")), 0);
     snprintf(path, sizeof path, "/v1/audit?pageSize=1&action=draw.performed&pageToken=%s", esc);
     curl_free(esc);
     json_decref(p1);
     json_t *bad = http_get(path, admin, &st);
     assert_int_equal(st, 400);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_array_get(json_object_get(json_object_get(bad, "error"), "details"), 0),
-                            "field")),
-                        "pageToken");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(json_object_get(bad, "error"), "details"), 0), "field")),
+        "pageToken");
     json_decref(bad);
 
     /* filters: action, actor, room */
@@ -526,7 +531,9 @@ static void test_who_reads_what(void **state)
 
     /* issue 24 item 3: an organizer made now reads nothing from before */
     char json[256];
-    snprintf(json, sizeof json, "{\"roomId\":\"%s\",\"userId\":\"member-1\",\"role\":\"ORGANIZER\",\"updateMask\":\"role\"}",
+    snprintf(json, sizeof json,
+             "{\"roomId\":\"%s\",\"userId\":\"member-1\",\"role\":\"ORGANIZER\",\"updateMask\":"
+             "\"role\"}",
              room);
     rpc_ok(rooms, &rooms__v1__rooms__descriptor, "UpdateParticipant", json, org, NULL, NULL, 0);
     snprintf(path, sizeof path, "/v1/rooms/%s/audit?pageSize=100", room);
@@ -552,7 +559,8 @@ static void test_gateway_passes_peer_and_request_id(void **state)
     char url[256], path[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/rooms/%s:cancel", port, private_room);
     const char *h[] = {"X-Request-Id: audit-through-gateway", NULL};
-    th_http_resp r = th_http(&(th_http_req){.method = "POST", .url = url, .bearer = org, .headers = h});
+    th_http_resp r =
+        th_http(&(th_http_req){.method = "POST", .url = url, .bearer = org, .headers = h});
     assert_int_equal(r.status, 200);
     th_http_free(&r);
     long st;
@@ -563,7 +571,8 @@ static void test_gateway_passes_peer_and_request_id(void **state)
     assert_non_null(e);
     assert_string_equal(json_string_value(json_object_get(e, "action")), "room.status_changed");
     assert_string_equal(json_string_value(json_object_get(e, "detail")), "DRAFT->CANCELLED");
-    assert_string_equal(json_string_value(json_object_get(e, "requestId")), "audit-through-gateway");
+    assert_string_equal(json_string_value(json_object_get(e, "requestId")),
+                        "audit-through-gateway");
     assert_string_equal(json_string_value(json_object_get(e, "peer")), "127.0.0.1");
     assert_string_equal(json_string_value(json_object_get(e, "actorId")), "organizer-1");
     assert_string_equal(json_string_value(json_object_get(e, "service")), "rooms");
