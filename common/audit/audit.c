@@ -42,11 +42,23 @@ static const char *nz(const char *s)
     return s ? s : "";
 }
 
+/* An address as text: printable ASCII without spaces, at most AUDIT_PEER_MAX bytes. Anything
+ * else is not kept (a caller's bytes must never make the audited change fail to store). */
+static const char *peer_ok(const char *p)
+{
+    if (!p || strlen(p) > AUDIT_PEER_MAX)
+        return "";
+    for (const char *s = p; *s; s++)
+        if (*s < 0x21 || *s > 0x7e)
+            return "";
+    return p;
+}
+
 audit_ctx audit_ctx_of(const rpc_call *call)
 {
     const authn_identity *me = rpc_caller(call);
     return (audit_ctx){.actor_id = me ? me->sub : "",
-                       .peer = nz(rpc_md_get(call, AUDIT_PEER_MD)),
+                       .peer = peer_ok(rpc_md_get(call, AUDIT_PEER_MD)),
                        .via = nz(rpc_caller_service(call)),
                        .request_id = nz(rpc_request_id(call))};
 }

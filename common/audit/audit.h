@@ -22,13 +22,14 @@ struct rpc_call;
 
 /* The metadata key the gateway fills with the client's address (clientaddr.c's answer). */
 #define AUDIT_PEER_MD "x-peer-address"
-/* Longest peer text kept (an IPv6 address with zone fits); longer is cut. */
+/* Longest peer text kept (an IPv6 address with zone fits); a longer one, or one that is not
+ * printable ASCII, is not kept ("" in the row). */
 #define AUDIT_PEER_MAX 64
 
 /* The call's side of a row. Strings are borrowed (from the call: valid while it runs). */
 typedef struct audit_ctx {
     const char *actor_id;   /* verified caller's sub; "" = anonymous */
-    const char *peer;       /* x-peer-address as sent, "" when absent */
+    const char *peer;       /* x-peer-address as sent, "" when absent or not an address */
     const char *via;        /* verified calling service, "" when none */
     const char *request_id; /* the call's request id */
 } audit_ctx;

@@ -295,6 +295,31 @@ static void test_each_action_writes_one_row(void **state)
     }
 }
 
+/* A peer that is not an address (a control character, a space, too long) is not kept, and
+ * does not make the change fail. */
+static void test_bad_peer_is_dropped(void **state)
+{
+    (void)state;
+    char r3[64], json[256];
+    rpc_ok(rooms, &rooms__v1__rooms__descriptor, "CreateRoom", "{\"name\":\"Peer\"}", org, "roomId",
+           r3, sizeof r3);
+    snprintf(json, sizeof json, "{\"roomId\":\"%s\"}", r3);
+    const char *bad[] = {"10.0.0.1 \x01x",
+                         "0123456789012345678901234567890123456789012345678901234567890123456789"};
+    const char *ops[] = {"ActivateRoom", "CompleteRoom", NULL};
+    for (int i = 0; ops[i]; i++) {
+        char rid[32];
+        snprintf(rid, sizeof rid, "bad-peer-%d", i);
+        assert_int_equal(
+            rpc(rooms, &rooms__v1__rooms__descriptor, ops[i], json, org, rid, bad[i], NULL), CF_OK);
+        const char *p[] = {rid};
+        PGresult *r = sql(rooms, "SELECT peer FROM rooms.audit_log WHERE request_id = $1", p, 1);
+        assert_int_equal(PQntuples(r), 1);
+        assert_string_equal(PQgetvalue(r, 0, 0), "");
+        PQclear(r);
+    }
+}
+
 /* The row and the change commit together: a row that cannot be written undoes the change. */
 static void test_row_and_change_are_one_transaction(void **state)
 {
@@ -688,6 +713,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_action_writes_one_row),
+        cmocka_unit_test(test_bad_peer_is_dropped),
         cmocka_unit_test(test_row_and_change_are_one_transaction),
         cmocka_unit_test(test_append_only),
         cmocka_unit_test(test_admin_reads_everything_merged_and_paged),
