@@ -6,7 +6,8 @@ python3-protobuf) and libnng through ctypes (Debian libnng1). The message classe
 from the repository's proto/ files, never committed:
 
     mkdir -p gen && protoc --python_out=gen -I proto proto/rpc/v1/envelope.proto \
-        proto/health/v1/health.proto proto/rooms/v1/rooms.proto proto/catalog/v1/catalog.proto
+        proto/health/v1/health.proto proto/rooms/v1/rooms.proto proto/catalog/v1/catalog.proto \
+        proto/audit/v1/audit.proto
     PYTHONPATH=gen CONFETTI_ROOMS_URL=tcp://127.0.0.1:7103 \
         CONFETTI_CATALOG_URL=tcp://127.0.0.1:7101 \
         CONFETTI_TOKEN=$(build/tools/confetti-devtoken mint var/dev alice) \

@@ -258,6 +258,8 @@ RPC_HANDLER(rpc_auth_finish_login)
                       .email_verified = email_ok,
                       .bootstrap_admin = email_ok && auth_is_admin_email(ctx, id->email),
                       .now = now};
+    audit_ctx au = audit_ctx_of(call);
+    in.au = &au;
     char user_id[CUID_LEN + 1];
     bool admin = false;
     code = store_login_user(rpc_worker(call), &in, user_id, &admin);

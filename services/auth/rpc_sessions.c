@@ -56,8 +56,9 @@ RPC_HANDLER(rpc_auth_revoke_session)
         return rpc_violation(call, "sessionId", "must be 1-64 characters");
     auth_ctx *ctx = rpc_service_ctx(call);
     /* Revoking an already revoked session succeeds (safe to repeat). */
+    audit_ctx au = audit_ctx_of(call);
     code = store_session_revoke(rpc_worker(call), req->session_id, me->is_admin ? NULL : me->sub,
-                                "revoked_by_user", auth_now(ctx), ctx->cfg->access_ttl / 1000);
+                                "revoked_by_user", auth_now(ctx), ctx->cfg->access_ttl / 1000, &au);
     if (code == CF_NOT_FOUND)
         return rpc_error(call, code, "session not found");
     if (code != CF_OK)
@@ -76,8 +77,9 @@ RPC_HANDLER(rpc_auth_revoke_all_sessions)
         return rpc_error(call, CF_PERMISSION_DENIED, "not for app tokens");
     auth_ctx *ctx = rpc_service_ctx(call);
     int revoked = 0;
+    audit_ctx au = audit_ctx_of(call);
     code = store_sessions_revoke_all(rpc_worker(call), me->sub, req->keep_current ? me->sid : "",
-                                     auth_now(ctx), ctx->cfg->access_ttl / 1000, &revoked);
+                                     auth_now(ctx), ctx->cfg->access_ttl / 1000, &revoked, &au);
     if (code != CF_OK)
         return rpc_error(call, code, "cannot revoke the sessions");
     auth_sync_revocations(ctx, rpc_worker(call), auth_now(ctx));

@@ -71,6 +71,8 @@ RPC_HANDLER(rpc_auth_refresh)
                       .now_ms = auth_now_ms(ctx),
                       .grace_ms = ctx->cfg->refresh_grace,
                       .access_ttl = ctx->cfg->access_ttl / 1000};
+    audit_ctx au = audit_ctx_of(call);
+    r.au = &au;
     cf_code code = store_refresh(rpc_worker(call), &r);
     if (code != CF_OK)
         return rpc_error(call, code, "refresh failed");
@@ -134,8 +136,9 @@ RPC_HANDLER(rpc_auth_logout)
     int64_t now = auth_now(ctx);
     db_conn *db = rpc_worker(call);
     if (*me->sid) {
-        code =
-            store_session_revoke(db, me->sid, me->sub, "logout", now, ctx->cfg->access_ttl / 1000);
+        audit_ctx au = audit_ctx_of(call);
+        code = store_session_revoke(db, me->sid, me->sub, "logout", now,
+                                    ctx->cfg->access_ttl / 1000, &au);
         if (code != CF_OK && code != CF_NOT_FOUND)
             return rpc_error(call, code, "cannot revoke the session");
     }

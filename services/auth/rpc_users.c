@@ -82,7 +82,9 @@ RPC_HANDLER(rpc_auth_delete_me)
         return code;
     auth_ctx *ctx = rpc_service_ctx(call);
     const authn_identity *me = rpc_caller(call);
-    code = store_user_delete(rpc_worker(call), me->sub, auth_now(ctx), ctx->cfg->access_ttl / 1000);
+    audit_ctx au = audit_ctx_of(call);
+    code = store_user_delete(rpc_worker(call), me->sub, auth_now(ctx), ctx->cfg->access_ttl / 1000,
+                             &au);
     if (code != CF_OK)
         return rpc_error(call, code, "cannot delete the user");
     /* The calling token too (its session's token is blacklisted already, unless it is an older

@@ -218,7 +218,12 @@ static cf_code login_body(db_conn *db, void *arg)
         return code;
     t->is_admin = PQntuples(r) == 1 && col_bool(r, 0, 0);
     PQclear(r);
-    return CF_OK;
+    return audit_write(db, in->au,
+                       &(audit_row){.action = "user.login",
+                                    .actor_id = t->user_id,
+                                    .target_type = "user",
+                                    .target_id = t->user_id,
+                                    .detail = in->provider});
 }
 
 cf_code store_login_user(db_conn *db, const store_login *in, char *user_id, bool *is_admin)
@@ -324,19 +329,29 @@ static cf_code store_sid_revoked(db_conn *db, const char *sid, const char *user_
  * now + access_ttl), its live access token's jti too (for verifiers that predate session
  * revocation), and session.revoked is published. */
 static cf_code session_revoked(db_conn *db, const char *sid, const char *user_id, const char *jti,
-                               int64_t iat, const char *reason, int64_t now, int64_t access_ttl)
+                               int64_t iat, const char *reason, int64_t now, int64_t access_ttl,
+                               const audit_ctx *au)
 {
     int64_t exp = iat + access_ttl;
     bool live = exp > now && *jti;
     cf_code code = live ? blacklist_insert(db, jti, user_id, sid, reason, exp) : CF_OK;
     if (code != CF_OK)
         return code;
-    return store_sid_revoked(db, sid, user_id, reason, now + access_ttl, live ? jti : NULL);
+    code = store_sid_revoked(db, sid, user_id, reason, now + access_ttl, live ? jti : NULL);
+    if (code != CF_OK)
+        return code;
+    /* one audit row per session revoked, whichever path revoked it (docs/audit.md) */
+    return audit_write(db, au,
+                       &(audit_row){.action = "session.revoked",
+                                    .target_type = "session",
+                                    .target_id = sid,
+                                    .detail = reason});
 }
 
 typedef struct delete_tx {
     const char *id;
     int64_t now, access_ttl;
+    const audit_ctx *au;
 } delete_tx;
 
 static cf_code delete_body(db_conn *db, void *arg)
@@ -350,6 +365,10 @@ static cf_code delete_body(db_conn *db, void *arg)
     PQclear(d);
     if (code == CF_OK && first)
         code = emit_user_deleted(db, t->id);
+    if (code == CF_OK && first)
+        code = audit_write(
+            db, t->au,
+            &(audit_row){.action = "user.deleted", .target_type = "user", .target_id = t->id});
     if (code == CF_OK)
         code = db_exec(db, "identities_delete", 1, p, NULL);
     if (code == CF_OK)
@@ -360,14 +379,15 @@ static cf_code delete_body(db_conn *db, void *arg)
         code = db_exec(db, "user_sessions_revoke", 4, s, &r);
     for (int i = 0; code == CF_OK && r && i < PQntuples(r); i++)
         code = session_revoked(db, PQgetvalue(r, i, 0), t->id, PQgetvalue(r, i, 1),
-                               col_i64(r, i, 2), "user_deleted", t->now, t->access_ttl);
+                               col_i64(r, i, 2), "user_deleted", t->now, t->access_ttl, t->au);
     PQclear(r);
     return code;
 }
 
-cf_code store_user_delete(db_conn *db, const char *id, int64_t now, int64_t access_ttl)
+cf_code store_user_delete(db_conn *db, const char *id, int64_t now, int64_t access_ttl,
+                          const audit_ctx *au)
 {
-    delete_tx t = {id, now, access_ttl};
+    delete_tx t = {id, now, access_ttl, au};
     return db_tx(db, delete_body, &t);
 }
 
@@ -375,6 +395,7 @@ typedef struct revoke_all_tx {
     const char *user_id, *keep;
     int64_t now, access_ttl;
     int revoked;
+    const audit_ctx *au;
 } revoke_all_tx;
 
 static cf_code revoke_all_body(db_conn *db, void *arg)
@@ -386,16 +407,18 @@ static cf_code revoke_all_body(db_conn *db, void *arg)
     cf_code code = db_exec(db, "user_sessions_revoke", 4, s, &r);
     t->revoked = code == CF_OK ? PQntuples(r) : 0;
     for (int i = 0; code == CF_OK && i < PQntuples(r); i++)
-        code = session_revoked(db, PQgetvalue(r, i, 0), t->user_id, PQgetvalue(r, i, 1),
-                               col_i64(r, i, 2), "revoked_all_by_user", t->now, t->access_ttl);
+        code =
+            session_revoked(db, PQgetvalue(r, i, 0), t->user_id, PQgetvalue(r, i, 1),
+                            col_i64(r, i, 2), "revoked_all_by_user", t->now, t->access_ttl, t->au);
     PQclear(r);
     return code;
 }
 
 cf_code store_sessions_revoke_all(db_conn *db, const char *user_id, const char *keep_sid,
-                                  int64_t now, int64_t access_ttl, int *revoked)
+                                  int64_t now, int64_t access_ttl, int *revoked,
+                                  const audit_ctx *au)
 {
-    revoke_all_tx t = {user_id, keep_sid ? keep_sid : "", now, access_ttl, 0};
+    revoke_all_tx t = {user_id, keep_sid ? keep_sid : "", now, access_ttl, 0, au};
     cf_code code = db_tx(db, revoke_all_body, &t);
     if (code == CF_OK && revoked)
         *revoked = t.revoked;
@@ -416,6 +439,7 @@ typedef struct revoke_tx {
     const char *id, *owner, *reason;
     int64_t now, access_ttl;
     bool found;
+    const audit_ctx *au;
 } revoke_tx;
 
 static cf_code revoke_body(db_conn *db, void *arg)
@@ -437,15 +461,15 @@ static cf_code revoke_body(db_conn *db, void *arg)
         return code;
     if (PQntuples(r) == 1) /* else: revoked already, nothing more to do */
         code = session_revoked(db, t->id, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
-                               col_i64(r, 0, 2), t->reason, t->now, t->access_ttl);
+                               col_i64(r, 0, 2), t->reason, t->now, t->access_ttl, t->au);
     PQclear(r);
     return code;
 }
 
 cf_code store_session_revoke(db_conn *db, const char *id, const char *user_id, const char *reason,
-                             int64_t now, int64_t access_ttl)
+                             int64_t now, int64_t access_ttl, const audit_ctx *au)
 {
-    revoke_tx t = {id, user_id, reason, now, access_ttl, false};
+    revoke_tx t = {id, user_id, reason, now, access_ttl, false, au};
     cf_code code = db_tx(db, revoke_body, &t);
     if (code == CF_OK && !t.found)
         return CF_NOT_FOUND;
@@ -520,7 +544,7 @@ cf_code store_refresh(db_conn *db, store_rotate *r)
     }
     r->result = ROTATE_REUSED;
     return store_session_revoke(db, r->session_id, NULL, "refresh_token_reuse", r->now,
-                                r->access_ttl);
+                                r->access_ttl, r->au);
 }
 
 cf_code store_sessions_list(db_conn *db, arena *a, const char *user_id, int64_t now,

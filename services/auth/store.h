@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "base/arena.h"
+#include "audit/audit.h"
 #include "db/db.h"
 #include "auth/v1/auth.pb-c.h"
 
@@ -23,6 +24,7 @@ typedef struct store_login {
     bool email_verified;
     bool bootstrap_admin; /* the verified e-mail is in admins.emails */
     int64_t now;
+    const audit_ctx *au; /* the call's side of the user.login audit row (audit.h) */
 } store_login;
 
 /* Finds the live user of the identity, else links a verified e-mail to the live user holding
@@ -37,7 +39,8 @@ cf_code store_user_update(db_conn *db, const char *id, const char *name, const c
                           int64_t now);
 /* Soft-deletes the user (idempotent), forgets its identities, revokes every live session and
  * blacklists each one's access token (those of age < access_ttl). */
-cf_code store_user_delete(db_conn *db, const char *id, int64_t now, int64_t access_ttl);
+cf_code store_user_delete(db_conn *db, const char *id, int64_t now, int64_t access_ttl,
+                          const audit_ctx *au);
 
 /* ---- sessions ---- */
 
@@ -61,6 +64,7 @@ typedef struct store_rotate {
     const char *old_hash, *new_hash, *new_jti, *ip_address, *user_agent;
     int64_t now, refresh_ttl, access_ttl; /* seconds */
     int64_t now_ms, grace_ms;             /* the grace is measured in milliseconds */
+    const audit_ctx *au;                  /* a reuse's session.revoked audit row */
     /* out */
     store_rotate_result result;
     char session_id[64], user_id[64], access_jti[64];
@@ -75,11 +79,12 @@ cf_code store_refresh(db_conn *db, store_rotate *r);
 /* Revokes a session (idempotent) and blacklists its live access token. user_id: the owner it
  * must have (NULL: any). NOT_FOUND if there is no such session of that owner. */
 cf_code store_session_revoke(db_conn *db, const char *id, const char *user_id, const char *reason,
-                             int64_t now, int64_t access_ttl);
+                             int64_t now, int64_t access_ttl, const audit_ctx *au);
 /* "Sign out everywhere": revokes every live session of user_id but keep_sid ("" or NULL: none),
  * each as store_session_revoke does; *revoked = how many. */
 cf_code store_sessions_revoke_all(db_conn *db, const char *user_id, const char *keep_sid,
-                                  int64_t now, int64_t access_ttl, int *revoked);
+                                  int64_t now, int64_t access_ttl, int *revoked,
+                                  const audit_ctx *au);
 /* Catalog's event seq of source handled, in one transaction with its reaction: when sid is not
  * NULL, every token carrying it (subject `sub`) is refused until `until` (a revoked sid row and
  * session.revoked). */

@@ -83,7 +83,9 @@ RPC_HANDLER(rpc_catalog_register_app)
     if ((code = svc_idem_claim(call, rpc_worker(call), in.owner, in.idem.key, NULL, &claim)) !=
         CF_OK)
         return code;
-    code = store_app_register(rpc_worker(call), rpc_arena(call), &in, &row, &replayed, &mismatch);
+    audit_ctx au = audit_ctx_of(call);
+    code =
+        store_app_register(rpc_worker(call), rpc_arena(call), &in, &row, &replayed, &mismatch, &au);
     svc_idem_end(rpc_worker(call), &claim);
     if (mismatch)
         return rpc_idempotency_reused(call);
@@ -177,7 +179,8 @@ RPC_HANDLER(rpc_catalog_delete_app)
     bool in_use = false;
     code = ctx->rooms->app_in_use(ctx->rooms, call, row.app_id, &in_use);
     if (code == CF_OK && !in_use) {
-        code = store_app_delete(db, row.pk);
+        audit_ctx au = audit_ctx_of(call);
+        code = store_app_delete(db, row.pk, row.app_id, &au);
         if (code == CF_OK)
             return CF_OK;
     }
@@ -203,7 +206,8 @@ static cf_code set_active(rpc_call *call, const char *app_id, bool active, Catal
     cf_code code = catalog_load_changeable(call, app_id, &row);
     if (code != CF_OK)
         return code;
-    code = store_app_set_active(rpc_worker(call), rpc_arena(call), row.pk, active, &row);
+    audit_ctx au = audit_ctx_of(call);
+    code = store_app_set_active(rpc_worker(call), rpc_arena(call), row.pk, active, &row, &au);
     if (code != CF_OK)
         return catalog_store_error(call, code, "changing the app's status");
     return catalog_fill_app(call, &row, resp);

@@ -36,8 +36,9 @@ RPC_HANDLER(rpc_catalog_regenerate_secret)
     if ((code = svc_idem_claim(call, rpc_worker(call), idem.caller, idem.key, NULL, &claim)) !=
         CF_OK)
         return code;
+    audit_ctx au = audit_ctx_of(call);
     code = store_secret_rotate(rpc_worker(call), app.pk, hash, until, &idem, &replayed, &mismatch,
-                               &prev_until);
+                               &prev_until, app.app_id, &au);
     svc_idem_end(rpc_worker(call), &claim);
     if (mismatch)
         return rpc_idempotency_reused(call);

@@ -59,8 +59,9 @@ RPC_HANDLER(rpc_catalog_publish_manifest)
         code = version_order(call, &app, &cm);
         if (code != CF_OK)
             return code;
+        audit_ctx au = audit_ctx_of(call);
         code = store_manifest_publish(rpc_worker(call), rpc_arena(call), app.pk, app.manifest_seq,
-                                      version, json, rpc_caller(call)->sub, &app);
+                                      version, json, rpc_caller(call)->sub, &app, &au);
         if (code == CF_ALREADY_EXISTS)
             return rpc_refuse(call, code, "version", "version %s is already published", version);
         if (code != CF_ABORTED)

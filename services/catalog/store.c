@@ -199,6 +199,7 @@ typedef struct register_tx {
     arena *a;
     const store_new_app *in;
     store_app *out;
+    const audit_ctx *au;
     bool replayed, mismatch;
 } register_tx;
 
@@ -231,13 +232,19 @@ static cf_code register_body(db_conn *db, void *arg)
     const char *m[] = {in->pk, in->version, "1", in->manifest_json, in->owner};
     if ((code = db_exec(db, "manifest_insert", 5, m, NULL)) != CF_OK)
         return code;
-    return emit_app_manifest_published(db, in->app_id, in->version);
+    if ((code = emit_app_manifest_published(db, in->app_id, in->version)) != CF_OK)
+        return code;
+    return audit_write(db, t->au,
+                       &(audit_row){.action = "app.registered",
+                                    .target_type = "app",
+                                    .target_id = in->app_id,
+                                    .detail = in->version});
 }
 
 cf_code store_app_register(db_conn *db, arena *a, const store_new_app *in, store_app *out,
-                           bool *replayed, bool *key_mismatch)
+                           bool *replayed, bool *key_mismatch, const audit_ctx *au)
 {
-    register_tx t = {.a = a, .in = in, .out = out};
+    register_tx t = {.a = a, .in = in, .out = out, .au = au};
     cf_code code = db_tx(db, register_body, &t);
     *replayed = t.replayed;
     *key_mismatch = t.mismatch;
@@ -292,22 +299,33 @@ typedef struct active_tx {
     const char *const *p;
     bool active;
     store_app *out;
+    const audit_ctx *au;
 } active_tx;
 
 static cf_code active_body(db_conn *db, void *arg)
 {
     active_tx *t = arg;
     cf_code code = one_app(db, t->a, "app_set_active", 2, t->p, t->out);
-    if (code != CF_OK || t->active)
+    if (code != CF_OK)
         return code;
-    code = emit_app_deactivated(db, t->out->app_id);
-    return code == CF_OK ? tokens_revoked(db, t->p[0], "deactivated") : code;
+    if (!t->active) {
+        code = emit_app_deactivated(db, t->out->app_id);
+        if (code == CF_OK)
+            code = tokens_revoked(db, t->p[0], "deactivated");
+    }
+    if (code != CF_OK)
+        return code;
+    return audit_write(db, t->au,
+                       &(audit_row){.action = t->active ? "app.activated" : "app.deactivated",
+                                    .target_type = "app",
+                                    .target_id = t->out->app_id});
 }
 
-cf_code store_app_set_active(db_conn *db, arena *a, const char *pk, bool active, store_app *out)
+cf_code store_app_set_active(db_conn *db, arena *a, const char *pk, bool active, store_app *out,
+                             const audit_ctx *au)
 {
     const char *p[] = {pk, active ? "true" : "false"};
-    active_tx t = {a, p, active, out};
+    active_tx t = {a, p, active, out, au};
     cf_code code = db_tx(db, active_body, &t);
     if (code == CF_NOT_FOUND) /* already in that state (or deleted meanwhile) */
         code = one_app(db, a, "app_get_pk", 1, p, out);
@@ -338,16 +356,28 @@ cf_code store_app_unmark_deleting(db_conn *db, const char *pk)
     return code == CF_NOT_FOUND ? CF_OK : code;
 }
 
+typedef struct delete_tx {
+    const char *pk, *app_id;
+    const audit_ctx *au;
+} delete_tx;
+
 static cf_code delete_body(db_conn *db, void *arg)
 {
-    const char *pk = arg;
-    cf_code code = update_one(db, "app_delete", pk);
-    return code == CF_OK ? tokens_revoked(db, pk, "deleted") : code;
+    delete_tx *t = arg;
+    cf_code code = update_one(db, "app_delete", t->pk);
+    if (code == CF_OK)
+        code = tokens_revoked(db, t->pk, "deleted");
+    if (code != CF_OK)
+        return code;
+    return audit_write(
+        db, t->au,
+        &(audit_row){.action = "app.deleted", .target_type = "app", .target_id = t->app_id});
 }
 
-cf_code store_app_delete(db_conn *db, const char *pk)
+cf_code store_app_delete(db_conn *db, const char *pk, const char *app_id, const audit_ctx *au)
 {
-    return db_tx(db, delete_body, (void *)pk);
+    delete_tx t = {pk, app_id, au};
+    return db_tx(db, delete_body, &t);
 }
 
 /* --- manifests --- */
@@ -357,6 +387,7 @@ typedef struct publish_tx {
     const char *pk, *version, *json, *by;
     int expected;
     store_app *out;
+    const audit_ctx *au;
 } publish_tx;
 
 static cf_code publish_body(db_conn *db, void *arg)
@@ -374,14 +405,21 @@ static cf_code publish_body(db_conn *db, void *arg)
     const char *m[] = {t->pk, t->version, seq, t->json, t->by};
     if ((code = db_exec(db, "manifest_insert", 5, m, NULL)) != CF_OK)
         return code;
-    return emit_app_manifest_published(db, t->out->app_id, t->version);
+    if ((code = emit_app_manifest_published(db, t->out->app_id, t->version)) != CF_OK)
+        return code;
+    return audit_write(db, t->au,
+                       &(audit_row){.action = "manifest.published",
+                                    .target_type = "app",
+                                    .target_id = t->out->app_id,
+                                    .detail = t->version});
 }
 
 cf_code store_manifest_publish(db_conn *db, arena *a, const char *pk, int expected_seq,
                                const char *version, const char *manifest_json, const char *by,
-                               store_app *out)
+                               store_app *out, const audit_ctx *au)
 {
     publish_tx t = {.a = a,
+                    .au = au,
                     .pk = pk,
                     .version = version,
                     .json = manifest_json,
@@ -426,7 +464,8 @@ cf_code store_manifest_list(db_conn *db, arena *a, const char *pk, int before_se
 /* --- secrets --- */
 
 typedef struct rotate_tx {
-    const char *pk;
+    const char *pk, *app_id;
+    const audit_ctx *au;
     const unsigned char *hash;
     int64_t until;
     const store_idem *idem;
@@ -474,14 +513,23 @@ static cf_code rotate_body(db_conn *db, void *arg)
         return code;
     code = strcmp(PQcmdTuples(r), "1") == 0 ? CF_OK : CF_NOT_FOUND;
     PQclear(r);
-    return code == CF_OK ? tokens_revoked(db, t->pk, "secret_regenerated") : code;
+    if (code == CF_OK)
+        code = tokens_revoked(db, t->pk, "secret_regenerated");
+    if (code != CF_OK)
+        return code;
+    return audit_write(db, t->au,
+                       &(audit_row){.action = "app.secret_regenerated",
+                                    .target_type = "app",
+                                    .target_id = t->app_id});
 }
 
 cf_code store_secret_rotate(db_conn *db, const char *pk, const unsigned char *hash,
                             int64_t valid_until_s, const store_idem *idem, bool *replayed,
-                            bool *key_mismatch, int64_t *prev_until_s)
+                            bool *key_mismatch, int64_t *prev_until_s, const char *app_id,
+                            const audit_ctx *au)
 {
-    rotate_tx t = {.pk = pk, .hash = hash, .until = valid_until_s, .idem = idem};
+    rotate_tx t = {
+        .pk = pk, .app_id = app_id, .au = au, .hash = hash, .until = valid_until_s, .idem = idem};
     cf_code code = db_tx(db, rotate_body, &t);
     *replayed = t.replayed;
     *key_mismatch = t.mismatch;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "base/arena.h"
+#include "audit/audit.h"
 #include "db/db.h"
 
 #define STORE_HASH_LEN 32 /* SHA-256 */
@@ -55,7 +56,7 @@ cf_code store_app_get(db_conn *db, arena *a, const char *app_id, store_app *out)
  * used by this caller for RegisterApp: *replayed = true and out is the app it created (nothing
  * written), or CF_INVALID_ARGUMENT with *key_mismatch when the key came with another request. */
 cf_code store_app_register(db_conn *db, arena *a, const store_new_app *in, store_app *out,
-                           bool *replayed, bool *key_mismatch);
+                           bool *replayed, bool *key_mismatch, const audit_ctx *au);
 
 /* Live apps in (created_at, id) order after the keyset position (after_us < 0: from the start),
  * filtered by owner ("" = any) and visibility: active ones, plus inactive ones when
@@ -70,8 +71,11 @@ typedef struct store_app_filter {
 cf_code store_app_list(db_conn *db, arena *a, const store_app_filter *f, store_app **rows,
                        size_t *n);
 
-/* Sets is_active if it differs (updated_at moves only then); out is the row afterwards. */
-cf_code store_app_set_active(db_conn *db, arena *a, const char *pk, bool active, store_app *out);
+/* Sets is_active if it differs (updated_at moves only then); out is the row afterwards.
+ * Audited changes (this, register, delete, publish, rotate) write their audit row (au: the
+ * caller's side, audit.h) in the same transaction; a change that does not happen writes none. */
+cf_code store_app_set_active(db_conn *db, arena *a, const char *pk, bool active, store_app *out,
+                             const audit_ctx *au);
 
 /* DeleteApp's three steps (docs/catalog.md, "Rooms check"): mark takes a 60 s lease during
  * which GetApp reports the app `deleting` (CF_NOT_FOUND if the app is not live); delete
@@ -79,7 +83,7 @@ cf_code store_app_set_active(db_conn *db, arena *a, const char *pk, bool active,
  * ran short or was cleared: the caller unmarks and the client retries); unmark clears the
  * lease (the app stays). */
 cf_code store_app_mark_deleting(db_conn *db, const char *pk);
-cf_code store_app_delete(db_conn *db, const char *pk);
+cf_code store_app_delete(db_conn *db, const char *pk, const char *app_id, const audit_ctx *au);
 cf_code store_app_unmark_deleting(db_conn *db, const char *pk);
 
 /* Makes manifest_json (version) the current manifest if the app's publication count is still
@@ -88,7 +92,7 @@ cf_code store_app_unmark_deleting(db_conn *db, const char *pk);
  * version was already published. out is the updated app. */
 cf_code store_manifest_publish(db_conn *db, arena *a, const char *pk, int expected_seq,
                                const char *version, const char *manifest_json, const char *by,
-                               store_app *out);
+                               store_app *out, const audit_ctx *au);
 
 /* One published version of an app. */
 cf_code store_manifest_get(db_conn *db, arena *a, const char *pk, const char *version,
@@ -104,7 +108,8 @@ cf_code store_manifest_list(db_conn *db, arena *a, const char *pk, int before_se
  * and *prev_until_s is the app's current grace end. */
 cf_code store_secret_rotate(db_conn *db, const char *pk, const unsigned char *hash,
                             int64_t valid_until_s, const store_idem *idem, bool *replayed,
-                            bool *key_mismatch, int64_t *prev_until_s);
+                            bool *key_mismatch, int64_t *prev_until_s, const char *app_id,
+                            const audit_ctx *au);
 
 /* What VerifyAppCredentials compares: the live app, its secret hash and the previous one with
  * its grace end (has_prev false when there is none). */

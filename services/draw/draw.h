@@ -51,6 +51,7 @@ typedef struct draw_room {
     Rooms__V1__RoomStatus status;
     Rooms__V1__DrawPolicy policy;
     char *eligible_version; /* rooms' stamp of the eligible list ("" = unknown), call's arena */
+    int64_t role_since_us;  /* EDIT: when the caller's role began; INT64_MIN = not said */
 } draw_room;
 
 /* Asks rooms whether the caller may do `action` in room_id, forwarding the caller's

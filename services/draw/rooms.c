@@ -67,6 +67,9 @@ static cf_code room_check(rpc_call *call, const char *room_id, Rooms__V1__Action
             r->room ? r->room->draw_policy : ROOMS__V1__DRAW_POLICY__DRAW_POLICY_UNSPECIFIED;
         /* a rooms without stamps leaves it empty: then the draw never uses its cache */
         out->eligible_version = rpc_strdup(call, with_version ? r->eligible_version : "");
+        out->role_since_us = r->role_since
+                                 ? r->role_since->seconds * 1000000 + r->role_since->nanos / 1000
+                                 : INT64_MIN;
         if (!r->allowed) {
             /* a caller who may not even view the room must not learn that it exists */
             if (action == ROOMS__V1__ACTION__VIEW || !r->room)

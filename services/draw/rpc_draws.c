@@ -309,6 +309,7 @@ static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req
         draw_hex(seed, sizeof seed, seed_hex);
         draw_hex(digest, sizeof digest, digest_hex);
         int64_t left = rpc_remaining_ms(call);
+        audit_ctx au = audit_ctx_of(call);
         store_new_draw nd = {
             .id = draw_id,
             .room_id = req->room_id,
@@ -325,6 +326,7 @@ static cf_code draw_from(rpc_call *call, const Draw__V1__DrawWinnersRequest *req
             .participant_ids = wp,
             .user_ids = wu,
             .timeout_ms = left == INT64_MAX ? TX_DEFAULT_MS : left,
+            .au = &au,
         };
         /* concurrent draws of this prize may share the allocation statement (group.h) */
         code = draw_group_commit(ctx->group, db, a, &nd, &d, winners);

@@ -68,8 +68,9 @@ RPC_HANDLER(rpc_draw_revoke_winner)
     if (code != CF_OK)
         return code;
     store_winner w;
+    audit_ctx au = audit_ctx_of(call);
     code = store_winner_revoke(rpc_worker(call), rpc_arena(call), req->room_id, req->winner_id,
-                               req->reason, &w);
+                               req->reason, &w, &au);
     if (code != CF_OK)
         return draw_store_error(call, code, "winner");
     draw_winner_msg(call, &w, resp);

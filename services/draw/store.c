@@ -1,6 +1,7 @@
 /* store.c — the draw service's SQL: the statement table (prepared on every worker connection)
  * and the functions that run it. Parameters only; PGresult never leaves this file. */
 #include "store.h"
+#include "base/cuid.h"
 #include "db/tx.h"
 #include "rpc/rpc.h" /* rpc_idempotency_matches: the one rule */
 #include "emit.h"
@@ -12,6 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The audit row's detail of a draw, in SQL (both allocation forms write it the same way). */
+#define DRAW_AUDIT_DETAIL(prize, count, number)                                                    \
+    "'prize=' || " prize " || ' count=' || " count " || ' number=' || " number
 
 #define US(col)   "floor(extract(epoch FROM " col ") * 1000000)::bigint"
 #define TS(param) "(timestamptz 'epoch' + " param "::bigint * interval '1 microsecond')"
@@ -123,10 +128,20 @@ const db_stmt draw_stmts[] = {
      "  d.created_at, d.created_at FROM y JOIN x ON x.ord = y.dord JOIN d ON d.id = x.id "
      "  ORDER BY y.ord RETURNING 1), "
      "o AS (INSERT INTO outbox (event_id, body) SELECT x.ev_id, x.ev_body::bytea "
-     "  FROM d JOIN x ON x.id = d.id ORDER BY x.ord RETURNING 1) "
-     "SELECT d.draw_number, " US(
-         "d.created_at") ", " EVENTS_OUTBOX_NOTIFY ", "
-                         "  (SELECT count(*) FROM o) FROM d ORDER BY d.draw_number"},
+     "  FROM d JOIN x ON x.id = d.id ORDER BY x.ord RETURNING 1), "
+     /* the audit log's row of each draw (common/audit, docs/audit.md): $19..$22 per draw */
+     "a AS (INSERT INTO audit_log (" AUDIT_INSERT_COLUMNS ") SELECT au.aid, 'draw.performed', "
+     "  x.drawn_by, $2, 'draw', x.id, " DRAW_AUDIT_DETAIL(
+         "$1", "x.cnt", "d.draw_number") ", "
+                                         "  au.peer, au.via, au.rid FROM d JOIN x ON x.id = d.id "
+                                         "JOIN unnest($19::text[], "
+                                         "  $20::text[], $21::text[], $22::text[]) WITH ORDINALITY "
+                                         "AS au(aid, peer, via, rid, ord) "
+                                         "  ON au.ord = x.ord RETURNING 1) "
+                                         "SELECT d.draw_number, " US(
+                                             "d.created_at") ", " EVENTS_OUTBOX_NOTIFY ", "
+                                                             "  (SELECT count(*) FROM o) FROM d "
+                                                             "ORDER BY d.draw_number"},
     {"draw_get", "SELECT " DRAW_COLS " FROM draws WHERE id = $1 AND room_id = $2"},
     {"draw_by_key", "SELECT " DRAW_COLS " FROM draws WHERE room_id = $1 AND idempotency_key = $2"},
     {"winners_of_draw", "SELECT " WINNER_COLS " FROM winners w WHERE draw_id = $1 "
@@ -621,6 +636,18 @@ static cf_code commit_body(db_conn *db, void *p)
                              (size_t)in->count);
     if (code != CF_OK)
         return code;
+    char detail[256];
+    snprintf(detail, sizeof detail, "prize=%s count=%s number=%s", in->prize_id, count, number);
+    audit_ctx au = in->au ? *in->au : (audit_ctx){0};
+    au.actor_id = in->drawn_by;
+    code = audit_write(db, &au,
+                       &(audit_row){.action = "draw.performed",
+                                    .room_id = in->room_id,
+                                    .target_type = "draw",
+                                    .target_id = in->id,
+                                    .detail = detail});
+    if (code != CF_OK)
+        return code;
 
     c->number = num;
     c->created_us = created_us;
@@ -638,6 +665,8 @@ static cf_code alloc(db_conn *db, arena *a, const store_new_draw *const *in, siz
     const char *ev_bodies[STORE_GROUP_MAX];
     char *ecounts[STORE_GROUP_MAX], *counts[STORE_GROUP_MAX];
     events_outbox_row ev[STORE_GROUP_MAX];
+    const char *aids[STORE_GROUP_MAX], *peers[STORE_GROUP_MAX], *vias[STORE_GROUP_MAX];
+    const char *rids[STORE_GROUP_MAX];
     size_t nw = 0, units = 0;
     for (size_t i = 0; i < n; i++)
         nw += (size_t)in[i]->count;
@@ -656,6 +685,12 @@ static cf_code alloc(db_conn *db, arena *a, const store_new_draw *const *in, siz
             wids[units] = d->winner_ids[j], pids[units] = d->participant_ids[j];
             uids[units] = d->user_ids[j], words[units] = ord;
         }
+        char *aid = arena_alloc(a, CUID_LEN + 1);
+        cuid_new(aid);
+        aids[i] = aid;
+        peers[i] = d->au && d->au->peer ? d->au->peer : "";
+        vias[i] = d->au && d->au->via ? d->au->via : "";
+        rids[i] = d->au && d->au->request_id ? d->au->request_id : "";
         emit_winner_drawn_row(d->room_id, d->prize_id, d->id, d->winner_ids, d->user_ids,
                               (size_t)d->count, &ev[i]);
         ev_ids[i] = ev[i].id, ev_bodies[i] = ev[i].body_hex;
@@ -680,9 +715,13 @@ static cf_code alloc(db_conn *db, arena *a, const store_new_draw *const *in, siz
                        array_literal(a, pids, nw),
                        array_literal(a, uids, nw),
                        array_literal(a, words, nw),
-                       in[0]->algorithm};
+                       in[0]->algorithm,
+                       array_literal(a, aids, n),
+                       array_literal(a, peers, n),
+                       array_literal(a, vias, n),
+                       array_literal(a, rids, n)};
     PGresult *r;
-    cf_code code = db_exec_tx(db, timeout_ms, "draw_alloc", 18, p, &r);
+    cf_code code = db_exec_tx(db, timeout_ms, "draw_alloc", 22, p, &r);
     for (size_t i = 0; i < n; i++)
         events_outbox_row_free(&ev[i]);
     if (code == CF_ALREADY_EXISTS) {
@@ -816,6 +855,7 @@ cf_code store_winner_list(db_conn *db, arena *a, const char *room_id, const char
 
 typedef struct revoke_arg {
     const char *room_id, *id, *reason;
+    const audit_ctx *au;
 } revoke_arg;
 
 static cf_code revoke_body(db_conn *db, void *p)
@@ -836,6 +876,13 @@ static cf_code revoke_body(db_conn *db, void *p)
     if (code == CF_OK)
         code =
             emit_winner_revoked(db, r->room_id, prize[0], r->id, PQgetvalue(res, 0, 1), r->reason);
+    if (code == CF_OK)
+        code = audit_write(db, r->au,
+                           &(audit_row){.action = "winner.revoked",
+                                        .room_id = r->room_id,
+                                        .target_type = "winner",
+                                        .target_id = r->id,
+                                        .detail = r->reason});
     PQclear(res);
     if (code != CF_OK) {
         PQclear(up);
@@ -848,9 +895,9 @@ static cf_code revoke_body(db_conn *db, void *p)
 }
 
 cf_code store_winner_revoke(db_conn *db, arena *a, const char *room_id, const char *id,
-                            const char *reason, store_winner *out)
+                            const char *reason, store_winner *out, const audit_ctx *au)
 {
-    revoke_arg r = {room_id, id, reason};
+    revoke_arg r = {room_id, id, reason, au};
     cf_code code = db_tx(db, revoke_body, &r);
     if (code != CF_OK)
         return code;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "base/arena.h"
+#include "audit/audit.h"
 #include "db/db.h"
 
 extern const db_stmt draw_stmts[];
@@ -97,7 +98,8 @@ typedef struct store_new_draw {
     bool room_policy;              /* ONE_WIN_PER_ROOM: refuse live winners elsewhere in room */
     const char *const *winner_ids; /* new winner row ids, count of them */
     const char *const *participant_ids, *const *user_ids; /* the picks, in draw order */
-    int64_t timeout_ms; /* statement bound inside the transaction (the deadline) */
+    int64_t timeout_ms;  /* statement bound inside the transaction (the deadline) */
+    const audit_ctx *au; /* the caller's side of the draw's audit row; NULL = none (audit.h) */
 } store_new_draw;
 
 /* The allocation, in one transaction: the guarded decrement of quantity_remaining (locks the
@@ -140,6 +142,6 @@ cf_code store_winner_list(db_conn *db, arena *a, const char *room_id, const char
 /* Soft delete with reason and one unit back to the prize, in one transaction; a winner already
  * revoked is returned as it is and restocks nothing. CF_NOT_FOUND if no such winner. */
 cf_code store_winner_revoke(db_conn *db, arena *a, const char *room_id, const char *id,
-                            const char *reason, store_winner *out);
+                            const char *reason, store_winner *out, const audit_ctx *au);
 
 #endif

@@ -5,6 +5,8 @@
  * monitor: backend health (for /readyz) and the revocation list from auth. */
 #include "gateway.h"
 #include "cache.h"
+#include "fanout.h"
+#include "audit/audit.h"
 #include "events/subscriber.h"
 #include "http.h"
 #include "ws.h"
@@ -408,6 +410,72 @@ static void on_rpc_done(rpc_ccall *cc, void *arg)
     finish(tx, 200, CF_OK, "application/json", body, strlen(body), hdr, false);
     free(body);
     json_decref(j);
+}
+
+/* ---------------------------------------------------------------- the fan-out (GW_FANOUT) */
+
+static void on_fanout_done(void *arg, rpc_ccall *failed, char *json)
+{
+    gw_tx *tx = arg;
+    if (failed) /* answered exactly as a single service's refusal */
+        return on_rpc_done(failed, tx);
+    finish(tx, 200, CF_OK, "application/json", json, strlen(json), NULL, false);
+    free(json);
+}
+
+/* The backend's service that has a method named `name`, or NULL. */
+static const ProtobufCServiceDescriptor *fanout_service(const gw *g, const backend *b,
+                                                        const char *name, unsigned *index)
+{
+    const ProtobufCServiceDescriptor *const *const *reg = g->p.registries;
+    for (size_t r = 0; reg && reg[r]; r++)
+        for (size_t i = 0; reg[r][i]; i++) {
+            const ProtobufCServiceDescriptor *d = reg[r][i];
+            if (strncmp(d->name, b->package, strlen(b->package)) != 0)
+                continue;
+            const ProtobufCMethodDescriptor *m =
+                protobuf_c_service_descriptor_get_method_by_name(d, name);
+            if (m) {
+                *index = (unsigned)(m - d->methods);
+                return d;
+            }
+        }
+    return NULL;
+}
+
+/* Asks every configured backend that serves the route's method; takes msg. A backend known
+ * down fails the request at once (an audit page without one service's rows would look
+ * complete); one not configured is not asked (docs/audit.md). */
+static void fanout_start(gw_tx *tx, ProtobufCMessage *msg)
+{
+    gw *g = tx->g;
+    gw_fanout_target t[MAX_BACKENDS];
+    size_t n = 0;
+    for (size_t i = 0; i < g->nb; i++) {
+        unsigned index;
+        const ProtobufCServiceDescriptor *d;
+        if (!g->b[i].client || !(d = fanout_service(g, &g->b[i], tx->rt->method->name, &index)))
+            continue;
+        if (atomic_load(&g->b[i].down)) {
+            protobuf_c_message_free_unpacked(msg, NULL);
+            const char *retry[] = {"Retry-After", "1", NULL};
+            return finish_error(tx, 503, CF_UNAVAILABLE, "service unavailable", NULL, 0, retry,
+                                false);
+        }
+        t[n++] = (gw_fanout_target){g->b[i].client, d, index};
+    }
+    if (n == 0) {
+        protobuf_c_message_free_unpacked(msg, NULL);
+        return finish_error(tx, 503, CF_UNAVAILABLE, "service not configured", NULL, 0, NULL,
+                            false);
+    }
+    rpc_md md[3] = {{"x-request-id", tx->rid}, {AUDIT_PEER_MD, tx->client}};
+    size_t nmd = 2;
+    if (tx->authz)
+        md[nmd++] = (rpc_md){"authorization", tx->authz};
+    int timeout = tx->rt->def->timeout_ms ? tx->rt->def->timeout_ms : (int)g->cfg->default_timeout;
+    gw_fanout_audit(t, n, msg, md, nmd, timeout, on_fanout_done, tx);
+    protobuf_c_message_free_unpacked(msg, NULL);
 }
 
 /* ---------------------------------------------------------------- the request path */
@@ -836,6 +904,8 @@ static void handle(gw_http_req *r, void *arg)
         return;
     }
 
+    if (flags & GW_FANOUT)
+        return fanout_start(tx, msg);
     if (rt->backend == (size_t)-1 || !g->b[rt->backend].client) {
         protobuf_c_message_free_unpacked(msg, NULL);
         return finish_error(tx, 503, CF_UNAVAILABLE, "service not configured", NULL, 0, NULL,
@@ -853,6 +923,8 @@ static void handle(gw_http_req *r, void *arg)
     tx->cc_used = true;
     tx->cc.timeout_ms = rt->def->timeout_ms ? rt->def->timeout_ms : (int)g->cfg->default_timeout;
     rpc_ccall_md(&tx->cc, "x-request-id", tx->rid);
+    /* the client's address as this gateway saw it: the audit log's "from where" */
+    rpc_ccall_md(&tx->cc, AUDIT_PEER_MD, tx->client);
     if (tx->authz)
         rpc_ccall_md(&tx->cc, "authorization", tx->authz);
     if (tx->idem)

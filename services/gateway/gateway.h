@@ -46,6 +46,10 @@
 /* The OAuth callback: the login cookie GW_REDIRECT set goes to auth as browserBinding (login
  * CSRF: a login finishes only in the browser that began it), and is cleared in the answer. */
 #define GW_LOGIN_CALLBACK 0x100u
+/* Ask the route's method of EVERY backend that has one (same name, same request and response
+ * types) and merge their pages by time (fanout.h): the audit log, which each service keeps in
+ * its own schema. The route's rpc names one of them (its request type is the transcoder's). */
+#define GW_FANOUT 0x4000u
 /* The login cookie: set with the 302 to the provider, scoped to the auth routes, as long as a
  * login may take (oauth.state_ttl's default). */
 #define GW_LOGIN_COOKIE         "confetti_login"

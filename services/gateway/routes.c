@@ -73,6 +73,9 @@ const gw_route gw_routes[] = {
     {"GET", "/v1/rooms/{roomId}/draws/{drawId}", "draw.v1.Draw/GetDraw", NULL, R, 0},
     {"GET", "/v1/rooms/{roomId}/winners", "draw.v1.Draw/ListWinners", NULL, R, 0},
     {"DELETE", "/v1/rooms/{roomId}/winners/{winnerId}", "draw.v1.Draw/RevokeWinner", "*", W, STATE},
+    /* the audit log: every service's ListAudit, merged (fanout.c; docs/audit.md) */
+    {"GET", "/v1/audit", "auth.v1.Auth/ListAudit", NULL, R, AUTHN | GW_FANOUT},
+    {"GET", "/v1/rooms/{roomId}/audit", "rooms.v1.Rooms/ListAudit", NULL, R, AUTHN | GW_FANOUT},
 };
 const size_t gw_nroutes = sizeof gw_routes / sizeof *gw_routes;
 

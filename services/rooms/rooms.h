@@ -67,6 +67,9 @@ cf_code rooms_gate(rpc_call *call, const char *room_id, Rooms__V1__Action action
  * a VIEW gate call it themselves. */
 cf_code rooms_writable(rpc_call *call, const store_room *room);
 
+/* A Timestamp in the call's arena from epoch µs; NULL for STORE_NO_TIME. */
+Google__Protobuf__Timestamp *rooms_ts_msg(rpc_call *call, int64_t us);
+
 /* The caller's user id (the verified token's sub); "" without a caller. */
 const char *rooms_caller_id(rpc_call *call);
 

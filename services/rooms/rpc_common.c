@@ -102,7 +102,7 @@ cf_code rooms_writable(rpc_call *call, const store_room *room)
                       "the room is archived: it can be read, not changed");
 }
 
-static Google__Protobuf__Timestamp *ts_msg(rpc_call *call, int64_t us)
+Google__Protobuf__Timestamp *rooms_ts_msg(rpc_call *call, int64_t us)
 {
     if (us == STORE_NO_TIME)
         return NULL;
@@ -177,16 +177,16 @@ cf_code rooms_fill_room(rpc_call *call, const store_room *row, Rooms__V1__Room *
     out->app_manifest_version = rpc_strdup(call, row->app_version ? row->app_version : "");
     out->app_settings = struct_from_text(call, row->app_settings);
     out->created_by = rpc_strdup(call, row->created_by);
-    out->starts_at = ts_msg(call, row->starts_at_us);
-    out->ends_at = ts_msg(call, row->ends_at_us);
-    out->created_at = ts_msg(call, row->created_at_us);
-    out->updated_at = ts_msg(call, row->updated_at_us);
+    out->starts_at = rooms_ts_msg(call, row->starts_at_us);
+    out->ends_at = rooms_ts_msg(call, row->ends_at_us);
+    out->created_at = rooms_ts_msg(call, row->created_at_us);
+    out->updated_at = rooms_ts_msg(call, row->updated_at_us);
     out->draw_policy = row->draw_policy;
     out->my_role = row->role;
-    out->archived_at = ts_msg(call, row->archived_at_us);
+    out->archived_at = rooms_ts_msg(call, row->archived_at_us);
     const authn_identity *me = rpc_caller(call);
     if (!(me && me->is_admin)) /* admins may see every room, always (SPEC §3) */
-        out->visible_since = ts_msg(call, row->visible_since_us);
+        out->visible_since = rooms_ts_msg(call, row->visible_since_us);
     return CF_OK;
 }
 
@@ -207,6 +207,6 @@ Rooms__V1__Participant *rooms_participant_msg(rpc_call *call, const store_partic
     m->user_id = rpc_strdup(call, row->user_id);
     m->role = row->role;
     m->metadata = struct_from_text(call, row->metadata);
-    m->joined_at = ts_msg(call, row->joined_at_us);
+    m->joined_at = rooms_ts_msg(call, row->joined_at_us);
     return m;
 }

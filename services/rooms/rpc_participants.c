@@ -89,7 +89,11 @@ RPC_HANDLER(rpc_rooms_add_participant)
             return refuse_change(call, old, role);
     }
     bool existed;
-    code = store_participant_join(db, rpc_arena(call), room.id, user, role, metadata, &p, &existed);
+    /* audited when someone grants the membership (docs/audit.md): not a user joining alone */
+    audit_ctx au = audit_ctx_of(call);
+    bool granted = !self || who.platform_admin;
+    code = store_participant_join(db, rpc_arena(call), room.id, user, role, metadata, &p, &existed,
+                                  granted ? &au : NULL);
     if (code != CF_OK)
         return rooms_store_error(call, code, "add participant");
     /* already a member: the same request again is answered like the first time; a different
@@ -186,8 +190,9 @@ RPC_HANDLER(rpc_rooms_update_participant)
     if (policy_member_change(who, cur.role, new_role) != POLICY_ALLOW)
         return refuse_change(call, cur.role, new_role);
     store_participant p;
+    audit_ctx au = audit_ctx_of(call);
     code = store_participant_update(rpc_worker(call), rpc_arena(call), room.id, user, cur.role,
-                                    set_role, new_role, metadata, &p);
+                                    set_role, new_role, metadata, &p, &au);
     if (code == CF_FAILED_PRECONDITION)
         return rpc_refuse(call, code, "role", "the room's last ORGANIZER cannot be demoted");
     if (code != CF_OK)

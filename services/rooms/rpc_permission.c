@@ -62,6 +62,16 @@ RPC_HANDLER(rpc_rooms_check_permission)
     /* the draw's "is my cached list still the list?" (docs/draw.md): only to allowed callers */
     if (stamp && resp->allowed)
         resp->eligible_version = stamp;
+    /* the audit log's reader floor (draw's ListAudit asks EDIT for its organizers) */
+    if (req->action == ROOMS__V1__ACTION__EDIT && resp->allowed && self &&
+        room.role != ROOMS__V1__ROLE__ROLE_UNSPECIFIED) {
+        int64_t us;
+        code = store_role_since(rpc_worker(call), req->room_id, user, &us);
+        if (code != CF_OK && code != CF_NOT_FOUND)
+            return rooms_store_error(call, code, "check permission");
+        if (code == CF_OK)
+            resp->role_since = rooms_ts_msg(call, us);
+    }
     return CF_OK;
 }
 

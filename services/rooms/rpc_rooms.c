@@ -300,7 +300,8 @@ RPC_HANDLER(rpc_rooms_delete_room)
     cf_code code = rooms_gate(call, req->room_id, ROOMS__V1__ACTION__EDIT, &room, &who);
     if (code != CF_OK)
         return code;
-    code = store_room_delete(rpc_worker(call), room.id);
+    audit_ctx au = audit_ctx_of(call);
+    code = store_room_delete(rpc_worker(call), room.id, &au);
     if (code == CF_NOT_FOUND)
         return rpc_error(call, CF_NOT_FOUND, "room not found");
     return rooms_store_error(call, code, "delete room");
@@ -330,7 +331,8 @@ static cf_code transition(rpc_call *call, const char *room_id, policy_op op, Roo
                               policy_status_name(room.status), policy_status_name(room.status),
                               next);
         }
-        code = store_room_set_status(rpc_worker(call), room.id, room.status, to);
+        audit_ctx au = audit_ctx_of(call);
+        code = store_room_set_status(rpc_worker(call), room.id, room.status, to, &au);
         if (code != CF_OK && code != CF_ABORTED)
             return rooms_store_error(call, code, policy_op_name(op));
         /* done, or someone changed it first: read it again and answer from what is there */

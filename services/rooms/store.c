@@ -148,6 +148,10 @@ static const char *const search_sql[] = {
 };
 
 const db_stmt rooms_stmts[] = {
+    /* ListAudit and CheckPermission(EDIT): when the user's live role in the room began
+     * (schema/011_audit.sql); no row = not a live member */
+    {"role_since", "SELECT " US("role_since") " FROM participants WHERE room_id = $1 AND "
+                                              "user_id = $2 AND deleted_at IS NULL"},
     /* point reads: primary key + the (user_id, room_id) unique index; no skew can hurt them */
     {"room_get", "SELECT " ROOM_COLS ", " VISIBLE_SINCE " FROM rooms r " ME_JOIN
                  "WHERE r.id = $1 AND r.deleted_at IS NULL"},
@@ -572,6 +576,7 @@ static cf_code exec_count(db_conn *db, const char *stmt, int n, const char *cons
 typedef struct room_tx {
     const char *room_id;
     Rooms__V1__RoomStatus from, to; /* to == 0: delete */
+    const audit_ctx *au;
     long n;
 } room_tx;
 
@@ -583,25 +588,40 @@ static cf_code room_body(db_conn *db, void *arg)
         const char *p[] = {t->room_id};
         if ((code = exec_count(db, "room_delete", 1, p, &t->n)) != CF_OK || !t->n)
             return code;
-        return emit_room_deleted(db, t->room_id);
+        if ((code = emit_room_deleted(db, t->room_id)) != CF_OK)
+            return code;
+        return audit_write(db, t->au,
+                           &(audit_row){.action = "room.deleted",
+                                        .room_id = t->room_id,
+                                        .target_type = "room",
+                                        .target_id = t->room_id});
     }
     const char *p[] = {t->room_id, policy_status_name(t->from), policy_status_name(t->to)};
     if ((code = exec_count(db, "room_set_status", 3, p, &t->n)) != CF_OK || !t->n)
         return code;
-    return emit_room_status_changed(db, t->room_id, t->from, t->to);
+    if ((code = emit_room_status_changed(db, t->room_id, t->from, t->to)) != CF_OK)
+        return code;
+    char detail[64];
+    snprintf(detail, sizeof detail, "%s->%s", p[1], p[2]);
+    return audit_write(db, t->au,
+                       &(audit_row){.action = "room.status_changed",
+                                    .room_id = t->room_id,
+                                    .target_type = "room",
+                                    .target_id = t->room_id,
+                                    .detail = detail});
 }
 
-cf_code store_room_delete(db_conn *db, const char *room_id)
+cf_code store_room_delete(db_conn *db, const char *room_id, const audit_ctx *au)
 {
-    room_tx t = {.room_id = room_id};
+    room_tx t = {.room_id = room_id, .au = au};
     cf_code code = db_tx(db, room_body, &t);
     return code != CF_OK ? code : t.n ? CF_OK : CF_NOT_FOUND;
 }
 
 cf_code store_room_set_status(db_conn *db, const char *room_id, Rooms__V1__RoomStatus from,
-                              Rooms__V1__RoomStatus to)
+                              Rooms__V1__RoomStatus to, const audit_ctx *au)
 {
-    room_tx t = {.room_id = room_id, .from = from, .to = to};
+    room_tx t = {.room_id = room_id, .from = from, .to = to, .au = au};
     cf_code code = db_tx(db, room_body, &t);
     return code != CF_OK ? code : t.n ? CF_OK : CF_ABORTED;
 }
@@ -623,6 +643,7 @@ typedef struct join_tx {
     arena *a;
     const char *const *p;
     Rooms__V1__Role role;
+    const audit_ctx *au; /* NULL: not audited (a user joining by themselves) */
     bool existed;
     store_participant *out;
 } join_tx;
@@ -640,17 +661,25 @@ static cf_code join_body(db_conn *db, void *arg)
     PQclear(r);
     if (t->existed)
         return CF_OK;
-    return emit_participant_joined(db, t->out->room_id, t->out->user_id, t->role);
+    code = emit_participant_joined(db, t->out->room_id, t->out->user_id, t->role);
+    if (code != CF_OK || !t->au)
+        return code;
+    return audit_write(db, t->au,
+                       &(audit_row){.action = "participant.added",
+                                    .room_id = t->out->room_id,
+                                    .target_type = "user",
+                                    .target_id = t->out->user_id,
+                                    .detail = policy_role_name(t->role)});
 }
 
 cf_code store_participant_join(db_conn *db, arena *a, const char *room_id, const char *user_id,
                                Rooms__V1__Role role, const char *metadata, store_participant *out,
-                               bool *existed)
+                               bool *existed, const audit_ctx *au)
 {
     char id[CUID_LEN + 1];
     cuid_new(id);
     const char *p[] = {id, room_id, user_id, policy_role_name(role), metadata};
-    join_tx t = {.a = a, .p = p, .role = role, .out = out};
+    join_tx t = {.a = a, .p = p, .role = role, .au = au, .out = out};
     cf_code code = db_tx(db, join_body, &t);
     if (code != CF_OK)
         return code;
@@ -700,6 +729,7 @@ typedef struct member_tx {
     const char *room_id, *user_id, *metadata, *reason;
     Rooms__V1__Role expected, role;
     bool set_role, remove;
+    const audit_ctx *au;
     store_participant *out;
 } member_tx;
 
@@ -733,16 +763,27 @@ static cf_code member_body(db_conn *db, void *arg)
     else
         code = CF_ABORTED;
     PQclear(r);
-    if (code == CF_OK && t->set_role && t->role != t->expected)
+    if (code == CF_OK && t->set_role && t->role != t->expected) {
         code = emit_participant_role_changed(db, t->room_id, t->user_id, t->expected, t->role);
+        char detail[64];
+        snprintf(detail, sizeof detail, "%s->%s", old, policy_role_name(t->role));
+        if (code == CF_OK)
+            code = audit_write(db, t->au,
+                               &(audit_row){.action = "participant.role_changed",
+                                            .room_id = t->room_id,
+                                            .target_type = "user",
+                                            .target_id = t->user_id,
+                                            .detail = detail});
+    }
     return code;
 }
 
 cf_code store_participant_update(db_conn *db, arena *a, const char *room_id, const char *user_id,
                                  Rooms__V1__Role expected_role, bool set_role, Rooms__V1__Role role,
-                                 const char *metadata, store_participant *out)
+                                 const char *metadata, store_participant *out, const audit_ctx *au)
 {
     member_tx t = {.a = a,
+                   .au = au,
                    .room_id = room_id,
                    .user_id = user_id,
                    .metadata = metadata,
@@ -878,4 +919,16 @@ cf_code store_event_consume(db_conn *db, const char *source, int64_t seq, const 
 {
     consume_tx t = {source, user_deleted, seq};
     return db_tx(db, consume_body, &t);
+}
+
+cf_code store_role_since(db_conn *db, const char *room_id, const char *user_id, int64_t *us)
+{
+    const char *p[] = {room_id, user_id};
+    PGresult *r;
+    cf_code code = db_exec_row(db, "role_since", 2, p, &r);
+    if (code != CF_OK)
+        return code;
+    *us = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return CF_OK;
 }

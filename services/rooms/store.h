@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "base/arena.h"
+#include "audit/audit.h"
 #include "db/db.h"
 #include "rooms/v1/rooms.pb-c.h"
 
@@ -109,12 +110,14 @@ cf_code store_room_update(db_conn *db, arena *a, const char *room_id, const char
                           const store_room_patch *p, store_room *out);
 
 /* Soft delete. NOT_FOUND if already gone. */
-cf_code store_room_delete(db_conn *db, const char *room_id);
+/* Audited operations take au, the caller's side of the audit row (audit.h), written in the same
+ * transaction; NULL = an action with no caller. */
+cf_code store_room_delete(db_conn *db, const char *room_id, const audit_ctx *au);
 
 /* Conditional status change: from `from` to `to`. CF_ABORTED when the room was not in `from`
  * any more (someone else changed it: re-read and decide again). */
 cf_code store_room_set_status(db_conn *db, const char *room_id, Rooms__V1__RoomStatus from,
-                              Rooms__V1__RoomStatus to);
+                              Rooms__V1__RoomStatus to, const audit_ctx *au);
 
 /* A live participant row. NOT_FOUND if none. */
 cf_code store_participant_get(db_conn *db, arena *a, const char *room_id, const char *user_id,
@@ -124,7 +127,7 @@ cf_code store_participant_get(db_conn *db, arena *a, const char *room_id, const 
  * now). When they are a live member already, *existed is set and out is their current row. */
 cf_code store_participant_join(db_conn *db, arena *a, const char *room_id, const char *user_id,
                                Rooms__V1__Role role, const char *metadata, store_participant *out,
-                               bool *existed);
+                               bool *existed, const audit_ctx *au);
 
 /* Members by id (role 0 = any); after_id NULL = from the start. */
 cf_code store_participants_list(db_conn *db, arena *a, const char *room_id, Rooms__V1__Role role,
@@ -135,7 +138,7 @@ cf_code store_participants_list(db_conn *db, arena *a, const char *room_id, Room
  * room's last ORGANIZER is FAILED_PRECONDITION. set_role/set_meta pick the fields. */
 cf_code store_participant_update(db_conn *db, arena *a, const char *room_id, const char *user_id,
                                  Rooms__V1__Role expected_role, bool set_role, Rooms__V1__Role role,
-                                 const char *metadata, store_participant *out);
+                                 const char *metadata, store_participant *out, const audit_ctx *au);
 
 /* Marks a live member left. Leaving (or removing) the last ORGANIZER is FAILED_PRECONDITION;
  * a member who already left is CF_OK (a replay); never a member is NOT_FOUND. reason goes into
@@ -170,5 +173,9 @@ cf_code store_event_position(db_conn *db, const char *source, int64_t *seq);
  * that user's participations are marked left (each with its participant.left event); and the
  * position moves to seq. */
 cf_code store_event_consume(db_conn *db, const char *source, int64_t seq, const char *user_deleted);
+
+/* When user_id's live role in the room began (epoch µs): the floor of what they read of the
+ * room's audit log (docs/audit.md). NOT_FOUND when they are not a live member. */
+cf_code store_role_since(db_conn *db, const char *room_id, const char *user_id, int64_t *us);
 
 #endif

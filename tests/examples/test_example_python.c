@@ -56,6 +56,7 @@ static void test_python_example(void **state)
                             PROTO_DIR "/health/v1/health.proto",
                             PROTO_DIR "/rooms/v1/rooms.proto",
                             PROTO_DIR "/catalog/v1/catalog.proto",
+                            PROTO_DIR "/audit/v1/audit.proto",
                             NULL};
     int rc = th_run(protoc, NULL, out, sizeof out);
     if (rc != 0)

@@ -610,6 +610,67 @@ static void test_verified_email_links_to_the_live_user(void **state)
     free(n);
 }
 
+/* Issue 18 item 5 (docs/audit.md): a login and each session revocation write exactly one audit
+ * row, in their own transaction; a refused login (do_login replays a spent state) and a repeated
+ * revocation write none; platform admins read them with ListAudit, other users may not. */
+static long count1(const char *q)
+{
+    char *v = sql1(q);
+    long n = strtol(v, NULL, 10);
+    free(v);
+    return n;
+}
+
+static void test_audit_rows(void **state)
+{
+    (void)state;
+    long before = count1("SELECT count(*) FROM auth.audit_log WHERE action = 'user.login'");
+    login l;
+    do_login(&l);
+    assert_int_equal(count1("SELECT count(*) FROM auth.audit_log WHERE action = 'user.login'"),
+                     before + 1);
+    char *actor = sql1("SELECT actor_id || '/' || detail FROM auth.audit_log WHERE action = "
+                       "'user.login' ORDER BY occurred_at DESC, id DESC LIMIT 1");
+    char want[128];
+    snprintf(want, sizeof want, "%s/dev", l.user_id);
+    assert_string_equal(actor, want);
+    free(actor);
+
+    login o;
+    do_login(&o);
+    Auth__V1__RevokeSessionRequest rs = AUTH__V1__REVOKE_SESSION_REQUEST__INIT;
+    rs.session_id = o.sid;
+    rpc_ccall cc;
+    for (int i = 0; i < 2; i++) {
+        assert_code(CF_OK, call("RevokeSession", &rs.base, l.access, &cc));
+        rpc_ccall_free(&cc);
+    }
+    char q[512];
+    snprintf(q, sizeof q,
+             "SELECT count(*) FROM auth.audit_log WHERE action = 'session.revoked' AND "
+             "target_id = '%s' AND actor_id = '%s' AND detail = 'revoked_by_user'",
+             o.sid, l.user_id);
+    assert_int_equal(count1(q), 1);
+
+    assert_true(l.admin);
+    Audit__V1__ListAuditRequest la = AUDIT__V1__LIST_AUDIT_REQUEST__INIT;
+    la.action = "session.revoked";
+    assert_code(CF_OK, call("ListAudit", &la.base, l.access, &cc));
+    const Audit__V1__ListAuditResponse *r = (const void *)cc.response;
+    assert_true(r->n_entries >= 1);
+    assert_string_equal(r->entries[0]->target_id, o.sid);
+    assert_string_equal(r->entries[0]->service, "auth");
+    rpc_ccall_free(&cc);
+    char *bob = th_token(keys, "bob", 600, false);
+    assert_code(CF_PERMISSION_DENIED, call("ListAudit", &la.base, bob, &cc));
+    rpc_ccall_free(&cc);
+    la.room_id = "some-room"; /* no auth row names a room: an empty page, never another's rows */
+    assert_code(CF_OK, call("ListAudit", &la.base, bob, &cc));
+    assert_int_equal(((const Audit__V1__ListAuditResponse *)cc.response)->n_entries, 0);
+    rpc_ccall_free(&cc);
+    free(bob);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -618,6 +679,7 @@ int main(void)
         cmocka_unit_test(test_refresh_grace_and_reuse),
         cmocka_unit_test(test_concurrent_refresh),
         cmocka_unit_test(test_logout_and_sessions),
+        cmocka_unit_test(test_audit_rows),
         cmocka_unit_test(test_users),
         cmocka_unit_test(test_forged_tokens),
         cmocka_unit_test(test_jwks_verifies_with_jose),

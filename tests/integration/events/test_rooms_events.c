@@ -94,29 +94,29 @@ static void test_room_life(void **state)
     store_room_patch patch = {.set_name = true, .name = "launch party"};
     assert_code(CF_OK, store_room_update(db, &a, room.id, "u-org", &patch, &room));
     assert_code(CF_OK, store_room_set_status(db, room.id, ROOMS__V1__ROOM_STATUS__DRAFT,
-                                             ROOMS__V1__ROOM_STATUS__ACTIVE));
+                                             ROOMS__V1__ROOM_STATUS__ACTIVE, NULL));
     /* a change that does not happen writes no event */
     assert_code(CF_ABORTED, store_room_set_status(db, room.id, ROOMS__V1__ROOM_STATUS__DRAFT,
-                                                  ROOMS__V1__ROOM_STATUS__ACTIVE));
+                                                  ROOMS__V1__ROOM_STATUS__ACTIVE, NULL));
     store_participant p;
     bool existed;
     assert_code(CF_OK, store_participant_join(db, &a, room.id, "u-1", ROOMS__V1__ROLE__PARTICIPANT,
-                                              NULL, &p, &existed));
+                                              NULL, &p, &existed, NULL));
     assert_code(CF_OK, store_participant_join(db, &a, room.id, "u-1", ROOMS__V1__ROLE__PARTICIPANT,
-                                              NULL, &p, &existed));
+                                              NULL, &p, &existed, NULL));
     assert_true(existed); /* a replayed join: no second event */
     assert_code(CF_OK,
                 store_participant_update(db, &a, room.id, "u-1", ROOMS__V1__ROLE__PARTICIPANT, true,
-                                         ROOMS__V1__ROLE__MODERATOR, NULL, &p));
+                                         ROOMS__V1__ROLE__MODERATOR, NULL, &p, NULL));
     assert_code(CF_OK,
                 store_participant_remove(db, room.id, "u-1", ROOMS__V1__ROLE__MODERATOR, "left"));
     assert_code(CF_OK, store_participant_join(db, &a, room.id, "u-2", ROOMS__V1__ROLE__VIEWER, NULL,
-                                              &p, &existed));
+                                              &p, &existed, NULL));
     long n = 0;
     assert_code(CF_OK, store_user_deleted(db, "u-2", &n));
     assert_int_equal(1, n);
-    assert_code(CF_OK, store_room_delete(db, room.id));
-    assert_code(CF_NOT_FOUND, store_room_delete(db, room.id));
+    assert_code(CF_OK, store_room_delete(db, room.id, NULL));
+    assert_code(CF_NOT_FOUND, store_room_delete(db, room.id, NULL));
 
     static const char *const want[] = {"room.created",       "participant.joined",
                                        "room.updated",       "room.status_changed",
@@ -183,7 +183,7 @@ static void test_user_deleted_consumed(void **state)
     store_participant p;
     bool existed;
     assert_code(CF_OK, store_participant_join(db, &a, room.id, "u-9", ROOMS__V1__ROLE__PARTICIPANT,
-                                              NULL, &p, &existed));
+                                              NULL, &p, &existed, NULL));
 
     db_conn *ac = pubsvc_conn(auth->dsn);
     assert_code(CF_OK, db_tx(ac, user_deleted_body, "u-9"));
@@ -347,7 +347,7 @@ static void test_forged_events_not_delivered(void **state)
     store_participant p;
     bool existed;
     assert_code(CF_OK, store_participant_join(db, &a, room.id, "u-9", ROOMS__V1__ROLE__PARTICIPANT,
-                                              NULL, &p, &existed));
+                                              NULL, &p, &existed, NULL));
 
     /* the forger: auth's next event (seq 1), three ways */
     nng_socket pub;
