@@ -13,9 +13,9 @@
 enum { TH_HISTO_MAX = 32 };
 
 typedef struct th_histo {
-    size_t n;                    /* buckets read (the last is +Inf) */
-    double le[TH_HISTO_MAX];     /* upper bounds, seconds */
-    uint64_t cum[TH_HISTO_MAX];  /* cumulative counts */
+    size_t n;                   /* buckets read (the last is +Inf) */
+    double le[TH_HISTO_MAX];    /* upper bounds, seconds */
+    uint64_t cum[TH_HISTO_MAX]; /* cumulative counts */
 } th_histo;
 
 /* Reads method's histogram ("rooms.v1.Rooms/ListRooms") from m; n = 0 when it has none. */

@@ -148,7 +148,8 @@ int main(int argc, char **argv)
     /* ListEligibleParticipants answers the draw service only (docs/operations.md, "What each
      * service may call") */
     rpc_client *as_draw;
-    rpc_client_config dcfg = {.urls = &u, .nurls = 1, .timeout_ms = 5000, .ident = th_ident("draw")};
+    rpc_client_config dcfg = {
+        .urls = &u, .nurls = 1, .timeout_ms = 5000, .ident = th_ident("draw")};
     if (rpc_client_new(&dcfg, &as_draw, err, sizeof err) != CF_OK) {
         fprintf(stderr, "client: %s\n", err);
         return 1;
@@ -194,8 +195,8 @@ int main(int argc, char **argv)
          hot_member, false, "<= 300"},
         {rooms_d, "CheckPermission", "CheckPermission hot room, ORGANIZER", &chot.base, hot_org,
          false, "<= 300"},
-        {rooms_d, "CheckPermission", "CheckPermission ordinary room", &cnorm.base, member,
-         false, "<= 300"},
+        {rooms_d, "CheckPermission", "CheckPermission ordinary room", &cnorm.base, member, false,
+         "<= 300"},
         {rooms_d, "GetRoom", "GetRoom hot room", &ghot.base, hot_member, false, ""},
         {rooms_d, "ListEligibleParticipants", "ListEligibleParticipants hot, 100", &ehot.base,
          hot_org, true, ""},
@@ -206,8 +207,9 @@ int main(int argc, char **argv)
     printf("## rooms (real RPC over ipc, PostgreSQL, RS256 tokens; %s rooms, %s participants, hot "
            "room 10,000; seeded in %.0f s; %ld cores, load %.2f, %.0f s per cell)\n\n",
            nrooms, nparts, seed_s, cores, load[0], secs);
-    printf("| call                                         | callers | rt p50  | rt p99  | calls/s  "
-           "| errors | svc p50 | svc p99 | svc<=250µs | svc<=1ms | target  |\n");
+    printf(
+        "| call                                         | callers | rt p50  | rt p99  | calls/s  "
+        "| errors | svc p50 | svc p99 | svc<=250µs | svc<=1ms | target  |\n");
     printf("|----------------------------------------------|--------:|--------:|--------:|--------"
            "-:|-------:|--------:|--------:|---------:|---------:|---------|\n");
     int conc[] = {1, 32};
