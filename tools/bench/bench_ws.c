@@ -211,10 +211,18 @@ static client *connect_clients(size_t n, const char *token, struct pollfd **pfo)
         send_text(c->fd, sub);
         pf[i] = (struct pollfd){.fd = c->fd, .events = POLLIN};
     }
-    /* every "subscribed" in: read until each client's buffer has seen it */
+    /* every "subscribed" in: read until each client's buffer has seen it; a refusal (the
+     * subscribe's GetRoom timed out on a loaded machine) is answered by subscribing again */
+    char sub[128];
+    snprintf(sub, sizeof sub, "{\"type\":\"subscribe\",\"roomId\":\"%s\"}", room);
     for (size_t i = 0; i < n; i++) {
         client *c = &cs[i];
         while (!memmem(c->buf, c->len, "\"subscribed\"", 12)) {
+            if (memmem(c->buf, c->len, "\"type\":\"error\"", 14)) {
+                c->len = 0;
+                send_text(c->fd, sub);
+                continue;
+            }
             ssize_t k = read(c->fd, c->buf + c->len, sizeof c->buf - c->len);
             if (k <= 0)
                 abort();
