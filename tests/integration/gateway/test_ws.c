@@ -1175,9 +1175,12 @@ static void held_events_bounded(void **state)
 {
     (void)state;
     enum { HELD = 1024, EXTRA = 100 };
-    gwi hg = {0};
+    static gwi hg; /* the gateway's threads read its config: not on a stack a failure unwinds */
     /* the watcher takes them all; no keepalive is due while one client waits for the other */
-    const char *big[] = {"CONFETTI_WS_SEND_QUEUE=4096", "CONFETTI_WS_PING_INTERVAL=10m", NULL};
+    /* the re-check's deadline past the time the 1,124 events take to arrive (22 s in one
+     * ASan run at load 25): the bound, not the deadline, must end the subscription */
+    const char *big[] = {"CONFETTI_WS_SEND_QUEUE=4096", "CONFETTI_WS_PING_INTERVAL=10m",
+                         "CONFETTI_WS_RECHECK_TIMEOUT=5m", NULL};
     start_gw(&hg, bus_sub, big);
     for (int i = 0; i < 600 && !gw_ready(hg.g); i++)
         usleep(50000);
@@ -1197,9 +1200,9 @@ static void held_events_bounded(void **state)
     PGconn *lock = PQconnectdb(rooms->dsn), *pg = PQconnectdb(rooms->dsn);
     assert_int_equal(PQstatus(lock), CONNECTION_OK);
     assert_int_equal(PQstatus(pg), CONNECTION_OK);
-    /* should the test fail while the lock is held, the server ends it within a minute (the
+    /* should the test fail while the lock is held, the server ends it within minutes (the
      * later tests need rooms) */
-    PGresult *r = PQexec(lock, "SET idle_in_transaction_session_timeout = '60s'; BEGIN; "
+    PGresult *r = PQexec(lock, "SET idle_in_transaction_session_timeout = '5min'; BEGIN; "
                                "LOCK TABLE rooms.rooms IN ACCESS EXCLUSIVE MODE");
     assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
     PQclear(r);
