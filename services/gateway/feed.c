@@ -24,7 +24,7 @@ const char *const gw_feed_sources[GW_FEED_NSRC] = {"rooms", "draw"};
 #define NBUCKETS     1024
 #define REPLAY_LIMIT 1000
 #define REPLAY_MS    5000
-#define CHECK_MS     5000
+#define CHECK_MS     5000 /* the default of gw_feed_config.check_ms */
 #define HOLD_MAX     1024 /* events held for one subscription while its access is re-checked */
 #define USER_MAX     128
 
@@ -92,6 +92,7 @@ struct gw_feed {
     size_t inflight;           /* subscriptions with rpc_busy: gw_feed_stop waits for none */
     unsigned getroom_index;
     size_t resume_max; /* gw_feed_config.resume_max */
+    int64_t check_ms;  /* gw_feed_config.check_ms, or CHECK_MS */
     void (*on_event)(void *arg, const Events__V1__Event *ev);
     void *on_event_arg;
 };
@@ -621,7 +622,7 @@ static void start_check(gw_feed_sub *s)
     Rooms__V1__GetRoomRequest req = ROOMS__V1__GET_ROOM_REQUEST__INIT;
     req.room_id = s->room;
     rpc_ccall_init(&s->cc, NULL);
-    s->cc.timeout_ms = CHECK_MS;
+    s->cc.timeout_ms = (int)f->check_ms;
     if (!f->replay[0] || !s->authz) {
         s->cc.code = !s->authz ? CF_UNAUTHENTICATED : CF_UNAVAILABLE;
         s->cc.message = "cannot check";
@@ -786,6 +787,7 @@ cf_code gw_feed_start(const gw_feed_config *cfg, gw_feed **out, char *err, size_
     f->on_event = cfg->on_event;
     f->on_event_arg = cfg->on_event_arg;
     f->resume_max = cfg->resume_max;
+    f->check_ms = cfg->check_ms > 0 ? cfg->check_ms : CHECK_MS;
     pthread_mutex_init(&f->mu, NULL);
     const ProtobufCMethodDescriptor *md =
         protobuf_c_service_descriptor_get_method_by_name(&rooms__v1__rooms__descriptor, "GetRoom");
@@ -832,7 +834,7 @@ void gw_feed_stop(gw_feed *f)
     events_sub_stop(f->sub);
     /* Replays and re-checks of subscriptions already removed may still be in flight */
     pthread_mutex_lock(&f->mu);
-    int64_t deadline = cf_mono_ns() + (int64_t)(CHECK_MS + 1000) * 1000000;
+    int64_t deadline = cf_mono_ns() + (f->check_ms + 1000) * 1000000;
     while (f->inflight > 0 && cf_mono_ns() < deadline) {
         pthread_mutex_unlock(&f->mu);
         struct timespec ts = {0, 10000000};

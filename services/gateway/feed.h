@@ -78,6 +78,7 @@ typedef struct gw_feed_config {
                                        * also answers the re-checks' GetRoom */
     size_t ring;                      /* events kept per source (>= 1) */
     size_t ring_bytes;                /* and their frames' bytes per source at most (0 = no cap) */
+    int64_t check_ms;  /* an access re-check's deadline (GetRoom; 0 = 5 s): ws.recheck_timeout */
     size_t resume_max; /* events one resume may replay (0 = no cap): past it the subscription
                         * fails CF_OUT_OF_RANGE before more is fetched (the gateway passes
                         * ws.send_queue: a longer resume could not be queued anyway) */

@@ -1078,6 +1078,7 @@ cf_code gw_start(gw *g, char *err, size_t errlen)
             .ring = (size_t)g->cfg->ws_ring,
             .ring_bytes = (size_t)g->cfg->ws_ring_bytes,
             .resume_max = (size_t)g->cfg->ws_send_queue,
+            .check_ms = g->cfg->ws_recheck_timeout,
             .on_event = g->cache ? cache_on_event : NULL,
             .on_event_arg = g,
             .ident = g->p.ident};

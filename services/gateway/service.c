@@ -87,6 +87,10 @@ const cfg_field gw_config_fields[] = {
               .min = 50, .max = 3600000,
               .help = "WebSocket feed: a ping this often; no answer within another interval "
                       "closes the connection"),
+    CFG_FIELD("ws", "recheck_timeout", CFG_DURATION, gw_config, ws_recheck_timeout, .def = "5s",
+              .min = 100, .max = 600000,
+              .help = "WebSocket feed: deadline of an access re-check (GetRoom); the room's events "
+                      "are held meanwhile (at most 1,024), and no answer ends the subscription"),
     CFG_FIELD("ws", "auth_timeout", CFG_DURATION, gw_config, ws_auth_timeout, .def = "5s",
               .min = 50, .max = 600000,
               .help = "WebSocket feed: time allowed to present a valid token (4001 after)"),

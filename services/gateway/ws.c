@@ -6,9 +6,12 @@
  * for nng, so it never runs in a callback. The socket is the one the HTTP server hands over
  * after the 101 (http.h, gw_http_upgrade); fdio.c reads and writes it with the same aios.
  *
- * Memory before authentication: the read buffer and the largest message are bounded by
- * PREAUTH_MAX_MESSAGE (an auth message with the longest token), not ws.max_message; they grow
- * to ws.max_message once the client has authenticated. */
+ * Memory: the largest message is bounded by PREAUTH_MAX_MESSAGE (an auth message with the
+ * longest token) before authentication and by ws.max_message after. The read buffer starts at
+ * RBUF_START and grows (doubling) only while one frame does not fit, up to that bound plus a
+ * frame head; once what is left in it fits RBUF_START again it shrinks back. So an idle
+ * connection holds RBUF_START, not ws.max_message (issue 17: <= 16 KiB per idle socket), and
+ * the room list grows with the subscriptions (at most MAX_SUBS). */
 #include "ws.h"
 #include "fdio.h"
 #include "base/clock.h"
@@ -35,6 +38,7 @@
 /* {"type":"auth","token":"…"} with the longest token we accept */
 #define PREAUTH_MAX_MESSAGE (AUTHN_TOKEN_MAX + 256)
 #define FRAME_SLACK         (14 + 256)
+#define RBUF_START          2048 /* a subscribe, a ping, a short auth message */
 
 typedef struct wsub {
     char room[ROOM_ID_MAX + 1];
@@ -55,7 +59,7 @@ typedef struct wconn {
     size_t rlen, rcap;
     ws_decoder dec; /* frames → messages (wsframe.c) */
     wsub *subs;
-    size_t nsubs;
+    size_t nsubs, capsubs;
     char *bearer; /* token from the subprotocol, verified after the handshake */
     rpc_ccall cc; /* GetRoom */
     char *authz;
@@ -511,8 +515,11 @@ static void do_subscribe(wconn *c, json_t *j)
         return send_error(c, CF_ALREADY_EXISTS, "already subscribed", room);
     if (c->nsubs >= MAX_SUBS)
         return send_error(c, CF_RESOURCE_EXHAUSTED, "too many subscriptions", room);
-    if (!c->subs)
-        c->subs = xcalloc(MAX_SUBS, sizeof *c->subs);
+    if (c->nsubs == c->capsubs) { /* room for the one this subscribe adds */
+        size_t n = c->capsubs ? 2 * c->capsubs : 2;
+        c->capsubs = n < MAX_SUBS ? n : MAX_SUBS;
+        c->subs = xrealloc(c->subs, c->capsubs * sizeof *c->subs);
+    }
     snprintf(c->pending_room, sizeof c->pending_room, "%s", room);
     memcpy(c->pending_resume, resume, sizeof resume);
     c->pending_stamp = gw_feed_stamp(w->cfg.feed, room); /* before the check: feed.h */
@@ -629,6 +636,23 @@ static void handle_decoded(wconn *c, ws_dec_kind k, const ws_dec_result *r)
 
 static void on_rx(void *arg);
 
+/* Sizes the read buffer for the next read (the reader flow): full of one unfinished frame →
+ * doubled, up to the largest message plus a frame head (the decoder refuses a frame above the
+ * largest message from its head, so a full buffer at the top cannot happen); what is left fits
+ * RBUF_START → back to RBUF_START. */
+static void rbuf_fit(wconn *c)
+{
+    size_t top = c->dec.max_message + FRAME_SLACK, cap = c->rcap;
+    if (c->rlen == cap && cap < top)
+        cap = 2 * cap < top ? 2 * cap : top;
+    else if (cap > RBUF_START && c->rlen <= RBUF_START)
+        cap = RBUF_START;
+    if (cap != c->rcap) {
+        c->rbuf = xrealloc(c->rbuf, cap);
+        c->rcap = cap;
+    }
+}
+
 /* Handles every complete frame in the buffer, then reads more (or parks while a GetRoom is in
  * flight, or ends when the connection is closing). The reader flow's only entry point. */
 static void process(wconn *c)
@@ -668,13 +692,10 @@ static void process(wconn *c)
         reader_end(c);
         return;
     }
-    bool grow = c->authed && c->dec.max_message < c->w->cfg.max_message;
+    if (c->authed && c->dec.max_message < c->w->cfg.max_message)
+        c->dec.max_message = c->w->cfg.max_message; /* authenticated: ws.max_message from now */
     pthread_mutex_unlock(&c->mu);
-    if (grow) { /* authenticated: ws.max_message from now on */
-        c->dec.max_message = c->w->cfg.max_message;
-        c->rcap = c->w->cfg.max_message + FRAME_SLACK;
-        c->rbuf = xrealloc(c->rbuf, c->rcap);
-    }
+    rbuf_fit(c);
     gw_fdconn_read(c->fc, c->rbuf + c->rlen, c->rcap - c->rlen, c->rxaio);
 }
 
@@ -772,7 +793,14 @@ static void on_upgraded(void *arg, const gw_http_upgraded *u)
 {
     wconn *c = arg;
     c->fc = gw_fdconn_new(c->w->loop, u->fd, gw_http_upgraded_close, u->urh);
-    size_t n = u->nextra < c->rcap ? u->nextra : c->rcap; /* frames sent before the 101 */
+    /* frames sent before the 101: room for them (up to one largest pre-auth message) */
+    size_t n = u->nextra, top = c->dec.max_message + FRAME_SLACK;
+    if (n > top)
+        n = top;
+    if (n > c->rcap) {
+        c->rcap = n;
+        c->rbuf = xrealloc(c->rbuf, c->rcap);
+    }
     memcpy(c->rbuf, u->extra, n);
     c->rlen = n;
     pthread_mutex_lock(&c->mu);
@@ -842,7 +870,7 @@ int gw_ws_upgrade(gw_ws *w, gw_http_req *r, const char **why)
     atomic_init(&c->refs, 2); /* the reader flow, and the handshake */
     size_t first =
         w->cfg.max_message < PREAUTH_MAX_MESSAGE ? w->cfg.max_message : PREAUTH_MAX_MESSAGE;
-    c->rcap = first + FRAME_SLACK;
+    c->rcap = RBUF_START;
     c->rbuf = xmalloc(c->rcap);
     ws_decoder_init(&c->dec, first);
     if (bearer && blen <= AUTHN_TOKEN_MAX)

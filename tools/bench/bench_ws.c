@@ -4,7 +4,14 @@
  * rooms.v1.Rooms/AddParticipant) → time until the first and the last client has it, measured
  * from the start of the RPC that makes the change (commit, outbox, relay, bus, feed, fan-out);
  * p50/p99 over repeats, for 1,000 clients and for 1 client (the baseline, same run). Then a
- * burst: events/s end to end through the feed to every client. */
+ * burst: events/s end to end through the feed to every client.
+ *
+ * First, memory (issue 17 item 3: <= 16 KiB per idle authenticated WebSocket): the process's
+ * RSS (/proc/self/status: the gateway, with the bus and rooms idle beside it) before and after
+ * BENCH_WS_IDLE (default 10,000) clients have upgraded with a token and subscribed to the room,
+ * and after they have gone. The clients live in a forked child process, so their own buffers
+ * and sockets are not counted; the bench raises RLIMIT_NOFILE to its hard limit (each side
+ * holds one descriptor per socket). */
 #include "bench.h"
 #include "service.h"
 #include "th_ident.h"
@@ -30,9 +37,11 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 extern const ProtobufCServiceDescriptor *const confetti_services[];
+extern char **environ;
 
 #define MANY    1000
 #define REPEATS 30
@@ -202,10 +211,18 @@ static client *connect_clients(size_t n, const char *token, struct pollfd **pfo)
         send_text(c->fd, sub);
         pf[i] = (struct pollfd){.fd = c->fd, .events = POLLIN};
     }
-    /* every "subscribed" in: read until each client's buffer has seen it */
+    /* every "subscribed" in: read until each client's buffer has seen it; a refusal (the
+     * subscribe's GetRoom timed out on a loaded machine) is answered by subscribing again */
+    char sub[128];
+    snprintf(sub, sizeof sub, "{\"type\":\"subscribe\",\"roomId\":\"%s\"}", room);
     for (size_t i = 0; i < n; i++) {
         client *c = &cs[i];
         while (!memmem(c->buf, c->len, "\"subscribed\"", 12)) {
+            if (memmem(c->buf, c->len, "\"type\":\"error\"", 14)) {
+                c->len = 0;
+                send_text(c->fd, sub);
+                continue;
+            }
             ssize_t k = read(c->fd, c->buf + c->len, sizeof c->buf - c->len);
             if (k <= 0)
                 abort();
@@ -223,6 +240,86 @@ static void close_clients(client *cs, struct pollfd *pf, size_t n)
         close(cs[i].fd);
     free(cs);
     free(pf);
+}
+
+/* A field of /proc/self/status in KiB ("VmRSS", "VmHWM"). */
+static long status_kib(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t n = strlen(field);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, field, n) == 0 && line[n] == ':')
+            v = atol(line + n + 1);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+static gw_ws_stats ws_stats;
+
+/* Waits (30 s at most) until the gateway has `want` WebSocket connections open. */
+static bool open_is(long want)
+{
+    for (int i = 0; i < 3000; i++) {
+        if (atomic_load(&ws_stats.open) == want)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+typedef struct idle_result {
+    long before_kib, after_kib, closed_kib, hwm_kib;
+    double connect_s;
+} idle_result;
+
+/* n idle clients (upgraded with a token, subscribed to the room) opened by a forked child; the
+ * RSS of this process before, with them, and after they closed. */
+static idle_result idle_sockets(size_t n, const char *token)
+{
+    idle_result r = {0};
+    r.before_kib = status_kib("VmRSS");
+    int up[2], down[2];
+    if (pipe(up) != 0 || pipe(down) != 0)
+        abort();
+    int64_t t0 = cf_mono_ns();
+    pid_t pid = fork();
+    if (pid < 0)
+        abort();
+    if (pid == 0) { /* the clients: plain syscalls and malloc only (this process has threads) */
+        struct pollfd *pf;
+        connect_clients(n, token, &pf);
+        char c = 'R';
+        if (write(up[1], &c, 1) != 1 || read(down[0], &c, 1) != 1)
+            _exit(1);
+        _exit(0); /* every socket closes with the process */
+    }
+    char c;
+    if (read(up[0], &c, 1) != 1) {
+        fprintf(stderr, "bench_ws: the idle clients did not connect\n");
+        exit(1);
+    }
+    r.connect_s = (double)(cf_mono_ns() - t0) / 1e9;
+    if (!open_is((long)n)) {
+        fprintf(stderr, "bench_ws: %ld WebSockets open, not %zu\n", atomic_load(&ws_stats.open), n);
+        exit(1);
+    }
+    usleep(500000); /* whatever the last subscribes started has finished */
+    r.after_kib = status_kib("VmRSS");
+    r.hwm_kib = status_kib("VmHWM");
+    c = 'X';
+    if (write(down[1], &c, 1) != 1)
+        abort();
+    int st;
+    waitpid(pid, &st, 0);
+    if (!open_is(0))
+        fprintf(stderr, "bench_ws: %ld WebSockets still open\n", atomic_load(&ws_stats.open));
+    usleep(2000000); /* the HTTP server's clean-up of the handed-over sockets */
+    r.closed_kib = status_kib("VmRSS");
+    close(up[0]), close(up[1]), close(down[0]), close(down[1]);
+    return r;
 }
 
 static void fanout(size_t n, const char *token, double *first_p50, double *first_p99,
@@ -268,16 +365,37 @@ int main(int argc, char **argv)
 
     gw_config cfg;
     cfg_schema schema = {gw_config_fields, gw_config_nfields, &cfg};
-    char e[4][256];
+    char e[7][256];
     snprintf(e[0], 256, "CONFETTI_HTTP_LISTEN=http://127.0.0.1:%d", th_free_port());
     snprintf(e[1], 256, "CONFETTI_SERVICES_ROOMS=%s", rooms->url);
     snprintf(e[2], 256, "CONFETTI_EVENTS_SUBSCRIBE=%s", bus_sub);
     snprintf(e[3], 256, "CONFETTI_HTTP_ACCESS_LOG=false");
+    const char *idle_env = getenv("BENCH_WS_IDLE");
+    long idle = idle_env && *idle_env ? atol(idle_env) : 10000;
+    /* the idle clients never answer pings: none is due while they are measured */
+    snprintf(e[4], 256, "CONFETTI_WS_PING_INTERVAL=10m");
+    /* ws.max_connections and http.max_connections (10,000 by default) with room for the
+     * bench's other connections */
+    snprintf(e[5], 256, "CONFETTI_WS_MAX_CONNECTIONS=%ld", idle + MANY + 16);
+    snprintf(e[6], 256, "CONFETTI_HTTP_MAX_CONNECTIONS=%ld", idle + MANY + 16);
     /* 1,000 upgrades from one address at once: the bench's shape, not a client's (upgrades take
      * from the anonymous rate limit of their address) */
-    const char *env[] = {
-        e[0], e[1], e[2], e[3], "CONFETTI_AUTH_REVOKED_REFRESH=0", "CONFETTI_RATELIMIT_RATE=0",
-        NULL};
+    const char *env[64] = {e[0],
+                           e[1],
+                           e[2],
+                           e[3],
+                           e[4],
+                           e[5],
+                           e[6],
+                           "CONFETTI_AUTH_REVOKED_REFRESH=0",
+                           "CONFETTI_RATELIMIT_RATE=0",
+                           NULL};
+    /* the gateway's other keys from the bench's own environment (CONFETTI_HTTP_MAX_HEADER=…) */
+    size_t ne = 9;
+    for (char **v = environ; *v && ne < 63; v++)
+        if (strncmp(*v, "CONFETTI_", 9) == 0 && strncmp(*v, "CONFETTI_TEST_", 14) != 0)
+            env[ne++] = *v;
+    env[ne] = NULL;
     char err[512];
     if (cfg_load(&schema, 1, NULL, (char *const *)env, err, sizeof err) != CF_OK) {
         fprintf(stderr, "%s\n", err);
@@ -292,7 +410,8 @@ int main(int argc, char **argv)
                    .backends = b,
                    .nbackends = gw_default_backends(&cfg, b),
                    .verifier = verifier,
-                   .ident = th_ident("gateway")};
+                   .ident = th_ident("gateway"),
+                   .ws_stats = &ws_stats};
     gw *g;
     if (gw_new(&p, &g, err, sizeof err) != CF_OK || gw_start(g, err, sizeof err) != CF_OK) {
         fprintf(stderr, "%s\n", err);
@@ -305,6 +424,11 @@ int main(int argc, char **argv)
     snprintf(room, sizeof room, "%s", json_string_value(json_object_get(j, "roomId")));
     json_decref(j);
     usleep(300000); /* the creation's own events reach the feed before anyone subscribes */
+
+    /* memory first, on a gateway that has served a few sockets (one-off allocations, threads'
+     * stacks) and nothing else yet */
+    idle_sockets(100, org);
+    idle_result idle_r = idle_sockets((size_t)idle, org);
 
     double f50, f99, l50, l99, bf50, bf99, bl50, bl99;
     fanout(1, org, &bf50, &bf99, &bl50, &bl99);
@@ -335,6 +459,22 @@ int main(int argc, char **argv)
            "of them after %.0f ms: %.0f events/s end to end, %.0f messages/s delivered\n",
            BURST, (double)(wrote - t0) / 1e6, MANY, secs * 1000, BURST / secs,
            BURST * (double)MANY / secs);
+
+    double load[3] = {0};
+    getloadavg(load, 3);
+    long per_b = (idle_r.after_kib - idle_r.before_kib) * 1024 / (idle ? idle : 1);
+    printf("\n### Memory per idle WebSocket (authenticated with a token, subscribed to one room; "
+           "the clients in another process)\n\n");
+    printf("| sockets | RSS before | RSS with them | per socket | after they closed | VmHWM | "
+           "connect+subscribe |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("| %ld | %.1f MiB | %.1f MiB | %.1f KiB (target <= 16) | %.1f MiB | %.1f MiB | %.1f s "
+           "(%.0f/s) |\n",
+           idle, idle_r.before_kib / 1024.0, idle_r.after_kib / 1024.0, per_b / 1024.0,
+           idle_r.closed_kib / 1024.0, idle_r.hwm_kib / 1024.0, idle_r.connect_s,
+           (double)idle / idle_r.connect_s);
+    printf("\nOne process: the gateway with the bus and rooms (idle) beside it; load average "
+           "%.2f, RLIMIT_NOFILE %ld.\n",
+           load[0], (long)rl.rlim_cur);
 
     free(org);
     gw_free(g);

@@ -23,6 +23,7 @@ rm -rf "$work" && mkdir -p "$work"
 # most, and BUILD_DIR may be deep.
 sock=$(mktemp -d /tmp/confetti-gwbench.XXXXXX)
 pids=()
+names=() # names[i]: what pids[i] is (the memory table)
 cleanup() {
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -50,7 +51,7 @@ bus_pub=ipc://$sock/bus-pub.sock bus_sub=ipc://$sock/bus-sub.sock
 CONFETTI_IDENT_KEY_FILE=$work/ident/bus.key CONFETTI_RPC_LISTEN=ipc://$sock/bus.sock CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
     CONFETTI_BUS_PUBLISHERS=$bus_pub CONFETTI_BUS_SUBSCRIBERS=$bus_sub \
     "$build/services/bus/confetti-bus" 2>>"$work/bus.log" &
-pids+=($!)
+pids+=($!) names+=(bus)
 CONFETTI_RPC_LISTEN=$rooms_url CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
     "$build/services/rooms/confetti-rooms" --migrate-only
 "$build/tools/seed/confetti-seed-rooms" --dsn "$dsn" --rooms 100000 --participants 1010000 \
@@ -58,11 +59,11 @@ CONFETTI_RPC_LISTEN=$rooms_url CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
 CONFETTI_IDENT_KEY_FILE=$work/ident/rooms.key CONFETTI_RPC_LISTEN=$rooms_url \
     CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) CONFETTI_EVENTS_BUS=$bus_pub CONFETTI_EVENTS_SUBSCRIBE='' \
     "$build/services/rooms/confetti-rooms" 2>>"$work/rooms.log" &
-pids+=($!)
+pids+=($!) names+=(rooms)
 CONFETTI_IDENT_KEY_FILE=$work/ident/draw.key CONFETTI_RPC_LISTEN=$draw_url CONFETTI_ADMIN_LISTEN=http://127.0.0.1:$(port) \
     CONFETTI_ROOMS_URLS=$rooms_url CONFETTI_EVENTS_BUS=$bus_pub "$build/services/draw/confetti-draw" \
     2>>"$work/draw.log" &
-pids+=($!)
+pids+=($!) names+=(draw)
 gateway() { # url name cache-ttl events-subscribe
     CONFETTI_IDENT_KEY_FILE=$work/ident/gateway.key CONFETTI_HTTP_LISTEN=$1 \
         CONFETTI_RPC_LISTEN=ipc://$sock/$2.sock \
@@ -70,12 +71,20 @@ gateway() { # url name cache-ttl events-subscribe
         CONFETTI_SERVICES_DRAW=$draw_url CONFETTI_RATELIMIT_RATE=0 CONFETTI_AUTH_REVOKED_REFRESH=0 \
         CONFETTI_EVENTS_SUBSCRIBE=$4 CONFETTI_CACHE_TTL=$3 \
         "$build/services/gateway/confetti-gateway" 2>>"$work/$2.log" &
-    pids+=($!)
+    pids+=($!) names+=("$2")
     for _ in $(seq 100); do curl -sf "$1/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 }
 gw=http://127.0.0.1:$(port) gw_nocache=http://127.0.0.1:$(port)
 gateway "$gw" gateway 1s "$bus_sub"
 gateway "$gw_nocache" gateway-nocache 0 "" # no feed: it would only add the events' work
+
+# Memory (issue 17 item 3: each service <= 15 MB RSS idle, <= 64 MB under the 32-connection
+# load): VmRSS of every process now (started, ready, no request yet), then VmRSS and VmHWM (the
+# peak) after all rows, from /proc/<pid>/status.
+status_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+idle_rss=()
+for i in "${!pids[@]}"; do idle_rss[i]=$(status_kib "${pids[i]}" VmRSS); done
+idle_load=$(cut -d' ' -f1 /proc/loadavg)
 
 hot=$(psql "$dsn" -tAc "SELECT id FROM rooms.rooms WHERE name = 'seed-hot-room' OR id = 'seed-hot-room' LIMIT 1")
 tok=$("$build/tools/confetti-devtoken" mint "$work/dev" hot-0)
@@ -140,6 +149,16 @@ for c in 32 1; do
     new_prize
     run "POST /v1/rooms/{hot}/draws count 1 (JWT), fresh prize, $draw_dur" $c "$work/draw.lua" \
         "$gw/v1/rooms/$hot/draws" "$draw_dur" draw
+done
+echo
+echo "### Memory (RSS from /proc/<pid>/status; idle: started and ready, before any request; load average $idle_load then $(cut -d' ' -f1 /proc/loadavg))"
+echo
+echo "| process | idle VmRSS | after the rows VmRSS | peak VmHWM | target |"
+echo "|---|---:|---:|---:|---|"
+for i in "${!pids[@]}"; do
+    awk -v n="${names[i]}" -v a="${idle_rss[i]}" -v b="$(status_kib "${pids[i]}" VmRSS)" \
+        -v c="$(status_kib "${pids[i]}" VmHWM)" \
+        'BEGIN { printf "| %s | %.1f MiB | %.1f MiB | %.1f MiB | <= 15 MB idle, <= 64 MB loaded |\n", n, a / 1024, b / 1024, c / 1024 }'
 done
 echo
 # The peer's figures are printed only from a run made in this same invocation (make bench-peer
