@@ -185,7 +185,6 @@ static cf_code spend(db_conn *db, const char *id, int64_t now, bool *won)
     return code;
 }
 
-
 /* ---- the RPCs ---- */
 
 static const char *client_ip(const Auth__V1__ClientInfo *c)

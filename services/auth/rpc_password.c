@@ -367,8 +367,9 @@ RPC_HANDLER(rpc_auth_password_reset_finish)
         return rpc_error(call, code, "cannot reset the password");
     /* whoever knew the old password is signed out everywhere */
     int revoked = 0;
+    audit_ctx au = audit_ctx_of(call); /* recorded like any "sign out everywhere" */
     code = store_sessions_revoke_all(rpc_worker(call), user_id, "", now,
-                                     ctx->cfg->access_ttl / 1000, &revoked);
+                                     ctx->cfg->access_ttl / 1000, &revoked, &au);
     if (code != CF_OK)
         return rpc_error(call, code, "cannot revoke the sessions");
     auth_sync_revocations(ctx, rpc_worker(call), now);

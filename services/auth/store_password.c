@@ -203,4 +203,3 @@ cf_code store_pw_forget(db_conn *db, const char *user_id)
     const char *p[] = {user_id};
     return db_exec(db, "pw_forget", 1, p, NULL);
 }
-

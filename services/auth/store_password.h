@@ -34,8 +34,10 @@
          "excluded.hash, updated_at = excluded.updated_at"},                                       \
         {"pw_rehash", "UPDATE passwords SET hash = $3, updated_at = to_timestamp($4) "             \
                       "WHERE user_id = $1 AND hash = $2"},                                         \
-        {"pw_forget", "WITH p AS (DELETE FROM passwords WHERE user_id = $1) "                      \
-                      "DELETE FROM password_tokens WHERE user_id = $1"}
+    {                                                                                              \
+        "pw_forget", "WITH p AS (DELETE FROM passwords WHERE user_id = $1) "                       \
+                     "DELETE FROM password_tokens WHERE user_id = $1"                              \
+    }
 
 /* The live user holding email (any case) and its password hash ("" = none) into user_id
  * (64 bytes) and hash (256 bytes); *found false when no live user holds it. */

@@ -83,8 +83,9 @@ _Static_assert(PAGE_SIZE_MAX + 1 == 101, "LIST_BRANCH_MAX must be PAGE_SIZE_MAX 
  * (docs/rooms.md, "Archive": only ListRooms archived=true shows them). */
 #define VISIBLE_MEMBER                                                                             \
     "r.deleted_at IS NULL AND r.archived_at IS NULL AND (r.is_public OR me.role IS NOT NULL) "
-#define VISIBLE_ALL  "r.deleted_at IS NULL AND r.archived_at IS NULL "
-#define VISIBLE_ANON "$1::text = '' AND r.deleted_at IS NULL AND r.archived_at IS NULL AND r.is_public "
+#define VISIBLE_ALL "r.deleted_at IS NULL AND r.archived_at IS NULL "
+#define VISIBLE_ANON                                                                               \
+    "$1::text = '' AND r.deleted_at IS NULL AND r.archived_at IS NULL AND r.is_public "
 #define LIST_VISIBLE "WHERE " VISIBLE_MEMBER "ORDER BY k.k_at DESC, k.k_id DESC LIMIT $7"
 #define LIST_SQL(fs, fa, lim)                                                                      \
     "SELECT " ROOM_COLS " FROM ((" LIST_PUBLIC(fs, fa, lim) ") UNION ALL (" LIST_MINE(             \

@@ -11,7 +11,7 @@
  * Seed size: 100,000 rooms / 1,000,000 participants by default (about 15 s of seeding);
  * BENCH_ROOMS_SCALE=full seeds issue 17's 1,000,000 rooms / 10,000,000 participants (minutes);
  * BENCH_ROOMS_ROOMS / BENCH_ROOMS_PARTICIPANTS set any other size (they win over the scale).
-* BENCH_ROOMS_N=<rooms> seeds that many rooms and ten times as many participants
+ * BENCH_ROOMS_N=<rooms> seeds that many rooms and ten times as many participants
  * (issue 18 item 4: the search rows at a size a loaded machine can seed). BENCH_ROOMS_ONLY=
  * search runs the baseline and the ListRooms?q= rows only.
  * Usage: bench_rooms [seconds-per-cell]   (default 2) */
@@ -234,15 +234,19 @@ int main(int argc, char **argv)
     };
     const cell search_cells[] = {
         {&health__v1__health__descriptor, "Check", "Health/Check (baseline)", &hreq.base,
-         bench_user},
-        {rooms_d, "ListRooms", "q=4711 (one room), 20", &s_one.base, bench_user},
-        {rooms_d, "ListRooms", "q=golden lantern (1/4096), 20", &s_pair.base, bench_user},
-        {rooms_d, "ListRooms", "q=golden lantern (1/4096), 20, anonymous", &s_pair.base, NULL},
-        {rooms_d, "ListRooms", "q=\"golden lantern\" -raffle, 20", &s_phrase.base, bench_user},
+         bench_user, false, ""},
+        {rooms_d, "ListRooms", "q=4711 (one room), 20", &s_one.base, bench_user, false, "<= 10000"},
+        {rooms_d, "ListRooms", "q=golden lantern (1/4096), 20", &s_pair.base, bench_user, false,
+         "<= 10000"},
+        {rooms_d, "ListRooms", "q=golden lantern (1/4096), 20, anonymous", &s_pair.base, NULL,
+         false, "<= 10000"},
+        {rooms_d, "ListRooms", "q=\"golden lantern\" -raffle, 20", &s_phrase.base, bench_user,
+         false, "<= 10000"},
         {rooms_d, "ListRooms", "q=golden lantern (1/4096), 20 (in every room)", &s_pair.base,
-         member},
-        {rooms_d, "ListRooms", "q=golden (1/64), 20", &s_adj.base, bench_user},
-        {rooms_d, "ListRooms", "q=raffle (1/16: broad), 20", &s_kind.base, bench_user},
+         member, false, "<= 10000"},
+        {rooms_d, "ListRooms", "q=golden (1/64), 20", &s_adj.base, bench_user, false, "<= 10000"},
+        {rooms_d, "ListRooms", "q=raffle (1/16: broad), 20", &s_kind.base, bench_user, false,
+         "<= 10000"},
     };
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     double load[3] = {0};
