@@ -21,7 +21,6 @@
  *   ws.clients, ws.resumes, ws.min_joined, ws.max_joined, ws.min_won, ws.max_won, ws.dups,
  *   ws.too_old, joins.ok, draws.ok, rps (whole run), wall_s.
  * Exit: 0 when it ran (the goals are the driver's), 2 on bad arguments or set-up failure. */
-#define _GNU_SOURCE
 #include "authn/sign.h"
 
 #include <arpa/inet.h>

@@ -54,7 +54,11 @@ pg_started=0
 cleanup() {
     local k
     for k in "${!pid[@]}"; do kill -TERM "${pid[$k]}" 2>/dev/null || true; done
-    for k in "${!pid[@]}"; do wait "${pid[$k]}" 2>/dev/null || true; done
+    for k in "${!pid[@]}"; do
+        for _ in $(seq 300); do kill -0 "${pid[$k]}" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "${pid[$k]}" 2>/dev/null || true
+        wait "${pid[$k]}" 2>/dev/null || true
+    done
     [ -z "${load_pid:-}" ] || kill -TERM "$load_pid" 2>/dev/null || true
     [ "$pg_started" = 0 ] || "$root/tests/harness/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
     [ "${REHEARSAL_KEEP:-0}" = 1 ] || rm -rf -- "$work"
@@ -165,6 +169,8 @@ done
 export CONFETTI_DB_DSN=$dsn CONFETTI_AUTH_JWKS_FILE=$work/dev/jwks.json CONFETTI_LOG_LEVEL=warn \
     CONFETTI_IDENT_TRUST_DIR=$work/ident/trust CONFETTI_RPC_HOSTS_FILE=$hosts \
     CONFETTI_RPC_RESOLVE_INTERVAL=1s CONFETTI_PROVIDER_DEV_ENABLED=false
+# Workers = PostgreSQL connections per replica: 14 processes share one small cluster ("Sizing").
+export CONFETTI_RPC_WORKERS=4 CONFETTI_DRAW__RPC_WORKERS=8
 resolve_s=1
 
 # ---- replicas --------------------------------------------------------------------------------
@@ -200,6 +206,14 @@ restart_replica() {
     in_name[$s.$i]=0
     write_hosts
     kill -TERM "${pid[$s.$i]}"
+    # the drain is bounded (calls' deadlines, the gateway's http.drain_timeout 20 s): a replica
+    # still there after 60 s hangs, and gets what the kubelet gives it after the grace period
+    for _ in $(seq 600); do kill -0 "${pid[$s.$i]}" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "${pid[$s.$i]}" 2>/dev/null; then
+        say "$s replica $i did not exit within 60 s of SIGTERM: SIGKILL"
+        kill -KILL "${pid[$s.$i]}"
+        hung=$((hung + 1))
+    fi
     wait "${pid[$s.$i]}" || rc=$?
     if [ "$rc" != 0 ]; then
         say "$s replica $i exited $rc on SIGTERM (expected 0)"
@@ -248,9 +262,15 @@ done
     --participants $((rooms_n * 4 + hot_n)) --hot "$hot_n" >"$work/log/seed.log" 2>&1
 hot=$(psql "$dsn" -tAc "SELECT id FROM rooms.rooms WHERE name = 'seed-hot-room' LIMIT 1")
 
-for s in "${SERVICES[@]}"; do
-    for ((i = 0; i < count[$s]; i++)); do start_replica "$s" "$i"; done
-    for ((i = 0; i < count[$s]; i++)); do wait_ready "$s" "$i"; done
+# A group at a time (PostgreSQL is not asked for a hundred connections in one second on a
+# loaded machine); catalog and auth together: catalog's readiness waits for auth's keys.
+for group in bus "catalog auth" rooms draw gateway; do
+    for s in $group; do
+        for ((i = 0; i < count[$s]; i++)); do start_replica "$s" "$i"; done
+    done
+    for s in $group; do
+        for ((i = 0; i < count[$s]; i++)); do wait_ready "$s" "$i"; done
+    done
 done
 gateways=()
 for ((i = 0; i < count[gateway]; i++)); do gateways+=("http://${addr[gateway.$i]}:$http_port"); done
@@ -347,7 +367,7 @@ prize_list=$(
     IFS=,
     echo "${prizes[*]}"
 )
-bad_exit=0
+bad_exit=0 hung=0
 rm -f "$work/stop"
 : >"$work/phases"
 "$build/tools/rehearsal/confetti-rehearsal-load" --gateways "$gw_list" --dev "$work/dev" --room "$hot" \
@@ -436,6 +456,7 @@ unclear=$(grep '^fail\.kill\.' "$work/load.out" | grep -v -E '^fail\.kill\.(http
 row "requests failed, phase kill" "$kf of $(val phase.kill.sent)" "only in-flight calls of the killed, each with a status" \
     "$([ -z "$unclear" ] && echo 1)"
 grep '^fail\.' "$work/load.out" | sed 's/^fail\.\([a-z]*\)\.\(.*\)=\(.*\)/|   failures in \1: \2 | \3 | | |/' || true
+row "replicas still running 60 s after SIGTERM" "$hung" 0 "$([ "$hung" = 0 ] && echo 1)"
 row "replicas exiting non-zero on SIGTERM" "$bad_exit" 0 "$([ "$bad_exit" = 0 ] && echo 1)"
 row "events delivered (fewest any client got) / produced" "$delivered / $produced" equal \
     "$([ "$delivered" = "$produced" ] && echo 1)"
