@@ -157,7 +157,11 @@ static enum op pick(worker *w)
     if (strcmp(opt.mix, "draw") == 0)
         return OP_DRAW;
     int r = rand_r(&w->seed) % 100;
-    return r < 25 ? OP_LIST_ANON : r < 45 ? OP_LIST_AUTH : r < 75 ? OP_ROOM_GET : r < 85 ? OP_JOIN : OP_DRAW;
+    return r < 25   ? OP_LIST_ANON
+           : r < 45 ? OP_LIST_AUTH
+           : r < 75 ? OP_ROOM_GET
+           : r < 85 ? OP_JOIN
+                    : OP_DRAW;
 }
 
 /* Is this answer a failure? Expected refusals: a draw on an exhausted prize (409
@@ -383,7 +387,6 @@ static int read_n(int fd, void *p, size_t n)
     return 0;
 }
 
-
 static void ws_event(wsc *c, json_t *ev)
 {
     const char *src = json_string_value(json_object_get(ev, "source"));
@@ -391,7 +394,9 @@ static void ws_event(wsc *c, json_t *ev)
     if (!src || !seqs)
         return;
     long seq = atol(seqs);
-    long *last = strcmp(src, "rooms") == 0 ? &c->last_rooms : strcmp(src, "draw") == 0 ? &c->last_draw : NULL;
+    long *last = strcmp(src, "rooms") == 0  ? &c->last_rooms
+                 : strcmp(src, "draw") == 0 ? &c->last_draw
+                                            : NULL;
     if (!last)
         return;
     if (seq <= *last) {
@@ -415,11 +420,12 @@ static bool ws_session(wsc *c, const char *gw, bool resume)
         return true;
     char req[4096];
     const char *host = gw + strlen("http://");
-    int n = snprintf(req, sizeof req,
-                     "GET /v1/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-                     "Sec-WebSocket-Protocol: confetti.v1, bearer.%s\r\n\r\n",
-                     host, c->tok);
+    int n =
+        snprintf(req, sizeof req,
+                 "GET /v1/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                 "Sec-WebSocket-Protocol: confetti.v1, bearer.%s\r\n\r\n",
+                 host, c->tok);
     char head[4096];
     size_t hl = 0;
     bool ok = send_all(fd, req, (size_t)n) == 0;
@@ -440,7 +446,8 @@ static bool ws_session(wsc *c, const char *gw, bool resume)
     char sub[512];
     if (resume)
         n = snprintf(sub, sizeof sub,
-                     "{\"type\":\"subscribe\",\"roomId\":\"%s\",\"resume\":{\"rooms\":\"%ld\",\"draw\":\"%ld\"}}",
+                     "{\"type\":\"subscribe\",\"roomId\":\"%s\",\"resume\":{\"rooms\":\"%ld\","
+                     "\"draw\":\"%ld\"}}",
                      opt.room, c->last_rooms, c->last_draw);
     else
         n = snprintf(sub, sizeof sub, "{\"type\":\"subscribe\",\"roomId\":\"%s\"}", opt.room);
@@ -552,7 +559,8 @@ static void report(worker *ws, int nw, double wall_s)
     int np = 0;
     FILE *f = fopen(opt.phases, "r");
     if (f) {
-        while (np < MAX_PHASES && fscanf(f, "%31s %lld", ph[np].name, (long long *)&ph[np].start) == 2)
+        while (np < MAX_PHASES &&
+               fscanf(f, "%31s %lld", ph[np].name, (long long *)&ph[np].start) == 2)
             np++;
         fclose(f);
     }
@@ -592,10 +600,11 @@ static void report(worker *ws, int nw, double wall_s)
             }
         qsort(lat, n, sizeof *lat, cmp_i32);
         double p50 = pct(lat, n, 0.50), p99 = pct(lat, n, 0.99);
-        printf("| %s | %zu | %zu | %zu | %zu | %.1f | %.1f |\n", ph[p].name, n, ok, rer, failed, p50,
-               p99);
-        fprintf(out, "phase.%s.sent=%zu\nphase.%s.ok=%zu\nphase.%s.rerouted=%zu\nphase.%s.failed=%zu\n"
-                     "phase.%s.p50_ms=%.1f\nphase.%s.p99_ms=%.1f\n",
+        printf("| %s | %zu | %zu | %zu | %zu | %.1f | %.1f |\n", ph[p].name, n, ok, rer, failed,
+               p50, p99);
+        fprintf(out,
+                "phase.%s.sent=%zu\nphase.%s.ok=%zu\nphase.%s.rerouted=%zu\nphase.%s.failed=%zu\n"
+                "phase.%s.p50_ms=%.1f\nphase.%s.p99_ms=%.1f\n",
                 ph[p].name, n, ph[p].name, ok, ph[p].name, rer, ph[p].name, failed, ph[p].name, p50,
                 ph[p].name, p99);
         for (int s = 0; s < 1000; s++)
@@ -608,7 +617,8 @@ static void report(worker *ws, int nw, double wall_s)
             }
     }
     /* per operation, whole run */
-    printf("\n| operation | requests | failed | p50 ms | p99 ms | req/s |\n|---|---:|---:|---:|---:|---:|\n");
+    printf("\n| operation | requests | failed | p50 ms | p99 ms | req/s "
+           "|\n|---|---:|---:|---:|---:|---:|\n");
     for (int o = 0; o < OP_N; o++) {
         size_t n = 0, failed = 0;
         for (int i = 0; i < nw; i++)
@@ -620,8 +630,8 @@ static void report(worker *ws, int nw, double wall_s)
         if (!n)
             continue;
         qsort(lat, n, sizeof *lat, cmp_i32);
-        printf("| %s | %zu | %zu | %.1f | %.1f | %.1f |\n", op_names[o], n, failed, pct(lat, n, 0.5),
-               pct(lat, n, 0.99), (double)n / wall_s);
+        printf("| %s | %zu | %zu | %.1f | %.1f | %.1f |\n", op_names[o], n, failed,
+               pct(lat, n, 0.5), pct(lat, n, 0.99), (double)n / wall_s);
     }
     free(lat);
     fprintf(out, "requests=%zu\nrps=%.1f\nwall_s=%.2f\njoins.ok=%ld\ndraws.ok=%ld\n", total,
@@ -646,43 +656,78 @@ static void report_ws(wsc *cs, int n)
         old += atomic_load(&cs[i].too_old);
         fprintf(out, "ws.client.%d=%ld,%ld\n", i, j, w);
     }
-    fprintf(out, "ws.clients=%d\nws.resumes=%ld\nws.min_joined=%ld\nws.max_joined=%ld\nws.min_won=%ld\n"
-                 "ws.max_won=%ld\nws.dups=%ld\nws.too_old=%ld\n",
+    fprintf(out,
+            "ws.clients=%d\nws.resumes=%ld\nws.min_joined=%ld\nws.max_joined=%ld\nws.min_won=%ld\n"
+            "ws.max_won=%ld\nws.dups=%ld\nws.too_old=%ld\n",
             n, res, minj < 0 ? 0 : minj, maxj, minw < 0 ? 0 : minw, maxw, dups, old);
     fclose(out);
 }
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: confetti-rehearsal-load --gateways URL[,URL] --dev DIR --room ID --owner SUB "
-                    "--prizes ID[,ID] --stop FILE --phases FILE --out FILE [--threads N] [--ws N] "
-                    "[--mix full|get|draw] [--readers N]\n");
+    fprintf(stderr,
+            "usage: confetti-rehearsal-load --gateways URL[,URL] --dev DIR --room ID --owner SUB "
+            "--prizes ID[,ID] --stop FILE --phases FILE --out FILE [--threads N] [--ws N] "
+            "[--mix full|get|draw] [--readers N]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option lo[] = {
-        {"gateways", 1, 0, 'g'}, {"dev", 1, 0, 'd'},     {"room", 1, 0, 'r'},  {"owner", 1, 0, 'o'},
-        {"prizes", 1, 0, 'p'},   {"stop", 1, 0, 's'},    {"phases", 1, 0, 'P'}, {"out", 1, 0, 'O'},
-        {"threads", 1, 0, 't'},  {"ws", 1, 0, 'w'},      {"mix", 1, 0, 'm'},   {"readers", 1, 0, 'R'},
-        {0, 0, 0, 0}};
+    static const struct option lo[] = {{"gateways", 1, 0, 'g'},
+                                       {"dev", 1, 0, 'd'},
+                                       {"room", 1, 0, 'r'},
+                                       {"owner", 1, 0, 'o'},
+                                       {"prizes", 1, 0, 'p'},
+                                       {"stop", 1, 0, 's'},
+                                       {"phases", 1, 0, 'P'},
+                                       {"out", 1, 0, 'O'},
+                                       {"threads", 1, 0, 't'},
+                                       {"ws", 1, 0, 'w'},
+                                       {"mix", 1, 0, 'm'},
+                                       {"readers", 1, 0, 'R'},
+                                       {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
-        case 'g': opt.ngw = split(optarg, opt.gw, MAX_GW); break;
-        case 'd': opt.dev = optarg; break;
-        case 'r': opt.room = optarg; break;
-        case 'o': opt.owner = optarg; break;
-        case 'p': opt.nprizes = split(optarg, opt.prizes, MAX_PRIZES); break;
-        case 's': opt.stop = optarg; break;
-        case 'P': opt.phases = optarg; break;
-        case 'O': opt.out = optarg; break;
-        case 't': opt.threads = atoi(optarg); break;
-        case 'w': opt.ws = atoi(optarg); break;
-        case 'm': opt.mix = optarg; break;
-        case 'R': opt.readers = atoi(optarg); break;
-        default: usage();
+        case 'g':
+            opt.ngw = split(optarg, opt.gw, MAX_GW);
+            break;
+        case 'd':
+            opt.dev = optarg;
+            break;
+        case 'r':
+            opt.room = optarg;
+            break;
+        case 'o':
+            opt.owner = optarg;
+            break;
+        case 'p':
+            opt.nprizes = split(optarg, opt.prizes, MAX_PRIZES);
+            break;
+        case 's':
+            opt.stop = optarg;
+            break;
+        case 'P':
+            opt.phases = optarg;
+            break;
+        case 'O':
+            opt.out = optarg;
+            break;
+        case 't':
+            opt.threads = atoi(optarg);
+            break;
+        case 'w':
+            opt.ws = atoi(optarg);
+            break;
+        case 'm':
+            opt.mix = optarg;
+            break;
+        case 'R':
+            opt.readers = atoi(optarg);
+            break;
+        default:
+            usage();
         }
     }
     if (!opt.ngw || !opt.dev || !opt.room || !opt.owner || !opt.stop || !opt.phases || !opt.out ||
@@ -722,8 +767,8 @@ int main(int argc, char **argv)
         if (n == opt.ws)
             break;
         if (waited > 600) {
-            fprintf(stderr, "rehearsal-load: only %d of %d WebSocket clients subscribed in 60 s\n", n,
-                    opt.ws);
+            fprintf(stderr, "rehearsal-load: only %d of %d WebSocket clients subscribed in 60 s\n",
+                    n, opt.ws);
             return 2;
         }
         struct timespec ts = {0, 100000000};
