@@ -20,7 +20,8 @@
 # Ports: every port is a free one picked at start (no clash with make run or with tests); the
 # state lives in REHEARSAL_DIR (default BUILD_DIR/rehearsal) and is removed at the end unless
 # REHEARSAL_KEEP=1. Settings: REHEARSAL_PHASE_S (seconds of the before and after phases),
-# REHEARSAL_THREADS, REHEARSAL_WS, REHEARSAL_SCALE_S (seconds per scale row).
+# REHEARSAL_THREADS, REHEARSAL_WS, REHEARSAL_SCALE_S (seconds per scale row, after
+# REHEARSAL_WARM_S seconds of the same load not measured).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:-build}" && pwd)
@@ -37,7 +38,7 @@ else
     phase_s=${REHEARSAL_PHASE_S:-15} threads=${REHEARSAL_THREADS:-8} nws=${REHEARSAL_WS:-16}
     rooms_n=5000 hot_n=5000
 fi
-scale_s=${REHEARSAL_SCALE_S:-8}
+scale_s=${REHEARSAL_SCALE_S:-8} warm_s=${REHEARSAL_WARM_S:-4}
 work=${REHEARSAL_DIR:-$build/rehearsal}
 for b in services/bus/confetti-bus services/catalog/confetti-catalog services/auth/confetti-auth \
     services/rooms/confetti-rooms services/draw/confetti-draw services/gateway/confetti-gateway \
@@ -328,6 +329,17 @@ if [ "$mode" = scale ]; then
             for ((i = 0; i < k; i++)); do svc_pids+=("${pid[rooms.$i]}" "${pid[draw.$i]}"); done
             gw_pids=("${pid[gateway.0]}" "${pid[gateway.1]}")
             mapfile -t pgp < <(pg_pids)
+            # warm-up, not measured: the replicas' caches and connections, PostgreSQL's pages
+            rm -f "$work/stop"
+            echo "warm $(stamp)" >"$work/phases"
+            "$build/tools/rehearsal/confetti-rehearsal-load" --gateways "$gw_list" --dev "$work/dev" \
+                --room "$hot" --owner hot-0 --prizes "$prize" --stop "$work/stop" \
+                --phases "$work/phases" --out "$work/warm.out" --threads 16 --ws 0 --mix "$what" \
+                >/dev/null &
+            load_pid=$!
+            sleep "$warm_s"
+            touch "$work/stop"
+            wait "$load_pid"
             rm -f "$work/stop"
             echo "row $(stamp)" >"$work/phases"
             a0=$(cpu_ticks "${svc_pids[@]}") g0=$(cpu_ticks "${gw_pids[@]}") p0=$(cpu_ticks "${pgp[@]}")
@@ -356,7 +368,8 @@ if [ "$mode" = scale ]; then
         done
     done
     echo
-    echo "Load: confetti-rehearsal-load, 16 HTTP workers (libcurl, keep-alive) over both gateways, ${scale_s} s per row, on the same 2 cores."
+    echo "Load: confetti-rehearsal-load, 16 HTTP workers (libcurl, keep-alive) over both gateways," \
+        "${warm_s} s of warm-up then ${scale_s} s measured per row, on the same $(nproc) cores."
     exit 0
 fi
 
