@@ -1,5 +1,6 @@
 # Confetti — the two commands: `make run` and `make test` (each installs what it needs).
-# Also: make up / make down (the platform in the background), make bench, make format,
+# Also: make up / make down (the platform in the background), make bench, make rehearsal
+# (replicas, rolling restarts and kills under load; make rehearsal-scale), make format,
 # make test-tsan (the threaded tests under ThreadSanitizer), make fuzz (every libFuzzer target for
 # FUZZ_SECONDS each; docs/fuzzing.md).
 BUILD      ?= build
@@ -10,7 +11,7 @@ FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 
 .PHONY: all deps build build-asan build-tsan build-fuzz test test-fast test-tsan fuzz fuzz-seeds \
-        run up down bench bench-peer format format-check clean
+        run up down bench bench-peer rehearsal rehearsal-short rehearsal-scale format format-check clean
 
 all: build
 
@@ -80,6 +81,20 @@ bench: build
 # invocation and printed beside the gateway rows with ratios (PEER_RUNS, PEER_DUR: tools/bench/peer.sh).
 bench-peer: build
 	@runs=$$(tools/bench/peer.sh $(BUILD)) && CONFETTI_PEER_RUNS=$$runs tools/bench/run.sh $(BUILD)
+
+# The scale-out rehearsal (tools/rehearsal/run.sh; docs/operations.md "Rehearsal"): 2 buses,
+# 2 gateways, 2 auth, 2 catalog, 3 rooms, 3 draw on 127.0.0.x, peers by name, under load; every
+# replica restarted (SIGTERM), one of each SIGKILLed; then the throughput at 1, 2 and 3 replicas
+# of rooms and draw. Free ports only (no clash with make run). Exits non-zero when a goal is missed.
+rehearsal: build
+	@tools/rehearsal/run.sh $(BUILD) full
+	@tools/rehearsal/run.sh $(BUILD) scale
+
+rehearsal-short: build
+	@tools/rehearsal/run.sh $(BUILD) short
+
+rehearsal-scale: build
+	@tools/rehearsal/run.sh $(BUILD) scale
 
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i

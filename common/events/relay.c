@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "db/tx.h"
+#include "rpc/closer.h"
 #include "rpc/resolve.h"
 
 #define F(key, type, field, def_, min_, max_, help_)                                               \
@@ -404,10 +405,10 @@ void events_relay_stop(events_relay *r)
     ssize_t w = write(r->wake[1], "x", 1);
     (void)w;
     pthread_join(r->thread, NULL);
-    if (r->publishing) {
-        nng_close(r->pub);
+    /* a close that hangs (rpc/closer.h) leaves the socket and its dialers to the exiting
+     * process */
+    if (r->publishing && rpc_close_bounded(r->pub, "events relay"))
         resolve_free(r->dialers);
-    }
     close(r->wake[0]);
     close(r->wake[1]);
     free(r->dsn), free(r->schema), free(r->source), free(r->bus);

@@ -18,6 +18,7 @@
 #include "base/pbwire.h"
 #include "base/xmalloc.h"
 #include "rpc/client.h"
+#include "rpc/closer.h"
 #include "rpc/resolve.h"
 
 typedef struct source {
@@ -313,7 +314,10 @@ void events_sub_stop(events_sub *s)
     resolve_stop(s->dialers);
     for (nng_msg *m; nng_recvmsg(s->sock, &m, NNG_FLAG_NONBLOCK) == 0;)
         nng_msg_free(m);
-    nng_close(s->sock);
+    /* ... and when it hangs all the same, it is abandoned after a bound (rpc/closer.h): the
+     * socket, its dialers and this structure are left to the exiting process */
+    if (!rpc_close_bounded(s->sock, "events subscriber"))
+        return;
     resolve_free(s->dialers);
     sub_free(s);
 }

@@ -1,5 +1,6 @@
 /* client.c — req socket, context per call, envelope in and out. */
 #include "client.h"
+#include "closer.h"
 #include "resolve.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -89,7 +90,10 @@ void rpc_client_free(rpc_client *c)
         nng_aio_free(c->pool[i].aio);
         nng_ctx_close(c->pool[i].ctx);
     }
-    nng_close(c->sock);
+    /* a close that hangs (closer.h) leaves the socket and what its callbacks touch (the
+     * dialers, this client) to the exiting process */
+    if (!rpc_close_bounded(c->sock, "rpc client"))
+        return;
     resolve_free(c->dialers);
     pthread_mutex_destroy(&c->pool_lock);
     pthread_mutex_destroy(&c->lock);

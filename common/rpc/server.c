@@ -2,6 +2,7 @@
  * send), an arena and its per-worker state, and runs calls synchronously on its own thread, so
  * handlers may block on libpq without ever blocking an nng callback. */
 #include "server.h"
+#include "closer.h"
 #include "dispatch.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -35,6 +36,7 @@ struct rpc_server {
     rpc_dispatcher dispatcher;
     nng_socket sock;
     bool sock_open, started, drained;
+    bool close_hung; /* the socket's close did not return (closer.h): its aios are left */
     rpc_worker *workers;
     int nworkers;
     atomic_bool draining;
@@ -214,7 +216,7 @@ void rpc_server_drain(rpc_server *s)
         nng_msleep(RPC_DRAIN_LINGER_MS);
     }
     if (s->sock_open) {
-        nng_close(s->sock);
+        s->close_hung = !rpc_close_bounded(s->sock, "rpc server");
         s->sock_open = false;
     }
 }
@@ -224,6 +226,8 @@ void rpc_server_free(rpc_server *s)
     if (!s)
         return;
     rpc_server_drain(s);
+    if (s->close_hung)
+        return; /* the workers' aios and contexts stay with the socket (closer.h) */
     for (int i = 0; i < s->nworkers; i++) {
         rpc_worker *w = &s->workers[i];
         if (w->recv_aio)

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "events/events.h"
+#include "rpc/closer.h"
 #include "rpc/ident.h"
 
 static bus_config config;
@@ -135,8 +136,14 @@ static void bus_fini(svc_runtime *rt, void *p)
 {
     (void)rt;
     bus *b = p;
-    nng_close(b->in);
-    nng_close(b->out);
+    /* a close that hangs (rpc/closer.h) may leave the forwarding thread blocked on it: it and
+     * this structure are then left to the exiting process */
+    bool in = rpc_close_bounded(b->in, "bus publishers"),
+         out = rpc_close_bounded(b->out, "bus subscribers");
+    if (!in || !out) {
+        pthread_detach(b->thread);
+        return;
+    }
     pthread_join(b->thread, NULL);
     free(b);
 }
