@@ -95,6 +95,17 @@ int th_run(const char *const argv[], const char *const extra_env[], char *out, s
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+void th_sanitizer_env(char **env, size_t *n)
+{
+    static const char *const names[] = {"ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS",
+                                        "TSAN_OPTIONS"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        const char *v = getenv(names[i]);
+        if (v && asprintf(&env[*n], "%s=%s", names[i], v) >= 0)
+            (*n)++;
+    }
+}
+
 void th_child_init(pid_t parent)
 {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
@@ -163,6 +174,7 @@ pid_t th_bus_spawn(const char *bus_bin, const char *pub_url, const char *sub_url
         !(env[n++] = strdup("CONFETTI_LOG_LEVEL=warn")))
         fail_msg("th_bus_spawn: out of memory");
     th_ident_env("bus", env, &n); /* the publishers' keys: the bus forwards only signed events */
+    th_sanitizer_env(env, &n);
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {

@@ -29,6 +29,12 @@ pid_t th_spawn_logged(const char *const argv[], const char *dsn, const char *log
  * from the test's main thread (a helper thread that ends takes its children with it). parent is
  * the test's getpid() taken before the fork. Async-signal-safe. */
 void th_child_init(pid_t parent);
+/* Appends to env, from index *n, a malloc'd "NAME=value" copy of each sanitizer option variable
+ * of this process (ASAN_OPTIONS, LSAN_OPTIONS, UBSAN_OPTIONS, TSAN_OPTIONS) that is set (room
+ * for 4 more): a child started with an environment of its own must run under the same
+ * suppressions and settings as the test (make test-tsan's libnng suppression missing in a
+ * bus child failed integration_events_stream, 2026-12-07). */
+void th_sanitizer_env(char **env, size_t *n);
 /* Starts the bus binary bus_bin (its output on ours, log level warn) publishing on pub_url,
  * serving subscribers on sub_url, its RPC on rpc_url, with the bus's service identity (it
  * forwards only signed events). The caller kills and reaps it. */

@@ -56,8 +56,10 @@ static pid_t standin(int port, const char *format)
     snprintf(p, sizeof p, "%d", port);
     snprintf(script, sizeof script, "%s/oauth2_standin.mjs", STANDIN_DIR);
     snprintf(key, sizeof key, "%s/key.pem", dir);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        th_child_init(parent); /* dies with the test */
         if (!freopen("/dev/null", "w", stdout))
             _exit(126);
         execlp("node", "node", script, p, cert, key, format, (char *)NULL);

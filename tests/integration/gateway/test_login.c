@@ -154,6 +154,7 @@ static int setup(void **state)
                        xasprintf("CONFETTI_LOG_LEVEL=warn")};
     size_t ng = 12;
     th_ident_env("gateway", g2env, &ng); /* its key: Replay answers it, events verify */
+    th_sanitizer_env(g2env, &ng);
     pid_t parent = getpid();
     gw2_pid = fork();
     if (gw2_pid == 0) {
