@@ -505,7 +505,8 @@ cf_code store_rooms_search(db_conn *db, arena *a, const store_room_query *q, con
     *rows = arena_zalloc(a, (*n ? *n : 1) * sizeof **rows);
     for (size_t i = 0; i < *n; i++) {
         room_read(a, r, (int)i, &(*rows)[i]);
-        (*rows)[i].rank = col(a, r, (int)i, 15);
+        /* the rank is SEARCH_SQL's last column, after the room's own (however many those are) */
+        (*rows)[i].rank = col(a, r, (int)i, PQnfields(r) - 1);
     }
     PQclear(r);
     return CF_OK;
