@@ -409,6 +409,8 @@ void events_relay_stop(events_relay *r)
      * process */
     if (r->publishing && rpc_close_bounded(r->pub, "events relay"))
         resolve_free(r->dialers);
+    else if (r->publishing)
+        rpc_abandon(r->dialers);
     close(r->wake[0]);
     close(r->wake[1]);
     free(r->dsn), free(r->schema), free(r->source), free(r->bus);

@@ -316,8 +316,10 @@ void events_sub_stop(events_sub *s)
         nng_msg_free(m);
     /* ... and when it hangs all the same, it is abandoned after a bound (rpc/closer.h): the
      * socket, its dialers and this structure are left to the exiting process */
-    if (!rpc_close_bounded(s->sock, "events subscriber"))
+    if (!rpc_close_bounded(s->sock, "events subscriber")) {
+        rpc_abandon(s);
         return;
+    }
     resolve_free(s->dialers);
     sub_free(s);
 }

@@ -92,8 +92,10 @@ void rpc_client_free(rpc_client *c)
     }
     /* a close that hangs (closer.h) leaves the socket and what its callbacks touch (the
      * dialers, this client) to the exiting process */
-    if (!rpc_close_bounded(c->sock, "rpc client"))
+    if (!rpc_close_bounded(c->sock, "rpc client")) {
+        rpc_abandon(c);
         return;
+    }
     resolve_free(c->dialers);
     pthread_mutex_destroy(&c->pool_lock);
     pthread_mutex_destroy(&c->lock);

@@ -9,6 +9,17 @@
 #include <stdlib.h>
 #include <time.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define CF_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CF_LSAN 1
+#endif
+#endif
+#ifdef CF_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 typedef struct close_job {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -105,4 +116,14 @@ bool rpc_close_bounded(nng_socket s, const char *what)
 long rpc_close_abandoned(void)
 {
     return atomic_load(&abandoned);
+}
+
+void rpc_abandon(const void *p)
+{
+#ifdef CF_LSAN
+    if (p)
+        __lsan_ignore_object(p);
+#else
+    (void)p;
+#endif
 }

@@ -27,6 +27,12 @@ bool rpc_close_bounded(nng_socket s, const char *what);
 bool rpc_close_bounded_with(nng_socket s, const char *what, int bound_ms,
                             int (*close_fn)(nng_socket));
 
+/* What an abandoned close leaves behind (the structure the socket's callbacks may still touch,
+ * and everything reachable from it) is left to the exiting process on purpose: under
+ * LeakSanitizer it is not reported as a leak (an nng 1.5.2 close hang under ASan made
+ * integration_events_relays fail on its own abandoned subscriber, 2026-12-07). */
+void rpc_abandon(const void *p);
+
 /* How many closes did not return within their bound in this process (a gauge for tests and
  * for the log). */
 long rpc_close_abandoned(void);

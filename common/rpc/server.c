@@ -226,8 +226,10 @@ void rpc_server_free(rpc_server *s)
     if (!s)
         return;
     rpc_server_drain(s);
-    if (s->close_hung)
-        return; /* the workers' aios and contexts stay with the socket (closer.h) */
+    if (s->close_hung) { /* the workers' aios and contexts stay with the socket (closer.h) */
+        rpc_abandon(s);
+        return;
+    }
     for (int i = 0; i < s->nworkers; i++) {
         rpc_worker *w = &s->workers[i];
         if (w->recv_aio)

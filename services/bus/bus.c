@@ -142,6 +142,7 @@ static void bus_fini(svc_runtime *rt, void *p)
          out = rpc_close_bounded(b->out, "bus subscribers");
     if (!in || !out) {
         pthread_detach(b->thread);
+        rpc_abandon(b);
         return;
     }
     pthread_join(b->thread, NULL);
