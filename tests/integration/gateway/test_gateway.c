@@ -7,6 +7,7 @@
 #include "service.h"
 #include "th_ident.h"
 #include "th_http.h"
+#include "th_phase.h"
 #include "testsvc.h"
 #include "tokens.h"
 #include "gateway.h"
@@ -76,7 +77,7 @@ static resp call_h(const char *method, const char *path, const char *token, cons
                                             .bearer = token,
                                             .body = body,
                                             .headers = headers,
-                                            .timeout_s = 10});
+                                            .timeout_s = 10 * th_time_scale()});
     resp r = {.status = t.status, .body = t.body, .len = t.len};
     th_http_header(&t, "X-Request-Id", r.rid, sizeof r.rid);
     th_http_header(&t, "Retry-After", r.retry_after, sizeof r.retry_after);
@@ -521,6 +522,14 @@ typedef struct second_gw {
     char listen[64];
 } second_gw;
 
+/* The second gateway's config and the gateway itself live here, not in the test's frame: the
+ * gateway borrows its config, and a test that fails leaves its frame while the gateway's
+ * threads still read it (ThreadSanitizer, 2026-12-07); second_cleanup, each such test's
+ * teardown, stops a gateway a failed test left running. */
+static gw_config second_cfg;
+static gw *second_live;
+static int second_saved_port;
+
 static void start_second_gateway(second_gw *s, gw_config *c, const gw_route *route,
                                  const cfg_strlist *urls)
 {
@@ -528,9 +537,12 @@ static void start_second_gateway(second_gw *s, gw_config *c, const gw_route *rou
                                                                           NULL};
     int p2 = th_free_port();
     snprintf(s->listen, sizeof s->listen, "http://127.0.0.1:%d", p2);
-    c->http_listen = s->listen;
+    static char listen[64];
+    snprintf(listen, sizeof listen, "%s", s->listen);
+    second_cfg = *c;
+    second_cfg.http_listen = listen;
     gw_backend_def b[] = {{"echo", "testsvc.v1.", urls}}; /* copied by gw_new */
-    gw_params p = {.cfg = c,
+    gw_params p = {.cfg = &second_cfg,
                    .routes = route,
                    .nroutes = 1,
                    .registries = registries,
@@ -540,8 +552,9 @@ static void start_second_gateway(second_gw *s, gw_config *c, const gw_route *rou
                    .ident = th_ident("gateway")};
     char err[256];
     assert_code(CF_OK, gw_new(&p, &s->x, err, sizeof err));
+    second_live = s->x;
+    second_saved_port = s->saved_port = port;
     assert_code(CF_OK, gw_start(s->x, err, sizeof err));
-    s->saved_port = port;
     port = p2;
 }
 
@@ -549,6 +562,18 @@ static void stop_second_gateway(second_gw *s)
 {
     port = s->saved_port;
     gw_free(s->x);
+    second_live = NULL;
+}
+
+static int second_cleanup(void **state)
+{
+    (void)state;
+    if (second_live) {
+        port = second_saved_port;
+        gw_free(second_live);
+        second_live = NULL;
+    }
+    return 0;
 }
 
 /* A dead service gives 503 quickly; a dead replica beside a live one is skipped. */
@@ -970,13 +995,13 @@ int main(void)
         cmocka_unit_test(request_ids),
         cmocka_unit_test(token_passed_on),
         cmocka_unit_test(deadlines_and_failures),
-        cmocka_unit_test(dead_backends),
-        cmocka_unit_test(rate_limit),
+        cmocka_unit_test_teardown(dead_backends, second_cleanup),
+        cmocka_unit_test_teardown(rate_limit, second_cleanup),
         cmocka_unit_test(cors),
         cmocka_unit_test(answers_every_route),
         cmocka_unit_test(every_429_has_retry_after),
         cmocka_unit_test(page_token_out_of_range),
-        cmocka_unit_test(size_is_413_never_429),
+        cmocka_unit_test_teardown(size_is_413_never_429, second_cleanup),
         cmocka_unit_test(names_one_rule),
         cmocka_unit_test(ops_endpoints),
         cmocka_unit_test(slow_clients),
