@@ -15,23 +15,41 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for _ in 1 2 3 4 5; do
-    off=$((100 + (RANDOM % 60) * 100))
-    port=$((8080 + off))
-    # something else on the gateway's port: a plain listening socket
-    node -e "require('net').createServer().listen($port, '127.0.0.1', () => console.log('ready'))" \
-        >"$var/holder.out" 2>&1 &
-    holder=$!
-    for _ in $(seq 50); do grep -q ready "$var/holder.out" && break; sleep 0.1; done
-    grep -q ready "$var/holder.out" && break
-    kill "$holder" 2>/dev/null || true
-    holder=
-done
-[ -n "$holder" ] || { echo "could not hold a port" >&2; exit 1; }
+# Another platform of the suite (dev_readme_commands, or a developer's own `make up`) may hold a
+# port of the offset drawn here: then run.sh names that port rather than ours. That refusal is
+# right, but proves nothing about the gateway's port, so another offset is drawn (up to 8 times).
+take_port() {
+    local _
+    for _ in 1 2 3 4 5; do
+        off=$((100 + (RANDOM % 60) * 100))
+        port=$((8080 + off))
+        # something else on the gateway's port: a plain listening socket
+        node -e "require('net').createServer().listen($port, '127.0.0.1', () => console.log('ready'))" \
+            >"$var/holder.out" 2>&1 &
+        holder=$!
+        for _ in $(seq 50); do grep -q ready "$var/holder.out" && break; sleep 0.1; done
+        grep -q ready "$var/holder.out" && return 0
+        kill "$holder" 2>/dev/null || true
+        holder=
+    done
+    echo "could not hold a port" >&2
+    exit 1
+}
 
-rc=0
-CONFETTI_VAR=$var CONFETTI_PORT_OFFSET=$off BUILD=$BUILD_DIR "$SRC_DIR/tools/dev/run.sh" background \
-    >"$var/out" 2>"$var/err" || rc=$?
+for attempt in 1 2 3 4 5 6 7 8; do
+    take_port
+    rc=0
+    CONFETTI_VAR=$var CONFETTI_PORT_OFFSET=$off BUILD=$BUILD_DIR "$SRC_DIR/tools/dev/run.sh" background \
+        >"$var/out" 2>"$var/err" || rc=$?
+    if [ "$rc" -ne 0 ] && grep -q "is already in use" "$var/err" && ! grep -q "port $port " "$var/err"; then
+        echo "(attempt $attempt: another port of offset $off was taken: $(cat "$var/err"))" >&2
+        kill "$holder" 2>/dev/null || true
+        wait "$holder" 2>/dev/null || true
+        holder=
+        continue
+    fi
+    break
+done
 fail() {
     echo "FAIL: $*" >&2
     echo "--- stdout:" >&2; cat "$var/out" >&2
