@@ -648,10 +648,8 @@ static void handle(gw_http_req *r, void *arg)
     snprintf(tx->path, sizeof tx->path, "%.*s", (int)(plen < 255 ? plen : 255), r->uri);
     client_addr(g, r, tx->client, sizeof tx->client);
 
-    if (atomic_load(&g->draining)) {
-        const char *retry[] = {"Retry-After", "1", NULL};
-        return finish_error(tx, 503, CF_UNAVAILABLE, "shutting down", NULL, 0, retry, true);
-    }
+    /* a request that reaches a draining gateway is served as any other (its answer closes the
+     * connection: gw_drain), not refused: its client may not be able to send it elsewhere */
     /* refused by the HTTP layer (http.h): answered in the SPEC shape, and the connection
      * closes */
     switch (r->early_status) {
@@ -1141,22 +1139,33 @@ void gw_drain(gw *g)
     if (g->drained)
         return;
     g->drained = true;
-    atomic_store(&g->draining, true);
+    atomic_store(&g->draining, true); /* /readyz red: the balancer stops sending */
     if (g->ws) /* 1001 to every feed client, while the HTTP requests in flight finish */
         gw_ws_shutdown(g->ws, g->cfg->drain_timeout < 2000 ? g->cfg->drain_timeout : 2000);
     if (!g->http)
         return;
-    int64_t end = cf_mono_ns() + g->cfg->drain_timeout * 1000000;
-    while (atomic_load(&g->inflight) > 0 && cf_mono_ns() < end) {
-        struct timespec ts = {0, 5000000};
+    /* 1. lame duck (http.drain_delay): still accepting, while the balancer learns from /readyz
+     * (or Kubernetes from the pod's deletion) not to send here; each answer closes its
+     * connection, so keep-alive clients reconnect to a gateway that stays */
+    gw_http_close_after_answer(g->http);
+    struct timespec ts = {(time_t)(g->cfg->drain_delay / 1000),
+                          (long)(g->cfg->drain_delay % 1000) * 1000000};
+    if (g->cfg->drain_delay > 0)
         nanosleep(&ts, NULL);
+    /* 2. new connections refused; every request already begun on an open one (its first line
+     * read, or in the application, or its answer on the way out) is finished, within
+     * http.drain_timeout */
+    gw_http_quiesce(g->http);
+    int64_t end = cf_mono_ns() + g->cfg->drain_timeout * 1000000;
+    while ((atomic_load(&g->inflight) > 0 || gw_http_busy(g->http) > 0) && cf_mono_ns() < end) {
+        struct timespec tick = {0, 5000000};
+        nanosleep(&tick, NULL);
     }
-    if (atomic_load(&g->inflight) > 0)
-        log_warn("drain: %d requests still in flight after %lld ms", atomic_load(&g->inflight),
+    if (atomic_load(&g->inflight) > 0 || gw_http_busy(g->http) > 0)
+        log_warn("drain: %d requests in flight, %zu connections within a request after %lld ms",
+                 atomic_load(&g->inflight), gw_http_busy(g->http),
                  (long long)g->cfg->drain_timeout);
-    /* the last responses are queued on their connections: give them a moment to leave */
-    struct timespec ts = {0, 50000000};
-    nanosleep(&ts, NULL);
+    /* 3. only idle keep-alive connections are left: closed with the server */
     gw_http_stop(g->http);
     g->http = NULL;
 }

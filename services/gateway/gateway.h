@@ -231,6 +231,7 @@ typedef struct gw_config {
     cfg_strlist trusted_proxies; /* http.trusted_proxies (CIDRs) */
     int64_t default_timeout;     /* http.default_timeout (ms): routes without their own */
     int64_t drain_timeout;       /* http.drain_timeout (ms) */
+    int64_t drain_delay;         /* http.drain_delay (ms): lame duck before refusing connects */
     bool access_log;             /* http.access_log */
     int64_t rate_per_s;          /* ratelimit.rate: requests/s per client; 0 = off */
     int64_t burst;               /* ratelimit.burst */
@@ -296,9 +297,11 @@ int gw_port(gw *g);
 /* true while every configured backend answers health.v1.Health/Check SERVING (and not
  * draining). A flag read: safe on any thread, never blocks. */
 bool gw_ready(gw *g);
-/* Graceful shutdown: /readyz red and new requests refused with 503 + Connection: close, then
- * waits (at most http.drain_timeout) for requests in flight to be answered, then closes the
- * listener and every connection. Blocks; not from an nng callback. */
+/* Graceful shutdown: /readyz red and every answer from now on closes its connection; after
+ * http.drain_delay (the balancer's time to notice) new connections are refused; then waits (at
+ * most http.drain_timeout) until no request is in flight and no connection is within a request,
+ * and closes the idle ones with the server. A request that arrives while draining is served, not
+ * refused. Blocks; not from an nng callback. */
 void gw_drain(gw *g);
 /* Drains if not yet drained, stops the monitor, frees everything. NULL is a no-op. */
 void gw_free(gw *g);

@@ -91,6 +91,8 @@ struct gw_http {
     size_t nlingering;
     bool stop;
     pthread_t sweeper;
+    atomic_bool close_after_answer; /* draining: every answer closes its connection */
+    int quiesced_fd;                /* the listening socket once quiesced (closed at stop), or -1 */
 };
 
 /* One request. refs: MHD's (until the request completes) and the application's (until it
@@ -401,7 +403,7 @@ void gw_http_respond(gw_http_req *r, int status, const char *const *headers, con
     /* after any 4xx (and a refusal of the request itself) nothing pipelined behind it is
      * answered (issue 13): the connection closes once the answer is out */
     if (close || q->r.early_status || (status >= 400 && status < 500) ||
-        (q->upgrade_asked && status != 101)) {
+        (q->upgrade_asked && status != 101) || atomic_load(&q->s->close_after_answer)) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
         if (q->hc && (q->r.early_status || status >= 400))
             atomic_store(&q->hc->linger, true);
@@ -822,7 +824,10 @@ cf_code gw_http_start(const gw_http_config *cfg, gw_http **out, char *err, size_
                                                                 : cfg->body_timeout_ms) /
                        1000 +
                    30);
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE;
+    s->quiesced_fd = -1;
+    /* MHD_USE_ITC: MHD_quiesce_daemon needs it with a thread pool (gw_http_quiesce) */
+    unsigned flags =
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ITC;
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s, MHD_OPTION_LISTEN_SOCKET, fd,
                             MHD_OPTION_THREAD_POOL_SIZE, cfg->threads ? cfg->threads : 2u,
                             MHD_OPTION_CONNECTION_LIMIT, hard, MHD_OPTION_CONNECTION_TIMEOUT,
@@ -848,6 +853,41 @@ int gw_http_port(gw_http *h)
     return h->port;
 }
 
+void gw_http_close_after_answer(gw_http *h)
+{
+    atomic_store(&h->close_after_answer, true);
+}
+
+void gw_http_quiesce(gw_http *h)
+{
+    pthread_mutex_lock(&h->mu);
+    if (h->quiesced_fd < 0) {
+        MHD_socket fd = MHD_quiesce_daemon(h->d);
+        if (fd != MHD_INVALID_SOCKET) {
+            /* MHD no longer accepts from it, but the kernel would still complete handshakes
+             * into its backlog: shut, the socket leaves LISTEN and a connect is refused (the
+             * client's balancer tries another gateway at once). Closed after MHD_stop_daemon, as
+             * MHD asks. */
+            shutdown(fd, SHUT_RDWR);
+            h->quiesced_fd = fd;
+        } else {
+            log_warn("http: could not stop accepting (MHD_quiesce_daemon)");
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+size_t gw_http_busy(gw_http *h)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&h->mu);
+    for (hconn *hc = h->conns; hc; hc = hc->next)
+        if (!hc->timed_out && (hc->ph == PH_HEAD || hc->ph == PH_BODY || hc->ph == PH_APP))
+            n++;
+    pthread_mutex_unlock(&h->mu);
+    return n;
+}
+
 void gw_http_stop(gw_http *h)
 {
     if (!h)
@@ -857,7 +897,9 @@ void gw_http_stop(gw_http *h)
     pthread_cond_signal(&h->cv);
     pthread_mutex_unlock(&h->mu);
     pthread_join(h->sweeper, NULL);
-    MHD_stop_daemon(h->d);      /* closes the listening socket too */
+    MHD_stop_daemon(h->d); /* closes the listening socket too, unless quiesced */
+    if (h->quiesced_fd >= 0)
+        close(h->quiesced_fd);
     pthread_mutex_lock(&h->mu); /* the sweeper is gone: close what still lingers */
     linger_locked(h, INT64_MAX);
     pthread_mutex_unlock(&h->mu);

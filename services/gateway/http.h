@@ -88,6 +88,20 @@ int gw_http_port(gw_http *h);
 /* Stops listening and closes every connection (drain first). Blocks. */
 void gw_http_stop(gw_http *h);
 
+/* The graceful drain, in three steps (gateway.c's gw_drain runs them; docs/operations.md,
+ * "Shutdown of the gateway"):
+ *   gw_http_close_after_answer: from now on every answer carries "Connection: close", so a
+ *     keep-alive client's next request is answered and its connection then closes (the client
+ *     opens a new one, which its balancer sends to a gateway still serving);
+ *   gw_http_quiesce: the listening socket stops taking connections: a new connect is refused at
+ *     once (never left in a backlog nobody accepts from); open connections go on;
+ *   gw_http_busy: how many connections are within a request (its first byte read, its answer
+ *     not yet sent): the drain waits for 0, so nothing whose bytes arrived is cut by the stop.
+ * Any thread; none blocks. */
+void gw_http_close_after_answer(gw_http *h);
+void gw_http_quiesce(gw_http *h);
+size_t gw_http_busy(gw_http *h);
+
 /* A request header (case-insensitive name) or NULL. Valid until r is answered. */
 const char *gw_http_header(const gw_http_req *r, const char *name);
 

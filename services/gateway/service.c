@@ -51,6 +51,10 @@ const cfg_field gw_config_fields[] = {
     CFG_FIELD("http", "drain_timeout", CFG_DURATION, gw_config, drain_timeout, .def = "20s",
               .min = 0, .max = 600000,
               .help = "at shutdown, how long requests in flight may take to finish"),
+    CFG_FIELD("http", "drain_delay", CFG_DURATION, gw_config, drain_delay, .def = "0s", .min = 0,
+              .max = 600000,
+              .help = "at shutdown, how long to keep taking new connections (each answered, then "
+                      "closed) while the balancer stops sending here; Kubernetes: 5s"),
     CFG_FIELD("http", "access_log", CFG_BOOL, gw_config, access_log, .def = "true",
               .help =
                   "one log line per request (method, path, status, latency, client, request id)"),

@@ -182,7 +182,10 @@ start_replica() { # service index
     case $s in
     bus) env+=(CONFETTI_BUS_PUBLISHERS="tcp://$a:${port[buspub]}"
         CONFETTI_BUS_SUBSCRIBERS="tcp://$a:${port[bussub]}") ;;
+    # http.drain_delay as in the cluster (deploy/k8s/base/gateway.yaml, shorter): a draining
+    # gateway takes connections a little longer, each answered and closed
     gateway) env+=(CONFETTI_HTTP_LISTEN="http://$a:$http_port" CONFETTI_RATELIMIT_RATE=0
+        CONFETTI_HTTP_DRAIN_DELAY=1s
         CONFETTI_AUTH_REVOKED_REFRESH=0) ;;
     esac
     env "${env[@]}" "$build/services/$s/confetti-$s" --config "$work/config/$s.yaml" \

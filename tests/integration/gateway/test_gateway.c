@@ -20,6 +20,7 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -987,6 +988,155 @@ static void graceful_drain(void **state)
     assert_false(gw_ready(g));
 }
 
+/* ---- a rolling restart of a gateway: what a draining one does with each kind of client ---- */
+
+static char *echo_request(const char *text, int sleep_ms)
+{
+    char body[128];
+    snprintf(body, sizeof body, "{\"text\":\"%s\",\"sleepMs\":%d}", text, sleep_ms);
+    return xasprintf("POST /test/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     strlen(body), body);
+}
+
+/* Reads one whole answer (head + Content-Length body) from fd into buf; returns its status, or
+ * 0 when the connection ended first. */
+static int read_answer(int fd, char *buf, size_t cap)
+{
+    struct timeval tv = {.tv_sec = 15 * th_time_scale()};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    size_t got = 0;
+    buf[0] = '\0';
+    for (;;) {
+        char *end = strstr(buf, "\r\n\r\n");
+        if (end) {
+            const char *cl = strcasestr(buf, "\r\nContent-Length:");
+            size_t want = (size_t)(end + 4 - buf) + (cl ? strtoul(cl + 17, NULL, 10) : 0);
+            if (got >= want)
+                break;
+        }
+        ssize_t n = read(fd, buf + got, cap - 1 - got);
+        if (n <= 0)
+            return 0;
+        got += (size_t)n;
+        buf[got] = '\0';
+    }
+    return (int)strtol(buf + 9, NULL, 10);
+}
+
+/* The connection's next read is its end (the server closed it after the answer). */
+static bool closed_by_server(int fd)
+{
+    char c;
+    return read(fd, &c, 1) == 0;
+}
+
+static int try_connect(int to_port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)to_port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void *drain_thread(void *arg)
+{
+    gw_drain(arg);
+    return NULL;
+}
+
+/* Issue 16 (the rehearsal's restart phase lost requests on kept-alive connections): a draining
+ * gateway answers every request that reached it, whatever the connection — a kept-alive one, a
+ * new one during the lame-duck delay, one whose head was half sent — each answer closing its
+ * connection; only after http.drain_delay are new connections refused (at once, never left
+ * hanging); the drain ends when no connection is within a request. */
+static void draining_gateway_answers_every_begun_request(void **state)
+{
+    (void)state;
+    gw_config c = cfg;
+    c.drain_delay = 700 * th_time_scale();
+    c.drain_timeout = 20000;
+    second_gw sg;
+    start_second_gateway(&sg, &c, &echo_routes[0], &echo_urls);
+    char buf[4096];
+
+    /* a kept-alive connection, idle when the drain begins */
+    int kept = raw_connect();
+    char *req = echo_request("first", 0);
+    assert_true(write(kept, req, strlen(req)) > 0);
+    free(req);
+    assert_int_equal(read_answer(kept, buf, sizeof buf), 200);
+    assert_null(strcasestr(buf, "Connection: close"));
+    /* a connection whose request line is in, its head not yet */
+    int half = raw_connect();
+    const char *head1 = "POST /test/echo HTTP/1.1\r\nHost: x\r\n";
+    assert_true(write(half, head1, strlen(head1)) > 0);
+    /* a request in the backend's handler */
+    int slow = raw_connect();
+    req = echo_request("slow", 600);
+    assert_true(write(slow, req, strlen(req)) > 0);
+    free(req);
+    for (int i = 0; i < 3000 && rpc_server_inflight(echo) == 0; i++)
+        usleep(1000);
+    assert_int_equal(rpc_server_inflight(echo), 1);
+
+    pthread_t t;
+    pthread_create(&t, NULL, drain_thread, sg.x);
+    for (int i = 0; i < 1000 && gw_ready(sg.x); i++)
+        usleep(1000);
+    assert_false(gw_ready(sg.x));
+
+    /* lame duck: the kept-alive connection's next request is served, and closes it */
+    req = echo_request("kept", 0);
+    assert_true(write(kept, req, strlen(req)) > 0);
+    free(req);
+    assert_int_equal(read_answer(kept, buf, sizeof buf), 200);
+    assert_non_null(strstr(buf, "\"kept\""));
+    assert_non_null(strcasestr(buf, "Connection: close"));
+    assert_true(closed_by_server(kept));
+    close(kept);
+    /* ... and a new connection is still taken and served, closed after its answer */
+    int fresh = try_connect(port);
+    assert_true(fresh >= 0);
+    req = echo_request("fresh", 0);
+    assert_true(write(fresh, req, strlen(req)) > 0);
+    free(req);
+    assert_int_equal(read_answer(fresh, buf, sizeof buf), 200);
+    assert_non_null(strcasestr(buf, "Connection: close"));
+    close(fresh);
+
+    /* after the delay a connect is refused at once (not queued in a dead backlog) */
+    int refused = -1;
+    for (int i = 0; i < 200 * th_time_scale(); i++) {
+        int fd = try_connect(port);
+        if (fd < 0) {
+            refused = errno;
+            break;
+        }
+        close(fd);
+        usleep(10000);
+    }
+    assert_int_equal(refused, ECONNREFUSED);
+
+    /* the half-sent head is still answered, and so is the request in the backend */
+    const char *rest = "Content-Type: application/json\r\nContent-Length: 15\r\n\r\n"
+                       "{\"text\":\"half\"}";
+    assert_true(write(half, rest, strlen(rest)) > 0);
+    assert_int_equal(read_answer(half, buf, sizeof buf), 200);
+    assert_non_null(strstr(buf, "\"half\""));
+    assert_non_null(strcasestr(buf, "Connection: close"));
+    close(half);
+    assert_int_equal(read_answer(slow, buf, sizeof buf), 200);
+    assert_non_null(strstr(buf, "\"slow\""));
+    close(slow);
+    pthread_join(t, NULL);
+    stop_second_gateway(&sg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1005,6 +1155,7 @@ int main(void)
         cmocka_unit_test(names_one_rule),
         cmocka_unit_test(ops_endpoints),
         cmocka_unit_test(slow_clients),
+        cmocka_unit_test_teardown(draining_gateway_answers_every_begun_request, second_cleanup),
         cmocka_unit_test(graceful_drain),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
