@@ -4,6 +4,10 @@
 #   1. GET  /v1/rooms?status=ACTIVE&pageSize=20          (anonymous, public listing, keyset)
 #   2. GET  /v1/rooms/{hot}                              (JWT + permission + row)
 #   3. POST /v1/rooms/{hot}/draws {prizeId, count:1}     (JWT, 10,000-member room, hot prize)
+# plus, without the cache (issue 17 item 2): the listing of a signed-in user with private
+# memberships (bench-user: 50 rooms, half private) and a participant join (POST
+# /v1/rooms/{r}/participants {}, one fresh user per row walking the public open rooms).
+# Each row also prints the CPU each request cost every process (procacct.sh; issue 17 item 1).
 # at 32 connections (wrk -t2 -c32) and 1 (wrk -t1 -c1). Data: 100,000 rooms, a hot room of 10,000
 # participants (tools/seed). Everything runs privately under BUILD_DIR/gwbench and is stopped.
 # As deployed: rooms and draw publish their events through a bus, and the gateway follows them
@@ -11,6 +15,8 @@
 # gateway with the response cache off (cache.ttl 0): the rows marked "no cache".
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tools/bench/procacct.sh
+. "$root/tools/bench/procacct.sh"
 build=$(cd "${1:-build}" && pwd)
 dur=${BENCH_GATEWAY_DURATION:-10s}
 draw_dur=${BENCH_GATEWAY_DRAW_DURATION:-3s}
@@ -76,12 +82,46 @@ gateway() { # url name cache-ttl events-subscribe
 gw=http://127.0.0.1:$(port) gw_nocache=http://127.0.0.1:$(port)
 gateway "$gw" gateway 1s "$bus_sub"
 gateway "$gw_nocache" gateway-nocache 0 "" # no feed: it would only add the events' work
+# the CPU table's columns: both gateways count as one (the idle one only answers health probes)
+acct_add gateway "${pids[@]:3:2}"
+acct_add rooms "${pids[1]}"
+acct_add draw "${pids[2]}"
+acct_add bus "${pids[0]}"
+acct_add postgres "$(head -1 "$work/pg/data/postmaster.pid")"
 
 hot=$(psql "$dsn" -tAc "SELECT id FROM rooms.rooms WHERE name = 'seed-hot-room' OR id = 'seed-hot-room' LIMIT 1")
 tok=$("$build/tools/confetti-devtoken" mint "$work/dev" hot-0)
 cat >"$work/get.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $tok"
 LUA
+member_tok=$("$build/tools/confetti-devtoken" mint "$work/dev" bench-user)
+cat >"$work/member.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $member_tok"
+LUA
+# joins: the public rooms open to joining (ACTIVE or DRAFT), the hot room aside; each wrk thread
+# walks its own share of them, so every request is a new membership until the list wraps
+psql "$dsn" -tAc "SELECT id FROM rooms.rooms WHERE is_public AND status IN ('ACTIVE', 'DRAFT')
+    AND deleted_at IS NULL AND id <> '$hot' ORDER BY id" >"$work/joinable.txt"
+join_script() { # user threads → a wrk script joining as user
+    local t
+    t=$("$build/tools/confetti-devtoken" mint "$work/dev" "$1")
+    cat >"$work/join-$1.lua" <<LUA
+local ids, n, i, step = {}, 0, 0, $2
+local next_tid = 0
+function setup(thread) thread:set("tid", next_tid); next_tid = next_tid + 1 end
+function init(args)
+    for line in io.lines("$work/joinable.txt") do n = n + 1; ids[n] = line end
+    i = tid
+end
+function request()
+    local id = ids[(i % n) + 1]
+    i = i + step
+    return wrk.format("POST", "/v1/rooms/" .. id .. "/participants",
+        {["Authorization"] = "Bearer $t", ["Content-Type"] = "application/json"}, "{}")
+end
+LUA
+    echo "$work/join-$1.lua"
+}
 # Each draw row gets a fresh prize (quantity 1,000,000): a hot room of 10,000 has 10,000 possible
 # winners per prize, which draws at 2,000/s exhaust in 5 s (then every answer is 409, not a draw).
 # So draw rows last $draw_dur (default 3 s) and start from no winners, like the peer's runs.
@@ -106,8 +146,12 @@ new_prize
 run() { # name conns script url
     local t=$(( $2 > 1 ? 2 : 1 ))
     local out
+    acct_begin
     out=$(wrk -t"$t" -c"$2" -d"${5:-$dur}" --latency ${3:+-s "$3"} "$4" 2>&1)
-    local rps p50 p99 non2xx
+    local rps p50 p99 non2xx n
+    n=$(awk '/requests in/ {print $1}' <<<"$out")
+    printf '| %s | %s | %s %s\n' "$1" "$2" "$(awk '/Requests\/sec/ {printf "%.0f |", $2}' <<<"$out")" \
+        "$(acct_end "${n:-0}")" >>"$work/cpu.md"
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     p50=$(awk '$1=="50%" {print $2}' <<<"$out")
     p99=$(awk '$1=="99%" {print $2}' <<<"$out")
@@ -119,6 +163,7 @@ to_ms() { # wrk's "5.83ms" / "830.00us" / "1.20s" → milliseconds
     awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.3f", v}' <<<"$1"
 }
 : >"$work/rows.tsv"
+: >"$work/cpu.md"
 echo "## Gateway under load (wrk on loopback, $dur per row; 100,000 rooms, hot room of 10,000)"
 echo
 echo "| endpoint | conns | req/s | p50 | p99 | non-2xx |"
@@ -132,6 +177,9 @@ for c in 32 1; do
     run "GET $list_q (anonymous)" $c "" "$gw$list_q" "" list
     warm "$gw_nocache$list_q"
     run "GET $list_q (anonymous), no cache" $c "" "$gw_nocache$list_q" "" list-nocache
+    warm "$gw_nocache$list_q" "$work/member.lua"
+    run "GET $list_q (bench-user: private memberships), no cache" $c "$work/member.lua" \
+        "$gw_nocache$list_q" "" list-member-nocache
     warm "$gw/v1/rooms/$hot" "$work/get.lua"
     run "GET /v1/rooms/{hot} (JWT)" $c "$work/get.lua" "$gw/v1/rooms/$hot" "" get
     warm "$gw_nocache/v1/rooms/$hot" "$work/get.lua"
@@ -140,7 +188,16 @@ for c in 32 1; do
     new_prize
     run "POST /v1/rooms/{hot}/draws count 1 (JWT), fresh prize, $draw_dur" $c "$work/draw.lua" \
         "$gw/v1/rooms/$hot/draws" "$draw_dur" draw
+    warm "$gw" "$(join_script "joiner-warm-$c" 2)"
+    run "POST /v1/rooms/{r}/participants {} (JWT, a new member each), $draw_dur" $c \
+        "$(join_script "joiner-$c" "$(( c > 1 ? 2 : 1 ))")" "$gw" "$draw_dur" join
 done
+echo
+echo "### CPU per request, by process (µs of CPU time per completed request; load average $(cut -d' ' -f1-3 /proc/loadavg) at the end)"
+echo
+echo "| endpoint | conns | req/s $(acct_header | head -1)"
+echo "|---|---:|---:$(acct_header | tail -1)"
+cat "$work/cpu.md"
 echo
 # The peer's figures are printed only from a run made in this same invocation (make bench-peer
 # sets CONFETTI_PEER_RUNS to the TSV it just wrote): a figure copied from elsewhere is not a
