@@ -143,11 +143,29 @@ LUA
 }
 new_prize
 
-run() { # name conns script url
+# BENCH_GATEWAY_ROWS: the rows to run, by their short names (list list-nocache
+# list-member-nocache get get-nocache draw join); all when empty.
+# BENCH_GATEWAY_PERF=NAME: `perf record -g` of every process of the platform during that row
+# (perf.data and a flat report, perf-NAME-CONNS.txt, in BUILD_DIR/gwbench).
+want() { [ -z "${BENCH_GATEWAY_ROWS:-}" ] || [[ " $BENCH_GATEWAY_ROWS " == *" $1 "* ]]; }
+run() { # name conns script url [duration] short-name
+    want "$6" || return 0
     local t=$(( $2 > 1 ? 2 : 1 ))
-    local out
+    local out perf_pid=""
+    if [ -n "${BENCH_GATEWAY_PERF:-}" ] && [ "$BENCH_GATEWAY_PERF" = "$6" ] && command -v perf >/dev/null; then
+        local ps
+        ps=$(for p in "${ACCT_PIDS[@]}"; do for q in $p; do acct_tree_pids "$q"; done; done | paste -sd,)
+        perf record -q -F 499 -g -p "$ps" -o "$work/perf-$6-$2.data" 2>/dev/null &
+        perf_pid=$!
+    fi
     acct_begin
     out=$(wrk -t"$t" -c"$2" -d"${5:-$dur}" --latency ${3:+-s "$3"} "$4" 2>&1)
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" || true
+        perf report -i "$work/perf-$6-$2.data" --no-children --sort comm,dso,sym --stdio 2>/dev/null |
+            grep -v '^$' | head -400 >"$work/perf-$6-$2.txt" || true
+    fi
     local rps p50 p99 non2xx n
     n=$(awk '/requests in/ {print $1}' <<<"$out")
     printf '| %s | %s | %s %s\n' "$1" "$2" "$(awk '/Requests\/sec/ {printf "%.0f |", $2}' <<<"$out")" \
@@ -173,22 +191,21 @@ echo "|---|---:|---:|---:|---:|---:|"
 warm() { wrk -t2 -c32 -d"${BENCH_GATEWAY_WARMUP:-2s}" ${2:+-s "$2"} "$1" >/dev/null 2>&1 || true; }
 list_q="/v1/rooms?status=ACTIVE&pageSize=20"
 for c in 32 1; do
-    warm "$gw$list_q"
+    want list && warm "$gw$list_q"
     run "GET $list_q (anonymous)" $c "" "$gw$list_q" "" list
-    warm "$gw_nocache$list_q"
+    want list-nocache && warm "$gw_nocache$list_q"
     run "GET $list_q (anonymous), no cache" $c "" "$gw_nocache$list_q" "" list-nocache
-    warm "$gw_nocache$list_q" "$work/member.lua"
+    want list-member-nocache && warm "$gw_nocache$list_q" "$work/member.lua"
     run "GET $list_q (bench-user: private memberships), no cache" $c "$work/member.lua" \
         "$gw_nocache$list_q" "" list-member-nocache
-    warm "$gw/v1/rooms/$hot" "$work/get.lua"
+    want get && warm "$gw/v1/rooms/$hot" "$work/get.lua"
     run "GET /v1/rooms/{hot} (JWT)" $c "$work/get.lua" "$gw/v1/rooms/$hot" "" get
-    warm "$gw_nocache/v1/rooms/$hot" "$work/get.lua"
+    want get-nocache && warm "$gw_nocache/v1/rooms/$hot" "$work/get.lua"
     run "GET /v1/rooms/{hot} (JWT), no cache" $c "$work/get.lua" "$gw_nocache/v1/rooms/$hot" "" get-nocache
-    warm "$gw/v1/rooms/$hot/draws" "$work/draw.lua"
-    new_prize
+    want draw && warm "$gw/v1/rooms/$hot/draws" "$work/draw.lua" && new_prize
     run "POST /v1/rooms/{hot}/draws count 1 (JWT), fresh prize, $draw_dur" $c "$work/draw.lua" \
         "$gw/v1/rooms/$hot/draws" "$draw_dur" draw
-    warm "$gw" "$(join_script "joiner-warm-$c" 2)"
+    want join && warm "$gw" "$(join_script "joiner-warm-$c" 2)"
     run "POST /v1/rooms/{r}/participants {} (JWT, a new member each), $draw_dur" $c \
         "$(join_script "joiner-$c" "$(( c > 1 ? 2 : 1 ))")" "$gw" "$draw_dur" join
 done

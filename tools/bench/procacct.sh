@@ -59,13 +59,13 @@ acct_end() { # requests
     for i in "${!ACCT_PIDS[@]}"; do
         d=$(($(acct_tree_ticks "${ACCT_PIDS[$i]}") - ACCT_BEFORE[i]))
         ours=$((ours + d))
-        cells+=$(awk -v d="$d" -v n="$n" -v hz="$ACCT_HZ" 'BEGIN {printf " %.0f |", n > 0 ? d * 1e6 / hz / n : 0}')
+        cells+=$(awk -v d="$d" -v n="$n" -v hz="$ACCT_HZ" 'BEGIN {printf " %.0f |", (n > 0 ? d * 1e6 / hz / n : 0)}')
     done
-    sum=$(awk -v d="$ours" -v n="$n" -v hz="$ACCT_HZ" 'BEGIN {printf "%.0f", n > 0 ? d * 1e6 / hz / n : 0}')
+    sum=$(awk -v d="$ours" -v n="$n" -v hz="$ACCT_HZ" 'BEGIN {printf "%.0f", (n > 0 ? d * 1e6 / hz / n : 0)}')
     # other processes: every tick on the machine that is not one of our trees (wrk included)
     local other
     other=$(awk -v a="$((all - ACCT_ALL_BEFORE - ours))" -v s="$secs" -v hz="$ACCT_HZ" \
-        'BEGIN {printf "%.2f", a > 0 && s > 0 ? a / hz / s : 0}')
+        'BEGIN {printf "%.2f", (a > 0 && s > 0 ? a / hz / s : 0)}')
     printf '|%s %s | %s |\n' "$cells" "$sum" "$other"
 }
 
