@@ -398,8 +398,15 @@ static async_slot *async_take(rpc_client *c, int *rv)
     if (c->napool > 0)
         s = c->apool[--c->napool];
     pthread_mutex_unlock(&c->pool_lock);
-    if (s)
+    if (s) {
+        /* the reply can overtake the end of the send: when the request waited for a busy
+         * connection, nng's req finishes its send aio from the connection's callback after
+         * unlocking, and that thread may be preempted while the reply already came back and the
+         * slot was pooled. Starting the aio again before then trips nng's assertion
+         * (aio.c, !nni_aio_list_active): wait for it (in practice it is long finished). */
+        nng_aio_wait(s->send_aio);
         return s;
+    }
     s = xcalloc(1, sizeof *s);
     if ((*rv = nng_ctx_open(&s->ctx, c->sock)) != 0) {
         free(s);
