@@ -461,13 +461,17 @@ static void async_step(void *arg)
     async_call *a = s->call;
     rpc_client *c = a->client;
     int rv = nng_aio_result(s->aio);
+    nng_msg *in = rv == 0 ? nng_aio_get_msg(s->aio) : NULL;
     s->call = NULL;
+    /* the slot goes back (or away) before `done`: once done has run, its caller may free the
+     * client (a pooled slot given after that leaked, and touched a freed pool lock: ASan,
+     * unit_rpc_nesting). s is not touched after this. */
     if (rv != 0) /* a context with a failed or cancelled call is not reused */
         async_drop(s);
-    finish_reply(c, a->md, a->cc, rv, rv == 0 ? nng_aio_get_msg(s->aio) : NULL);
-    a->done(a->cc, a->arg); /* frees a (it lives in the ccall's arena) */
-    if (rv == 0)
+    else
         async_give(c, s);
+    finish_reply(c, a->md, a->cc, rv, in);
+    a->done(a->cc, a->arg); /* frees a (it lives in the ccall's arena); nothing after it */
 }
 
 /* The request is sent with an aio without callback and the reply is awaited at once on the
