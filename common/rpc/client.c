@@ -31,11 +31,26 @@ typedef struct ctx_slot {
 
 #define POOL_MAX 64
 
+/* The same for asynchronous calls: a context, the aio its request is sent with (no callback)
+ * and the aio the reply comes on (callback async_step), kept after a call that completed
+ * normally. Opening a context, allocating the aio and handing it to nng's reaper per call cost
+ * a reaper wake-up each (docs/decisions.md, "Uncached request paths"). */
+typedef struct async_slot {
+    nng_ctx ctx;
+    nng_aio *send_aio;
+    nng_aio *aio;
+    struct async_call *call; /* the call in flight on it */
+} async_slot;
+
+#define ASYNC_POOL_MAX 256
+
 struct rpc_client {
     nng_socket sock;
-    pthread_mutex_t pool_lock; /* guards pool */
+    pthread_mutex_t pool_lock; /* guards pool and apool */
     ctx_slot pool[POOL_MAX];
     int npool;
+    async_slot *apool[ASYNC_POOL_MAX];
+    int napool;
     size_t max_message;
     int timeout_ms;
     resolve_set *dialers; /* every address of every URL (resolve.h) */
@@ -89,6 +104,12 @@ void rpc_client_free(rpc_client *c)
     for (int i = 0; i < c->npool; i++) {
         nng_aio_free(c->pool[i].aio);
         nng_ctx_close(c->pool[i].ctx);
+    }
+    for (int i = 0; i < c->napool; i++) {
+        nng_aio_free(c->apool[i]->send_aio);
+        nng_aio_free(c->apool[i]->aio);
+        nng_ctx_close(c->apool[i]->ctx);
+        free(c->apool[i]);
     }
     /* a close that hangs (closer.h) leaves the socket and what its callbacks touch (the
      * dialers, this client) to the exiting process */
@@ -370,38 +391,92 @@ typedef struct async_call {
     rpc_ccall *cc;
     rpc_done_fn done;
     void *arg;
-    nng_ctx ctx;
-    nng_aio *aio;
-    int64_t end_ns;
-    bool receiving;
+    async_slot *slot;
 } async_call;
 
-static void async_complete(async_call *a, int rv, nng_msg *in)
+static void async_step(void *arg);
+
+/* A pooled slot, or a new one; NULL with *rv set when nng cannot open a context. */
+static async_slot *async_take(rpc_client *c, int *rv)
 {
-    /* The aio cannot be freed from its own callback: reap it in the background. */
-    nng_ctx_close(a->ctx);
-    nng_aio_reap(a->aio);
-    finish_reply(a->client, a->md, a->cc, rv, in);
-    a->done(a->cc, a->arg);
+    async_slot *s = NULL;
+    pthread_mutex_lock(&c->pool_lock);
+    if (c->napool > 0)
+        s = c->apool[--c->napool];
+    pthread_mutex_unlock(&c->pool_lock);
+    if (s) {
+        /* the reply can overtake the end of the send: when the request waited for a busy
+         * connection, nng's req finishes its send aio from the connection's callback after
+         * unlocking, and that thread may be preempted while the reply already came back and the
+         * slot was pooled. Starting the aio again before then trips nng's assertion
+         * (aio.c, !nni_aio_list_active): wait for it (in practice it is long finished). */
+        nng_aio_wait(s->send_aio);
+        return s;
+    }
+    s = xcalloc(1, sizeof *s);
+    if ((*rv = nng_ctx_open(&s->ctx, c->sock)) != 0) {
+        free(s);
+        return NULL;
+    }
+    if (nng_aio_alloc(&s->send_aio, NULL, NULL) != 0 || nng_aio_alloc(&s->aio, async_step, s) != 0)
+        abort();
+    return s;
 }
 
+/* A slot whose call failed, from its reply aio's callback. Closing the context finishes a
+ * request still queued (no connection yet) and gives its message back to the send aio: freed
+ * here. Neither aio can be freed from this callback: nng's reaper frees them. */
+static void async_drop(async_slot *s)
+{
+    nng_ctx_close(s->ctx);
+    nng_msg *unsent = nng_aio_get_msg(s->send_aio);
+    if (unsent) {
+        nng_aio_set_msg(s->send_aio, NULL);
+        nng_msg_free(unsent);
+    }
+    nng_aio_reap(s->send_aio);
+    nng_aio_reap(s->aio);
+    free(s);
+}
+
+/* A slot whose call completed normally (its request went out, its reply came: nothing pending
+ * on the context) goes back to the pool; nng allows an aio to be started again while its
+ * previous callback is still returning. */
+static void async_give(rpc_client *c, async_slot *s)
+{
+    pthread_mutex_lock(&c->pool_lock);
+    bool kept = c->napool < ASYNC_POOL_MAX;
+    if (kept)
+        c->apool[c->napool++] = s;
+    pthread_mutex_unlock(&c->pool_lock);
+    if (!kept)
+        async_drop(s);
+}
+
+/* The reply aio's callback: the whole call is over (a failed send fails the receive too: at
+ * once when the context never had a request, else at the receive's deadline). */
 static void async_step(void *arg)
 {
-    async_call *a = arg;
-    int rv = nng_aio_result(a->aio);
-    if (rv != 0) {
-        if (!a->receiving)
-            nng_msg_free(nng_aio_get_msg(a->aio));
-        return async_complete(a, rv, NULL);
-    }
-    if (a->receiving)
-        return async_complete(a, 0, nng_aio_get_msg(a->aio));
-    a->receiving = true;
-    int64_t left = (a->end_ns - cf_mono_ns()) / 1000000;
-    nng_aio_set_timeout(a->aio, (nng_duration)(left > 0 ? left : 1));
-    nng_ctx_recv(a->ctx, a->aio);
+    async_slot *s = arg;
+    async_call *a = s->call;
+    rpc_client *c = a->client;
+    int rv = nng_aio_result(s->aio);
+    nng_msg *in = rv == 0 ? nng_aio_get_msg(s->aio) : NULL;
+    s->call = NULL;
+    /* the slot goes back (or away) before `done`: once done has run, its caller may free the
+     * client (a pooled slot given after that leaked, and touched a freed pool lock: ASan,
+     * unit_rpc_nesting). s is not touched after this. */
+    if (rv != 0) /* a context with a failed or cancelled call is not reused */
+        async_drop(s);
+    else
+        async_give(c, s);
+    finish_reply(c, a->md, a->cc, rv, in);
+    a->done(a->cc, a->arg); /* frees a (it lives in the ccall's arena); nothing after it */
 }
 
+/* The request is sent with an aio without callback and the reply is awaited at once on the
+ * same context (nng's req accepts the receive as soon as the send is queued): one completion
+ * per call reaches a callback instead of two, one hand-off between nng's threads less. */
 void rpc_client_invoke_async(rpc_client *c, const ProtobufCServiceDescriptor *d,
                              unsigned method_index, const ProtobufCMessage *input, rpc_ccall *cc,
                              rpc_done_fn done, void *arg)
@@ -410,25 +485,29 @@ void rpc_client_invoke_async(rpc_client *c, const ProtobufCServiceDescriptor *d,
     nng_msg *msg = build_request(c, d, method_index, input, cc, &timeout);
     if (!msg)
         return done(cc, arg);
+    int rv = 0;
+    async_slot *s = async_take(c, &rv);
+    if (!s) {
+        nng_msg_free(msg);
+        fail(cc, CF_UNAVAILABLE, nng_strerror(rv));
+        return done(cc, arg);
+    }
     async_call *a = arena_zalloc(&cc->arena, sizeof *a);
     *a = (async_call){.client = c,
                       .md = &d->methods[method_index],
                       .cc = cc,
                       .done = done,
                       .arg = arg,
-                      .end_ns = cf_mono_ns() + timeout * 1000000};
-    int rv = nng_ctx_open(&a->ctx, c->sock);
-    if (rv != 0) {
-        nng_msg_free(msg);
-        fail(cc, CF_UNAVAILABLE, nng_strerror(rv));
-        return done(cc, arg);
-    }
-    if (nng_aio_alloc(&a->aio, async_step, a) != 0)
-        abort();
-    resend_on_lost_connection(a->ctx, timeout);
-    nng_aio_set_timeout(a->aio, (nng_duration)timeout);
-    nng_aio_set_msg(a->aio, msg);
-    nng_ctx_send(a->ctx, a->aio);
+                      .slot = s};
+    s->call = a;
+    resend_on_lost_connection(s->ctx, timeout);
+    /* the send has no deadline of its own (nng's req asserts that a send never times out under
+     * a pending receive): the receive's deadline ends the call, and its cancellation drops a
+     * request still queued */
+    nng_aio_set_msg(s->send_aio, msg);
+    nng_ctx_send(s->ctx, s->send_aio);
+    nng_aio_set_timeout(s->aio, (nng_duration)timeout);
+    nng_ctx_recv(s->ctx, s->aio);
 }
 
 size_t rpc_client_max_message(const rpc_client *c)

@@ -715,6 +715,15 @@ static void test_async_calls_complete_once_each(void **state)
     assert_int_equal(st.ok, 0);
     assert_code(CF_DEADLINE_EXCEEDED, st.last);
 
+    /* contexts are pooled (docs/decisions.md, "Uncached request paths"): calls made while the
+     * late replies of the calls above arrive each get their own reply, never a stale one, and
+     * the pool serves many more calls than it keeps */
+    run_async(f->client, 50, 350, 15000, &st);
+    assert_int_equal(st.ok, 50);
+    assert_int_equal(st.wrong, 0);
+    run_async(f->client, 600, 0, 15000, &st);
+    assert_int_equal(st.ok, 600);
+
     /* nobody listening: UNAVAILABLE */
     char url[128];
     const char *u = th_ipc_url(url, sizeof url, "async-nobody");
