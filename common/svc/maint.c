@@ -85,6 +85,11 @@ cf_code svc_maint_exec(db_conn *db, const char *sql, int64_t now, int batch, int
     return CF_OK;
 }
 
+cf_code svc_maint_sql(db_conn *db, const void *sql, int64_t now, int batch, int64_t *n)
+{
+    return svc_maint_exec(db, sql, now, batch, n);
+}
+
 static cf_code lock_sql(db_conn *db, const char *sql, const char *key, bool *got)
 {
     const char *p[] = {key};

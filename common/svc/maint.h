@@ -83,6 +83,8 @@ cf_code svc_maint_run(db_conn *db, const char *schema, const svc_maint_job *job,
 /* The usual body of a job: runs sql — a constant of the service, $1 = now (seconds since the
  * epoch, bigint), $2 = batch (int) — and sets *n to the rows it changed. */
 cf_code svc_maint_exec(db_conn *db, const char *sql, int64_t now, int batch, int64_t *n);
+/* A job that is only that statement: .run = svc_maint_sql, .arg = the SQL (a constant). */
+cf_code svc_maint_sql(db_conn *db, const void *sql, int64_t now, int batch, int64_t *n);
 
 typedef struct svc_maint_config {
     const char *dsn;            /* copied */

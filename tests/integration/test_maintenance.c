@@ -200,7 +200,8 @@ static void *race(void *arg)
     /* the job's statement alone (no lock): what two replicas whose locks failed would do */
     for (int i = 0; i < 200 && rc->code == CF_OK; i++) {
         int64_t n = 0;
-        rc->code = auth_job("login_states")->run(c, NULL, (int64_t)time(NULL), 7, &n);
+        const svc_maint_job *job = auth_job("login_states");
+        rc->code = job->run(c, job->arg, (int64_t)time(NULL), 7, &n);
         rc->res.rows += n;
         if (n == 0)
             break;
