@@ -221,12 +221,18 @@ static void test_connection_cap_answers_503_and_closes(void **state)
     const char req[] = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
     int fd = -1;
     reply r = {0};
+    bool closed = false;
     for (int tries = 0; tries < 600; tries++) {
         fd = dial();
         send_all(fd, req, sizeof req - 1);
-        r = read_reply(fd, true);
-        if (status_of(&r) == 503)
+        /* one whole answer, not to the end: a 200 keeps its connection (for the idle timeout) */
+        r = read_reply(fd, false);
+        if (status_of(&r) == 503) {
+            reply rest = read_reply(fd, true);
+            closed = rest.closed;
+            free(rest.data);
             break;
+        }
         free(r.data);
         r.data = NULL;
         close(fd);
@@ -236,7 +242,7 @@ static void test_connection_cap_answers_503_and_closes(void **state)
     assert_int_equal(status_of(&r), 503);
     assert_non_null(strstr(r.data, "Retry-After: 1"));
     assert_non_null(strstr(r.data, "\"status\":\"UNAVAILABLE\""));
-    assert_true(r.closed);
+    assert_true(closed);
     free(r.data);
     close(fd);
     for (int i = 0; i < MAX_CONNS; i++)
