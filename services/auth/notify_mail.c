@@ -69,8 +69,8 @@ static cf_code consume_tx(db_conn *db, void *arg)
     const Events__V1__Event *ev = c->ev;
     c->added = 0;
     cf_code code = CF_OK;
-    if (ev->body_case == EVENTS__V1__EVENT__BODY_WINNER_DRAWN && ev->winner_drawn &&
-        *ev->room_id && *ev->winner_drawn->draw_id) {
+    if (ev->body_case == EVENTS__V1__EVENT__BODY_WINNER_DRAWN && ev->winner_drawn && *ev->room_id &&
+        *ev->winner_drawn->draw_id) {
         const Events__V1__WinnerDrawn *w = ev->winner_drawn;
         char now[24];
         snprintf(now, sizeof now, "%" PRId64, c->now);
@@ -198,7 +198,8 @@ static cf_code name_of(auth_notifier *n, rpc_client *c, const ProtobufCServiceDe
         *name = xstrdup(id);
         return CF_OK;
     }
-    const ProtobufCMethodDescriptor *md = protobuf_c_service_descriptor_get_method_by_name(d, method);
+    const ProtobufCMethodDescriptor *md =
+        protobuf_c_service_descriptor_get_method_by_name(d, method);
     rpc_ccall cc;
     rpc_ccall_init(&cc, NULL);
     cc.timeout_ms = (int)n->ctx->cfg->notify.timeout;
@@ -378,8 +379,8 @@ cf_code auth_notifier_start(auth_ctx *ctx, const char *bus, auth_notifier **out,
     const char *p[] = {"draw"};
     code = db_conn_ensure(n->sub_db);
     if (code == CF_OK)
-        code = db_exec_sql(n->sub_db, "SELECT seq FROM event_positions WHERE source = $1", 1, p,
-                           &r);
+        code =
+            db_exec_sql(n->sub_db, "SELECT seq FROM event_positions WHERE source = $1", 1, p, &r);
     if (code == CF_OK) {
         after = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
         PQclear(r);

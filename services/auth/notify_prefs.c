@@ -16,11 +16,12 @@ static cf_code user_email(db_conn *db, const char *user_id, bool lock, char emai
 {
     PGresult *r = NULL;
     const char *p[] = {user_id};
-    cf_code code = db_exec_sql(db,
-                               lock ? "SELECT email FROM users WHERE id = $1 AND deleted_at IS "
-                                      "NULL FOR UPDATE"
-                                    : "SELECT email FROM users WHERE id = $1 AND deleted_at IS NULL",
-                               1, p, &r);
+    cf_code code =
+        db_exec_sql(db,
+                    lock ? "SELECT email FROM users WHERE id = $1 AND deleted_at IS "
+                           "NULL FOR UPDATE"
+                         : "SELECT email FROM users WHERE id = $1 AND deleted_at IS NULL",
+                    1, p, &r);
     if (code != CF_OK)
         return code;
     if (PQntuples(r) != 1)

@@ -130,9 +130,10 @@ static long sql_long(const char *q, const char *const *p, int np)
 static void add_user(const char *id, const char *email)
 {
     const char *p[] = {id, email};
-    PQclear(sql(auth->dsn,
-                "INSERT INTO auth.users (id, email, provider, provider_id) VALUES ($1, $2, 'dev', $1)",
-                p, 2));
+    PQclear(
+        sql(auth->dsn,
+            "INSERT INTO auth.users (id, email, provider, provider_id) VALUES ($1, $2, 'dev', $1)",
+            p, 2));
 }
 
 /* ---- the mail file ---- */
@@ -182,9 +183,9 @@ static void wait_mails(const char *to, const char *needle, int want)
 
 static void start_auth(th_service **out, const char *dsn)
 {
-    *out = th_service_start(auth_service_def(),
-                            &(th_service_opts){
-                                .keys = keys, .dsn = dsn, .env = (const char *const *)auth_env});
+    *out = th_service_start(
+        auth_service_def(),
+        &(th_service_opts){.keys = keys, .dsn = dsn, .env = (const char *const *)auth_env});
 }
 
 static int setup(void **state)
@@ -497,8 +498,9 @@ static void test_room_override_bound(void **state)
     assert_string_equal(jstr(d, "field", NULL, NULL), "rooms");
     json_decref(j);
     const char *p[] = {"many"};
-    assert_int_equal(sql_long("SELECT count(*) FROM auth.notification_prefs WHERE user_id = $1", p, 1),
-                     NOTIFY_MAX_ROOMS);
+    assert_int_equal(
+        sql_long("SELECT count(*) FROM auth.notification_prefs WHERE user_id = $1", p, 1),
+        NOTIFY_MAX_ROOMS);
     /* an existing override can still change, and INHERIT frees a place */
     j = http("PATCH",
              "{\"rooms\":[{\"roomId\":\"r0\",\"won\":{\"email\":\"INHERIT\"}},{\"roomId\":"
@@ -621,8 +623,8 @@ static void test_replayed_events_send_nothing_more(void **state)
     assert_int_equal(mails("alice@confetti.test", ""), before + 1);
     snprintf(needle, sizeof needle, "Draw: %s", draw_a);
     assert_int_equal(mails("alice@confetti.test", needle), 1);
-    assert_int_equal(sql_long("SELECT count(*) FROM auth.notification_mails WHERE draw_id = $1", p, 1),
-                     1);
+    assert_int_equal(
+        sql_long("SELECT count(*) FROM auth.notification_mails WHERE draw_id = $1", p, 1), 1);
 }
 
 int main(void)
