@@ -236,6 +236,11 @@ static cf_code send_one(auth_notifier *n, const claimed *m, const char **why, bo
         *why = "cannot read the user";
         return code;
     }
+    if (!on) { /* turned off since the win: the latest word counts */
+        *why = "e-mail turned off before the mail went";
+        *permanent = true;
+        return CF_FAILED_PRECONDITION;
+    }
     /* a token of the winner's own for the names: what the winner may see, nothing more */
     char jti[48];
     cf_random_token(jti, 18);

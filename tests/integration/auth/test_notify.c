@@ -15,6 +15,7 @@
 #include "pg.h"
 #include "testsvc.h"
 #include "th_phase.h"
+#include "th_proc.h"
 #include "tokens.h"
 #include "auth.h"
 #include "bus.h"
@@ -22,6 +23,7 @@
 #include "gateway.h"
 #include "rooms.h"
 #include "base/xmalloc.h"
+#include "health/v1/health.pb-c.h"
 #include "pbjson/pbjson.h"
 
 #include <curl/curl.h>
@@ -29,10 +31,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static th_keys *keys;
-static th_service *bus, *auth, *auth2, *rooms, *draw, *gwsvc;
+static th_service *bus, *auth, *rooms, *draw, *gwsvc;
 static char keyfile[128], base[64], bus_pub[128], bus_sub[128], rooms_url[128], draw_url[128];
 static char mailfile[128];
 static char **auth_env;
@@ -181,11 +185,67 @@ static void wait_mails(const char *to, const char *needle, int want)
 
 /* ---- setup ---- */
 
-static void start_auth(th_service **out, const char *dsn)
+static void start_auth(th_service **out, const char *dsn, const char *url)
 {
     *out = th_service_start(
         auth_service_def(),
-        &(th_service_opts){.keys = keys, .dsn = dsn, .env = (const char *const *)auth_env});
+        &(th_service_opts){
+            .keys = keys, .dsn = dsn, .url = url, .env = (const char *const *)auth_env});
+}
+
+/* A second replica of auth as its own process (confetti-auth, as a deployment runs it) on the
+ * database dsn, with the same settings; waits until it answers Health/Check. */
+static pid_t replica_pid;
+static char replica_cfg[128], replica_log[128];
+
+static void start_replica(const char *dsn)
+{
+    char url[128];
+    th_ipc_url(url, sizeof url, "nt-auth2");
+    snprintf(replica_cfg, sizeof replica_cfg, "/tmp/confetti-notify-auth2-%d.yaml", (int)getpid());
+    snprintf(replica_log, sizeof replica_log, "/tmp/confetti-notify-auth2-%d.log", (int)getpid());
+    char *yaml =
+        xasprintf("rpc:\n  listen: [\"%s\"]\n  workers: 2\n"
+                  "admin:\n  listen: http://127.0.0.1:%d\n"
+                  "auth:\n  jwks_file: %s\n  issuer: %s\n  audience: %s\n"
+                  "signing:\n  keys: [\"%s=%s\"]\n"
+                  "events:\n  bus: %s\n  subscribe: %s\n"
+                  "catalog:\n  urls: []\n"
+                  "mail:\n  sender: file\n  file: %s\n  from: noreply@confetti.test\n"
+                  "notify:\n  draw_urls: [\"%s\"]\n  rooms_urls: [\"%s\"]\n",
+                  url, th_free_port(), auth->jwks_path, TH_ISSUER, TH_AUDIENCE, th_keys_kid(keys),
+                  keyfile, bus_pub, bus_sub, mailfile, draw_url, rooms_url);
+    FILE *f = fopen(replica_cfg, "w");
+    assert_non_null(f);
+    fputs(yaml, f);
+    fclose(f);
+    free(yaml);
+    const char *argv[] = {AUTH_BIN, "--config", replica_cfg, NULL};
+    replica_pid = th_spawn_logged(argv, dsn, replica_log);
+    const char *urls[] = {url};
+    rpc_client *c = NULL;
+    char err[256];
+    assert_int_equal(
+        rpc_client_new(&(rpc_client_config){.urls = urls, .nurls = 1}, &c, err, sizeof err), CF_OK);
+    bool up = false;
+    for (int i = 0; i < 600 * th_time_scale() && !up; i++) {
+        Health__V1__CheckRequest req = HEALTH__V1__CHECK_REQUEST__INIT;
+        rpc_ccall cc;
+        rpc_ccall_init(&cc, NULL);
+        cc.timeout_ms = 1000;
+        rpc_client_invoke(c, &health__v1__health__descriptor, 0, &req.base, &cc);
+        up = cc.code == CF_OK && ((Health__V1__CheckResponse *)cc.response)->status ==
+                                     HEALTH__V1__CHECK_RESPONSE__SERVING_STATUS__SERVING;
+        rpc_ccall_free(&cc);
+        int st;
+        if (!up && waitpid(replica_pid, &st, WNOHANG) == replica_pid)
+            fail_msg("the auth replica exited at start; see %s", replica_log);
+        if (!up)
+            usleep(100000);
+    }
+    rpc_client_free(c);
+    if (!up)
+        fail_msg("the auth replica did not become ready; see %s", replica_log);
 }
 
 static int setup(void **state)
@@ -219,7 +279,7 @@ static int setup(void **state)
     auth_env[i++] = xasprintf("CONFETTI_MAIL_FROM=noreply@confetti.test");
     auth_env[i++] = xasprintf("CONFETTI_NOTIFY_DRAW_URLS=%s", draw_url);
     auth_env[i++] = xasprintf("CONFETTI_NOTIFY_ROOMS_URLS=%s", rooms_url);
-    start_auth(&auth, NULL);
+    start_auth(&auth, NULL, NULL);
     char *venv[] = {xasprintf("CONFETTI_AUTH_JWKS_URLS=%s", auth->url),
                     xasprintf("CONFETTI_EVENTS_BUS=%s", bus_pub),
                     xasprintf("CONFETTI_ROOMS_URLS=%s", rooms_url),
@@ -262,7 +322,12 @@ static int teardown(void **state)
     th_service_stop(gwsvc);
     th_service_stop(draw);
     th_service_stop(rooms);
-    th_service_stop(auth2);
+    if (replica_pid > 0) {
+        kill(replica_pid, SIGTERM);
+        waitpid(replica_pid, NULL, 0);
+        unlink(replica_cfg);
+        unlink(replica_log);
+    }
     th_service_stop(auth);
     th_service_free(bus);
     for (int i = 0; auth_env[i]; i++)
@@ -599,27 +664,32 @@ static void test_winner_is_told_once(void **state)
                      1);
 }
 
-/* The same events handled again — the saved position rewound to the start and auth restarted,
- * then a second replica on the same database — still one mail per (draw, winner). */
+/* The same events handled again — the saved position rewound to the start, auth restarted,
+ * and a second replica (its own process) on the same database following the same events — still
+ * one mail per (draw, winner). */
 static void test_replayed_events_send_nothing_more(void **state)
 {
     (void)state;
     const char *p[] = {draw_a};
     int before = mails("alice@confetti.test", "");
     assert_true(before >= 2);
-    char *dsn = xstrdup(auth->dsn);
+    char *dsn = xstrdup(auth->dsn), url[128];
+    snprintf(url, sizeof url, "%s", auth->url);
     th_service_halt(auth);
-    th_service_free(auth);
     PQclear(sql(dsn, "UPDATE auth.event_positions SET seq = 0 WHERE source = 'draw'", NULL, 0));
-    start_auth(&auth, dsn);
-    start_auth(&auth2, dsn);
+    start_replica(dsn); /* it replays draw's events from the start */
+    th_service_free(auth);
+    start_auth(&auth, dsn, url);
     free(dsn);
-    /* a new win after the replayed ones: when its mail is there, the replay is done (each
-     * replica hands events over in seq order, and the new one comes last) */
+    /* a new win after the replayed ones: when its mail is there, both replicas handed the older
+     * events over already (in seq order, the new one last) */
     char draw_n[64], needle[128];
     draw_one(room_a, "Bronze mug", draw_n);
     snprintf(needle, sizeof needle, "Draw: %s", draw_n);
     wait_mails("alice@confetti.test", needle, 1);
+    const char *q[] = {"draw"};
+    long seq = sql_long("SELECT seq FROM auth.event_positions WHERE source = $1", q, 1);
+    assert_true(seq >= 5); /* the replay went through every draw of the suite */
     assert_int_equal(mails("alice@confetti.test", ""), before + 1);
     snprintf(needle, sizeof needle, "Draw: %s", draw_a);
     assert_int_equal(mails("alice@confetti.test", needle), 1);
