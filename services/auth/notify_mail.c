@@ -13,6 +13,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@ struct auth_notifier {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stopping, kicked;
+    _Atomic uint64_t sent, retried, failed; /* /metrics */
 };
 
 static void kick(auth_notifier *n)
@@ -305,9 +307,12 @@ static bool send_due(auth_notifier *n)
     cf_code code = send_one(n, &m, &why, &permanent);
     if (code == CF_OK) {
         finish(n, &m, "sent", now, NULL);
+        atomic_fetch_add(&n->sent, 1);
     } else if (permanent || m.attempts >= n->ctx->cfg->notify.max_attempts) {
         finish(n, &m, "failed", now, why);
+        atomic_fetch_add(&n->failed, 1);
     } else {
+        atomic_fetch_add(&n->retried, 1);
         int64_t delay = RETRY_FIRST_S, max = n->ctx->cfg->notify.retry_max / 1000;
         for (int i = 1; i < m.attempts && delay < max; i++)
             delay *= 2;
@@ -339,6 +344,32 @@ static void *sender(void *arg)
     }
     pthread_mutex_unlock(&n->mu);
     return NULL;
+}
+
+/* ---- /metrics ---- */
+
+static double sent_fn(void *arg)
+{
+    return (double)atomic_load(&((auth_notifier *)arg)->sent);
+}
+static double retried_fn(void *arg)
+{
+    return (double)atomic_load(&((auth_notifier *)arg)->retried);
+}
+static double failed_fn(void *arg)
+{
+    return (double)atomic_load(&((auth_notifier *)arg)->failed);
+}
+
+static void notify_metrics(auth_notifier *n, metrics *m)
+{
+    metrics_gauge_fn(m, "confetti_auth_notify_mails_sent_total", "Winner mails this replica sent.",
+                     sent_fn, n);
+    metrics_gauge_fn(m, "confetti_auth_notify_mails_retried_total",
+                     "Winner mail attempts that failed and will be retried.", retried_fn, n);
+    metrics_gauge_fn(m, "confetti_auth_notify_mails_failed_total",
+                     "Winner mails given up (notify.max_attempts, no address, turned off).",
+                     failed_fn, n);
 }
 
 /* ---- start, stop ---- */
@@ -408,6 +439,8 @@ cf_code auth_notifier_start(auth_ctx *ctx, const char *bus, auth_notifier **out,
         auth_notifier_stop(n);
         return code;
     }
+    if (svc_metrics(ctx->rt))
+        notify_metrics(n, svc_metrics(ctx->rt));
     pthread_create(&n->sender, NULL, sender, n);
     n->sender_started = true;
     *out = n;

@@ -657,6 +657,13 @@ static void test_winner_is_told_once(void **state)
     wait_mails("bob@confetti.test", needle, 1);
     assert_int_equal(mails("bob@confetti.test", ""), 1);
     free(bt);
+    /* operators see it on /metrics */
+    char murl[128];
+    snprintf(murl, sizeof murl, "http://127.0.0.1:%d/metrics", auth->admin_port);
+    th_http_resp mr = th_http(&(th_http_req){.method = "GET", .url = murl});
+    assert_int_equal(mr.status, 200);
+    assert_non_null(strstr(mr.body, "confetti_auth_notify_mails_sent_total"));
+    th_http_free(&mr);
     const char *p[] = {draw_a};
     assert_int_equal(sql_long("SELECT count(*) FROM auth.notification_mails WHERE draw_id = $1 AND "
                               "state = 'sent'",
