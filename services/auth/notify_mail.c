@@ -101,12 +101,13 @@ static cf_code consume_tx(db_conn *db, void *arg)
             }
         }
     } else if (ev->body_case == EVENTS__V1__EVENT__BODY_WINNER_REVOKED && ev->winner_revoked) {
-        /* a win revoked before its mail went: the mail does not go */
+        /* a win revoked before its mail went: the mail does not go (one being sent right now
+         * may still go; its sender's mark then finds the row failed and leaves it so) */
         const char *p[] = {ev->winner_revoked->prize_id, ev->winner_revoked->user_id};
         code = db_exec_sql(db,
                            "UPDATE notification_mails SET state = 'failed', last_error = "
                            "'the win was revoked', updated_at = now() WHERE prize_id = $1 AND "
-                           "user_id = $2 AND state = 'pending'",
+                           "user_id = $2 AND state IN ('pending', 'sending')",
                            2, p, NULL);
     }
     if (code != CF_OK)

@@ -8,7 +8,9 @@
  *   http.max_body 413, no token 401 (SPEC §6); the bound on room overrides;
  * - a draw whose winner wants e-mail: exactly one mail naming the room and the prize; a winner
  *   who turned e-mail off: none; the same events handled again (position rewound, auth
- *   restarted) and a second auth replica on the same database: still one mail per draw. */
+ *   restarted) and a second auth replica on the same database: still one mail per draw;
+ * - a mail the sender cannot deliver is retried until it goes; a win revoked before its mail
+ *   went is never mailed; /metrics counts the mails sent. */
 #include "th.h"
 #include "service.h"
 #include "th_http.h"
@@ -32,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -313,6 +316,8 @@ static int setup(void **state)
     add_user("alice", "alice@confetti.test");
     add_user("bob", "bob@confetti.test");
     add_user("nomail", "");
+    add_user("carol", "carol@confetti.test");
+    add_user("dave", "dave@confetti.test");
     return 0;
 }
 
@@ -616,6 +621,43 @@ static void draw_one(const char *room, const char *prize_name, char *draw_id)
     assert_true(*draw_id);
 }
 
+/* draw_one that also gives the winner row's id (winner_id, 64 bytes). */
+static void draw_winner(const char *room, const char *prize_name, char *draw_id, char *winner_id)
+{
+    char json[256], prize[64];
+    snprintf(json, sizeof json, "{\"roomId\":\"%s\",\"name\":\"%s\",\"quantity\":1}", room,
+             prize_name);
+    rpc_ok(draw, &draw__v1__draw__descriptor, "CreatePrize", json, org_token(), "prizeId", prize,
+           sizeof prize);
+    snprintf(json, sizeof json, "{\"roomId\":\"%s\",\"prizeId\":\"%s\",\"count\":1}", room, prize);
+    json_t *out = NULL;
+    assert_int_equal(rpc(draw, &draw__v1__draw__descriptor, "DrawWinners", json, org_token(), &out),
+                     CF_OK);
+    snprintf(draw_id, 64, "%s", jstr(out, "draw", "drawId", NULL));
+    json_t *w = json_array_get(json_object_get(out, "winners"), 0);
+    snprintf(winner_id, 64, "%s", jstr(w, "winnerId", NULL, NULL));
+    json_decref(out);
+    assert_true(*draw_id && *winner_id);
+}
+
+/* Waits (up to 60 s, scaled) until the mail row of (draw, user) is in state with at least
+ * attempts attempts. */
+static void wait_row(const char *draw_id, const char *user, const char *state, long attempts)
+{
+    char attempts_s[16];
+    snprintf(attempts_s, sizeof attempts_s, "%ld", attempts);
+    const char *q[] = {draw_id, user, state, attempts_s};
+    for (int i = 0; i < 1200 * th_time_scale(); i++) {
+        if (sql_long("SELECT count(*) FROM auth.notification_mails WHERE draw_id = $1 AND user_id "
+                     "= $2 AND state = $3 AND attempts >= $4::integer",
+                     q, 4) == 1)
+            return;
+        usleep(50000);
+    }
+    fail_msg("the mail of draw %s to %s never reached %s after %ld attempts", draw_id, user, state,
+             attempts);
+}
+
 static char room_a[64], draw_a[64];
 
 /* A winner who wants e-mail gets exactly one, naming the room and the prize; one who turned it
@@ -671,6 +713,47 @@ static void test_winner_is_told_once(void **state)
                      1);
 }
 
+/* A mail the sender cannot deliver (the mail file is a directory: even root cannot append to
+ * it) stays pending with its error and goes at a later attempt; a win revoked while its mail
+ * waits is never mailed. */
+static void test_failed_mail_is_retried_revoked_win_is_not_mailed(void **state)
+{
+    (void)state;
+    char aside[160];
+    snprintf(aside, sizeof aside, "%s.aside", mailfile);
+    assert_int_equal(rename(mailfile, aside), 0);
+    assert_int_equal(mkdir(mailfile, 0700), 0);
+    char room_c[64], room_d[64], draw_c[64], win_c[64], draw_d[64], win_d[64], json[256];
+    make_room("Retry room", "carol", room_c);
+    make_room("Revoked room", "dave", room_d);
+    draw_winner(room_c, "Retry mug", draw_c, win_c);
+    draw_winner(room_d, "Revoked mug", draw_d, win_d);
+    const char *keep = draw_c, *keep_user = "carol", *drop = draw_d, *drop_user = "dave";
+    PGresult *r;
+    wait_row(keep, keep_user, "pending", 1);
+    wait_row(drop, drop_user, "pending", 1);
+    const char *k[] = {keep, keep_user};
+    r = sql(auth->dsn,
+            "SELECT last_error FROM auth.notification_mails WHERE draw_id = $1 AND user_id = $2", k,
+            2);
+    assert_non_null(strstr(PQgetvalue(r, 0, 0), "mail server"));
+    PQclear(r);
+    snprintf(json, sizeof json, "{\"roomId\":\"%s\",\"winnerId\":\"%s\",\"reason\":\"no show\"}",
+             room_d, win_d);
+    rpc_ok(draw, &draw__v1__draw__descriptor, "RevokeWinner", json, org_token(), NULL, NULL, 0);
+    wait_row(drop, drop_user, "failed", 1);
+    /* the mail file back: the kept mail goes at its next attempt */
+    assert_int_equal(rmdir(mailfile), 0);
+    assert_int_equal(rename(aside, mailfile), 0);
+    char needle[128], to[64];
+    snprintf(needle, sizeof needle, "Draw: %s", keep);
+    snprintf(to, sizeof to, "%s@confetti.test", keep_user);
+    wait_mails(to, needle, 1);
+    wait_row(keep, keep_user, "sent", 2);
+    snprintf(to, sizeof to, "%s@confetti.test", drop_user);
+    assert_int_equal(mails(to, ""), 0);
+}
+
 /* The same events handled again — the saved position rewound to the start, auth restarted,
  * and a second replica (its own process) on the same database following the same events — still
  * one mail per (draw, winner). */
@@ -713,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_bad_bodies),
         cmocka_unit_test(test_room_override_bound),
         cmocka_unit_test(test_winner_is_told_once),
+        cmocka_unit_test(test_failed_mail_is_retried_revoked_win_is_not_mailed),
         cmocka_unit_test(test_replayed_events_send_nothing_more),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
