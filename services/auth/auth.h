@@ -20,6 +20,7 @@
 #include "svc/svc.h"
 #include "phone.h"
 
+#include "notify.h"
 #include "password.h"
 #include "throttle.h"
 
@@ -75,6 +76,7 @@ typedef struct auth_config {
     auth_phone_config phone;    /* phone sign-in (phone.h) */
 
     auth_password_config password; /* sections password and mail (password.h) */
+    auth_notify_config notify;     /* section notify: winner mails (notify.h) */
 } auth_config;
 
 /* ---- catalog's events (consumer.c) ---- */
@@ -199,7 +201,8 @@ typedef struct auth_ctx {
     pthread_mutex_t stop_mu;
     pthread_cond_t stop_cv;
     bool stopping;
-    auth_password *password; /* e-mail and password sign-in, the mailer (NULL: neither) */
+    auth_password *password;        /* e-mail and password sign-in, the mailer (NULL: neither) */
+    struct auth_notifier *notifier; /* winner mails (notify_mail.c); NULL when off */
 } auth_ctx;
 
 /* The throttle gate of a credential check (throttle.h's rule, applied the same way by

@@ -106,6 +106,7 @@ static const cfg_field auth_fields[] = {
     PROVIDER("provider_oidc", 2, "", "true", "false"),
     AUTH_PHONE_FIELDS,
     AUTH_PASSWORD_FIELDS(F),
+    AUTH_NOTIFY_FIELDS(F),
 };
 #undef F
 
@@ -192,6 +193,7 @@ static void auth_fini(svc_runtime *rt, void *p)
         pthread_join(ctx->cleaner, NULL);
     }
     auth_consumer_stop(ctx->consumer); /* before the cleaner's lock goes */
+    auth_notifier_stop(ctx->notifier);
     pthread_mutex_destroy(&ctx->stop_mu);
     pthread_cond_destroy(&ctx->stop_cv);
     auth_providers_free(ctx);
@@ -315,6 +317,19 @@ static cf_code auth_init_serving(svc_runtime *rt, void **out, char *err, size_t 
     } else {
         log_warn("events.subscribe or catalog.urls not set: app tokens outlive the revocation of "
                  "their credentials (up to tokens.app_ttl)");
+    }
+    /* winner mails (notify.h): draw's events, a mailer, and where draw is */
+    bool mail = ctx->password && auth_password_mailer(ctx->password);
+    if (*auth_cfg.events_subscribe && auth_cfg.notify.draw_urls.n > 0 && mail) {
+        code = auth_notifier_start(ctx, auth_cfg.events_subscribe, &ctx->notifier, err, errlen);
+        if (code != CF_OK) {
+            auth_fini(rt, ctx);
+            *out = NULL;
+            return code;
+        }
+    } else if (auth_cfg.notify.draw_urls.n > 0) {
+        log_warn("notify.draw_urls is set but events.subscribe or mail.sender is not: winners "
+                 "are not told by e-mail");
     }
     return CF_OK;
 }

@@ -74,6 +74,9 @@ extern const size_t gw_nroutes;
 /* Phone number sign-in (routes_signin.c). */
 extern const gw_route gw_routes_signin[];
 extern const size_t gw_nroutes_signin;
+/* notification preferences (routes_notify.c) */
+extern const gw_route gw_routes_notify[];
+extern const size_t gw_nroutes_notify;
 /* Every table above joined (routes_all.c): what the gateway serves. Built once; borrowed. */
 const gw_route *gw_all_routes(size_t *n);
 

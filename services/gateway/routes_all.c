@@ -18,6 +18,7 @@ static void join(void)
     } tables[] = {
         {gw_routes, &gw_nroutes},
         {gw_routes_signin, &gw_nroutes_signin},
+        {gw_routes_notify, &gw_nroutes_notify},
     };
     size_t n = 0;
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
