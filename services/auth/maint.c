@@ -41,6 +41,15 @@ static const char PASSWORD_TOKENS_SQL[] =
     "FROM password_tokens WHERE expires_at <= to_timestamp($1::bigint) "
     "ORDER BY expires_at LIMIT $2::int FOR UPDATE SKIP LOCKED)";
 
+/* Winner mails done (sent, or given up) for 90 days (issue 18 item 6): the row is what makes a
+ * replayed draw event send nothing more, and no consumer replays that far back (the outbox's
+ * relayed rows are pruned long before; docs/operations.md "Maintenance jobs"). */
+static const char NOTIFICATION_MAILS_SQL[] =
+    "DELETE FROM notification_mails WHERE (draw_id, user_id) IN (SELECT draw_id, user_id FROM "
+    "notification_mails WHERE state IN ('sent', 'failed') AND updated_at < "
+    "to_timestamp($1::bigint - 90 * 86400) ORDER BY updated_at LIMIT $2::int "
+    "FOR UPDATE SKIP LOCKED)";
+
 const svc_maint_job auth_maint_jobs[] = {
     {.name = "blacklist",
      .interval = "10m",
@@ -72,5 +81,11 @@ const svc_maint_job auth_maint_jobs[] = {
      .help = "e-mail verification and password reset tokens past their expiry",
      .run = svc_maint_sql,
      .arg = PASSWORD_TOKENS_SQL},
+    {.name = "notification_mails",
+     .interval = "1h",
+     .batch = "1000",
+     .help = "winner mails sent or given up more than 90 days ago",
+     .run = svc_maint_sql,
+     .arg = NOTIFICATION_MAILS_SQL},
 };
 const size_t auth_maint_njobs = sizeof auth_maint_jobs / sizeof *auth_maint_jobs;

@@ -36,6 +36,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static th_keys *keys;
@@ -787,6 +788,40 @@ static void test_replayed_events_send_nothing_more(void **state)
         sql_long("SELECT count(*) FROM auth.notification_mails WHERE draw_id = $1", p, 1), 1);
 }
 
+/* The maintenance job "notification_mails" (services/auth/maint.c) purges the mails sent or
+ * given up more than 90 days ago, and only those: a pending or sending one, or a recent one, is
+ * what keeps a replayed event from mailing again. */
+static void test_old_mails_are_purged(void **state)
+{
+    (void)state;
+    PQclear(sql(auth->dsn,
+                "INSERT INTO auth.notification_mails (draw_id, user_id, room_id, prize_id, "
+                "event_id, state, next_at, updated_at) VALUES "
+                "('purge-d1', 'u', 'r', 'p', 'e', 'sent', 0, now() - interval '91 days'), "
+                "('purge-d2', 'u', 'r', 'p', 'e', 'failed', 0, now() - interval '91 days'), "
+                "('purge-d3', 'u', 'r', 'p', 'e', 'sent', 0, now() - interval '89 days'), "
+                "('purge-d4', 'u', 'r', 'p', 'e', 'pending', 0, now() - interval '91 days'), "
+                "('purge-d5', 'u', 'r', 'p', 'e', 'sending', 0, now() - interval '91 days')",
+                NULL, 0));
+    const svc_maint_job *job = NULL;
+    for (size_t i = 0; i < auth_maint_njobs; i++)
+        if (strcmp(auth_maint_jobs[i].name, "notification_mails") == 0)
+            job = &auth_maint_jobs[i];
+    assert_non_null(job);
+    db_conn *db = db_conn_new(auth->dsn, "auth", NULL, 0);
+    assert_code(CF_OK, db_conn_ensure(db));
+    int64_t purged = 0;
+    assert_code(CF_OK, job->run(db, job->arg, (int64_t)time(NULL), 1000, &purged));
+    db_conn_free(db);
+    assert_int_equal(purged, 2);
+    assert_int_equal(sql_long("SELECT count(*) FROM auth.notification_mails WHERE draw_id LIKE "
+                              "'purge-%' AND draw_id NOT IN ('purge-d1', 'purge-d2')",
+                              NULL, 0),
+                     3);
+    PQclear(sql(auth->dsn, "DELETE FROM auth.notification_mails WHERE draw_id LIKE 'purge-%'", NULL,
+                0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -798,6 +833,7 @@ int main(void)
         cmocka_unit_test(test_winner_is_told_once),
         cmocka_unit_test(test_failed_mail_is_retried_revoked_win_is_not_mailed),
         cmocka_unit_test(test_replayed_events_send_nothing_more),
+        cmocka_unit_test(test_old_mails_are_purged),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
