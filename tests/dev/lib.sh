@@ -4,7 +4,7 @@
 # shellcheck shell=bash
 
 # dev_up VAR_DIR: starts the platform in the background; retries with another offset when a port
-# is taken. Sets DEV_OFF (the offset in use). Output in VAR_DIR.up.log.
+# is taken (refused by run.sh's check, or a bind that lost a race after it). Sets DEV_OFF (the offset in use). Output in VAR_DIR.up.log.
 dev_up() {
     local v=$1 try
     for try in 1 2 3 4 5; do
@@ -14,7 +14,10 @@ dev_up() {
             return 0
         fi
         cat "$v.up.log" >&2
-        grep -q "is already in use" "$v.up.log" || return 1
+        # taken at the check, or between the check and the bind (another test's PostgreSQL or
+        # service took a free port of this offset meanwhile: CI saw PostgreSQL's bind fail)
+        grep -qiE "already in use|address in use" "$v.up.log" || return 1
+        dev_down "$v"
         echo "(try $try: a port was taken, another offset)" >&2
     done
     return 1
