@@ -94,6 +94,9 @@ const svc_def *auth_service_def(void);
 
 /* What app tokens may call on the service (scopes.c; docs/auth.md, "App scopes"). */
 extern const rpc_scope_table auth_scopes;
+/* The user methods' check (scopes.c): a signed-in caller (UNAUTHENTICATED otherwise) that is a
+ * user, not an app (PERMISSION_DENIED "not for app tokens"). */
+cf_code auth_require_user(rpc_call *call);
 
 /* ---- signing keys (keys.c) ---- */
 

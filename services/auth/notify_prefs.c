@@ -107,20 +107,10 @@ static cf_code load(rpc_call *call, db_conn *db, const char *user_id,
     return CF_OK;
 }
 
-static cf_code require_user(rpc_call *call)
-{
-    cf_code code = rpc_require_caller(call);
-    if (code != CF_OK)
-        return code;
-    if (rpc_caller(call)->is_app)
-        return rpc_error(call, CF_PERMISSION_DENIED, "not for app tokens");
-    return CF_OK;
-}
-
 RPC_HANDLER(rpc_auth_get_notification_settings)
 {
     (void)req;
-    cf_code code = require_user(call);
+    cf_code code = auth_require_user(call);
     return code != CF_OK ? code : load(call, rpc_worker(call), rpc_caller(call)->sub, resp);
 }
 
@@ -222,7 +212,7 @@ static cf_code update_tx(db_conn *db, void *arg)
 
 RPC_HANDLER(rpc_auth_update_notification_settings)
 {
-    cf_code code = require_user(call);
+    cf_code code = auth_require_user(call);
     if (code != CF_OK)
         return code;
     if (req->n_rooms > NOTIFY_ROOMS_PER_PATCH)

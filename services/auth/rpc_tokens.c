@@ -113,22 +113,11 @@ RPC_HANDLER(rpc_auth_refresh)
     return CF_OK;
 }
 
-/* The caller must be a user (not an app) with a session id in its token. */
-static cf_code require_user(rpc_call *call)
-{
-    cf_code code = rpc_require_caller(call);
-    if (code != CF_OK)
-        return code;
-    if (rpc_caller(call)->is_app)
-        return rpc_error(call, CF_PERMISSION_DENIED, "not for app tokens");
-    return CF_OK;
-}
-
 RPC_HANDLER(rpc_auth_logout)
 {
     (void)req;
     (void)resp;
-    cf_code code = require_user(call);
+    cf_code code = auth_require_user(call);
     if (code != CF_OK)
         return code;
     auth_ctx *ctx = rpc_service_ctx(call);

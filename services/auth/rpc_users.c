@@ -11,16 +11,6 @@
 #define PROFILE_FIELD_MAX 1024
 #define USER_NAME_MAX     200 /* characters */
 
-static cf_code require_user(rpc_call *call)
-{
-    cf_code code = rpc_require_caller(call);
-    if (code != CF_OK)
-        return code;
-    if (rpc_caller(call)->is_app)
-        return rpc_error(call, CF_PERMISSION_DENIED, "not for app tokens");
-    return CF_OK;
-}
-
 static cf_code get_user(rpc_call *call, const char *id, Auth__V1__User *resp)
 {
     cf_code code = store_user_get(rpc_worker(call), rpc_arena(call), id, resp);
@@ -32,13 +22,13 @@ static cf_code get_user(rpc_call *call, const char *id, Auth__V1__User *resp)
 RPC_HANDLER(rpc_auth_get_me)
 {
     (void)req;
-    cf_code code = require_user(call);
+    cf_code code = auth_require_user(call);
     return code != CF_OK ? code : get_user(call, rpc_caller(call)->sub, resp);
 }
 
 RPC_HANDLER(rpc_auth_update_me)
 {
-    cf_code code = require_user(call);
+    cf_code code = auth_require_user(call);
     if (code != CF_OK)
         return code;
     if (!req->update_mask || req->update_mask->n_paths == 0)
@@ -77,7 +67,7 @@ RPC_HANDLER(rpc_auth_delete_me)
 {
     (void)req;
     (void)resp;
-    cf_code code = require_user(call);
+    cf_code code = auth_require_user(call);
     if (code != CF_OK)
         return code;
     auth_ctx *ctx = rpc_service_ctx(call);

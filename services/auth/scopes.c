@@ -25,3 +25,13 @@ static const rpc_scope_rule rules[] = {
 
 const rpc_scope_table auth_scopes = {&auth__v1__auth__descriptor, rules,
                                      sizeof rules / sizeof *rules};
+
+cf_code auth_require_user(rpc_call *call)
+{
+    cf_code code = rpc_require_caller(call);
+    if (code != CF_OK)
+        return code;
+    if (rpc_caller(call)->is_app)
+        return rpc_error(call, CF_PERMISSION_DENIED, "not for app tokens");
+    return CF_OK;
+}
