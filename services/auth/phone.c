@@ -320,6 +320,8 @@ RPC_HANDLER(rpc_auth_finish_phone_login)
                       .email_verified = false,
                       .bootstrap_admin = false,
                       .now = now};
+    audit_ctx au = audit_ctx_of(call);
+    in.au = &au;
     char user_id[CUID_LEN + 1];
     bool admin = false;
     code = store_login_user(rpc_worker(call), &in, user_id, &admin);

@@ -238,7 +238,8 @@ RPC_HANDLER(rpc_auth_password_verify)
     char hash[65], user_id[64];
     auth_sha256_hex(req->token, hash);
     bool admin = false;
-    code = store_pw_verify(rpc_worker(call), hash, auth_now(ctx), is_admin_email, ctx, user_id,
+    audit_ctx au = audit_ctx_of(call);
+    code = store_pw_verify(rpc_worker(call), hash, auth_now(ctx), is_admin_email, ctx, &au, user_id,
                            &admin);
     if (code == CF_UNAUTHENTICATED) {
         throttle_failed(ctx->throttle, &tk, auth_now(ctx));
@@ -308,6 +309,8 @@ RPC_HANDLER(rpc_auth_password_login)
                       .email_verified = true,
                       .bootstrap_admin = auth_is_admin_email(ctx, u->email),
                       .now = now};
+    audit_ctx au = audit_ctx_of(call);
+    in.au = &au;
     char uid[64];
     bool admin = false;
     if ((code = store_login_user(rpc_worker(call), &in, uid, &admin)) != CF_OK)

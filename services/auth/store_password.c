@@ -102,6 +102,7 @@ typedef struct verify_tx {
     int64_t now;
     bool (*is_admin_email)(const void *, const char *);
     const void *arg;
+    const audit_ctx *au;
     char *user_id;
     bool is_admin, held;
 } verify_tx;
@@ -136,7 +137,8 @@ static cf_code verify_body(db_conn *db, void *arg)
                       .picture = "",
                       .email_verified = true, /* the token came back from the address */
                       .bootstrap_admin = v->is_admin_email(v->arg, t.email),
-                      .now = v->now};
+                      .now = v->now,
+                      .au = v->au};
     if ((code = store_login_user_tx(db, &in, v->user_id, &v->is_admin)) != CF_OK)
         return code;
     return set_password(db, v->user_id, t.password_hash, v->now);
@@ -144,9 +146,9 @@ static cf_code verify_body(db_conn *db, void *arg)
 
 cf_code store_pw_verify(db_conn *db, const char *token_hash, int64_t now,
                         bool (*is_admin_email)(const void *arg, const char *email), const void *arg,
-                        char *user_id, bool *is_admin)
+                        const audit_ctx *au, char *user_id, bool *is_admin)
 {
-    verify_tx v = {token_hash, now, is_admin_email, arg, user_id, false, false};
+    verify_tx v = {token_hash, now, is_admin_email, arg, au, user_id, false, false};
     cf_code code = db_tx(db, verify_body, &v);
     /* a first login of the same person at once (OpenID): the rows are committed now */
     if (code == CF_ALREADY_EXISTS)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "audit/audit.h"
 #include "db/db.h"
 
 /* The statements, part of auth_stmts (store.c). */
@@ -61,10 +62,11 @@ cf_code store_pw_token_add(db_conn *db, const store_pw_token *t);
  * decides the bootstrap admin. UNAUTHENTICATED for a token unknown, used or expired;
  * FAILED_PRECONDITION (the token spent, nothing else done) when a live user came to hold the
  * address since the sign-up: a password chosen by whoever signed up is never attached to an
- * existing account. user_id: 64 bytes. */
+ * existing account. The login's audit row (user.login, detail "password") carries au (the
+ * call's peer and request id). user_id: 64 bytes. */
 cf_code store_pw_verify(db_conn *db, const char *token_hash, int64_t now,
                         bool (*is_admin_email)(const void *arg, const char *email), const void *arg,
-                        char *user_id, bool *is_admin);
+                        const audit_ctx *au, char *user_id, bool *is_admin);
 /* Reset, in one transaction: the reset token (unused, unexpired, its user live) is spent with
  * every other reset token of its address, and the user's password becomes new_hash.
  * UNAUTHENTICATED for a token unknown, used, expired, or of a deleted user. */

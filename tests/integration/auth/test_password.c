@@ -664,6 +664,26 @@ static void test_linking_with_openid(void **state)
 }
 
 /* The routes, over HTTP: the same tokens as other logins; 429 with Retry-After. */
+/* Issue 18 item 5 (docs/audit.md, user.login): the password sign-in paths — the verification
+ * that creates the account, then a login — each write one user.login row naming the user and
+ * "password", with the call's request id like an OpenID login's row (they had none). */
+static void test_password_logins_audited(void **state)
+{
+    (void)state;
+    result v = new_account("audited@example.com", "correct horse battery");
+    result l = login("audited@example.com", "correct horse battery", "127.0.0.7");
+    OK(l);
+    assert_string_equal(v.user_id, l.user_id);
+    char q[512];
+    snprintf(q, sizeof q,
+             "SELECT count(*) FROM auth.audit_log WHERE action = 'user.login' AND actor_id = "
+             "'%s' AND target_id = '%s' AND detail = 'password' AND request_id <> ''",
+             l.user_id, l.user_id);
+    char *n = sql1(q);
+    assert_string_equal(n, "2");
+    free(n);
+}
+
 static void test_gateway_routes(void **state)
 {
     (void)state;
@@ -802,6 +822,7 @@ int main(void)
         cmocka_unit_test(test_hash_upgraded_at_login),
         cmocka_unit_test(test_throttle_per_source),
         cmocka_unit_test(test_linking_with_openid),
+        cmocka_unit_test(test_password_logins_audited),
         cmocka_unit_test(test_gateway_routes),
         cmocka_unit_test(test_file_sender_and_mail_interval),
     };

@@ -317,6 +317,19 @@ static void test_a_code_signs_in_once(void **state)
     verified v2 = verify(s2.challenge, code, "10.0.1.1");
     assert_code(CF_OK, v2.code);
     assert_string_equal(v2.user_id, v.user_id);
+    /* each sign-in wrote one user.login audit row ("phone"), with the call's request id (issue
+     * 18 item 5, docs/audit.md; the refused second use wrote none) */
+    PGconn *c = th_pg_connect(auth->dsn);
+    const char *p[] = {v.user_id};
+    PGresult *rows = PQexecParams(c,
+                                  "SELECT count(*) FROM auth.audit_log WHERE action = "
+                                  "'user.login' AND actor_id = $1 AND detail = 'phone' AND "
+                                  "request_id <> ''",
+                                  1, NULL, p, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(rows), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(rows, 0, 0), "2");
+    PQclear(rows);
+    PQfinish(c);
 }
 
 static void test_attempts_and_expiry(void **state)
