@@ -16,8 +16,9 @@ PACKAGES=(
   libsodium-dev
   # tests: cmocka, a real PostgreSQL server (run privately, never the system one)
   libcmocka-dev postgresql-15
-  # the SMTP server the mail tests deliver to (tests/integration/auth/test_password.c)
-  python3-aiosmtpd
+  # the SMTP server the mail tests deliver to (tests/integration/auth/test_password.c), and the
+  # openssl command that makes test_mailer.c's certificates for its STARTTLS
+  python3-aiosmtpd openssl
   # scripts (shellcheck: every script is checked in make test)
   procps util-linux shellcheck
   # the README's commands (tests/dev/readme_commands.sh runs them) and the bench

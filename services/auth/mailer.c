@@ -12,7 +12,7 @@
 
 struct mailer {
     bool smtp;
-    char *from, *url, *user, *password, *file;
+    char *from, *url, *user, *password, *file, *ca_file;
     bool tls_required;
     int64_t timeout_ms;
     pthread_mutex_t file_mu; /* the file sink appends one whole mail at a time */
@@ -59,6 +59,7 @@ mailer *mailer_new(const mailer_config *c, char *err, size_t errlen)
     m->user = xstrdup(c->smtp_user);
     m->password = xstrdup(c->smtp_password);
     m->file = xstrdup(c->file);
+    m->ca_file = xstrdup(c->smtp_ca_file ? c->smtp_ca_file : "");
     m->tls_required = strcmp(c->smtp_tls, "none") != 0;
     m->timeout_ms = c->timeout_ms;
     pthread_mutex_init(&m->file_mu, NULL);
@@ -77,6 +78,7 @@ void mailer_free(mailer *m)
         free(m->password);
     }
     free(m->file);
+    free(m->ca_file);
     pthread_mutex_destroy(&m->file_mu);
     free(m);
 }
@@ -145,8 +147,14 @@ static cf_code send_smtp(mailer *m, const char *text, const char *to, char *err,
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)m->timeout_ms);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
+    /* STARTTLS or nothing: CURLUSESSL_ALL fails the mail when the server does not offer it
+     * (never a silent fall back to plain text); the certificate and its name are checked */
     if (m->tls_required)
         curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (*m->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, m->ca_file);
     if (*m->user) {
         curl_easy_setopt(h, CURLOPT_USERNAME, m->user);
         curl_easy_setopt(h, CURLOPT_PASSWORD, m->password);

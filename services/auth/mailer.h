@@ -17,11 +17,13 @@
 typedef struct mailer mailer;
 
 typedef struct mailer_config {
-    const char *sender;    /* "smtp" or "file" */
-    const char *from;      /* the From address (bare: a@b.example) */
-    const char *smtp_url;  /* smtp://host:port or smtps://host:port */
-    const char *smtp_tls;  /* "required" (STARTTLS on smtp://) or "none" */
-    const char *smtp_user; /* "" = no AUTH */
+    const char *sender;       /* "smtp" or "file" */
+    const char *from;         /* the From address (bare: a@b.example) */
+    const char *smtp_url;     /* smtp://host:port or smtps://host:port */
+    const char *smtp_tls;     /* "required" (STARTTLS on smtp://) or "none" */
+    const char *smtp_ca_file; /* PEM CAs the server's certificate must chain to; ""/NULL:
+                                 the system's. The name is always checked. */
+    const char *smtp_user;    /* "" = no AUTH */
     const char *smtp_password;
     int64_t timeout_ms;
     const char *file; /* the file sender's path */

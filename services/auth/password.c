@@ -56,6 +56,7 @@ cf_code auth_password_new(const auth_password_config *c, auth_password **out, ch
                         .from = c->mail_from,
                         .smtp_url = c->smtp_url,
                         .smtp_tls = c->smtp_tls,
+                        .smtp_ca_file = c->smtp_ca_file,
                         .smtp_user = c->smtp_user,
                         .smtp_password = c->smtp_password,
                         .timeout_ms = c->mail_timeout,

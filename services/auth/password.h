@@ -28,6 +28,7 @@ typedef struct auth_password_config {
     int64_t verify_ttl, reset_ttl, mail_interval; /* ms */
     char *verify_url, *reset_url;                 /* link prefixes the token is appended to */
     char *mail_sender, *mail_from, *smtp_url, *smtp_tls, *smtp_user, *smtp_password;
+    char *smtp_ca_file;
     int64_t mail_timeout; /* ms */
     char *mail_file;
 } auth_password_config;
@@ -63,6 +64,8 @@ typedef struct auth_password_config {
           .help = "smtp://host:587 (STARTTLS) or smtps://host:465"),                               \
         F("mail", "smtp_tls", CFG_ENUM, password.smtp_tls, .def = "required",                      \
           .choices = auth_mail_tls, .help = "required: STARTTLS on smtp:// (none: plain text)"),   \
+        F("mail", "smtp_ca_file", CFG_STR, password.smtp_ca_file, .def = "",                       \
+          .help = "CA certificates (PEM) the SMTP server's is checked against (\"\" = system)"),   \
         F("mail", "smtp_username", CFG_STR, password.smtp_user, .def = "",                         \
           .help = "SMTP AUTH user (\"\" = no AUTH)"),                                              \
         F("mail", "smtp_password", CFG_SECRET, password.smtp_password, .def = "",                  \
