@@ -223,6 +223,22 @@ static void test_connection_cap_answers_503_and_closes(void **state)
     reply r = {0};
     bool closed = false;
     for (int tries = 0; tries < 600; tries++) {
+        /* a held connection the server answered or closed (CI once saw only 7 of 8 still
+         * within a request, and no probe refused in 600): said, and replaced, so that the cap is
+         * always full of requests in progress when the probe comes */
+        for (int i = 0; i < MAX_CONNS; i++) {
+            struct pollfd p = {.fd = held[i], .events = POLLIN};
+            if (poll(&p, 1, 0) <= 0)
+                continue;
+            char got[256];
+            ssize_t n = recv(held[i], got, sizeof got - 1, MSG_DONTWAIT);
+            got[n > 0 ? n : 0] = '\0';
+            printf("held connection %d ended before the probe %d: %s\n", i, tries,
+                   n > 0 ? strtok(got, "\r\n") : "closed with nothing");
+            close(held[i]);
+            held[i] = dial();
+            send_all(held[i], partial, sizeof partial - 1);
+        }
         fd = dial();
         send_all(fd, req, sizeof req - 1);
         /* one whole answer, not to the end: a 200 keeps its connection (for the idle timeout) */
