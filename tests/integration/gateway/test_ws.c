@@ -364,10 +364,29 @@ static const char *ev_kind(json_t *m)
 /* Waits for the next event of kind (skipping others of the room) and returns it. */
 static json_t *wsc_event(wsc *c, const char *kind, int timeout_ms)
 {
+    int others = 0;
+    char last[64] = "none";
     for (;;) {
-        json_t *j = wsc_expect(c, "event", timeout_ms);
+        json_t *j = wsc_next(c, timeout_ms);
+        if (!j) /* which event, and what came instead (a stress run once saw one not come) */
+            fail_msg("no \"%s\" event within %d ms (%d other messages before, the last: %s)", kind,
+                     timeout_ms, others, last);
+        const char *t = json_string_value(json_object_get(j, "type"));
+        if (t && strcmp(t, "ping") == 0) {
+            wsc_text(c, "{\"type\":\"pong\"}");
+            json_decref(j);
+            continue;
+        }
+        if (!t || strcmp(t, "event") != 0) {
+            char *txt = json_dumps(j, 0);
+            json_decref(j);
+            fail_msg("expected a \"%s\" event, got %s", kind, txt);
+        }
         if (strcmp(ev_kind(j), kind) == 0)
             return j;
+        snprintf(last, sizeof last, "%s %s", t ? t : "?",
+                 t && strcmp(t, "event") == 0 ? ev_kind(j) : "");
+        others++;
         json_decref(j);
     }
 }
