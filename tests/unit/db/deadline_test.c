@@ -215,6 +215,21 @@ static void test_a_pipeline_bound_is_capped_by_the_deadline(void **state)
     assert_code(CF_DEADLINE_EXCEEDED, db_exec_tx(f->c, 60000, "item_bump", 1, b, NULL));
     assert_true(ms_since(t0) < 5000);
     db_conn_set_deadline(f->c, 0);
+    /* The abandoned statement is cancelled on the server (a cancel request, then the close);
+     * the server acts on it asynchronously: wait until no backend waits on the row lock before
+     * releasing it, or a starved machine lets the bump run first (stress run, 2026-12-07). A
+     * cancel that never arrives fails here, by name. */
+    bool gone = false;
+    for (int i = 0; i < 1000 && !gone; i++) {
+        const char *n = dbt_value(f->peek, "SELECT count(*) FROM pg_stat_activity WHERE "
+                                           "datname = current_database() AND wait_event_type = "
+                                           "'Lock' AND query LIKE 'UPDATE items SET qty%'");
+        gone = strcmp(n, "0") == 0;
+        if (!gone)
+            usleep(10000);
+    }
+    if (!gone)
+        fail_msg("the abandoned statement still waits on the lock after 10 s: not cancelled");
     PQclear(PQexec(f->peek, "ROLLBACK"));
     assert_string_equal(dbt_value(f->peek, "SELECT qty FROM app.items WHERE id = 8"), "1");
 }
