@@ -26,6 +26,17 @@ int th_free_port(void)
     return ntohs(a.sin_port);
 }
 
+bool th_port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
 th_service *th_service_start(const svc_def *def, const th_service_opts *opts)
 {
     static const th_service_opts none = {0};

@@ -4,6 +4,7 @@
 #ifndef CONFETTI_TESTS_SERVICE_H
 #define CONFETTI_TESTS_SERVICE_H
 
+#include <stdbool.h>
 #include "svc/svc.h"
 #include "rpc/client.h"
 #include "tokens.h"
@@ -36,5 +37,7 @@ void th_service_free(th_service *s);
 
 /* A free TCP port on 127.0.0.1. */
 int th_free_port(void);
+/* Something accepts connections on 127.0.0.1:port (a server a test started is up). */
+bool th_port_open(int port);
 
 #endif

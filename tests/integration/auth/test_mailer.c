@@ -31,16 +31,6 @@ typedef struct smtp_server {
 static char dir[128];
 static smtp_server good, wrong_name, plain;
 
-static bool port_open(int port)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool ok = connect(s, (struct sockaddr *)&a, sizeof a) == 0;
-    close(s);
-    return ok;
-}
-
 /* A self-signed certificate for san (openssl's subjectAltName syntax) at DIR/name.{crt,key}. */
 static void make_cert(const char *name, const char *san)
 {
@@ -75,9 +65,9 @@ static void start_server(smtp_server *s, const char *name, const char *cert)
         "/usr/bin/python3",          "-m",       "aiosmtpd", "-n", "-l", listen, "-c",
         "aiosmtpd.handlers.Mailbox", s->maildir, NULL};
     s->pid = th_spawn_logged(cert ? with_tls : without, "", s->log);
-    for (int i = 0; i < 400 && !port_open(s->port); i++)
+    for (int i = 0; i < 400 && !th_port_open(s->port); i++)
         usleep(50000);
-    if (!port_open(s->port))
+    if (!th_port_open(s->port))
         fail_msg("the SMTP server %s did not start (see %s)", name, s->log);
 }
 

@@ -59,16 +59,6 @@ static char redirect[128], keyfile[128], base[64], maildir[128], smtplog[160];
 
 /* ---- the SMTP server ---- */
 
-static bool port_open(int port)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool ok = connect(s, (struct sockaddr *)&a, sizeof a) == 0;
-    close(s);
-    return ok;
-}
-
 static int start_smtp(void)
 {
     int port = th_free_port();
@@ -81,9 +71,9 @@ static int start_smtp(void)
         "/usr/bin/python3",          "-m",    "aiosmtpd", "-n", "-l", listen, "-c",
         "aiosmtpd.handlers.Mailbox", maildir, NULL};
     smtp_pid = th_spawn_logged(argv, "", smtplog);
-    for (int i = 0; i < 400 && !port_open(port); i++)
+    for (int i = 0; i < 400 && !th_port_open(port); i++)
         usleep(50000);
-    if (!port_open(port))
+    if (!th_port_open(port))
         fail_msg("the SMTP server did not start (see %s)", smtplog);
     return port;
 }
