@@ -10,6 +10,7 @@
 #include "service.h"
 #include "testsvc.h"
 #include "rooms.h"
+#include "rooms_calls.h"
 #include "svc/maint.h"
 #include "base/xmalloc.h"
 
@@ -25,46 +26,10 @@ static th_keys *keys;
 static th_service *rooms;
 static PGconn *pg;
 
-typedef struct user {
-    const char *sub;
-    bool admin;
-    char *bearer;
-} user;
-
 static user u_org = {.sub = "ar-org"}, u_mem = {.sub = "ar-member"},
             u_none = {.sub = "ar-stranger"}, u_admin = {.sub = "ar-admin", .admin = true},
             u_anon = {.sub = NULL};
 static user *all_users[] = {&u_org, &u_mem, &u_none, &u_admin};
-
-static const char *bearer(user *u)
-{
-    if (!u->bearer) {
-        char *t = th_token(keys, u->sub, 3600, u->admin);
-        u->bearer = xasprintf("Bearer %s", t);
-        free(t);
-    }
-    return u->bearer;
-}
-
-static rpc_ccall *rc(const char *method, user *u, const void *in)
-{
-    const ProtobufCServiceDescriptor *d = &rooms__v1__rooms__descriptor;
-    const ProtobufCMethodDescriptor *m =
-        protobuf_c_service_descriptor_get_method_by_name(d, method);
-    assert_non_null(m);
-    rpc_ccall *cc = xcalloc(1, sizeof *cc);
-    rpc_ccall_init(cc, NULL);
-    if (u->sub)
-        rpc_ccall_md(cc, "authorization", bearer(u));
-    rpc_client_invoke(rooms->client, d, (unsigned)(m - d->methods), in, cc);
-    return cc;
-}
-
-static void done(rpc_ccall *cc)
-{
-    rpc_ccall_free(cc);
-    free(cc);
-}
 
 #define expect(code_, line_call)                                                                   \
     do {                                                                                           \
@@ -300,6 +265,7 @@ static int setup_all(void **state)
     const char *env[] = {addr, "CONFETTI_MAINTENANCE_ARCHIVE_INTERVAL=0",
                          "CONFETTI_ROOMS_ARCHIVE_AFTER=1h", NULL};
     rooms = th_service_start(rooms_service_def(), &(th_service_opts){.keys = keys, .env = env});
+    rooms_calls_use(keys, rooms);
     free(addr);
     pg = th_pg_connect(rooms->dsn);
     sql_ok("SET search_path = rooms, public");

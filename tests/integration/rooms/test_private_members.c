@@ -9,6 +9,7 @@
 #include "service.h"
 #include "testsvc.h"
 #include "rooms.h"
+#include "rooms_calls.h"
 #include "base/clock.h"
 #include "base/xmalloc.h"
 
@@ -25,55 +26,9 @@ static th_keys *keys;
 static th_service *rooms;
 static PGconn *pg;
 
-typedef struct user {
-    const char *sub;
-    char *bearer;
-} user;
-
 static user u_org = {.sub = "pm-org"}, u_mem = {.sub = "pm-member"}, u_two = {.sub = "pm-second"},
             u_none = {.sub = "pm-stranger"}, u_anon = {.sub = NULL}; /* u_anon: no token */
 static user *all_users[] = {&u_org, &u_mem, &u_two, &u_none};
-
-static const char *bearer(user *u)
-{
-    if (!u->bearer) {
-        char *t = th_token(keys, u->sub, 3600, false);
-        u->bearer = xasprintf("Bearer %s", t);
-        free(t);
-    }
-    return u->bearer;
-}
-
-/* ---- calls (each freed by the caller through done()) ---- */
-
-static rpc_ccall *rc(const char *method, user *u, const void *in)
-{
-    const ProtobufCServiceDescriptor *d = &rooms__v1__rooms__descriptor;
-    const ProtobufCMethodDescriptor *m =
-        protobuf_c_service_descriptor_get_method_by_name(d, method);
-    assert_non_null(m);
-    rpc_ccall *cc = xcalloc(1, sizeof *cc);
-    rpc_ccall_init(cc, NULL);
-    if (u->sub)
-        rpc_ccall_md(cc, "authorization", bearer(u));
-    rpc_client_invoke(rooms->client, d, (unsigned)(m - d->methods), in, cc);
-    return cc;
-}
-
-static void done(rpc_ccall *cc)
-{
-    rpc_ccall_free(cc);
-    free(cc);
-}
-
-/* Runs a call that must succeed and frees it. */
-#define ok(line_call)                                                                              \
-    do {                                                                                           \
-        rpc_ccall *cc_ = (line_call);                                                              \
-        if (cc_->code != CF_OK)                                                                    \
-            fail_msg("line %d: %s: %s", __LINE__, cf_code_name(cc_->code), cc_->message);          \
-        done(cc_);                                                                                 \
-    } while (0)
 
 /* A new room's id (caller frees). */
 static char *create_room(user *u, bool pub)
@@ -468,6 +423,7 @@ static int setup_all(void **state)
     char *addr = xasprintf("CONFETTI_CATALOG_URLS=%s", cat);
     const char *env[] = {addr, NULL};
     rooms = th_service_start(rooms_service_def(), &(th_service_opts){.keys = keys, .env = env});
+    rooms_calls_use(keys, rooms);
     free(addr);
     pg = th_pg_connect(rooms->dsn);
     /* as the service's connections run (other triggers on these tables may need it) */

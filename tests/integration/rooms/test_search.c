@@ -8,6 +8,7 @@
 #include "service.h"
 #include "testsvc.h"
 #include "rooms.h"
+#include "rooms_calls.h"
 #include "base/xmalloc.h"
 
 #include <stdbool.h>
@@ -20,54 +21,10 @@
 static th_keys *keys;
 static th_service *rooms;
 
-typedef struct user {
-    const char *sub;
-    bool admin;
-    char *bearer;
-} user;
-
 static user u_org = {.sub = "se-org"}, u_mem = {.sub = "se-member"},
             u_none = {.sub = "se-stranger"}, u_admin = {.sub = "se-admin", .admin = true},
             u_anon = {.sub = NULL};
 static user *all_users[] = {&u_org, &u_mem, &u_none, &u_admin};
-
-static const char *bearer(user *u)
-{
-    if (!u->bearer) {
-        char *t = th_token(keys, u->sub, 3600, u->admin);
-        u->bearer = xasprintf("Bearer %s", t);
-        free(t);
-    }
-    return u->bearer;
-}
-
-static rpc_ccall *rc(const char *method, user *u, const void *in)
-{
-    const ProtobufCServiceDescriptor *d = &rooms__v1__rooms__descriptor;
-    const ProtobufCMethodDescriptor *m =
-        protobuf_c_service_descriptor_get_method_by_name(d, method);
-    assert_non_null(m);
-    rpc_ccall *cc = xcalloc(1, sizeof *cc);
-    rpc_ccall_init(cc, NULL);
-    if (u->sub)
-        rpc_ccall_md(cc, "authorization", bearer(u));
-    rpc_client_invoke(rooms->client, d, (unsigned)(m - d->methods), in, cc);
-    return cc;
-}
-
-static void done(rpc_ccall *cc)
-{
-    rpc_ccall_free(cc);
-    free(cc);
-}
-
-#define ok(line_call)                                                                              \
-    do {                                                                                           \
-        rpc_ccall *cc_ = (line_call);                                                              \
-        if (cc_->code != CF_OK)                                                                    \
-            fail_msg("line %d: %s: %s", __LINE__, cf_code_name(cc_->code), cc_->message);          \
-        done(cc_);                                                                                 \
-    } while (0)
 
 static char *create_room(user *u, const char *name, const char *description, bool pub)
 {
@@ -501,6 +458,7 @@ static int setup_all(void **state)
     char *addr = xasprintf("CONFETTI_CATALOG_URLS=%s", cat);
     const char *env[] = {addr, NULL};
     rooms = th_service_start(rooms_service_def(), &(th_service_opts){.keys = keys, .env = env});
+    rooms_calls_use(keys, rooms);
     free(addr);
     return 0;
 }
