@@ -16,6 +16,7 @@
 #include "th_http.h"
 #include "tokens.h"
 #include "gateway.h"
+#include "gw_start.h"
 #include "catalog.h"
 #include "rooms.h"
 #include "draw.h"
@@ -29,8 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-extern const ProtobufCServiceDescriptor *const confetti_services[];
 
 static th_keys *keys;
 static authn_verifier *verifier;
@@ -482,27 +481,8 @@ static int setup(void **state)
     snprintf(env[3], 256, "CONFETTI_SERVICES_DRAW=%s", draw->url);
     snprintf(env[4], 256, "CONFETTI_RATELIMIT_RATE=0");
     char *envp[] = {env[0], env[1], env[2], env[3], env[4], NULL};
-    static const ProtobufCServiceDescriptor *const *const registries[] = {confetti_services, NULL};
-    schema = (cfg_schema){gw_config_fields, gw_config_nfields, &cfg};
-    char err[512];
-    if (cfg_load(&schema, 1, NULL, envp, err, sizeof err) != CF_OK)
-        fail_msg("%s", err);
-    gw_backend_def b[6];
-    size_t nb = gw_default_backends(&cfg, b);
-    gw_params p = {.cfg = &cfg,
-                   .routes = gw_routes,
-                   .nroutes = gw_nroutes,
-                   .registries = registries,
-                   .backends = b,
-                   .nbackends = nb,
-                   .verifier = verifier,
-                   .metrics = mx};
-    if (gw_new(&p, &g, err, sizeof err) != CF_OK || gw_start(g, err, sizeof err) != CF_OK)
-        fail_msg("%s", err);
+    g = gw_test_start(envp, &cfg, &schema, verifier, mx);
     port = gw_port(g);
-    for (int i = 0; i < 600 && !gw_ready(g); i++)
-        usleep(50000);
-    assert_true(gw_ready(g));
 
     /* what the methods work on: an ACTIVE room with 12 participants and a prize of 50, and two
      * apps whose secrets are regenerated */
