@@ -1,0 +1,165 @@
+/* replay_hold.c — see replay_hold.h. One thread: receive on a rep socket, forward on a req
+ * socket, answer. Requests are taken one at a time, so while a reply is held the gateway's
+ * other calls to rooms wait behind it (the tests that use it hold for a moment only). */
+#include "replay_hold.h"
+#include "testsvc.h"
+#include "base/xmalloc.h"
+#include "base/clock.h"
+#include "rpc/v1/envelope.pb-c.h"
+#include "events/v1/events.pb-c.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+struct replay_hold {
+    nng_socket rep, req;
+    char url[128];
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool armed, held, released, stop;
+    int64_t from_seq;
+    atomic_int replays;
+};
+
+/* The from_seq of a Replay request, or -1 when msg is another call. */
+static int64_t replay_from(const void *data, size_t len)
+{
+    Rpc__V1__Request *r = rpc__v1__request__unpack(NULL, len, data);
+    if (!r)
+        return -1;
+    int64_t from = -1;
+    if (r->method && strcmp(r->method, "events.v1.Events/Replay") == 0) {
+        Events__V1__ReplayRequest *q =
+            events__v1__replay_request__unpack(NULL, r->payload.len, r->payload.data);
+        if (q) {
+            from = q->from_seq;
+            events__v1__replay_request__free_unpacked(q, NULL);
+        }
+    }
+    rpc__v1__request__free_unpacked(r, NULL);
+    return from;
+}
+
+static void *run(void *arg)
+{
+    replay_hold *h = arg;
+    for (;;) {
+        nng_msg *in;
+        int rv = nng_recvmsg(h->rep, &in, 0);
+        pthread_mutex_lock(&h->mu);
+        bool stop = h->stop;
+        pthread_mutex_unlock(&h->mu);
+        if (stop || rv == NNG_ECLOSED) {
+            if (rv == 0)
+                nng_msg_free(in);
+            return NULL;
+        }
+        if (rv != 0)
+            continue; /* a receive timeout: look at stop again */
+        int64_t from = replay_from(nng_msg_body(in), nng_msg_len(in));
+        if (from >= 0)
+            atomic_fetch_add(&h->replays, 1);
+        nng_msg *out = NULL;
+        if (nng_sendmsg(h->req, in, 0) != 0) {
+            nng_msg_free(in);
+            continue; /* the gateway's call times out: what a lost service looks like */
+        }
+        if (nng_recvmsg(h->req, &out, 0) != 0)
+            continue;
+        pthread_mutex_lock(&h->mu);
+        if (h->armed && from == h->from_seq) {
+            h->armed = false;
+            h->held = true;
+            pthread_cond_broadcast(&h->cv);
+            while (!h->released && !h->stop)
+                pthread_cond_wait(&h->cv, &h->mu);
+        }
+        pthread_mutex_unlock(&h->mu);
+        if (nng_sendmsg(h->rep, out, 0) != 0)
+            nng_msg_free(out);
+    }
+}
+
+replay_hold *replay_hold_new(const char *to)
+{
+    replay_hold *h = xcalloc(1, sizeof *h);
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    th_ipc_url(h->url, sizeof h->url, "replay-hold");
+    if (nng_rep0_open(&h->rep) != 0 || nng_req0_open(&h->req) != 0 ||
+        nng_listen(h->rep, h->url, NULL, 0) != 0 || nng_dial(h->req, to, NULL, 0) != 0) {
+        nng_close(h->rep);
+        nng_close(h->req);
+        free(h);
+        return NULL;
+    }
+    nng_socket_set_ms(h->rep, NNG_OPT_RECVTIMEO, 200);
+    nng_socket_set_ms(h->req, NNG_OPT_RECVTIMEO, 30000);
+    nng_socket_set_ms(h->req, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    pthread_create(&h->thread, NULL, run, h);
+    return h;
+}
+
+const char *replay_hold_url(const replay_hold *h)
+{
+    return h->url;
+}
+
+void replay_hold_arm(replay_hold *h, int64_t from_seq)
+{
+    pthread_mutex_lock(&h->mu);
+    h->armed = true;
+    h->held = h->released = false;
+    h->from_seq = from_seq;
+    pthread_mutex_unlock(&h->mu);
+}
+
+bool replay_hold_wait_held(replay_hold *h, int timeout_ms)
+{
+    int64_t end = cf_mono_ns() + (int64_t)timeout_ms * 1000000;
+    pthread_mutex_lock(&h->mu);
+    while (!h->held && cf_mono_ns() < end) {
+        pthread_mutex_unlock(&h->mu);
+        usleep(10000);
+        pthread_mutex_lock(&h->mu);
+    }
+    bool held = h->held;
+    pthread_mutex_unlock(&h->mu);
+    return held;
+}
+
+void replay_hold_release(replay_hold *h)
+{
+    pthread_mutex_lock(&h->mu);
+    h->released = true;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+int replay_hold_replays(replay_hold *h)
+{
+    return atomic_load(&h->replays);
+}
+
+void replay_hold_free(replay_hold *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->stop = true;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(h->thread, NULL);
+    nng_close(h->rep);
+    nng_close(h->req);
+    pthread_cond_destroy(&h->cv);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
