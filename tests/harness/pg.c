@@ -93,6 +93,25 @@ char *th_pg_fresh_db(const char *prefix)
     return conninfo;
 }
 
+char *th_pg_kept_db(const char *name, bool *created)
+{
+    char *admin = admin_conninfo();
+    PGconn *pg = th_pg_connect(admin);
+    char *ident = PQescapeIdentifier(pg, name, strlen(name));
+    char *sql = xasprintf("CREATE DATABASE %s", ident);
+    PQfreemem(ident);
+    char state[6];
+    const char *err = admin_exec(pg, sql, state);
+    free(sql);
+    PQfinish(pg);
+    if (err && strcmp(err, "42P04") != 0) /* 42P04: it exists, kept from an earlier run */
+        fail_msg("CREATE DATABASE %s failed, SQLSTATE %s", name, state);
+    *created = !err;
+    char *conninfo = xasprintf("%s dbname=%s", admin, name);
+    free(admin);
+    return conninfo;
+}
+
 void th_pg_drop_db(const char *conninfo)
 {
     PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);

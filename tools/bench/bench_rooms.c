@@ -13,7 +13,9 @@
  * BENCH_ROOMS_ROOMS / BENCH_ROOMS_PARTICIPANTS set any other size (they win over the scale).
  * BENCH_ROOMS_N=<rooms> seeds that many rooms and ten times as many participants
  * (issue 18 item 4: the search rows at a size a loaded machine can seed). BENCH_ROOMS_ONLY=
- * search runs the baseline and the ListRooms?q= rows only.
+ * search runs the baseline and the ListRooms?q= rows only. BENCH_ROOMS_KEEP=1 keeps the seed in
+ * a database named by its size and uses it again next time (seed while the machine is busy,
+ * measure when it is quiet); with BENCH_ROOMS_SEED_ONLY=1 as well it only seeds.
  * Usage: bench_rooms [seconds-per-cell]   (default 2) */
 #include "th.h"
 #include "th_histo.h"
@@ -92,6 +94,27 @@ static int seed(const char *dsn, const char *rooms, const char *parts)
     return st == 0 ? 0 : -1;
 }
 
+/* The marker of a whole kept seed (BENCH_ROOMS_KEEP). */
+static bool kept_seed_ok(const char *dsn)
+{
+    PGconn *pg = th_pg_connect(dsn);
+    PGresult *r = PQexec(pg, "SELECT 1 FROM public.bench_rooms_seeded");
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    PQclear(r);
+    PQfinish(pg);
+    return ok;
+}
+
+static void kept_seed_mark(const char *dsn)
+{
+    PGconn *pg = th_pg_connect(dsn);
+    PGresult *r = PQexec(pg, "CREATE TABLE public.bench_rooms_seeded AS SELECT 1 AS done");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        fprintf(stderr, "bench_rooms: marking the kept seed: %s", PQerrorMessage(pg));
+    PQclear(r);
+    PQfinish(pg);
+}
+
 static char *bearer_for(th_keys *keys, const char *sub)
 {
     char *tok = th_token(keys, sub, 3600, false);
@@ -122,13 +145,44 @@ int main(int argc, char **argv)
         nrooms = getenv("BENCH_ROOMS_ROOMS");
     if (getenv("BENCH_ROOMS_PARTICIPANTS") && *getenv("BENCH_ROOMS_PARTICIPANTS"))
         nparts = getenv("BENCH_ROOMS_PARTICIPANTS");
-    char *dsn = th_pg_fresh_db("bench_rooms");
+    /* BENCH_ROOMS_KEEP=1: the seed stays in a database named by its size and is used again by
+     * the next run of the same size (seed once while the machine is busy, measure later when it
+     * is quiet); a marker table written after a whole seed tells a kept seed from a broken one.
+     * The rows measured only read. */
+    bool keep = getenv("BENCH_ROOMS_KEEP") && strcmp(getenv("BENCH_ROOMS_KEEP"), "1") == 0;
+    char *dsn;
+    bool seeded = false;
+    if (keep) {
+        char name[96];
+        snprintf(name, sizeof name, "bench_rooms_keep_%.30s_%.30s", nrooms, nparts);
+        bool created;
+        dsn = th_pg_kept_db(name, &created);
+        seeded = !created && kept_seed_ok(dsn);
+        if (!created && !seeded) { /* a seed that did not finish: start again */
+            th_pg_drop_db(dsn);
+            free(dsn);
+            dsn = th_pg_kept_db(name, &created);
+        }
+    } else {
+        dsn = th_pg_fresh_db("bench_rooms");
+    }
     int64_t t0 = cf_mono_ns();
-    if (seed(dsn, nrooms, nparts) != 0) {
+    if (!seeded && seed(dsn, nrooms, nparts) != 0) {
         fprintf(stderr, "bench_rooms: seeding failed\n");
         return 1;
     }
-    double seed_s = (double)(cf_mono_ns() - t0) / 1e9;
+    double seed_s = seeded ? 0 : (double)(cf_mono_ns() - t0) / 1e9;
+    if (keep && !seeded)
+        kept_seed_mark(dsn);
+    if (keep && getenv("BENCH_ROOMS_SEED_ONLY")) {
+        printf("bench_rooms: %s rooms / %s participants %s (BENCH_ROOMS_SEED_ONLY)\n", nrooms,
+               nparts, seeded ? "were kept already" : "seeded and kept");
+        free(dsn);
+        return 0;
+    }
+    if (seeded)
+        printf("bench_rooms: the kept seed of %s rooms / %s participants (BENCH_ROOMS_KEEP=1)\n",
+               nrooms, nparts);
 
     th_keys *keys = th_keys_new("RS256");
     char url[128], jwks[128], cat[128];
@@ -284,7 +338,8 @@ int main(int argc, char **argv)
     free(hot_org);
     free(member);
     th_keys_free(keys);
-    th_pg_drop_db(dsn);
+    if (!keep)
+        th_pg_drop_db(dsn);
     free(dsn);
     if (failed_calls) {
         fprintf(stderr, "%s: %zu calls failed: the table is not a measurement\n", argv[0],
