@@ -10,6 +10,7 @@
 #include "events/subscriber.h"
 #include "http.h"
 #include "ws.h"
+#include "notice.h"
 #include "static.h"
 #include "base/clock.h"
 #include "base/b64url.h"
@@ -60,8 +61,12 @@ struct gw {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stop;
-    gw_feed *feed;   /* rooms' and draw's events for GET /v1/ws (events.subscribe) */
-    gw_ws *ws;       /* GET /v1/ws (ws.c) */
+    gw_feed *feed; /* rooms' and draw's events for GET /v1/ws (events.subscribe) */
+    gw_ws *ws;     /* GET /v1/ws (ws.c) */
+    /* the feed's event callback sends notices (notice.h) to notice_ws while it is set: from
+     * when ws exists (it is made after the feed) until it is freed (before the feed stops) */
+    pthread_mutex_t notice_mu;
+    gw_ws *notice_ws;
     gw_cache *cache; /* response cache (cache.h): only while the feed runs */
 };
 
@@ -158,6 +163,7 @@ cf_code gw_new(const gw_params *p, gw **out, char *err, size_t errlen)
     g->p = *p;
     g->cfg = p->cfg;
     pthread_mutex_init(&g->mu, NULL);
+    pthread_mutex_init(&g->notice_mu, NULL);
     pthread_cond_init(&g->cv, NULL);
     g->nb = p->nbackends;
     for (size_t i = 0; i < g->nb; i++) {
@@ -1000,10 +1006,9 @@ static void *monitor(void *arg)
 /* What a rooms event makes stale (cache.h): the room's own answers always; the listings unless
  * only the room's members changed (a listing shows no members, and anonymous callers have no
  * role). */
-static void cache_on_event(void *arg, const Events__V1__Event *ev)
+static void cache_on_event(gw *g, const Events__V1__Event *ev)
 {
-    gw *g = arg;
-    if (strcmp(ev->source, "rooms") != 0)
+    if (!g->cache || strcmp(ev->source, "rooms") != 0)
         return;
     if (*ev->room_id)
         gw_cache_invalidate_room(g->cache, ev->room_id);
@@ -1012,6 +1017,16 @@ static void cache_on_event(void *arg, const Events__V1__Event *ev)
                         ev->body_case == EVENTS__V1__EVENT__BODY_PARTICIPANT_ROLE_CHANGED;
     if (!members_only || !*ev->room_id)
         gw_cache_invalidate_listings(g->cache);
+}
+
+/* Every event the feed passes, once: the cache's invalidations, then the notices. */
+static void on_feed_event(void *arg, const Events__V1__Event *ev)
+{
+    gw *g = arg;
+    cache_on_event(g, ev);
+    pthread_mutex_lock(&g->notice_mu);
+    gw_notice_event(g->notice_ws, ev);
+    pthread_mutex_unlock(&g->notice_mu);
 }
 
 #define CACHE_STAT(field)                                                                          \
@@ -1077,7 +1092,7 @@ cf_code gw_start(gw *g, char *err, size_t errlen)
             .ring_bytes = (size_t)g->cfg->ws_ring_bytes,
             .resume_max = (size_t)g->cfg->ws_send_queue,
             .check_ms = g->cfg->ws_recheck_timeout,
-            .on_event = g->cache ? cache_on_event : NULL,
+            .on_event = on_feed_event,
             .on_event_arg = g,
             .ident = g->p.ident};
         char why[256];
@@ -1101,6 +1116,9 @@ cf_code gw_start(gw *g, char *err, size_t errlen)
                        .feed = g->feed,
                        .stats = g->p.ws_stats};
     g->ws = gw_ws_new(&wc);
+    pthread_mutex_lock(&g->notice_mu);
+    g->notice_ws = g->ws;
+    pthread_mutex_unlock(&g->notice_mu);
     gw_http_config hc = {.url = g->cfg->http_listen,
                          .max_body = (size_t)g->cfg->max_body,
                          .max_drain = (size_t)g->cfg->max_drain,
@@ -1175,6 +1193,9 @@ void gw_free(gw *g)
     if (!g)
         return;
     gw_drain(g);
+    pthread_mutex_lock(&g->notice_mu);
+    g->notice_ws = NULL;
+    pthread_mutex_unlock(&g->notice_mu);
     gw_ws_free(g->ws); /* every connection gone: nothing is subscribed to the feed any more */
     gw_feed_stop(g->feed);
     if (g->monitor_started) {
@@ -1192,6 +1213,7 @@ void gw_free(gw *g)
     gw_ratelimit_free(g->rl);
     gw_proxies_free(g->proxies);
     pthread_mutex_destroy(&g->mu);
+    pthread_mutex_destroy(&g->notice_mu);
     pthread_cond_destroy(&g->cv);
     free(g);
 }

@@ -39,6 +39,7 @@
 #define PREAUTH_MAX_MESSAGE (AUTHN_TOKEN_MAX + 256)
 #define FRAME_SLACK         (14 + 256)
 #define RBUF_START          2048 /* a subscribe, a ping, a short auth message */
+#define USER_BUCKETS        1024 /* the by-user index: 8 KiB per gateway */
 
 typedef struct wsub {
     char room[ROOM_ID_MAX + 1];
@@ -48,6 +49,9 @@ typedef struct wsub {
 typedef struct wconn {
     gw_ws *w;
     struct wconn *prev, *next; /* w's list (w->mu) */
+    /* w's index of authenticated connections by user (w->mu; gw_ws_notify_user) */
+    struct wconn *uprev, *unext;
+    bool indexed;
     struct wconn *reap_next;
     atomic_int refs;
     gw_fdconn *fc; /* the upgraded socket (NULL until the 101 went out) */
@@ -93,6 +97,7 @@ struct gw_ws {
     pthread_cond_t cv;
     wconn *conns;
     size_t nconns;
+    wconn *users[USER_BUCKETS]; /* authenticated connections by hash of the user id */
     wconn *reapq;
     bool shutting, stop;
     pthread_t reaper;
@@ -143,6 +148,44 @@ static void conn_destroy(wconn *c)
     free(c);
 }
 
+/* ---------------------------------------------------------------- the index by user */
+
+static size_t user_bucket(const char *user)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)user; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h % USER_BUCKETS;
+}
+
+/* Under w->mu. c->sub is set before c is indexed and never changes after (do_auth refuses a
+ * token for another user), so the index may read it under w->mu alone. */
+static void user_link_locked(gw_ws *w, wconn *c)
+{
+    if (c->indexed)
+        return;
+    wconn **head = &w->users[user_bucket(c->sub)];
+    c->uprev = NULL;
+    c->unext = *head;
+    if (*head)
+        (*head)->uprev = c;
+    *head = c;
+    c->indexed = true;
+}
+
+static void user_unlink_locked(gw_ws *w, wconn *c)
+{
+    if (!c->indexed)
+        return;
+    if (c->uprev)
+        c->uprev->unext = c->unext;
+    else
+        w->users[user_bucket(c->sub)] = c->unext;
+    if (c->unext)
+        c->unext->uprev = c->uprev;
+    c->indexed = false;
+}
+
 static void *reaper(void *arg)
 {
     gw_ws *w = arg;
@@ -161,6 +204,7 @@ static void *reaper(void *arg)
         if (c->next)
             c->next->prev = c->prev;
         w->nconns--;
+        user_unlink_locked(w, c);
         pthread_mutex_unlock(&w->mu);
         conn_destroy(c);
         atomic_fetch_sub(&w->st->open, 1);
@@ -385,6 +429,9 @@ static void do_auth(wconn *c, const char *token)
     c->exp_s = id.exp;
     pthread_mutex_unlock(&c->mu);
     send_json(c, json_pack("{s:s,s:s}", "type", "ready", "userId", id.sub));
+    pthread_mutex_lock(&w->mu); /* lock order: w->mu before c->mu, so after it */
+    user_link_locked(w, c);
+    pthread_mutex_unlock(&w->mu);
 }
 
 /* Drops the subscriptions the feed has ended. The reader flow only. */
@@ -895,6 +942,25 @@ int gw_ws_upgrade(gw_ws *w, gw_http_req *r, const char **why)
     gw_http_upgrade_cb cb = {.on_upgraded = on_upgraded, .on_failed = on_upgrade_failed, .arg = c};
     gw_http_upgrade(r, hdr, &cb);
     return 0;
+}
+
+/* ---------------------------------------------------------------- notices to a user */
+
+size_t gw_ws_notify_user(gw_ws *w, const char *user, gw_frame *f)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&w->mu);
+    for (wconn *c = w->users[user_bucket(user)]; c; c = c->unext) {
+        if (strcmp(c->sub, user) != 0)
+            continue;
+        pthread_mutex_lock(&c->mu); /* a closing or ended connection takes nothing */
+        if (!c->closing && !c->hard)
+            n++;
+        send_locked(c, f);
+        pthread_mutex_unlock(&c->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return n;
 }
 
 /* ---------------------------------------------------------------- the server */

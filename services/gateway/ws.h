@@ -68,6 +68,12 @@ gw_ws *gw_ws_new(const gw_ws_config *cfg);
  * blocks. */
 int gw_ws_upgrade(gw_ws *w, gw_http_req *r, const char **why);
 
+/* Queues f (a reference is taken) on every authenticated connection of user, whatever it is
+ * subscribed to: the notices meant for one person (notice.h). A connection whose send queue is
+ * full is closed with 4029, as for room events. Returns how many connections took it. Never
+ * blocks on the network; not from a connection's own callbacks with its lock held. */
+size_t gw_ws_notify_user(gw_ws *w, const char *user, gw_frame *f);
+
 /* Refuses new upgrades, sends every client {"type":"close","code":1001} and a close frame, and
  * waits (at most timeout_ms) until every connection is gone. Blocks; not from a callback. */
 void gw_ws_shutdown(gw_ws *w, int64_t timeout_ms);

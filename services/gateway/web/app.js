@@ -387,6 +387,9 @@ const feed = {
         await onEvent(e);
         break;
       }
+      case 'notice': // meant for the signed-in user, whatever room this page shows
+        if (m.kind === 'youWon') notice(`🎉 You won a prize (room ${m.roomId}).`);
+        break;
       case 'ping':
         this.send({ type: 'pong' });
         break;
