@@ -59,6 +59,35 @@ typedef struct rec {
     uint8_t rerouted;
 } rec;
 
+/* The first failed requests as they were answered, printed after the tables: what a missed
+ * goal needs to be diagnosed (which gateway, when, what status and message). */
+enum { SAMPLES = 12 };
+typedef struct sample {
+    int64_t at_ms;
+    int gw;
+    uint8_t op;
+    long status;
+    int curl_code;
+    char text[200];
+} sample;
+static sample samples[SAMPLES];
+static int nsamples;
+static pthread_mutex_t samples_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void sample_failure(int64_t at_ms, int gw, uint8_t op, long status, int cc, const char *b)
+{
+    pthread_mutex_lock(&samples_mu);
+    if (nsamples < SAMPLES) {
+        sample *x = &samples[nsamples++];
+        *x = (sample){.at_ms = at_ms, .gw = gw, .op = op, .status = status, .curl_code = cc};
+        size_t k = 0;
+        for (const char *p = b; *p && k < sizeof x->text - 1; p++) /* one line */
+            x->text[k++] = *p == '\n' || *p == '\r' || *p == '|' ? ' ' : *p;
+        x->text[k] = '\0';
+    }
+    pthread_mutex_unlock(&samples_mu);
+}
+
 typedef struct worker {
     int id;
     pthread_t th;
@@ -229,11 +258,14 @@ static void one(worker *w, CURL *h, int *gwi)
     int64_t t0 = mono_us();
     long status = 0;
     CURLcode cc = CURLE_OK;
+    body b = {.len = 0};
+    int sent_to = *gwi;
     for (int attempt = 0; attempt < 2 * opt.ngw + 1; attempt++) {
         char full[600];
         snprintf(full, sizeof full, "%s%s", opt.gw[*gwi], url);
-        body b = {.len = 0};
+        b.len = 0;
         b.buf[0] = '\0';
+        sent_to = *gwi;
         curl_easy_setopt(h, CURLOPT_URL, full);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
@@ -263,6 +295,9 @@ static void one(worker *w, CURL *h, int *gwi)
     r.status = (int16_t)status;
     r.curl_code = (int16_t)cc;
     r.failed = cc != CURLE_OK || is_failure(op, status);
+    if (r.failed)
+        sample_failure(r.start_ms + r.lat_us / 1000, sent_to, (uint8_t)op, status, (int)cc,
+                       cc != CURLE_OK ? curl_easy_strerror(cc) : b.buf);
     if (!r.failed && status < 300) {
         if (op == OP_JOIN)
             atomic_fetch_add(&joins_ok, 1);
@@ -634,6 +669,18 @@ static void report(worker *ws, int nw, double wall_s)
                pct(lat, n, 0.5), pct(lat, n, 0.99), (double)n / wall_s);
     }
     free(lat);
+    if (nsamples) {
+        printf("\nfirst failed requests (answered at, UTC; gateway; operation; status; body):\n");
+        for (int i = 0; i < nsamples; i++) {
+            time_t t = (time_t)(samples[i].at_ms / 1000);
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            printf("  %02d:%02d:%02d.%03d gw %d %s: %ld%s%s %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                   (int)(samples[i].at_ms % 1000), samples[i].gw, op_names[samples[i].op],
+                   samples[i].status, samples[i].curl_code ? " curl " : "",
+                   samples[i].curl_code ? "error" : "", samples[i].text);
+        }
+    }
     fprintf(out, "requests=%zu\nrps=%.1f\nwall_s=%.2f\njoins.ok=%ld\ndraws.ok=%ld\n", total,
             (double)total / wall_s, wall_s, atomic_load(&joins_ok), atomic_load(&draws_ok));
     fclose(out);
