@@ -16,7 +16,7 @@
 #include "base/xmalloc.h"
 #include "base/clock.h"
 #include "th_http.h"
-#include "replay_hold.h"
+#include "hop.h"
 #include "events/relay.h"
 #include "events/events.h"
 #include "events/v1/events.pb-c.h"
@@ -1508,16 +1508,16 @@ static int64_t ev_seq(json_t *m)
  * reached the gateway live, and its ring (ws.ring 1) kept only the last. The switch to live must
  * fetch the rest from the source again, not take the ring's one and skip the other (the old
  * code delivered the second event without the first). Made to happen on purpose: rooms is
- * reached through a hop (replay_hold) that holds the Replay's reply until both events are in
+ * reached through a hop (hop.c) that holds the Replay's reply until both events are in
  * the gateway's feed. */
 static void replay_in_flight_misses_nothing(void **state)
 {
     (void)state;
-    replay_hold *hold = replay_hold_new(rooms->url);
+    hop *hold = hop_new(rooms->url);
     assert_non_null(hold);
     gwi held_gw;
     char via[200];
-    snprintf(via, sizeof via, "CONFETTI_SERVICES_ROOMS=%s", replay_hold_url(hold));
+    snprintf(via, sizeof via, "CONFETTI_SERVICES_ROOMS=%s", hop_url(hold));
     const char *extra[] = {"CONFETTI_WS_RING=1", via, NULL};
     start_gw(&held_gw, bus_sub, extra);
     for (int i = 0; i < 600 && !gw_ready(held_gw.g); i++)
@@ -1539,7 +1539,7 @@ static void replay_in_flight_misses_nothing(void **state)
 
     /* resume from before s1: the ring (one event) does not cover it, so the gateway asks
      * rooms' Replay from s1 - 1 */
-    replay_hold_arm(hold, s1 - 1);
+    hop_arm_replay(hold, s1 - 1);
     wsc c;
     assert_int_equal(wsc_open(&c, held_gw.port, "confetti.v1", 0), 101);
     wsc_auth(&c, org, "ws-org-inflight");
@@ -1548,7 +1548,7 @@ static void replay_in_flight_misses_nothing(void **state)
              "{\"type\":\"subscribe\",\"roomId\":\"%s\",\"resume\":{\"rooms\":\"%lld\"}}", room,
              (long long)(s1 - 2));
     wsc_text(&c, m);
-    assert_true(replay_hold_wait_held(hold, WAIT_MS));
+    assert_true(hop_wait_held(hold, WAIT_MS));
 
     /* two events while the Replay's answer (ending at s1) is held */
     json_decref(api("PATCH", path, org, "{\"description\":\"two\"}"));
@@ -1560,8 +1560,8 @@ static void replay_in_flight_misses_nothing(void **state)
     int64_t s3 = ev_seq(j);
     json_decref(j);
     assert_true(s1 < s2 && s2 < s3);
-    int before = replay_hold_replays(hold);
-    replay_hold_release(hold);
+    int before = hop_replays(hold);
+    hop_release(hold);
 
     /* the resume: s1, then s2 and s3 (each once, in order), then "subscribed" */
     int64_t seen[8];
@@ -1582,12 +1582,12 @@ static void replay_in_flight_misses_nothing(void **state)
     assert_int_equal(seen[0], s1);
     assert_int_equal(seen[1], s2);
     assert_int_equal(seen[2], s3);
-    assert_true(replay_hold_replays(hold) > before); /* the rest came from the source */
+    assert_true(hop_replays(hold) > before); /* the rest came from the source */
 
     wsc_close(&c);
     wsc_close(&w);
     stop_gw(&held_gw);
-    replay_hold_free(hold);
+    hop_free(hold);
     free(org);
 }
 

@@ -1,12 +1,13 @@
-/* replay_hold.c — see replay_hold.h. One thread: receive on a rep socket, forward on a req
+/* hop.c — see hop.h. One thread: receive on a rep socket, forward on a req
  * socket, answer. Requests are taken one at a time, so while a reply is held the gateway's
  * other calls to rooms wait behind it (the tests that use it hold for a moment only). */
-#include "replay_hold.h"
+#include "hop.h"
 #include "testsvc.h"
 #include "base/xmalloc.h"
 #include "base/clock.h"
 #include "rpc/v1/envelope.pb-c.h"
 #include "events/v1/events.pb-c.h"
+#include "health/v1/health.pb-c.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -17,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-struct replay_hold {
+struct hop {
     nng_socket rep, req;
     char url[128];
     pthread_t thread;
@@ -26,15 +27,19 @@ struct replay_hold {
     bool armed, held, released, stop;
     int64_t from_seq;
     atomic_int replays;
+    atomic_bool not_serving;
+    atomic_int not_serving_answers;
 };
 
-/* The from_seq of a Replay request, or -1 when msg is another call. */
+/* The from_seq of a Replay request, -2 for a health check, or -1 for another call. */
 static int64_t replay_from(const void *data, size_t len)
 {
     Rpc__V1__Request *r = rpc__v1__request__unpack(NULL, len, data);
     if (!r)
         return -1;
     int64_t from = -1;
+    if (r->method && strcmp(r->method, "health.v1.Health/Check") == 0)
+        from = -2;
     if (r->method && strcmp(r->method, "events.v1.Events/Replay") == 0) {
         Events__V1__ReplayRequest *q =
             events__v1__replay_request__unpack(NULL, r->payload.len, r->payload.data);
@@ -49,7 +54,7 @@ static int64_t replay_from(const void *data, size_t len)
 
 static void *run(void *arg)
 {
-    replay_hold *h = arg;
+    hop *h = arg;
     for (;;) {
         nng_msg *in;
         int rv = nng_recvmsg(h->rep, &in, 0);
@@ -66,6 +71,23 @@ static void *run(void *arg)
         int64_t from = replay_from(nng_msg_body(in), nng_msg_len(in));
         if (from >= 0)
             atomic_fetch_add(&h->replays, 1);
+        if (from == -2 && atomic_load(&h->not_serving)) {
+            nng_msg_free(in);
+            Health__V1__CheckResponse hr = HEALTH__V1__CHECK_RESPONSE__INIT;
+            hr.status = HEALTH__V1__CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+            uint8_t pl[16];
+            Rpc__V1__Reply rep = RPC__V1__REPLY__INIT;
+            rep.code = 0;
+            rep.payload = (ProtobufCBinaryData){protobuf_c_message_pack(&hr.base, pl), pl};
+            nng_msg *m;
+            if (nng_msg_alloc(&m, protobuf_c_message_get_packed_size(&rep.base)) == 0) {
+                protobuf_c_message_pack(&rep.base, nng_msg_body(m));
+                if (nng_sendmsg(h->rep, m, 0) != 0)
+                    nng_msg_free(m);
+                atomic_fetch_add(&h->not_serving_answers, 1);
+            }
+            continue;
+        }
         nng_msg *out = NULL;
         if (nng_sendmsg(h->req, in, 0) != 0) {
             nng_msg_free(in);
@@ -87,9 +109,9 @@ static void *run(void *arg)
     }
 }
 
-replay_hold *replay_hold_new(const char *to)
+hop *hop_new(const char *to)
 {
-    replay_hold *h = xcalloc(1, sizeof *h);
+    hop *h = xcalloc(1, sizeof *h);
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
     th_ipc_url(h->url, sizeof h->url, "replay-hold");
@@ -107,12 +129,12 @@ replay_hold *replay_hold_new(const char *to)
     return h;
 }
 
-const char *replay_hold_url(const replay_hold *h)
+const char *hop_url(const hop *h)
 {
     return h->url;
 }
 
-void replay_hold_arm(replay_hold *h, int64_t from_seq)
+void hop_arm_replay(hop *h, int64_t from_seq)
 {
     pthread_mutex_lock(&h->mu);
     h->armed = true;
@@ -121,7 +143,7 @@ void replay_hold_arm(replay_hold *h, int64_t from_seq)
     pthread_mutex_unlock(&h->mu);
 }
 
-bool replay_hold_wait_held(replay_hold *h, int timeout_ms)
+bool hop_wait_held(hop *h, int timeout_ms)
 {
     int64_t end = cf_mono_ns() + (int64_t)timeout_ms * 1000000;
     pthread_mutex_lock(&h->mu);
@@ -135,7 +157,7 @@ bool replay_hold_wait_held(replay_hold *h, int timeout_ms)
     return held;
 }
 
-void replay_hold_release(replay_hold *h)
+void hop_release(hop *h)
 {
     pthread_mutex_lock(&h->mu);
     h->released = true;
@@ -143,12 +165,22 @@ void replay_hold_release(replay_hold *h)
     pthread_mutex_unlock(&h->mu);
 }
 
-int replay_hold_replays(replay_hold *h)
+void hop_set_not_serving(hop *h, bool on)
+{
+    atomic_store(&h->not_serving, on);
+}
+
+int hop_not_serving_answers(hop *h)
+{
+    return atomic_load(&h->not_serving_answers);
+}
+
+int hop_replays(hop *h)
 {
     return atomic_load(&h->replays);
 }
 
-void replay_hold_free(replay_hold *h)
+void hop_free(hop *h)
 {
     if (!h)
         return;
