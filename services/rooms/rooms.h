@@ -28,6 +28,7 @@ typedef struct rooms_config {
     char *events_subscribe;   /* events.subscribe: the broker's subscriber-side URL */
     cfg_strlist auth_urls;    /* auth.urls: auth's endpoints (its events' Replay) */
     int64_t archive_after;    /* rooms.archive_after (ms): finished this long → archived */
+    int64_t search_max_ranked; /* search.max_ranked: matches one search ranks at most */
 } rooms_config;
 
 /* The maintenance job `archive` (maint.c; svc_maint_fn): arg points at the archive_after ms. */
@@ -41,6 +42,7 @@ typedef struct rooms_ctx {
     rooms_consumer *consumer; /* user.deleted → participations left (consumer.c) */
     int catalog_timeout_ms;
     int64_t max_document;
+    int search_max_ranked; /* search.max_ranked (rpc_search.c) */
 } rooms_ctx;
 
 #define ROOMS_NAME_MAX         200
