@@ -58,8 +58,8 @@ cf_code rooms_search(rpc_call *call, store_room_query *q, const char *text, cons
     store_room *rows;
     size_t n;
     bool truncated;
-    if ((code = store_rooms_search(rpc_worker(call), a, q, text, ctx->search_max_ranked, &rows, &n,
-                                   &truncated)) != CF_OK)
+    if ((code = store_rooms_search(rpc_worker(call), a, q, text, ctx->search_max_ranked,
+                                   ctx->statement_timeout_ms, &rows, &n, &truncated)) != CF_OK)
         return rooms_store_error(call, code, "search rooms");
     resp->search_truncated = truncated;
     bool more = n > (size_t)size;

@@ -60,6 +60,7 @@ static cf_code rooms_init(svc_runtime *rt, void **out, char *err, size_t errlen)
     ctx->catalog_timeout_ms = (int)config.catalog_timeout;
     ctx->max_document = config.max_document;
     ctx->search_max_ranked = (int)config.search_max_ranked;
+    ctx->statement_timeout_ms = svc_config(rt)->db_statement_timeout;
     /* nng dials in the background: a catalog that is down now is fine, calls answer
      * UNAVAILABLE until it is up */
     rpc_client_config cc = {.urls = (const char *const *)config.catalog_urls.items,

@@ -136,19 +136,30 @@ _Static_assert(PAGE_SIZE_MAX + 1 == 101, "LIST_BRANCH_MAX must be PAGE_SIZE_MAX 
  * keyset: every page of an unchanged table picks from the same candidates. The outer LEFT JOIN
  * from the one-row count gives one row even for an empty page (its room columns NULL), so the
  * answer says truncated on every page. Only the page's rows are then read whole, with the
- * caller's role. Sent unprepared (db_exec_sql): the planner sees the query's words each time.
- * Plans: docs/rooms.md, "Search", "Cost". */
+ * caller's role. Sent unprepared: the planner sees the query's words each time.
+ *
+ * SEARCH_PLAN runs first, in the same transaction (one round trip, db_pipeline_tx): the scan
+ * that feeds the LIMIT must be the GIN bitmap, in table order, one process. A sequential scan
+ * (the planner's choice for a common word and a member of many rooms on 100,000 rooms) reads
+ * max_ranked / selectivity rows, all of them when the word is rarer than the statistics say,
+ * and on a large table a synchronized scan starts wherever another one is; a parallel plan's
+ * Gather hands the LIMIT whichever rows its workers find first (chosen there too without this).
+ * Both would make another candidate set on each call, so the pages of an unchanged table would
+ * not pick from the same candidates. Plans: docs/rooms.md, "Search", "Cost". */
+#define SEARCH_PLAN                                                                                \
+    "SELECT set_config('enable_seqscan', 'off', true), "                                           \
+    "set_config('max_parallel_workers_per_gather', '0', true)"
 #define SEARCH_TSQ "websearch_to_tsquery('simple', $8::text)"
 #define SEARCH_SQL(cols, join, visible)                                                            \
-    "WITH c AS MATERIALIZED (SELECT r.id AS k_id, ts_rank(r.search, " SEARCH_TSQ ") AS rank "     \
-    "FROM rooms r " join "WHERE r.search @@ " SEARCH_TSQ " AND " visible                          \
-    "AND ($2::text IS NULL OR r.status = $2) AND ($3::text IS NULL OR r.app_id = $3) AND "        \
+    "WITH c AS MATERIALIZED (SELECT r.id AS k_id, ts_rank(r.search, " SEARCH_TSQ ") AS rank "      \
+    "FROM rooms r " join "WHERE r.search @@ " SEARCH_TSQ " AND " visible                           \
+    "AND ($2::text IS NULL OR r.status = $2) AND ($3::text IS NULL OR r.app_id = $3) AND "         \
     "($4::bool IS NULL OR r.is_public = $4) LIMIT $9::int4 + 1) "                                  \
-    "SELECT " cols ", k.rank::text, t.truncated FROM (SELECT count(*) > $9::int4 AS truncated "   \
+    "SELECT " cols ", k.rank::text, t.truncated FROM (SELECT count(*) > $9::int4 AS truncated "    \
     "FROM c) t LEFT JOIN (SELECT m.k_id, m.rank FROM (SELECT c.k_id, c.rank FROM c LIMIT "         \
     "$9::int4) m WHERE (m.rank, m.k_id) < (coalesce($5::float4, 'infinity'), $6::text) "           \
-    "ORDER BY m.rank DESC, m.k_id DESC LIMIT $7) k ON true LEFT JOIN rooms r ON r.id = k.k_id "    \
-    join "ORDER BY k.rank DESC, k.k_id DESC"
+    "ORDER BY m.rank DESC, m.k_id DESC LIMIT $7) k ON true LEFT JOIN rooms r ON r.id = "           \
+    "k.k_id " join "ORDER BY k.rank DESC, k.k_id DESC"
 /* Indexed by list_shape: the caller's, a platform admin's, an anonymous caller's. */
 static const char *const search_sql[] = {
     SEARCH_SQL(ROOM_COLS, ME_JOIN_1, VISIBLE_MEMBER),
@@ -493,7 +504,8 @@ cf_code store_rooms_list(db_conn *db, arena *a, const store_room_query *q, store
 }
 
 cf_code store_rooms_search(db_conn *db, arena *a, const store_room_query *q, const char *text,
-                           int max_ranked, store_room **rows, size_t *n, bool *truncated)
+                           int max_ranked, int64_t timeout_ms, store_room **rows, size_t *n,
+                           bool *truncated)
 {
     assert(max_ranked >= 1);
     const char *p[] = {q->user_id ? q->user_id : "",
@@ -508,7 +520,10 @@ cf_code store_rooms_search(db_conn *db, arena *a, const store_room_query *q, con
                        text,
                        arena_printf(a, "%d", max_ranked)};
     PGresult *r;
-    cf_code code = db_exec_sql(db, search_sql[list_shape(q)], 9, p, &r);
+    const db_step steps[] = {
+        {.stmt = SEARCH_PLAN, .sql = true},
+        {.stmt = search_sql[list_shape(q)], .sql = true, .nparams = 9, .values = p, .out = &r}};
+    cf_code code = db_pipeline_tx(db, timeout_ms, steps, 2);
     if (code != CF_OK)
         return code;
     /* SEARCH_SQL's last two columns, after the room's own (however many those are): the rank,

@@ -547,8 +547,8 @@ static void test_cap_bounds_what_is_ranked(void **state)
     for (int size = 2; size <= 100; size += 98) {
         got = all_pages(&u_anon, "kudu", 0, NULL, size);
         if (pages_truncated != pages_read || count_ids(got) != MAX_RANKED)
-            fail_msg("page size %d: %d of %d pages truncated, %d rooms: %s", size,
-                     pages_truncated, pages_read, count_ids(got), got);
+            fail_msg("page size %d: %d of %d pages truncated, %d rooms: %s", size, pages_truncated,
+                     pages_read, count_ids(got), got);
         expect_ranked(got, ids, level, N);
         free(got);
     }
@@ -719,6 +719,6 @@ int main(void)
     };
     _Static_assert(MAX_RANKED == 5, "setup_capped starts rooms with search.max_ranked 5");
     int failed = cmocka_run_group_tests(tests, setup_all, teardown_all);
-    return failed + cmocka_run_group_tests_name("search.max_ranked 5", capped, setup_capped,
-                                                teardown_all);
+    return failed +
+           cmocka_run_group_tests_name("search.max_ranked 5", capped, setup_capped, teardown_all);
 }
