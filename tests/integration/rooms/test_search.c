@@ -665,6 +665,49 @@ static void test_cap_pages_under_writes(void **state)
     delete_all(ids, N);
 }
 
+/* An empty page of a truncated search still says searchTruncated (the count is not taken from
+ * the page's rows): after page 1, every matching room that ranks after its position is deleted,
+ * and more than MAX_RANKED rooms that rank before it remain. */
+static void test_cap_empty_page_says_truncated(void **state)
+{
+    (void)state;
+    enum { N = 40 };
+    char *ids[N];
+    int n = 0;
+    for (; n < 10; n++) /* one rank for all: the position is the id */
+        ids[n] = create_room(&u_org, "zorilla zorilla", "", true);
+    rpc_ccall *cc = list(&u_anon, "zorilla", 0, NULL, 2, NULL);
+    Rooms__V1__ListRoomsResponse *r = (Rooms__V1__ListRoomsResponse *)cc->response;
+    assert_true(r->search_truncated);
+    assert_int_equal(r->n_rooms, 2);
+    char *token = xstrdup(r->next_page_token);
+    char *pos = xstrdup(r->rooms[1]->room_id);
+    done(cc);
+    /* keep only rooms at or before the position (id >= pos), more than MAX_RANKED of them */
+    int before = 0;
+    for (int i = 0; i < n; i++)
+        before += strcmp(ids[i], pos) >= 0;
+    while (before <= MAX_RANKED && n < N) {
+        ids[n] = create_room(&u_org, "zorilla zorilla", "", true);
+        before += strcmp(ids[n], pos) >= 0;
+        n++;
+    }
+    assert_true(before > MAX_RANKED);
+    for (int i = 0; i < n; i++)
+        if (strcmp(ids[i], pos) < 0)
+            delete_room(&u_org, ids[i]);
+    cc = list(&u_anon, "zorilla", 0, NULL, 2, token);
+    r = (Rooms__V1__ListRoomsResponse *)cc->response;
+    assert_int_equal(cc->code, CF_OK);
+    assert_int_equal(r->n_rooms, 0);
+    assert_true(r->search_truncated);
+    assert_string_equal(r->next_page_token, "");
+    done(cc);
+    free(token);
+    free(pos);
+    delete_all(ids, n);
+}
+
 static int start_rooms(const char *max_ranked)
 {
     keys = th_keys_new("RS256");
@@ -716,6 +759,7 @@ int main(void)
         cmocka_unit_test(test_cap_bounds_what_is_ranked),
         cmocka_unit_test(test_cap_counts_visible_matches),
         cmocka_unit_test(test_cap_pages_under_writes),
+        cmocka_unit_test(test_cap_empty_page_says_truncated),
     };
     _Static_assert(MAX_RANKED == 5, "setup_capped starts rooms with search.max_ranked 5");
     int failed = cmocka_run_group_tests(tests, setup_all, teardown_all);
