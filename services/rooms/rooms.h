@@ -22,12 +22,13 @@ extern const rpc_scope_table rooms_scopes;
 
 /* rooms' own keys (deploy/config/rooms.yaml; env CONFETTI_CATALOG_URLS, CONFETTI_ROOMS_*). */
 typedef struct rooms_config {
-    cfg_strlist catalog_urls; /* catalog.urls: the catalog service's endpoints */
-    int64_t catalog_timeout;  /* catalog.timeout (ms): per call, capped by the caller's */
-    int64_t max_document;     /* rooms.max_document (bytes): settings / metadata JSON */
-    char *events_subscribe;   /* events.subscribe: the broker's subscriber-side URL */
-    cfg_strlist auth_urls;    /* auth.urls: auth's endpoints (its events' Replay) */
-    int64_t archive_after;    /* rooms.archive_after (ms): finished this long → archived */
+    cfg_strlist catalog_urls;  /* catalog.urls: the catalog service's endpoints */
+    int64_t catalog_timeout;   /* catalog.timeout (ms): per call, capped by the caller's */
+    int64_t max_document;      /* rooms.max_document (bytes): settings / metadata JSON */
+    char *events_subscribe;    /* events.subscribe: the broker's subscriber-side URL */
+    cfg_strlist auth_urls;     /* auth.urls: auth's endpoints (its events' Replay) */
+    int64_t archive_after;     /* rooms.archive_after (ms): finished this long → archived */
+    int64_t search_max_ranked; /* search.max_ranked: matches one search ranks at most */
 } rooms_config;
 
 /* The maintenance job `archive` (maint.c; svc_maint_fn): arg points at the archive_after ms. */
@@ -41,6 +42,9 @@ typedef struct rooms_ctx {
     rooms_consumer *consumer; /* user.deleted → participations left (consumer.c) */
     int catalog_timeout_ms;
     int64_t max_document;
+    int search_max_ranked;        /* search.max_ranked (rpc_search.c) */
+    int64_t statement_timeout_ms; /* db.statement_timeout: statements run as their own
+                                     transaction (db_pipeline_tx) are bounded by it */
 } rooms_ctx;
 
 #define ROOMS_NAME_MAX         200

@@ -1,7 +1,8 @@
 /* rpc_search.c — ListRooms?q=: full-text search over rooms' name and description (issue 18
  * item 4; docs/rooms.md, "Search"). rpc_rooms_list_rooms checks the listing's own filters and
  * visibility inputs, then hands a non-empty q here; store_rooms_search applies the listing's
- * visibility rule (store.c VISIBLE_*), so search never shows a room the listing would not. */
+ * visibility rule (store.c VISIBLE_*), so search never shows a room the listing would not, and
+ * ranks at most search.max_ranked matches (the answer's searchTruncated says when more match). */
 #include "base/name.h"
 #include "rooms.h"
 #include "page/page.h"
@@ -53,10 +54,14 @@ cf_code rooms_search(rpc_call *call, store_room_query *q, const char *text, cons
     } else if (code != CF_NOT_FOUND) {
         return rpc_violation(call, "pageToken", "is not valid for this list");
     }
+    const rooms_ctx *ctx = rpc_service_ctx(call);
     store_room *rows;
     size_t n;
-    if ((code = store_rooms_search(rpc_worker(call), a, q, text, &rows, &n)) != CF_OK)
+    bool truncated;
+    if ((code = store_rooms_search(rpc_worker(call), a, q, text, ctx->search_max_ranked,
+                                   ctx->statement_timeout_ms, &rows, &n, &truncated)) != CF_OK)
         return rooms_store_error(call, code, "search rooms");
+    resp->search_truncated = truncated;
     bool more = n > (size_t)size;
     if (more)
         n = (size_t)size;

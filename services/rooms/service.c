@@ -33,6 +33,10 @@ static const cfg_field rooms_fields[] = {
               .min = 60000, .max = 3650LL * 86400000,
               .help = "a room COMPLETED or CANCELLED (unchanged) this long is archived: hidden "
                       "but from its members (ListRooms archived=true), read-only"),
+    CFG_FIELD("search", "max_ranked", CFG_INT, rooms_config, search_max_ranked, .def = "1000",
+              .min = 1, .max = 100000,
+              .help = "ListRooms?q= ranks at most this many visible matches (the first the index "
+                      "yields); past it the answer says searchTruncated"),
 };
 
 static const svc_maint_job rooms_jobs[] = {
@@ -55,6 +59,8 @@ static cf_code rooms_init(svc_runtime *rt, void **out, char *err, size_t errlen)
     rooms_ctx *ctx = xcalloc(1, sizeof *ctx);
     ctx->catalog_timeout_ms = (int)config.catalog_timeout;
     ctx->max_document = config.max_document;
+    ctx->search_max_ranked = (int)config.search_max_ranked;
+    ctx->statement_timeout_ms = svc_config(rt)->db_statement_timeout;
     /* nng dials in the background: a catalog that is down now is fine, calls answer
      * UNAVAILABLE until it is up */
     rpc_client_config cc = {.urls = (const char *const *)config.catalog_urls.items,

@@ -123,24 +123,43 @@ _Static_assert(PAGE_SIZE_MAX + 1 == 101, "LIST_BRANCH_MAX must be PAGE_SIZE_MAX 
  * listing's own rule (VISIBLE_*, chosen by list_shape as for the listing), the listing's
  * filters applied to the rows found, ranked by ts_rank best first, ties by id descending.
  * ts_rank depends on the room's text and the query only (no corpus statistics), so a room's
- * rank changes only when its own name or description does: the keyset (rank, id) of the last
- * row seen ($5 float4 as text, $6) is a stable position in the ranking.
- * $1 caller, $2 status, $3 app, $4 is_public, ($5, $6) keyset, $7 limit, $8 q.
- * Every match is ranked (a top-N sort): the cost grows with the number of visible matches
- * (docs/rooms.md, "Search", measured). The inner query is fenced (OFFSET 0) so ts_rank runs
- * once per match, not again for the keyset filter and the sort; only the page's rows are then
- * read whole, with the caller's role. Sent unprepared (db_exec_sql): the planner sees the query's
- * words each time and chooses the GIN index or, for a caller with few private rooms, whatever reads
- * least. */
+ * rank changes only when its own text does: the keyset (rank, id) of the last row seen ($5
+ * float4 as text, $6) is a stable position in the ranking.
+ * $1 caller, $2 status, $3 app, $4 is_public, ($5, $6) keyset, $7 limit, $8 q, $9 max_ranked.
+ *
+ * The cost is bounded (decisions.md, "Search cost is bounded"): `c` takes the first
+ * max_ranked + 1 visible matches in the order the scan yields them (for the GIN bitmap: table
+ * order) and stops there, ranking each (ts_rank once per row: the LIMIT fences the projection);
+ * `m` keeps the first max_ranked of them, the candidates, which the keyset and the page then
+ * select from. One more than max_ranked tells whether more rooms match: `truncated`. c is
+ * MATERIALIZED, read twice (the count, the page), and the candidate set does not depend on the
+ * keyset: every page of an unchanged table picks from the same candidates. The outer LEFT JOIN
+ * from the one-row count gives one row even for an empty page (its room columns NULL), so the
+ * answer says truncated on every page. Only the page's rows are then read whole, with the
+ * caller's role. Sent unprepared: the planner sees the query's words each time.
+ *
+ * SEARCH_PLAN runs first, in the same transaction (one round trip, db_pipeline_tx): the scan
+ * that feeds the LIMIT must be the GIN bitmap, in table order, one process. A sequential scan
+ * (the planner's choice for a common word and a member of many rooms on 100,000 rooms) reads
+ * max_ranked / selectivity rows, all of them when the word is rarer than the statistics say,
+ * and on a large table a synchronized scan starts wherever another one is; a parallel plan's
+ * Gather hands the LIMIT whichever rows its workers find first (chosen there too without this).
+ * Both would make another candidate set on each call, so the pages of an unchanged table would
+ * not pick from the same candidates. Plans: docs/rooms.md, "Search", "Cost". */
+#define SEARCH_PLAN                                                                                \
+    "SELECT set_config('enable_seqscan', 'off', true), "                                           \
+    "set_config('max_parallel_workers_per_gather', '0', true)"
 #define SEARCH_TSQ "websearch_to_tsquery('simple', $8::text)"
 #define SEARCH_SQL(cols, join, visible)                                                            \
-    "SELECT " cols ", k.rank::text FROM (SELECT m.k_id, m.rank FROM (SELECT r.id AS k_id, "        \
-    "ts_rank(r.search, " SEARCH_TSQ ") AS rank FROM rooms r " join "WHERE r.search @@ " SEARCH_TSQ \
-    " AND " visible "AND ($2::text IS NULL OR r.status = $2) AND ($3::text IS NULL OR "            \
-    "r.app_id = $3) AND ($4::bool IS NULL OR r.is_public = $4) OFFSET 0) m "                       \
-    "WHERE (m.rank, m.k_id) < (coalesce($5::float4, 'infinity'), $6::text) "                       \
-    "ORDER BY m.rank DESC, m.k_id DESC LIMIT $7) k JOIN rooms r ON r.id = k.k_id " join            \
-    "ORDER BY k.rank DESC, k.k_id DESC"
+    "WITH c AS MATERIALIZED (SELECT r.id AS k_id, ts_rank(r.search, " SEARCH_TSQ ") AS rank "      \
+    "FROM rooms r " join "WHERE r.search @@ " SEARCH_TSQ " AND " visible                           \
+    "AND ($2::text IS NULL OR r.status = $2) AND ($3::text IS NULL OR r.app_id = $3) AND "         \
+    "($4::bool IS NULL OR r.is_public = $4) LIMIT $9::int4 + 1) "                                  \
+    "SELECT " cols ", k.rank::text, t.truncated FROM (SELECT count(*) > $9::int4 AS truncated "    \
+    "FROM c) t LEFT JOIN (SELECT m.k_id, m.rank FROM (SELECT c.k_id, c.rank FROM c LIMIT "         \
+    "$9::int4) m WHERE (m.rank, m.k_id) < (coalesce($5::float4, 'infinity'), $6::text) "           \
+    "ORDER BY m.rank DESC, m.k_id DESC LIMIT $7) k ON true LEFT JOIN rooms r ON r.id = "           \
+    "k.k_id " join "ORDER BY k.rank DESC, k.k_id DESC"
 /* Indexed by list_shape: the caller's, a platform admin's, an anonymous caller's. */
 static const char *const search_sql[] = {
     SEARCH_SQL(ROOM_COLS, ME_JOIN_1, VISIBLE_MEMBER),
@@ -485,8 +504,10 @@ cf_code store_rooms_list(db_conn *db, arena *a, const store_room_query *q, store
 }
 
 cf_code store_rooms_search(db_conn *db, arena *a, const store_room_query *q, const char *text,
-                           store_room **rows, size_t *n)
+                           int max_ranked, int64_t timeout_ms, store_room **rows, size_t *n,
+                           bool *truncated)
 {
+    assert(max_ranked >= 1);
     const char *p[] = {q->user_id ? q->user_id : "",
                        q->status,
                        q->app_id,
@@ -496,17 +517,24 @@ cf_code store_rooms_search(db_conn *db, arena *a, const store_room_query *q, con
                        q->after_rank,
                        q->after_rank ? q->after_id : "",
                        arena_printf(a, "%d", q->limit),
-                       text};
+                       text,
+                       arena_printf(a, "%d", max_ranked)};
     PGresult *r;
-    cf_code code = db_exec_sql(db, search_sql[list_shape(q)], 8, p, &r);
+    const db_step steps[] = {
+        {.stmt = SEARCH_PLAN, .sql = true},
+        {.stmt = search_sql[list_shape(q)], .sql = true, .nparams = 9, .values = p, .out = &r}};
+    cf_code code = db_pipeline_tx(db, timeout_ms, steps, 2);
     if (code != CF_OK)
         return code;
-    *n = (size_t)PQntuples(r);
+    /* SEARCH_SQL's last two columns, after the room's own (however many those are): the rank,
+     * then truncated; an empty page is one row without a room */
+    int nf = PQnfields(r), nt = PQntuples(r);
+    *truncated = nt > 0 && PQgetvalue(r, 0, nf - 1)[0] == 't';
+    *n = nt == 1 && PQgetisnull(r, 0, 0) ? 0 : (size_t)nt;
     *rows = arena_zalloc(a, (*n ? *n : 1) * sizeof **rows);
     for (size_t i = 0; i < *n; i++) {
         room_read(a, r, (int)i, &(*rows)[i]);
-        /* the rank is SEARCH_SQL's last column, after the room's own (however many those are) */
-        (*rows)[i].rank = col(a, r, (int)i, PQnfields(r) - 1);
+        (*rows)[i].rank = col(a, r, (int)i, nf - 2);
     }
     PQclear(r);
     return CF_OK;

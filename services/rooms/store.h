@@ -93,9 +93,13 @@ cf_code store_rooms_list(db_conn *db, arena *a, const store_room_query *q, store
 /* ListRooms?q=: the rooms matching `text` (websearch syntax, 'simple' configuration) that
  * store_rooms_list would show the same caller with the same filters, best rank first then id
  * descending, after the keyset (q->after_rank, q->after_id), at most q->limit; each row's
- * rank in rows[i].rank. q->after_us is not used. */
+ * rank in rows[i].rank. q->after_us is not used. Only the first max_ranked (>= 1) visible
+ * matches the scan yields are ranked; *truncated says more matched. A transaction of its own,
+ * bounded by timeout_ms and the connection's deadline (CF_DEADLINE_EXCEEDED past them). Blocks
+ * (one round trip). */
 cf_code store_rooms_search(db_conn *db, arena *a, const store_room_query *q, const char *text,
-                           store_room **rows, size_t *n);
+                           int max_ranked, int64_t timeout_ms, store_room **rows, size_t *n,
+                           bool *truncated);
 
 /* Fields of UpdateRoom; set_* says which are changed. */
 typedef struct store_room_patch {

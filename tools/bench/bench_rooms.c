@@ -13,9 +13,11 @@
  * BENCH_ROOMS_ROOMS / BENCH_ROOMS_PARTICIPANTS set any other size (they win over the scale).
  * BENCH_ROOMS_N=<rooms> seeds that many rooms and ten times as many participants
  * (issue 18 item 4: the search rows at a size a loaded machine can seed). BENCH_ROOMS_ONLY=
- * search runs the baseline and the ListRooms?q= rows only. BENCH_ROOMS_KEEP=1 keeps the seed in
- * a database named by its size and uses it again next time (seed while the machine is busy,
- * measure when it is quiet); with BENCH_ROOMS_SEED_ONLY=1 as well it only seeds.
+ * search runs the baseline and the ListRooms?q= rows only, then says what each q= row ranked
+ * (its matches, its first page, searchTruncated); BENCH_ROOMS_MAX_RANKED sets rooms'
+ * search.max_ranked (default 1000). BENCH_ROOMS_KEEP=1 keeps the seed in a database named by
+ * its size and uses it again next time (seed while the machine is busy, measure when it is
+ * quiet); with BENCH_ROOMS_SEED_ONLY=1 as well it only seeds.
  * Usage: bench_rooms [seconds-per-cell]   (default 2) */
 #include "th.h"
 #include "th_histo.h"
@@ -74,6 +76,36 @@ static void measure(rpc_client *client, metrics *mx, const cell *c, int callers,
            w1000 * 100, callers == 1 ? c->target : "");
     fflush(stdout);
     failed_calls += r.errors;
+}
+
+/* What one search cell ranks, asked once before it is measured: the rooms whose text matches q
+ * (every room, by SQL: visibility and the cap aside), what the first page holds, and whether the
+ * answer says searchTruncated (more visible matches than search.max_ranked). */
+static void probe_search(rpc_client *client, PGconn *pg, const cell *c)
+{
+    const Rooms__V1__ListRoomsRequest *req = (const Rooms__V1__ListRoomsRequest *)c->req;
+    const char *pv[] = {req->q};
+    PGresult *r = PQexecParams(pg,
+                               "SELECT count(*) FROM rooms.rooms WHERE deleted_at IS NULL AND "
+                               "search @@ websearch_to_tsquery('simple', $1)",
+                               1, NULL, pv, NULL, NULL, 0);
+    const char *matches = PQresultStatus(r) == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0) : "?";
+    rpc_ccall cc;
+    rpc_ccall_init(&cc, NULL);
+    if (c->bearer)
+        rpc_ccall_md(&cc, "authorization", c->bearer);
+    const ProtobufCMethodDescriptor *m =
+        protobuf_c_service_descriptor_get_method_by_name(c->svc, c->method);
+    rpc_client_invoke(client, c->svc, (unsigned)(m - c->svc->methods), c->req, &cc);
+    const Rooms__V1__ListRoomsResponse *resp = (const Rooms__V1__ListRoomsResponse *)cc.response;
+    if (cc.code == CF_OK && resp)
+        printf("| %-44s | %9s | %8zu | %-9s |\n", c->label, matches, resp->n_rooms,
+               resp->search_truncated ? "true" : "false");
+    else
+        printf("| %-44s | %9s | %8s | %-9s |\n", c->label, matches, "error", cf_code_name(cc.code));
+    failed_calls += cc.code != CF_OK;
+    rpc_ccall_free(&cc);
+    PQclear(r);
 }
 
 static int seed(const char *dsn, const char *rooms, const char *parts)
@@ -140,6 +172,10 @@ int main(int argc, char **argv)
         nparts = p_buf;
     }
     const char *only = getenv("BENCH_ROOMS_ONLY");
+    /* rooms' search.max_ranked (docs/rooms.md, "Search"): the service's default unless set */
+    const char *max_ranked = getenv("BENCH_ROOMS_MAX_RANKED");
+    if (!max_ranked || !*max_ranked)
+        max_ranked = "1000";
     bool only_search = only && strcmp(only, "search") == 0;
     if (getenv("BENCH_ROOMS_ROOMS") && *getenv("BENCH_ROOMS_ROOMS"))
         nrooms = getenv("BENCH_ROOMS_ROOMS");
@@ -201,11 +237,13 @@ int main(int argc, char **argv)
                    xasprintf("CONFETTI_CATALOG_URLS=%s", cat),
                    xasprintf("CONFETTI_LOG_LEVEL=warn"),
                    xasprintf("CONFETTI_EVENTS_SUBSCRIBE="), /* no auth events to follow here */
+                   xasprintf("CONFETTI_SEARCH_MAX_RANKED=%s", max_ranked),
+                   NULL,
                    NULL,
                    NULL,
                    NULL,
                    NULL};
-    size_t nenv = 9;
+    size_t nenv = 10;
     th_ident_env("rooms", env, &nenv); /* service identity: callers are checked (SPEC §9) */
     svc_runtime *rt;
     char err[512];
@@ -265,7 +303,7 @@ int main(int argc, char **argv)
     Rooms__V1__ListRoomsRequest s_phrase = s_pair;
     s_phrase.q = "\"golden lantern\" -raffle";
     Rooms__V1__ListRoomsRequest s_kind = s_pair;
-    s_kind.q = "raffle"; /* 1/16: every match ranked */
+    s_kind.q = "raffle"; /* 1/16: more than max_ranked match */
     const ProtobufCServiceDescriptor *rooms_d = &rooms__v1__rooms__descriptor;
     const cell cells[] = {
         {&health__v1__health__descriptor, "Check", "Health/Check (baseline)", &hreq.base,
@@ -322,6 +360,17 @@ int main(int argc, char **argv)
     for (size_t i = only_search ? 0 : 1; i < sizeof search_cells / sizeof *search_cells; i++)
         for (size_t j = 0; j < 2; j++)
             measure(client, mx, &search_cells[i], conc[j], secs);
+    printf("\nWhat the q= rows ranked (search.max_ranked %s; one call each): matches = rooms whose "
+           "text matches q (any visibility); page 1 = rooms in the first answer; truncated = its "
+           "searchTruncated (more visible matches than max_ranked: the best of the first "
+           "max_ranked were returned).\n\n",
+           max_ranked);
+    printf("| %-44s | %9s | %8s | %-9s |\n", "call", "matches", "page 1", "truncated");
+    printf("|----------------------------------------------|----------:|---------:|-----------|\n");
+    PGconn *pg = PQconnectdb(dsn);
+    for (size_t i = 1; i < sizeof search_cells / sizeof *search_cells; i++)
+        probe_search(client, pg, &search_cells[i]);
+    PQfinish(pg);
     printf("\nµs throughout. rt: the caller's round trip (client, nng ipc, server, back). svc: at "
            "the service, its own request-duration histogram (receipt to reply packed), "
            "interpolated inside the buckets. Target: issue 17's bound on the p99 at the service, "

@@ -7,6 +7,7 @@
  * - the response cache (cache.h): one answer is held once however its request is spelled (the
  *   key is the transcoded request); an unknown parameter is 400 naming it; distinct requests
  *   never hold more than cache.max_bytes; expired entries are freed with nobody asking;
+ * - rooms' search.max_ranked as a client sees it: `searchTruncated` in the JSON of ?q=;
  * - the rate-limit buckets (ratelimit.c): clients from 200 addresses never make more than
  *   ratelimit.max_clients buckets;
  * - the WebSocket feed's resume ring (feed.c): never more than ws.ring_bytes of events. */
@@ -31,7 +32,13 @@
 
 extern const ProtobufCServiceDescriptor *const confetti_services[];
 
-enum { WAIT_MS = 15000, MAX_BYTES = 64 << 10, MAX_CLIENTS = 64, RING_BYTES = 64 << 10 };
+enum {
+    WAIT_MS = 15000,
+    MAX_BYTES = 64 << 10,
+    MAX_CLIENTS = 64,
+    RING_BYTES = 64 << 10,
+    SEARCH_MAX_RANKED = 5 /* rooms' search.max_ranked: the 20 rooms below are more */
+};
 
 static th_keys *keys;
 static authn_verifier *verifier;
@@ -91,7 +98,8 @@ static int setup(void **state)
     bus = th_service_start(bus_service_def(),
                            &(th_service_opts){.dsn = "n/a", .env = (const char *const *)benv});
     char *renv[] = {xasprintf("CONFETTI_EVENTS_BUS=%s", bus_pub),
-                    xasprintf("CONFETTI_EVENTS_POLL=20ms"), NULL};
+                    xasprintf("CONFETTI_EVENTS_POLL=20ms"),
+                    xasprintf("CONFETTI_SEARCH_MAX_RANKED=%d", SEARCH_MAX_RANKED), NULL};
     rooms = th_service_start(rooms_service_def(),
                              &(th_service_opts){.keys = keys, .env = (const char *const *)renv});
     for (int i = 0; benv[i]; i++)
@@ -246,6 +254,24 @@ static void search_text_is_part_of_the_key(void **state)
         fail_msg("%.0f cache entries for two searches", n);
 }
 
+/* search.max_ranked (docs/rooms.md, "Search"; docs/api.md, "Searching rooms"): a search
+ * matching more rooms than rooms ranks says `searchTruncated: true` in its JSON and holds only
+ * the best of the first max_ranked matches; a narrower search says false. */
+static void a_truncated_search_says_so(void **state)
+{
+    (void)state;
+    json_t *j = ok("GET", "/v1/rooms?q=bounds&pageSize=100", NULL, NULL);
+    if (!json_is_true(json_object_get(j, "searchTruncated")) ||
+        json_array_size(json_object_get(j, "rooms")) != SEARCH_MAX_RANKED)
+        fail_msg("q=bounds (20 matches): %s", json_dumps(j, 0));
+    json_decref(j);
+    j = ok("GET", "/v1/rooms?q=room+07", NULL, NULL);
+    if (!json_is_false(json_object_get(j, "searchTruncated")) ||
+        json_array_size(json_object_get(j, "rooms")) != 1)
+        fail_msg("q=room 07 (one match): %s", json_dumps(j, 0));
+    json_decref(j);
+}
+
 /* An unknown query parameter is refused by the transcoder before the cache (400 naming it),
  * so it cannot make a new key either (docs/gateway.md, "Response cache"). */
 static void an_unknown_parameter_is_refused_and_not_cached(void **state)
@@ -368,6 +394,7 @@ int main(void)
         cmocka_unit_test(one_request_is_one_entry_however_spelled),
         cmocka_unit_test(an_unknown_parameter_is_refused_and_not_cached),
         cmocka_unit_test(search_text_is_part_of_the_key),
+        cmocka_unit_test(a_truncated_search_says_so),
         cmocka_unit_test(distinct_requests_stay_within_the_byte_budget),
         cmocka_unit_test(expired_entries_are_freed_unasked),
         cmocka_unit_test(rate_limit_buckets_stay_within_their_bound),

@@ -100,17 +100,23 @@ static rpc_ccall *list(user *u, const char *q, Rooms__V1__RoomStatus status, con
     return rc("ListRooms", u, &req);
 }
 
+/* How many pages the last all_pages read, and how many of them said searchTruncated. */
+static int pages_read, pages_truncated;
+
 /* Every page of a listing or search, room ids joined by ',' in the order returned (caller
  * frees). Fails on any error or a repeated id. */
 static char *all_pages(user *u, const char *q, Rooms__V1__RoomStatus status, const char *pub,
                        int size)
 {
     char *out = xstrdup(""), *token = NULL;
+    pages_read = pages_truncated = 0;
     for (int pages = 0; pages < 1000; pages++) {
         rpc_ccall *cc = list(u, q, status, pub, size, token);
         if (cc->code != CF_OK)
             fail_msg("ListRooms q=%s: %s: %s", q ? q : "", cf_code_name(cc->code), cc->message);
         Rooms__V1__ListRoomsResponse *r = (Rooms__V1__ListRoomsResponse *)cc->response;
+        pages_read++;
+        pages_truncated += r->search_truncated;
         for (size_t i = 0; i < r->n_rooms; i++) {
             char *needle = xasprintf(",%s,", r->rooms[i]->room_id), *hay = xasprintf(",%s,", out);
             if (strstr(hay, needle))
@@ -277,6 +283,7 @@ static void test_visibility_is_the_listings(void **state)
                     free(hay);
                 }
                 char *found = all_pages(callers[c], "okapi", statuses[s], pubs[p], 2);
+                assert_int_equal(pages_truncated, 0); /* 6 matches, search.max_ranked 1000 */
                 char *a = sorted(expect), *b = sorted(found);
                 if (strcmp(a, b) != 0)
                     fail_msg("caller %s status %d public %s: listing {%s} search {%s}",
@@ -449,18 +456,283 @@ static void test_bounds_and_tokens(void **state)
     free(b);
 }
 
-static int setup_all(void **state)
+/* ---------------------------------------------------------------- search.max_ranked = 5
+ * (docs/rooms.md, "Search", "Cost"; decisions.md, "Search cost is bounded"): a search ranks at
+ * most the first MAX_RANKED visible matches and says searchTruncated when more match. */
+enum { MAX_RANKED = 5 };
+
+static int count_ids(const char *csv)
+{
+    int n = *csv != '\0';
+    for (const char *p = csv; *p; p++)
+        n += *p == ',';
+    return n;
+}
+
+static bool has_id(const char *csv, const char *id)
+{
+    char *needle = xasprintf(",%s,", id), *hay = xasprintf(",%s,", csv);
+    bool found = strstr(hay, needle) != NULL;
+    free(needle);
+    free(hay);
+    return found;
+}
+
+/* n rooms whose rank for `word` has three levels (the word twice in the name, once, only in
+ * the description): level[i] = 2, 1, 0. Made by u_org, public or not. */
+static void make_ranked(const char *word, int n, bool pub, char **ids, int *level)
+{
+    for (int i = 0; i < n; i++) {
+        level[i] = 2 - i % 3;
+        char name[96];
+        if (level[i] == 2)
+            snprintf(name, sizeof name, "%s %s %d", word, word, i);
+        else if (level[i] == 1)
+            snprintf(name, sizeof name, "%s hall %d", word, i);
+        else
+            snprintf(name, sizeof name, "hall %d", i);
+        ids[i] = create_room(&u_org, name, level[i] == 0 ? word : "nothing else", pub);
+    }
+}
+
+/* The returned order is the ranking: levels never rise, equal levels by id descending; every
+ * room returned is one of ids (matching and visible). */
+static void expect_ranked(const char *csv, char **ids, const int *level, int n)
+{
+    char *copy = xstrdup(csv), *prev_id = NULL;
+    int prev = 3;
+    for (char *save, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int l = -1;
+        for (int i = 0; i < n; i++)
+            if (strcmp(ids[i], t) == 0)
+                l = level[i];
+        if (l < 0)
+            fail_msg("%s: not one of the matching rooms (%s)", t, csv);
+        if (l > prev || (l == prev && strcmp(t, prev_id) >= 0))
+            fail_msg("%s (level %d) after %s (level %d): not ranked (%s)", t, l, prev_id, prev,
+                     csv);
+        prev = l;
+        prev_id = t;
+    }
+    free(copy);
+}
+
+static void delete_all(char **ids, int n)
+{
+    for (int i = 0; i < n; i++) {
+        Rooms__V1__DeleteRoomRequest req = ROOMS__V1__DELETE_ROOM_REQUEST__INIT;
+        req.room_id = ids[i];
+        done(rc("DeleteRoom", &u_org, &req)); /* some may be gone already */
+        free(ids[i]);
+    }
+}
+
+/* 20 matches, max_ranked 5: every page says searchTruncated, at most 5 rooms come back over
+ * all pages (page size 2 and 100), each matching and visible, in ranked order; at exactly 5
+ * matches nothing is truncated and all 5 come back. */
+static void test_cap_bounds_what_is_ranked(void **state)
 {
     (void)state;
+    enum { N = 20 };
+    char *ids[N];
+    int level[N];
+    make_ranked("kudu", MAX_RANKED, true, ids, level);
+    char *got = all_pages(&u_anon, "kudu", 0, NULL, 2);
+    assert_int_equal(pages_truncated, 0); /* exactly max_ranked matches: all ranked */
+    assert_int_equal(count_ids(got), MAX_RANKED);
+    expect_ranked(got, ids, level, MAX_RANKED);
+    free(got);
+
+    make_ranked("kudu", N - MAX_RANKED, true, ids + MAX_RANKED, level + MAX_RANKED);
+    for (int size = 2; size <= 100; size += 98) {
+        got = all_pages(&u_anon, "kudu", 0, NULL, size);
+        if (pages_truncated != pages_read || count_ids(got) != MAX_RANKED)
+            fail_msg("page size %d: %d of %d pages truncated, %d rooms: %s", size, pages_truncated,
+                     pages_read, count_ids(got), got);
+        expect_ranked(got, ids, level, N);
+        free(got);
+    }
+    /* a search with fewer matches on the same service: not truncated */
+    rpc_ccall *cc = list(&u_anon, "hall 7", 0, NULL, 10, NULL); /* one room */
+    Rooms__V1__ListRoomsResponse *r = (Rooms__V1__ListRoomsResponse *)cc->response;
+    assert_int_equal(r->n_rooms, 1);
+    assert_false(r->search_truncated);
+    done(cc);
+    /* the plain listing never says it */
+    cc = list(&u_anon, NULL, 0, NULL, 2, NULL);
+    assert_false(((Rooms__V1__ListRoomsResponse *)cc->response)->search_truncated);
+    done(cc);
+    delete_all(ids, N);
+}
+
+/* The cap counts the matches the caller may see, after the listing's filters: private rooms a
+ * caller cannot see are not ranked for them and do not make their search truncated. */
+static void test_cap_counts_visible_matches(void **state)
+{
+    (void)state;
+    enum { NPRIV = 10, NPUB = 3, N = NPRIV + NPUB };
+    char *ids[N];
+    int level[N];
+    /* the private ones first: the first rows the index yields */
+    make_ranked("ibex", NPRIV, false, ids, level);
+    make_ranked("ibex", NPUB, true, ids + NPRIV, level + NPRIV);
+    user *strangers[] = {&u_none, &u_anon};
+    for (size_t i = 0; i < 2; i++) {
+        char *got = all_pages(strangers[i], "ibex", 0, NULL, 2);
+        assert_int_equal(pages_truncated, 0);
+        assert_int_equal(count_ids(got), NPUB);
+        for (int k = NPRIV; k < N; k++)
+            assert_true(has_id(got, ids[k]));
+        expect_ranked(got, ids + NPRIV, level + NPRIV, NPUB);
+        free(got);
+    }
+    /* the organizer and a platform admin see all 13: the best of 5 */
+    user *seers[] = {&u_org, &u_admin};
+    for (size_t i = 0; i < 2; i++) {
+        char *got = all_pages(seers[i], "ibex", 0, NULL, 2);
+        assert_int_equal(pages_truncated, pages_read);
+        assert_int_equal(count_ids(got), MAX_RANKED);
+        expect_ranked(got, ids, level, N);
+        /* a filter leaves 3: all ranked */
+        char *pub = all_pages(seers[i], "ibex", 0, "true", 2);
+        assert_int_equal(pages_truncated, 0);
+        assert_int_equal(count_ids(pub), NPUB);
+        free(pub);
+        free(got);
+    }
+    /* a member of one private room sees 4: not truncated */
+    add_member(&u_org, ids[0], &u_mem);
+    char *got = all_pages(&u_mem, "ibex", 0, NULL, 3);
+    assert_int_equal(pages_truncated, 0);
+    assert_int_equal(count_ids(got), NPUB + 1);
+    assert_true(has_id(got, ids[0]));
+    free(got);
+    delete_all(ids, N);
+}
+
+/* Writes between the pages of a truncated search (docs/rooms.md, "Writes between pages"): the
+ * candidates may change (an updated row is a new row version elsewhere in the table), but a
+ * room already shown is never shown again while its rank holds, and the pages stay in ranked
+ * order; every page still says searchTruncated. */
+static void test_cap_pages_under_writes(void **state)
+{
+    (void)state;
+    enum { N = 20 };
+    char *ids[N];
+    int level[N];
+    make_ranked("oryx", N, true, ids, level);
+    rpc_ccall *cc = list(&u_anon, "oryx", 0, NULL, 2, NULL);
+    Rooms__V1__ListRoomsResponse *r = (Rooms__V1__ListRoomsResponse *)cc->response;
+    assert_true(r->search_truncated);
+    char *seen = page_ids(cc);
+    char *token = xstrdup(r->next_page_token);
+    assert_true(*token);
+    done(cc);
+    /* every room rewritten, its rank kept (the word's place and count unchanged) */
+    for (int i = 0; i < N; i++) {
+        char name[96];
+        snprintf(name, sizeof name,
+                 level[i] == 2   ? "oryx oryx %d"
+                 : level[i] == 1 ? "oryx hall %d"
+                                 : "hall %d",
+                 i);
+        set_text(&u_org, ids[i], name, level[i] == 0 ? "oryx" : "something else now");
+    }
+    char *all = xstrdup(seen);
+    while (token) {
+        cc = list(&u_anon, "oryx", 0, NULL, 2, token);
+        r = (Rooms__V1__ListRoomsResponse *)cc->response;
+        assert_true(r->search_truncated);
+        char *p = page_ids(cc);
+        if (*p) {
+            char *copy = xstrdup(p);
+            for (char *save, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                if (has_id(all, t))
+                    fail_msg("%s shown again after writes (%s, then %s)", t, all, p);
+            free(copy);
+            char *next = xasprintf("%s,%s", all, p);
+            free(all);
+            all = next;
+        }
+        free(p);
+        free(token);
+        token = *r->next_page_token ? xstrdup(r->next_page_token) : NULL;
+        done(cc);
+    }
+    expect_ranked(all, ids, level, N);
+    free(all);
+    free(seen);
+    delete_all(ids, N);
+}
+
+/* An empty page of a truncated search still says searchTruncated (the count is not taken from
+ * the page's rows): after page 1, every matching room that ranks after its position is deleted,
+ * and more than MAX_RANKED rooms that rank before it remain. */
+static void test_cap_empty_page_says_truncated(void **state)
+{
+    (void)state;
+    enum { N = 40 };
+    char *ids[N];
+    int n = 0;
+    for (; n < 10; n++) /* one rank for all: the position is the id */
+        ids[n] = create_room(&u_org, "zorilla zorilla", "", true);
+    rpc_ccall *cc = list(&u_anon, "zorilla", 0, NULL, 2, NULL);
+    Rooms__V1__ListRoomsResponse *r = (Rooms__V1__ListRoomsResponse *)cc->response;
+    assert_true(r->search_truncated);
+    assert_int_equal(r->n_rooms, 2);
+    char *token = xstrdup(r->next_page_token);
+    char *pos = xstrdup(r->rooms[1]->room_id);
+    done(cc);
+    /* keep only rooms at or before the position (id >= pos), more than MAX_RANKED of them */
+    int before = 0;
+    for (int i = 0; i < n; i++)
+        before += strcmp(ids[i], pos) >= 0;
+    while (before <= MAX_RANKED && n < N) {
+        ids[n] = create_room(&u_org, "zorilla zorilla", "", true);
+        before += strcmp(ids[n], pos) >= 0;
+        n++;
+    }
+    assert_true(before > MAX_RANKED);
+    for (int i = 0; i < n; i++)
+        if (strcmp(ids[i], pos) < 0)
+            delete_room(&u_org, ids[i]);
+    cc = list(&u_anon, "zorilla", 0, NULL, 2, token);
+    r = (Rooms__V1__ListRoomsResponse *)cc->response;
+    assert_int_equal(cc->code, CF_OK);
+    assert_int_equal(r->n_rooms, 0);
+    assert_true(r->search_truncated);
+    assert_string_equal(r->next_page_token, "");
+    done(cc);
+    free(token);
+    free(pos);
+    delete_all(ids, n);
+}
+
+static int start_rooms(const char *max_ranked)
+{
     keys = th_keys_new("RS256");
     char cat[128];
     th_ipc_url(cat, sizeof cat, "se-nocatalog"); /* no call here reaches catalog */
     char *addr = xasprintf("CONFETTI_CATALOG_URLS=%s", cat);
-    const char *env[] = {addr, NULL};
+    char *cap = xasprintf("CONFETTI_SEARCH_MAX_RANKED=%s", max_ranked);
+    const char *env[] = {addr, cap, NULL};
     rooms = th_service_start(rooms_service_def(), &(th_service_opts){.keys = keys, .env = env});
     rooms_calls_use(keys, rooms);
     free(addr);
+    free(cap);
     return 0;
+}
+
+static int setup_all(void **state)
+{
+    (void)state;
+    return start_rooms("1000"); /* the default */
+}
+
+static int setup_capped(void **state)
+{
+    (void)state;
+    return start_rooms("5");
 }
 
 static int teardown_all(void **state)
@@ -483,5 +755,14 @@ int main(void)
         cmocka_unit_test(test_pages_stable_under_writes),
         cmocka_unit_test(test_bounds_and_tokens),
     };
-    return cmocka_run_group_tests(tests, setup_all, teardown_all);
+    const struct CMUnitTest capped[] = {
+        cmocka_unit_test(test_cap_bounds_what_is_ranked),
+        cmocka_unit_test(test_cap_counts_visible_matches),
+        cmocka_unit_test(test_cap_pages_under_writes),
+        cmocka_unit_test(test_cap_empty_page_says_truncated),
+    };
+    _Static_assert(MAX_RANKED == 5, "setup_capped starts rooms with search.max_ranked 5");
+    int failed = cmocka_run_group_tests(tests, setup_all, teardown_all);
+    return failed +
+           cmocka_run_group_tests_name("search.max_ranked 5", capped, setup_capped, teardown_all);
 }
