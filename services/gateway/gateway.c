@@ -940,42 +940,42 @@ static void handle(gw_http_req *r, void *arg)
 
 /* ---------------------------------------------------------------- monitor */
 
-/* One backend's health from up to HEALTH_PROBES checks in a row. nng's req sends consecutive
- * calls over the connected replicas in turn, so with several replicas the probes reach several:
- * one replica that is not serving (starting: its readiness flag not yet up while it already
- * serves calls; or stopping) must not make the gateway fail every call of the service fast — a
- * rehearsal under load saw 20 such 503s while one rooms replica of three restarted. serving: a
- * probe answered SERVING. down (calls fail fast, "service unavailable"): every probe was
- * refused (no connection) or answered NOT_SERVING; a slow probe (DEADLINE_EXCEEDED) keeps
- * traffic flowing. A refused probe is retried after a short pause: at start, the dialers may
- * not have connected yet. */
+/* One backend's health from up to HEALTH_PROBES checks in a row. serving (readiness): a check
+ * answered SERVING (nng's req spreads consecutive calls over the connected replicas, so with
+ * several replicas the checks usually reach more than one). down (its calls answered 503 at
+ * once): every check was refused — no replica connected at all. A replica answering
+ * NOT_SERVING never makes calls fail fast: with several replicas it is one of them (starting,
+ * its readiness flag not yet up while it already serves calls; or stopping), and the calls nng
+ * sends it are answered by it; a rehearsal under load saw 20 requests answered 503 while one
+ * rooms replica of three restarted, when one such answer marked the whole service down. A
+ * refused check is retried after a short pause: at start, the dialers may not have connected
+ * yet. */
 enum { HEALTH_PROBES = 3, HEALTH_PROBE_PAUSE_MS = 50 };
 
 static void probe_backend(backend *b, bool *serving, bool *down)
 {
     *serving = false;
-    bool all_bad = true;
-    for (int k = 0; k < HEALTH_PROBES; k++) {
+    bool all_refused = true;
+    for (int k = 0; k < HEALTH_PROBES && !*serving; k++) {
         Health__V1__CheckRequest req = HEALTH__V1__CHECK_REQUEST__INIT;
         rpc_ccall cc;
         rpc_ccall_init(&cc, NULL);
         cc.timeout_ms = 1000;
         rpc_client_invoke(b->client, &health__v1__health__descriptor, 0, &req.base, &cc);
-        bool ok = cc.code == CF_OK && ((Health__V1__CheckResponse *)cc.response)->status ==
-                                          HEALTH__V1__CHECK_RESPONSE__SERVING_STATUS__SERVING;
-        bool bad = cc.code == CF_UNAVAILABLE || (cc.code == CF_OK && !ok);
-        bool refused = cc.code == CF_UNAVAILABLE;
+        *serving = cc.code == CF_OK && ((Health__V1__CheckResponse *)cc.response)->status ==
+                                           HEALTH__V1__CHECK_RESPONSE__SERVING_STATUS__SERVING;
+        cf_code code = cc.code;
         rpc_ccall_free(&cc);
-        *serving = ok;
-        all_bad = all_bad && bad;
-        if (!bad)
-            break;
+        bool refused = code == CF_UNAVAILABLE;
+        all_refused = all_refused && refused;
+        if (code == CF_DEADLINE_EXCEEDED)
+            break; /* a slow service: one check is enough to say so */
         if (refused && k + 1 < HEALTH_PROBES) {
             struct timespec ts = {0, HEALTH_PROBE_PAUSE_MS * 1000000L};
             nanosleep(&ts, NULL);
         }
     }
-    *down = all_bad;
+    *down = all_refused;
 }
 
 static void check_backends(gw *g)
