@@ -386,6 +386,7 @@ cf_code events_relay_start(const events_relay_config *cfg, events_relay **out, c
     if (pipe(r->wake) != 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         if (r->publishing) {
+            resolve_stop(r->dialers); /* before the socket closes (resolve.h) */
             nng_close(r->pub);
             resolve_free(r->dialers);
         }
@@ -405,8 +406,10 @@ void events_relay_stop(events_relay *r)
     ssize_t w = write(r->wake[1], "x", 1);
     (void)w;
     pthread_join(r->thread, NULL);
-    /* a close that hangs (rpc/closer.h) leaves the socket and its dialers to the exiting
-     * process */
+    /* the resolver's thread stops before the socket closes (rpc/resolve.h); a close that
+     * hangs (rpc/closer.h) leaves the socket and its dialers to the exiting process */
+    if (r->publishing)
+        resolve_stop(r->dialers);
     if (r->publishing && rpc_close_bounded(r->pub, "events relay"))
         resolve_free(r->dialers);
     else if (r->publishing)

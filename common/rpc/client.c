@@ -111,6 +111,9 @@ void rpc_client_free(rpc_client *c)
         nng_ctx_close(c->apool[i]->ctx);
         free(c->apool[i]);
     }
+    /* the resolver's thread stops before the socket closes: it closes dialers of its own, and
+     * one closed while the socket closes them panics nng (resolve.h, "Lifetime") */
+    resolve_stop(c->dialers);
     /* a close that hangs (closer.h) leaves the socket and what its callbacks touch (the
      * dialers, this client) to the exiting process */
     if (!rpc_close_bounded(c->sock, "rpc client")) {

@@ -522,7 +522,13 @@ void resolve_free(resolve_set *rs)
 {
     if (!rs)
         return;
-    resolve_stop(rs);
+    pthread_mutex_lock(&rs->mu);
+    bool stopped = rs->stopped;
+    pthread_mutex_unlock(&rs->mu);
+    if (!stopped) { /* a programming error: the socket was closed under a running resolver */
+        fprintf(stderr, "resolve_free: resolve_stop was not called before the socket closed\n");
+        abort();
+    }
     for (size_t i = 0; i < rs->nnames; i++)
         free(rs->names[i].scheme), free(rs->names[i].host), free(rs->names[i].rest);
     free(rs->names);

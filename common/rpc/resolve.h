@@ -25,8 +25,10 @@
  * remove replicas at run time.
  *
  * Lifetime: resolve_dial (after the socket's options are set: dialers take them) → … →
- * resolve_stop (optional: stops the thread and closes every dialer, the socket stays open) →
- * nng_close(socket) → resolve_free. The pipe callbacks of the socket belong to the set. */
+ * resolve_stop (REQUIRED before the socket closes: it stops the thread, which closes dialers
+ * of its own when a name changes, and nng 1.5.2 panics when a dialer is closed while its socket
+ * closes them — a stress run caught it, session 8) → nng_close(socket) → resolve_free, which
+ * aborts when resolve_stop was not called. The pipe callbacks of the socket belong to the set. */
 #ifndef CONFETTI_RPC_RESOLVE_H
 #define CONFETTI_RPC_RESOLVE_H
 
@@ -68,7 +70,8 @@ size_t resolve_dialing(resolve_set *rs);
 /* Stops re-resolving and closes every dialer (their connections with them). Idempotent. */
 void resolve_stop(resolve_set *rs);
 
-/* After nng_close(sock) (pipe callbacks may run until then). NULL is a no-op. */
+/* After resolve_stop and nng_close(sock) (pipe callbacks may run until then); aborts when
+ * resolve_stop was not called (a use that would race the socket's close). NULL is a no-op. */
 void resolve_free(resolve_set *rs);
 
 #endif

@@ -149,6 +149,7 @@ static void test_dialers_follow_the_name_and_a_lost_connection(void **state)
 
     resolve_stop(rs);
     assert_int_equal(resolve_dialing(rs), 0);
+    resolve_stop(rs);
     nng_close(s);
     resolve_free(rs);
 }
@@ -173,6 +174,7 @@ static void test_failed_resolution_keeps_the_dialers(void **state)
     /* and a new answer is followed again */
     write_hosts("127.0.0.3 peer.test\n");
     wait_dialing(rs, 1);
+    resolve_stop(rs);
     nng_close(s);
     resolve_free(rs);
 }
@@ -194,6 +196,7 @@ static void test_a_name_with_no_address_yet_is_asked_again_soon(void **state)
     write_hosts("127.0.0.2 peer.test\n");
     int64_t ms = wait_dialing(rs, 1);
     print_message("first address found %lld ms after it appeared (interval 60 s)\n", (long long)ms);
+    resolve_stop(rs);
     nng_close(s);
     resolve_free(rs);
 }
@@ -211,6 +214,7 @@ static void test_address_literals_and_other_transports_are_dialed_as_given(void 
     char err[256];
     assert_code(CF_OK, resolve_dial(s, urls, 3, &rs, err, sizeof err));
     assert_int_equal(resolve_dialing(rs), 3);
+    resolve_stop(rs);
     nng_close(s);
     resolve_free(rs);
 
@@ -261,6 +265,7 @@ static void test_pub_reaches_every_address(void **state)
                 got[i] = true;
         }
     }
+    resolve_stop(rs);
     nng_close(pub);
     resolve_free(rs);
     nng_close(sub[0]);
