@@ -498,6 +498,8 @@ size_t resolve_dialing(resolve_set *rs)
 
 void resolve_stop(resolve_set *rs)
 {
+    if (!rs) /* a client whose start failed before it dialed (stress run, session 8) */
+        return;
     pthread_mutex_lock(&rs->mu);
     bool was = rs->stopped;
     rs->stopping = rs->stopped = true;

@@ -67,7 +67,8 @@ int resolve_live_pipes(resolve_set *rs);
 /* Addresses dialed now (retired ones excluded): for tests and logs. */
 size_t resolve_dialing(resolve_set *rs);
 
-/* Stops re-resolving and closes every dialer (their connections with them). Idempotent. */
+/* Stops re-resolving and closes every dialer (their connections with them). Idempotent; NULL
+ * is a no-op. */
 void resolve_stop(resolve_set *rs);
 
 /* After resolve_stop and nng_close(sock) (pipe callbacks may run until then); aborts when
