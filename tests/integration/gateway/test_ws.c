@@ -6,6 +6,7 @@
 #include "th.h"
 #include "service.h"
 #include "th_ident.h"
+#include "th_proc.h"
 #include "tokens.h"
 #include "testsvc.h"
 #include "gateway.h"
@@ -1284,9 +1285,11 @@ static double rss_per_socket(gwi *x, gw_ws_stats *ws, gw_http_stats *hs, bool re
     assert_int_equal(pipe(up), 0);
     assert_int_equal(pipe(down), 0);
     long before = rss_anon_kib();
+    pid_t parent = getpid();
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        th_child_init(parent); /* dies with the test */
         close(up[0]);
         close(down[1]);
         rss_clients(&plan, x->port);
