@@ -1159,6 +1159,7 @@ cf_code gw_start(gw *g, char *err, size_t errlen)
                          .max_conns = (unsigned)g->cfg->max_conns,
                          .max_conns_peer = (unsigned)g->cfg->max_conns_peer,
                          .threads = (unsigned)g->cfg->threads,
+                         .release_upgrade_pool = g->cfg->ws_release_upgrade_buffer,
                          .fn = handle,
                          .arg = g,
                          .stats = g->p.http_stats};

@@ -255,10 +255,12 @@ typedef struct gw_config {
     int64_t ws_max_message;      /* ws.max_message (bytes) */
     int64_t ws_ring;             /* ws.ring (recent events kept per source, for resumes) */
     int64_t ws_recheck_timeout;  /* ws.recheck_timeout (ms): an access re-check's deadline */
-    int64_t cache_ttl;           /* cache.ttl (ms; 0 = no response cache) */
-    int64_t cache_entries;       /* cache.max_entries */
-    int64_t cache_bytes;         /* cache.max_bytes */
-    int64_t ws_ring_bytes;       /* ws.ring_bytes */
+    bool ws_release_upgrade_buffer; /* ws.release_upgrade_buffer: an upgraded socket's HTTP pool
+                                       is given back (http.c, mhdpool.h) */
+    int64_t cache_ttl;              /* cache.ttl (ms; 0 = no response cache) */
+    int64_t cache_entries;          /* cache.max_entries */
+    int64_t cache_bytes;            /* cache.max_bytes */
+    int64_t ws_ring_bytes;          /* ws.ring_bytes */
 } gw_config;
 
 extern const cfg_field gw_config_fields[];

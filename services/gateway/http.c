@@ -16,6 +16,7 @@
 #include "http.h"
 #include "gateway.h"
 #include "rawguard.h"
+#include "mhdpool.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "admin/metrics.h"
@@ -92,6 +93,8 @@ struct gw_http {
     bool stop;
     pthread_t sweeper;
     atomic_bool close_after_answer; /* draining: every answer closes its connection */
+    size_t pool_limit;              /* MHD_OPTION_CONNECTION_MEMORY_LIMIT */
+    bool release_pool;              /* give an upgraded connection's pool back (mhdpool.h) */
     int quiesced_fd;                /* the listening socket once quiesced (closed at stop), or -1 */
 };
 
@@ -421,9 +424,21 @@ static void on_upgrade(void *cls, struct MHD_Connection *mc, void *con_cls, cons
     q->upgraded = true;
     pthread_mutex_unlock(&q->mu);
     set_phase(q->s, q->hc, PH_UPGRADED);
+    gw_http *s = q->s;
+    const void *first = q->hc ? q->hc->guard.first_buf : NULL;
+    size_t first_len = q->hc ? q->hc->guard.first_len : 0;
     gw_http_upgraded u = {
         .fd = sock, .extra = (const uint8_t *)extra_in, .nextra = extra_in_size, .urh = urh};
     q->up.on_upgraded(q->up.arg, &u);
+    /* The extra bytes are copied now and the head was read before the answer: nothing in MHD's
+     * pool is used again until the connection closes (mhdpool.c says what was checked), and
+     * this thread is the one that would destroy it. ws.release_upgrade_buffer. */
+    if (s->release_pool) {
+        size_t n = gw_mhdpool_release(first, first_len, s->pool_limit);
+        atomic_fetch_add(n ? &s->st->pool_released : &s->st->pool_kept, 1);
+    } else {
+        atomic_fetch_add(&s->st->pool_kept, 1);
+    }
 }
 
 void gw_http_upgrade(gw_http_req *r, const char *const *headers, const gw_http_upgrade_cb *cb)
@@ -706,6 +721,16 @@ static double st_framing(void *arg)
     return (double)atomic_load(&((gw_http_stats *)arg)->refused_framing);
 }
 
+static double st_pool_released(void *arg)
+{
+    return (double)atomic_load(&((gw_http_stats *)arg)->pool_released);
+}
+
+static double st_pool_kept(void *arg)
+{
+    return (double)atomic_load(&((gw_http_stats *)arg)->pool_kept);
+}
+
 void gw_http_stats_register(metrics *m, gw_http_stats *st)
 {
     metrics_gauge_fn(
@@ -722,6 +747,14 @@ void gw_http_stats_register(metrics *m, gw_http_stats *st)
         "Connections whose bytes broke RFC 9112 framing or the edge's bounds, answered "
         "4xx/5xx and closed (a counter).",
         st_framing, st);
+    metrics_gauge_fn(m, "confetti_http_upgrade_pool_released_total",
+                     "Upgraded (WebSocket) connections whose HTTP memory pool was given back to "
+                     "the kernel (ws.release_upgrade_buffer; a counter).",
+                     st_pool_released, st);
+    metrics_gauge_fn(m, "confetti_http_upgrade_pool_kept_total",
+                     "Upgraded connections that keep their HTTP memory pool until they close: the "
+                     "key is off, or libmicrohttpd's pool is not the checked layout (a counter).",
+                     st_pool_kept, st);
 }
 
 /* ---------------------------------------------------------------- the server */
@@ -825,6 +858,15 @@ cf_code gw_http_start(const gw_http_config *cfg, gw_http **out, char *err, size_
                        1000 +
                    30);
     s->quiesced_fd = -1;
+    s->pool_limit = mem;
+    if (cfg->release_upgrade_pool) {
+        char why[256];
+        s->release_pool = gw_mhdpool_verified(why, sizeof why);
+        if (!s->release_pool)
+            log_warn("http: %s", why);
+    }
+    /* no MHD_USE_TLS: with TLS an upgraded connection's pool holds MHD's forwarding buffers and
+     * must not be released (mhdpool.c) */
     /* MHD_USE_ITC: MHD_quiesce_daemon needs it with a thread pool (gw_http_quiesce) */
     unsigned flags =
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ITC;

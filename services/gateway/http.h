@@ -55,11 +55,14 @@ typedef struct gw_http_stats {
     atomic_long refused_cap;     /* connections answered 503: over http.max_connections */
     atomic_long refused_peer;    /* answered 429: over http.max_connections_per_peer */
     atomic_long refused_framing; /* connections whose bytes the edge refused (edgeparse.h) */
+    atomic_long pool_released;   /* upgraded connections whose MHD pool was given back */
+    atomic_long pool_kept;       /* upgraded connections that keep it (key off, or not checked) */
 } gw_http_stats;
 
 /* Registers on m (start-up only): confetti_http_connections (open now),
  * confetti_http_refused_connection_cap_total, confetti_http_refused_peer_cap_total,
- * confetti_http_refused_framing_total (counters rendered as gauges, like the WebSocket ones). */
+ * confetti_http_refused_framing_total, confetti_http_upgrade_pool_released_total,
+ * confetti_http_upgrade_pool_kept_total (counters rendered as gauges, like the WebSocket ones). */
 struct metrics;
 void gw_http_stats_register(struct metrics *m, gw_http_stats *st);
 
@@ -71,11 +74,13 @@ typedef struct gw_http_config {
     size_t max_uri;      /* request target (414 above) */
     size_t max_header;   /* request line + header fields (431 above) */
     int body_timeout_ms; /* receiving a request body (408) */
-    int header_timeout_ms;   /* the rest of a request head once its request line came (408) */
-    int idle_timeout_ms;     /* no request line: a new or keep-alive connection (408) */
-    unsigned max_conns;      /* open connections (a clear 503 and close above) */
-    unsigned max_conns_peer; /* open connections per peer address (0 = no cap; 429 and close) */
-    unsigned threads;        /* MHD worker threads (epoll each) */
+    int header_timeout_ms;     /* the rest of a request head once its request line came (408) */
+    int idle_timeout_ms;       /* no request line: a new or keep-alive connection (408) */
+    unsigned max_conns;        /* open connections (a clear 503 and close above) */
+    unsigned max_conns_peer;   /* open connections per peer address (0 = no cap; 429 and close) */
+    unsigned threads;          /* MHD worker threads (epoll each) */
+    bool release_upgrade_pool; /* an upgraded connection gives its MHD memory pool back (mhdpool.h)
+                                */
     gw_http_fn fn;
     void *arg;
     gw_http_stats *stats; /* borrowed; NULL: counted internally */

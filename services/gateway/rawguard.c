@@ -178,6 +178,10 @@ static ssize_t hooked_recv(int fd, void *buf, size_t len, int flags)
     gw_guard *g = s ? atomic_load(s) : NULL;
     if (!g || len == 0)
         return real_recv(fd, buf, len, flags);
+    if (!g->first_buf) { /* libmicrohttpd's read buffer as it first allocated it (mhdpool.h) */
+        g->first_buf = buf;
+        g->first_len = len;
+    }
     return guard_recv(g, fd, buf, len, flags);
 }
 

@@ -35,6 +35,9 @@ typedef struct gw_guard {
      * header deadline starts (MHD itself sees the head only once it is whole) */
     void (*on_request_line)(void *arg);
     void *arg;
+    /* MHD's first read on the socket: its buffer and length (mhdpool.h: where MHD's pool is) */
+    const void *first_buf;
+    size_t first_len;
 } gw_guard;
 
 /* Points libmicrohttpd's recv at the guard (once per process; later calls return the first

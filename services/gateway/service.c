@@ -95,6 +95,11 @@ const cfg_field gw_config_fields[] = {
               .min = 100, .max = 600000,
               .help = "WebSocket feed: deadline of an access re-check (GetRoom); the room's events "
                       "are held meanwhile (at most 1,024), and no answer ends the subscription"),
+    CFG_FIELD("ws", "release_upgrade_buffer", CFG_BOOL, gw_config, ws_release_upgrade_buffer,
+              .def = "true",
+              .help = "WebSocket feed: give the HTTP server's per-connection memory (~124 KiB, "
+                      "~60 KiB of it resident) back to the kernel once a socket is upgraded; "
+                      "false keeps it until the socket closes (docs/operations.md, \"Memory\")"),
     CFG_FIELD("ws", "auth_timeout", CFG_DURATION, gw_config, ws_auth_timeout, .def = "5s",
               .min = 50, .max = 600000,
               .help = "WebSocket feed: time allowed to present a valid token (4001 after)"),

@@ -29,6 +29,7 @@
 
 #include <arpa/inet.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -272,6 +273,7 @@ static bool open_is(long want)
 
 typedef struct idle_result {
     long before_kib, after_kib, closed_kib, hwm_kib;
+    double heap_b; /* malloc'd bytes (mallinfo2: arena in use + mmap'd chunks) with them, added */
     double connect_s;
 } idle_result;
 
@@ -281,6 +283,7 @@ static idle_result idle_sockets(size_t n, const char *token)
 {
     idle_result r = {0};
     r.before_kib = status_kib("VmRSS");
+    struct mallinfo2 m0 = mallinfo2();
     int up[2], down[2];
     if (pipe(up) != 0 || pipe(down) != 0)
         abort();
@@ -309,6 +312,9 @@ static idle_result idle_sockets(size_t n, const char *token)
     usleep(500000); /* whatever the last subscribes started has finished */
     r.after_kib = status_kib("VmRSS");
     r.hwm_kib = status_kib("VmHWM");
+    struct mallinfo2 m1 = mallinfo2();
+    r.heap_b =
+        ((double)m1.uordblks + (double)m1.hblkhd) - ((double)m0.uordblks + (double)m0.hblkhd);
     c = 'X';
     if (write(down[1], &c, 1) != 1)
         abort();
@@ -472,6 +478,10 @@ int main(int argc, char **argv)
            idle, idle_r.before_kib / 1024.0, idle_r.after_kib / 1024.0, per_b / 1024.0,
            idle_r.closed_kib / 1024.0, idle_r.hwm_kib / 1024.0, idle_r.connect_s,
            (double)idle / idle_r.connect_s);
+    printf("\nOf the growth, malloc'd (mallinfo2, in use): %.1f KiB per socket; the rest is "
+           "outside malloc (libmicrohttpd's per-connection pools, mmap'd) and the heap's own "
+           "slack.\n",
+           idle_r.heap_b / 1024.0 / (double)(idle ? idle : 1));
     printf("\nOne process: the gateway with the bus and rooms (idle) beside it; load average "
            "%.2f, RLIMIT_NOFILE %ld.\n",
            load[0], (long)rl.rlim_cur);

@@ -6,6 +6,7 @@
 #include "th.h"
 #include "service.h"
 #include "th_ident.h"
+#include "th_proc.h"
 #include "tokens.h"
 #include "testsvc.h"
 #include "gateway.h"
@@ -34,6 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern const ProtobufCServiceDescriptor *const confetti_services[];
@@ -47,6 +50,7 @@ static authn_verifier *verifier;
 static th_service *bus, *rooms, *draw;
 static metrics *mx;
 static gw_ws_stats stats;
+static gw_http_stats http_stats;
 static char bus_pub[128], bus_sub[128];
 
 typedef struct gwi {
@@ -60,6 +64,10 @@ static gwi main_gw, small_gw; /* ws.ring 10000 / ws.ring 1 (resumes through Repl
  * the subscriber's catch-up from Replay, once a second) */
 static gwi lonely_gw;
 static metrics *mx_lonely;
+/* ws.release_upgrade_buffer off (idle_authenticated_rss_is_small starts and stops it) */
+static gwi keep_gw;
+static gw_ws_stats keep_stats;
+static gw_http_stats keep_http_stats;
 static char bus_none[128];
 
 /* ---------------------------------------------------------------- HTTP (curl) */
@@ -452,7 +460,12 @@ static void start_gw(gwi *x, const char *subscribe, const char *const *extra)
                    .metrics = x == &main_gw     ? mx
                               : x == &lonely_gw ? mx_lonely
                                                 : NULL,
-                   .ws_stats = x == &main_gw ? &stats : NULL};
+                   .ws_stats = x == &main_gw   ? &stats
+                               : x == &keep_gw ? &keep_stats
+                                               : NULL,
+                   .http_stats = x == &main_gw   ? &http_stats
+                                 : x == &keep_gw ? &keep_http_stats
+                                                 : NULL};
     if (gw_new(&p, &x->g, err, sizeof err) != CF_OK || gw_start(x->g, err, sizeof err) != CF_OK)
         fail_msg("%s", err);
     x->port = gw_port(x->g);
@@ -1150,6 +1163,215 @@ static void idle_authenticated_is_small(void **state)
 #endif
 }
 
+/* ---------------------------------------------------------------- memory: the process's RSS */
+
+static long rss_anon_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "RssAnon:", 8) == 0)
+            v = atol(line + 8);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* What the forked clients need, made before the fork: the child of a process with threads may
+ * not allocate (AddressSanitizer's allocator can be locked by another thread at the fork: the
+ * child then waits for ever), so it gets its buffers and bytes ready-made. */
+typedef struct rss_plan {
+    int n;
+    int *fd;
+    char *buf; /* n × RSS_CAP: what each client has read */
+    size_t *len;
+    char req[4096]; /* the upgrade, the token in the subprotocol */
+    size_t rlen;
+    uint8_t frame[200]; /* {"type":"subscribe",...} as one masked text frame */
+    size_t flen;
+} rss_plan;
+
+enum { RSS_CAP = 4096 };
+
+static void rss_plan_make(rss_plan *p, const char *token, const char *room, int n)
+{
+    memset(p, 0, sizeof *p);
+    p->n = n;
+    p->fd = xcalloc((size_t)n, sizeof *p->fd);
+    p->buf = xcalloc((size_t)n, RSS_CAP);
+    p->len = xcalloc((size_t)n, sizeof *p->len);
+    p->rlen =
+        (size_t)snprintf(p->req, sizeof p->req,
+                         "GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                         "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                         "Sec-WebSocket-Version: 13\r\n"
+                         "Sec-WebSocket-Protocol: confetti.v1, bearer.%s\r\n\r\n",
+                         token);
+    assert_true(p->rlen < sizeof p->req);
+    char sub[160];
+    int sl = snprintf(sub, sizeof sub, "{\"type\":\"subscribe\",\"roomId\":\"%s\"}", room);
+    assert_true(sl > 0 && sl < 126);
+    p->frame[0] = 0x81;
+    p->frame[1] = (uint8_t)(0x80 | sl);
+    memset(p->frame + 2, 0, 4); /* a zero mask: the payload as is */
+    memcpy(p->frame + 6, sub, (size_t)sl);
+    p->flen = (size_t)sl + 6;
+}
+
+static void rss_plan_free(rss_plan *p)
+{
+    free(p->fd);
+    free(p->buf);
+    free(p->len);
+}
+
+/* In the forked child (system calls only: no allocation, no cmocka): the clients upgrade with
+ * the token and subscribe; each waits for its "subscribed" (a refusal is answered by subscribing
+ * again). Exits 2 on a failure or after 3 minutes; returns when all are subscribed. */
+static void rss_clients(rss_plan *p, int port)
+{
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < p->n; i++) {
+        p->fd[i] = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (p->fd[i] < 0 || connect(p->fd[i], (struct sockaddr *)&sa, sizeof sa) != 0 ||
+            write(p->fd[i], p->req, p->rlen) != (ssize_t)p->rlen ||
+            write(p->fd[i], p->frame, p->flen) != (ssize_t)p->flen)
+            _exit(2);
+    }
+    for (int i = 0; i < p->n; i++) {
+        char *b = p->buf + (size_t)i * RSS_CAP;
+        size_t *len = &p->len[i];
+        while (!memmem(b, *len, "\"subscribed\"", 12)) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (now.tv_sec - t0.tv_sec > 180)
+                _exit(2);
+            if (memmem(b, *len, "\"type\":\"error\"", 14)) {
+                *len = 0;
+                if (write(p->fd[i], p->frame, p->flen) != (ssize_t)p->flen)
+                    _exit(2);
+                continue;
+            }
+            if (*len == RSS_CAP) { /* keep the tail: a marker may straddle */
+                memmove(b, b + RSS_CAP / 2, RSS_CAP / 2);
+                *len = RSS_CAP / 2;
+            }
+            struct pollfd pf = {.fd = p->fd[i], .events = POLLIN};
+            if (poll(&pf, 1, 60000) != 1)
+                _exit(2);
+            ssize_t k = read(p->fd[i], b + *len, RSS_CAP - *len);
+            if (k <= 0)
+                _exit(2);
+            *len += (size_t)k;
+        }
+    }
+}
+
+/* Waits (2 min at most: a loaded machine under a sanitizer) until *v >= want (up) or *v <= want
+ * (down). Not an exact count: other tests' connections may still be closing meanwhile. */
+static bool wait_count(atomic_long *v, long want, bool up)
+{
+    for (int i = 0; i < 12000; i++) {
+        long x = atomic_load(v);
+        if (up ? x >= want : x <= want)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+/* The gateway's RSS per idle authenticated subscribed WebSocket, n sockets held by a forked child
+ * (so only the server side is counted), in KiB: RssAnon with them minus before. Waits until every
+ * upgrade has been handled by the HTTP layer (its pool given back or kept: counted once per
+ * upgrade) and, after, until the connections are gone (their pools destroyed). */
+static double rss_per_socket(gwi *x, gw_ws_stats *ws, gw_http_stats *hs, bool released,
+                             const char *token, const char *room, int n)
+{
+    long open0 = atomic_load(&ws->open), hopen0 = atomic_load(&hs->open);
+    atomic_long *done = released ? &hs->pool_released : &hs->pool_kept;
+    long done0 = atomic_load(done);
+    rss_plan plan;
+    rss_plan_make(&plan, token, room, n);
+    int up[2], down[2];
+    assert_int_equal(pipe(up), 0);
+    assert_int_equal(pipe(down), 0);
+    long before = rss_anon_kib();
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        th_child_init(parent); /* dies with the test */
+        close(up[0]);
+        close(down[1]);
+        rss_clients(&plan, x->port);
+        char c = 'R';
+        if (write(up[1], &c, 1) != 1 || read(down[0], &c, 1) != 1)
+            _exit(2);
+        _exit(0); /* every socket closes with the process */
+    }
+    close(up[1]);
+    close(down[0]);
+    char c = 0;
+    bool ready = read(up[0], &c, 1) == 1; /* EOF: the child failed and exited */
+    bool all = ready && wait_count(done, done0 + n, true);
+    long with = rss_anon_kib();
+    c = 'X';
+    if (ready)
+        assert_int_equal(write(down[1], &c, 1), 1);
+    int st;
+    waitpid(pid, &st, 0);
+    close(up[0]);
+    close(down[1]);
+    rss_plan_free(&plan);
+    assert_true(ready);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_true(all);
+    assert_true(wait_count(&ws->open, open0, false));
+    assert_true(wait_count(&hs->open, hopen0, false)); /* MHD destroyed their pools */
+    return (double)(with - before) / n;
+}
+
+/* Issue 17 item 3: the gateway holds <= 16 KiB per idle authenticated WebSocket — measured as
+ * the process's resident anonymous memory, not only the heap: libmicrohttpd's per-connection pool
+ * (mmap'd, ~60 KiB of it resident once MHD has zeroed its read buffer after the head) is given
+ * back once the socket is upgraded (ws.release_upgrade_buffer, mhdpool.h). With the key off the
+ * same sockets cost > 40 KiB each: the test sees the mechanism, not noise. A few sockets first on
+ * each gateway (one-off allocations). The pools are fresh mappings each time (munmap'd at close);
+ * heap that earlier tests freed may be reused, so the heap's share is guarded by
+ * idle_authenticated_is_small (mallinfo2), this one guards the rest. Under AddressSanitizer
+ * (shadow memory, quarantine) only the difference is asserted. */
+static void idle_authenticated_rss_is_small(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    char *org = th_token(keys, "ws-org-rss", 600, false);
+    char room[64];
+    make_room(org, true, true, room);
+    const char *keep[] = {"CONFETTI_WS_RELEASE_UPGRADE_BUFFER=false", NULL};
+    start_gw(&keep_gw, bus_sub, keep);
+    for (int i = 0; i < 600 && !gw_ready(keep_gw.g); i++)
+        usleep(50000);
+    assert_true(gw_ready(keep_gw.g));
+
+    rss_per_socket(&main_gw, &stats, &http_stats, true, org, room, 20);
+    double on = rss_per_socket(&main_gw, &stats, &http_stats, true, org, room, N);
+    rss_per_socket(&keep_gw, &keep_stats, &keep_http_stats, false, org, room, 20);
+    double off = rss_per_socket(&keep_gw, &keep_stats, &keep_http_stats, false, org, room, N);
+    print_message("gateway RSS per idle authenticated WebSocket: %.1f KiB (pool given back), "
+                  "%.1f KiB (ws.release_upgrade_buffer false)\n",
+                  on, off);
+    stop_gw(&keep_gw);
+    free(org);
+#ifndef WS_TEST_ASAN
+    assert_true(on < 16);
+    assert_true(off > 40);
+#endif
+    assert_true(off - on > 40);
+}
+
 /* ---------------------------------------------------------------- the held-events bound */
 
 /* Rooms' events written straight into rooms' outbox, as a store does inside its transaction
@@ -1368,14 +1590,25 @@ static void history_via(int port, const char *tag)
     json_decref(api("DELETE", path, pat, NULL));
     snprintf(path, sizeof path, "/v1/rooms/%s", room);
     json_decref(api("PATCH", path, org, "{\"isPublic\":true}"));
-    json_decref(wsc_event(&w, "prizeCreated", WAIT_MS)); /* draw's event reached the feed */
-    for (;;) {                                           /* and rooms' last one */
-        json_t *j = wsc_event(&w, "roomUpdated", WAIT_MS);
-        bool made_public = json_is_true(json_object_get(
-            json_object_get(json_object_get(j, "event"), "roomUpdated"), "isPublic"));
+    /* draw's event and rooms' last one reached the feed — in either order: two sources, two
+     * relays (waiting for the prize first skipped rooms' events when they came first, and the
+     * wait for "made public" then saw nothing: the undiagnosed failure of the stress runs) */
+    bool prize = false, made_public = false;
+    while (!prize || !made_public) {
+        json_t *j = wsc_next(&w, WAIT_MS);
+        if (!j)
+            fail_msg("the witness saw no %s within %d ms",
+                     prize ? "roomUpdated making the room public" : "prizeCreated", WAIT_MS);
+        const char *t = json_string_value(json_object_get(j, "type"));
+        if (t && strcmp(t, "ping") == 0)
+            wsc_text(&w, "{\"type\":\"pong\"}");
+        else if (strcmp(ev_kind(j), "prizeCreated") == 0)
+            prize = true;
+        else if (strcmp(ev_kind(j), "roomUpdated") == 0 &&
+                 json_is_true(json_object_get(
+                     json_object_get(json_object_get(j, "event"), "roomUpdated"), "isPublic")))
+            made_public = true;
         json_decref(j);
-        if (made_public)
-            break;
     }
 
     /* the non-member, from the very start of both sources */
@@ -1933,6 +2166,7 @@ int main(void)
         cmocka_unit_test(bad_messages),
         cmocka_unit_test(unauthenticated_is_small),
         cmocka_unit_test(idle_authenticated_is_small),
+        cmocka_unit_test(idle_authenticated_rss_is_small),
         cmocka_unit_test(removed_member_unsubscribed),
         cmocka_unit_test(made_private_and_deleted),
         cmocka_unit_test(held_events_bounded),
