@@ -1342,7 +1342,7 @@ static double rss_per_socket(gwi *x, gw_ws_stats *ws, gw_http_stats *hs, bool re
  * each gateway (one-off allocations). The pools are fresh mappings each time (munmap'd at close);
  * heap that earlier tests freed may be reused, so the heap's share is guarded by
  * idle_authenticated_is_small (mallinfo2), this one guards the rest. Under AddressSanitizer
- * (shadow memory, quarantine) only the difference is asserted. */
+ * or ThreadSanitizer (shadow memory, quarantine) only the difference is asserted. */
 static void idle_authenticated_rss_is_small(void **state)
 {
     (void)state;
@@ -1365,11 +1365,11 @@ static void idle_authenticated_rss_is_small(void **state)
                   on, off);
     stop_gw(&keep_gw);
     free(org);
-#ifndef WS_TEST_ASAN
+#if !defined(WS_TEST_ASAN) && !defined(__SANITIZE_THREAD__)
     assert_true(on < 16);
     assert_true(off > 40);
 #endif
-    assert_true(off - on > 40);
+    assert_true(off - on > 40); /* TSan, 2026-12-07: 296 vs 442 KiB (its shadow memory) */
 }
 
 /* ---------------------------------------------------------------- the held-events bound */
