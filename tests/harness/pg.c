@@ -57,6 +57,19 @@ static const char *admin_exec(PGconn *pg, const char *sql, char state[6])
     return ret;
 }
 
+/* Runs `before <name> after` with the database name quoted as an identifier; returns the
+ * SQLSTATE on failure, NULL on success. */
+static const char *admin_db(PGconn *pg, const char *before, const char *name, const char *after,
+                            char state[6])
+{
+    char *ident = PQescapeIdentifier(pg, name, strlen(name));
+    char *sql = xasprintf("%s %s%s", before, ident, after);
+    PQfreemem(ident);
+    const char *err = admin_exec(pg, sql, state);
+    free(sql);
+    return err;
+}
+
 char *th_pg_fresh_db(const char *prefix)
 {
     static atomic_uint counter; /* unique names within this process */
@@ -73,11 +86,7 @@ char *th_pg_fresh_db(const char *prefix)
     for (int tries = 0;; tries++) {
         snprintf(name, sizeof name, "%s_%d_%u", n ? base : "t", (int)getpid(),
                  atomic_fetch_add(&counter, 1));
-        char *ident = PQescapeIdentifier(pg, name, strlen(name));
-        char *sql = xasprintf("CREATE DATABASE %s", ident);
-        PQfreemem(ident);
-        const char *err = admin_exec(pg, sql, state);
-        free(sql);
+        const char *err = admin_db(pg, "CREATE DATABASE", name, "", state);
         if (!err)
             break;
         /* 42P04: left over from an earlier run whose pid we now have */
@@ -97,12 +106,8 @@ char *th_pg_kept_db(const char *name, bool *created)
 {
     char *admin = admin_conninfo();
     PGconn *pg = th_pg_connect(admin);
-    char *ident = PQescapeIdentifier(pg, name, strlen(name));
-    char *sql = xasprintf("CREATE DATABASE %s", ident);
-    PQfreemem(ident);
     char state[6];
-    const char *err = admin_exec(pg, sql, state);
-    free(sql);
+    const char *err = admin_db(pg, "CREATE DATABASE", name, "", state);
     PQfinish(pg);
     if (err && strcmp(err, "42P04") != 0) /* 42P04: it exists, kept from an earlier run */
         fail_msg("CREATE DATABASE %s failed, SQLSTATE %s", name, state);
@@ -128,12 +133,8 @@ void th_pg_drop_db(const char *conninfo)
     char *admin = admin_conninfo();
     PGconn *pg = th_pg_connect(admin);
     free(admin);
-    char *ident = PQescapeIdentifier(pg, name, strlen(name));
-    char *sql = xasprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", ident);
-    PQfreemem(ident);
     char state[6];
-    const char *err = admin_exec(pg, sql, state);
-    free(sql);
+    const char *err = admin_db(pg, "DROP DATABASE IF EXISTS", name, " WITH (FORCE)", state);
     PQfinish(pg);
     if (err)
         fail_msg("DROP DATABASE %s failed, SQLSTATE %s", name, state);

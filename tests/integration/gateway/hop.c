@@ -4,7 +4,6 @@
 #include "hop.h"
 #include "testsvc.h"
 #include "base/xmalloc.h"
-#include "base/clock.h"
 #include "rpc/v1/envelope.pb-c.h"
 #include "events/v1/events.pb-c.h"
 #include "health/v1/health.pb-c.h"
@@ -16,7 +15,7 @@
 #include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <unistd.h>
+#include <time.h>
 
 struct hop {
     nng_socket rep, req;
@@ -31,25 +30,28 @@ struct hop {
     atomic_int not_serving_answers;
 };
 
-/* The from_seq of a Replay request, -2 for a health check, or -1 for another call. */
-static int64_t replay_from(const void *data, size_t len)
+typedef enum { CALL_OTHER, CALL_REPLAY, CALL_HEALTH } call_kind;
+
+/* What a request envelope asks; for a Replay, its from_seq in *from. */
+static call_kind classify(const void *data, size_t len, int64_t *from)
 {
     Rpc__V1__Request *r = rpc__v1__request__unpack(NULL, len, data);
     if (!r)
-        return -1;
-    int64_t from = -1;
+        return CALL_OTHER;
+    call_kind k = CALL_OTHER;
     if (r->method && strcmp(r->method, "health.v1.Health/Check") == 0)
-        from = -2;
+        k = CALL_HEALTH;
     if (r->method && strcmp(r->method, "events.v1.Events/Replay") == 0) {
         Events__V1__ReplayRequest *q =
             events__v1__replay_request__unpack(NULL, r->payload.len, r->payload.data);
         if (q) {
-            from = q->from_seq;
+            k = CALL_REPLAY;
+            *from = q->from_seq;
             events__v1__replay_request__free_unpacked(q, NULL);
         }
     }
     rpc__v1__request__free_unpacked(r, NULL);
-    return from;
+    return k;
 }
 
 static void *run(void *arg)
@@ -68,10 +70,11 @@ static void *run(void *arg)
         }
         if (rv != 0)
             continue; /* a receive timeout: look at stop again */
-        int64_t from = replay_from(nng_msg_body(in), nng_msg_len(in));
-        if (from >= 0)
+        int64_t from = -1;
+        call_kind kind = classify(nng_msg_body(in), nng_msg_len(in), &from);
+        if (kind == CALL_REPLAY)
             atomic_fetch_add(&h->replays, 1);
-        if (from == -2 && atomic_load(&h->not_serving)) {
+        if (kind == CALL_HEALTH && atomic_load(&h->not_serving)) {
             nng_msg_free(in);
             Health__V1__CheckResponse hr = HEALTH__V1__CHECK_RESPONSE__INIT;
             hr.status = HEALTH__V1__CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
@@ -96,7 +99,7 @@ static void *run(void *arg)
         if (nng_recvmsg(h->req, &out, 0) != 0)
             continue;
         pthread_mutex_lock(&h->mu);
-        if (h->armed && from == h->from_seq) {
+        if (h->armed && kind == CALL_REPLAY && from == h->from_seq) {
             h->armed = false;
             h->held = true;
             pthread_cond_broadcast(&h->cv);
@@ -145,13 +148,18 @@ void hop_arm_replay(hop *h, int64_t from_seq)
 
 bool hop_wait_held(hop *h, int timeout_ms)
 {
-    int64_t end = cf_mono_ns() + (int64_t)timeout_ms * 1000000;
-    pthread_mutex_lock(&h->mu);
-    while (!h->held && cf_mono_ns() < end) {
-        pthread_mutex_unlock(&h->mu);
-        usleep(10000);
-        pthread_mutex_lock(&h->mu);
+    struct timespec end; /* the run thread broadcasts cv when it holds the reply */
+    clock_gettime(CLOCK_REALTIME, &end);
+    end.tv_sec += timeout_ms / 1000;
+    end.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (end.tv_nsec >= 1000000000) {
+        end.tv_sec++;
+        end.tv_nsec -= 1000000000;
     }
+    pthread_mutex_lock(&h->mu);
+    while (!h->held)
+        if (pthread_cond_timedwait(&h->cv, &h->mu, &end) != 0)
+            break; /* the timeout */
     bool held = h->held;
     pthread_mutex_unlock(&h->mu);
     return held;

@@ -14,6 +14,7 @@
 #include "gateway.h"
 #include "gw_start.h"
 #include "hop.h"
+#include "th_http.h"
 #include "rooms.h"
 #include "base/xmalloc.h"
 #include "base/clock.h"
@@ -27,25 +28,14 @@
 static th_keys *keys;
 static th_service *rooms;
 
-static size_t discard(char *p, size_t sz, size_t n, void *arg)
-{
-    (void)p;
-    (void)arg;
-    return sz * n;
-}
-
+/* The status of GET path on the gateway at port. */
 static long get(int port, const char *path)
 {
-    CURL *c = curl_easy_init();
     char url[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-    long st = 0;
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
-    curl_easy_cleanup(c);
+    th_http_resp r = th_http(&(th_http_req){.method = "GET", .url = url, .timeout_s = 10});
+    long st = r.status;
+    th_http_free(&r);
     return st;
 }
 

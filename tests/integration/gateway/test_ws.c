@@ -362,6 +362,17 @@ static json_t *wsc_subscribe(wsc *c, const char *room, const char *resume, json_
     }
 }
 
+/* Sends a subscribe that resumes rooms' events after position `after` (the answer is the
+ * caller's to read: replayed events, subscribed, or a close). */
+static void wsc_resume_rooms(wsc *c, const char *room, long long after)
+{
+    char m[256];
+    snprintf(m, sizeof m,
+             "{\"type\":\"subscribe\",\"roomId\":\"%s\",\"resume\":{\"rooms\":\"%lld\"}}", room,
+             after);
+    wsc_text(c, m);
+}
+
 /* The event's body key ("participantJoined") and its seq. */
 static const char *ev_kind(json_t *m)
 {
@@ -1776,11 +1787,7 @@ static void replay_in_flight_misses_nothing(void **state)
     wsc c;
     assert_int_equal(wsc_open(&c, held_gw.port, "confetti.v1", 0), 101);
     wsc_auth(&c, org, "ws-org-inflight");
-    char m[256];
-    snprintf(m, sizeof m,
-             "{\"type\":\"subscribe\",\"roomId\":\"%s\",\"resume\":{\"rooms\":\"%lld\"}}", room,
-             (long long)(s1 - 2));
-    wsc_text(&c, m);
+    wsc_resume_rooms(&c, room, (long long)(s1 - 2));
     assert_true(hop_wait_held(hold, WAIT_MS));
 
     /* two events while the Replay's answer (ending at s1) is held */
@@ -1858,10 +1865,7 @@ static void resume_too_old(void **state)
     wsc c;
     assert_int_equal(wsc_open(&c, small_gw.port, "confetti.v1", 0), 101);
     wsc_auth(&c, org, "ws-org-o");
-    char m[256];
-    snprintf(m, sizeof m, "{\"type\":\"subscribe\",\"roomId\":\"%s\",\"resume\":{\"rooms\":\"1\"}}",
-             room);
-    wsc_text(&c, m);
+    wsc_resume_rooms(&c, room, 1);
     wsc_expect_close(&c, GW_WS_RESUME_TOO_OLD, WAIT_MS);
     wsc_close(&c);
     free(org);
@@ -1906,11 +1910,7 @@ static void resume_longer_than_the_send_queue(void **state)
     wsc c;
     assert_int_equal(wsc_open(&c, small_gw.port, "confetti.v1", 0), 101);
     wsc_auth(&c, org, "ws-org-long");
-    char m[256];
-    snprintf(m, sizeof m,
-             "{\"type\":\"subscribe\",\"roomId\":\"%s\",\"resume\":{\"rooms\":\"%lld\"}}", room,
-             (long long)from);
-    wsc_text(&c, m);
+    wsc_resume_rooms(&c, room, (long long)from);
     wsc_expect_close(&c, GW_WS_RESUME_TOO_OLD, WAIT_MS);
     wsc_close(&c);
     free(org);
