@@ -3,6 +3,7 @@
 #include "base/clock.h"
 #include "events.h"
 #include "internal.h"
+#include "rpc/sendmsg.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -225,20 +226,20 @@ static void publish_one(void *arg, int64_t seq, const uint8_t *event, size_t len
     atomic_store(&r->published_seq, seq);
     if (!r->publishing)
         return;
-    nng_msg *m;
-    if (nng_msg_alloc(&m, 0) != 0)
-        return;
     char topic[64];
     size_t tn = events_topic(r->source, topic, sizeof topic);
-    nng_msg_append(m, topic, tn);
-    nng_msg_append(m, event, len);
+    /* sized once: the whole frame is the one allocation rpc/sendmsg.h is about */
+    nng_msg *m = rpc_sendmsg_alloc(tn + len + RPC_IDENT_SIG_LEN);
+    if (!m)
+        return;
+    uint8_t *body = nng_msg_body(m);
+    memcpy(body, topic, tn);
+    memcpy(body + tn, event, len);
     /* signed by this source: the bus forwards, and subscribers accept, nothing else */
-    uint8_t sig[RPC_IDENT_SIG_LEN];
-    if (!rpc_ident_sign(r->ident, nng_msg_body(m), nng_msg_len(m), sig)) {
+    if (!rpc_ident_sign(r->ident, body, tn + len, body + tn + len)) {
         nng_msg_free(m);
         return;
     }
-    nng_msg_append(m, sig, sizeof sig);
     /* pub never blocks: with no broker connected the message is dropped, and subscribers get
      * it from Replay */
     if (nng_sendmsg(r->pub, m, 0) != 0)

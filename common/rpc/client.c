@@ -2,6 +2,7 @@
 #include "client.h"
 #include "closer.h"
 #include "resolve.h"
+#include "sendmsg.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/pbwire.h"
@@ -298,8 +299,8 @@ static nng_msg *build_request(rpc_client *c, const ProtobufCServiceDescriptor *d
     if (rpc_ident_token(c->ident, d->name, token, sizeof token))
         req.service_token = token;
 
-    nng_msg *msg;
-    if (nng_msg_alloc(&msg, protobuf_c_message_get_packed_size(&req.base)) != 0)
+    nng_msg *msg = rpc_sendmsg_alloc(protobuf_c_message_get_packed_size(&req.base));
+    if (!msg)
         abort();
     protobuf_c_message_pack(&req.base, nng_msg_body(msg));
     *timeout_out = timeout;

@@ -4,6 +4,7 @@
 #include "server.h"
 #include "closer.h"
 #include "dispatch.h"
+#include "sendmsg.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
@@ -131,8 +132,8 @@ static void *worker_main(void *arg)
         if (s->cfg.metrics)
             metrics_inflight_add(s->cfg.metrics, 1);
 
-        nng_msg *out = NULL;
-        if (nng_msg_alloc(&out, 0) != 0)
+        nng_msg *out = rpc_sendmsg_alloc(0);
+        if (!out)
             abort();
         rpc_dispatch(&s->dispatcher, nng_msg_body(in), nng_msg_len(in), t0, state, &w->arena, out);
         nng_msg_free(in);

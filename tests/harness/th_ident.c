@@ -2,6 +2,7 @@
 #include "th_ident.h"
 #include "th.h"
 #include "events/events.h"
+#include "rpc/sendmsg.h"
 
 #include <nng/nng.h>
 
@@ -140,15 +141,15 @@ nng_msg *th_event_frame(const rpc_ident *signer, const char *source, const void 
 {
     char topic[64];
     size_t tn = events_topic(source, topic, sizeof topic);
-    nng_msg *m;
-    if (tn == 0 || nng_msg_alloc(&m, 0) != 0)
+    nng_msg *m = tn ? rpc_sendmsg_alloc(tn + len + RPC_IDENT_SIG_LEN) : NULL;
+    if (!m)
         abort();
-    nng_msg_append(m, topic, tn);
-    nng_msg_append(m, event, len);
-    uint8_t sig[RPC_IDENT_SIG_LEN] = {0};
-    if (signer && !rpc_ident_sign(signer, nng_msg_body(m), nng_msg_len(m), sig))
+    uint8_t *body = nng_msg_body(m);
+    memcpy(body, topic, tn);
+    memcpy(body + tn, event, len);
+    memset(body + tn + len, 0, RPC_IDENT_SIG_LEN);
+    if (signer && !rpc_ident_sign(signer, body, tn + len, body + tn + len))
         abort();
-    nng_msg_append(m, sig, sizeof sig);
     return m;
 }
 
