@@ -11,6 +11,7 @@
 #include "events/relay.h"
 #include "events/replay.h"
 #include "revocations.h"
+#include "startwait.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -81,6 +82,9 @@ const cfg_field svc_common_fields[] = {
       "sent data unacknowledged this long drops the connection (0 = the kernel's default)"),
     F("db", "client_check_interval", CFG_DURATION, db_client_check, "1s", 0, 600000,
       "server client_connection_check_interval: a backend stops a statement whose client left"),
+    F("db", "start_wait", CFG_DURATION, db_start_wait, "60s", 0, 3600000,
+      "how long a database step at start (migrations, saved event positions) is retried while "
+      "the database is out of reach before the process exits (0 = one attempt)"),
     {"log", "level", CFG_ENUM, offsetof(svc_common_config, log_level), "info", 0, 0, false,
      log_levels, "debug, info, warn or error"},
     F("auth", "jwks_file", CFG_STR, auth_jwks_file, "", 0, 0,
@@ -362,6 +366,19 @@ static void usage(const svc_def *def)
 }
 
 /* Everything after the configuration is loaded; on failure err says why. */
+static cf_code ensure_owner_step(void *arg, char *err, size_t errlen)
+{
+    const svc_runtime *rt = arg;
+    return db_ensure_owner(rt->cfg.db_admin_dsn, rt->cfg.db_dsn, rt->def->schema, err, errlen);
+}
+
+static cf_code migrate_step(void *arg, char *err, size_t errlen)
+{
+    const svc_runtime *rt = arg;
+    return db_migrate(rt->cfg.db_dsn, rt->def->schema, rt->def->migrations, rt->def->nmigrations,
+                      err, errlen);
+}
+
 static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errlen)
 {
     const svc_def *def = rt->def;
@@ -378,13 +395,14 @@ static cf_code start(svc_runtime *rt, bool migrate_only, char *err, size_t errle
             snprintf(err, errlen, "db.dsn is required");
             return CF_INVALID_ARGUMENT;
         }
-        if (*rt->cfg.db_admin_dsn && db_ensure_owner(rt->cfg.db_admin_dsn, rt->cfg.db_dsn,
-                                                     def->schema, why, sizeof why) != CF_OK) {
+        if (*rt->cfg.db_admin_dsn &&
+            svc_start_retry(rt->cfg.db_start_wait, "db.admin_dsn", ensure_owner_step, rt, why,
+                            sizeof why) != CF_OK) {
             snprintf(err, errlen, "db.admin_dsn: %s", why);
             return CF_UNAVAILABLE;
         }
-        if (db_migrate(rt->cfg.db_dsn, def->schema, def->migrations, def->nmigrations, why,
-                       sizeof why) != CF_OK) {
+        if (svc_start_retry(rt->cfg.db_start_wait, "migrations", migrate_step, rt, why,
+                            sizeof why) != CF_OK) {
             snprintf(err, errlen, "migrations failed: %s", why);
             return CF_UNAVAILABLE;
         }

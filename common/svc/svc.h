@@ -44,6 +44,7 @@ typedef struct svc_common_config {
     int64_t db_keepalives_count;    /* db.keepalives_count */
     int64_t db_tcp_user_timeout;    /* db.tcp_user_timeout (ms) */
     int64_t db_client_check;        /* db.client_check_interval (ms) */
+    int64_t db_start_wait;          /* db.start_wait (ms): start steps retried (startwait.h) */
     char *log_level;                /* log.level */
     char *auth_jwks_file;           /* auth.jwks_file: public keys that verify access tokens */
     cfg_strlist auth_jwks_urls;     /* auth.jwks_urls: confetti-auth endpoints serving GetJwks */

@@ -10,6 +10,7 @@
 
 #include "base/xmalloc.h"
 #include "events/subscriber.h"
+#include "svc/startwait.h"
 
 struct auth_consumer {
     db_conn *db; /* used only on the subscriber thread */
@@ -39,6 +40,22 @@ static cf_code consume(void *arg, const Events__V1__Event *ev)
     return code;
 }
 
+typedef struct {
+    db_conn *db;
+    int64_t after;
+} position_read;
+
+static cf_code read_position(void *arg, char *err, size_t errlen)
+{
+    position_read *p = arg;
+    cf_code code = db_conn_ensure(p->db);
+    if (code == CF_OK)
+        code = store_catalog_position(p->db, "catalog", &p->after);
+    if (code != CF_OK)
+        snprintf(err, errlen, "events: cannot read the saved position: %s", cf_code_name(code));
+    return code;
+}
+
 cf_code auth_consumer_start(const auth_ctx *ctx, const char *bus, auth_consumer **out, char *err,
                             size_t errlen)
 {
@@ -46,16 +63,16 @@ cf_code auth_consumer_start(const auth_ctx *ctx, const char *bus, auth_consumer 
     c->ctx = ctx;
     c->db = db_conn_new(svc_config(ctx->rt)->db_dsn, "auth", auth_stmts, auth_nstmts);
     db_conn_set_limits(c->db, svc_db_limits(ctx->rt));
-    int64_t after = 0;
-    cf_code code = db_conn_ensure(c->db);
-    if (code == CF_OK)
-        code = store_catalog_position(c->db, "catalog", &after);
+    position_read pos = {.db = c->db};
+    cf_code code =
+        svc_start_retry(svc_config(ctx->rt)->db_start_wait, "auth: catalog event position",
+                        read_position, &pos, err, errlen);
     if (code != CF_OK) {
-        snprintf(err, errlen, "events: cannot read the saved position: %s", cf_code_name(code));
         db_conn_free(c->db);
         free(c);
         return CF_UNAVAILABLE;
     }
+    int64_t after = pos.after;
     events_source src = {.name = "catalog",
                          .replay_urls = (const char *const *)ctx->cfg->catalog_urls.items,
                          .nurls = ctx->cfg->catalog_urls.n,

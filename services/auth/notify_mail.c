@@ -26,6 +26,7 @@
 #include "db/tx.h"
 #include "draw/v1/draw.pb-c.h"
 #include "events/subscriber.h"
+#include "svc/startwait.h"
 #include "rooms/v1/rooms.pb-c.h"
 
 /* A claimed mail's lease: a sender that dies mid-mail leaves it to another after this. */
@@ -390,6 +391,29 @@ static rpc_client *client_of(auth_ctx *ctx, const cfg_strlist *urls, char *err, 
     return c;
 }
 
+typedef struct {
+    db_conn *db;
+    int64_t after;
+} position_read;
+
+/* The saved position of draw's events (0 before the first). */
+static cf_code read_position(void *arg, char *err, size_t errlen)
+{
+    position_read *p = arg;
+    PGresult *r = NULL;
+    const char *v[] = {"draw"};
+    cf_code code = db_conn_ensure(p->db);
+    if (code == CF_OK)
+        code = db_exec_sql(p->db, "SELECT seq FROM event_positions WHERE source = $1", 1, v, &r);
+    if (code != CF_OK) {
+        snprintf(err, errlen, "notify: cannot read the saved position: %s", cf_code_name(code));
+        return code;
+    }
+    p->after = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    PQclear(r);
+    return CF_OK;
+}
+
 cf_code auth_notifier_start(auth_ctx *ctx, const char *bus, auth_notifier **out, char *err,
                             size_t errlen)
 {
@@ -411,21 +435,13 @@ cf_code auth_notifier_start(auth_ctx *ctx, const char *bus, auth_notifier **out,
     n->send_db = db_conn_new(svc_config(ctx->rt)->db_dsn, "auth", auth_stmts, auth_nstmts);
     db_conn_set_limits(n->sub_db, svc_db_limits(ctx->rt));
     db_conn_set_limits(n->send_db, svc_db_limits(ctx->rt));
-    int64_t after = 0;
-    PGresult *r = NULL;
-    const char *p[] = {"draw"};
-    code = db_conn_ensure(n->sub_db);
-    if (code == CF_OK)
-        code =
-            db_exec_sql(n->sub_db, "SELECT seq FROM event_positions WHERE source = $1", 1, p, &r);
-    if (code == CF_OK) {
-        after = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
-        PQclear(r);
-    } else {
-        snprintf(err, errlen, "notify: cannot read the saved position: %s", cf_code_name(code));
+    position_read pos = {.db = n->sub_db};
+    if (svc_start_retry(svc_config(ctx->rt)->db_start_wait, "auth: draw event position",
+                        read_position, &pos, err, errlen) != CF_OK) {
         auth_notifier_stop(n);
         return CF_UNAVAILABLE;
     }
+    int64_t after = pos.after;
     events_source src = {.name = "draw",
                          .replay_urls = (const char *const *)ctx->cfg->notify.draw_urls.items,
                          .nurls = ctx->cfg->notify.draw_urls.n,

@@ -7,6 +7,7 @@
 
 #include "base/xmalloc.h"
 #include "events/subscriber.h"
+#include "svc/startwait.h"
 
 struct rooms_consumer {
     db_conn *db; /* used only on the subscriber thread */
@@ -22,19 +23,35 @@ static cf_code consume(void *arg, const Events__V1__Event *ev)
     return store_event_consume(c->db, ev->source, ev->seq, gone && *gone ? gone : NULL);
 }
 
-cf_code rooms_consumer_start(const char *dsn, const char *bus, const cfg_strlist *auth_urls,
-                             rpc_ident *ident, rooms_consumer **out, char *err, size_t errlen)
+typedef struct {
+    db_conn *db;
+    int64_t after;
+} position_read;
+
+static cf_code read_position(void *arg, char *err, size_t errlen)
+{
+    position_read *p = arg;
+    cf_code code = store_event_position(p->db, "auth", &p->after);
+    if (code != CF_OK)
+        snprintf(err, errlen, "events: cannot read the saved position: %s", cf_code_name(code));
+    return code;
+}
+
+cf_code rooms_consumer_start(const char *dsn, int64_t start_wait_ms, const char *bus,
+                             const cfg_strlist *auth_urls, rpc_ident *ident, rooms_consumer **out,
+                             char *err, size_t errlen)
 {
     rooms_consumer *c = xcalloc(1, sizeof *c);
     c->db = db_conn_new(dsn, "rooms", rooms_stmts, rooms_nstmts);
-    int64_t after = 0;
-    cf_code code = store_event_position(c->db, "auth", &after);
+    position_read pos = {.db = c->db};
+    cf_code code = svc_start_retry(start_wait_ms, "rooms: auth event position", read_position, &pos,
+                                   err, errlen);
     if (code != CF_OK) {
-        snprintf(err, errlen, "events: cannot read the saved position: %s", cf_code_name(code));
         db_conn_free(c->db);
         free(c);
         return CF_UNAVAILABLE;
     }
+    int64_t after = pos.after;
     events_source src = {.name = "auth",
                          .replay_urls = (const char *const *)auth_urls->items,
                          .nurls = auth_urls->n,

@@ -361,10 +361,57 @@ static void test_stop_start_and_freeze_under_load(void **state)
     free(ids);
 }
 
+static void *start_cluster_later(void *arg)
+{
+    (void)arg;
+    sleep(2);
+    const char *argv[] = {pgctl, "--fsync-off", "start", dir, NULL};
+    return (void *)(intptr_t)th_run(argv, NULL, NULL, 0);
+}
+
+/* Issue 13 item 8 (found by the stress series: a rooms replica restarted on a starved machine
+ * exited, "init: events: cannot read the saved position"): a service started while its database
+ * is out of reach waits for it (db.start_wait, svc/startwait.h) through every database step of
+ * its start (migrations, the saved event position its consumer starts from) and then serves,
+ * instead of exiting and leaving the retry to a restart. */
+static void test_started_before_its_database_waits_and_serves(void **state)
+{
+    (void)state;
+    char *dsn = th_pg_fresh_db("rooms_late");
+    pgctl_run("stop");
+    pthread_t t;
+    pthread_create(&t, NULL, start_cluster_later, NULL);
+    char cat[128];
+    th_ipc_url(cat, sizeof cat, "fault-nocatalog-late");
+    char *addr = xasprintf("CONFETTI_CATALOG_URLS=%s", cat);
+    const char *env[] = {addr, "CONFETTI_DB_CONNECT_TIMEOUT=1s", NULL};
+    /* blocks until the cluster is back; the old code failed here ("migrations failed") */
+    th_service *late = th_service_start(rooms_service_def(),
+                                        &(th_service_opts){.dsn = dsn, .keys = keys, .env = env});
+    free(addr);
+    void *rc;
+    pthread_join(t, &rc);
+    assert_int_equal(0, (int)(intptr_t)rc);
+
+    nng_socket s;
+    assert_int_equal(nng_req0_open(&s), 0);
+    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, WAIT_MS);
+    assert_int_equal(nng_dial(s, late->url, NULL, 0), 0);
+    outcome o = {0};
+    create_room(s, 99, 0, &o);
+    nng_close(s);
+    assert_int_equal(CF_OK, o.code);
+    th_service_stop(late);
+    th_pg_drop_db(dsn);
+    free(dsn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_stop_start_and_freeze_under_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_started_before_its_database_waits_and_serves, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
