@@ -37,12 +37,13 @@ static cf_code read_position(void *arg, char *err, size_t errlen)
     return code;
 }
 
-cf_code rooms_consumer_start(const char *dsn, int64_t start_wait_ms, const char *bus,
-                             const cfg_strlist *auth_urls, rpc_ident *ident, rooms_consumer **out,
-                             char *err, size_t errlen)
+cf_code rooms_consumer_start(const char *dsn, const db_limits *limits, int64_t start_wait_ms,
+                             const char *bus, const cfg_strlist *auth_urls, rpc_ident *ident,
+                             rooms_consumer **out, char *err, size_t errlen)
 {
     rooms_consumer *c = xcalloc(1, sizeof *c);
     c->db = db_conn_new(dsn, "rooms", rooms_stmts, rooms_nstmts);
+    db_conn_set_limits(c->db, limits); /* db.*, as every connection of the service */
     position_read pos = {.db = c->db};
     cf_code code = svc_start_retry(start_wait_ms, "rooms: auth event position", read_position, &pos,
                                    err, errlen);

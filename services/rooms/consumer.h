@@ -7,6 +7,7 @@
 
 #include "base/status.h"
 #include "cfg/cfg.h"
+#include "db/db.h"
 #include "rpc/ident.h"
 
 typedef struct rooms_consumer rooms_consumer;
@@ -15,9 +16,9 @@ typedef struct rooms_consumer rooms_consumer;
  * auth_urls. Reads the saved position first, retried for up to start_wait_ms while the database
  * is out of reach (svc/startwait.h; CF_UNAVAILABLE with err if it still cannot be read).
  * Strings are copied. */
-cf_code rooms_consumer_start(const char *dsn, int64_t start_wait_ms, const char *bus,
-                             const cfg_strlist *auth_urls, rpc_ident *ident, rooms_consumer **out,
-                             char *err, size_t errlen);
+cf_code rooms_consumer_start(const char *dsn, const db_limits *limits, int64_t start_wait_ms,
+                             const char *bus, const cfg_strlist *auth_urls, rpc_ident *ident,
+                             rooms_consumer **out, char *err, size_t errlen);
 /* Stops and frees. NULL is a no-op. Blocks until the event in progress is handled. */
 void rooms_consumer_stop(rooms_consumer *c);
 

@@ -74,9 +74,9 @@ static cf_code rooms_init(svc_runtime *rt, void **out, char *err, size_t errlen)
     }
     /* events.subscribe empty: no consumer (user.deleted then has no effect here) */
     if (*config.events_subscribe)
-        code = rooms_consumer_start(svc_config(rt)->db_dsn, svc_config(rt)->db_start_wait,
-                                    config.events_subscribe, &config.auth_urls, svc_ident(rt),
-                                    &ctx->consumer, err, errlen);
+        code = rooms_consumer_start(svc_config(rt)->db_dsn, svc_db_limits(rt),
+                                    svc_config(rt)->db_start_wait, config.events_subscribe,
+                                    &config.auth_urls, svc_ident(rt), &ctx->consumer, err, errlen);
     if (code != CF_OK) {
         rpc_client_free(ctx->catalog);
         free(ctx);

@@ -66,7 +66,7 @@ broken() { # NAME SED-EXPRESSION EXPECTED-TEXT
 }
 broken "misspelt field" '0,/readinessProbe:/s//readinesProbe:/' 'unknown field "readinesProbe"'
 broken "wrong type" '0,/runAsNonRoot: true/s//runAsNonRoot: "yes"/' 'runAsNonRoot: must be boolean'
-broken "misplaced field" '0,/failureThreshold: 30/s//failureThreshold: 30\n            timeoutSecond: 2/' \
+broken "misplaced field" '0,/failureThreshold: 45/s//failureThreshold: 45\n            timeoutSecond: 2/' \
     'unknown field "timeoutSecond"'
 broken "writable root" '0,/readOnlyRootFilesystem: true/s//readOnlyRootFilesystem: false/' \
     'readOnlyRootFilesystem is not true'
