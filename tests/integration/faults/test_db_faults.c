@@ -220,7 +220,8 @@ static void assert_serving_after(int64_t since_ns, const char *what)
     assert_true(seen > 0);
 }
 
-static int setup(void **state)
+/* The private cluster, over TCP, and the test keys (no service). */
+static int setup_cluster(void **state)
 {
     (void)state;
     snprintf(dir, sizeof dir, "/tmp/confetti-dbfault-%d", (int)getpid());
@@ -244,6 +245,14 @@ static int setup(void **state)
     char *tok = th_token(keys, "user-fault", 3600, false);
     bearer = xasprintf("Bearer %s", tok);
     free(tok);
+    return 0;
+}
+
+/* The cluster and a rooms service on it. (One rooms per test process: a service's own config
+ * section is process-wide, and a second start would overwrite the first's.) */
+static int setup(void **state)
+{
+    setup_cluster(state);
     char cat[128];
     th_ipc_url(cat, sizeof cat, "fault-nocatalog"); /* no call here reaches catalog */
     char *addr = xasprintf("CONFETTI_CATALOG_URLS=%s", cat);
@@ -258,6 +267,7 @@ static int teardown(void **state)
 {
     (void)state;
     th_service_stop(rooms);
+    rooms = NULL;
     free(bearer);
     th_keys_free(keys);
     const char *argv[] = {pgctl, "stop", dir, NULL};
@@ -410,8 +420,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_stop_start_and_freeze_under_load, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_started_before_its_database_waits_and_serves, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_started_before_its_database_waits_and_serves,
+                                        setup_cluster, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
