@@ -124,8 +124,11 @@ static json_t *enc_timestamp(const Google__Protobuf__Timestamp *ts)
 static json_t *enc_field_mask(const Google__Protobuf__FieldMask *fm)
 {
     size_t len = 0, o = 0;
-    for (size_t i = 0; i < fm->n_paths; i++)
+    for (size_t i = 0; i < fm->n_paths; i++) {
+        if (!pbj_mask_path_ok(fm->paths[i]))
+            return json_null(); /* no JSON form reads back as this mask */
         len += strlen(fm->paths[i]) + 1;
+    }
     char *buf = xmalloc(len + 1);
     for (size_t i = 0; i < fm->n_paths; i++) {
         char *camel = pbj_snake_to_camel(fm->paths[i], strlen(fm->paths[i]));

@@ -59,5 +59,9 @@ json_t *pbj_string(const char *s, size_t n);
 /* FieldMask paths: snake_case <-> lowerCamelCase, xmalloc'd. */
 char *pbj_snake_to_camel(const char *s, size_t n);
 char *pbj_camel_to_snake(const char *s, size_t n);
+/* Whether a FieldMask path has a JSON form that reads back as itself: not empty, no comma (the
+ * separator), no upper-case letter (lowerCamelCase would read it back as "_x"). A mask with a
+ * path that has none is written null, as an out-of-range Timestamp is (both encoders). */
+bool pbj_mask_path_ok(const char *path);
 
 #endif

@@ -146,6 +146,16 @@ char *pbj_camel_to_snake(const char *s, size_t n)
     return out;
 }
 
+bool pbj_mask_path_ok(const char *path)
+{
+    if (!*path)
+        return false;
+    for (const char *p = path; *p; p++)
+        if (*p == ',' || (*p >= 'A' && *p <= 'Z'))
+            return false;
+    return true;
+}
+
 /* Howard Hinnant's days_from_civil / civil_from_days: the proleptic Gregorian calendar without
  * timegm/gmtime, which depend on the host's time_t and locale. */
 static int64_t days_from_civil(int64_t y, int m, int d)

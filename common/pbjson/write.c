@@ -288,6 +288,11 @@ static void w_field(strbuf *b, const ProtobufCMessage *m, const ProtobufCFieldDe
 
 static void w_field_mask(strbuf *b, const Google__Protobuf__FieldMask *fm)
 {
+    for (size_t i = 0; i < fm->n_paths; i++)
+        if (!pbj_mask_path_ok(fm->paths[i])) {
+            strbuf_puts(b, "null"); /* no JSON form reads back as this mask (encode.c) */
+            return;
+        }
     strbuf paths = {0};
     for (size_t i = 0; i < fm->n_paths; i++) {
         char *camel = pbj_snake_to_camel(fm->paths[i], strlen(fm->paths[i]));

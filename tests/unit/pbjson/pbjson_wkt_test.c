@@ -237,6 +237,56 @@ static void field_mask_is_a_string_of_camel_case_paths(void **state)
     json_decref(in);
 }
 
+/* Both encoders write null for a mask whose paths have no JSON form that reads back as them
+ * (found by fuzz_pbjson: paths {"", ""} were written "," and the decoder refused its own
+ * encoder's output); a mask of good paths is written as before. */
+static void field_mask_without_a_json_form_is_null(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *paths[3];
+        size_t n;
+        const char *json; /* NULL: null */
+    } rows[] = {
+        {{""}, 1, NULL},
+        {{"", ""}, 2, NULL},
+        {{"name", ""}, 2, NULL},
+        {{"a,b"}, 1, NULL},
+        {{"display_name", "x,"}, 2, NULL},
+        {{"displayName"}, 1, NULL}, /* would read back as display_name */
+        {{"display_name", "settings.max_count"}, 2, "\"displayName,settings.maxCount\""},
+        {{"a_1", "b.c"}, 2, "\"a_1,b.c\""},
+        {{0}, 0, "\"\""},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        Google__Protobuf__FieldMask fm = GOOGLE__PROTOBUF__FIELD_MASK__INIT;
+        fm.n_paths = rows[i].n;
+        fm.paths = (char **)rows[i].paths;
+        json_t *j = pbjson_to_json(&fm.base);
+        char *s = pbjson_to_string(&fm.base);
+        if (!rows[i].json) {
+            assert_true(json_is_null(j));
+            assert_string_equal(s, "null");
+        } else {
+            char *dumped = json_dumps(j, JSON_ENCODE_ANY);
+            assert_string_equal(dumped, rows[i].json);
+            assert_string_equal(s, rows[i].json);
+            free(dumped);
+            /* and it reads back as the same paths */
+            ProtobufCMessage *m = NULL;
+            assert_code(CF_OK, pbjson_from_json(&google__protobuf__field_mask__descriptor, j, NULL,
+                                                &m, NULL));
+            Google__Protobuf__FieldMask *back = (Google__Protobuf__FieldMask *)m;
+            assert_int_equal(back->n_paths, rows[i].n);
+            for (size_t k = 0; k < rows[i].n; k++)
+                assert_string_equal(back->paths[k], rows[i].paths[k]);
+            protobuf_c_message_free_unpacked(m, NULL);
+        }
+        free(s);
+        json_decref(j);
+    }
+}
+
 static void empty_is_an_empty_object(void **state)
 {
     (void)state;
@@ -351,6 +401,7 @@ int main(void)
         cmocka_unit_test(timestamps_parse_and_format_as_rfc3339),
         cmocka_unit_test(timestamps_outside_the_range_format_as_null),
         cmocka_unit_test(field_mask_is_a_string_of_camel_case_paths),
+        cmocka_unit_test(field_mask_without_a_json_form_is_null),
         cmocka_unit_test(empty_is_an_empty_object),
         cmocka_unit_test(nesting_beyond_the_limit_is_rejected),
         cmocka_unit_test(depth_bomb_text_is_rejected_without_crashing),
