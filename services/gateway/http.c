@@ -76,6 +76,7 @@ typedef struct hconn {
     phase ph;
     int64_t since_ns; /* when ph began */
     bool timed_out;   /* the sweeper answered 408 and shut the socket */
+    bool used;        /* a request has begun on it (it left PH_IDLE once) */
 } hconn;
 
 struct gw_http {
@@ -221,6 +222,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
             hc->ph = PH_HEAD;
             hc->since_ns = cf_mono_ns();
         }
+        hc->used = true;
         pthread_mutex_unlock(&s->mu);
     }
     return q;
@@ -510,6 +512,7 @@ static void head_started(void *arg)
         hc->ph = PH_HEAD;
         hc->since_ns = cf_mono_ns();
     }
+    hc->used = true;
     pthread_mutex_unlock(&hc->s->mu);
 }
 
@@ -919,13 +922,34 @@ void gw_http_quiesce(gw_http *h)
     pthread_mutex_unlock(&h->mu);
 }
 
+/* Something to read on fd now (peeked, not taken). */
+static bool bytes_waiting(int fd)
+{
+    char c;
+    return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 size_t gw_http_busy(gw_http *h)
 {
     size_t n = 0;
+    int64_t now = cf_mono_ns(), fresh_ns = (int64_t)h->cfg.header_timeout_ms * 1000000;
     pthread_mutex_lock(&h->mu);
-    for (hconn *hc = h->conns; hc; hc = hc->next)
-        if (!hc->timed_out && (hc->ph == PH_HEAD || hc->ph == PH_BODY || hc->ph == PH_APP))
+    for (hconn *hc = h->conns; hc; hc = hc->next) {
+        if (hc->timed_out)
+            continue;
+        if (hc->ph == PH_HEAD || hc->ph == PH_BODY || hc->ph == PH_APP)
             n++;
+        /* accepted, no byte of a request yet: a client opened it to send one (during the
+         * lame duck, every answer closes its connection and the client opens the next), and
+         * its request may be in the socket already; stopping now would reset it. It gets
+         * http.header_timeout from its accept (a preconnect that never sends holds the drain
+         * that long at most). */
+        else if (hc->ph == PH_IDLE && !hc->used && now - hc->since_ns < fresh_ns)
+            n++;
+        /* idle, but the bytes of its next request are in the socket, not yet read by MHD */
+        else if (hc->ph == PH_IDLE && hc->fd >= 0 && bytes_waiting(hc->fd))
+            n++;
+    }
     pthread_mutex_unlock(&h->mu);
     return n;
 }

@@ -101,7 +101,9 @@ void gw_http_stop(gw_http *h);
  *   gw_http_quiesce: the listening socket stops taking connections: a new connect is refused at
  *     once (never left in a backlog nobody accepts from); open connections go on;
  *   gw_http_busy: how many connections are within a request (its first byte read, its answer
- *     not yet sent): the drain waits for 0, so nothing whose bytes arrived is cut by the stop.
+ *     not yet sent) or new (accepted less than http.header_timeout ago, no request begun yet:
+ *     its first request may already be in the socket) or idle with bytes waiting in its socket:
+ *     the drain waits for 0, so nothing whose bytes arrived is cut by the stop.
  * Any thread; none blocks. */
 void gw_http_close_after_answer(gw_http *h);
 void gw_http_quiesce(gw_http *h);

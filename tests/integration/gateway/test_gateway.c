@@ -1137,6 +1137,52 @@ static void draining_gateway_answers_every_begun_request(void **state)
     stop_second_gateway(&sg);
 }
 
+/* The rehearsal's restart phase, CI of 2026-12-07 21:55: one room read on a draining gateway
+ * failed "Failure when receiving data from the peer". During the lame duck every answer closes
+ * its connection, so clients keep opening new ones; one accepted just before the listening
+ * socket shut, its request not read yet, looked idle: the drain found nothing busy and the stop
+ * reset it. A connection accepted during the drain must have its first request answered. */
+static void draining_gateway_answers_a_new_connections_first_request(void **state)
+{
+    (void)state;
+    gw_config c = cfg;
+    c.drain_delay = 300 * th_time_scale();
+    c.drain_timeout = 20000;
+    second_gw sg;
+    start_second_gateway(&sg, &c, &echo_routes[0], &echo_urls);
+    char buf[4096];
+    pthread_t t;
+    pthread_create(&t, NULL, drain_thread, sg.x);
+    for (int i = 0; i < 1000 && gw_ready(sg.x); i++)
+        usleep(1000);
+    assert_false(gw_ready(sg.x));
+    /* lame duck: taken, but nothing sent yet */
+    int late = try_connect(port);
+    assert_true(late >= 0);
+    /* the listening socket shuts (a connect is refused) with nothing within a request */
+    int refused = -1;
+    for (int i = 0; i < 200 * th_time_scale(); i++) {
+        int fd = try_connect(port);
+        if (fd < 0) {
+            refused = errno;
+            break;
+        }
+        close(fd);
+        usleep(10000);
+    }
+    assert_int_equal(refused, ECONNREFUSED);
+    usleep(300000); /* the old drain stopped the server within a few ms of this point */
+    char *req = echo_request("late", 0);
+    assert_true(write(late, req, strlen(req)) > 0);
+    free(req);
+    assert_int_equal(read_answer(late, buf, sizeof buf), 200);
+    assert_non_null(strstr(buf, "\"late\""));
+    assert_non_null(strcasestr(buf, "Connection: close"));
+    close(late);
+    pthread_join(t, NULL);
+    stop_second_gateway(&sg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1156,6 +1202,8 @@ int main(void)
         cmocka_unit_test(ops_endpoints),
         cmocka_unit_test(slow_clients),
         cmocka_unit_test_teardown(draining_gateway_answers_every_begun_request, second_cleanup),
+        cmocka_unit_test_teardown(draining_gateway_answers_a_new_connections_first_request,
+                                  second_cleanup),
         cmocka_unit_test(graceful_drain),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
