@@ -1209,11 +1209,24 @@ void gw_drain(gw *g)
         struct timespec tick = {0, 5000000};
         nanosleep(&tick, NULL);
     }
+    /* 3. the gate: a kept-alive connection may begin a request after the check above; from
+     * here such a request is answered 503 "shutting down" at once, and what got in before is
+     * waited for (it cannot be suspended at the stop: libmicrohttpd panics on that — the
+     * rehearsal's gateway aborted so, 2026-12-07) */
+    gw_http_close_gate(g->http);
+    int64_t gate_end = cf_mono_ns() + 2000000000LL; /* past drain_timeout too: RPC deadlines */
+    if (gate_end < end)
+        gate_end = end;
+    while ((atomic_load(&g->inflight) > 0 || gw_http_busy(g->http) > 0) &&
+           cf_mono_ns() < gate_end) {
+        struct timespec tick = {0, 5000000};
+        nanosleep(&tick, NULL);
+    }
     if (atomic_load(&g->inflight) > 0 || gw_http_busy(g->http) > 0)
         log_warn("drain: %d requests in flight, %zu connections within a request after %lld ms",
                  atomic_load(&g->inflight), gw_http_busy(g->http),
                  (long long)g->cfg->drain_timeout);
-    /* 3. only idle keep-alive connections are left: closed with the server */
+    /* 4. only idle keep-alive connections are left: closed with the server */
     gw_http_stop(g->http);
     g->http = NULL;
 }

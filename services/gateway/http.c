@@ -97,6 +97,7 @@ struct gw_http {
     size_t pool_limit;              /* MHD_OPTION_CONNECTION_MEMORY_LIMIT */
     bool release_pool;              /* give an upgraded connection's pool back (mhdpool.h) */
     int quiesced_fd;                /* the listening socket once quiesced (closed at stop), or -1 */
+    bool gate_closed;               /* no request reaches the application any more (s->mu) */
 };
 
 /* One request. refs: MHD's (until the request completes) and the application's (until it
@@ -267,7 +268,19 @@ static enum MHD_Result queue(hreq *q)
 static enum MHD_Result dispatch(hreq *q)
 {
     gw_http *s = q->s;
-    set_phase(s, q->hc, PH_APP);
+    /* the gate and the phase under one lock: once gw_http_close_gate returns, no request can
+     * enter PH_APP (and be suspended, which MHD_stop_daemon refuses with a panic) unseen */
+    pthread_mutex_lock(&s->mu);
+    bool gate_closed = s->gate_closed;
+    if (q->hc) {
+        q->hc->ph = PH_APP;
+        q->hc->since_ns = cf_mono_ns();
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (gate_closed && !q->r.early_status) {
+        q->r.early_status = 503; /* answered at once, never suspended; the balancer retries */
+        q->r.early_why = "shutting down";
+    }
     q->dispatched = true;
     if (q->r.body)
         q->r.body[q->r.body_len] = '\0';
@@ -901,6 +914,13 @@ int gw_http_port(gw_http *h)
 void gw_http_close_after_answer(gw_http *h)
 {
     atomic_store(&h->close_after_answer, true);
+}
+
+void gw_http_close_gate(gw_http *h)
+{
+    pthread_mutex_lock(&h->mu);
+    h->gate_closed = true;
+    pthread_mutex_unlock(&h->mu);
 }
 
 void gw_http_quiesce(gw_http *h)

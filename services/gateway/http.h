@@ -105,6 +105,12 @@ void gw_http_stop(gw_http *h);
  *     its first request may already be in the socket) or idle with bytes waiting in its socket:
  *     the drain waits for 0, so nothing whose bytes arrived is cut by the stop.
  * Any thread; none blocks. */
+/*   gw_http_close_gate: the last step before gw_http_stop: a request that begins on a kept-alive
+ *     connection after the drain found nothing busy is answered 503 "shutting down" at once
+ *     (a balancer sends it to another gateway) instead of reaching the application, so nothing
+ *     is left suspended at the stop (libmicrohttpd panics on that); wait for gw_http_busy == 0
+ *     once more after it. */
+void gw_http_close_gate(gw_http *h);
 void gw_http_close_after_answer(gw_http *h);
 void gw_http_quiesce(gw_http *h);
 size_t gw_http_busy(gw_http *h);
