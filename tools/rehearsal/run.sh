@@ -215,6 +215,12 @@ restart_replica() {
     for _ in $(seq 600); do kill -0 "${pid[$s.$i]}" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "${pid[$s.$i]}" 2>/dev/null; then
         say "$s replica $i did not exit within 60 s of SIGTERM: SIGKILL"
+        # every thread's stack first, for the diagnosis (REHEARSAL_KEEP=1 keeps the file)
+        if command -v gdb >/dev/null 2>&1; then
+            timeout 60 gdb -p "${pid[$s.$i]}" -batch -ex "thread apply all bt" \
+                >"$work/log/$s.$i.hung-stacks" 2>&1 || true
+            say "  its threads' stacks: $work/log/$s.$i.hung-stacks"
+        fi
         kill -KILL "${pid[$s.$i]}"
         hung=$((hung + 1))
     fi
