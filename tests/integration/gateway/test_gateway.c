@@ -1043,6 +1043,20 @@ static int try_connect(int to_port)
     return fd;
 }
 
+/* Connects until a connect fails (a draining gateway's listener shuts), for at most ~2 s × the
+ * time scale; the failure's errno, or -1 if every connect was taken. */
+static int refused_connect_errno(int to_port)
+{
+    for (int i = 0; i < 200 * th_time_scale(); i++) {
+        int fd = try_connect(to_port);
+        if (fd < 0)
+            return errno;
+        close(fd);
+        usleep(10000);
+    }
+    return -1;
+}
+
 static void *drain_thread(void *arg)
 {
     gw_drain(arg);
@@ -1110,17 +1124,7 @@ static void draining_gateway_answers_every_begun_request(void **state)
     close(fresh);
 
     /* after the delay a connect is refused at once (not queued in a dead backlog) */
-    int refused = -1;
-    for (int i = 0; i < 200 * th_time_scale(); i++) {
-        int fd = try_connect(port);
-        if (fd < 0) {
-            refused = errno;
-            break;
-        }
-        close(fd);
-        usleep(10000);
-    }
-    assert_int_equal(refused, ECONNREFUSED);
+    assert_int_equal(refused_connect_errno(port), ECONNREFUSED);
 
     /* the half-sent head is still answered, and so is the request in the backend */
     const char *rest = "Content-Type: application/json\r\nContent-Length: 15\r\n\r\n"
@@ -1160,17 +1164,7 @@ static void draining_gateway_answers_a_new_connections_first_request(void **stat
     int late = try_connect(port);
     assert_true(late >= 0);
     /* the listening socket shuts (a connect is refused) with nothing within a request */
-    int refused = -1;
-    for (int i = 0; i < 200 * th_time_scale(); i++) {
-        int fd = try_connect(port);
-        if (fd < 0) {
-            refused = errno;
-            break;
-        }
-        close(fd);
-        usleep(10000);
-    }
-    assert_int_equal(refused, ECONNREFUSED);
+    assert_int_equal(refused_connect_errno(port), ECONNREFUSED);
     usleep(300000); /* the old drain stopped the server within a few ms of this point */
     char *req = echo_request("late", 0);
     assert_true(write(late, req, strlen(req)) > 0);
